@@ -1,0 +1,86 @@
+import { Packr } from "msgpackr";
+import type { z } from "zod";
+import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
+import { ErrorCode } from "./codes.js";
+import { ServerMessage } from "./server-messages.js";
+
+/**
+ * One msgpack value per binary WebSocket frame, in plain msgpack only: maps with string keys, no
+ * msgpackr records or other extension types on the wire, so that any msgpack library can speak it.
+ * Object properties whose value is `undefined` are left out rather than sent as an extension.
+ */
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  encodeUndefinedAsNil: true,
+  int64AsType: "number",
+  // Known to msgpackr's encoder (it drops properties holding these values) but missing from its typings.
+  ...{ skipValues: [undefined] },
+});
+
+export function encode(message: unknown): Uint8Array {
+  return packr.pack(message);
+}
+
+/** Decoding failures say whether the stream can still be trusted (`fatal: false`: reply with an error and go on). */
+export type Decoded<T> =
+  | { ok: true; message: T }
+  | { ok: false; fatal: boolean; code: ErrorCode; error: string; id?: number };
+
+/** The one place where a server checks what a client sent. Everything past it is typed. */
+export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
+  const raw = unpack(frame);
+  if (!raw.ok) return raw;
+  const parsed = ClientMessage.safeParse(raw.value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return describeInvalid(raw.value, parsed.error);
+}
+
+/** The one place where a client checks what a server sent. */
+export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
+  const raw = unpack(frame);
+  if (!raw.ok) return raw;
+  const parsed = ServerMessage.safeParse(raw.value);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${summarize(parsed.error)}` };
+}
+
+function unpack(frame: Uint8Array): { ok: true; value: unknown } | { ok: false; fatal: true; code: ErrorCode; error: string } {
+  try {
+    return { ok: true, value: packr.unpack(frame) };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `frame is not valid msgpack: ${reason}` };
+  }
+}
+
+function describeInvalid(value: unknown, error: z.ZodError): Decoded<never> {
+  const record = isPlainObject(value) ? value : undefined;
+  const id = typeof record?.id === "number" && Number.isSafeInteger(record.id) && record.id > 0 ? record.id : undefined;
+  if (record === undefined) {
+    return { ok: false, fatal: false, code: ErrorCode.BAD_REQUEST, error: "a message must be a msgpack map with an `op` field" };
+  }
+  if (typeof record.op !== "string" || !CLIENT_OPS.includes(record.op)) {
+    const op = typeof record.op === "string" ? `"${record.op.slice(0, 64)}"` : "missing";
+    return { ok: false, fatal: false, code: ErrorCode.UNKNOWN_OP, error: `unknown op ${op}; known ops: ${CLIENT_OPS.join(", ")}`, id };
+  }
+  const outOfRange = error.issues.some((issue) => issue.code === "too_big" || issue.code === "too_small");
+  return {
+    ok: false,
+    fatal: false,
+    code: outOfRange ? ErrorCode.OUT_OF_RANGE : ErrorCode.BAD_REQUEST,
+    error: `invalid ${record.op}: ${summarize(error)}`,
+    id,
+  };
+}
+
+function summarize(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${issue.message}`)
+    .join("; ");
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}

@@ -1,0 +1,48 @@
+/**
+ * Hard bounds that every message is checked against before a server looks at it. A server's own
+ * configured limits (see `DEFAULT_LIMITS`) are tighter and are announced in `welcome.limits`.
+ */
+export const BOUNDS = {
+  /** Largest delay a JavaScript timer can hold (2^31 - 1 ms, about 24.8 days). TTLs and waits stay under it. */
+  maxDelayMs: 2_147_483_647,
+  /** Longest lock name, key, counter name, election name or prefix, in UTF-16 code units. */
+  maxNameLength: 512,
+} as const;
+
+/** The limits a server enforces unless configured otherwise. All are announced to clients in `welcome.limits`. */
+export const DEFAULT_LIMITS = {
+  /** Largest WebSocket frame the server accepts, in bytes; a larger one closes the connection with 1009. */
+  maxFrameBytes: 64 * 1024,
+  /** Shortest lease TTL accepted, in ms. */
+  minTtlMs: 1_000,
+  /** Longest lease TTL accepted, in ms (one day). */
+  maxTtlMs: 86_400_000,
+  /** Longest finite wait for a lock or an election, in ms (one day); `wait: true` waits without limit. */
+  maxWaitMs: 86_400_000,
+  /** Live sessions on one server. */
+  maxSessions: 100_000,
+  /** Live leases per session. */
+  maxLeasesPerSession: 1_000,
+  /** Queued waiters per lock, semaphore or election. */
+  maxWaitersPerLock: 100_000,
+  /** Locks, semaphore slots and election seats held or awaited per session. */
+  maxLocksPerSession: 10_000,
+  /** Open watches and observers per session. */
+  maxWatchesPerSession: 100,
+} as const;
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
+
+/** Server heartbeat defaults, in ms. The interval a session gets is the smaller of `heartbeatMs` and a third of its shortest kept-alive lease's TTL. */
+export const HEARTBEAT_DEFAULTS = {
+  heartbeatMs: 5_000,
+  /** Smallest interval ever used, so that very short TTLs cannot turn heartbeats into a flood. */
+  minHeartbeatMs: 50,
+} as const;
+
+/**
+ * The margin a client subtracts from a lease's deadline when it decides, on its own clock, that the
+ * lease may be gone. It covers clock-rate differences and timer jitter between client and server.
+ */
+export function clientSafetyMarginMs(ttlMs: number): number {
+  return Math.min(1_000, Math.max(20, Math.round(ttlMs * 0.05)));
+}

@@ -1,0 +1,193 @@
+import { z } from "zod";
+import { LockMode, type RequestOp } from "./client-messages.js";
+import { ErrorCode } from "./codes.js";
+import { LeaseId, Millis, Name, NonNegativeInt, PositiveInt, RequestId, Revision, SafeInt, Token, Value } from "./values.js";
+
+/**
+ * Every message a server sends, as one discriminated union on `type`:
+ * `welcome` (once, answering `hello`), `ping` (heartbeats), `reply` and `error` (answering a request
+ * by its `id`), and pushes that are not answers to anything (`lease.ended`, `lock.lost`, ...).
+ */
+
+const Limits = z.object({
+  maxFrameBytes: PositiveInt,
+  minTtlMs: PositiveInt,
+  maxTtlMs: PositiveInt,
+  maxWaitMs: PositiveInt,
+  maxSessions: PositiveInt,
+  maxLeasesPerSession: PositiveInt,
+  maxWaitersPerLock: PositiveInt,
+  maxLocksPerSession: PositiveInt,
+  maxWatchesPerSession: PositiveInt,
+});
+
+/** What a resumed session still holds, so that the client can settle what it did not hear while away. */
+export const Resync = z.object({
+  /** The highest request id the server received in this session. Requests above it never arrived: send them again. */
+  lastRequest: NonNegativeInt,
+  leases: z.array(z.object({ lease: LeaseId, ttl: Millis, keepAlive: z.boolean() })),
+  /** Locks, semaphore slots and election seats held, with the id of the request that won each. */
+  holds: z.array(z.object({ request: RequestId, name: Name, lease: LeaseId, token: Token })),
+  /** Waits still queued, by the id of the request that queued them. */
+  waits: z.array(z.object({ request: RequestId, name: Name, lease: LeaseId })),
+});
+export type Resync = z.infer<typeof Resync>;
+
+export const Welcome = z.object({
+  type: z.literal("welcome"),
+  version: z.int(),
+  session: z.string(),
+  /** Proof of ownership, sent back in `hello.resume` to resume this session after a reconnect. */
+  secret: z.string(),
+  resumed: z.boolean(),
+  /** The heartbeat interval in ms at this moment. */
+  heartbeat: PositiveInt,
+  limits: Limits,
+  /** Present when `resumed` is true. */
+  resync: Resync.optional(),
+});
+
+export const Ping = z.object({
+  type: z.literal("ping"),
+  seq: PositiveInt,
+  /** The `seq` of the latest `pong` the server received (0 if none): proof that the client was heard when it sent it. */
+  ack: NonNegativeInt,
+});
+
+export const Reply = z.object({ type: z.literal("reply"), id: RequestId, result: z.record(z.string(), z.unknown()) });
+
+export const ErrorMessage = z.object({
+  type: z.literal("error"),
+  /** The request this answers; absent for an error about a frame that could not be read. */
+  id: RequestId.optional(),
+  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+});
+
+/** A lease ended without its owner asking (it expired) or was revoked by an admin. Everything bound to it is gone. */
+export const LeaseEnded = z.object({
+  type: z.literal("lease.ended"),
+  lease: LeaseId,
+  reason: z.enum(["expired", "revoked"]),
+});
+
+/** A held lock, semaphore slot or election seat was taken away (force-released by an admin). */
+export const LockLost = z.object({
+  type: z.literal("lock.lost"),
+  name: Name,
+  token: Token,
+  reason: z.enum(["revoked"]),
+});
+
+export const WatchEvent = z.object({
+  type: z.enum(["put", "delete"]),
+  key: Name,
+  value: Value.optional(),
+  revision: PositiveInt,
+});
+export type WatchEvent = z.infer<typeof WatchEvent>;
+
+/** Changes under a watched prefix, in revision order. */
+export const WatchEvents = z.object({ type: z.literal("watch.events"), watch: RequestId, events: z.array(WatchEvent) });
+
+/** The server ended a watch or observer; `code` says why (WATCH_OVERFLOW, PERMISSION_DENIED). */
+export const WatchClosed = z.object({
+  type: z.literal("watch.closed"),
+  watch: RequestId,
+  code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+});
+
+export const LeaderInfo = z.object({ value: Value, token: Token });
+export type LeaderInfo = z.infer<typeof LeaderInfo>;
+
+/** The leader of an observed election changed (null: vacant). */
+export const LeaderChanged = z.object({ type: z.literal("election.changed"), observe: RequestId, leader: LeaderInfo.nullable() });
+
+export const ServerMessage = z.discriminatedUnion("type", [
+  Welcome,
+  Ping,
+  Reply,
+  ErrorMessage,
+  LeaseEnded,
+  LockLost,
+  WatchEvents,
+  WatchClosed,
+  LeaderChanged,
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+export type Welcome = z.infer<typeof Welcome>;
+export type Ping = z.infer<typeof Ping>;
+export type Reply = z.infer<typeof Reply>;
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
+export type LeaseEnded = z.infer<typeof LeaseEnded>;
+export type LockLost = z.infer<typeof LockLost>;
+export type WatchEvents = z.infer<typeof WatchEvents>;
+export type WatchClosed = z.infer<typeof WatchClosed>;
+export type LeaderChanged = z.infer<typeof LeaderChanged>;
+export type Push = LeaseEnded | LockLost | WatchEvents | WatchClosed | LeaderChanged;
+
+const KvEntry = z.object({ value: Value, revision: PositiveInt, lease: LeaseId.optional() });
+const Acquired = z.union([
+  z.object({ acquired: z.literal(true), token: Token }),
+  z.object({ acquired: z.literal(false) }),
+]);
+const LockHolderView = z.object({ session: z.string(), lease: LeaseId, token: Token, mode: LockMode });
+
+/** The `result` of a successful reply, per request op. */
+export const Results = {
+  bye: z.object({}),
+  cancel: z.object({ cancelled: z.boolean() }),
+  "lease.grant": z.object({ lease: LeaseId, ttl: Millis, keepAlive: z.boolean() }),
+  "lease.renew": z.object({ ttl: Millis }),
+  "lease.revoke": z.object({}),
+  "lease.ttl": z.object({ ttl: Millis, remaining: Millis, keepAlive: z.boolean(), locks: z.array(Name) }),
+  "lock.acquire": Acquired,
+  "lock.release": z.object({ released: z.boolean() }),
+  "kv.put": z.object({ revision: PositiveInt }),
+  "kv.get": z.object({ entry: KvEntry.nullable() }),
+  "kv.delete": z.object({ deleted: z.boolean(), revision: Revision }),
+  "kv.list": z.object({
+    items: z.array(z.object({ key: Name, value: Value, revision: PositiveInt, lease: LeaseId.optional() })),
+    /** Present when more keys follow: pass it as `after` for the next page. */
+    next: Name.optional(),
+    revision: Revision,
+  }),
+  watch: z.object({ watch: RequestId, revision: Revision }),
+  unwatch: z.object({}),
+  "counter.add": z.object({ value: SafeInt, revision: PositiveInt }),
+  "counter.get": z.object({ value: SafeInt }),
+  "counter.set": z.object({ revision: PositiveInt }),
+  "counter.cas": z.object({ ok: z.boolean(), value: SafeInt }),
+  "election.campaign": z.union([
+    z.object({ elected: z.literal(true), token: Token }),
+    z.object({ elected: z.literal(false) }),
+  ]),
+  "election.resign": z.object({ resigned: z.boolean() }),
+  "election.leader": z.object({ leader: LeaderInfo.nullable() }),
+  "election.observe": z.object({ observe: RequestId, leader: LeaderInfo.nullable() }),
+  "election.unobserve": z.object({}),
+  "admin.state": z.object({
+    now: NonNegativeInt,
+    revision: Revision,
+    sessions: z.array(
+      z.object({ session: z.string(), address: z.string(), agent: z.string().optional(), connected: z.boolean(), ageMs: Millis.or(NonNegativeInt) }),
+    ),
+    leases: z.array(
+      z.object({ lease: LeaseId, session: z.string(), ttl: Millis, remaining: NonNegativeInt, keepAlive: z.boolean() }),
+    ),
+    locks: z.array(
+      z.object({
+        name: Name,
+        kind: z.enum(["lock", "semaphore", "election"]),
+        limit: PositiveInt.optional(),
+        holders: z.array(LockHolderView),
+        waiters: z.array(z.object({ session: z.string(), lease: LeaseId, mode: LockMode })),
+      }),
+    ),
+  }),
+  "admin.release": z.object({ released: z.boolean() }),
+  "admin.revoke": z.object({ revoked: z.boolean() }),
+} satisfies Record<RequestOp, z.ZodType>;
+
+export type ResultOf<Op extends RequestOp> = z.infer<(typeof Results)[Op]>;

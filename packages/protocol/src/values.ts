@@ -1,0 +1,33 @@
+import { z } from "zod";
+import { BOUNDS } from "./limits.js";
+
+/** A value that can be stored: any msgpack value without extension types. */
+export type Value = string | number | boolean | null | Uint8Array | Value[] | { [key: string]: Value };
+
+export const Value: z.ZodType<Value> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.instanceof(Uint8Array),
+    z.array(Value),
+    z.record(z.string(), Value),
+  ]),
+);
+
+/** A lock, key, counter, semaphore or election name. */
+export const Name = z.string().min(1).max(BOUNDS.maxNameLength);
+/** A key prefix; the empty prefix means "everything". */
+export const Prefix = z.string().max(BOUNDS.maxNameLength);
+/** A positive safe integer: request ids, lease ids, tokens, revisions. */
+export const PositiveInt = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+export const NonNegativeInt = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** A safe integer of either sign: counter values and deltas. */
+export const SafeInt = z.int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+/** A duration in milliseconds that a timer can hold. */
+export const Millis = z.int().min(0).max(BOUNDS.maxDelayMs);
+export const RequestId = PositiveInt;
+export const LeaseId = PositiveInt;
+export const Token = PositiveInt;
+export const Revision = NonNegativeInt;
