@@ -1,0 +1,197 @@
+import {
+  CloseCode,
+  ErrorCode,
+  PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
+  decodeClientMessage,
+  encode,
+  type ClientMessage,
+  type Hello,
+  type Request,
+  type ServerMessage,
+  type Timer,
+} from "@leasehold/protocol";
+import type WebSocket from "ws";
+import type { Coordinator } from "./coordinator.js";
+import { dispatch, type RequestContext } from "./dispatch.js";
+import { ServerError } from "./errors.js";
+import type { Outlet, Session } from "./model.js";
+
+/** A connection is waiting for `hello`, attached to a session, or finished. */
+type State =
+  | { phase: "handshake"; timer: Timer }
+  | { phase: "open"; session: Session; pingTimer: Timer | null }
+  | { phase: "closed" };
+
+/**
+ * One WebSocket: the handshake, the frame choke point, heartbeats, and the hand-off of requests to
+ * the dispatcher. The session it serves lives in the coordinator and may outlive it.
+ */
+export class Connection implements Outlet {
+  #state: State;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly address: string,
+    readonly coordinator: Coordinator,
+  ) {
+    const { clock, handshakeTimeoutMs } = coordinator.options;
+    this.#state = {
+      phase: "handshake",
+      timer: clock.setTimer(handshakeTimeoutMs, () => this.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello within the handshake deadline")),
+    };
+    socket.on("message", (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    socket.on("close", () => this.#onClose());
+    socket.on("error", () => this.#onClose());
+  }
+
+  get session(): Session | undefined {
+    return this.#state.phase === "open" ? this.#state.session : undefined;
+  }
+
+  send(message: ServerMessage): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(encode(message));
+  }
+
+  close(code: number, reason: string): void {
+    this.#leave();
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      this.socket.close(code, reason);
+    }
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.#state.phase === "closed") return;
+    if (!isBinary) {
+      this.#refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
+      return;
+    }
+    const decoded = decodeClientMessage(data);
+    if (!decoded.ok) {
+      if (decoded.fatal) this.#refuse(decoded.code, decoded.error);
+      else this.send({ type: "error", id: decoded.id, code: decoded.code, message: decoded.error });
+      if (this.#state.phase === "open") this.coordinator.heard(this.#state.session);
+      return;
+    }
+    const message = decoded.message;
+    if (this.#state.phase === "handshake") {
+      if (message.op === "hello") this.#onHello(message);
+      else this.#refuse(ErrorCode.HANDSHAKE_REQUIRED, `the first message must be hello, not ${message.op}`);
+      return;
+    }
+    this.#onMessage(this.#state.session, message);
+  }
+
+  #onMessage(session: Session, message: ClientMessage): void {
+    this.coordinator.heard(session);
+    switch (message.op) {
+      case "hello":
+        this.send({ type: "error", code: ErrorCode.HANDSHAKE_REQUIRED, message: "hello was already received on this connection" });
+        return;
+      case "pong":
+        if (message.seq > session.pongSeq && message.seq <= session.pingSeq) session.pongSeq = message.seq;
+        return;
+      default:
+        this.#onRequest(session, message);
+    }
+  }
+
+  #onRequest(session: Session, request: Request): void {
+    if (request.id > session.lastRequest) session.lastRequest = request.id;
+    const context: RequestContext = {
+      coordinator: this.coordinator,
+      session,
+      heartbeatChanged: () => this.#schedulePing(session),
+      goodbye: () => queueMicrotask(() => this.close(CloseCode.NORMAL, "bye")),
+    };
+    try {
+      const handled = dispatch(context, request);
+      if (handled !== "later") session.reply(request.id, handled.now);
+    } catch (error) {
+      if (error instanceof ServerError) {
+        session.fail(request.id, error.code, error.message);
+      } else {
+        this.coordinator.options.logger?.error({ err: error, op: request.op }, "request failed");
+        session.fail(request.id, ErrorCode.INTERNAL, "the server failed to handle this request; it had no effect");
+      }
+    }
+  }
+
+  #onHello(hello: Hello): void {
+    if (this.#state.phase !== "handshake") return;
+    if (!SUPPORTED_VERSIONS.includes(hello.version)) {
+      this.send({
+        type: "error",
+        code: ErrorCode.UNSUPPORTED_VERSION,
+        message: `protocol version ${hello.version} is not supported; this server speaks ${SUPPORTED_VERSIONS.join(", ")}`,
+      });
+      this.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version");
+      return;
+    }
+    const coordinator = this.coordinator;
+    let session = hello.resume ? coordinator.findSession(hello.resume.session, hello.resume.secret) : undefined;
+    const resumed = session !== undefined;
+    if (session) {
+      session.outlet?.close(CloseCode.SESSION_TAKEN_OVER, "another connection resumed this session");
+      session.address = this.address;
+    } else {
+      try {
+        session = coordinator.openSession(this.address, hello.agent);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.send({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message });
+        this.close(CloseCode.TOO_MANY_SESSIONS, "too many sessions");
+        return;
+      }
+    }
+    this.#state.timer.cancel();
+    this.#state = { phase: "open", session, pingTimer: null };
+    session.outlet = this;
+    coordinator.heard(session);
+    this.send({
+      type: "welcome",
+      version: PROTOCOL_VERSION,
+      session: session.id,
+      secret: session.secret,
+      resumed,
+      heartbeat: coordinator.heartbeatInterval(session),
+      limits: coordinator.options.limits,
+      resync: resumed ? coordinator.resync(session) : undefined,
+    });
+    this.#schedulePing(session);
+  }
+
+  /** (Re)starts the heartbeat at the session's current interval. */
+  #schedulePing(session: Session): void {
+    if (this.#state.phase !== "open") return;
+    this.#state.pingTimer?.cancel();
+    this.#state.pingTimer = this.coordinator.options.clock.setTimer(this.coordinator.heartbeatInterval(session), () => {
+      if (this.#state.phase !== "open") return;
+      this.#state.pingTimer = null;
+      this.send({ type: "ping", seq: ++session.pingSeq, ack: session.pongSeq });
+      this.#schedulePing(session);
+    });
+  }
+
+  /** Answers a frame that cannot be trusted with an error, then closes. */
+  #refuse(code: ErrorCode, message: string): void {
+    this.send({ type: "error", code, message });
+    this.close(CloseCode.PROTOCOL_ERROR, message.slice(0, 120));
+  }
+
+  #onClose(): void {
+    this.#leave();
+  }
+
+  /** Detaches from the session (which lives on, counting down) and stops this connection's timers. */
+  #leave(): void {
+    const state = this.#state;
+    if (state.phase === "handshake") state.timer.cancel();
+    if (state.phase === "open") {
+      state.pingTimer?.cancel();
+      if (state.session.outlet === this) state.session.outlet = null;
+    }
+    this.#state = { phase: "closed" };
+  }
+}

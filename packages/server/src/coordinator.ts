@@ -1,0 +1,305 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
+import { ServerError } from "./errors.js";
+import { LockTable } from "./locks.js";
+import type { Hold, Lease, LockEntry, Waiter } from "./model.js";
+import { Session } from "./model.js";
+import type { ResolvedOptions } from "./options.js";
+
+export type LeaseEndReason = "expired" | "revoked" | "released";
+
+/**
+ * The rules of sessions, leases and locks, in one place and independent of sockets and storage.
+ *
+ * A lease's deadline is `lastHeard + ttl` for kept-alive leases (the session's liveness keeps them)
+ * and `renewedAt + ttl` for the others. Deadlines are checked lazily: each session has one timer set
+ * to its earliest deadline; when it fires it expires what is due and re-arms for the next. Hearing
+ * from a client only moves `lastHeard`, never a timer, so the hot path costs nothing.
+ */
+export class Coordinator {
+  readonly sessions = new Map<string, Session>();
+  readonly leases = new Map<number, Lease>();
+  readonly locks: LockTable;
+  readonly elections: LockTable;
+  #revision = 0;
+  #nextLeaseId = 1;
+
+  constructor(readonly options: ResolvedOptions) {
+    const hooks = {
+      nextToken: () => this.nextRevision(),
+      isLive: (lease: Lease) => this.#checkLease(lease),
+      granted: (hold: Hold) => this.#grantedFromQueue(hold),
+      changed: (_entry: LockEntry) => {},
+    };
+    this.locks = new LockTable("lock", hooks);
+    this.elections = new LockTable("election", hooks);
+  }
+
+  get now(): number {
+    return this.options.clock.now();
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** One counter orders every change and every grant, so tokens only ever grow. */
+  nextRevision(): number {
+    return ++this.#revision;
+  }
+
+  // Sessions
+
+  openSession(address: string, agent: string | undefined): Session {
+    if (this.sessions.size >= this.options.limits.maxSessions) {
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `the server holds ${this.sessions.size} sessions, the most allowed`);
+    }
+    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent);
+    this.sessions.set(session.id, session);
+    this.#armDeadline(session);
+    return session;
+  }
+
+  /** The session to resume, if the server still holds it and the secret matches. */
+  findSession(id: string, secret: string): Session | undefined {
+    const session = this.sessions.get(id);
+    if (!session || session.ended) return undefined;
+    const expected = Buffer.from(session.secret);
+    const given = Buffer.from(secret);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+    return session;
+  }
+
+  /** Anything at all from the client proves it is alive. */
+  heard(session: Session): void {
+    session.lastHeard = this.now;
+  }
+
+  /** A clean goodbye (or a server-side drop): every lease of the session ends at once. */
+  endSession(session: Session, reason: LeaseEndReason): void {
+    if (session.ended) return;
+    session.ended = true;
+    session.deadlineTimer?.cancel();
+    session.deadlineTimer = null;
+    for (const subscription of session.subscriptions.values()) subscription.close();
+    session.subscriptions.clear();
+    for (const lease of [...session.leases.values()]) this.endLease(lease, reason);
+    this.sessions.delete(session.id);
+  }
+
+  /** The state a resuming client needs to settle what it missed. */
+  resync(session: Session): Resync {
+    const leases = [...session.leases.values()];
+    return {
+      lastRequest: session.lastRequest,
+      leases: leases.map((lease) => ({ lease: lease.id, ttl: lease.ttl, keepAlive: lease.keepAlive })),
+      holds: leases.flatMap((lease) =>
+        [...lease.holds].map((hold) => ({ request: hold.request, name: hold.entry.name, lease: lease.id, token: hold.token })),
+      ),
+      waits: [...session.waits.values()].map((waiter) => ({ request: waiter.request, name: waiter.entry.name, lease: waiter.lease.id })),
+    };
+  }
+
+  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL, at most the configured interval. */
+  heartbeatInterval(session: Session): number {
+    let interval = this.options.heartbeatMs;
+    for (const lease of session.leases.values()) {
+      if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
+    }
+    return Math.max(this.options.minHeartbeatMs, interval);
+  }
+
+  // Leases
+
+  grantLease(session: Session, ttl: number, keepAlive: boolean): Lease {
+    const { minTtlMs, maxTtlMs, maxLeasesPerSession } = this.options.limits;
+    if (ttl < minTtlMs || ttl > maxTtlMs) {
+      throw new ServerError(ErrorCode.OUT_OF_RANGE, `ttl must be between ${minTtlMs} and ${maxTtlMs} ms, got ${ttl}`);
+    }
+    if (session.leases.size >= maxLeasesPerSession) {
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds ${session.leases.size} leases, the most allowed; revoke some first`);
+    }
+    const lease: Lease = {
+      id: this.#nextLeaseId++,
+      ttl,
+      keepAlive,
+      session,
+      renewedAt: this.now,
+      holds: new Set(),
+      waits: new Set(),
+      keys: new Set(),
+      ended: false,
+    };
+    session.leases.set(lease.id, lease);
+    this.leases.set(lease.id, lease);
+    this.#armDeadline(session);
+    return lease;
+  }
+
+  /** The caller's own live lease, or a coded error saying why not. */
+  ownLease(session: Session, id: number): Lease {
+    const lease = this.leases.get(id);
+    if (!lease || !this.#checkLease(lease)) {
+      throw new ServerError(ErrorCode.LEASE_NOT_FOUND, `lease ${id} does not exist or has ended; grant a new one`);
+    }
+    if (lease.session !== session) {
+      throw new ServerError(ErrorCode.LEASE_NOT_OWNED, `lease ${id} belongs to another session`);
+    }
+    return lease;
+  }
+
+  renewLease(lease: Lease): void {
+    lease.renewedAt = this.now;
+  }
+
+  deadline(lease: Lease): number {
+    return (lease.keepAlive ? lease.session.lastHeard : lease.renewedAt) + lease.ttl;
+  }
+
+  timeToLive(lease: Lease): ResultOf<"lease.ttl"> {
+    return {
+      ttl: lease.ttl,
+      remaining: Math.max(0, Math.round(this.deadline(lease) - this.now)),
+      keepAlive: lease.keepAlive,
+      locks: [...lease.holds].filter((hold) => hold.entry.kind !== "election").map((hold) => hold.entry.name),
+    };
+  }
+
+  /**
+   * Ends a lease and everything bound to it. The owner is told first (`lease.ended`, unless it asked
+   * for the end itself), and only then are its locks passed on to the next waiters.
+   */
+  endLease(lease: Lease, reason: LeaseEndReason): void {
+    if (lease.ended) return;
+    lease.ended = true;
+    this.leases.delete(lease.id);
+    lease.session.leases.delete(lease.id);
+    if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
+    for (const waiter of lease.waits) {
+      lease.session.fail(waiter.request, ErrorCode.LEASE_NOT_FOUND, `lease ${lease.id} ended (${reason}) while waiting for "${waiter.entry.name}"`);
+    }
+    const touched = [...this.locks.dropLease(lease), ...this.elections.dropLease(lease)];
+    for (const entry of touched) (entry.kind === "election" ? this.elections : this.locks).pump(entry);
+  }
+
+  // Locks
+
+  acquire(
+    session: Session,
+    table: LockTable,
+    request: { id: number; name: string; lease: number; mode: LockMode; limit: number | undefined; wait: true | number; value: Value | undefined },
+  ): Hold | "busy" | "queued" {
+    const lease = this.ownLease(session, request.lease);
+    const { maxWaitMs, maxWaitersPerLock, maxLocksPerSession } = this.options.limits;
+    if (request.wait !== true && request.wait > maxWaitMs) {
+      throw new ServerError(ErrorCode.OUT_OF_RANGE, `wait must be at most ${maxWaitMs} ms (or true to wait without limit), got ${request.wait}`);
+    }
+    let held = session.waits.size;
+    for (const own of session.leases.values()) held += own.holds.size;
+    if (held >= maxLocksPerSession) {
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds or awaits ${held} locks, the most allowed`);
+    }
+    const wait = request.wait === true || request.wait > 0;
+    const outcome = table.acquire(
+      { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock },
+      wait,
+    );
+    if (outcome.kind === "granted") return outcome.hold;
+    if (outcome.kind === "busy") return "busy";
+    if (request.wait !== true) {
+      const waiter = outcome.waiter;
+      waiter.timer = this.options.clock.setTimer(request.wait, () => {
+        waiter.timer = null;
+        table.withdraw(waiter);
+        session.reply(waiter.request, waiter.entry.kind === "election" ? { elected: false } : { acquired: false });
+      });
+    }
+    return "queued";
+  }
+
+  /** Cancels a queued wait of this session. False if it is no longer queued (granted or answered). */
+  cancel(session: Session, request: number): boolean {
+    const waiter: Waiter | undefined = session.waits.get(request);
+    if (!waiter) return false;
+    (waiter.entry.kind === "election" ? this.elections : this.locks).withdraw(waiter);
+    session.fail(request, ErrorCode.CANCELLED, `the wait for "${waiter.entry.name}" was cancelled`);
+    return true;
+  }
+
+  release(session: Session, table: LockTable, name: string, token: number): boolean {
+    return table.release(name, token, (hold) => hold.lease.session === session);
+  }
+
+  /** Admin: take a lock away from its holders; each is told with `lock.lost`. */
+  forceRelease(name: string): boolean {
+    const entry = this.locks.get(name);
+    if (!entry || entry.holders.size === 0) return false;
+    for (const hold of [...entry.holders.values()]) {
+      hold.lease.session.send({ type: "lock.lost", name, token: hold.token, reason: "revoked" });
+      this.locks.revoke(hold);
+    }
+    return true;
+  }
+
+  // Deadlines
+
+  #grantedFromQueue(hold: Hold): void {
+    const session = hold.lease.session;
+    if (hold.entry.kind === "election") session.reply(hold.request, { elected: true, token: hold.token });
+    else session.reply(hold.request, { acquired: true, token: hold.token });
+  }
+
+  /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */
+  #checkLease(lease: Lease): boolean {
+    if (lease.ended) return false;
+    if (this.deadline(lease) > this.now) return true;
+    this.endLease(lease, "expired");
+    return false;
+  }
+
+  /** When a silent session is dropped: after the grace period, or its longest lease's TTL if longer. */
+  #sessionDeadline(session: Session): number {
+    let keep = this.options.sessionGraceMs;
+    for (const lease of session.leases.values()) keep = Math.max(keep, lease.ttl);
+    return session.lastHeard + keep;
+  }
+
+  #nextDeadline(session: Session): number {
+    let next = this.#sessionDeadline(session);
+    for (const lease of session.leases.values()) next = Math.min(next, this.deadline(lease));
+    return next;
+  }
+
+  /** Makes sure the session's timer fires no later than its earliest deadline. */
+  #armDeadline(session: Session): void {
+    const at = this.#nextDeadline(session);
+    if (session.deadlineTimer && session.deadlineAt <= at) return;
+    session.deadlineTimer?.cancel();
+    session.deadlineAt = at;
+    session.deadlineTimer = this.options.clock.setTimer(at - this.now, () => {
+      session.deadlineTimer = null;
+      session.deadlineAt = Number.POSITIVE_INFINITY;
+      this.#onDeadline(session);
+    });
+  }
+
+  #onDeadline(session: Session): void {
+    if (session.ended) return;
+    const now = this.now;
+    for (const lease of [...session.leases.values()]) {
+      if (this.deadline(lease) <= now) this.endLease(lease, "expired");
+    }
+    if (this.#sessionDeadline(session) <= now) {
+      this.options.logger?.info({ session: session.id }, "session dropped after silence");
+      session.outlet?.close(CloseCode.SESSION_EXPIRED, "session expired after silence");
+      this.endSession(session, "expired");
+      return;
+    }
+    this.#armDeadline(session);
+  }
+
+  /** Called after a lease is renewed or granted so that an earlier deadline is not missed. */
+  rearm(session: Session): void {
+    this.#armDeadline(session);
+  }
+}

@@ -1,0 +1,129 @@
+import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
+import type { Coordinator } from "./coordinator.js";
+import { ServerError } from "./errors.js";
+import type { Session } from "./model.js";
+
+/** Result of a request: answered now, or later by whoever settles it (a queued wait). */
+export type Handled = { now: object } | "later";
+
+/** What a request handler may ask of the connection it came from. */
+export interface RequestContext {
+  coordinator: Coordinator;
+  session: Session;
+  /** The session's heartbeat interval may have become shorter. */
+  heartbeatChanged(): void;
+  /** The client said goodbye: close after the reply. */
+  goodbye(): void;
+}
+
+/** Runs one request. Throws ServerError for refusals; the caller turns them into `error` replies. */
+export function dispatch(context: RequestContext, request: Request): Handled {
+  const { coordinator, session } = context;
+  switch (request.op) {
+    case "bye":
+      coordinator.endSession(session, "released");
+      context.goodbye();
+      return answer<"bye">({});
+    case "cancel":
+      return answer<"cancel">({ cancelled: coordinator.cancel(session, request.target) });
+    case "lease.grant": {
+      const lease = coordinator.grantLease(session, request.ttl, request.keepAlive ?? true);
+      if (lease.keepAlive) context.heartbeatChanged();
+      return answer<"lease.grant">({ lease: lease.id, ttl: lease.ttl, keepAlive: lease.keepAlive });
+    }
+    case "lease.renew": {
+      const lease = coordinator.ownLease(session, request.lease);
+      coordinator.renewLease(lease);
+      return answer<"lease.renew">({ ttl: lease.ttl });
+    }
+    case "lease.revoke":
+      coordinator.endLease(coordinator.ownLease(session, request.lease), "released");
+      context.heartbeatChanged();
+      return answer<"lease.revoke">({});
+    case "lease.ttl":
+      return answer<"lease.ttl">(coordinator.timeToLive(coordinator.ownLease(session, request.lease)));
+    case "lock.acquire": {
+      const outcome = coordinator.acquire(session, coordinator.locks, {
+        id: request.id,
+        name: request.name,
+        lease: request.lease,
+        mode: request.mode ?? "exclusive",
+        limit: request.limit,
+        wait: request.wait ?? 0,
+        value: undefined,
+      });
+      if (outcome === "queued") return "later";
+      if (outcome === "busy") return answer<"lock.acquire">({ acquired: false });
+      return answer<"lock.acquire">({ acquired: true, token: outcome.token });
+    }
+    case "lock.release":
+      return answer<"lock.release">({ released: coordinator.release(session, coordinator.locks, request.name, request.token) });
+    case "admin.release":
+      return answer<"admin.release">({ released: coordinator.forceRelease(request.name) });
+    case "admin.revoke": {
+      const lease = coordinator.leases.get(request.lease);
+      if (lease) coordinator.endLease(lease, "revoked");
+      return answer<"admin.revoke">({ revoked: lease !== undefined });
+    }
+    case "admin.state":
+      return answer<"admin.state">(adminState(coordinator));
+    case "kv.put":
+    case "kv.get":
+    case "kv.delete":
+    case "kv.list":
+    case "watch":
+    case "unwatch":
+    case "counter.add":
+    case "counter.get":
+    case "counter.set":
+    case "counter.cas":
+    case "election.campaign":
+    case "election.resign":
+    case "election.leader":
+    case "election.observe":
+    case "election.unobserve":
+      throw new ServerError(ErrorCode.UNKNOWN_OP, `${request.op} is not available on this server yet`);
+    default:
+      return exhaustive(request);
+  }
+}
+
+function answer<Op extends Request["op"]>(result: ResultOf<Op>): Handled {
+  return { now: result };
+}
+
+function exhaustive(request: never): never {
+  throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as { op: string }).op}`);
+}
+
+function adminState(coordinator: Coordinator): ResultOf<"admin.state"> {
+  const now = coordinator.now;
+  const tables = [coordinator.locks, coordinator.elections];
+  return {
+    now: Math.round(now),
+    revision: coordinator.revision,
+    sessions: [...coordinator.sessions.values()].map((session) => ({
+      session: session.id,
+      address: session.address,
+      agent: session.agent,
+      connected: session.outlet !== null,
+      ageMs: Math.round(now - session.createdAt),
+    })),
+    leases: [...coordinator.leases.values()].map((lease) => ({
+      lease: lease.id,
+      session: lease.session.id,
+      ttl: lease.ttl,
+      remaining: Math.max(0, Math.round(coordinator.deadline(lease) - now)),
+      keepAlive: lease.keepAlive,
+    })),
+    locks: tables.flatMap((table) =>
+      [...table.entries()].map((entry) => ({
+        name: entry.name,
+        kind: entry.kind,
+        limit: entry.kind === "semaphore" ? entry.limit : undefined,
+        holders: [...entry.holders.values()].map((hold) => ({ session: hold.lease.session.id, lease: hold.lease.id, token: hold.token, mode: hold.mode })),
+        waiters: [...entry.queue].map((waiter) => ({ session: waiter.lease.session.id, lease: waiter.lease.id, mode: waiter.mode })),
+      })),
+    ),
+  };
+}

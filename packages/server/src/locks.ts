@@ -1,0 +1,197 @@
+import { ErrorCode, type LockMode, type Value } from "@leasehold/protocol";
+import { ServerError } from "./errors.js";
+import type { Hold, Lease, LockEntry, LockKind, Waiter } from "./model.js";
+import { WaitQueue } from "./wait-queue.js";
+
+/** What a lock table needs from the rest of the server. */
+export interface LockTableHooks {
+  /** The next fencing token: greater than every token and revision before it. */
+  nextToken(): number;
+  /** Checks the lease at the moment of a grant, ending it first if its deadline has passed. */
+  isLive(lease: Lease): boolean;
+  /** A queued waiter was granted: answer its request. */
+  granted(hold: Hold): void;
+  /** The holders of an entry changed (an election's leader, for observers). */
+  changed(entry: LockEntry): void;
+}
+
+export interface AcquireRequest {
+  lease: Lease;
+  name: string;
+  mode: LockMode;
+  /** Semaphores only. */
+  limit: number | undefined;
+  request: number;
+  value: Value | undefined;
+  maxWaiters: number;
+}
+
+export type AcquireOutcome = { kind: "granted"; hold: Hold } | { kind: "busy" } | { kind: "queued"; waiter: Waiter };
+
+/**
+ * Exclusive and shared locks, semaphores and election seats of one namespace, with their FIFO queues.
+ * Waiters are granted strictly in the order they queued, across modes, so that writers never starve
+ * behind a stream of readers; a try never jumps the queue.
+ */
+export class LockTable {
+  readonly #entries = new Map<string, LockEntry>();
+
+  constructor(
+    readonly kind: "lock" | "election",
+    readonly hooks: LockTableHooks,
+  ) {}
+
+  get(name: string): LockEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  entries(): IterableIterator<LockEntry> {
+    return this.#entries.values();
+  }
+
+  /** Grants at once if nothing is ahead; otherwise queues (`wait`) or reports busy. */
+  acquire(request: AcquireRequest, wait: boolean): AcquireOutcome {
+    const entry = this.#entryFor(request.name, request.limit, request.mode);
+    if (entry.queue.size === 0 && canGrant(entry, request.mode)) {
+      return { kind: "granted", hold: this.#grant(entry, request.lease, request.mode, request.request, request.value) };
+    }
+    if (!wait) {
+      this.#dropIfIdle(entry);
+      return { kind: "busy" };
+    }
+    if (entry.queue.size >= request.maxWaiters) {
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `"${request.name}" already has ${entry.queue.size} waiters, the most allowed`);
+    }
+    const waiter: Waiter = {
+      entry,
+      lease: request.lease,
+      mode: request.mode,
+      request: request.request,
+      value: request.value,
+      node: null,
+      timer: null,
+    };
+    waiter.node = entry.queue.push(waiter);
+    request.lease.waits.add(waiter);
+    request.lease.session.waits.set(request.request, waiter);
+    return { kind: "queued", waiter };
+  }
+
+  /** Releases a hold by its token. False if no such hold exists (already released or lost). */
+  release(name: string, token: number, owner: (hold: Hold) => boolean): boolean {
+    const entry = this.#entries.get(name);
+    const hold = entry?.holders.get(token);
+    if (!entry || !hold || !owner(hold)) return false;
+    this.#removeHold(hold);
+    this.pump(entry);
+    return true;
+  }
+
+  /** Takes a queued waiter out of its queue (timeout, cancel) and lets the ones behind it move up. */
+  withdraw(waiter: Waiter): void {
+    this.#removeWaiter(waiter);
+    this.pump(waiter.entry);
+  }
+
+  /** Drops every hold and wait of an ending lease, returning the entries to pump afterwards. */
+  dropLease(lease: Lease): LockEntry[] {
+    const touched = new Set<LockEntry>();
+    for (const hold of lease.holds) {
+      if (!this.#owns(hold.entry)) continue;
+      this.#removeHold(hold);
+      touched.add(hold.entry);
+    }
+    for (const waiter of lease.waits) {
+      if (!this.#owns(waiter.entry)) continue;
+      this.#removeWaiter(waiter);
+      touched.add(waiter.entry);
+    }
+    return [...touched];
+  }
+
+  /** Takes a hold away without its owner asking (admin force-release). */
+  revoke(hold: Hold): void {
+    this.#removeHold(hold);
+    this.pump(hold.entry);
+  }
+
+  /** Grants queued waiters from the front for as long as they fit. */
+  pump(entry: LockEntry): void {
+    for (;;) {
+      const head = entry.queue.peek();
+      if (!head) break;
+      if (!this.hooks.isLive(head.lease)) {
+        // Ending the lease took its waiters out of this queue (and pumped it); look again.
+        if (head.node?.queued) this.#removeWaiter(head);
+        continue;
+      }
+      if (!canGrant(entry, head.mode)) break;
+      this.#removeWaiter(head);
+      const hold = this.#grant(entry, head.lease, head.mode, head.request, head.value);
+      this.hooks.granted(hold);
+    }
+    this.#dropIfIdle(entry);
+  }
+
+  #grant(entry: LockEntry, lease: Lease, mode: LockMode, request: number, value: Value | undefined): Hold {
+    const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value };
+    entry.holders.set(hold.token, hold);
+    lease.holds.add(hold);
+    this.hooks.changed(entry);
+    return hold;
+  }
+
+  #removeHold(hold: Hold): void {
+    if (!hold.entry.holders.delete(hold.token)) return;
+    hold.lease.holds.delete(hold);
+    this.hooks.changed(hold.entry);
+    this.#dropIfIdle(hold.entry);
+  }
+
+  #removeWaiter(waiter: Waiter): void {
+    if (waiter.node) waiter.entry.queue.remove(waiter.node);
+    waiter.timer?.cancel();
+    waiter.timer = null;
+    waiter.lease.waits.delete(waiter);
+    waiter.lease.session.waits.delete(waiter.request);
+  }
+
+  #entryFor(name: string, limit: number | undefined, mode: LockMode): LockEntry {
+    const kind: LockKind = this.kind === "election" ? "election" : limit === undefined ? "lock" : "semaphore";
+    const existing = this.#entries.get(name);
+    if (existing) {
+      if (existing.kind !== kind) {
+        throw new ServerError(ErrorCode.MODE_MISMATCH, `"${name}" is a ${existing.kind}, not a ${kind}; use it the way it was created`);
+      }
+      if (kind === "semaphore" && existing.limit !== limit) {
+        throw new ServerError(ErrorCode.LIMIT_MISMATCH, `semaphore "${name}" has limit ${existing.limit}, not ${limit}; every user must pass the same limit`);
+      }
+      return existing;
+    }
+    if (kind === "semaphore" && mode === "shared") {
+      throw new ServerError(ErrorCode.MODE_MISMATCH, `semaphore "${name}" has no shared mode; omit mode`);
+    }
+    const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue() };
+    this.#entries.set(name, entry);
+    return entry;
+  }
+
+  #owns(entry: LockEntry): boolean {
+    return (entry.kind === "election") === (this.kind === "election");
+  }
+
+  /** Entries with no holder and no waiter are forgotten, so names cost nothing once unused. */
+  #dropIfIdle(entry: LockEntry): void {
+    if (entry.holders.size === 0 && entry.queue.size === 0 && this.#entries.get(entry.name) === entry) {
+      this.#entries.delete(entry.name);
+    }
+  }
+}
+
+function canGrant(entry: LockEntry, mode: LockMode): boolean {
+  if (entry.kind === "semaphore") return entry.holders.size < entry.limit;
+  const first = entry.holders.values().next();
+  if (first.done) return true;
+  // An exclusive hold is always the only one, so the first holder tells the mode of all.
+  return mode === "shared" && first.value.mode === "shared";
+}

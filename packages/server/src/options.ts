@@ -1,0 +1,52 @@
+import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limits } from "@leasehold/protocol";
+import type { Logger } from "pino";
+
+export interface ServerOptions {
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 7070. */
+  port?: number;
+  /** Overrides of the announced limits (frame size, TTL range, per-session counts). */
+  limits?: Partial<Limits>;
+  /** Longest heartbeat interval in ms; sessions with short kept-alive leases get TTL/3. Default 5000. */
+  heartbeatMs?: number;
+  /** How long a silent session with no longer lease is kept for a resume, in ms. Default 10000. */
+  sessionGraceMs?: number;
+  /** How long a new connection may take to send `hello`, in ms. Default 10000. */
+  handshakeTimeoutMs?: number;
+  /** Time source; tests pass a FakeClock. */
+  clock?: Clock;
+  /** A pino logger; default: no logging. */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  limits: Limits;
+  heartbeatMs: number;
+  minHeartbeatMs: number;
+  sessionGraceMs: number;
+  handshakeTimeoutMs: number;
+  clock: Clock;
+  logger: Logger | undefined;
+}
+
+export function resolveOptions(options: ServerOptions): ResolvedOptions {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`limit ${name} must be a positive integer, got ${value}`);
+  }
+  if (limits.minTtlMs > limits.maxTtlMs) throw new RangeError(`minTtlMs (${limits.minTtlMs}) exceeds maxTtlMs (${limits.maxTtlMs})`);
+  return {
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 7070,
+    limits,
+    heartbeatMs: options.heartbeatMs ?? HEARTBEAT_DEFAULTS.heartbeatMs,
+    minHeartbeatMs: HEARTBEAT_DEFAULTS.minHeartbeatMs,
+    sessionGraceMs: options.sessionGraceMs ?? 10_000,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    clock: options.clock ?? systemClock,
+    logger: options.logger,
+  };
+}
