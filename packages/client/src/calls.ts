@@ -1,0 +1,131 @@
+import { ErrorCode, Results, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
+import { ConnectionError, errorFromCode, type LeaseholdError } from "./errors.js";
+
+interface Pending {
+  readonly id: number;
+  readonly op: RequestOp;
+  readonly message: Request;
+  /** When the request last went out on a socket (monotonic ms); undefined while unsent. */
+  sentAt: number | undefined;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  /** Set when the caller gave up (abort): a late success must be undone rather than delivered. */
+  orphaned?: (result: unknown) => void;
+}
+
+/** What the request table needs: a way to send, the clock, and who to tell about a reply's send time. */
+export interface CallsHost {
+  send(message: Request): boolean;
+  now(): number;
+  /** The server answered a request sent at `sentAt`: it had heard from us at or after that moment. */
+  heardAt(sentAt: number): void;
+}
+
+/**
+ * Requests in flight, by id. Ids grow for the life of the session, across reconnects, so that after
+ * a resume the server's `lastRequest` tells exactly which requests never arrived.
+ */
+export class Calls {
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+
+  constructor(readonly host: CallsHost) {}
+
+  /** Sends a request (or holds it until the connection is back) and resolves with its typed result. */
+  call<Op extends RequestOp>(op: Op, params: ParamsOf<Op>): { id: number; result: Promise<ResultOf<Op>> } {
+    const id = this.#nextId++;
+    const message = { ...params, op, id } as unknown as Request;
+    let resolve!: (value: unknown) => void;
+    let reject!: (error: Error) => void;
+    const result = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: Pending = { id, op, message, sentAt: undefined, resolve, reject };
+    this.#pending.set(id, pending);
+    this.#transmit(pending);
+    return { id, result: result as Promise<ResultOf<Op>> };
+  }
+
+  /** Gives up on a request: it rejects now, and `onLateSuccess` runs if its success still arrives. */
+  abandon(id: number, reason: Error, onLateSuccess: (result: unknown) => void): void {
+    const pending = this.#pending.get(id);
+    if (!pending || pending.orphaned) return;
+    pending.orphaned = onLateSuccess;
+    pending.reject(reason);
+  }
+
+  isPending(id: number): boolean {
+    return this.#pending.has(id);
+  }
+
+  settleReply(id: number, result: unknown): void {
+    const pending = this.#take(id);
+    if (!pending) return;
+    if (pending.sentAt !== undefined) this.host.heardAt(pending.sentAt);
+    const parsed = Results[pending.op].safeParse(result);
+    if (!parsed.success) {
+      pending.reject(errorFromCode(ErrorCode.INTERNAL, `the server sent a malformed ${pending.op} result: ${parsed.error.message}`));
+      return;
+    }
+    if (pending.orphaned) pending.orphaned(parsed.data);
+    else pending.resolve(parsed.data);
+  }
+
+  settleError(id: number, error: LeaseholdError): void {
+    const pending = this.#take(id);
+    if (!pending) return;
+    if (pending.sentAt !== undefined) this.host.heardAt(pending.sentAt);
+    if (!pending.orphaned) pending.reject(error);
+  }
+
+  /**
+   * After a resume: requests above `lastRequest` never reached the server and go out again; those at
+   * or below it were received but their answers were lost with the connection. `settleLost` decides
+   * each of those (from the resync state) and returns false for requests whose outcome is unknown.
+   */
+  resume(lastRequest: number, settleLost: (op: RequestOp, id: number) => { result: unknown } | { error: Error } | undefined): void {
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.id > lastRequest) {
+        pending.sentAt = undefined;
+        this.#transmit(pending);
+        continue;
+      }
+      const outcome = settleLost(pending.op, pending.id);
+      if (outcome === undefined) continue; // still queued on the server: its answer will come
+      if ("result" in outcome) this.settleReply(pending.id, outcome.result);
+      else {
+        this.#take(pending.id);
+        if (!pending.orphaned) pending.reject(outcome.error);
+      }
+    }
+  }
+
+  /** Sends everything not yet sent (after a reconnect). */
+  flush(): void {
+    for (const pending of this.#pending.values()) if (pending.sentAt === undefined) this.#transmit(pending);
+  }
+
+  /** Rejects every request (the session is gone or the client closed). */
+  failAll(make: () => Error): void {
+    for (const pending of [...this.#pending.values()]) {
+      this.#pending.delete(pending.id);
+      if (!pending.orphaned) pending.reject(make());
+    }
+  }
+
+  #transmit(pending: Pending): void {
+    const sentAt = this.host.now();
+    if (this.host.send(pending.message)) pending.sentAt = sentAt;
+  }
+
+  #take(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (pending) this.#pending.delete(id);
+    return pending;
+  }
+}
+
+export function notConnected(): ConnectionError {
+  return new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client is closed; connect again to make requests");
+}

@@ -1,0 +1,262 @@
+import WebSocket from "isomorphic-ws";
+import {
+  CloseCode,
+  ErrorCode,
+  HEARTBEAT_DEFAULTS,
+  PROTOCOL_VERSION,
+  systemClock,
+  type Clock,
+  type Hello,
+  type RequestOp,
+  type Resync,
+  type ServerMessage,
+  type Welcome,
+} from "@leasehold/protocol";
+import { Calls } from "./calls.js";
+import {
+  ConnectionError,
+  LeaseExpiredError,
+  LockLostError,
+  SessionExpiredError,
+  errorFromCode,
+  type LeaseholdError,
+} from "./errors.js";
+import { Lease, Leases } from "./leases.js";
+import { Liveness } from "./liveness.js";
+import { Lock, Locks } from "./locks.js";
+import { Transport, type WebSocketConstructor } from "./transport.js";
+
+export interface ConnectOptions {
+  /** The WebSocket implementation; default: the browser's, or `ws` in Node (through isomorphic-ws). */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect and resume after a dropped connection. Default true. */
+  autoReconnect?: boolean;
+  /** Time source; tests pass a FakeClock. */
+  clock?: Clock;
+  /** A credential for servers that require authentication. */
+  auth?: string;
+  /** Names this client in server logs and the dashboard. */
+  agent?: string;
+}
+
+export type ClientEventName = "disconnected" | "reconnected" | "expired" | "closed";
+
+/**
+ * A connection to a leasehold server and the session it carries. Events (through
+ * `addEventListener`, as in browsers):
+ * - `disconnected`: the connection dropped; the client is reconnecting and everything it holds stays valid until its own deadlines.
+ * - `reconnected`: the session was resumed; leases, locks and queued waits carry on unchanged.
+ * - `expired`: the session could not be resumed; every handle's signal has aborted. The client goes on with a new session.
+ * - `closed`: the client is closed for good.
+ */
+export class LeaseholdClient extends EventTarget {
+  readonly leases: Leases;
+  readonly locks: Locks;
+  readonly #transport: Transport;
+  readonly #calls: Calls;
+  readonly #liveness: Liveness;
+  readonly #leaseRegistry = new Map<number, Lease>();
+  readonly #locksByToken = new Map<number, Lock>();
+  #session: { id: string; secret: string } | undefined;
+  #heartbeatMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
+  #helloSentAt = 0;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly options: ConnectOptions = {},
+  ) {
+    super();
+    const clock = options.clock ?? systemClock;
+    this.#liveness = new Liveness(clock);
+    this.#transport = new Transport(
+      url,
+      options.WebSocket ?? (WebSocket as unknown as WebSocketConstructor),
+      clock,
+      {
+        hello: () => this.#hello(),
+        welcomed: (welcome) => this.#onWelcome(welcome),
+        message: (message) => this.#onMessage(message),
+        down: (code, reason, final) => this.#onDown(code, reason, final),
+      },
+      options.autoReconnect ?? true,
+    );
+    this.#calls = new Calls({
+      send: (message) => this.#transport.send(message),
+      now: () => clock.now(),
+      heardAt: (sentAt) => this.#liveness.heard(sentAt),
+    });
+    this.leases = new Leases(this.#calls, this.#liveness, this.#leaseRegistry, () => this.#leasesChanged());
+    this.locks = new Locks(this.#calls, this.#leaseRegistry, this.#locksByToken);
+  }
+
+  /** The server's id for this client's current session. */
+  get sessionId(): string | undefined {
+    return this.#session?.id;
+  }
+
+  get connected(): boolean {
+    return this.#transport.isOpen;
+  }
+
+  /** Opens the first connection. `connect()` calls it for you. */
+  async open(): Promise<this> {
+    await this.#transport.start();
+    return this;
+  }
+
+  /**
+   * Closes cleanly: the server releases this session's leases at once (waiters are granted
+   * immediately, without waiting for a TTL), then the socket closes.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#transport.isOpen) {
+      const bye = this.#calls.call("bye", {}).result;
+      await Promise.race([bye.catch(() => {}), delay(2_000)]);
+    }
+    this.#shutDown(new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client was closed"));
+    this.#transport.close(CloseCode.NORMAL, "bye");
+  }
+
+  /** Cuts the connection as a network failure would, without saying goodbye. For tests and diagnostics. */
+  dropConnection(): void {
+    this.#transport.drop("dropped by the application");
+  }
+
+  // Wiring
+
+  #hello(): Hello {
+    this.#helloSentAt = this.#liveness.clock.now();
+    return {
+      op: "hello",
+      version: PROTOCOL_VERSION,
+      resume: this.#session ? { session: this.#session.id, secret: this.#session.secret } : undefined,
+      auth: this.options.auth,
+      agent: this.options.agent ?? "@leasehold/client",
+    };
+  }
+
+  #onWelcome(welcome: Welcome): void {
+    const first = this.#session === undefined;
+    this.#session = { id: welcome.session, secret: welcome.secret };
+    this.#heartbeatMs = welcome.heartbeat;
+    this.#leasesChanged();
+    if (first) return;
+    if (welcome.resumed && welcome.resync) {
+      // The server heard our hello, and holds the session: settle what was missed while away.
+      this.#liveness.heard(this.#helloSentAt);
+      this.#liveness.check();
+      this.#resync(welcome.resync);
+      this.dispatchEvent(new Event("reconnected"));
+      return;
+    }
+    this.#expire();
+    this.#calls.flush();
+  }
+
+  #onMessage(message: ServerMessage): void {
+    // Deadlines first: after a pause, a message may be handled before the timer that was due.
+    this.#liveness.checkDue();
+    switch (message.type) {
+      case "reply":
+        this.#calls.settleReply(message.id, message.result);
+        return;
+      case "error":
+        if (message.id !== undefined) this.#calls.settleError(message.id, errorFromCode(message.code, message.message));
+        return;
+      case "ping":
+        this.#liveness.pongSent(message.seq);
+        this.#liveness.pongAcknowledged(message.ack);
+        return;
+      case "lease.ended": {
+        const reason = message.reason === "expired" ? `lease ${message.lease} expired on the server` : `lease ${message.lease} was revoked by an administrator`;
+        this.#leaseRegistry.get(message.lease)?.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, reason));
+        return;
+      }
+      case "lock.lost":
+        this.#locksByToken.get(message.token)?.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${message.name}" was taken away (${message.reason})`));
+        return;
+      case "welcome":
+      case "watch.events":
+      case "watch.closed":
+      case "election.changed":
+        return;
+    }
+  }
+
+  #onDown(code: number, reason: string, final: boolean): void {
+    if (final) {
+      this.#shutDown(new ConnectionError(ErrorCode.CLIENT_CLOSED, `the connection closed (${code} ${reason})`.trim()));
+      return;
+    }
+    this.dispatchEvent(new CustomEvent("disconnected", { detail: { code, reason } }));
+  }
+
+  /** Reconciles local handles with what the server still holds after a resume. */
+  #resync(resync: Resync): void {
+    const serverLeases = new Set(resync.leases.map((lease) => lease.lease));
+    for (const lease of [...this.#leaseRegistry.values()]) {
+      if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
+    }
+    for (const orphan of serverLeases) {
+      // Granted, but the reply was lost with the connection: nobody can use it, so give it back.
+      if (!this.#leaseRegistry.has(orphan)) void this.#calls.call("lease.revoke", { lease: orphan }).result.catch(() => {});
+    }
+    const heldTokens = new Set(resync.holds.map((hold) => hold.token));
+    for (const [token, lock] of [...this.#locksByToken]) {
+      if (!heldTokens.has(token)) lock.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${lock.name}" was lost while the client was disconnected`));
+    }
+    const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
+    const waiting = new Set(resync.waits.map((wait) => wait.request));
+    this.#calls.resume(resync.lastRequest, (op: RequestOp, id: number) => {
+      if (op === "lock.acquire" || op === "election.campaign") {
+        if (waiting.has(id)) return undefined;
+        const hold = holdsByRequest.get(id);
+        if (op === "lock.acquire") return { result: hold ? { acquired: true, token: hold.token } : { acquired: false } };
+        return { result: hold ? { elected: true, token: hold.token } : { elected: false } };
+      }
+      return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${op}; it may or may not have taken effect`) };
+    });
+  }
+
+  /** The session is gone: every handle is lost, every pending request fails, and `expired` fires. */
+  #expire(): void {
+    const reason = () => new SessionExpiredError(ErrorCode.SESSION_EXPIRED, "the session expired on the server; everything it held is gone");
+    this.#loseEverything(reason);
+    this.dispatchEvent(new Event("expired"));
+  }
+
+  #shutDown(error: LeaseholdError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#loseEverything(() => error);
+    this.#liveness.stop();
+    this.dispatchEvent(new Event("closed"));
+  }
+
+  #loseEverything(reason: () => LeaseholdError): void {
+    for (const lease of [...this.#leaseRegistry.values()]) lease.end(reason());
+    for (const lock of [...this.#locksByToken.values()]) lock.lose(reason());
+    this.#calls.failAll(reason);
+  }
+
+  /** The server pings at a third of the shortest kept-alive TTL; the silence watchdog follows suit. */
+  #leasesChanged(): void {
+    let interval = this.#heartbeatMs;
+    for (const lease of this.#leaseRegistry.values()) if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttlMs / 3));
+    this.#transport.expectPingsEvery(interval);
+  }
+}
+
+/** Connects to a leasehold server and opens a session. */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
+  return new LeaseholdClient(url, options).open();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
+}

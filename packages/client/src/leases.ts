@@ -1,0 +1,118 @@
+import { ErrorCode } from "@leasehold/protocol";
+import type { Calls } from "./calls.js";
+import { LeaseExpiredError, type LeaseholdError } from "./errors.js";
+import type { Liveness } from "./liveness.js";
+import type { Lock } from "./locks.js";
+
+export interface GrantOptions {
+  /**
+   * true (default): the lease lives as long as the session is heard from, plus its TTL.
+   * false: it expires TTL after its grant or last `renew`, whatever the session does.
+   */
+  keepAlive?: boolean;
+}
+
+export interface TimeToLive {
+  ttlMs: number;
+  remainingMs: number;
+  keepAlive: boolean;
+  /** Names of the locks held under the lease. */
+  locks: string[];
+}
+
+/**
+ * A lease as this client sees it. Its `signal` aborts the moment the lease may be gone — told by the
+ * server, or decided by the client's own conservative deadline when it hears nothing — and every
+ * lock bound to it is lost with it. Once lost, it never becomes valid again.
+ */
+export class Lease {
+  readonly #controller = new AbortController();
+  /** Locks held under this lease, so that they are lost together. */
+  readonly locks = new Set<Lock>();
+  /** Send time of the grant or last acknowledged renew (for leases without keep-alive). */
+  renewedAt: number;
+
+  constructor(
+    readonly id: number,
+    readonly ttlMs: number,
+    readonly keepAlive: boolean,
+    grantedAt: number,
+    readonly liveness: Liveness,
+  ) {
+    this.renewedAt = grantedAt;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get lost(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  deadline(): number {
+    return this.keepAlive ? this.liveness.keptAliveDeadline(this.ttlMs) : this.liveness.fixedDeadline(this.renewedAt, this.ttlMs);
+  }
+
+  lapse(): void {
+    this.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${this.id} may have expired: no word from the server within its ${this.ttlMs} ms TTL`));
+  }
+
+  /** Marks the lease and its locks lost, with a reason the user can inspect. */
+  end(reason: LeaseholdError): void {
+    if (this.lost) return;
+    this.liveness.unwatch(this);
+    for (const lock of this.locks) lock.lose(reason);
+    this.locks.clear();
+    this.#controller.abort(reason);
+  }
+}
+
+/** `client.leases`. */
+export class Leases {
+  constructor(
+    readonly calls: Calls,
+    readonly liveness: Liveness,
+    readonly registry: Map<number, Lease>,
+    readonly changed: () => void,
+  ) {}
+
+  /** Grants a lease of `ttlMs`; kept alive by the session unless `keepAlive: false`. */
+  async grant(ttlMs: number, options: GrantOptions = {}): Promise<Lease> {
+    const sentAt = this.liveness.clock.now();
+    const result = await this.calls.call("lease.grant", { ttl: ttlMs, keepAlive: options.keepAlive ?? true }).result;
+    const lease = new Lease(result.lease, result.ttl, result.keepAlive, sentAt, this.liveness);
+    this.registry.set(lease.id, lease);
+    lease.signal.addEventListener("abort", () => {
+      this.registry.delete(lease.id);
+      this.changed();
+    });
+    this.liveness.watch(lease);
+    this.changed();
+    return lease;
+  }
+
+  /** Restarts the countdown of a lease (needed only for `keepAlive: false`). */
+  async renew(id: number): Promise<void> {
+    const sentAt = this.liveness.clock.now();
+    await this.calls.call("lease.renew", { lease: id }).result;
+    const lease = this.registry.get(id);
+    if (lease && sentAt > lease.renewedAt) lease.renewedAt = sentAt;
+  }
+
+  /** Ends a lease at once; every lock bound to it is released and passed to the next waiter. */
+  async revoke(id: number): Promise<void> {
+    await this.calls.call("lease.revoke", { lease: id }).result;
+    this.registry.get(id)?.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${id} was revoked by its owner`));
+  }
+
+  async timeToLive(id: number): Promise<TimeToLive> {
+    const result = await this.calls.call("lease.ttl", { lease: id }).result;
+    return { ttlMs: result.ttl, remainingMs: result.remaining, keepAlive: result.keepAlive, locks: result.locks };
+  }
+
+  /** The live leases this client holds. */
+  list(): Lease[] {
+    return [...this.registry.values()];
+  }
+}

@@ -1,0 +1,116 @@
+import { clientSafetyMarginMs, type Clock, type Timer } from "@leasehold/protocol";
+
+/** What the liveness tracker watches: a deadline and what to do when it passes. */
+export interface Deadline {
+  /** Monotonic ms after which the server may already have ended it. */
+  deadline(): number;
+  /** The deadline passed without proof of life: give it up. */
+  lapse(): void;
+}
+
+/**
+ * The client's own, conservative view of when its leases may be gone, so that a holder learns of a
+ * loss no later than the server could grant the lock to anyone else — also when it hears nothing.
+ *
+ * `heardAt` is the latest send time (on this client's monotonic clock) of a message the server is
+ * known to have received: a request that got its reply, or a pong that a later ping acknowledged.
+ * The server's deadline for a kept-alive lease is at least that moment plus the TTL, so the client
+ * gives the lease up at `heardAt + ttl - margin`.
+ */
+export class Liveness {
+  #heardAt: number;
+  readonly #pongsSentAt = new Map<number, number>();
+  readonly #watched = new Set<Deadline>();
+  #timer: Timer | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(readonly clock: Clock) {
+    this.#heardAt = clock.now();
+  }
+
+  get heardAt(): number {
+    return this.#heardAt;
+  }
+
+  /** The server answered something sent at `sentAt`. */
+  heard(sentAt: number): void {
+    if (sentAt > this.#heardAt) this.#heardAt = sentAt;
+  }
+
+  pongSent(seq: number): void {
+    this.#pongsSentAt.set(seq, this.clock.now());
+  }
+
+  /** A ping acknowledged our pong `ack`: the server heard us at or after the moment we sent it. */
+  pongAcknowledged(ack: number): void {
+    const sentAt = this.#pongsSentAt.get(ack);
+    if (sentAt !== undefined) this.heard(sentAt);
+    for (const seq of this.#pongsSentAt.keys()) if (seq <= ack) this.#pongsSentAt.delete(seq);
+  }
+
+  /** Deadline of something that lives `ttl` after the last proof of life. */
+  keptAliveDeadline(ttl: number): number {
+    return this.#heardAt + ttl - clientSafetyMarginMs(ttl);
+  }
+
+  /** Deadline of something that lives `ttl` after a renewal sent at `renewedAt`. */
+  fixedDeadline(renewedAt: number, ttl: number): number {
+    return renewedAt + ttl - clientSafetyMarginMs(ttl);
+  }
+
+  watch(item: Deadline): void {
+    this.#watched.add(item);
+    this.#arm();
+  }
+
+  unwatch(item: Deadline): void {
+    this.#watched.delete(item);
+  }
+
+  /**
+   * Gives up everything whose deadline has passed. Called by the timer, and also before handling
+   * every incoming message: after a process pause, the message may be handled before the timer.
+   */
+  check(): void {
+    const now = this.clock.now();
+    for (const item of [...this.#watched]) {
+      if (item.deadline() <= now) {
+        this.#watched.delete(item);
+        item.lapse();
+      }
+    }
+    this.#arm();
+  }
+
+  /** The cheap form of `check()` for every incoming message: nothing can be due before the timer's time. */
+  checkDue(): void {
+    if (this.clock.now() >= this.#timerAt) this.check();
+  }
+
+  stop(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#watched.clear();
+  }
+
+  /** One timer for all deadlines, set to the earliest; deadlines only move later, so it fires early at worst and re-arms. */
+  #arm(): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const item of this.#watched) next = Math.min(next, item.deadline());
+    if (next === Number.POSITIVE_INFINITY) {
+      this.#timer?.cancel();
+      this.#timer = null;
+      this.#timerAt = next;
+      return;
+    }
+    if (this.#timer && this.#timerAt <= next) return;
+    this.#timer?.cancel();
+    this.#timerAt = next;
+    this.#timer = this.clock.setTimer(next - this.clock.now(), () => {
+      this.#timer = null;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.check();
+    });
+  }
+}

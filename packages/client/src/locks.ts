@@ -1,0 +1,121 @@
+import { ErrorCode, type LockMode } from "@leasehold/protocol";
+import type { Calls } from "./calls.js";
+import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
+import type { Lease } from "./leases.js";
+
+export interface AcquireOptions {
+  /** false or absent: answer at once. true: queue until granted. A number: queue at most that many ms. */
+  wait?: boolean | number;
+  /** Aborting it withdraws a queued request; `acquire` then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** "exclusive" (default) or "shared": many shared holders at once, or one exclusive holder. */
+  mode?: LockMode;
+}
+
+/**
+ * The outcome of `acquire`. When `acquired`, `token` is the fencing token of this grant and `signal`
+ * aborts the moment the lock is known lost (`signal.reason` says why). A lost or released handle
+ * never becomes valid again.
+ */
+export class Lock {
+  readonly #controller = new AbortController();
+  #release: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly leaseId: number,
+    readonly acquired: boolean,
+    readonly token: number | undefined,
+    readonly owner: { calls: Calls; lease: Lease | undefined; forget(lock: Lock): void },
+  ) {
+    if (!acquired) this.#controller.abort(new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`));
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True while the lock is held as far as this client can tell. */
+  get held(): boolean {
+    return this.acquired && !this.#controller.signal.aborted;
+  }
+
+  /** Releases the lock; the next waiter is granted at once. Safe to call more than once, and after a loss. */
+  release(): Promise<void> {
+    this.#release ??= this.#doRelease();
+    return this.#release;
+  }
+
+  /** Called when the lease ends or the server says the lock was taken away. */
+  lose(reason: LeaseholdError): void {
+    if (this.#controller.signal.aborted) return;
+    this.owner.forget(this);
+    this.#controller.abort(reason);
+  }
+
+  async #doRelease(): Promise<void> {
+    if (!this.held || this.token === undefined) return;
+    this.lose(new ReleasedError(ErrorCode.RELEASED, `"${this.name}" was released by its holder`));
+    try {
+      await this.owner.calls.call("lock.release", { name: this.name, token: this.token }).result;
+    } catch (error) {
+      // A lock whose session or lease is already gone needs no release; anything else is the caller's business.
+      if (error instanceof LeaseholdError && (error.code === ErrorCode.SESSION_EXPIRED || error.code === ErrorCode.CLIENT_CLOSED)) return;
+      throw error;
+    }
+  }
+}
+
+/** `client.locks`. */
+export class Locks {
+  constructor(
+    readonly calls: Calls,
+    readonly leases: Map<number, Lease>,
+    readonly byToken: Map<number, Lock>,
+  ) {}
+
+  /**
+   * Acquires `name` under the lease `leaseId`. A try (no `wait`) answers at once; a wait joins the
+   * lock's FIFO queue and resolves when granted (pushed by the server, no polling), or with
+   * `acquired: false` when the wait runs out. An aborted `signal` rejects with its reason.
+   */
+  async acquire(name: string, leaseId: number, options: AcquireOptions = {}): Promise<Lock> {
+    options.signal?.throwIfAborted();
+    const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
+    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode });
+    const signal = options.signal;
+    const onAbort = () => {
+      this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
+        // The grant crossed our cancel on the wire: give the lock straight back.
+        const result = late as { acquired: boolean; token?: number };
+        if (result.acquired && result.token !== undefined) void this.calls.call("lock.release", { name, token: result.token }).result.catch(() => {});
+      });
+      if (wait !== 0) void this.calls.call("cancel", { target: call.id }).result.catch(() => {});
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const result = await call.result;
+      return this.handle(name, leaseId, result.acquired ? result.token : undefined);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Builds the handle for a grant (or a refusal when `token` is undefined). */
+  handle(name: string, leaseId: number, token: number | undefined): Lock {
+    const lease = this.leases.get(leaseId);
+    const lock = new Lock(name, leaseId, token !== undefined, token, {
+      calls: this.calls,
+      lease,
+      forget: (gone) => {
+        if (gone.token !== undefined) this.byToken.delete(gone.token);
+        lease?.locks.delete(gone);
+      },
+    });
+    if (token === undefined) return lock;
+    this.byToken.set(token, lock);
+    if (lease && !lease.lost) lease.locks.add(lock);
+    else lock.lose(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${leaseId} ended before the grant of "${name}" arrived`));
+    return lock;
+  }
+}
