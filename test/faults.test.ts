@@ -1,0 +1,192 @@
+import { describe, expect, it, vi } from "vitest";
+import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
+import { TcpProxy } from "./support/tcp-proxy.js";
+
+const TTL = 1_000;
+
+/** The server-side session of a client, read in-process, to compare grant times with when it was last heard. */
+function sessionOf(server: Awaited<ReturnType<typeof startServer>>, id: string) {
+  const session = server.coordinator.sessions.get(id);
+  if (!session) throw new Error(`no session ${id}`);
+  return session;
+}
+
+describe("faults", () => {
+  it("grants a killed holder's lock about one TTL after it was last heard, not before", async () => {
+    const server = await startServer();
+    const holder = spawnScript("./holder.ts", [server.url, "lock:kill", String(TTL)]);
+    const acquired = await holder.next((line) => line.event === "acquired");
+    const waiter = await startClient(server.url);
+    const lease = await waiter.leases.grant(10_000);
+    const waiting = waiter.locks.acquire("lock:kill", lease.id, { wait: true });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:kill")?.queue.size).toBe(1));
+
+    const session = sessionOf(server, acquired.session as string);
+    const killedAt = performance.now();
+    holder.process.kill("SIGKILL");
+    const lock = await waiting;
+    const grantedAt = performance.now();
+    const lastHeard = session.lastHeard;
+
+    expect(lock.acquired).toBe(true);
+    expect(lock.token!).toBeGreaterThan(acquired.token as number);
+    // Never before the holder's lease could have run out...
+    expect(grantedAt).toBeGreaterThanOrEqual(lastHeard + TTL);
+    // ...and not much after (a heartbeat is at most TTL/3 old when the kill lands).
+    expect(grantedAt - killedAt).toBeGreaterThanOrEqual(TTL * (2 / 3) - 50);
+    expect(grantedAt - killedAt).toBeLessThan(TTL + 1_500);
+  });
+
+  it("a paused holder loses its lock to a waiter, and learns it is lost with a stale token once resumed", async () => {
+    const server = await startServer();
+    const holder = spawnScript("./holder.ts", [server.url, "lock:pause", String(TTL)]);
+    const acquired = await holder.next((line) => line.event === "acquired");
+    const waiter = await startClient(server.url);
+    const waiting = waiter.locks.acquire("lock:pause", (await waiter.leases.grant(10_000)).id, { wait: true });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:pause")?.queue.size).toBe(1));
+
+    holder.process.kill("SIGSTOP");
+    const lock = await waiting;
+    expect(lock.acquired).toBe(true);
+    expect(holder.lines.some((line) => line.event === "lost")).toBe(false);
+
+    holder.process.kill("SIGCONT");
+    const lost = await holder.next((line) => line.event === "lost", 5_000);
+    expect(lost.code).toBe("LEASE_EXPIRED");
+    expect(acquired.token as number).toBeLessThan(lock.token!);
+    expect(lock.signal.aborted).toBe(false);
+  });
+
+  it("a holder cut off from the server aborts its signal before the waiter is granted", async () => {
+    const server = await startServer();
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const holder = await startClient(proxyUrl);
+    const lock = await holder.locks.acquire("lock:cut", (await holder.leases.grant(TTL)).id);
+    const waiter = await startClient(server.url);
+    let grantedAt = Number.NaN;
+    const waiting = waiter.locks.acquire("lock:cut", (await waiter.leases.grant(10_000)).id, { wait: true }).then((granted) => {
+      grantedAt = performance.now();
+      return granted;
+    });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:cut")?.queue.size).toBe(1));
+    let abortedAt = Number.NaN;
+    lock.signal.addEventListener("abort", () => (abortedAt = performance.now()));
+
+    proxy.blackhole();
+    expect((await waiting).acquired).toBe(true);
+    expect(lock.signal.aborted).toBe(true);
+    expect(abortedAt).toBeLessThan(grantedAt);
+    expect((lock.signal.reason as { code: string }).code).toBe("LEASE_EXPIRED");
+  });
+
+  it("a holder whose connection is dropped outright also aborts before the waiter's grant, and learns its session expired", async () => {
+    // A short grace: the session is dropped together with its lease, one TTL after it was last heard.
+    const server = await startServer({ sessionGraceMs: 200 });
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const holder = await startClient(proxyUrl);
+    const lock = await holder.locks.acquire("lock:drop", (await holder.leases.grant(TTL)).id);
+    const waiter = await startClient(server.url);
+    let grantedAt = Number.NaN;
+    const waiting = waiter.locks.acquire("lock:drop", (await waiter.leases.grant(10_000)).id, { wait: true }).then((granted) => {
+      grantedAt = performance.now();
+      return granted;
+    });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:drop")?.queue.size).toBe(1));
+    let abortedAt = Number.NaN;
+    lock.signal.addEventListener("abort", () => (abortedAt = performance.now()));
+    const expired = new Promise<void>((resolve) => holder.addEventListener("expired", () => resolve()));
+
+    proxy.cut();
+    expect((await waiting).acquired).toBe(true);
+    expect(abortedAt).toBeLessThan(grantedAt);
+    // When the network heals, the session is found gone, and the client says so...
+    await vi.waitFor(() => expect(server.coordinator.sessions.has(holder.sessionId!)).toBe(false), { timeout: 5_000 });
+    proxy.restore();
+    await expired;
+    // ...and goes on with a new session.
+    const again = await holder.locks.acquire("lock:drop:2", (await holder.leases.grant(TTL)).id);
+    expect(again.acquired).toBe(true);
+  });
+
+  it("a session that outlives its lease resumes, but the lease and its lock stay lost", async () => {
+    const server = await startServer();
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const holder = await startClient(proxyUrl);
+    const lease = await holder.leases.grant(TTL);
+    const lock = await holder.locks.acquire("lock:outlived", lease.id);
+    const reconnected = new Promise<void>((resolve) => holder.addEventListener("reconnected", () => resolve()));
+    proxy.cut();
+    await vi.waitFor(() => expect(server.coordinator.leases.has(lease.id)).toBe(false), { timeout: 5_000 });
+    proxy.restore();
+    await reconnected;
+    expect(lock.signal.aborted).toBe(true);
+    expect(lease.signal.aborted).toBe(true);
+    expect(server.coordinator.locks.get("lock:outlived")).toBeUndefined();
+  });
+
+  it("a cut shorter than the TTL resumes the session: lock kept, same token, waiter not granted", async () => {
+    const server = await startServer();
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const holder = await startClient(proxyUrl);
+    const lease = await holder.leases.grant(3_000);
+    const lock = await holder.locks.acquire("lock:short", lease.id);
+    const waiter = await startClient(server.url);
+    let granted = false;
+    const waiting = waiter.locks.acquire("lock:short", (await waiter.leases.grant(10_000)).id, { wait: true }).then((result) => {
+      granted = true;
+      return result;
+    });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:short")?.queue.size).toBe(1));
+    const events: string[] = [];
+    for (const name of ["disconnected", "reconnected", "expired"]) holder.addEventListener(name, () => events.push(name));
+
+    proxy.cut();
+    await vi.waitFor(() => expect(events).toContain("disconnected"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    proxy.restore();
+    await vi.waitFor(() => expect(events).toContain("reconnected"), { timeout: 5_000 });
+
+    // Well past the cut: still held, never reported lost, and the waiter still waits.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(events).not.toContain("expired");
+    expect(lock.signal.aborted).toBe(false);
+    expect(lease.signal.aborted).toBe(false);
+    expect(granted).toBe(false);
+    expect(server.coordinator.locks.get("lock:short")?.holders.get(lock.token!)).toBeDefined();
+    // The resumed session still works: a release hands the lock on.
+    await lock.release();
+    const next = await waiting;
+    expect(next.acquired).toBe(true);
+    expect(next.token!).toBeGreaterThan(lock.token!);
+  });
+
+  it("a wait queued before a cut is granted after the resume, with no second request", async () => {
+    const server = await startServer();
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const owner = await startClient(server.url);
+    const held = await owner.locks.acquire("lock:queued", (await owner.leases.grant(10_000)).id);
+    const waiter = await startClient(proxyUrl);
+    const waiting = waiter.locks.acquire("lock:queued", (await waiter.leases.grant(5_000)).id, { wait: true });
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:queued")?.queue.size).toBe(1));
+    proxy.cut();
+    // Granted while the waiter is away: the reply is lost with the connection...
+    await held.release();
+    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:queued")?.holders.size).toBe(1));
+    proxy.restore();
+    // ...and recovered from the resync on resume.
+    const lock = await waiting;
+    expect(lock.acquired).toBe(true);
+    expect(lock.token).toBe([...server.coordinator.locks.get("lock:queued")!.holders.keys()][0]);
+    expect(server.coordinator.locks.get("lock:queued")?.queue.size).toBe(0);
+  });
+});

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { afterEach } from "vitest";
+import { connect, type ConnectOptions, type LeaseholdClient } from "@leasehold/client";
+import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+/** Runs `fn` after the current test, whatever its outcome. */
+export function defer(fn: () => unknown): void {
+  cleanups.push(fn);
+}
+
+/** A server on a free port of 127.0.0.1, closed after the test. Short TTLs are allowed. */
+export async function startServer(options: ServerOptions = {}): Promise<LeaseholdServer> {
+  const server = await createServer({ host: "127.0.0.1", port: 0, ...options, limits: { minTtlMs: 100, ...options.limits } });
+  defer(() => server.close());
+  return server;
+}
+
+/** A client closed after the test. */
+export async function startClient(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
+  const client = await connect(url, options);
+  defer(() => client.close());
+  return client;
+}
+
+/** A Node process running a TypeScript script against the sources; its stdout JSON lines arrive as events. */
+export interface ChildScript {
+  readonly process: ChildProcess;
+  /** Resolves with the first stdout JSON line that satisfies `match`. */
+  next(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  readonly lines: Record<string, unknown>[];
+}
+
+export function spawnScript(script: string, args: string[]): ChildScript {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  defer(() => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    line.receivedAt = performance.now();
+    lines.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.match(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  return {
+    process: child,
+    lines,
+    next(match, timeoutMs = 15_000) {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`child script ${script} printed no matching line within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+      });
+    },
+  };
+}
