@@ -62,6 +62,7 @@ export class TcpProxy {
   }
 
   #accept(client: Socket): void {
+    // New connections during a cut or a partition go nowhere.
     if (this.#mode !== "open") {
       client.destroy();
       return;
@@ -79,9 +80,5 @@ export class TcpProxy {
     // Paused sockets hold their bytes back (a blackhole); nothing is ever dropped mid-stream.
     client.on("data", (chunk) => upstream.write(chunk));
     upstream.on("data", (chunk) => client.write(chunk));
-    if (this.#mode === "blackhole") {
-      client.pause();
-      upstream.pause();
-    }
   }
 }

@@ -37,6 +37,13 @@ export interface ConnectOptions {
   auth?: string;
   /** Names this client in server logs and the dashboard. */
   agent?: string;
+  /** TTL of the lease that `locks.request` uses when given none. Default 10000 ms. */
+  sessionLeaseTtlMs?: number;
+  /**
+   * In browsers: release everything at once on `pagehide` (so that leadership moves without waiting
+   * for a TTL) and reconnect on `pageshow` from the back/forward cache and on `online`. Default true.
+   */
+  pageLifecycle?: boolean;
 }
 
 export type ClientEventName = "disconnected" | "reconnected" | "expired" | "closed";
@@ -61,6 +68,9 @@ export class LeaseholdClient extends EventTarget {
   #heartbeatMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
   #helloSentAt = 0;
   #closed = false;
+  /** Said goodbye on `pagehide`; `wake()` starts a new session. */
+  #suspended = false;
+  #detachPageLifecycle: (() => void) | undefined;
 
   constructor(
     readonly url: string,
@@ -86,8 +96,9 @@ export class LeaseholdClient extends EventTarget {
       now: () => clock.now(),
       heardAt: (sentAt) => this.#liveness.heard(sentAt),
     });
-    this.leases = new Leases(this.#calls, this.#liveness, this.#leaseRegistry, () => this.#leasesChanged());
-    this.locks = new Locks(this.#calls, this.#leaseRegistry, this.#locksByToken);
+    this.leases = new Leases(this.#calls, this.#liveness, this.#leaseRegistry, () => this.#leasesChanged(), options.sessionLeaseTtlMs ?? 10_000);
+    this.locks = new Locks(this.#calls, this.#leaseRegistry, this.#locksByToken, () => this.leases.sessionLease());
+    if (options.pageLifecycle ?? true) this.#detachPageLifecycle = attachPageLifecycle(this);
   }
 
   /** The server's id for this client's current session. */
@@ -119,6 +130,27 @@ export class LeaseholdClient extends EventTarget {
     this.#transport.close(CloseCode.NORMAL, "bye");
   }
 
+  /**
+   * Says goodbye without waiting (the page is going away or into the back/forward cache): the server
+   * releases this session's leases at once, every handle's signal aborts and `expired` fires.
+   * `wake()` connects again with a new session.
+   */
+  suspend(): void {
+    if (this.#closed || this.#suspended) return;
+    this.#suspended = true;
+    if (this.#transport.isOpen) void this.#calls.call("bye", {}).result.catch(() => {});
+    this.#transport.close(CloseCode.NORMAL, "suspended");
+    this.#session = undefined;
+    this.#expire();
+  }
+
+  /** Reconnects now: after `suspend()`, or to cut a reconnect backoff short when the network is back. */
+  wake(): void {
+    if (this.#closed) return;
+    this.#suspended = false;
+    this.#transport.wake();
+  }
+
   /** Cuts the connection as a network failure would, without saying goodbye. For tests and diagnostics. */
   dropConnection(): void {
     this.#transport.drop("dropped by the application");
@@ -142,7 +174,10 @@ export class LeaseholdClient extends EventTarget {
     this.#session = { id: welcome.session, secret: welcome.secret };
     this.#heartbeatMs = welcome.heartbeat;
     this.#leasesChanged();
-    if (first) return;
+    if (first) {
+      this.#calls.flush();
+      return;
+    }
     if (welcome.resumed && welcome.resync) {
       // The server heard our hello, and holds the session: settle what was missed while away.
       this.#liveness.heard(this.#helloSentAt);
@@ -230,6 +265,7 @@ export class LeaseholdClient extends EventTarget {
   #shutDown(error: LeaseholdError): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#detachPageLifecycle?.();
     this.#loseEverything(() => error);
     this.#liveness.stop();
     this.dispatchEvent(new Event("closed"));
@@ -247,6 +283,25 @@ export class LeaseholdClient extends EventTarget {
     for (const lease of this.#leaseRegistry.values()) if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttlMs / 3));
     this.#transport.expectPingsEvery(interval);
   }
+}
+
+/** Wires a client to the page's lifecycle events, where there is a page. Returns the undo. */
+function attachPageLifecycle(client: LeaseholdClient): (() => void) | undefined {
+  const page = globalThis as unknown as Partial<Pick<Window, "addEventListener" | "removeEventListener" | "document">>;
+  if (typeof page.addEventListener !== "function" || typeof page.removeEventListener !== "function" || page.document === undefined) return undefined;
+  const onHide = () => client.suspend();
+  const onShow = (event: Event) => {
+    if ((event as PageTransitionEvent).persisted) client.wake();
+  };
+  const onOnline = () => client.wake();
+  page.addEventListener("pagehide", onHide);
+  page.addEventListener("pageshow", onShow);
+  page.addEventListener("online", onOnline);
+  return () => {
+    page.removeEventListener?.("pagehide", onHide);
+    page.removeEventListener?.("pageshow", onShow);
+    page.removeEventListener?.("online", onOnline);
+  };
 }
 
 /** Connects to a leasehold server and opens a session. */

@@ -70,12 +70,35 @@ export class Lease {
 
 /** `client.leases`. */
 export class Leases {
+  #sessionLease: Promise<Lease> | undefined;
+
   constructor(
     readonly calls: Calls,
     readonly liveness: Liveness,
     readonly registry: Map<number, Lease>,
     readonly changed: () => void,
+    readonly sessionLeaseTtlMs: number,
   ) {}
+
+  /**
+   * The client's own kept-alive lease, granted on first use and again after it is lost: for helpers
+   * such as `locks.request` that, like the Web Locks API, take no lease of their own.
+   */
+  sessionLease(): Promise<Lease> {
+    const current = this.#sessionLease;
+    if (current) {
+      return current.then(
+        (lease) => (lease.lost ? this.#grantSessionLease() : lease),
+        () => this.#grantSessionLease(),
+      );
+    }
+    return this.#grantSessionLease();
+  }
+
+  #grantSessionLease(): Promise<Lease> {
+    this.#sessionLease = this.grant(this.sessionLeaseTtlMs);
+    return this.#sessionLease;
+  }
 
   /** Grants a lease of `ttlMs`; kept alive by the session unless `keepAlive: false`. */
   async grant(ttlMs: number, options: GrantOptions = {}): Promise<Lease> {

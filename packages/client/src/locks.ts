@@ -66,13 +66,42 @@ export class Lock {
   }
 }
 
+/** Options of `locks.request`, as in the Web Locks API. */
+export interface RequestOptions {
+  mode?: LockMode;
+  /** Do not wait: call back with `null` when the lock is not free right now. */
+  ifAvailable?: boolean;
+  /** Aborting it while waiting rejects `request` with the signal's reason. */
+  signal?: AbortSignal;
+  /** The lease to hold the lock under; default: the client's own kept-alive session lease. */
+  leaseId?: number;
+}
+
 /** `client.locks`. */
 export class Locks {
   constructor(
     readonly calls: Calls,
     readonly leases: Map<number, Lease>,
     readonly byToken: Map<number, Lock>,
+    readonly sessionLease: () => Promise<Lease>,
   ) {}
+
+  /**
+   * `navigator.locks.request`, across tabs, processes and machines: holds `name` for as long as
+   * `callback` runs and releases it afterwards, also when the callback throws. The callback gets the
+   * lock (with `signal` and `token`: check the signal in long work, pass the token to fenced writes),
+   * or `null` with `ifAvailable` when the lock is taken.
+   */
+  async request<T>(name: string, options: RequestOptions, callback: (lock: Lock | null) => T | Promise<T>): Promise<T> {
+    const leaseId = options.leaseId ?? (await this.sessionLease()).id;
+    const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable, signal: options.signal, mode: options.mode });
+    if (!lock.acquired) return callback(null);
+    try {
+      return await callback(lock);
+    } finally {
+      await lock.release().catch(() => {});
+    }
+  }
 
   /**
    * Acquires `name` under the lease `leaseId`. A try (no `wait`) answers at once; a wait joins the

@@ -103,6 +103,17 @@ export class Transport {
     }
   }
 
+  /** Dials now: after a `close` (a page back from the bfcache), or cutting a backoff wait short (the network is back). */
+  wake(): void {
+    const state = this.#state;
+    if (state.state === "waiting") {
+      state.timer.cancel();
+      this.#dial(state.attempt);
+    } else if (state.state === "closed") {
+      this.#dial(0);
+    }
+  }
+
   /** Drops the current socket as if the network had failed, and reconnects (if enabled). */
   drop(reason: string): void {
     if (this.#state.state !== "open" && this.#state.state !== "connecting") return;

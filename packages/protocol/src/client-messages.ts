@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, SafeInt, Token, Value } from "./values.js";
 
 /**
@@ -8,7 +8,7 @@ import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, Saf
  * `hello` and `pong` are not requests and get no reply of their own.
  */
 
-function request<Op extends string, Shape extends z.ZodRawShape>(op: Op, shape: Shape) {
+function request<Op extends string, Shape extends z.core.$ZodLooseShape>(op: Op, shape: Shape) {
   return z.object({ op: z.literal(op), id: RequestId, ...shape });
 }
 
@@ -25,13 +25,13 @@ export const Wait = z.union([z.literal(true), Millis]);
 
 export const Hello = z.object({
   op: z.literal("hello"),
-  version: z.int().min(0),
+  version: z.int().check(z.minimum(0)),
   /** Resume this session if the server still holds it. */
-  resume: z.object({ session: z.string().min(1).max(64), secret: z.string().min(1).max(128) }).optional(),
+  resume: z.optional(z.object({ session: z.string().check(z.minLength(1), z.maxLength(64)), secret: z.string().check(z.minLength(1), z.maxLength(128)) })),
   /** A credential (static token or JWT) when the server requires authentication. */
-  auth: z.string().max(8192).optional(),
+  auth: z.optional(z.string().check(z.maxLength(8192))),
   /** Free text naming the client library, for logs and the dashboard. */
-  agent: z.string().max(128).optional(),
+  agent: z.optional(z.string().check(z.maxLength(128))),
 });
 
 export const Pong = z.object({ op: z.literal("pong"), seq: NonNegativeInt });
@@ -39,7 +39,7 @@ export const Pong = z.object({ op: z.literal("pong"), seq: NonNegativeInt });
 export const Bye = request("bye", {});
 export const Cancel = request("cancel", { target: RequestId });
 
-export const LeaseGrant = request("lease.grant", { ttl: Millis, keepAlive: z.boolean().optional() });
+export const LeaseGrant = request("lease.grant", { ttl: Millis, keepAlive: z.optional(z.boolean()) });
 export const LeaseRenew = request("lease.renew", { lease: LeaseId });
 export const LeaseRevoke = request("lease.revoke", { lease: LeaseId });
 export const LeaseTtl = request("lease.ttl", { lease: LeaseId });
@@ -47,30 +47,30 @@ export const LeaseTtl = request("lease.ttl", { lease: LeaseId });
 export const LockAcquire = request("lock.acquire", {
   name: Name,
   lease: LeaseId,
-  wait: Wait.optional(),
-  mode: LockMode.optional(),
+  wait: z.optional(Wait),
+  mode: z.optional(LockMode),
   /** Present for semaphores: the most holders at once. Every user of the name must give the same limit. */
-  limit: z.int().min(1).max(1_000_000).optional(),
+  limit: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
 });
 export const LockRelease = request("lock.release", { name: Name, token: Token });
 
 export const KvPut = request("kv.put", {
   key: Name,
   value: Value,
-  lease: LeaseId.optional(),
+  lease: z.optional(LeaseId),
   /** Compare-and-set: apply only if the key's revision is this; 0 means "only if absent". */
-  ifRevision: Revision.optional(),
-  fence: Fence.optional(),
+  ifRevision: z.optional(Revision),
+  fence: z.optional(Fence),
 });
 export const KvGet = request("kv.get", { key: Name });
-export const KvDelete = request("kv.delete", { key: Name, ifRevision: Revision.optional(), fence: Fence.optional() });
+export const KvDelete = request("kv.delete", { key: Name, ifRevision: z.optional(Revision), fence: z.optional(Fence) });
 export const KvList = request("kv.list", {
   prefix: Prefix,
   /** Start after this key (the `next` of the previous page). */
-  after: Name.optional(),
-  limit: z.int().min(1).max(1_000).optional(),
+  after: z.optional(Name),
+  limit: z.optional(z.int().check(z.minimum(1), z.maximum(1_000))),
 });
-export const Watch = request("watch", { prefix: Prefix, fromRevision: Revision.optional() });
+export const Watch = request("watch", { prefix: Prefix, fromRevision: z.optional(Revision) });
 export const Unwatch = request("unwatch", { watch: RequestId });
 
 export const CounterAdd = request("counter.add", { name: Name, delta: SafeInt });
@@ -78,7 +78,7 @@ export const CounterGet = request("counter.get", { name: Name });
 export const CounterSet = request("counter.set", { name: Name, value: SafeInt });
 export const CounterCas = request("counter.cas", { name: Name, expect: SafeInt, value: SafeInt });
 
-export const Campaign = request("election.campaign", { name: Name, lease: LeaseId, value: Value, wait: Wait.optional() });
+export const Campaign = request("election.campaign", { name: Name, lease: LeaseId, value: Value, wait: z.optional(Wait) });
 export const Resign = request("election.resign", { name: Name, token: Token });
 export const Leader = request("election.leader", { name: Name });
 export const Observe = request("election.observe", { name: Name });
@@ -130,4 +130,4 @@ export type RequestOf<Op extends RequestOp> = Extract<Request, { op: Op }>;
 export type ParamsOf<Op extends RequestOp> = Omit<RequestOf<Op>, "op" | "id">;
 
 /** Every op name, for error messages that list them. */
-export const CLIENT_OPS: readonly string[] = ClientMessage.options.map((option) => option.shape.op.value);
+export const CLIENT_OPS: readonly string[] = ClientMessage.def.options.map((option) => option.shape.op.def.values[0] as string);

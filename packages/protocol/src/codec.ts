@@ -1,5 +1,5 @@
 import { Packr } from "msgpackr";
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { ServerMessage } from "./server-messages.js";
@@ -54,7 +54,7 @@ function unpack(frame: Uint8Array): { ok: true; value: unknown } | { ok: false; 
   }
 }
 
-function describeInvalid(value: unknown, error: z.ZodError): Decoded<never> {
+function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never> {
   const record = isPlainObject(value) ? value : undefined;
   const id = typeof record?.id === "number" && Number.isSafeInteger(record.id) && record.id > 0 ? record.id : undefined;
   if (record === undefined) {
@@ -74,7 +74,7 @@ function describeInvalid(value: unknown, error: z.ZodError): Decoded<never> {
   };
 }
 
-function summarize(error: z.ZodError): string {
+function summarize(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${issue.message}`)

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { LockMode, type RequestOp } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { LeaseId, Millis, Name, NonNegativeInt, PositiveInt, RequestId, Revision, SafeInt, Token, Value } from "./values.js";
@@ -44,7 +44,7 @@ export const Welcome = z.object({
   heartbeat: PositiveInt,
   limits: Limits,
   /** Present when `resumed` is true. */
-  resync: Resync.optional(),
+  resync: z.optional(Resync),
 });
 
 export const Ping = z.object({
@@ -59,7 +59,7 @@ export const Reply = z.object({ type: z.literal("reply"), id: RequestId, result:
 export const ErrorMessage = z.object({
   type: z.literal("error"),
   /** The request this answers; absent for an error about a frame that could not be read. */
-  id: RequestId.optional(),
+  id: z.optional(RequestId),
   code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
   message: z.string(),
 });
@@ -82,7 +82,7 @@ export const LockLost = z.object({
 export const WatchEvent = z.object({
   type: z.enum(["put", "delete"]),
   key: Name,
-  value: Value.optional(),
+  value: z.optional(Value),
   revision: PositiveInt,
 });
 export type WatchEvent = z.infer<typeof WatchEvent>;
@@ -102,7 +102,7 @@ export const LeaderInfo = z.object({ value: Value, token: Token });
 export type LeaderInfo = z.infer<typeof LeaderInfo>;
 
 /** The leader of an observed election changed (null: vacant). */
-export const LeaderChanged = z.object({ type: z.literal("election.changed"), observe: RequestId, leader: LeaderInfo.nullable() });
+export const LeaderChanged = z.object({ type: z.literal("election.changed"), observe: RequestId, leader: z.nullable(LeaderInfo) });
 
 export const ServerMessage = z.discriminatedUnion("type", [
   Welcome,
@@ -127,7 +127,7 @@ export type WatchClosed = z.infer<typeof WatchClosed>;
 export type LeaderChanged = z.infer<typeof LeaderChanged>;
 export type Push = LeaseEnded | LockLost | WatchEvents | WatchClosed | LeaderChanged;
 
-const KvEntry = z.object({ value: Value, revision: PositiveInt, lease: LeaseId.optional() });
+const KvEntry = z.object({ value: Value, revision: PositiveInt, lease: z.optional(LeaseId) });
 const Acquired = z.union([
   z.object({ acquired: z.literal(true), token: Token }),
   z.object({ acquired: z.literal(false) }),
@@ -145,12 +145,12 @@ export const Results = {
   "lock.acquire": Acquired,
   "lock.release": z.object({ released: z.boolean() }),
   "kv.put": z.object({ revision: PositiveInt }),
-  "kv.get": z.object({ entry: KvEntry.nullable() }),
+  "kv.get": z.object({ entry: z.nullable(KvEntry) }),
   "kv.delete": z.object({ deleted: z.boolean(), revision: Revision }),
   "kv.list": z.object({
-    items: z.array(z.object({ key: Name, value: Value, revision: PositiveInt, lease: LeaseId.optional() })),
+    items: z.array(z.object({ key: Name, value: Value, revision: PositiveInt, lease: z.optional(LeaseId) })),
     /** Present when more keys follow: pass it as `after` for the next page. */
-    next: Name.optional(),
+    next: z.optional(Name),
     revision: Revision,
   }),
   watch: z.object({ watch: RequestId, revision: Revision }),
@@ -164,14 +164,14 @@ export const Results = {
     z.object({ elected: z.literal(false) }),
   ]),
   "election.resign": z.object({ resigned: z.boolean() }),
-  "election.leader": z.object({ leader: LeaderInfo.nullable() }),
-  "election.observe": z.object({ observe: RequestId, leader: LeaderInfo.nullable() }),
+  "election.leader": z.object({ leader: z.nullable(LeaderInfo) }),
+  "election.observe": z.object({ observe: RequestId, leader: z.nullable(LeaderInfo) }),
   "election.unobserve": z.object({}),
   "admin.state": z.object({
     now: NonNegativeInt,
     revision: Revision,
     sessions: z.array(
-      z.object({ session: z.string(), address: z.string(), agent: z.string().optional(), connected: z.boolean(), ageMs: Millis.or(NonNegativeInt) }),
+      z.object({ session: z.string(), address: z.string(), agent: z.optional(z.string()), connected: z.boolean(), ageMs: NonNegativeInt }),
     ),
     leases: z.array(
       z.object({ lease: LeaseId, session: z.string(), ttl: Millis, remaining: NonNegativeInt, keepAlive: z.boolean() }),
@@ -180,7 +180,7 @@ export const Results = {
       z.object({
         name: Name,
         kind: z.enum(["lock", "semaphore", "election"]),
-        limit: PositiveInt.optional(),
+        limit: z.optional(PositiveInt),
         holders: z.array(LockHolderView),
         waiters: z.array(z.object({ session: z.string(), lease: LeaseId, mode: LockMode })),
       }),
@@ -188,6 +188,6 @@ export const Results = {
   }),
   "admin.release": z.object({ released: z.boolean() }),
   "admin.revoke": z.object({ revoked: z.boolean() }),
-} satisfies Record<RequestOp, z.ZodType>;
+} satisfies Record<RequestOp, z.ZodMiniType>;
 
 export type ResultOf<Op extends RequestOp> = z.infer<(typeof Results)[Op]>;

@@ -1,10 +1,10 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { BOUNDS } from "./limits.js";
 
 /** A value that can be stored: any msgpack value without extension types. */
 export type Value = string | number | boolean | null | Uint8Array | Value[] | { [key: string]: Value };
 
-export const Value: z.ZodType<Value> = z.lazy(() =>
+export const Value: z.ZodMiniType<Value> = z.lazy(() =>
   z.union([
     z.string(),
     z.number(),
@@ -17,16 +17,16 @@ export const Value: z.ZodType<Value> = z.lazy(() =>
 );
 
 /** A lock, key, counter, semaphore or election name. */
-export const Name = z.string().min(1).max(BOUNDS.maxNameLength);
+export const Name = z.string().check(z.minLength(1), z.maxLength(BOUNDS.maxNameLength));
 /** A key prefix; the empty prefix means "everything". */
-export const Prefix = z.string().max(BOUNDS.maxNameLength);
+export const Prefix = z.string().check(z.maxLength(BOUNDS.maxNameLength));
 /** A positive safe integer: request ids, lease ids, tokens, revisions. */
-export const PositiveInt = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
-export const NonNegativeInt = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const PositiveInt = z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER));
+export const NonNegativeInt = z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER));
 /** A safe integer of either sign: counter values and deltas. */
-export const SafeInt = z.int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+export const SafeInt = z.int().check(z.minimum(Number.MIN_SAFE_INTEGER), z.maximum(Number.MAX_SAFE_INTEGER));
 /** A duration in milliseconds that a timer can hold. */
-export const Millis = z.int().min(0).max(BOUNDS.maxDelayMs);
+export const Millis = z.int().check(z.minimum(0), z.maximum(BOUNDS.maxDelayMs));
 export const RequestId = PositiveInt;
 export const LeaseId = PositiveInt;
 export const Token = PositiveInt;
