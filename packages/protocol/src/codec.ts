@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr";
-import type * as z from "zod/mini";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { ServerMessage } from "./server-messages.js";
@@ -9,6 +10,9 @@ import { ServerMessage } from "./server-messages.js";
  * msgpackr records or other extension types on the wire, so that any msgpack library can speak it.
  * Object properties whose value is `undefined` are left out rather than sent as an extension.
  */
+// zod/mini keeps the browser bundle small by shipping no messages; the English ones explain refusals.
+z.config(en());
+
 const packr = new Packr({
   useRecords: false,
   mapsAsObjects: true,
@@ -64,7 +68,7 @@ function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never
     const op = typeof record.op === "string" ? `"${record.op.slice(0, 64)}"` : "missing";
     return { ok: false, fatal: false, code: ErrorCode.UNKNOWN_OP, error: `unknown op ${op}; known ops: ${CLIENT_OPS.join(", ")}`, id };
   }
-  const outOfRange = error.issues.some((issue) => issue.code === "too_big" || issue.code === "too_small");
+  const outOfRange = hasRangeIssue(error.issues);
   return {
     ok: false,
     fatal: false,
@@ -77,10 +81,27 @@ function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never
 function summarize(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${issue.message}`)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${describeIssue(issue)}`)
     .join("; ");
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** A number out of its range, also inside a union (`wait: true | ms`), is OUT_OF_RANGE rather than BAD_REQUEST. */
+function hasRangeIssue(issues: readonly z.core.$ZodIssue[]): boolean {
+  return issues.some((issue) => {
+    if (issue.code === "too_big" || issue.code === "too_small") return true;
+    if (issue.code !== "invalid_union") return false;
+    const branches = issue.errors.filter((branch) => !branch.every((inner) => inner.code === "invalid_value" || inner.code === "invalid_type"));
+    return branches.some((branch) => hasRangeIssue(branch));
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code !== "invalid_union") return issue.message;
+  // Name the closest branch's complaint rather than a bare "Invalid input".
+  const inner = issue.errors.flat().find((candidate) => candidate.code === "too_big" || candidate.code === "too_small") ?? issue.errors.flat()[0];
+  return inner ? inner.message : issue.message;
 }
