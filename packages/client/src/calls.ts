@@ -28,12 +28,15 @@ export interface CallsHost {
 export class Calls {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
+  /** Set once the client is closed: every later call fails at once with this error. */
+  #closedWith: (() => Error) | undefined;
 
   constructor(readonly host: CallsHost) {}
 
   /** Sends a request (or holds it until the connection is back) and resolves with its typed result. */
   call<Op extends RequestOp>(op: Op, params: ParamsOf<Op>): { id: number; result: Promise<ResultOf<Op>> } {
     const id = this.#nextId++;
+    if (this.#closedWith) return { id, result: Promise.reject(this.#closedWith()) };
     const message = { ...params, op, id } as unknown as Request;
     let resolve!: (value: unknown) => void;
     let reject!: (error: Error) => void;
@@ -84,14 +87,14 @@ export class Calls {
    * or below it were received but their answers were lost with the connection. `settleLost` decides
    * each of those (from the resync state) and returns false for requests whose outcome is unknown.
    */
-  resume(lastRequest: number, settleLost: (op: RequestOp, id: number) => { result: unknown } | { error: Error } | undefined): void {
+  resume(lastRequest: number, settleLost: (request: Request) => { result: unknown } | { error: Error } | undefined): void {
     for (const pending of [...this.#pending.values()]) {
       if (pending.id > lastRequest) {
         pending.sentAt = undefined;
         this.#transmit(pending);
         continue;
       }
-      const outcome = settleLost(pending.op, pending.id);
+      const outcome = settleLost(pending.message);
       if (outcome === undefined) continue; // still queued on the server: its answer will come
       if ("result" in outcome) this.settleReply(pending.id, outcome.result);
       else {
@@ -106,6 +109,12 @@ export class Calls {
     for (const pending of this.#pending.values()) if (pending.sentAt === undefined) this.#transmit(pending);
   }
 
+  /** The client is closed for good: pending requests fail, and so will every later one. */
+  close(make: () => Error): void {
+    this.#closedWith = make;
+    this.failAll(make);
+  }
+
   /** Rejects every request (the session is gone or the client closed). */
   failAll(make: () => Error): void {
     for (const pending of [...this.#pending.values()]) {
@@ -116,7 +125,16 @@ export class Calls {
 
   #transmit(pending: Pending): void {
     const sentAt = this.host.now();
-    if (this.host.send(pending.message)) pending.sentAt = sentAt;
+    let sent: boolean;
+    try {
+      sent = this.host.send(pending.message);
+    } catch (error) {
+      // A request that can never be sent (larger than the server's frame limit) fails now, having had no effect.
+      this.#take(pending.id);
+      if (!pending.orphaned) pending.reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (sent) pending.sentAt = sentAt;
   }
 
   #take(id: number): Pending | undefined {

@@ -7,11 +7,13 @@ import {
   systemClock,
   type Clock,
   type Hello,
-  type RequestOp,
+  type Request,
   type Resync,
   type ServerMessage,
+  type Value,
   type Welcome,
 } from "@leasehold/protocol";
+import { Admin } from "./admin.js";
 import { Calls } from "./calls.js";
 import {
   ConnectionError,
@@ -21,9 +23,15 @@ import {
   errorFromCode,
   type LeaseholdError,
 } from "./errors.js";
-import { Lease, Leases } from "./leases.js";
+import { Counters } from "./counters.js";
+import { Elections } from "./elections.js";
+import { KeyValue, type DeleteOptions, type Entry, type ListItem, type PutOptions } from "./kv.js";
+import { Lease, Leases, type LeaseBound } from "./leases.js";
 import { Liveness } from "./liveness.js";
-import { Lock, Locks } from "./locks.js";
+import { Locks } from "./locks.js";
+import { Semaphores } from "./semaphores.js";
+import { Subscriptions } from "./subscriptions.js";
+import type { Watch, WatchOptions } from "./watch.js";
 import { Transport, type WebSocketConstructor } from "./transport.js";
 
 export interface ConnectOptions {
@@ -59,11 +67,18 @@ export type ClientEventName = "disconnected" | "reconnected" | "expired" | "clos
 export class LeaseholdClient extends EventTarget {
   readonly leases: Leases;
   readonly locks: Locks;
+  readonly admin: Admin;
+  readonly semaphores: Semaphores;
+  readonly counters: Counters;
+  readonly elections: Elections;
+  readonly #kv: KeyValue;
+  readonly #subscriptions: Subscriptions;
   readonly #transport: Transport;
   readonly #calls: Calls;
   readonly #liveness: Liveness;
   readonly #leaseRegistry = new Map<number, Lease>();
-  readonly #locksByToken = new Map<number, Lock>();
+  /** Locks, semaphore slots and election terms by token (tokens are unique across all three). */
+  readonly #locksByToken = new Map<number, LeaseBound>();
   #session: { id: string; secret: string } | undefined;
   #heartbeatMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
   #helloSentAt = 0;
@@ -88,6 +103,7 @@ export class LeaseholdClient extends EventTarget {
         welcomed: (welcome) => this.#onWelcome(welcome),
         message: (message) => this.#onMessage(message),
         down: (code, reason, final) => this.#onDown(code, reason, final),
+        maxReconnectDelay: () => this.#maxReconnectDelay(),
       },
       options.autoReconnect ?? true,
     );
@@ -98,6 +114,12 @@ export class LeaseholdClient extends EventTarget {
     });
     this.leases = new Leases(this.#calls, this.#liveness, this.#leaseRegistry, () => this.#leasesChanged(), options.sessionLeaseTtlMs ?? 10_000);
     this.locks = new Locks(this.#calls, this.#leaseRegistry, this.#locksByToken, () => this.leases.sessionLease());
+    this.admin = new Admin(this.#calls);
+    this.semaphores = new Semaphores(this.locks);
+    this.counters = new Counters(this.#calls);
+    this.#subscriptions = new Subscriptions(this.#calls, this);
+    this.#kv = new KeyValue(this.#calls, this.#subscriptions);
+    this.elections = new Elections(this.#calls, this.#leaseRegistry, this.#locksByToken, this.#subscriptions);
     if (options.pageLifecycle ?? true) this.#detachPageLifecycle = attachPageLifecycle(this);
   }
 
@@ -108,6 +130,32 @@ export class LeaseholdClient extends EventTarget {
 
   get connected(): boolean {
     return this.#transport.isOpen;
+  }
+
+  // Keys and values (see kv.ts)
+
+  /** Writes `value` under `key`; returns the revision of the change. See `PutOptions` for leases, compare-and-set and fences. */
+  put(key: string, value: Value, options?: PutOptions): Promise<{ revision: number }> {
+    return this.#kv.put(key, value, options);
+  }
+
+  /** The key's value and revision (and lease, if bound to one), or null. */
+  get(key: string): Promise<Entry | null> {
+    return this.#kv.get(key);
+  }
+
+  delete(key: string, options?: DeleteOptions): Promise<{ deleted: boolean; revision: number }> {
+    return this.#kv.delete(key, options);
+  }
+
+  /** Every key under `prefix`, in key order. */
+  list(prefix: string): Promise<ListItem[]> {
+    return this.#kv.list(prefix);
+  }
+
+  /** Every change under `prefix`, in revision order, exactly once, also across reconnects. */
+  watch(prefix: string, options?: WatchOptions): Watch {
+    return this.#kv.watch(prefix, options);
   }
 
   /** Opens the first connection. `connect()` calls it for you. */
@@ -212,10 +260,12 @@ export class LeaseholdClient extends EventTarget {
       case "lock.lost":
         this.#locksByToken.get(message.token)?.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${message.name}" was taken away (${message.reason})`));
         return;
-      case "welcome":
       case "watch.events":
       case "watch.closed":
       case "election.changed":
+        this.#subscriptions.route(message);
+        return;
+      case "welcome":
         return;
     }
   }
@@ -244,14 +294,27 @@ export class LeaseholdClient extends EventTarget {
     }
     const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
     const waiting = new Set(resync.waits.map((wait) => wait.request));
-    this.#calls.resume(resync.lastRequest, (op: RequestOp, id: number) => {
-      if (op === "lock.acquire" || op === "election.campaign") {
-        if (waiting.has(id)) return undefined;
-        const hold = holdsByRequest.get(id);
-        if (op === "lock.acquire") return { result: hold ? { acquired: true, token: hold.token } : { acquired: false } };
-        return { result: hold ? { elected: true, token: hold.token } : { elected: false } };
+    this.#calls.resume(resync.lastRequest, (request: Request) => {
+      // Received by the server, answer lost with the connection: where the resync tells the outcome, use it.
+      switch (request.op) {
+        case "lock.acquire":
+        case "election.campaign": {
+          if (waiting.has(request.id)) return undefined;
+          const hold = holdsByRequest.get(request.id);
+          if (request.op === "lock.acquire") return { result: hold ? { acquired: true, token: hold.token } : { acquired: false } };
+          return { result: hold ? { elected: true, token: hold.token } : { elected: false } };
+        }
+        case "lock.release":
+          return { result: { released: !heldTokens.has(request.token) } };
+        case "election.resign":
+          return { result: { resigned: !heldTokens.has(request.token) } };
+        case "lease.revoke":
+          return serverLeases.has(request.lease)
+            ? { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `lease ${request.lease} is still held after the reconnect; revoke it again`) }
+            : { result: {} };
+        default:
+          return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${request.op}; it may or may not have taken effect`) };
       }
-      return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${op}; it may or may not have taken effect`) };
     });
   }
 
@@ -267,6 +330,7 @@ export class LeaseholdClient extends EventTarget {
     this.#closed = true;
     this.#detachPageLifecycle?.();
     this.#loseEverything(() => error);
+    this.#calls.close(() => new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client is closed; connect again to make requests"));
     this.#liveness.stop();
     this.dispatchEvent(new Event("closed"));
   }
@@ -275,6 +339,13 @@ export class LeaseholdClient extends EventTarget {
     for (const lease of [...this.#leaseRegistry.values()]) lease.end(reason());
     for (const lock of [...this.#locksByToken.values()]) lock.lose(reason());
     this.#calls.failAll(reason);
+  }
+
+  /** A quarter of the time left before the first lease lapses, so that several tries fit before it does. */
+  #maxReconnectDelay(): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const lease of this.#leaseRegistry.values()) earliest = Math.min(earliest, lease.deadline());
+    return Math.max(0, (earliest - this.#liveness.clock.now()) / 4);
   }
 
   /** The server pings at a third of the shortest kept-alive TTL; the silence watchdog follows suit. */

@@ -2,5 +2,12 @@ export { connect, LeaseholdClient, type ConnectOptions, type ClientEventName } f
 export { Lease, Leases, type GrantOptions, type TimeToLive } from "./leases.js";
 export { Lock, Locks, type AcquireOptions, type RequestOptions } from "./locks.js";
 export * from "./errors.js";
+export { Counters } from "./counters.js";
+export { Elections, Term, LeaderObserver, type CampaignOptions, type LeaderInfo } from "./elections.js";
+export { KeyValue, MAX_VALUE_DEPTH, type PutOptions, type DeleteOptions, type Entry, type ListItem, type Fence } from "./kv.js";
+export { Semaphores, type SemaphoreOptions } from "./semaphores.js";
+export { Watch, type WatchOptions, type WatchEvent } from "./watch.js";
+export type { LeaseBound } from "./leases.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { fullJitterDelay } from "./backoff.js";
+export { Admin, type ServerState } from "./admin.js";

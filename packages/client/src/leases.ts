@@ -2,7 +2,12 @@ import { ErrorCode } from "@leasehold/protocol";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, type LeaseholdError } from "./errors.js";
 import type { Liveness } from "./liveness.js";
-import type { Lock } from "./locks.js";
+
+/** Anything held under a lease (a lock, a semaphore slot, an election term): lost together with it. */
+export interface LeaseBound {
+  readonly name: string;
+  lose(reason: LeaseholdError): void;
+}
 
 export interface GrantOptions {
   /**
@@ -27,8 +32,8 @@ export interface TimeToLive {
  */
 export class Lease {
   readonly #controller = new AbortController();
-  /** Locks held under this lease, so that they are lost together. */
-  readonly locks = new Set<Lock>();
+  /** Locks, semaphore slots and election terms held under this lease, so that they are lost together. */
+  readonly locks = new Set<LeaseBound>();
   /** Send time of the grant or last acknowledged renew (for leases without keep-alive). */
   renewedAt: number;
 
@@ -38,6 +43,8 @@ export class Lease {
     readonly keepAlive: boolean,
     grantedAt: number,
     readonly liveness: Liveness,
+    /** Tells the server to end the lease too (after the client gave it up on its own). */
+    readonly giveBack: () => void,
   ) {
     this.renewedAt = grantedAt;
   }
@@ -56,6 +63,9 @@ export class Lease {
 
   lapse(): void {
     this.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${this.id} may have expired: no word from the server within its ${this.ttlMs} ms TTL`));
+    // The server may still hold it (it heard from us later than we can prove): nobody can use it
+    // any more, so end it there as well, and its locks pass to the next waiters.
+    this.giveBack();
   }
 
   /** Marks the lease and its locks lost, with a reason the user can inspect. */
@@ -104,7 +114,9 @@ export class Leases {
   async grant(ttlMs: number, options: GrantOptions = {}): Promise<Lease> {
     const sentAt = this.liveness.clock.now();
     const result = await this.calls.call("lease.grant", { ttl: ttlMs, keepAlive: options.keepAlive ?? true }).result;
-    const lease = new Lease(result.lease, result.ttl, result.keepAlive, sentAt, this.liveness);
+    const lease = new Lease(result.lease, result.ttl, result.keepAlive, sentAt, this.liveness, () => {
+      void this.calls.call("lease.revoke", { lease: result.lease }).result.catch(() => {});
+    });
     this.registry.set(lease.id, lease);
     lease.signal.addEventListener("abort", () => {
       this.registry.delete(lease.id);

@@ -1,7 +1,7 @@
 import { ErrorCode, type LockMode } from "@leasehold/protocol";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
-import type { Lease } from "./leases.js";
+import type { Lease, LeaseBound } from "./leases.js";
 
 export interface AcquireOptions {
   /** false or absent: answer at once. true: queue until granted. A number: queue at most that many ms. */
@@ -82,7 +82,7 @@ export class Locks {
   constructor(
     readonly calls: Calls,
     readonly leases: Map<number, Lease>,
-    readonly byToken: Map<number, Lock>,
+    readonly byToken: Map<number, LeaseBound>,
     readonly sessionLease: () => Promise<Lease>,
   ) {}
 
@@ -108,10 +108,10 @@ export class Locks {
    * lock's FIFO queue and resolves when granted (pushed by the server, no polling), or with
    * `acquired: false` when the wait runs out. An aborted `signal` rejects with its reason.
    */
-  async acquire(name: string, leaseId: number, options: AcquireOptions = {}): Promise<Lock> {
+  async acquire(name: string, leaseId: number, options: AcquireOptions = {}, /** Semaphores only: see `client.semaphores`. */ limit?: number): Promise<Lock> {
     options.signal?.throwIfAborted();
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
-    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode });
+    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit });
     const signal = options.signal;
     const onAbort = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {

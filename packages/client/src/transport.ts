@@ -1,5 +1,7 @@
 import {
   CloseCode,
+  DEFAULT_LIMITS,
+  ErrorCode,
   HEARTBEAT_DEFAULTS,
   decodeServerMessage,
   encode,
@@ -11,6 +13,7 @@ import {
   type Welcome,
 } from "@leasehold/protocol";
 import { fullJitterDelay } from "./backoff.js";
+import { ConnectionError, LimitExceededError, TimeoutError, errorFromCode, type LeaseholdError } from "./errors.js";
 
 /** The part of the WebSocket API the client uses, the same in browsers and in Node's `ws`. */
 export interface WebSocketLike {
@@ -26,6 +29,8 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
+/** How long a dial may take from socket open to welcome. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A connection must stay up this long before the backoff starts again from the first attempt. */
 const STABLE_AFTER_MS = 5_000;
 
@@ -39,6 +44,8 @@ export interface TransportEvents {
   message(message: ServerMessage): void;
   /** The connection dropped; `final` means no reconnect will follow. */
   down(code: number, reason: string, final: boolean): void;
+  /** The longest the next redial may wait: reconnecting after every lease has lapsed would be too late. */
+  maxReconnectDelay(): number;
 }
 
 type State =
@@ -54,8 +61,12 @@ type State =
  */
 export class Transport {
   #state: State = { state: "closed" };
+  /** The caller of `start()`, waiting for the first welcome. */
+  #first: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #expectedPingMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
   #lastFrameAt = 0;
+  /** The server's frame limit, from its welcome; a larger frame would make it close the connection. */
+  #maxFrameBytes: number = DEFAULT_LIMITS.maxFrameBytes;
 
   constructor(
     readonly url: string,
@@ -69,16 +80,28 @@ export class Transport {
     return this.#state.state === "open";
   }
 
-  /** Dials once; resolves on the first welcome, rejects if that first attempt fails. */
+  /** Dials once; resolves on the first welcome, rejects (with a coded error) if that first attempt fails. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#dial(0, { resolve, reject });
+      this.#first = { resolve, reject };
+      this.#dial(0);
     });
   }
 
+  /**
+   * Sends now (true) or not at all while there is no open connection (false). Throws a
+   * LimitExceededError for a message larger than the server accepts: it could never be sent.
+   */
   send(message: ClientMessage): boolean {
+    const frame = encode(message);
+    if (frame.byteLength > this.#maxFrameBytes) {
+      throw new LimitExceededError(
+        ErrorCode.LIMIT_EXCEEDED,
+        `the ${message.op} message is ${frame.byteLength} bytes, more than the server's limit of ${this.#maxFrameBytes}; it was not sent`,
+      );
+    }
     if (this.#state.state !== "open" || this.#state.socket.readyState !== OPEN) return false;
-    this.#state.socket.send(encode(message));
+    this.#state.socket.send(frame);
     return true;
   }
 
@@ -116,7 +139,9 @@ export class Transport {
 
   /** Drops the current socket as if the network had failed, and reconnects (if enabled). */
   drop(reason: string): void {
-    if (this.#state.state !== "open" && this.#state.state !== "connecting") return;
+    // A dial in progress is left to its own handshake timeout.
+    if (this.#state.state !== "open") return;
+    this.#state.silenceTimer?.cancel();
     const socket = this.#state.socket;
     detach(socket);
     try {
@@ -127,18 +152,32 @@ export class Transport {
     this.#lost(1006, reason, undefined);
   }
 
-  #dial(attempt: number, first?: { resolve: () => void; reject: (error: Error) => void }): void {
+  #dial(attempt: number): void {
     let socket: WebSocketLike;
     try {
       socket = new this.WebSocketImpl(this.url);
     } catch (error) {
-      if (first) first.reject(error instanceof Error ? error : new Error(String(error)));
-      else this.#lost(1006, "could not open a socket", attempt);
+      this.#failed(attempt, 1006, new ConnectionError(ErrorCode.NOT_CONNECTED, `could not open a socket to ${this.url}: ${String(error)}`));
       return;
     }
     socket.binaryType = "arraybuffer";
     this.#state = { state: "connecting", attempt, socket };
     let welcomed = false;
+    let refusal: LeaseholdError | undefined;
+    const abandon = (error: LeaseholdError) => {
+      handshakeTimer.cancel();
+      if (this.#state.state !== "connecting" || this.#state.socket !== socket) return;
+      detach(socket);
+      try {
+        socket.close(4000, "handshake failed");
+      } catch {
+        // A socket that never opened may refuse to close; it is gone either way.
+      }
+      this.#failed(attempt, 1006, error);
+    };
+    const handshakeTimer = this.clock.setTimer(HANDSHAKE_TIMEOUT_MS, () => {
+      abandon(new TimeoutError(ErrorCode.TIMEOUT, `no welcome from ${this.url} within ${HANDSHAKE_TIMEOUT_MS} ms`));
+    });
     socket.onopen = () => {
       socket.send(encode(this.events.hello()));
     };
@@ -147,23 +186,28 @@ export class Transport {
       this.#lastFrameAt = this.clock.now();
       const decoded = frame ? decodeServerMessage(frame) : undefined;
       if (!decoded?.ok) {
-        this.drop(`unreadable frame from server: ${decoded && !decoded.ok ? decoded.error : "not binary"}`);
+        const reason = `unreadable frame from the server: ${decoded && !decoded.ok ? decoded.error : "not binary"}`;
+        if (welcomed) this.drop(reason);
+        else abandon(new ConnectionError(ErrorCode.NOT_CONNECTED, reason));
         return;
       }
       const message = decoded.message;
       if (!welcomed) {
         if (message.type !== "welcome") {
           // An error before the welcome (unsupported version, refused credential) explains the close that follows.
-          if (message.type === "error") first?.reject(new Error(`${message.code}: ${message.message}`));
+          if (message.type === "error") refusal = errorFromCode(message.code, `${this.url} refused the connection: ${message.message}`);
           return;
         }
         welcomed = true;
+        handshakeTimer.cancel();
         this.#state = { state: "open", socket, openedAt: this.clock.now(), silenceTimer: null };
         this.expectPingsEvery(message.heartbeat);
+        this.#maxFrameBytes = message.limits.maxFrameBytes;
         this.#watchSilence();
         this.events.welcomed(message);
+        const first = this.#first;
+        this.#first = undefined;
         first?.resolve();
-        first = undefined;
         return;
       }
       // The owner sees the ping first, so that the pong's recorded send time is never later than the real one.
@@ -171,17 +215,30 @@ export class Transport {
       if (message.type === "ping" && socket.readyState === OPEN) socket.send(encode({ op: "pong", seq: message.seq }));
     };
     socket.onclose = (event) => {
+      handshakeTimer.cancel();
       detach(socket);
-      if (first) {
-        first.reject(new Error(`could not connect to ${this.url}: closed with ${event.code} ${event.reason}`.trim()));
-        this.#state = { state: "closed" };
+      if (welcomed) {
+        this.#lost(event.code, event.reason, undefined);
         return;
       }
-      this.#lost(event.code, event.reason, welcomed ? undefined : attempt);
+      const error = refusal ?? new ConnectionError(ErrorCode.NOT_CONNECTED, `could not connect to ${this.url}: closed with ${event.code} ${event.reason}`.trim());
+      this.#failed(attempt, event.code, error);
     };
     socket.onerror = () => {
       // Always followed by onclose, which decides what happens next.
     };
+  }
+
+  /** A dial that never got its welcome: the first one rejects `start()`; later ones retry with backoff. */
+  #failed(attempt: number, code: number, error: LeaseholdError): void {
+    const first = this.#first;
+    if (first) {
+      this.#first = undefined;
+      this.#state = { state: "closed" };
+      first.reject(error);
+      return;
+    }
+    this.#lost(code, error.message, attempt);
   }
 
   /** The socket is gone: tell the owner, then wait and redial unless the close was final. */
@@ -197,7 +254,7 @@ export class Transport {
       this.events.down(code, reason, true);
       return;
     }
-    const timer = this.clock.setTimer(fullJitterDelay(attempt), () => this.#dial(attempt));
+    const timer = this.clock.setTimer(Math.min(fullJitterDelay(attempt), this.events.maxReconnectDelay()), () => this.#dial(attempt));
     this.#state = { state: "waiting", attempt, timer };
     if (failedAttempt === undefined) this.events.down(code, reason, false);
   }
@@ -219,7 +276,9 @@ function detach(socket: WebSocketLike): void {
   socket.onopen = null;
   socket.onmessage = null;
   socket.onclose = null;
-  socket.onerror = null;
+  // Not null: Node's ws emits "error" when a socket still connecting is closed, and an "error"
+  // event nobody listens to would crash the process.
+  socket.onerror = () => {};
 }
 
 function toBytes(data: unknown): Uint8Array | undefined {

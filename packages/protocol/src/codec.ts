@@ -3,6 +3,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
+import { BOUNDS } from "./limits.js";
 import { ServerMessage } from "./server-messages.js";
 
 /**
@@ -10,9 +11,6 @@ import { ServerMessage } from "./server-messages.js";
  * msgpackr records or other extension types on the wire, so that any msgpack library can speak it.
  * Object properties whose value is `undefined` are left out rather than sent as an extension.
  */
-// zod/mini keeps the browser bundle small by shipping no messages; the English ones explain refusals.
-z.config(en());
-
 const packr = new Packr({
   useRecords: false,
   mapsAsObjects: true,
@@ -21,6 +19,14 @@ const packr = new Packr({
   // Known to msgpackr's encoder (it drops properties holding these values) but missing from its typings.
   ...{ skipValues: [undefined] },
 });
+
+/**
+ * zod/mini ships no message texts, which keeps the browser bundle small; a server calls this once so
+ * that its refusals explain themselves ("Too small: expected number to be >=0").
+ */
+export function useEnglishErrorMessages(): void {
+  z.config(en());
+}
 
 export function encode(message: unknown): Uint8Array {
   return packr.pack(message);
@@ -35,7 +41,14 @@ export type Decoded<T> =
 export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
   const raw = unpack(frame);
   if (!raw.ok) return raw;
-  const parsed = ClientMessage.safeParse(raw.value);
+  let parsed: ReturnType<typeof ClientMessage.safeParse>;
+  try {
+    parsed = ClientMessage.safeParse(raw.value);
+  } catch (error) {
+    // Thousands of nested arrays decode fine but exhaust the stack of a recursive check.
+    const reason = error instanceof Error ? error.message : String(error);
+    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `the message could not be checked (${reason}); values nest at most ${BOUNDS.maxValueDepth} deep` };
+  }
   if (parsed.success) return { ok: true, message: parsed.data };
   return describeInvalid(raw.value, parsed.error);
 }

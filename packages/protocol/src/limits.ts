@@ -7,6 +7,8 @@ export const BOUNDS = {
   maxDelayMs: 2_147_483_647,
   /** Longest lock name, key, counter name, election name or prefix, in UTF-16 code units. */
   maxNameLength: 512,
+  /** Deepest nesting of arrays and maps in a stored value (a key's value, a candidate's value). */
+  maxValueDepth: 64,
 } as const;
 
 /** The limits a server enforces unless configured otherwise. All are announced to clients in `welcome.limits`. */

@@ -16,6 +16,25 @@ export const Value: z.ZodMiniType<Value> = z.lazy(() =>
   ]),
 );
 
+/** How deeply arrays and maps nest in a value, counted without recursion (input is untrusted). */
+export function valueDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== "object" || item === null || item instanceof Uint8Array) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > BOUNDS.maxValueDepth) return deepest;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** A value as stored: at most `BOUNDS.maxValueDepth` levels of arrays and maps. */
+export const StoredValue = Value.check(
+  z.refine((value) => valueDepth(value) <= BOUNDS.maxValueDepth, { message: `values may nest arrays and maps at most ${BOUNDS.maxValueDepth} deep` }),
+);
+
 /** A lock, key, counter, semaphore or election name. */
 export const Name = z.string().check(z.minLength(1), z.maxLength(BOUNDS.maxNameLength));
 /** A key prefix; the empty prefix means "everything". */

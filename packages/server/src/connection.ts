@@ -49,6 +49,10 @@ export class Connection implements Outlet {
     return this.#state.phase === "open" ? this.#state.session : undefined;
   }
 
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
   send(message: ServerMessage): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(encode(message));
@@ -69,7 +73,8 @@ export class Connection implements Outlet {
     }
     const decoded = decodeClientMessage(data);
     if (!decoded.ok) {
-      if (decoded.fatal) this.#refuse(decoded.code, decoded.error);
+      // Before the handshake, nothing from this peer can be trusted.
+      if (decoded.fatal || this.#state.phase === "handshake") this.#refuse(decoded.code, decoded.error);
       else this.send({ type: "error", id: decoded.id, code: decoded.code, message: decoded.error });
       if (this.#state.phase === "open") this.coordinator.heard(this.#state.session);
       return;
@@ -84,6 +89,7 @@ export class Connection implements Outlet {
   }
 
   #onMessage(session: Session, message: ClientMessage): void {
+    if (session.ended) return; // frames read after a bye, before its close: the session is gone, ignore them
     this.coordinator.heard(session);
     switch (message.op) {
       case "hello":
@@ -190,7 +196,13 @@ export class Connection implements Outlet {
     if (state.phase === "handshake") state.timer.cancel();
     if (state.phase === "open") {
       state.pingTimer?.cancel();
-      if (state.session.outlet === this) state.session.outlet = null;
+      if (state.session.outlet === this) {
+        state.session.outlet = null;
+        // Watches and observers are bound to the connection: after a resume the client opens them
+        // again from the last revision it saw, so that nothing is buffered for a client that is away.
+        for (const subscription of [...state.session.subscriptions.values()]) subscription.close();
+        state.session.subscriptions.clear();
+      }
     }
     this.#state = { phase: "closed" };
   }

@@ -5,6 +5,7 @@ import { LockTable } from "./locks.js";
 import type { Hold, Lease, LockEntry, Waiter } from "./model.js";
 import { Session } from "./model.js";
 import type { ResolvedOptions } from "./options.js";
+import { SharedState } from "./shared-state.js";
 
 export type LeaseEndReason = "expired" | "revoked" | "released";
 
@@ -21,6 +22,8 @@ export class Coordinator {
   readonly leases = new Map<number, Lease>();
   readonly locks: LockTable;
   readonly elections: LockTable;
+  /** Keys, counters, watches and election observers. */
+  readonly shared: SharedState;
   #revision = 0;
   #nextLeaseId = 1;
 
@@ -29,10 +32,11 @@ export class Coordinator {
       nextToken: () => this.nextRevision(),
       isLive: (lease: Lease) => this.#checkLease(lease),
       granted: (hold: Hold) => this.#grantedFromQueue(hold),
-      changed: (_entry: LockEntry) => {},
+      changed: (entry: LockEntry) => this.shared.changed(entry),
     };
     this.locks = new LockTable("lock", hooks);
     this.elections = new LockTable("election", hooks);
+    this.shared = new SharedState(this);
   }
 
   get now(): number {
@@ -100,9 +104,10 @@ export class Coordinator {
     };
   }
 
-  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL, at most the configured interval. */
+  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
   heartbeatInterval(session: Session): number {
-    let interval = this.options.heartbeatMs;
+    // A third of the grace too, so that a live client answering every ping is never dropped as silent.
+    let interval = Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
     for (const lease of session.leases.values()) {
       if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
     }
@@ -148,6 +153,11 @@ export class Coordinator {
     return lease;
   }
 
+  /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */
+  isLive(lease: Lease): boolean {
+    return this.#checkLease(lease);
+  }
+
   renewLease(lease: Lease): void {
     lease.renewedAt = this.now;
   }
@@ -178,6 +188,8 @@ export class Coordinator {
     for (const waiter of lease.waits) {
       lease.session.fail(waiter.request, ErrorCode.LEASE_NOT_FOUND, `lease ${lease.id} ended (${reason}) while waiting for "${waiter.entry.name}"`);
     }
+    // Its keys go before its locks are passed on, so that the next holder never sees them.
+    this.shared.dropLease(lease);
     const touched = [...this.locks.dropLease(lease), ...this.elections.dropLease(lease)];
     for (const entry of touched) (entry.kind === "election" ? this.elections : this.locks).pump(entry);
   }

@@ -1,5 +1,6 @@
 import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
 import type { Coordinator } from "./coordinator.js";
+import { dispatchShared } from "./dispatch-shared.js";
 import { ServerError } from "./errors.js";
 import type { Session } from "./model.js";
 
@@ -82,7 +83,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
     case "election.leader":
     case "election.observe":
     case "election.unobserve":
-      throw new ServerError(ErrorCode.UNKNOWN_OP, `${request.op} is not available on this server yet`);
+      return dispatchShared(context, request);
     default:
       return exhaustive(request);
   }

@@ -158,6 +158,10 @@ export class LockTable {
 
   #entryFor(name: string, limit: number | undefined, mode: LockMode): LockEntry {
     const kind: LockKind = this.kind === "election" ? "election" : limit === undefined ? "lock" : "semaphore";
+    // Checked before the name's kind, so that an existing semaphore refuses shared mode as a new one does.
+    if (kind === "semaphore" && mode === "shared") {
+      throw new ServerError(ErrorCode.MODE_MISMATCH, `semaphore "${name}" has no shared mode; omit mode`);
+    }
     const existing = this.#entries.get(name);
     if (existing) {
       if (existing.kind !== kind) {
@@ -167,9 +171,6 @@ export class LockTable {
         throw new ServerError(ErrorCode.LIMIT_MISMATCH, `semaphore "${name}" has limit ${existing.limit}, not ${limit}; every user must pass the same limit`);
       }
       return existing;
-    }
-    if (kind === "semaphore" && mode === "shared") {
-      throw new ServerError(ErrorCode.MODE_MISMATCH, `semaphore "${name}" has no shared mode; omit mode`);
     }
     const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue() };
     this.#entries.set(name, entry);

@@ -4,6 +4,8 @@ import type { QueueNode, WaitQueue } from "./wait-queue.js";
 /** Where a session's messages go while it has a connection. */
 export interface Outlet {
   readonly address: string;
+  /** Bytes queued on the socket and not yet sent: a slow reader's backlog. */
+  readonly bufferedAmount: number;
   send(message: ServerMessage): void;
   close(code: number, reason: string): void;
 }
@@ -23,7 +25,7 @@ export class Session {
   readonly leases = new Map<number, Lease>();
   /** Queued waits by request id, so that `cancel` and resync can find them. */
   readonly waits = new Map<number, Waiter>();
-  /** Watches and observers by the id of the request that opened them. */
+  /** Watches and observers by the id of the request that opened them. They live as long as the connection they were opened on. */
   readonly subscriptions = new Map<number, { close(): void }>();
   /** The session's single deadline timer: the earliest lease deadline or the session's own. */
   deadlineTimer: Timer | null = null;

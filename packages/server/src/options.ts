@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limits } from "@leasehold/protocol";
 import type { Logger } from "pino";
+import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -18,6 +19,10 @@ export interface ServerOptions {
   clock?: Clock;
   /** A pino logger; default: no logging. */
   logger?: Logger;
+  /** Watch history and slow-watcher tuning (defaults: 10,000 changes or 64 MiB of history, pause above 4 MiB unsent). */
+  watch?: { historyEvents?: number; historyBytes?: number; pauseBytes?: number };
+  /** The browser build of the client, served at /leasehold.js; default: the one built in @leasehold/client. */
+  browserBundlePath?: string;
 }
 
 export interface ResolvedOptions {
@@ -30,6 +35,7 @@ export interface ResolvedOptions {
   handshakeTimeoutMs: number;
   clock: Clock;
   logger: Logger | undefined;
+  watch: WatchOptions;
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -48,5 +54,13 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     clock: options.clock ?? systemClock,
     logger: options.logger,
+    watch: {
+      history: {
+        events: options.watch?.historyEvents ?? DEFAULT_WATCH_OPTIONS.history.events,
+        bytes: options.watch?.historyBytes ?? DEFAULT_WATCH_OPTIONS.history.bytes,
+      },
+      pauseBytes: options.watch?.pauseBytes ?? DEFAULT_WATCH_OPTIONS.pauseBytes,
+      retryMs: DEFAULT_WATCH_OPTIONS.retryMs,
+    },
   };
 }

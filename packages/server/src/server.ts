@@ -1,9 +1,10 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CloseCode } from "@leasehold/protocol";
+import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
 import { Connection } from "./connection.js";
 import { Coordinator } from "./coordinator.js";
+import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 
 export interface LeaseholdServer {
@@ -18,10 +19,11 @@ export interface LeaseholdServer {
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<LeaseholdServer> {
+  useEnglishErrorMessages();
   const resolved = resolveOptions(options);
   const coordinator = new Coordinator(resolved);
   const connections = new Set<Connection>();
-  const http = createHttpServer(handleHttp);
+  const http = createHttpServer(createHttpHandler(options.browserBundlePath ?? defaultBundlePath()));
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
 
   http.on("upgrade", (request, socket, head) => {
@@ -66,14 +68,6 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       return closing;
     },
   };
-}
-
-function handleHttp(request: IncomingMessage, response: ServerResponse): void {
-  if (request.url === "/healthz") {
-    response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-    return;
-  }
-  response.writeHead(404, { "content-type": "text/plain" }).end("leasehold speaks WebSocket here; see PROTOCOL.md\n");
 }
 
 function remoteAddress(request: IncomingMessage): string {

@@ -1,0 +1,128 @@
+import { BOUNDS, ErrorCode, type Fence, type Value } from "@leasehold/protocol";
+import type { Calls } from "./calls.js";
+import { BadRequestError } from "./errors.js";
+import type { Subscriptions } from "./subscriptions.js";
+import { Watch, type WatchOptions } from "./watch.js";
+
+export type { Fence };
+
+export interface PutOptions {
+  /** Bind the key to this lease (one of this client's own): it is deleted when the lease ends. */
+  lease?: number;
+  /** Compare-and-set: write only if the key is at this revision; 0 means "only if the key does not exist". ConflictError otherwise. */
+  ifRevision?: number;
+  /** Write only while this lock is held with exactly this token; FenceError otherwise. */
+  fence?: Fence;
+}
+
+export interface DeleteOptions {
+  ifRevision?: number;
+  fence?: Fence;
+}
+
+export interface Entry {
+  value: Value;
+  /** The revision of the change that wrote this value. */
+  revision: number;
+  /** The lease the key is bound to, if any. */
+  lease?: number;
+}
+
+export interface ListItem extends Entry {
+  key: string;
+}
+
+/**
+ * Keys and values: `client.put`, `get`, `delete`, `list` and `watch` delegate here. Every write
+ * returns the revision it was given; a refused write (fence, revision, lease, size) changed nothing.
+ */
+export class KeyValue {
+  constructor(
+    readonly calls: Calls,
+    readonly subscriptions: Subscriptions,
+  ) {}
+
+  async put(key: string, value: Value, options: PutOptions = {}): Promise<{ revision: number }> {
+    checkValue(value);
+    const result = await this.calls.call("kv.put", { key, value, lease: options.lease, ifRevision: options.ifRevision, fence: options.fence }).result;
+    return { revision: result.revision };
+  }
+
+  async get(key: string): Promise<Entry | null> {
+    const { entry } = await this.calls.call("kv.get", { key }).result;
+    if (!entry) return null;
+    return entry.lease === undefined ? { value: entry.value, revision: entry.revision } : { value: entry.value, revision: entry.revision, lease: entry.lease };
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<{ deleted: boolean; revision: number }> {
+    const result = await this.calls.call("kv.delete", { key, ifRevision: options.ifRevision, fence: options.fence }).result;
+    return { deleted: result.deleted, revision: result.revision };
+  }
+
+  /**
+   * Every key under `prefix`, in key order, following the server's pages. Pages are read one after
+   * another, not as one snapshot: a key changed meanwhile shows its value at the time of its page.
+   */
+  async list(prefix: string): Promise<ListItem[]> {
+    const items: ListItem[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.calls.call("kv.list", { prefix, after }).result;
+      for (const item of page.items) {
+        items.push(item.lease === undefined ? { key: item.key, value: item.value, revision: item.revision } : { ...item, lease: item.lease });
+      }
+      after = page.next;
+    } while (after !== undefined);
+    return items;
+  }
+
+  watch(prefix: string, options: WatchOptions = {}): Watch {
+    return new Watch(this.subscriptions, prefix, options);
+  }
+}
+
+/** Deepest nesting of arrays and objects in a value: far below what any msgpack reader's stack can take. */
+export const MAX_VALUE_DEPTH = BOUNDS.maxValueDepth;
+
+/**
+ * Refuses, before anything is sent, a value that the server would refuse or that would not come back
+ * as it went: values are strings, finite numbers, booleans, null, Uint8Arrays, and arrays and plain
+ * objects of these, nested at most MAX_VALUE_DEPTH deep. As in JSON, an `undefined` property is left out.
+ */
+export function checkValue(value: unknown): asserts value is Value {
+  const problem = describe(value, "value", 0);
+  if (problem) throw new BadRequestError(ErrorCode.BAD_REQUEST, `the value cannot be stored: ${problem}`);
+}
+
+function describe(value: unknown, path: string, depth: number): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}; numbers must be finite`;
+    case "object": {
+      if (value === null || value instanceof Uint8Array) return undefined;
+      if (depth >= MAX_VALUE_DEPTH) return `${path} is nested deeper than ${MAX_VALUE_DEPTH} levels`;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) {
+          const problem = describe(value[index], `${path}[${index}]`, depth + 1);
+          if (problem) return problem;
+        }
+        return undefined;
+      }
+      const prototype = Object.getPrototypeOf(value) as unknown;
+      if (prototype !== Object.prototype && prototype !== null) {
+        return `${path} is a ${(value as object).constructor?.name ?? "class instance"}; only plain objects, arrays and Uint8Arrays are stored`;
+      }
+      for (const [key, item] of Object.entries(value)) {
+        if (item === undefined) continue;
+        const problem = describe(item, `${path}.${key}`, depth + 1);
+        if (problem) return problem;
+      }
+      return undefined;
+    }
+    default:
+      return `${path} is ${typeof value === "undefined" ? "undefined" : `a ${typeof value}`}; it has no msgpack form`;
+  }
+}

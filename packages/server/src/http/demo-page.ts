@@ -1,0 +1,106 @@
+/**
+ * /demo/leader: one leader per name across tabs, windows and machines. Open it in several tabs;
+ * exactly one shows "leader". Query: ?name= (election, default "demo"), ?server= (ws:// URL, default
+ * this server), ?ttl= (lease TTL in ms, default 3000).
+ */
+export function demoLeaderPage(): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>leasehold · leader election demo</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 46rem; padding: 0 1rem; color: #1d2433; }
+  .role { font-size: 2.5rem; font-weight: 700; padding: .5rem 1rem; border-radius: .5rem; display: inline-block; }
+  .role.leader { background: #d5f5dd; color: #0b6b2c; }
+  .role.follower { background: #eceff4; color: #4a5568; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+  dt { color: #4a5568; } dd { margin: 0; font-family: ui-monospace, monospace; }
+  pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; border-radius: .5rem; font-size: 14px; }
+  #status { color: #4a5568; }
+</style>
+</head>
+<body>
+<h1>One leader across tabs</h1>
+<p>Every tab that opens this page campaigns in the same election. Exactly one is <b>leader</b>; the others
+follow and take over when it goes away: at once when its tab closes, within the lease TTL when it is cut off.
+Unlike the browser's Web Locks API this works across browsers and machines, and every term has a fencing token.</p>
+<p><span id="role" class="role follower">follower</span></p>
+<dl>
+  <dt>this tab</dt><dd id="self"></dd>
+  <dt>leader</dt><dd id="leader"></dd>
+  <dt>term token</dt><dd id="token"></dd>
+  <dt>election</dt><dd id="name"></dd>
+  <dt>connection</dt><dd id="status">connecting…</dd>
+</dl>
+<h2>The code</h2>
+<pre>import { connect } from "/leasehold.js";
+
+const client = await connect("ws://" + location.host);
+const lease = await client.leases.grant(3_000);
+const term = await client.elections.campaign("demo", lease.id, { value: myId }); // resolves when leader
+// lead until term.signal aborts (tab closed elsewhere, cut off, lease lost)
+term.signal.addEventListener("abort", () => console.log("no longer leader:", term.signal.reason));
+for await (const leader of client.elections.observe("demo")) console.log("leader is", leader?.value);</pre>
+<script type="module">
+import { connect } from "/leasehold.js";
+
+const params = new URLSearchParams(location.search);
+const name = params.get("name") || "demo";
+const server = params.get("server") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+const ttl = Number(params.get("ttl") || 3000);
+const self = "tab-" + Math.random().toString(36).slice(2, 8);
+const $ = (id) => document.getElementById(id);
+$("self").textContent = self;
+$("name").textContent = name;
+
+// Role changes with a timestamp that every page of one browser can compare (tests read it).
+window.roleLog = [];
+function show(role, token) {
+  if ($("role").textContent !== role) window.roleLog.push({ role, at: performance.timeOrigin + performance.now() });
+  $("role").textContent = role;
+  $("role").className = "role " + role;
+  $("token").textContent = token ?? "";
+}
+
+const client = await connect(server, { agent: "demo " + self });
+const status = (text) => ($("status").textContent = text);
+status("connected");
+client.addEventListener("disconnected", () => status("reconnecting…"));
+client.addEventListener("reconnected", () => status("connected (session resumed)"));
+client.addEventListener("expired", () => status("session expired; starting over"));
+
+async function observe() {
+  for (;;) {
+    try {
+      for await (const leader of client.elections.observe(name)) $("leader").textContent = leader ? String(leader.value) : "(vacant)";
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+async function campaign() {
+  for (;;) {
+    try {
+      const lease = await client.leases.grant(ttl);
+      const term = await client.elections.campaign(name, lease.id, { value: self });
+      show("leader", term.token);
+      await new Promise((resolve) => term.signal.addEventListener("abort", resolve, { once: true }));
+      show("follower");
+      await client.leases.revoke(lease.id).catch(() => {});
+    } catch {
+      show("follower");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+observe();
+campaign();
+</script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,159 @@
+import { ErrorCode, encode, type Fence, type ParamsOf, type ResultOf, type WatchEvent } from "@leasehold/protocol";
+import { Counters } from "./counters.js";
+import { ServerError } from "./errors.js";
+import { KvStore, type KvEntry } from "./kv-store.js";
+import type { LockTable } from "./locks.js";
+import type { Lease, LockEntry, Session } from "./model.js";
+import { Observers } from "./observers.js";
+import type { ResolvedOptions } from "./options.js";
+import { Watches } from "./watches.js";
+
+/** Default and most keys in one `kv.list` page; a page also ends early once its values pass PAGE_BYTES. */
+export const PAGE_KEYS = 1_000;
+export const PAGE_BYTES = 1024 * 1024;
+
+/** What shared state needs from the coordinator. */
+export interface SharedStateHost {
+  readonly options: ResolvedOptions;
+  readonly revision: number;
+  readonly locks: LockTable;
+  readonly elections: LockTable;
+  nextRevision(): number;
+  /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */
+  isLive(lease: Lease): boolean;
+  /** The caller's own live lease, or a coded error. */
+  ownLease(session: Session, id: number): Lease;
+}
+
+type Change = { event: WatchEvent; bytes: number };
+
+/**
+ * Keys, counters, watches and election observers. Every write checks everything it depends on
+ * (lease, fence, expected revision, range) before it changes anything, so that a refused write
+ * leaves no trace; one revision counter, shared with lock tokens, orders every change.
+ */
+export class SharedState {
+  readonly kv = new KvStore();
+  readonly counters = new Counters();
+  readonly watches: Watches;
+  readonly observers: Observers;
+
+  constructor(readonly host: SharedStateHost) {
+    const options = host.options.watch;
+    this.watches = new Watches(options, host.options.clock);
+    this.observers = new Observers(host.elections, host.options.clock, options);
+  }
+
+  // Keys
+
+  put(session: Session, request: ParamsOf<"kv.put">): ResultOf<"kv.put"> {
+    const lease = request.lease === undefined ? undefined : this.host.ownLease(session, request.lease);
+    if (request.fence) this.#checkFence(request.fence);
+    const current = this.#live(request.key);
+    if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
+    const bytes = request.key.length + encode(request.value).byteLength;
+    const revision = this.host.nextRevision();
+    if (current?.lease && current.lease !== lease) current.lease.keys.delete(request.key);
+    lease?.keys.add(request.key);
+    this.kv.set(request.key, { value: request.value, revision, lease, bytes });
+    this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
+    return { revision };
+  }
+
+  get(key: string): ResultOf<"kv.get"> {
+    const entry = this.#live(key);
+    if (!entry) return { entry: null };
+    return { entry: { value: entry.value, revision: entry.revision, lease: entry.lease?.id } };
+  }
+
+  delete(request: ParamsOf<"kv.delete">): ResultOf<"kv.delete"> {
+    if (request.fence) this.#checkFence(request.fence);
+    const current = this.#live(request.key);
+    if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
+    if (!current) return { deleted: false, revision: this.host.revision };
+    const change = this.#remove(request.key, current);
+    this.watches.publish([change]);
+    return { deleted: true, revision: change.event.revision };
+  }
+
+  list(request: ParamsOf<"kv.list">): ResultOf<"kv.list"> {
+    const page = this.kv.page(request.prefix, request.after, request.limit ?? PAGE_KEYS, PAGE_BYTES);
+    // Keys of leases whose deadline passed (and whose timer has not fired yet) are gone already.
+    const items = page.items
+      .filter(({ entry }) => !entry.lease || this.host.isLive(entry.lease))
+      .map(({ key, entry }) => ({ key, value: entry.value, revision: entry.revision, lease: entry.lease?.id }));
+    return { items, next: page.next, revision: this.host.revision };
+  }
+
+  /** Deletes every key bound to an ending lease, as one batch of watch events. */
+  dropLease(lease: Lease): void {
+    const changes: Change[] = [];
+    for (const key of lease.keys) {
+      const entry = this.kv.get(key);
+      if (entry?.lease === lease) changes.push(this.#remove(key, entry));
+    }
+    lease.keys.clear();
+    this.watches.publish(changes);
+  }
+
+  // Counters
+
+  counterAdd(request: ParamsOf<"counter.add">): ResultOf<"counter.add"> {
+    const value = this.counters.sum(request.name, request.delta);
+    this.counters.set(request.name, value);
+    return { value, revision: this.host.nextRevision() };
+  }
+
+  counterSet(request: ParamsOf<"counter.set">): ResultOf<"counter.set"> {
+    this.counters.set(request.name, request.value);
+    return { revision: this.host.nextRevision() };
+  }
+
+  counterCas(request: ParamsOf<"counter.cas">): ResultOf<"counter.cas"> {
+    const current = this.counters.get(request.name);
+    if (current !== request.expect) return { ok: false, value: current };
+    this.counters.set(request.name, request.value);
+    this.host.nextRevision();
+    return { ok: true, value: request.value };
+  }
+
+  // Elections
+
+  /** A lock-table entry's holders changed (hook of both tables). */
+  changed(entry: LockEntry): void {
+    this.observers.changed(entry);
+  }
+
+  // Helpers
+
+  /** A fenced write goes ahead only while the lock is held with exactly that token by a live lease. */
+  #checkFence(fence: Fence): void {
+    const hold = this.host.locks.get(fence.lock)?.holders.get(fence.token);
+    // The liveness check may end the holder's lease on the spot, which hands the lock on.
+    if (hold && this.host.isLive(hold.lease) && hold.entry.holders.get(fence.token) === hold) return;
+    const entry = this.host.locks.get(fence.lock);
+    const now = entry && entry.holders.size > 0 ? `held with token ${[...entry.holders.keys()].join(", ")}` : "not held";
+    throw new ServerError(ErrorCode.FENCE_FAILED, `lock "${fence.lock}" is not held with token ${fence.token} (it is ${now}); the write was not applied`);
+  }
+
+  #checkRevision(key: string, current: KvEntry | undefined, expected: number): void {
+    const actual = current?.revision ?? 0;
+    if (actual === expected) return;
+    const found = current ? `is at revision ${actual}` : "does not exist";
+    throw new ServerError(ErrorCode.REVISION_MISMATCH, `"${key}" ${found}, not ${expected === 0 ? "absent" : `at revision ${expected}`}; the write was not applied`);
+  }
+
+  /** The key's entry, unless it is bound to a lease that has ended (which deletes it now). */
+  #live(key: string): KvEntry | undefined {
+    const entry = this.kv.get(key);
+    if (entry?.lease && !this.host.isLive(entry.lease)) return this.kv.get(key);
+    return entry;
+  }
+
+  #remove(key: string, entry: KvEntry): Change {
+    this.kv.delete(key);
+    entry.lease?.keys.delete(key);
+    const revision = this.host.nextRevision();
+    return { event: { type: "delete", key, revision }, bytes: key.length + 16 };
+  }
+}

@@ -1,0 +1,134 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { defer, repoRoot, startClient, startServer } from "../support/fixtures.js";
+import { buildBrowserBundle, launchChromium, openPage } from "../support/browser.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
+
+let browser: Browser;
+let bundle: string;
+
+beforeAll(async () => {
+  if (!existsSync(process.env.CHROMIUM_PATH ?? "/usr/bin/chromium")) return;
+  bundle = buildBrowserBundle();
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+const roleOf = (page: Page) => page.locator("#role").textContent();
+const textOf = (page: Page, id: string) => page.locator(`#${id}`).textContent();
+
+async function roles(pages: Page[]): Promise<string[]> {
+  return Promise.all(pages.map(async (page) => (await roleOf(page)) ?? ""));
+}
+
+const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+if (!existsSync(chromium)) console.warn(`browser tests skipped: no Chromium at ${chromium} (apt-get install chromium; .ci/run does)`);
+
+describe.skipIf(!existsSync(chromium))("in Chromium", () => {
+  it("imports the browser bundle in a page and acquires and releases a lock, with no console errors", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/healthz`);
+    // Passed as source text: the test runner would otherwise rewrite the dynamic import.
+    const result = (await page.evaluate(`(async (url) => {
+      const { connect } = await import("/leasehold.js");
+      const client = await connect(url);
+      const lease = await client.leases.grant(5000);
+      const lock = await client.locks.acquire("lock:browser", lease.id);
+      const token = lock.token;
+      const heldOnServer = (await client.leases.timeToLive(lease.id)).locks;
+      await lock.release();
+      const after = (await client.leases.timeToLive(lease.id)).locks;
+      await client.close();
+      return { acquired: lock.acquired, token, heldOnServer, after, aborted: lock.signal.aborted };
+    })(${JSON.stringify(server.url)})`)) as { acquired: boolean; token: number; heldOnServer: string[]; after: string[]; aborted: boolean };
+    expect(result.acquired).toBe(true);
+    expect(result.token).toBeGreaterThan(0);
+    expect(result.heldOnServer).toEqual(["lock:browser"]);
+    expect(result.after).toEqual([]);
+    expect(result.aborted).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it("three demo pages agree on exactly one leader within 2 s", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    const url = `http://127.0.0.1:${server.port}/demo/leader?name=three`;
+    const pages = await Promise.all([0, 1, 2].map(async () => (await openPage(browser, url)).page));
+    const started = Date.now();
+    await vi.waitFor(async () => expect((await roles(pages)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 2_000, interval: 50 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const all = await roles(pages);
+    const leader = pages[all.indexOf("leader")]!;
+    const leaderId = await textOf(leader, "self");
+    expect(all.filter((role) => role === "follower")).toHaveLength(2);
+    for (const page of pages) await vi.waitFor(async () => expect(await textOf(page, "leader")).toBe(leaderId), { timeout: 2_000 });
+  });
+
+  it("moves leadership within 1 s when the leader's page closes, with one leader at every sample", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    const url = `http://127.0.0.1:${server.port}/demo/leader?name=close`;
+    const pages = await Promise.all([0, 1, 2].map(async () => (await openPage(browser, url)).page));
+    await vi.waitFor(async () => expect((await roles(pages)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 2_000 });
+    const leader = pages[(await roles(pages)).indexOf("leader")]!;
+    const others = pages.filter((page) => page !== leader);
+    const closedAt = Date.now();
+    await leader.close();
+    let newLeaderAt = 0;
+    while (Date.now() - closedAt < 2_000) {
+      const leaders = (await roles(others)).filter((role) => role === "leader").length;
+      expect(leaders).toBeLessThanOrEqual(1);
+      if (leaders === 1 && newLeaderAt === 0) newLeaderAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(newLeaderAt).toBeGreaterThan(0);
+    expect(newLeaderAt - closedAt).toBeLessThan(1_000);
+  });
+
+  it("a leader page cut off from the server steps down before any other page becomes leader", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const base = `http://127.0.0.1:${server.port}/demo/leader?name=cut&ttl=1500`;
+    const { page: cutOff } = await openPage(browser, `${base}&server=${encodeURIComponent(proxyUrl)}`);
+    await vi.waitFor(async () => expect(await roleOf(cutOff)).toBe("leader"), { timeout: 2_000 });
+    const others = await Promise.all([0, 1].map(async () => (await openPage(browser, base)).page));
+    await vi.waitFor(async () => expect(await roles(others)).toEqual(["follower", "follower"]), { timeout: 2_000 });
+
+    proxy.blackhole();
+    await vi.waitFor(async () => expect((await roles(others)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 5_000 });
+    type Change = { role: string; at: number };
+    const stepDown = (await cutOff.evaluate(() => (window as unknown as { roleLog: Change[] }).roleLog)).find((change) => change.role === "follower");
+    const takeOvers = await Promise.all(others.map((page) => page.evaluate(() => (window as unknown as { roleLog: Change[] }).roleLog)));
+    const takeOver = takeOvers.flat().find((change) => change.role === "leader");
+    expect(stepDown).toBeDefined();
+    expect(takeOver).toBeDefined();
+    expect(stepDown!.at).toBeLessThan(takeOver!.at);
+  });
+
+  it("the dashboard shows a lock, its token and its waiter live, and shows it gone after release", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/`);
+    const holder = await startClient(server.url);
+    const waiter = await startClient(server.url);
+    const lock = await holder.locks.acquire("lock:order:1001", (await holder.leases.grant(10_000)).id);
+    const waiting = waiter.locks.acquire("lock:order:1001", (await waiter.leases.grant(10_000)).id, { wait: true });
+    const row = page.locator('#locks tr[data-key="lock:order:1001"]');
+    await vi.waitFor(async () => {
+      const text = (await row.textContent()) ?? "";
+      expect(text).toContain(`token ${lock.token}`);
+      expect(text).toContain(`1. ${waiter.sessionId!.slice(0, 8)}`);
+    }, { timeout: 2_000, interval: 100 });
+    const artifacts = join(repoRoot, "test/artifacts");
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
+
+    await lock.release();
+    await (await waiting).release();
+    await vi.waitFor(async () => expect(await row.count()).toBe(0), { timeout: 2_000, interval: 100 });
+    expect(errors).toEqual([]);
+  });
+});

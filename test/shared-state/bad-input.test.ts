@@ -1,0 +1,190 @@
+import { BadRequestError, ConflictError, ErrorCode, LimitExceededError, LeaseNotFoundError, type LeaseholdClient } from "@leasehold/client";
+import { CloseCode, decodeServerMessage, encode, type ServerMessage, type Value } from "@leasehold/protocol";
+import type { LeaseholdServer } from "@leasehold/server";
+import { describe, expect, test } from "vitest";
+import { NodeWebSocket, useHarness } from "./fixtures/harness.js";
+
+const harness = useHarness();
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: string } & Error> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (error: Error) => error,
+  );
+}
+
+/** Asserts the server's state did not move: same revision, no keys, no counters. */
+function unchanged(server: LeaseholdServer, revision: number) {
+  expect(server.coordinator.revision).toBe(revision);
+  expect(server.coordinator.shared.kv.size).toBe(0);
+  expect(server.coordinator.shared.counters.size).toBe(0);
+}
+
+/** A raw protocol session, for frames the client library refuses to send. */
+async function rawSession(server: LeaseholdServer) {
+  const socket = new NodeWebSocket(server.url);
+  socket.binaryType = "nodebuffer";
+  const messages: ServerMessage[] = [];
+  const waiters: (() => void)[] = [];
+  let closed: { code: number } | undefined;
+  socket.onmessage = (event) => {
+    const decoded = decodeServerMessage(event.data as Uint8Array);
+    if (decoded.ok) messages.push(decoded.message);
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  socket.onclose = (event) => {
+    closed = { code: event.code };
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  harness.defer(() => socket.terminate());
+  await new Promise((resolve) => (socket.onopen = resolve));
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  socket.send(encode({ op: "hello", version: 1 }));
+  await until(() => messages.some((message) => message.type === "welcome"));
+  return {
+    send: (frame: Uint8Array) => socket.send(frame),
+    reply: async (id: number) => {
+      await until(() => closed !== undefined || messages.some((message) => "id" in message && message.id === id));
+      return messages.find((message) => "id" in message && message.id === id);
+    },
+    closed: async () => {
+      await until(() => closed !== undefined);
+      return closed!;
+    },
+  };
+}
+
+describe("bad input gets coded errors and changes nothing", () => {
+  test("values the wire cannot carry are refused by the client before sending", async () => {
+    const server = await harness.server();
+    const client = await harness.client(server);
+    const revision = server.coordinator.revision;
+    let deep: unknown = "bottom";
+    for (let depth = 0; depth < 100; depth++) deep = { deeper: deep };
+    const bad: unknown[] = [new Date(), new Map([["a", 1]]), new (class Point {})(), Number.NaN, Number.POSITIVE_INFINITY, () => 1, undefined, 10n, Symbol("s"), [1, undefined], { nested: [new Set()] }, deep];
+    for (const value of bad) {
+      const error = await rejection(client.put("k", value as never));
+      expect(error, String(value)).toBeInstanceOf(BadRequestError);
+      expect(error.code).toBe(ErrorCode.BAD_REQUEST);
+    }
+    await expect(client.elections.campaign("e", 1, { value: new Date() as never })).rejects.toBeInstanceOf(BadRequestError);
+    // What the wire does carry comes back as it went.
+    // An undefined property is left out, as JSON does (the Value type does not admit it; plain JS callers may pass it).
+    const good = { s: "x", n: -1.5, b: false, z: null, bytes: new Uint8Array([1, 2, 3]), list: [1, "two", [3]], nested: { a: { b: {} } }, skipped: undefined } as unknown as Value;
+    await client.put("k", good);
+    expect((await client.get("k"))?.value).toEqual({ s: "x", n: -1.5, b: false, z: null, bytes: new Uint8Array([1, 2, 3]), list: [1, "two", [3]], nested: { a: { b: {} } } });
+    expect(server.coordinator.revision).toBe(revision + 1);
+  });
+
+  test("the server refuses wrong value types from any client with BAD_REQUEST, and survives values nested too deep to check", async () => {
+    const server = await harness.server();
+    const raw = await rawSession(server);
+    raw.send(encode({ op: "kv.put", id: 1, key: "k", value: new Date() }));
+    expect(await raw.reply(1)).toMatchObject({ type: "error", id: 1, code: ErrorCode.BAD_REQUEST });
+    raw.send(encode({ op: "counter.add", id: 2, name: "c", delta: 0.5 }));
+    expect(await raw.reply(2)).toMatchObject({ type: "error", id: 2, code: ErrorCode.BAD_REQUEST });
+    raw.send(encode({ op: "kv.put", id: 3, key: "k", value: 1, ifRevision: -1 }));
+    expect(await raw.reply(3)).toMatchObject({ type: "error", id: 3, code: ErrorCode.OUT_OF_RANGE });
+    unchanged(server, 0);
+
+    // A value nested thousands deep is a few KB on the wire; checking it exhausts the stack (in the
+    // msgpack reader or in the schema check, depending on depth), which must not take the server down.
+    const prefix = Buffer.from(encode({ op: "kv.put", id: 4, key: "k", value: "\u0001" }));
+    const valueAt = prefix.lastIndexOf(Buffer.from([0xa1, 0x01]));
+    for (const depth of [2_000, 3_000, 4_000, 6_000, 20_000]) {
+      const session = await rawSession(server);
+      session.send(Buffer.concat([prefix.subarray(0, valueAt), Buffer.alloc(depth, 0x91), Buffer.from([0x01])]));
+      // Either an answer (the value was checked), or the connection closes as for any frame that cannot be trusted.
+      const answer = await session.reply(4);
+      if (answer) expect(answer).toMatchObject({ id: 4 });
+      else expect(await session.closed()).toEqual({ code: CloseCode.PROTOCOL_ERROR });
+    }
+    const client = await harness.client(server);
+    await client.put("still", "serving");
+    expect(await client.get("still")).toMatchObject({ value: "serving" });
+  });
+
+  test("names over 512 characters are OUT_OF_RANGE", async () => {
+    const server = await harness.server();
+    const client = await harness.client(server);
+    const long = "k".repeat(513);
+    for (const attempt of [client.put(long, 1), client.get(long), client.delete(long), client.list(long), client.counters.increment(long), client.elections.leader(long)]) {
+      const error = await rejection(attempt);
+      expect(error).toBeInstanceOf(BadRequestError);
+      expect(error.code).toBe(ErrorCode.OUT_OF_RANGE);
+    }
+    await expect(client.put("", 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    await client.put("k".repeat(512), 1);
+    expect(server.coordinator.shared.kv.size).toBe(1);
+  });
+
+  test("a value larger than the server's frame limit is LIMIT_EXCEEDED, and the connection stays usable", async () => {
+    const server = await harness.server({ limits: { maxFrameBytes: 8 * 1024 } });
+    const client = await harness.client(server);
+    const revision = server.coordinator.revision;
+    const error = await rejection(client.put("big", "x".repeat(9 * 1024)));
+    expect(error).toBeInstanceOf(LimitExceededError);
+    expect(error.code).toBe(ErrorCode.LIMIT_EXCEEDED);
+    await expect(client.put("big", new Uint8Array(16 * 1024))).rejects.toBeInstanceOf(LimitExceededError);
+    unchanged(server, revision);
+    expect(client.connected).toBe(true);
+    await client.put("small", "x".repeat(4 * 1024));
+    expect(await client.get("big")).toBeNull();
+  });
+
+  test("counters never leave the safe-integer range: COUNTER_OVERFLOW, and the value is unchanged", async () => {
+    const server = await harness.server();
+    const client = await harness.client(server);
+    await client.counters.set("c", Number.MAX_SAFE_INTEGER - 1);
+    const revision = server.coordinator.revision;
+    const overflow = await rejection(client.counters.increment("c", 2));
+    expect(overflow).toBeInstanceOf(ConflictError);
+    expect(overflow.code).toBe(ErrorCode.COUNTER_OVERFLOW);
+    expect(await client.counters.increment("c", 1)).toBe(Number.MAX_SAFE_INTEGER);
+    await client.counters.set("d", Number.MIN_SAFE_INTEGER);
+    const after = server.coordinator.revision;
+    await expect(client.counters.decrement("d")).rejects.toMatchObject({ code: ErrorCode.COUNTER_OVERFLOW });
+    await expect(client.counters.increment("c", Number.MIN_SAFE_INTEGER - 10)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    await expect(client.counters.set("c", 2 ** 53)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    await expect(client.counters.set("c", 1.5)).rejects.toMatchObject({ code: ErrorCode.BAD_REQUEST });
+    await expect(client.counters.compareAndSet("c", Number.MAX_SAFE_INTEGER, Number.NaN)).rejects.toMatchObject({ code: ErrorCode.BAD_REQUEST });
+    expect(await client.counters.get("c")).toBe(Number.MAX_SAFE_INTEGER);
+    expect(await client.counters.get("d")).toBe(Number.MIN_SAFE_INTEGER);
+    expect(server.coordinator.revision).toBe(after);
+    expect(after).toBe(revision + 2);
+  });
+
+  test("a refused write leaves no trace: not written, not bound to the lease, no revision, no watch event", async () => {
+    const server = await harness.server();
+    const [owner, other] = (await harness.clients(server, 2)) as [LeaseholdClient, LeaseholdClient];
+    const lease = await owner.leases.grant(5_000);
+    const lock = await owner.locks.acquire("lock", lease.id);
+    await owner.locks.acquire("lock:other", lease.id);
+    const watch = other.watch("");
+    await watch.ready;
+    const revision = server.coordinator.revision;
+
+    // Someone else's lease, a lease that does not exist, a stale fence, a failed compare: each refused whole.
+    expect(await rejection(other.put("k", 1, { lease: lease.id }))).toMatchObject({ code: ErrorCode.LEASE_NOT_OWNED });
+    expect(await rejection(other.put("k", 1, { lease: 999 }))).toBeInstanceOf(LeaseNotFoundError);
+    expect(await rejection(owner.put("k", 1, { lease: lease.id, fence: { lock: "lock", token: lock.token! + 100 } }))).toMatchObject({
+      code: ErrorCode.FENCE_FAILED,
+    });
+    expect(await rejection(owner.put("k", 1, { lease: lease.id, ifRevision: 5 }))).toMatchObject({ code: ErrorCode.REVISION_MISMATCH });
+    expect(await rejection(owner.delete("k", { fence: { lock: "lock", token: lock.token! + 1 } }))).toMatchObject({ code: ErrorCode.FENCE_FAILED });
+    expect(await rejection(other.watch("", { fromRevision: revision + 5 }).ready)).toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+
+    expect(server.coordinator.revision).toBe(revision);
+    expect(server.coordinator.shared.kv.size).toBe(0);
+    expect(server.coordinator.leases.get(lease.id)?.keys.size).toBe(0);
+    // The next change is the first event the watch sees.
+    const written = await other.put("marker", 1);
+    const first = await watch[Symbol.asyncIterator]().next();
+    expect(first.value).toMatchObject({ key: "marker", revision: written.revision });
+    watch.close();
+  });
+});

@@ -1,0 +1,44 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { defer, repoRoot } from "./fixtures.js";
+
+/** Debian's Chromium, headless, with its phoning home switched off (the network here is closed). */
+export async function launchChromium(): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  return browser;
+}
+
+/** Builds the browser bundle from source into a temporary folder, as `pnpm build` would. */
+export function buildBrowserBundle(): string {
+  const outfile = join(mkdtempSync(join(tmpdir(), "leasehold-bundle-")), "leasehold.js");
+  execFileSync(process.execPath, [join(repoRoot, "packages/client/scripts/bundle.mjs"), outfile], { stdio: "ignore" });
+  return outfile;
+}
+
+/** A new page whose console errors and uncaught exceptions are collected. */
+export async function openPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext();
+  defer(() => context.close());
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(url);
+  return { page, errors };
+}
