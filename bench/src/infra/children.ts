@@ -81,13 +81,9 @@ export function killAllChildrenNow(): void {
   }
 }
 
-export function liveChildren(): readonly Child[] {
-  return [...live];
-}
-
 /**
  * Reads a child's stdout line by line until `match` returns a value, or fails when the child exits
- * first or `timeoutMs` passes. Lines seen are kept (at most `keep`) for the error message.
+ * first or `timeoutMs` passes. The last lines seen (stdout and stderr) go into the error message.
  */
 export function waitForLine<T>(child: Child, match: (line: string) => T | undefined, timeoutMs: number): Promise<T> {
   const stdout = child.process.stdout;

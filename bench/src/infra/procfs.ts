@@ -24,20 +24,6 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** CPU spent by a set of processes between `start()` and `stop()`, in ms, read from procfs. */
-export class CpuMeter {
-  private readonly start: number[];
-
-  constructor(private readonly pids: readonly number[]) {
-    this.start = pids.map(cpuMs);
-  }
-
-  /** CPU ms used since construction, summed over the processes. */
-  elapsedMs(): number {
-    return this.pids.reduce((sum, pid, index) => sum + cpuMs(pid) - (this.start[index] ?? 0), 0);
-  }
-}
-
 function readClockTicks(): number {
   try {
     const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());

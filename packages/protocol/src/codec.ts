@@ -32,6 +32,11 @@ export function encode(message: unknown): Uint8Array {
   return packr.pack(message);
 }
 
+/** Plain msgpack decoding of trusted bytes (a server's own stored values). Untrusted frames go through the decoders below. */
+export function decode(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
 /** Decoding failures say whether the stream can still be trusted (`fatal: false`: reply with an error and go on). */
 export type Decoded<T> =
   | { ok: true; message: T }

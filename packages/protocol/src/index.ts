@@ -4,5 +4,5 @@ export { BOUNDS, DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, clientSafetyMarginMs, type 
 export * from "./values.js";
 export * from "./client-messages.js";
 export * from "./server-messages.js";
-export { encode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
+export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
+import { resolve } from "node:path";
 import { createServer } from "./server.js";
 
 const program = new Command()
@@ -16,10 +17,16 @@ program
   .addOption(new Option("--min-ttl <ms>", "shortest lease TTL accepted").env("LEASEHOLD_MIN_TTL_MS").argParser(integer(10, 86_400_000)))
   .addOption(new Option("--max-frame <bytes>", "largest frame accepted").env("LEASEHOLD_MAX_FRAME_BYTES").argParser(integer(1_024, 16 * 1024 * 1024)))
   .addOption(new Option("--max-sessions <n>", "most live sessions").env("LEASEHOLD_MAX_SESSIONS").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--data <dir>", "data directory (SQLite, created if absent)").env("LEASEHOLD_DATA").default("./data"))
+  .addOption(new Option("--memory", "keep everything in memory: nothing survives a restart").env("LEASEHOLD_MEMORY"))
+  .addOption(new Option("--max-data-bytes <bytes>", "refuse to grow the database past this size").env("LEASEHOLD_MAX_DATA_BYTES").argParser(integer(65_536, Number.MAX_SAFE_INTEGER)))
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
-  .action(async (options: { host: string; port: number; heartbeat?: number; minTtl?: number; maxFrame?: number; maxSessions?: number; logLevel: string }) => {
+  .action(async (options: ServeOptions) => {
     const logger = pino({ level: options.logLevel });
+    const dataDir = options.memory ? null : options.data;
     const server = await createServer({
+      dataDir,
+      maxDataBytes: options.maxDataBytes,
       host: options.host,
       port: options.port,
       heartbeatMs: options.heartbeat,
@@ -30,7 +37,12 @@ program
       },
       logger,
     });
-    logger.info({ url: server.url, auth: "off" }, `leasehold listening on ${server.url} (auth off: any client may connect)`);
+    const storage = dataDir ? `data in ${resolve(dataDir)}` : "in memory: nothing survives a restart";
+    logger.info({ url: server.url, auth: "off", dataDir: dataDir && resolve(dataDir) }, `leasehold listening on ${server.url}, ${storage} (auth off: any client may connect)`);
+    void server.failed.then((error) => {
+      logger.fatal(`leasehold stopped: ${error.message}`);
+      process.exit(1);
+    });
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -47,6 +59,19 @@ program
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
   });
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  heartbeat?: number;
+  minTtl?: number;
+  maxFrame?: number;
+  maxSessions?: number;
+  data: string;
+  memory?: boolean;
+  maxDataBytes?: number;
+  logLevel: string;
+}
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`leasehold: ${error instanceof Error ? error.message : String(error)}`);

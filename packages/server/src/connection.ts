@@ -12,6 +12,7 @@ import {
   type Timer,
 } from "@leasehold/protocol";
 import type WebSocket from "ws";
+import type { CommitPipeline, Sender } from "./commit.js";
 import type { Coordinator } from "./coordinator.js";
 import { dispatch, type RequestContext } from "./dispatch.js";
 import { ServerError } from "./errors.js";
@@ -27,13 +28,14 @@ type State =
  * One WebSocket: the handshake, the frame choke point, heartbeats, and the hand-off of requests to
  * the dispatcher. The session it serves lives in the coordinator and may outlive it.
  */
-export class Connection implements Outlet {
+export class Connection implements Outlet, Sender {
   #state: State;
 
   constructor(
     readonly socket: WebSocket,
     readonly address: string,
     readonly coordinator: Coordinator,
+    readonly commits: CommitPipeline,
   ) {
     const { clock, handshakeTimeoutMs } = coordinator.options;
     this.#state = {
@@ -53,7 +55,12 @@ export class Connection implements Outlet {
     return this.socket.bufferedAmount;
   }
 
+  /** Sends once the changes made before it are durable (at once with in-memory storage). */
   send(message: ServerMessage): void {
+    this.commits.send(this, message);
+  }
+
+  sendNow(message: ServerMessage): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(encode(message));
   }
@@ -105,6 +112,7 @@ export class Connection implements Outlet {
 
   #onRequest(session: Session, request: Request): void {
     if (request.id > session.lastRequest) session.lastRequest = request.id;
+    this.coordinator.journal.requested(session);
     const context: RequestContext = {
       coordinator: this.coordinator,
       session,

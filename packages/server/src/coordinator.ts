@@ -4,8 +4,10 @@ import { ServerError } from "./errors.js";
 import { LockTable } from "./locks.js";
 import type { Hold, Lease, LockEntry, Waiter } from "./model.js";
 import { Session } from "./model.js";
+import { Journal } from "./journal.js";
 import type { ResolvedOptions } from "./options.js";
 import { SharedState } from "./shared-state.js";
+import type { StoredState } from "./storage/storage.js";
 
 export type LeaseEndReason = "expired" | "revoked" | "released";
 
@@ -27,12 +29,17 @@ export class Coordinator {
   #revision = 0;
   #nextLeaseId = 1;
 
-  constructor(readonly options: ResolvedOptions) {
+  constructor(
+    readonly options: ResolvedOptions,
+    /** Where changes are recorded for storage; off (in-memory) unless the server passes one. */
+    readonly journal: Journal = new Journal(false, () => {}),
+  ) {
     const hooks = {
       nextToken: () => this.nextRevision(),
       isLive: (lease: Lease) => this.#checkLease(lease),
       granted: (hold: Hold) => this.#grantedFromQueue(hold),
       changed: (entry: LockEntry) => this.shared.changed(entry),
+      journal,
     };
     this.locks = new LockTable("lock", hooks);
     this.elections = new LockTable("election", hooks);
@@ -47,9 +54,59 @@ export class Coordinator {
     return this.#revision;
   }
 
+  get nextLeaseId(): number {
+    return this.#nextLeaseId;
+  }
+
   /** One counter orders every change and every grant, so tokens only ever grow. */
   nextRevision(): number {
     return ++this.#revision;
+  }
+
+  /**
+   * Loads stored state at start. Every lease gets a fresh full TTL from now (as etcd does on a leader
+   * change): a client that reconnects within it resumes with its leases, locks, queue places and
+   * tokens; one that does not come back expires as usual. Revisions and tokens go on from where they were.
+   */
+  restore(state: StoredState): void {
+    this.#revision = state.revision;
+    this.#nextLeaseId = state.nextLeaseId;
+    this.shared.watches.history.startAfter(state.revision);
+    const now = this.now;
+    for (const row of state.sessions) {
+      const session = new Session(row.id, row.secret, now, "(restored, not yet reconnected)", row.agent, row.createdAt);
+      session.lastRequest = row.lastRequest;
+      this.sessions.set(session.id, session);
+    }
+    for (const row of state.leases) {
+      const session = this.sessions.get(row.session);
+      if (!session) continue;
+      const lease: Lease = { id: row.id, ttl: row.ttl, keepAlive: row.keepAlive, session, renewedAt: now, holds: new Set(), waits: new Set(), keys: new Set(), ended: false };
+      session.leases.set(lease.id, lease);
+      this.leases.set(lease.id, lease);
+    }
+    const tableOf = (table: string) => (table === "election" ? this.elections : this.locks);
+    for (const row of state.holds) {
+      const lease = this.leases.get(row.lease);
+      if (lease) tableOf(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value);
+    }
+    const wallNow = Date.now();
+    for (const row of state.waits) {
+      const lease = this.leases.get(row.lease);
+      if (!lease) continue;
+      const table = tableOf(row.table);
+      const waiter = table.restoreWaiter(row.name, row.limit, lease, row.mode, row.request, row.value, row.seq, row.expiresAt);
+      // A wait that ran out while the server was down answers "not acquired" at once.
+      if (row.expiresAt !== undefined) this.startWaitTimer(table, waiter, Math.max(0, row.expiresAt - wallNow));
+    }
+    for (const row of state.keys) {
+      const lease = row.lease === undefined ? undefined : this.leases.get(row.lease);
+      if (row.lease !== undefined && !lease) continue;
+      this.shared.restoreKey(row.key, row.value, row.revision, lease);
+    }
+    for (const counter of state.counters) this.shared.counters.set(counter.name, counter.value);
+    for (const session of this.sessions.values()) this.#armDeadline(session);
+    for (const table of [this.locks, this.elections]) for (const entry of [...table.entries()]) table.pump(entry);
   }
 
   // Sessions
@@ -60,6 +117,7 @@ export class Coordinator {
     }
     const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent);
     this.sessions.set(session.id, session);
+    this.journal.session(session);
     this.#armDeadline(session);
     return session;
   }
@@ -89,6 +147,7 @@ export class Coordinator {
     session.subscriptions.clear();
     for (const lease of [...session.leases.values()]) this.endLease(lease, reason);
     this.sessions.delete(session.id);
+    this.journal.sessionGone(session);
   }
 
   /** The state a resuming client needs to settle what it missed. */
@@ -137,6 +196,7 @@ export class Coordinator {
     };
     session.leases.set(lease.id, lease);
     this.leases.set(lease.id, lease);
+    this.journal.lease(lease);
     this.#armDeadline(session);
     return lease;
   }
@@ -184,6 +244,7 @@ export class Coordinator {
     lease.ended = true;
     this.leases.delete(lease.id);
     lease.session.leases.delete(lease.id);
+    this.journal.leaseGone(lease);
     if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
     for (const waiter of lease.waits) {
       lease.session.fail(waiter.request, ErrorCode.LEASE_NOT_FOUND, `lease ${lease.id} ended (${reason}) while waiting for "${waiter.entry.name}"`);
@@ -219,14 +280,20 @@ export class Coordinator {
     if (outcome.kind === "granted") return outcome.hold;
     if (outcome.kind === "busy") return "busy";
     if (request.wait !== true) {
-      const waiter = outcome.waiter;
-      waiter.timer = this.options.clock.setTimer(request.wait, () => {
-        waiter.timer = null;
-        table.withdraw(waiter);
-        session.reply(waiter.request, waiter.entry.kind === "election" ? { elected: false } : { acquired: false });
-      });
+      outcome.waiter.expiresAt = Date.now() + request.wait;
+      this.journal.wait(outcome.waiter);
+      this.startWaitTimer(table, outcome.waiter, request.wait);
     }
     return "queued";
+  }
+
+  /** A finite wait answers "not acquired" (or "not elected") when its time is up. */
+  startWaitTimer(table: LockTable, waiter: Waiter, ms: number): void {
+    waiter.timer = this.options.clock.setTimer(ms, () => {
+      waiter.timer = null;
+      table.withdraw(waiter);
+      waiter.lease.session.reply(waiter.request, waiter.entry.kind === "election" ? { elected: false } : { acquired: false });
+    });
   }
 
   /** Cancels a queued wait of this session. False if it is no longer queued (granted or answered). */

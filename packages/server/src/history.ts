@@ -44,6 +44,11 @@ export class History {
     return this.#compactedThrough;
   }
 
+  /** After a restart the history starts empty: nothing at or below `revision` can be replayed. */
+  startAfter(revision: number): void {
+    this.#compactedThrough = Math.max(this.#compactedThrough, revision);
+  }
+
   get size(): number {
     return this.#size;
   }

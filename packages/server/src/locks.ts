@@ -1,5 +1,6 @@
 import { ErrorCode, type LockMode, type Value } from "@leasehold/protocol";
 import { ServerError } from "./errors.js";
+import type { Journal } from "./journal.js";
 import type { Hold, Lease, LockEntry, LockKind, Waiter } from "./model.js";
 import { WaitQueue } from "./wait-queue.js";
 
@@ -13,6 +14,8 @@ export interface LockTableHooks {
   granted(hold: Hold): void;
   /** The holders of an entry changed (an election's leader, for observers). */
   changed(entry: LockEntry): void;
+  /** Where holds and waits are recorded for storage. */
+  readonly journal: Journal;
 }
 
 export interface AcquireRequest {
@@ -35,6 +38,8 @@ export type AcquireOutcome = { kind: "granted"; hold: Hold } | { kind: "busy" } 
  */
 export class LockTable {
   readonly #entries = new Map<string, LockEntry>();
+  /** Next waiter's place, growing across restarts so that a restored queue keeps its order. */
+  #nextSeq = 1;
 
   constructor(
     readonly kind: "lock" | "election",
@@ -68,13 +73,37 @@ export class LockTable {
       mode: request.mode,
       request: request.request,
       value: request.value,
+      seq: this.#nextSeq++,
+      expiresAt: undefined,
       node: null,
       timer: null,
     };
-    waiter.node = entry.queue.push(waiter);
-    request.lease.waits.add(waiter);
-    request.lease.session.waits.set(request.request, waiter);
+    this.#enqueue(waiter);
     return { kind: "queued", waiter };
+  }
+
+  /** Puts back a hold read from storage, with its original token. */
+  restoreHold(name: string, limit: number | undefined, lease: Lease, token: number, mode: LockMode, request: number, value: Value | undefined): void {
+    const entry = this.#entryFor(name, limit, mode);
+    const hold: Hold = { entry, lease, token, mode, request, value };
+    entry.holders.set(token, hold);
+    lease.holds.add(hold);
+  }
+
+  /** Puts back a queued waiter read from storage; call in increasing `seq`. */
+  restoreWaiter(name: string, limit: number | undefined, lease: Lease, mode: LockMode, request: number, value: Value | undefined, seq: number, expiresAt: number | undefined): Waiter {
+    const entry = this.#entryFor(name, limit, mode);
+    const waiter: Waiter = { entry, lease, mode, request, value, seq, expiresAt, node: null, timer: null };
+    this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
+    this.#enqueue(waiter);
+    return waiter;
+  }
+
+  #enqueue(waiter: Waiter): void {
+    waiter.node = waiter.entry.queue.push(waiter);
+    waiter.lease.waits.add(waiter);
+    waiter.lease.session.waits.set(waiter.request, waiter);
+    this.hooks.journal.wait(waiter);
   }
 
   /** Releases a hold by its token. False if no such hold exists (already released or lost). */
@@ -137,6 +166,7 @@ export class LockTable {
     const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value };
     entry.holders.set(hold.token, hold);
     lease.holds.add(hold);
+    this.hooks.journal.hold(hold);
     this.hooks.changed(entry);
     return hold;
   }
@@ -144,12 +174,16 @@ export class LockTable {
   #removeHold(hold: Hold): void {
     if (!hold.entry.holders.delete(hold.token)) return;
     hold.lease.holds.delete(hold);
+    this.hooks.journal.holdGone(hold);
     this.hooks.changed(hold.entry);
     this.#dropIfIdle(hold.entry);
   }
 
   #removeWaiter(waiter: Waiter): void {
-    if (waiter.node) waiter.entry.queue.remove(waiter.node);
+    if (waiter.node?.queued) {
+      waiter.entry.queue.remove(waiter.node);
+      this.hooks.journal.waitGone(waiter);
+    }
     waiter.timer?.cancel();
     waiter.timer = null;
     waiter.lease.waits.delete(waiter);

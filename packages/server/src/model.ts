@@ -38,6 +38,8 @@ export class Session {
     readonly createdAt: number,
     public address: string,
     public agent: string | undefined,
+    /** Wall-clock ms of the session's start, which storage keeps (monotonic times mean nothing after a restart). */
+    readonly createdWallClock: number = Date.now(),
   ) {
     this.lastHeard = createdAt;
   }
@@ -88,6 +90,10 @@ export interface Waiter {
   readonly mode: LockMode;
   readonly request: number;
   readonly value: Value | undefined;
+  /** Queue order across restarts: waiters of a name are restored in increasing `seq`. */
+  readonly seq: number;
+  /** Wall-clock ms when a finite wait gives up (kept across restarts); undefined for `wait: true`. */
+  expiresAt: number | undefined;
   node: QueueNode<Waiter> | null;
   timer: Timer | null;
 }

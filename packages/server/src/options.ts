@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limits } from "@leasehold/protocol";
 import type { Logger } from "pino";
+import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
 export interface ServerOptions {
@@ -23,6 +24,12 @@ export interface ServerOptions {
   watch?: { historyEvents?: number; historyBytes?: number; pauseBytes?: number };
   /** The browser build of the client, served at /leasehold.js; default: the one built in @leasehold/client. */
   browserBundlePath?: string;
+  /** Keep state in SQLite in this directory (created if absent). Absent or null: in memory only. */
+  dataDir?: string | null;
+  /** Refuse to grow the database past this many bytes (a quota; writes past it fail the server). */
+  maxDataBytes?: number;
+  /** Another storage backend (instead of `dataDir`). */
+  storage?: Storage;
 }
 
 export interface ResolvedOptions {

@@ -2,10 +2,13 @@ import { createServer as createHttpServer, type IncomingMessage } from "node:htt
 import type { AddressInfo } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
+import { CommitPipeline } from "./commit.js";
 import { Connection } from "./connection.js";
 import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
+import { SqliteStorage } from "./storage/sqlite-storage.js";
+import { MemoryStorage, type Storage } from "./storage/storage.js";
 
 export interface LeaseholdServer {
   /** Where clients connect: `ws://host:port`. */
@@ -14,33 +17,76 @@ export interface LeaseholdServer {
   readonly port: number;
   /** The rules engine, for in-process inspection (tests, dashboards). */
   readonly coordinator: Coordinator;
-  /** Stops accepting, closes every connection (clients may resume elsewhere), resolves when done. */
+  /** Whether acknowledged changes survive a restart (a data directory or a durable storage was given). */
+  readonly durable: boolean;
+  /**
+   * Resolves with the error if storage fails while running (disk full, I/O error). The server has
+   * then stopped acknowledging anything and closed every connection; restart it on the same data.
+   */
+  readonly failed: Promise<Error>;
+  /**
+   * Stops accepting, commits what is pending, tells every client the server is restarting (close
+   * code 1012: reconnect and resume), and resolves when done.
+   */
   close(): Promise<void>;
 }
 
+/**
+ * Starts a server. Storage: `dataDir` (a directory, created if absent) keeps everything in SQLite;
+ * without it (or with `dataDir: null`) the server keeps its state in memory only.
+ */
 export async function createServer(options: ServerOptions = {}): Promise<LeaseholdServer> {
   useEnglishErrorMessages();
   const resolved = resolveOptions(options);
-  const coordinator = new Coordinator(resolved);
+  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes }) : new MemoryStorage());
+  const logger = resolved.logger;
   const connections = new Set<Connection>();
+  let reportFailure!: (error: Error) => void;
+  const failed = new Promise<Error>((resolve) => (reportFailure = resolve));
+  let coordinator!: Coordinator;
+  const commits = new CommitPipeline(
+    storage,
+    () => ({ revision: coordinator.revision, nextLeaseId: coordinator.nextLeaseId }),
+    (error) => {
+      logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
+      for (const connection of connections) connection.close(1011, "storage failure");
+      reportFailure(error);
+    },
+  );
+  coordinator = new Coordinator(resolved, commits.journal);
+  try {
+    coordinator.restore(storage.load());
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+
   const http = createHttpServer(createHttpHandler(options.browserBundlePath ?? defaultBundlePath()));
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
-
   http.on("upgrade", (request, socket, head) => {
+    if (commits.failure) {
+      socket.destroy();
+      return;
+    }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection = new Connection(ws, remoteAddress(request), coordinator);
+      const connection = new Connection(ws, remoteAddress(request), coordinator, commits);
       connections.add(connection);
       ws.on("close", () => connections.delete(connection));
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(resolved.port, resolved.host, () => {
-      http.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(resolved.port, resolved.host, () => {
+        http.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
   const address = http.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
@@ -50,10 +96,17 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     host: address.address,
     port: address.port,
     coordinator,
+    durable: storage.durable,
+    failed,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "server shutting down");
+        http.close(() => {
+          storage.close();
+          resolve();
+        });
+        // Whatever is pending goes to disk (and its replies out) before the goodbye.
+        commits.flush();
+        for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "server restarting: reconnect and resume");
         for (const session of coordinator.sessions.values()) {
           session.deadlineTimer?.cancel();
           for (const waiter of session.waits.values()) waiter.timer?.cancel();

@@ -1,5 +1,6 @@
-import { ErrorCode, encode, type Fence, type ParamsOf, type ResultOf, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, encode, type Fence, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
+import type { Journal } from "./journal.js";
 import { ServerError } from "./errors.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
 import type { LockTable } from "./locks.js";
@@ -23,6 +24,8 @@ export interface SharedStateHost {
   isLive(lease: Lease): boolean;
   /** The caller's own live lease, or a coded error. */
   ownLease(session: Session, id: number): Lease;
+  /** Where key and counter changes are recorded for storage. */
+  readonly journal: Journal;
 }
 
 type Change = { event: WatchEvent; bytes: number };
@@ -55,7 +58,9 @@ export class SharedState {
     const revision = this.host.nextRevision();
     if (current?.lease && current.lease !== lease) current.lease.keys.delete(request.key);
     lease?.keys.add(request.key);
-    this.kv.set(request.key, { value: request.value, revision, lease, bytes });
+    const entry = { value: request.value, revision, lease, bytes };
+    this.kv.set(request.key, entry);
+    this.host.journal.key(request.key, entry);
     this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
     return { revision };
   }
@@ -96,23 +101,29 @@ export class SharedState {
     this.watches.publish(changes);
   }
 
+  /** Puts back a key read from storage (no revision spent, no watch event). */
+  restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined): void {
+    lease?.keys.add(key);
+    this.kv.set(key, { value, revision, lease, bytes: key.length + encode(value).byteLength });
+  }
+
   // Counters
 
   counterAdd(request: ParamsOf<"counter.add">): ResultOf<"counter.add"> {
     const value = this.counters.sum(request.name, request.delta);
-    this.counters.set(request.name, value);
+    this.#setCounter(request.name, value);
     return { value, revision: this.host.nextRevision() };
   }
 
   counterSet(request: ParamsOf<"counter.set">): ResultOf<"counter.set"> {
-    this.counters.set(request.name, request.value);
+    this.#setCounter(request.name, request.value);
     return { revision: this.host.nextRevision() };
   }
 
   counterCas(request: ParamsOf<"counter.cas">): ResultOf<"counter.cas"> {
     const current = this.counters.get(request.name);
     if (current !== request.expect) return { ok: false, value: current };
-    this.counters.set(request.name, request.value);
+    this.#setCounter(request.name, request.value);
     this.host.nextRevision();
     return { ok: true, value: request.value };
   }
@@ -150,8 +161,14 @@ export class SharedState {
     return entry;
   }
 
+  #setCounter(name: string, value: number): void {
+    this.counters.set(name, value);
+    this.host.journal.counter(name, value);
+  }
+
   #remove(key: string, entry: KvEntry): Change {
     this.kv.delete(key);
+    this.host.journal.key(key, undefined);
     entry.lease?.keys.delete(key);
     const revision = this.host.nextRevision();
     return { event: { type: "delete", key, revision }, bytes: key.length + 16 };

@@ -1,0 +1,269 @@
+import type { SystemName } from "./adapters/types.js";
+import { fileLimits } from "./infra/machine.js";
+import type { Profile } from "./profile.js";
+import type { Row, WorkloadId } from "./results.js";
+import { startEtcd } from "./servers/etcd.js";
+import { startLeasehold, UnsupportedFlagError } from "./servers/leasehold.js";
+import { startRedis } from "./servers/redis.js";
+import type { RunningServer } from "./servers/types.js";
+import { inPassOrder, subject, type Subject } from "./systems.js";
+import { clientsLabel, sessionsLabel, waitersLabel } from "./report/targets.js";
+import { contended } from "./workloads/contended.js";
+import type { Metrics } from "./workloads/common.js";
+import { keyValue } from "./workloads/key-value.js";
+import { queueDepth } from "./workloads/queue-depth.js";
+import { sessions } from "./workloads/sessions.js";
+import { uncontended } from "./workloads/uncontended.js";
+
+export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable"];
+
+/** Loopback addresses the many-session clients bind to (the whole 127.0.0.0/8 is local on Linux). */
+const LOCAL_ADDRESSES = Array.from({ length: 8 }, (_, index) => `127.0.0.${index + 2}`);
+/** File descriptors a server keeps for itself beyond its client sockets. */
+const FD_RESERVE = 256;
+
+export interface PlanResult {
+  rows: Row[];
+  notes: string[];
+  servers: string[];
+  layout: { workload: WorkloadId; variants: string[]; systems: string[] }[];
+}
+
+/**
+ * Runs the workloads in order, every system in every pass (order alternating between passes), and
+ * records one row per measurement. A failing measurement is recorded as such and the run goes on.
+ */
+export class Plan {
+  private readonly rows: Row[] = [];
+  private readonly notes: string[] = [];
+  private readonly servers = new Set<string>();
+  private readonly layout: PlanResult["layout"] = [];
+  private readonly limits = fileLimits();
+  private subjects: Subject[] = [];
+  private leasehold: RunningServer | undefined;
+  /** The `--data` server, started with the others so that its start-up overlaps theirs. */
+  private durableServer: Promise<RunningServer> | undefined;
+
+  constructor(
+    private readonly profile: Profile,
+    private readonly repoRoot: string,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  async run(only: ReadonlySet<WorkloadId>): Promise<PlanResult> {
+    if (only.has("durable")) {
+      this.durableServer = startLeasehold(this.repoRoot, { kind: "durable" }, this.limits.hard);
+      // Awaited in durable(); until then a failure must not count as unhandled.
+      this.durableServer.catch(() => undefined);
+    }
+    await this.startMainServers();
+    const steps: Record<WorkloadId, () => Promise<void>> = {
+      uncontended: () => this.uncontended(),
+      contended: () => this.contended(),
+      "queue-depth": () => this.queueDepth(),
+      sessions: () => this.sessions(),
+      "key-value": () => this.keyValue(),
+      durable: () => this.durable(),
+    };
+    for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
+    return { rows: this.rows, notes: this.notes, servers: [...this.servers], layout: this.layout };
+  }
+
+  private async startMainServers(): Promise<void> {
+    const [redis, etcd, leasehold] = await Promise.allSettled([
+      startRedis(this.limits.hard),
+      startEtcd(this.limits.hard),
+      startLeasehold(this.repoRoot, { kind: "memory" }, this.limits.hard),
+    ]);
+    if (redis.status === "rejected") throw redis.reason;
+    if (etcd.status === "rejected") throw etcd.reason;
+    const subjects: Subject[] = [];
+    if (leasehold.status === "fulfilled") {
+      this.leasehold = leasehold.value;
+      subjects.push(subject("leasehold", leasehold.value));
+      this.servers.add(leasehold.value.description);
+      if (!leasehold.value.flags.includes("--memory")) this.note("the leasehold server does not accept `--memory` yet; it ran with its default (in-memory) storage");
+    } else {
+      this.note(`leasehold was not measured: its server did not start (${firstLine(leasehold.reason)})`);
+    }
+    subjects.push(subject("redis", redis.value), subject("redis-fenced", redis.value), subject("etcd", etcd.value));
+    this.servers.add(redis.value.description).add(etcd.value.description);
+    this.subjects = subjects;
+  }
+
+  private async uncontended(): Promise<void> {
+    const { uncontended: params, lockTtlMs } = this.profile;
+    const variants = params.clients.map(clientsLabel);
+    this.layout.push({ workload: "uncontended", variants, systems: this.labels() });
+    for (const clients of params.clients) {
+      await this.eachPass("uncontended", clientsLabel(clients), this.subjects, (target) =>
+        uncontended(target, { clients, warmupMs: params.warmupMs, durationMs: params.durationMs, ttlMs: lockTtlMs }),
+      );
+    }
+  }
+
+  private async contended(): Promise<void> {
+    const { contended: params, lockTtlMs } = this.profile;
+    const variant = clientsLabel(params.clients);
+    this.layout.push({ workload: "contended", variants: [variant], systems: this.labels() });
+    await this.eachPass("contended", variant, this.subjects, (target) => contended(target, { ...params, ttlMs: lockTtlMs }));
+  }
+
+  private async queueDepth(): Promise<void> {
+    const { queueDepth: params, lockTtlMs } = this.profile;
+    this.layout.push({ workload: "queue-depth", variants: params.depths.map(waitersLabel), systems: this.labels() });
+    for (const depth of params.depths) {
+      await this.eachPass("queue-depth", waitersLabel(depth), this.subjects, (target) =>
+        target.system.queued
+          ? queueDepth(target, { depth, grants: params.grants, maxMs: params.maxMs, connections: params.connections, ttlMs: Math.max(lockTtlMs, 120_000) })
+          : Promise.resolve(undefined),
+        "no server-side queue (waiting is client-side retrying): not applicable",
+      );
+    }
+  }
+
+  private async sessions(): Promise<void> {
+    const params = this.profile.sessions;
+    // A server holds one socket per session; nothing here can raise the hard limit (no CAP_SYS_RESOURCE).
+    const serverCap = this.limits.hard - FD_RESERVE;
+    const leaseholdLevel = Math.min(params.leaseholdLevel, serverCap);
+    if (leaseholdLevel < params.leaseholdLevel) {
+      this.note(
+        `sessions: leasehold's large level was capped from ${params.leaseholdLevel.toLocaleString("en-US")} to ${leaseholdLevel.toLocaleString("en-US")} sessions: the hard open-file limit here is ${this.limits.hard} and cannot be raised (\`ulimit -n\` above it fails without CAP_SYS_RESOURCE), and a server needs one descriptor per session.`,
+      );
+    }
+    const systems: SystemName[] = this.leasehold === undefined ? ["redis", "etcd"] : ["leasehold", "redis", "etcd"];
+    const variants = [...params.levels, leaseholdLevel].filter((level, index, all) => all.indexOf(level) === index).map(sessionsLabel);
+    this.layout.push({ workload: "sessions", variants, systems });
+    for (let pass = 1; pass <= params.passes; pass++) {
+      for (const system of inPassOrder(systems, pass)) {
+        const levels = system === "leasehold" ? [...params.levels, leaseholdLevel] : params.levels;
+        const started = performance.now();
+        try {
+          const measured = await sessions(system, () => this.freshServer(system), {
+            repoRoot: this.repoRoot,
+            levels: [...new Set(levels)],
+            ttlMs: params.ttlMs,
+            settleMs: params.settleMs,
+            idleMs: params.idleMs,
+            perHolder: Math.min(15_000, this.limits.hard - FD_RESERVE),
+            localAddresses: LOCAL_ADDRESSES,
+            fileLimit: this.limits.hard,
+            growTimeoutMs: Math.max(60_000, Math.max(...levels) * 20),
+          });
+          for (const level of measured) {
+            this.record({ workload: "sessions", variant: sessionsLabel(level.sessions), system, pass, metrics: level.metrics, ...(level.note !== undefined && { note: level.note }) });
+          }
+        } catch (error) {
+          for (const level of levels) this.record({ workload: "sessions", variant: sessionsLabel(level), system, pass, metrics: {}, skipped: `failed: ${firstLine(error)}` });
+        }
+        this.log(`sessions pass ${pass} ${system}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      }
+    }
+  }
+
+  private async keyValue(): Promise<void> {
+    const params = this.profile.keyValue;
+    this.layout.push({ workload: "key-value", variants: ["put", "get"], systems: this.labels() });
+    // redis and redis-fenced differ only in locking: one key-value row for Redis.
+    const targets = this.subjects.filter((target) => target.system.name !== "redis-fenced");
+    for (const op of ["put", "get"] as const) {
+      await this.eachPass("key-value", op, targets, (target) => keyValue(target, op, params), (target) => target.system.kvNote ?? "not applicable");
+    }
+  }
+
+  private async durable(): Promise<void> {
+    const params = this.profile.durable;
+    let durable: RunningServer;
+    try {
+      durable = await (this.durableServer ?? startLeasehold(this.repoRoot, { kind: "durable" }, this.limits.hard));
+    } catch (error) {
+      const reason = error instanceof UnsupportedFlagError ? "the server rejects `--data`" : `its server did not start (${firstLine(error)})`;
+      this.note(`workload 6 (durable vs in-memory) skipped: ${reason}`);
+      return;
+    }
+    if (this.leasehold === undefined) {
+      await durable.stop();
+      return;
+    }
+    this.servers.add(durable.description);
+    try {
+      const memoryLabel = `leasehold ${this.leasehold.description.includes("--memory") ? "--memory" : "(default storage)"}`;
+      const targets = [subject("leasehold", this.leasehold, memoryLabel), subject("leasehold", durable, "leasehold --data")];
+      this.layout.push({ workload: "durable", variants: ["put, 16 clients", "lock pairs, 16 clients"], systems: targets.map((target) => target.label) });
+      await this.eachPass(
+        "durable",
+        "put, 16 clients",
+        targets,
+        (target) => keyValue(target, "put", { ...params, keysPerClient: 100, valueBytes: 100 }),
+        (target) => target.system.kvNote ?? "not applicable",
+      );
+      await this.eachPass("durable", "lock pairs, 16 clients", targets, async (target) => {
+        const metrics = await uncontended(target, { ...params, ttlMs: this.profile.lockTtlMs });
+        return { ...metrics, opsPerS: metrics.pairsPerS as number };
+      });
+    } finally {
+      await durable.stop();
+    }
+  }
+
+  /** Runs one measurement per pass per subject, subjects in alternating order. */
+  private async eachPass(
+    workload: WorkloadId,
+    variant: string,
+    targets: readonly Subject[],
+    measure: (target: Subject) => Promise<Metrics | undefined>,
+    notApplicable: string | ((target: Subject) => string) = "not applicable",
+  ): Promise<void> {
+    for (let pass = 1; pass <= this.profile.passes; pass++) {
+      for (const target of inPassOrder(targets, pass)) {
+        const base = { workload, variant, system: target.label, pass };
+        try {
+          const metrics = await measure(target);
+          if (metrics === undefined) {
+            this.record({ ...base, metrics: {}, skipped: typeof notApplicable === "string" ? notApplicable : notApplicable(target) });
+          } else {
+            this.record({ ...base, metrics });
+          }
+        } catch (error) {
+          this.record({ ...base, metrics: {}, skipped: `failed: ${firstLine(error)}` });
+        }
+      }
+    }
+  }
+
+  private record(row: Row): void {
+    this.rows.push(row);
+    const headline = Object.entries(row.metrics)
+      .slice(0, 3)
+      .map(([name, value]) => `${name}=${Number.isFinite(value) ? Number(value.toPrecision(4)) : value}`)
+      .join(" ");
+    this.log(`${row.workload} | ${row.variant} | pass ${row.pass} | ${row.system}: ${row.skipped ?? headline}`);
+  }
+
+  private note(text: string): void {
+    this.notes.push(text);
+    this.log(`note: ${text}`);
+  }
+
+  private labels(): string[] {
+    return this.subjects.map((target) => target.label);
+  }
+
+  private freshServer(system: SystemName): Promise<RunningServer> {
+    switch (system) {
+      case "leasehold":
+        return startLeasehold(this.repoRoot, { kind: "memory" }, this.limits.hard);
+      case "redis":
+      case "redis-fenced":
+        return startRedis(this.limits.hard);
+      case "etcd":
+        return startEtcd(this.limits.hard);
+    }
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0] ?? text;
+}

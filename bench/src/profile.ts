@@ -1,0 +1,54 @@
+/**
+ * How much of each workload a run does. `full` is the run behind BENCHMARKS.md (ten to fifteen minutes
+ * on two cores); `quick` is CI's smoke test (under a minute), with every count and window much smaller.
+ */
+export interface Profile {
+  name: "full" | "quick";
+  /** Passes over every system; figures are medians over passes, the system order alternating. */
+  passes: number;
+  /** Lease/lock TTL of the lock workloads: long enough never to expire while measured. */
+  lockTtlMs: number;
+  uncontended: { clients: number[]; warmupMs: number; durationMs: number };
+  contended: { clients: number; warmupMs: number; durationMs: number };
+  queueDepth: { depths: number[]; grants: number; maxMs: number; connections: number };
+  sessions: {
+    /** Passes of this workload alone: each pass starts fresh servers, which dominates a quick run. */
+    passes: number;
+    levels: number[];
+    /** leasehold alone goes on to this many sessions (capped by the machine's file limit). */
+    leaseholdLevel: number;
+    ttlMs: number;
+    settleMs: number;
+    idleMs: number;
+  };
+  keyValue: { clients: number; warmupMs: number; durationMs: number; keysPerClient: number; valueBytes: number };
+  durable: { clients: number; warmupMs: number; durationMs: number };
+  /** The whole run is abandoned (and everything stopped) after this long. */
+  watchdogMs: number;
+}
+
+export const FULL: Profile = {
+  name: "full",
+  passes: 2,
+  lockTtlMs: 10_000,
+  uncontended: { clients: [1, 16], warmupMs: 500, durationMs: 3_000 },
+  contended: { clients: 16, warmupMs: 500, durationMs: 3_000 },
+  queueDepth: { depths: [10, 1_000, 10_000], grants: 1_000, maxMs: 10_000, connections: 50 },
+  sessions: { passes: 2, levels: [1_000, 10_000], leaseholdLevel: 50_000, ttlMs: 15_000, settleMs: 2_000, idleMs: 8_000 },
+  keyValue: { clients: 16, warmupMs: 500, durationMs: 3_000, keysPerClient: 100, valueBytes: 100 },
+  durable: { clients: 16, warmupMs: 500, durationMs: 3_000 },
+  watchdogMs: 30 * 60_000,
+};
+
+export const QUICK: Profile = {
+  name: "quick",
+  passes: 2,
+  lockTtlMs: 10_000,
+  uncontended: { clients: [1, 16], warmupMs: 50, durationMs: 250 },
+  contended: { clients: 16, warmupMs: 50, durationMs: 300 },
+  queueDepth: { depths: [10, 100, 300], grants: 100, maxMs: 1_500, connections: 16 },
+  sessions: { passes: 1, levels: [50, 200], leaseholdLevel: 500, ttlMs: 3_000, settleMs: 200, idleMs: 500 },
+  keyValue: { clients: 16, warmupMs: 50, durationMs: 250, keysPerClient: 20, valueBytes: 100 },
+  durable: { clients: 16, warmupMs: 50, durationMs: 250 },
+  watchdogMs: 180_000,
+};

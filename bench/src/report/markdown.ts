@@ -1,0 +1,245 @@
+import type { MachineFacts } from "../infra/machine.js";
+import type { Profile } from "../profile.js";
+import { find, type Aggregate, type WorkloadId } from "../results.js";
+import { bytes, ms, num, pct, ratio, table } from "./format.js";
+import type { TargetResult } from "./targets.js";
+
+export interface ReportInput {
+  profile: Profile;
+  command: string;
+  startedAt: Date;
+  durationS: number;
+  machine: MachineFacts;
+  servers: string[];
+  aggregates: readonly Aggregate[];
+  targets: readonly TargetResult[];
+  /** Workload order and variants as run, so tables follow the run. */
+  layout: { workload: WorkloadId; variants: string[]; systems: string[] }[];
+  notes: string[];
+  resultsFile: string;
+}
+
+interface Column {
+  title: string;
+  metric: string;
+  show: (value: number | undefined) => string;
+}
+
+/** The higher-is-better figure each workload is compared on, for its "vs Redis" and "vs etcd" columns. */
+const PRIMARY: Partial<Record<WorkloadId, string>> = {
+  uncontended: "pairsPerS",
+  contended: "grantsPerS",
+  "key-value": "opsPerS",
+};
+
+const COLUMNS: Record<WorkloadId, Column[]> = {
+  uncontended: [
+    { title: "pairs/s", metric: "pairsPerS", show: num },
+    { title: "p50", metric: "p50Ms", show: ms },
+    { title: "p99", metric: "p99Ms", show: ms },
+    { title: "client CPU/pair", metric: "clientCpuUsPerOp", show: us },
+    { title: "server CPU/pair", metric: "serverCpuUsPerOp", show: us },
+  ],
+  contended: [
+    { title: "grants/s", metric: "grantsPerS", show: num },
+    { title: "to another client", metric: "otherClientShare", show: pct },
+    { title: "handoff p50", metric: "handoffP50Ms", show: ms },
+    { title: "handoff p99", metric: "handoffP99Ms", show: ms },
+    { title: "from release call p50 / p99", metric: "handoffFromCallP50Ms", show: ms },
+    { title: "longest wait", metric: "longestWaitMs", show: ms },
+    { title: "Jain", metric: "jain", show: (value) => num(value, 4) },
+    { title: "client CPU/grant", metric: "clientCpuUsPerOp", show: us },
+    { title: "server CPU/grant", metric: "serverCpuUsPerOp", show: us },
+  ],
+  "queue-depth": [
+    { title: "grant p50", metric: "grantP50Ms", show: ms },
+    { title: "grant p99", metric: "grantP99Ms", show: ms },
+    { title: "grants/s", metric: "grantsPerS", show: num },
+    { title: "grants timed", metric: "grantsTimed", show: num },
+    { title: "queue filled in", metric: "fillS", show: (value) => (value === undefined ? "–" : `${num(value)} s`) },
+    { title: "server CPU/grant", metric: "serverCpuUsPerOp", show: us },
+  ],
+  sessions: [
+    { title: "sessions open", metric: "sessionsOpen", show: num },
+    { title: "server RSS", metric: "rssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+    { title: "memory/session", metric: "bytesPerSession", show: bytes },
+    { title: "idle server CPU", metric: "idleServerCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "idle client CPU", metric: "idleClientCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "opened/s", metric: "openPerS", show: num },
+  ],
+  "key-value": [
+    { title: "ops/s", metric: "opsPerS", show: num },
+    { title: "p50", metric: "p50Ms", show: ms },
+    { title: "p99", metric: "p99Ms", show: ms },
+    { title: "client CPU/op", metric: "clientCpuUsPerOp", show: us },
+    { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
+  ],
+  durable: [
+    { title: "ops/s", metric: "opsPerS", show: num },
+    { title: "p50", metric: "p50Ms", show: ms },
+    { title: "p99", metric: "p99Ms", show: ms },
+    { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
+  ],
+};
+
+const TITLES: Record<WorkloadId, string> = {
+  uncontended: "1. Uncontended: try-acquire + release, each client on its own lock",
+  contended: "2. Contended: 16 clients on one lock, waiting acquire, hold 0 ms, release",
+  "queue-depth": "3. Queue depth: grant latency with many waiters queued on one lock",
+  sessions: "4. Idle sessions: each holds one lock under a kept-alive lease",
+  "key-value": "5. Key-value: put and get, 16 clients",
+  durable: "6. Durable (`--data`) vs in-memory (`--memory`) leasehold",
+};
+
+const EXPLANATIONS: Record<WorkloadId, string> = {
+  uncontended: "A pair is one try-acquire and one release, timed from the acquire call to the release's reply. CPU is per pair, from /proc/<pid>/stat (utime + stime), client process and server process apart.",
+  contended:
+    "Handoff is the time from the releasing client's release call *completing* to the next grant being seen (0 when the grant arrives first); \"from release call\" times it from the call instead. Longest wait is the longest single waiting acquire. Jain's index is over per-client grant counts (1 = perfectly even). Redis waiters retry every 1 ms (no queue).",
+  "queue-depth":
+    "The head of the queue is granted, releases at once and queues again at the tail, so the queue stays this deep; each grant is timed from the previous release to the grant. Redis has no queue: not applicable.",
+  sessions:
+    "Each level adds sessions to the same fresh server. Memory/session is the growth of the server's VmRSS from its baseline (fresh, before any session) divided by the sessions open. Idle CPU is the share of one core used by the server (and by the client processes) while the sessions only keep their leases alive.",
+  "key-value": "One request in flight per client, small values (see the profile), each client over its own keys; gets read keys written beforehand.",
+  durable: "Same workloads against a leasehold server started with `--data <tmpdir>` and one started with `--memory`, alternating.",
+};
+
+export function renderMarkdown(input: ReportInput): string {
+  const { profile, machine } = input;
+  const out: string[] = [];
+  out.push("# leasehold benchmarks", "");
+  if (profile.name === "quick") {
+    out.push(
+      "> **This file comes from a quick run (`pnpm bench --quick`), CI's smoke test:** small counts and sub-second windows.",
+      "> Its figures are noisy and are **not** the full benchmark; run `pnpm bench` for those.",
+      "",
+    );
+  }
+  out.push(
+    `Generated ${input.startedAt.toISOString()} by \`${input.command}\` (profile \`${profile.name}\`, ${profile.passes} passes, system order alternating) in ${num(input.durationS)} s.`,
+    `Raw results: \`${input.resultsFile}\` (git-ignored). Figures are medians over passes; violation counts are sums.`,
+    "",
+    "## Machine",
+    "",
+    table(
+      ["", ""],
+      [
+        ["CPU", machine.cpuModel],
+        ["cores", String(machine.cores)],
+        ["memory", `${machine.memoryGiB} GiB`],
+        ["OS / kernel", `${machine.os} / ${machine.kernel}`],
+        ["Node.js", machine.node],
+        ["Redis", machine.redis],
+        ["etcd", machine.etcd],
+        ["open-file limit (soft / hard)", `${machine.fileLimit.soft} / ${machine.fileLimit.hard}`],
+        ["command", `\`${input.command}\``],
+      ],
+    ),
+    "",
+    "Servers (each its own process on 127.0.0.1, clients in the harness process):",
+    "",
+    ...input.servers.map((server) => `- \`${server}\``),
+    "",
+    "## Targets",
+    "",
+    table(
+      ["target", "goal", "measured", "status"],
+      input.targets.map((target) => [target.target, target.goal, target.measured, statusMark(target.status)]),
+    ),
+    "",
+    "## Safety",
+    "",
+    safety(input.aggregates),
+    "",
+  );
+  for (const { workload, variants, systems } of input.layout) {
+    out.push(`## ${TITLES[workload]}`, "", EXPLANATIONS[workload], "");
+    for (const variant of variants) {
+      out.push(`**${variant}**`, "", workloadTable(input.aggregates, workload, variant, systems), "");
+    }
+  }
+  if (input.notes.length > 0) out.push("## Notes", "", ...input.notes.map((note) => `- ${note}`), "");
+  out.push("## Method", "", ...METHOD, "");
+  return out.join("\n");
+}
+
+function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, variant: string, systems: string[]): string {
+  const columns = COLUMNS[workload];
+  const primary = PRIMARY[workload];
+  const header = ["system", ...columns.map((column) => column.title)];
+  if (primary !== undefined) header.push("vs Redis", "vs etcd");
+  // Durable vs in-memory compares leasehold with itself: the first system listed is the in-memory one.
+  const inMemory = workload === "durable" ? systems[0] : undefined;
+  if (inMemory !== undefined) header.push("vs in-memory");
+  const rows: string[][] = [];
+  for (const system of systems) {
+    const entry = find(aggregates, workload, variant, system);
+    if (entry === undefined) continue;
+    if (entry.skipped !== undefined) {
+      rows.push([system, `*${entry.skipped}*`, ...header.slice(2).map(() => "")]);
+      continue;
+    }
+    const cells = columns.map((column) => {
+      if (column.metric === "handoffFromCallP50Ms") return `${ms(entry.metrics.handoffFromCallP50Ms)} / ${ms(entry.metrics.handoffFromCallP99Ms)}`;
+      return column.show(entry.metrics[column.metric]);
+    });
+    if (primary !== undefined) {
+      const value = entry.metrics[primary];
+      const against = (other: string) => {
+        const base = find(aggregates, workload, variant, other)?.metrics[primary];
+        return value === undefined || base === undefined || base === 0 ? undefined : value / base;
+      };
+      cells.push(ratio(against("redis")), ratio(against("etcd")));
+    }
+    if (inMemory !== undefined) {
+      const value = entry.metrics.opsPerS;
+      const base = find(aggregates, workload, variant, inMemory)?.metrics.opsPerS;
+      cells.push(ratio(value === undefined || base === undefined || base === 0 ? undefined : value / base));
+    }
+    const notes = entry.notes.length > 0 ? ` (${entry.notes.join("; ")})` : "";
+    rows.push([`${system}${entry.passes < 2 ? ` [${entry.passes} pass]` : ""}${notes}`, ...cells]);
+  }
+  return rows.length === 0 ? "*not run*" : table(header, rows);
+}
+
+function safety(aggregates: readonly Aggregate[]): string {
+  const checked = aggregates.filter((entry) => entry.metrics.exclusionViolations !== undefined);
+  const bad = checked.filter(
+    (entry) => (entry.metrics.exclusionViolations ?? 0) > 0 || (entry.metrics.tokenViolations ?? 0) > 0 || (entry.metrics.lostLocks ?? 0) > 0,
+  );
+  const summary =
+    bad.length === 0
+      ? `No violation observed: in ${checked.length} lock measurements no lock had two holders at once (in-process holder count), every fenced system's tokens grew with every grant, and no release found its lock gone.`
+      : `**${bad.length} measurement(s) observed a violation** (see below).`;
+  const rows = checked.map((entry) => [
+    entry.workload,
+    entry.variant,
+    entry.system,
+    num(entry.metrics.exclusionViolations),
+    num(entry.metrics.tokenViolations),
+    num(entry.metrics.lostLocks),
+  ]);
+  return [summary, "", table(["workload", "variant", "system", "two holders at once", "token not increasing", "lock lost before release"], rows)].join("\n");
+}
+
+function statusMark(status: TargetResult["status"]): string {
+  switch (status) {
+    case "met":
+      return "met";
+    case "missed":
+      return "**missed**";
+    case "not measured":
+      return "not measured";
+  }
+}
+
+function us(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} µs`;
+}
+
+const METHOD = [
+  "- **leasehold**: its own client (`@leasehold/client`), one session and one kept-alive lease per client; waiting acquires queue on the server (FIFO) and are granted by push.",
+  "- **redis**: `SET key value NX PX ttl`, released with a compare-and-delete Lua script; waiting is retrying every 1 ms; locks still held are extended at TTL/3 (one timer per client). **redis-fenced** does `SET NX PX` + `INCR` in one Lua script (EVALSHA), so every grant carries a fencing token in the same round trip.",
+  "- **etcd**: the standard recipe (as etcd's `concurrency.Mutex`): one lease per client, kept alive; key `name/<lease id>`; one transaction creates the key and reads the owner (lowest create revision); a waiter watches the deletion of the key just ahead of its own; the create revision is the token. etcd writes are fsync'd to its WAL in a temp dir, as in production. Each etcd client has its own gRPC connection.",
+  "- Every server runs on 127.0.0.1 as its own process; Redis without persistence (`--save '' --appendonly no`). Clients of workloads 1–3, 5, 6 run in the harness process; idle sessions run in separate holder processes. CPU is read from /proc/<pid>/stat, memory from VmRSS in /proc/<pid>/status.",
+  "- Mutual exclusion is checked in process: a client counts as holding from the grant it sees until it calls release, so two holders at once is a real violation. Tokens of one lock must grow with every grant.",
+];

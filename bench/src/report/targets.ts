@@ -1,0 +1,91 @@
+import { find, type Aggregate } from "../results.js";
+import { bytes, ms, num, pct, ratio } from "./format.js";
+
+/** One goal from the issue, what this run measured for it, and whether it was met. */
+export interface TargetResult {
+  target: string;
+  goal: string;
+  measured: string;
+  status: "met" | "missed" | "not measured";
+}
+
+type Lookup = (workload: Aggregate["workload"], variant: string, system: string, metric: string) => number | undefined;
+
+export interface TargetInputs {
+  aggregates: readonly Aggregate[];
+  uncontendedClients: readonly number[];
+  contendedVariant: string;
+  queueDepths: readonly number[];
+  /** The largest session level measured for Redis and leasehold alike. */
+  sessionsVariant: string | undefined;
+}
+
+export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
+  const get: Lookup = (workload, variant, system, metric) => {
+    const value = find(inputs.aggregates, workload, variant, system)?.metrics[metric];
+    return value !== undefined && Number.isFinite(value) ? value : undefined;
+  };
+  const results: TargetResult[] = [];
+  const atLeast = (target: string, goal: string, value: number | undefined, bound: number, show: (value: number | undefined) => string) =>
+    results.push({ target, goal, measured: show(value), status: value === undefined ? "not measured" : value >= bound ? "met" : "missed" });
+  const atMost = (target: string, goal: string, value: number | undefined, bound: number, show: (value: number | undefined) => string) =>
+    results.push({ target, goal, measured: show(value), status: value === undefined ? "not measured" : value <= bound ? "met" : "missed" });
+  // A ratio to a zero (e.g. idle CPU below the tick resolution) is 1 when both are zero, infinite otherwise.
+  const over = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : b === 0 ? (a === 0 ? 1 : Number.POSITIVE_INFINITY) : a / b;
+
+  for (const clients of inputs.uncontendedClients) {
+    const variant = clientsLabel(clients);
+    const mine = get("uncontended", variant, "leasehold", "pairsPerS");
+    atLeast(`uncontended, ${variant}: pairs/s vs Redis`, "≥ 1.0×", over(mine, get("uncontended", variant, "redis", "pairsPerS")), 1, ratio);
+    atLeast(`uncontended, ${variant}: pairs/s vs etcd`, "≥ 10×", over(mine, get("uncontended", variant, "etcd", "pairsPerS")), 10, ratio);
+  }
+  const contended = inputs.contendedVariant;
+  atLeast("contended: grants to another client", "≥ 99 %", get("contended", contended, "leasehold", "otherClientShare"), 0.99, pct);
+  atLeast("contended: Jain fairness index", "≥ 0.99", get("contended", contended, "leasehold", "jain"), 0.99, (value) => num(value, 4));
+  const grants = get("contended", contended, "leasehold", "grantsPerS");
+  atLeast("contended: grants/s vs Redis", "≥ 1.0×", over(grants, get("contended", contended, "redis", "grantsPerS")), 1, ratio);
+  atLeast("contended: grants/s vs etcd", "≥ 20×", over(grants, get("contended", contended, "etcd", "grantsPerS")), 20, ratio);
+  atMost("handoff p50 (release done → next grant)", "≤ 0.1 ms", get("contended", contended, "leasehold", "handoffP50Ms"), 0.1, ms);
+  atMost("handoff p99", "≤ 1 ms", get("contended", contended, "leasehold", "handoffP99Ms"), 1, ms);
+
+  const shallow = inputs.queueDepths[0];
+  const deep = inputs.queueDepths[inputs.queueDepths.length - 1];
+  if (shallow !== undefined && deep !== undefined) {
+    const at = (depth: number) => get("queue-depth", waitersLabel(depth), "leasehold", "grantP50Ms");
+    atMost(
+      `queue depth: grant p50 at ${num(deep)} vs ${num(shallow)} waiters`,
+      "≤ 1.5×",
+      over(at(deep), at(shallow)),
+      1.5,
+      (value) => `${ratio(value)} (${ms(at(deep))} vs ${ms(at(shallow))})`,
+    );
+  }
+  const level = inputs.sessionsVariant;
+  const both = (metric: string) =>
+    level === undefined ? { mine: undefined, redis: undefined } : { mine: get("sessions", level, "leasehold", metric), redis: get("sessions", level, "redis", metric) };
+  const memory = both("bytesPerSession");
+  atMost(`memory per idle session vs Redis${level === undefined ? "" : ` (${level})`}`, "≤ 1.0×", over(memory.mine, memory.redis), 1, (value) =>
+    `${ratio(value)} (${bytes(memory.mine)} vs ${bytes(memory.redis)})`,
+  );
+  const cpu = both("idleServerCpuPct");
+  atMost(`idle server CPU vs Redis${level === undefined ? "" : ` (${level})`}`, "≤ 2×", over(cpu.mine, cpu.redis), 2, (value) =>
+    `${ratio(value)} (${num(cpu.mine)} % vs ${num(cpu.redis)} % of a core)`,
+  );
+  for (const op of ["put", "get"]) {
+    atLeast(`key-value ${op}, 16 clients: ops/s vs Redis`, "≥ 1.0×", over(get("key-value", op, "leasehold", "opsPerS"), get("key-value", op, "redis", "opsPerS")), 1, ratio);
+  }
+  return results;
+}
+
+export function clientsLabel(clients: number): string {
+  return `${clients} ${clients === 1 ? "client" : "clients"}`;
+}
+
+export function waitersLabel(depth: number): string {
+  return `${depth.toLocaleString("en-US")} waiters`;
+}
+
+export function sessionsLabel(count: number): string {
+  return `${count.toLocaleString("en-US")} sessions`;
+}

@@ -1,0 +1,86 @@
+import { resolve } from "node:path";
+import { ChildExitedError, drainOutput, spawnChild, waitForLine } from "../infra/children.js";
+import { tempDir } from "./tempdir.js";
+import type { RunningServer } from "./types.js";
+
+export type Storage = { kind: "memory" } | { kind: "durable" };
+
+export interface LeaseholdServer extends RunningServer {
+  /** Flags the server was actually started with (a server that predates `--memory` gets none). */
+  readonly flags: readonly string[];
+}
+
+/** The server rejected a flag we passed (it predates the option). */
+export class UnsupportedFlagError extends Error {}
+
+/**
+ * Starts the leasehold server as its own process, from the TypeScript sources, so that its CPU and
+ * memory are measured apart from the clients'. It prints one JSON log line with `url` when listening.
+ */
+export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number): Promise<LeaseholdServer> {
+  if (storage.kind === "durable") {
+    const dir = tempDir("leasehold-data");
+    try {
+      return await spawnServer(repoRoot, ["--data", dir.path], fileLimit, () => dir.remove());
+    } catch (error) {
+      dir.remove();
+      throw error;
+    }
+  }
+  try {
+    return await spawnServer(repoRoot, ["--memory"], fileLimit, () => undefined);
+  } catch (error) {
+    // In-memory is the server's default; one that does not know the flag yet still serves the same way.
+    if (error instanceof UnsupportedFlagError) return spawnServer(repoRoot, [], fileLimit, () => undefined);
+    throw error;
+  }
+}
+
+async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<LeaseholdServer> {
+  const cli = resolve(repoRoot, "packages/server/src/cli.ts");
+  const flags = ["--host", "127.0.0.1", "--port", "0", ...storageFlags, "--min-ttl", "100", "--log-level", "info"];
+  const child = spawnChild({
+    name: "leasehold-server",
+    command: process.execPath,
+    args: ["--conditions=source", "--import", "tsx", cli, "serve", ...flags],
+    cwd: repoRoot,
+    fileLimit,
+  });
+  let url: string;
+  try {
+    url = await waitForLine(child, listeningUrl, 30_000);
+  } catch (error) {
+    await child.stop();
+    if (error instanceof ChildExitedError && /unknown option|unrecognized|invalid/i.test(error.output)) {
+      throw new UnsupportedFlagError(`leasehold serve rejected ${storageFlags.join(" ") || "its flags"}: ${lastLine(error.output)}`);
+    }
+    throw error;
+  }
+  drainOutput(child);
+  return {
+    kind: "leasehold",
+    url,
+    pid: child.pid,
+    flags: storageFlags,
+    description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>")}`,
+    async stop() {
+      await child.stop();
+      cleanup();
+    },
+  };
+}
+
+function listeningUrl(line: string): string | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const parsed = JSON.parse(line) as { url?: unknown };
+    return typeof parsed.url === "string" && parsed.url.startsWith("ws") ? parsed.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1] ?? "";
+}

@@ -1,0 +1,110 @@
+import { resolve } from "node:path";
+import { spawnChild, waitForLine, type Child } from "../infra/children.js";
+import { cpuMs } from "../infra/procfs.js";
+import { parseReport, type HolderConfig, type HolderReport } from "./protocol.js";
+
+export interface HolderOptions {
+  repoRoot: string;
+  config: Omit<HolderConfig, "holderId" | "localAddresses">;
+  /** Set once the server is up, before the first grow. */
+  url?: string;
+  /** Most sessions one holder process opens (its file limit bounds it). */
+  perHolder: number;
+  /** Local addresses to spread client sockets over; each holder gets its own slice. */
+  localAddresses: string[];
+  fileLimit: number;
+  /** Timeout for one grow step. */
+  growTimeoutMs: number;
+}
+
+/** A set of session-holder processes, grown together to a total number of sessions. */
+export class Holders {
+  private readonly children: { child: Child; sessions: number; failed: number }[] = [];
+  firstError: string | undefined;
+
+  constructor(private readonly options: HolderOptions) {}
+
+  get pids(): number[] {
+    return this.children.map(({ child }) => child.pid);
+  }
+
+  get sessions(): number {
+    return this.children.reduce((sum, { sessions }) => sum + sessions, 0);
+  }
+
+  get failures(): number {
+    return this.children.reduce((sum, { failed }) => sum + failed, 0);
+  }
+
+  /** CPU ms used so far by every holder. */
+  cpuMs(): number {
+    return this.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  }
+
+  /** Starts the first holder and waits until it has loaded, so that its start-up is not timed as growth. */
+  async start(): Promise<void> {
+    await this.addHolders(1);
+  }
+
+  /** Opens sessions until `total` are open (or failures stop a holder); holders grow in parallel. */
+  async grow(total: number, url: string): Promise<void> {
+    await this.addHolders(Math.ceil(total / this.options.perHolder));
+    let remaining = total;
+    await Promise.all(
+      this.children.map(async (entry) => {
+        const target = Math.min(this.options.perHolder, remaining);
+        remaining -= target;
+        if (target <= entry.sessions) return;
+        const report = await this.send(entry.child, { grow: target, url });
+        if ("error" in report) throw new Error(`session holder: ${report.error}`);
+        if (!("ready" in report)) throw new Error("session holder: unexpected report");
+        entry.sessions = report.ready;
+        entry.failed = report.failed;
+        this.firstError ??= report.firstError;
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.children.map(async ({ child }) => {
+        child.process.stdin?.end(`${JSON.stringify({ stop: true })}\n`);
+        await Promise.race([child.exited, new Promise((resolve) => setTimeout(resolve, 40_000))]);
+        await child.stop();
+      }),
+    );
+    this.children.length = 0;
+  }
+
+  private async addHolders(count: number): Promise<void> {
+    const added: Child[] = [];
+    while (this.children.length < count) {
+      const child = this.spawn(this.children.length);
+      this.children.push({ child, sessions: 0, failed: 0 });
+      added.push(child);
+    }
+    await Promise.all(added.map((child) => waitForLine(child, parseReport, 60_000)));
+  }
+
+  private spawn(holderId: number): Child {
+    const { repoRoot, config, localAddresses, fileLimit } = this.options;
+    // Each holder binds to an address of its own (one address has ~28k ephemeral ports, more than a
+    // holder opens), so no two holders compete for one address's ports.
+    const address = localAddresses[holderId % Math.max(1, localAddresses.length)];
+    const full: HolderConfig = { ...config, holderId, localAddresses: address === undefined ? [] : [address] };
+    return spawnChild({
+      name: `session-holder-${holderId}`,
+      command: process.execPath,
+      args: ["--max-old-space-size=8192", "--conditions=source", "--import", "tsx", resolve(repoRoot, "bench/src/sessions/holder.ts"), JSON.stringify(full)],
+      cwd: repoRoot,
+      fileLimit,
+      stdin: true,
+    });
+  }
+
+  private send(child: Child, command: object): Promise<HolderReport> {
+    const reply = waitForLine(child, parseReport, this.options.growTimeoutMs);
+    child.process.stdin?.write(`${JSON.stringify(command)}\n`);
+    return reply;
+  }
+}

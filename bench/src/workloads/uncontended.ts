@@ -1,0 +1,73 @@
+import { LockMonitor } from "../metrics/lock-monitor.js";
+import { Samples } from "../metrics/stats.js";
+import type { Subject } from "../systems.js";
+import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./common.js";
+
+export interface UncontendedParams {
+  clients: number;
+  warmupMs: number;
+  durationMs: number;
+  ttlMs: number;
+}
+
+/**
+ * Each client loops try-acquire + release on a lock of its own: the cost of a lock operation when
+ * nobody competes. One pair is one acquire and one release, timed from the acquire call to the
+ * release's answer.
+ */
+export async function uncontended({ system, server }: Subject, params: UncontendedParams): Promise<Metrics> {
+  const clients = await connectMany(system, params.clients);
+  try {
+    const names = clients.map(() => freshName("uncontended"));
+    const monitors = clients.map(() => new LockMonitor(system.fenced));
+    const latency = new Samples();
+    let pairs = 0;
+    let refused = 0;
+    let recording = false;
+    const pair = async (client: (typeof clients)[number], index: number) => {
+      const name = names[index] as string;
+      const monitor = monitors[index] as LockMonitor;
+      const started = performance.now();
+      const result = await client.acquire(name, params.ttlMs, { wait: false });
+      if (!result.acquired) {
+        if (recording) refused++;
+        return;
+      }
+      monitor.granted(index, result.token, performance.now());
+      monitor.releasing(performance.now());
+      monitor.released(await client.release(name), performance.now());
+      if (!recording) return;
+      latency.add(performance.now() - started);
+      pairs++;
+    };
+    // The warm-up also grants each client its lease and loads scripts, which are not what we measure.
+    await loopFor(clients, params.warmupMs, pair);
+    recording = true;
+    const window = new Window(server.pid);
+    await loopFor(clients, params.durationMs, pair);
+    const cpu = window.close(pairs);
+    const summary = latency.summary();
+    return {
+      pairsPerS: pairs / (cpu.elapsedS as number),
+      p50Ms: summary.p50,
+      p99Ms: summary.p99,
+      ...cpu,
+      refused,
+      ...violations(monitors),
+    };
+  } finally {
+    await closeMany(clients);
+  }
+}
+
+export function violations(monitors: readonly LockMonitor[]): Metrics {
+  let exclusion = 0;
+  let tokens = 0;
+  let lost = 0;
+  for (const monitor of monitors) {
+    exclusion += monitor.exclusionViolations;
+    tokens += monitor.tokenViolations;
+    lost += monitor.lostLocks;
+  }
+  return { exclusionViolations: exclusion, tokenViolations: tokens, lostLocks: lost };
+}

@@ -1,0 +1,73 @@
+import type { ServerMessage } from "@leasehold/protocol";
+import { Journal } from "./journal.js";
+import type { Storage } from "./storage/storage.js";
+
+/** Something that can put a message on the wire right away. */
+export interface Sender {
+  sendNow(message: ServerMessage): void;
+}
+
+/**
+ * Group commit. With durable storage every outgoing message waits until the changes made before it
+ * are on disk: the changes of all requests handled in one turn of the event loop go into one
+ * transaction (one fsync), and only then are their replies and pushes sent. A reply is therefore
+ * never sent for a change that a crash could still lose. With in-memory storage messages go at once.
+ */
+export class CommitPipeline {
+  readonly journal: Journal;
+  #held: { sender: Sender; message: ServerMessage }[] = [];
+  #scheduled = false;
+  #failure: Error | undefined;
+
+  constructor(
+    readonly storage: Storage,
+    /** The counters stored with every batch. */
+    readonly counters: () => { revision: number; nextLeaseId: number },
+    /** Storage failed: nothing more may be acknowledged. */
+    readonly onFailure: (error: Error) => void,
+  ) {
+    this.journal = new Journal(storage.durable, () => this.#schedule());
+  }
+
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  send(sender: Sender, message: ServerMessage): void {
+    if (!this.storage.durable) {
+      sender.sendNow(message);
+      return;
+    }
+    if (this.#failure) return;
+    this.#held.push({ sender, message });
+    this.#schedule();
+  }
+
+  /** Commits what changed and releases the messages held behind it. */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#failure) return;
+    const { revision, nextLeaseId } = this.counters();
+    const batch = this.journal.take(revision, nextLeaseId);
+    if (batch) {
+      try {
+        this.storage.write(batch);
+      } catch (error) {
+        this.#failure = error instanceof Error ? error : new Error(String(error));
+        this.#held = [];
+        this.onFailure(this.#failure);
+        return;
+      }
+    }
+    const held = this.#held;
+    this.#held = [];
+    for (const { sender, message } of held) sender.sendNow(message);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // After the poll phase: every request already read in this turn joins the same transaction.
+    setImmediate(() => this.flush());
+  }
+}

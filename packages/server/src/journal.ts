@@ -1,0 +1,152 @@
+import type { KvEntry } from "./kv-store.js";
+import type { Hold, Lease, Session, Waiter } from "./model.js";
+import type { Batch, HoldRow, TableKind, WaitRow } from "./storage/storage.js";
+
+/**
+ * Collects the rows that changed since the last commit, in the shape storage keeps them: the latest
+ * version of each row, or null once it is gone. The coordinator, lock tables and shared state report
+ * every change here; with in-memory storage the journal is off and each call returns at once.
+ */
+export class Journal {
+  #batch: Batch | undefined;
+  /** Sessions that sent requests since the last commit: their `lastRequest` goes into the next batch. */
+  readonly #requesters = new Set<Session>();
+
+  constructor(
+    readonly enabled: boolean,
+    /** Called on the first change after a commit, to schedule the next one. */
+    readonly onDirty: () => void,
+  ) {}
+
+  session(session: Session): void {
+    this.#rows()?.sessions.set(session.id, {
+      id: session.id,
+      secret: session.secret,
+      createdAt: session.createdWallClock,
+      agent: session.agent,
+      lastRequest: session.lastRequest,
+    });
+  }
+
+  sessionGone(session: Session): void {
+    this.#requesters.delete(session);
+    this.#rows()?.sessions.set(session.id, null);
+  }
+
+  /** A request arrived; its id is stored with the next batch that has changes (a read alone writes nothing). */
+  requested(session: Session): void {
+    if (this.enabled) this.#requesters.add(session);
+  }
+
+  lease(lease: Lease): void {
+    this.#rows()?.leases.set(lease.id, { id: lease.id, session: lease.session.id, ttl: lease.ttl, keepAlive: lease.keepAlive });
+  }
+
+  leaseGone(lease: Lease): void {
+    this.#rows()?.leases.set(lease.id, null);
+  }
+
+  hold(hold: Hold): void {
+    this.#rows()?.holds.set(holdKey(hold), holdRow(hold));
+  }
+
+  holdGone(hold: Hold): void {
+    this.#rows()?.holds.set(holdKey(hold), null);
+  }
+
+  wait(waiter: Waiter): void {
+    this.#rows()?.waits.set(waitKey(waiter), waitRow(waiter));
+  }
+
+  waitGone(waiter: Waiter): void {
+    this.#rows()?.waits.set(waitKey(waiter), null);
+  }
+
+  key(key: string, entry: KvEntry | undefined): void {
+    this.#rows()?.keys.set(key, entry ? { key, value: entry.value, revision: entry.revision, lease: entry.lease?.id } : null);
+  }
+
+  counter(name: string, value: number): void {
+    this.#rows()?.counters.set(name, value === 0 ? null : value);
+  }
+
+  /** The batch to commit, or undefined when nothing changed. */
+  take(revision: number, nextLeaseId: number): Batch | undefined {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch) {
+      for (const session of this.#requesters) {
+        if (session.ended) continue;
+        batch.sessions.set(session.id, {
+          id: session.id,
+          secret: session.secret,
+          createdAt: session.createdWallClock,
+          agent: session.agent,
+          lastRequest: session.lastRequest,
+        });
+      }
+      batch.revision = revision;
+      batch.nextLeaseId = nextLeaseId;
+    }
+    this.#requesters.clear();
+    return batch;
+  }
+
+  #rows(): Batch | undefined {
+    if (!this.enabled) return undefined;
+    if (!this.#batch) {
+      this.#batch = {
+        revision: 0,
+        nextLeaseId: 0,
+        sessions: new Map(),
+        leases: new Map(),
+        holds: new Map(),
+        waits: new Map(),
+        keys: new Map(),
+        counters: new Map(),
+      };
+      this.onDirty();
+    }
+    return this.#batch;
+  }
+}
+
+function tableOf(kind: string): TableKind {
+  return kind === "election" ? "election" : "lock";
+}
+
+function holdKey(hold: Hold): string {
+  return `${tableOf(hold.entry.kind)}:${hold.token}`;
+}
+
+function waitKey(waiter: Waiter): string {
+  return `${waiter.lease.session.id}:${waiter.request}`;
+}
+
+function holdRow(hold: Hold): HoldRow {
+  return {
+    table: tableOf(hold.entry.kind),
+    name: hold.entry.name,
+    limit: hold.entry.kind === "semaphore" ? hold.entry.limit : undefined,
+    token: hold.token,
+    lease: hold.lease.id,
+    mode: hold.mode,
+    request: hold.request,
+    value: hold.value,
+  };
+}
+
+function waitRow(waiter: Waiter): WaitRow {
+  return {
+    table: tableOf(waiter.entry.kind),
+    name: waiter.entry.name,
+    limit: waiter.entry.kind === "semaphore" ? waiter.entry.limit : undefined,
+    session: waiter.lease.session.id,
+    request: waiter.request,
+    lease: waiter.lease.id,
+    mode: waiter.mode,
+    value: waiter.value,
+    seq: waiter.seq,
+    expiresAt: waiter.expiresAt,
+  };
+}

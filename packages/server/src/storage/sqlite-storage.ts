@@ -1,0 +1,253 @@
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { decode, encode, type LockMode, type Value } from "@leasehold/protocol";
+import { StorageError, type Batch, type Storage, type StoredState, type TableKind } from "./storage.js";
+
+const SCHEMA_VERSION = 1;
+export const DATABASE_FILE = "leasehold.db";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, secret TEXT NOT NULL, created_at INTEGER NOT NULL, agent TEXT, last_request INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, session TEXT NOT NULL, ttl INTEGER NOT NULL, keep_alive INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (tbl TEXT NOT NULL, token INTEGER NOT NULL, name TEXT NOT NULL, lim INTEGER, lease INTEGER NOT NULL,
+  mode TEXT NOT NULL, request INTEGER NOT NULL, value BLOB, PRIMARY KEY (tbl, token));
+CREATE TABLE IF NOT EXISTS waits (session TEXT NOT NULL, request INTEGER NOT NULL, tbl TEXT NOT NULL, name TEXT NOT NULL, lim INTEGER,
+  lease INTEGER NOT NULL, mode TEXT NOT NULL, value BLOB, seq INTEGER NOT NULL, expires_at INTEGER, PRIMARY KEY (session, request));
+CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, value BLOB NOT NULL, revision INTEGER NOT NULL, lease INTEGER);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+export interface SqliteOptions {
+  /** Refuse writes once the database would grow past this many bytes (a quota; SQLite's max_page_count). */
+  maxBytes?: number;
+}
+
+/**
+ * The default store: one SQLite database in WAL mode with `synchronous = FULL`, so a committed batch
+ * survives a crash or power loss. The database is opened in exclusive locking mode: a second server
+ * on the same directory is refused rather than allowed to corrupt it.
+ */
+export class SqliteStorage implements Storage {
+  readonly durable = true;
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #write: (batch: Batch) => void;
+
+  constructor(dataDir: string, options: SqliteOptions = {}) {
+    const directory = resolve(dataDir);
+    this.path = join(directory, DATABASE_FILE);
+    try {
+      mkdirSync(directory, { recursive: true });
+    } catch (error) {
+      throw new StorageError(`cannot create the data directory ${directory}: ${describe(error)}`, { cause: error });
+    }
+    try {
+      this.#db = new Database(this.path, { timeout: 0 });
+    } catch (error) {
+      throw new StorageError(`cannot open ${this.path}: ${describe(error)}`, { cause: error });
+    }
+    try {
+      this.#db.pragma("locking_mode = EXCLUSIVE");
+      this.#db.pragma("journal_mode = WAL");
+      // Takes the exclusive lock now, so that a second server fails at start, not at its first write.
+      this.#db.exec("BEGIN EXCLUSIVE; COMMIT;");
+      this.#db.pragma("synchronous = FULL");
+      const check = this.#db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw new StorageError(`${this.path} is damaged (${String(check)}); restore a backup or move it away to start empty`);
+      this.#db.exec(SCHEMA);
+      if (options.maxBytes !== undefined) {
+        const pageSize = Number(this.#db.pragma("page_size", { simple: true }));
+        this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+      }
+      this.#checkSchemaVersion();
+    } catch (error) {
+      this.#db.close();
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(explainOpenError(this.path, error), { cause: error });
+    }
+    this.#write = this.#prepareWrite();
+  }
+
+  load(): StoredState {
+    const db = this.#db;
+    const meta = new Map((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: number }[]).map((row) => [row.key, row.value]));
+    return {
+      revision: meta.get("revision") ?? 0,
+      nextLeaseId: meta.get("next_lease_id") ?? 1,
+      sessions: (db.prepare("SELECT id, secret, created_at, agent, last_request FROM sessions").all() as SessionRecord[]).map((row) => ({
+        id: row.id,
+        secret: row.secret,
+        createdAt: row.created_at,
+        agent: row.agent ?? undefined,
+        lastRequest: row.last_request,
+      })),
+      leases: (db.prepare("SELECT id, session, ttl, keep_alive FROM leases ORDER BY id").all() as LeaseRecord[]).map((row) => ({
+        id: row.id,
+        session: row.session,
+        ttl: row.ttl,
+        keepAlive: row.keep_alive === 1,
+      })),
+      holds: (db.prepare("SELECT tbl, token, name, lim, lease, mode, request, value FROM holds ORDER BY token").all() as HoldRecord[]).map((row) => ({
+        table: row.tbl,
+        name: row.name,
+        limit: row.lim ?? undefined,
+        token: row.token,
+        lease: row.lease,
+        mode: row.mode,
+        request: row.request,
+        value: row.value === null ? undefined : (decode(row.value) as Value),
+      })),
+      waits: (db.prepare("SELECT session, request, tbl, name, lim, lease, mode, value, seq, expires_at FROM waits ORDER BY seq").all() as WaitRecord[]).map(
+        (row) => ({
+          table: row.tbl,
+          name: row.name,
+          limit: row.lim ?? undefined,
+          session: row.session,
+          request: row.request,
+          lease: row.lease,
+          mode: row.mode,
+          value: row.value === null ? undefined : (decode(row.value) as Value),
+          seq: row.seq,
+          expiresAt: row.expires_at ?? undefined,
+        }),
+      ),
+      keys: (db.prepare("SELECT key, value, revision, lease FROM keys").all() as KeyRecord[]).map((row) => ({
+        key: row.key,
+        value: decode(row.value) as Value,
+        revision: row.revision,
+        lease: row.lease ?? undefined,
+      })),
+      counters: db.prepare("SELECT name, value FROM counters").all() as { name: string; value: number }[],
+    };
+  }
+
+  write(batch: Batch): void {
+    try {
+      this.#write(batch);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "SQLITE_FULL") throw new StorageError(`the database ${this.path} is full (disk or quota); free space and restart`, { cause: error });
+      throw new StorageError(`writing to ${this.path} failed: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #checkSchemaVersion(): void {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: number } | undefined;
+    if (row === undefined) {
+      this.#db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
+    } else if (row.value !== SCHEMA_VERSION) {
+      throw new StorageError(`${this.path} has schema version ${row.value}; this server reads version ${SCHEMA_VERSION}`);
+    }
+  }
+
+  #prepareWrite(): (batch: Batch) => void {
+    const db = this.#db;
+    const setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    const putSession = db.prepare(
+      "INSERT INTO sessions (id, secret, created_at, agent, last_request) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_request = excluded.last_request",
+    );
+    const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
+    const putLease = db.prepare("INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)");
+    const deleteLease = db.prepare("DELETE FROM leases WHERE id = ?");
+    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const deleteHold = db.prepare("DELETE FROM holds WHERE tbl = ? AND token = ?");
+    const putWait = db.prepare(
+      "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    const deleteWait = db.prepare("DELETE FROM waits WHERE session = ? AND request = ?");
+    const putKey = db.prepare("INSERT OR REPLACE INTO keys (key, value, revision, lease) VALUES (?, ?, ?, ?)");
+    const deleteKey = db.prepare("DELETE FROM keys WHERE key = ?");
+    const putCounter = db.prepare("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)");
+    const deleteCounter = db.prepare("DELETE FROM counters WHERE name = ?");
+    const blob = (value: Value | undefined) => (value === undefined ? null : Buffer.from(encode(value)));
+
+    return db.transaction((batch: Batch) => {
+      setMeta.run("revision", batch.revision);
+      setMeta.run("next_lease_id", batch.nextLeaseId);
+      for (const [id, row] of batch.sessions) {
+        if (row) putSession.run(row.id, row.secret, row.createdAt, row.agent ?? null, row.lastRequest);
+        else deleteSession.run(id);
+      }
+      for (const [id, row] of batch.leases) {
+        if (row) putLease.run(row.id, row.session, row.ttl, row.keepAlive ? 1 : 0);
+        else deleteLease.run(id);
+      }
+      for (const [id, row] of batch.holds) {
+        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value));
+        else {
+          const [table, token] = splitKey(id);
+          deleteHold.run(table, Number(token));
+        }
+      }
+      for (const [id, row] of batch.waits) {
+        if (row) {
+          putWait.run(row.session, row.request, row.table, row.name, row.limit ?? null, row.lease, row.mode, blob(row.value), row.seq, row.expiresAt ?? null);
+        } else {
+          const [session, request] = splitKey(id);
+          deleteWait.run(session, Number(request));
+        }
+      }
+      for (const [key, row] of batch.keys) {
+        if (row) putKey.run(row.key, blob(row.value), row.revision, row.lease ?? null);
+        else deleteKey.run(key);
+      }
+      for (const [name, value] of batch.counters) {
+        if (value === null) deleteCounter.run(name);
+        else putCounter.run(name, value);
+      }
+    });
+  }
+}
+
+type SessionRecord = { id: string; secret: string; created_at: number; agent: string | null; last_request: number };
+type LeaseRecord = { id: number; session: string; ttl: number; keep_alive: number };
+type HoldRecord = { tbl: TableKind; token: number; name: string; lim: number | null; lease: number; mode: LockMode; request: number; value: Buffer | null };
+type WaitRecord = {
+  session: string;
+  request: number;
+  tbl: TableKind;
+  name: string;
+  lim: number | null;
+  lease: number;
+  mode: LockMode;
+  value: Buffer | null;
+  seq: number;
+  expires_at: number | null;
+};
+type KeyRecord = { key: string; value: Buffer; revision: number; lease: number | null };
+
+/** Splits `${a}:${b}` at the last colon (session ids and tables contain none). */
+function splitKey(id: string): [string, string] {
+  const at = id.lastIndexOf(":");
+  return [id.slice(0, at), id.slice(at + 1)];
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function explainOpenError(path: string, error: unknown): string {
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case "SQLITE_BUSY":
+    case "SQLITE_LOCKED":
+      return `${path} is locked by another process (is another leasehold server running on this data directory?)`;
+    case "SQLITE_NOTADB":
+    case "SQLITE_CORRUPT":
+      return `${path} is not a readable leasehold database (${describe(error)}); restore a backup or move it away to start empty`;
+    case "SQLITE_CANTOPEN":
+    case "SQLITE_READONLY":
+    case "SQLITE_PERM":
+      return `cannot open ${path} for writing (${describe(error)}); check the directory's permissions`;
+    case "SQLITE_FULL":
+      return `the disk holding ${path} is full`;
+    default:
+      return `cannot use ${path}: ${describe(error)}`;
+  }
+}

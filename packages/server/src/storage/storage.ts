@@ -1,0 +1,120 @@
+import type { LockMode, Value } from "@leasehold/protocol";
+
+/**
+ * Durable storage behind one narrow interface: load everything at start, then write batches of row
+ * changes, each batch all-or-nothing and durable when `write` returns. The rules of leases and locks
+ * stay in the coordinator; a store only keeps rows, so that another backend (etcd, a replicated log)
+ * can implement this without touching them.
+ */
+export interface Storage {
+  /** False for the in-memory store: nothing is written, and replies need not wait for a commit. */
+  readonly durable: boolean;
+  /** Everything stored, as of the last completed batch. */
+  load(): StoredState;
+  /** Applies a batch atomically; throws if it could not be made durable (then nothing of it is applied). */
+  write(batch: Batch): void;
+  close(): void;
+}
+
+export interface SessionRow {
+  id: string;
+  secret: string;
+  /** Wall-clock ms. */
+  createdAt: number;
+  agent: string | undefined;
+  /** Highest request id received whose effects are in the same or an earlier batch. */
+  lastRequest: number;
+}
+
+export interface LeaseRow {
+  id: number;
+  session: string;
+  ttl: number;
+  keepAlive: boolean;
+}
+
+export type TableKind = "lock" | "election";
+
+export interface HoldRow {
+  table: TableKind;
+  name: string;
+  /** For semaphores; undefined for locks and elections. */
+  limit: number | undefined;
+  token: number;
+  lease: number;
+  mode: LockMode;
+  request: number;
+  value: Value | undefined;
+}
+
+export interface WaitRow {
+  table: TableKind;
+  name: string;
+  limit: number | undefined;
+  session: string;
+  request: number;
+  lease: number;
+  mode: LockMode;
+  value: Value | undefined;
+  /** Queue order: waiters of one name are restored in increasing `seq`. */
+  seq: number;
+  /** Wall-clock ms when a finite wait gives up; undefined for `wait: true`. */
+  expiresAt: number | undefined;
+}
+
+export interface KeyRow {
+  key: string;
+  value: Value;
+  revision: number;
+  lease: number | undefined;
+}
+
+export interface StoredState {
+  revision: number;
+  nextLeaseId: number;
+  sessions: SessionRow[];
+  leases: LeaseRow[];
+  holds: HoldRow[];
+  waits: WaitRow[];
+  keys: KeyRow[];
+  counters: { name: string; value: number }[];
+}
+
+/** Row changes since the last batch: the latest version of each row, or null for a deleted one. */
+export interface Batch {
+  revision: number;
+  nextLeaseId: number;
+  sessions: Map<string, SessionRow | null>;
+  leases: Map<number, LeaseRow | null>;
+  /** By `${table}:${token}`. */
+  holds: Map<string, HoldRow | null>;
+  /** By `${session}:${request}`. */
+  waits: Map<string, WaitRow | null>;
+  keys: Map<string, KeyRow | null>;
+  counters: Map<string, number | null>;
+}
+
+export function emptyState(): StoredState {
+  return { revision: 0, nextLeaseId: 1, sessions: [], leases: [], holds: [], waits: [], keys: [], counters: [] };
+}
+
+/** Storage for `dataDir: null`: nothing survives a restart, and nothing waits for a disk. */
+export class MemoryStorage implements Storage {
+  readonly durable = false;
+
+  load(): StoredState {
+    return emptyState();
+  }
+
+  write(): void {}
+
+  close(): void {}
+}
+
+/** A refusal to start on a data directory, with what to do about it. */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}

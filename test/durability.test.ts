@@ -1,0 +1,236 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
+import { StorageError, createServer } from "@leasehold/server";
+import { defer, spawnScript, startClient } from "./support/fixtures.js";
+import { freePort, runServerToExit, startServerProcess } from "./support/server-process.js";
+
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function exited(child: { process: import("node:child_process").ChildProcess }): Promise<number | null> {
+  const process = child.process;
+  if (process.exitCode !== null || process.signalCode !== null) return process.exitCode;
+  return new Promise((resolve) => process.once("exit", (code) => resolve(code)));
+}
+
+const isUnknown = (error: unknown) => error instanceof ConnectionError && error.code === ErrorCode.OUTCOME_UNKNOWN;
+
+describe("durability", () => {
+  it("keeps every acknowledged change through a SIGKILL in the middle of a load, and never reuses a revision or token", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const clients = await Promise.all(Array.from({ length: 8 }, () => startClient(first.url)));
+    const acked = { keys: new Map<string, number>(), increments: 0, revisions: [] as number[], tokens: [] as number[] };
+    const unknown = { keys: new Set<string>(), increments: 0 };
+    let stop = false;
+    const work = async (client: LeaseholdClient, index: number) => {
+      const lease = await client.leases.grant(10_000);
+      for (let n = 0; !stop; n++) {
+        const key = `load:${index}:${n}`;
+        await client.put(key, n).then(
+          ({ revision }) => {
+            acked.keys.set(key, n);
+            acked.revisions.push(revision);
+          },
+          (error) => {
+            if (!isUnknown(error)) throw error;
+            unknown.keys.add(key);
+          },
+        );
+        await client.counters.increment("load:total", 1).then(
+          () => acked.increments++,
+          (error) => {
+            if (!isUnknown(error)) throw error;
+            unknown.increments++;
+          },
+        );
+        const lock = await client.locks.acquire("lock:load", lease.id, { wait: 5_000 });
+        if (lock.acquired) {
+          acked.tokens.push(lock.token!);
+          await lock.release();
+        }
+      }
+    };
+    const workers = clients.map((client, index) => work(client, index));
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(300), { timeout: 20_000, interval: 50 });
+
+    first.child.process.kill("SIGKILL");
+    await exited(first.child);
+    const ackedBeforeKill = { keys: acked.keys.size, increments: acked.increments };
+    const second = await startServerProcess(["--port", String(port), "--data", dir]);
+    // The clients resume on their own and go on; let them run a little on the new process.
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(ackedBeforeKill.keys + 50), { timeout: 20_000, interval: 50 });
+    stop = true;
+    await Promise.all(workers);
+
+    const checker = await startClient(second.url);
+    for (const [key, value] of acked.keys) {
+      const entry = await checker.get(key);
+      expect(entry?.value, key).toBe(value);
+    }
+    const total = await checker.counters.get("load:total");
+    expect(total).toBeGreaterThanOrEqual(acked.increments);
+    expect(total).toBeLessThanOrEqual(acked.increments + unknown.increments);
+    // Revisions and tokens come from one counter: no two acknowledgements may share a number.
+    const numbers = [...acked.revisions, ...acked.tokens];
+    expect(new Set(numbers).size).toBe(numbers.length);
+    const { revision } = await checker.put("load:after", true);
+    expect(revision).toBeGreaterThan(Math.max(...numbers));
+    expect(ackedBeforeKill.keys).toBeGreaterThan(300);
+  });
+
+  it("a holder that comes back after a restart keeps its lock and token, and its waiter keeps waiting", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const holder = await startClient(first.url);
+    const waiter = await startClient(first.url);
+    // Longer than a restart of the server process takes, or the holder would rightly give up first.
+    const lease = await holder.leases.grant(4_000);
+    const lock = await holder.locks.acquire("lock:restart", lease.id);
+    let granted = false;
+    const waiting = waiter.locks.acquire("lock:restart", (await waiter.leases.grant(4_000)).id, { wait: true }).then((result) => {
+      granted = true;
+      return result;
+    });
+    // The wait is on disk once its queue place is visible to another client.
+    await vi.waitFor(async () => {
+      const state = await holder.admin.state();
+      expect(state.locks.find((entry) => entry.name === "lock:restart")?.waiters).toHaveLength(1);
+    });
+    const reconnected = Promise.all([holder, waiter].map((client) => new Promise<void>((resolve) => client.addEventListener("reconnected", () => resolve(), { once: true }))));
+
+    first.child.process.kill("SIGKILL");
+    await exited(first.child);
+    await startServerProcess(["--port", String(port), "--data", dir]);
+    await reconnected;
+    // Longer than a TTL after the restart: the holder's heartbeats keep its lease, so the waiter still waits.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    expect(lock.signal.aborted).toBe(false);
+    expect(granted).toBe(false);
+    const state = await holder.admin.state();
+    expect(state.locks.find((entry) => entry.name === "lock:restart")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
+
+    await lock.release();
+    const next = await waiting;
+    expect(next.acquired).toBe(true);
+    expect(next.token!).toBeGreaterThan(lock.token!);
+  });
+
+  it("a holder that does not come back after a restart loses its lock one TTL after the restart", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const holder = spawnScript("./holder.ts", [first.url, "lock:gone", "2000"]);
+    const acquired = await holder.next((line) => line.event === "acquired");
+    const waiter = await startClient(first.url);
+    const waiting = waiter.locks.acquire("lock:gone", (await waiter.leases.grant(10_000)).id, { wait: true });
+    await vi.waitFor(async () => {
+      const state = await waiter.admin.state();
+      expect(state.locks.find((entry) => entry.name === "lock:gone")?.waiters).toHaveLength(1);
+    });
+
+    first.child.process.kill("SIGKILL");
+    holder.process.kill("SIGKILL");
+    await exited(first.child);
+    const second = await startServerProcess(["--port", String(port), "--data", dir]);
+    const restartedAt = Number(second.child.lines.find((line) => typeof line.url === "string")?.receivedAt);
+    const lock = await waiting;
+    const grantedAt = performance.now();
+    expect(lock.acquired).toBe(true);
+    expect(lock.token!).toBeGreaterThan(acquired.token as number);
+    // Every lease got a fresh full TTL at the restart: not granted before it ran out.
+    expect(grantedAt - restartedAt).toBeGreaterThanOrEqual(2_000 - 250);
+    expect(grantedAt - restartedAt).toBeLessThan(2_000 + 3_000);
+  });
+
+  it("SIGTERM commits everything, tells clients to resume, and exits 0; nothing acknowledged is lost", async () => {
+    const dir = dataDir();
+    const port = await freePort();
+    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const client = await startClient(first.url);
+    const lease = await client.leases.grant(5_000);
+    const lock = await client.locks.acquire("lock:term", lease.id);
+    const puts = Array.from({ length: 200 }, (_, index) => client.put(`term:${index}`, index));
+    const acked = await Promise.all(puts);
+    const events: string[] = [];
+    for (const name of ["disconnected", "reconnected", "expired"]) client.addEventListener(name, () => events.push(name));
+
+    first.child.process.kill("SIGTERM");
+    expect(await exited(first.child)).toBe(0);
+    await startServerProcess(["--port", String(port), "--data", dir]);
+    await vi.waitFor(() => expect(events).toContain("reconnected"), { timeout: 10_000 });
+    expect(events).not.toContain("expired");
+    expect(lock.held).toBe(true);
+    for (const [index, { revision }] of acked.entries()) {
+      const entry = await client.get(`term:${index}`);
+      expect(entry).toEqual({ value: index, revision });
+    }
+  });
+
+  it("refuses a damaged database with a clear error and a non-zero exit, and leaves it as it was", async () => {
+    const dir = dataDir();
+    const damaged = "this is not a database, but somebody's data ".repeat(200);
+    writeFileSync(join(dir, "leasehold.db"), damaged);
+    const result = await runServerToExit(["--port", "0", "--data", dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/not a readable leasehold database/);
+    expect(result.stdout).not.toMatch(/listening/);
+    expect(readFileSync(join(dir, "leasehold.db"), "utf8")).toBe(damaged);
+  });
+
+  it("refuses a data directory that another server is using", async () => {
+    const dir = dataDir();
+    await startServerProcess(["--port", "0", "--data", dir]);
+    const result = await runServerToExit(["--port", "0", "--data", dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/locked by another process/);
+  });
+
+  it("refuses a data directory it cannot create", async () => {
+    const dir = dataDir();
+    const blocker = join(dir, "file");
+    writeFileSync(blocker, "");
+    const result = await runServerToExit(["--port", "0", "--data", join(blocker, "data")]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot create the data directory/);
+  });
+
+  it("stops acknowledging when the disk is full: the write that did not fit is never confirmed", async () => {
+    const dir = dataDir();
+    mkdirSync(dir, { recursive: true });
+    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir, maxDataBytes: 256 * 1024 });
+    defer(() => server.close());
+    const client = await startClient(server.url);
+    const big = "x".repeat(20_000);
+    const acked: string[] = [];
+    let unconfirmed: string | undefined;
+    for (let index = 0; index < 100 && unconfirmed === undefined; index++) {
+      const key = `big:${index}`;
+      const outcome = await Promise.race([client.put(key, big).then(() => "acked" as const), server.failed.then(() => "failed" as const)]);
+      if (outcome === "acked") acked.push(key);
+      else unconfirmed = key;
+    }
+    const failure = await server.failed;
+    expect(failure).toBeInstanceOf(StorageError);
+    expect(failure.message).toMatch(/full/);
+    expect(unconfirmed).toBeDefined();
+    expect(acked.length).toBeGreaterThan(0);
+    // The write that failed is never confirmed, however long the client waits.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(acked).not.toContain(unconfirmed);
+    await server.close();
+    // What was acknowledged is all there after a restart.
+    const again = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    defer(() => again.close());
+    const checker = await startClient(again.url);
+    for (const key of acked) expect((await checker.get(key))?.value).toBe(big);
+  });
+});
