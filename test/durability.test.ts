@@ -31,7 +31,7 @@ describe("durability", () => {
     const unknown = { keys: new Set<string>(), increments: 0 };
     let stop = false;
     const work = async (client: LeaseholdClient, index: number) => {
-      const lease = await client.leases.grant(10_000);
+      const lease = await client.leases.grant(20_000);
       for (let n = 0; !stop; n++) {
         const key = `load:${index}:${n}`;
         await client.put(key, n).then(
@@ -92,11 +92,12 @@ describe("durability", () => {
     const first = await startServerProcess(["--port", String(port), "--data", dir]);
     const holder = await startClient(first.url);
     const waiter = await startClient(first.url);
-    // Longer than a restart of the server process takes, or the holder would rightly give up first.
-    const lease = await holder.leases.grant(4_000);
+    // Longer than a restart of the server process takes (even on a busy machine), or the holder would rightly give up first.
+    const ttl = 8_000;
+    const lease = await holder.leases.grant(ttl);
     const lock = await holder.locks.acquire("lock:restart", lease.id);
     let granted = false;
-    const waiting = waiter.locks.acquire("lock:restart", (await waiter.leases.grant(4_000)).id, { wait: true }).then((result) => {
+    const waiting = waiter.locks.acquire("lock:restart", (await waiter.leases.grant(ttl)).id, { wait: true }).then((result) => {
       granted = true;
       return result;
     });
@@ -109,10 +110,11 @@ describe("durability", () => {
 
     first.child.process.kill("SIGKILL");
     await exited(first.child);
-    await startServerProcess(["--port", String(port), "--data", dir]);
+    const second = await startServerProcess(["--port", String(port), "--data", dir]);
+    const restartedAt = Number(second.child.lines.find((line) => typeof line.url === "string")?.receivedAt);
     await reconnected;
-    // Longer than a TTL after the restart: the holder's heartbeats keep its lease, so the waiter still waits.
-    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    // Past a full TTL after the restart: the holder's heartbeats keep its lease, so the waiter still waits.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, restartedAt + ttl + 500 - performance.now())));
     expect(lock.signal.aborted).toBe(false);
     expect(granted).toBe(false);
     const state = await holder.admin.state();
@@ -131,7 +133,7 @@ describe("durability", () => {
     const holder = spawnScript("./holder.ts", [first.url, "lock:gone", "2000"]);
     const acquired = await holder.next((line) => line.event === "acquired");
     const waiter = await startClient(first.url);
-    const waiting = waiter.locks.acquire("lock:gone", (await waiter.leases.grant(10_000)).id, { wait: true });
+    const waiting = waiter.locks.acquire("lock:gone", (await waiter.leases.grant(20_000)).id, { wait: true });
     await vi.waitFor(async () => {
       const state = await waiter.admin.state();
       expect(state.locks.find((entry) => entry.name === "lock:gone")?.waiters).toHaveLength(1);
@@ -156,7 +158,7 @@ describe("durability", () => {
     const port = await freePort();
     const first = await startServerProcess(["--port", String(port), "--data", dir]);
     const client = await startClient(first.url);
-    const lease = await client.leases.grant(5_000);
+    const lease = await client.leases.grant(20_000);
     const lock = await client.locks.acquire("lock:term", lease.id);
     const puts = Array.from({ length: 200 }, (_, index) => client.put(`term:${index}`, index));
     const acked = await Promise.all(puts);

@@ -76,7 +76,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export const CloseCode = {
   /** Standard: a clean close after `bye`. The session is gone; do not reconnect. */
   NORMAL: 1000,
-  /** Standard: the server is restarting or shutting down gracefully. Reconnect and resume; nothing is lost. */
+  /** Standard: the server is restarting or shutting down gracefully. Reconnect and resume (a durable server keeps every session). */
   SERVICE_RESTART: 1012,
   /** Standard (sent by ws): a frame exceeded the maximum frame size. Reconnect and resume. */
   MESSAGE_TOO_BIG: 1009,
