@@ -18,7 +18,10 @@ export interface AcquireOptions {
  * never becomes valid again.
  */
 export class Lock {
-  readonly #controller = new AbortController();
+  // The signal and its reason are made only when someone looks: a lock taken and released in a loop
+  // then costs no AbortController and no Error (whose stack trace is the expensive part).
+  #controller: AbortController | undefined;
+  #lostReason: LeaseholdError | (() => LeaseholdError) | undefined;
   #release: Promise<void> | undefined;
 
   constructor(
@@ -28,16 +31,33 @@ export class Lock {
     readonly token: number | undefined,
     readonly owner: { calls: Calls; lease: Lease | undefined; forget(lock: Lock): void },
   ) {
-    if (!acquired) this.#controller.abort(new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`));
+    if (!acquired) this.#lostReason = () => new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`);
   }
 
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#lostReason !== undefined) this.#controller.abort(this.#reason());
+    }
     return this.#controller.signal;
   }
 
   /** True while the lock is held as far as this client can tell. */
   get held(): boolean {
-    return this.acquired && !this.#controller.signal.aborted;
+    return this.acquired && this.#lostReason === undefined;
+  }
+
+  /** Called when the lease ends or the server says the lock was taken away. */
+  lose(reason: LeaseholdError | (() => LeaseholdError)): void {
+    if (this.#lostReason !== undefined) return;
+    this.#lostReason = reason;
+    this.owner.forget(this);
+    this.#controller?.abort(this.#reason());
+  }
+
+  #reason(): LeaseholdError {
+    if (typeof this.#lostReason === "function") this.#lostReason = this.#lostReason();
+    return this.#lostReason as LeaseholdError;
   }
 
   /** Releases the lock; the next waiter is granted at once. Safe to call more than once, and after a loss. */
@@ -46,16 +66,9 @@ export class Lock {
     return this.#release;
   }
 
-  /** Called when the lease ends or the server says the lock was taken away. */
-  lose(reason: LeaseholdError): void {
-    if (this.#controller.signal.aborted) return;
-    this.owner.forget(this);
-    this.#controller.abort(reason);
-  }
-
   async #doRelease(): Promise<void> {
     if (!this.held || this.token === undefined) return;
-    this.lose(new ReleasedError(ErrorCode.RELEASED, `"${this.name}" was released by its holder`));
+    this.lose(() => new ReleasedError(ErrorCode.RELEASED, `"${this.name}" was released by its holder`));
     try {
       await this.owner.calls.call("lock.release", { name: this.name, token: this.token }).result;
     } catch (error) {
