@@ -10,7 +10,7 @@ export interface Profile {
   lockTtlMs: number;
   uncontended: { clients: number[]; warmupMs: number; durationMs: number };
   contended: { clients: number; warmupMs: number; durationMs: number };
-  queueDepth: { depths: number[]; grants: number; maxMs: number; connections: number };
+  queueDepth: { depths: number[]; grants: number; maxMs: number; connections: number; settleMaxMs: number };
   sessions: {
     /** Passes of this workload alone: each pass starts fresh servers, which dominates a quick run. */
     passes: number;
@@ -23,6 +23,12 @@ export interface Profile {
   };
   keyValue: { clients: number; warmupMs: number; durationMs: number; keysPerClient: number; valueBytes: number };
   durable: { clients: number; warmupMs: number; durationMs: number };
+  /**
+   * etcd at 10,000 waiters or sessions costs two to four minutes per pass here (its gRPC client
+   * spends milliseconds of CPU per call on two cores), so those levels run this many passes; every
+   * other measurement runs `passes`.
+   */
+  etcdLarge: { fromLevel: number; passes: number };
   /** The whole run is abandoned (and everything stopped) after this long. */
   watchdogMs: number;
 }
@@ -31,12 +37,13 @@ export const FULL: Profile = {
   name: "full",
   passes: 2,
   lockTtlMs: 10_000,
-  uncontended: { clients: [1, 16], warmupMs: 500, durationMs: 3_000 },
-  contended: { clients: 16, warmupMs: 500, durationMs: 3_000 },
-  queueDepth: { depths: [10, 1_000, 10_000], grants: 1_000, maxMs: 10_000, connections: 50 },
-  sessions: { passes: 2, levels: [1_000, 10_000], leaseholdLevel: 50_000, ttlMs: 15_000, settleMs: 2_000, idleMs: 8_000 },
-  keyValue: { clients: 16, warmupMs: 500, durationMs: 3_000, keysPerClient: 100, valueBytes: 100 },
-  durable: { clients: 16, warmupMs: 500, durationMs: 3_000 },
+  uncontended: { clients: [1, 16], warmupMs: 500, durationMs: 2_500 },
+  contended: { clients: 16, warmupMs: 500, durationMs: 2_500 },
+  queueDepth: { depths: [10, 1_000, 10_000], grants: 1_000, maxMs: 5_000, connections: 50, settleMaxMs: 30_000 },
+  sessions: { passes: 2, levels: [1_000, 10_000], leaseholdLevel: 50_000, ttlMs: 15_000, settleMs: 2_000, idleMs: 6_000 },
+  keyValue: { clients: 16, warmupMs: 500, durationMs: 2_500, keysPerClient: 100, valueBytes: 100 },
+  durable: { clients: 16, warmupMs: 500, durationMs: 2_500 },
+  etcdLarge: { fromLevel: 10_000, passes: 1 },
   watchdogMs: 30 * 60_000,
 };
 
@@ -46,9 +53,10 @@ export const QUICK: Profile = {
   lockTtlMs: 10_000,
   uncontended: { clients: [1, 16], warmupMs: 50, durationMs: 250 },
   contended: { clients: 16, warmupMs: 50, durationMs: 300 },
-  queueDepth: { depths: [10, 100, 300], grants: 100, maxMs: 1_500, connections: 16 },
-  sessions: { passes: 1, levels: [50, 200], leaseholdLevel: 500, ttlMs: 3_000, settleMs: 200, idleMs: 500 },
+  queueDepth: { depths: [10, 100, 200], grants: 100, maxMs: 1_500, connections: 8, settleMaxMs: 1_000 },
+  sessions: { passes: 1, levels: [50, 200], leaseholdLevel: 500, ttlMs: 3_000, settleMs: 150, idleMs: 400 },
   keyValue: { clients: 16, warmupMs: 50, durationMs: 250, keysPerClient: 20, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 50, durationMs: 250 },
+  etcdLarge: { fromLevel: 10_000, passes: 2 },
   watchdogMs: 180_000,
 };

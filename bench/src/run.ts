@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureBinaries } from "./infra/binaries.js";
@@ -21,6 +22,7 @@ const args = process.argv.slice(2);
 const profile = args.includes("--quick") ? QUICK : FULL;
 const only = parseOnly(args);
 const startedAt = new Date();
+const loadAtStart = loadavg()[0] ?? Number.NaN;
 const started = performance.now();
 
 function log(line: string): void {
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
     layout: result.layout,
     notes,
     resultsFile: relative(repoRoot, resultsFile),
+    load: { start: loadAtStart, end: loadavg()[0] ?? Number.NaN },
   });
   writeFileSync(resolve(repoRoot, "BENCHMARKS.md"), markdown);
   log(`wrote BENCHMARKS.md and ${relative(repoRoot, resultsFile)}`);

@@ -17,6 +17,8 @@ export interface ReportInput {
   layout: { workload: WorkloadId; variants: string[]; systems: string[] }[];
   notes: string[];
   resultsFile: string;
+  /** 1-minute load averages at the start and the end: other work on the machine shows up here. */
+  load: { start: number; end: number };
 }
 
 interface Column {
@@ -56,7 +58,8 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "grant p99", metric: "grantP99Ms", show: ms },
     { title: "grants/s", metric: "grantsPerS", show: num },
     { title: "grants timed", metric: "grantsTimed", show: num },
-    { title: "queue filled in", metric: "fillS", show: (value) => (value === undefined ? "–" : `${num(value)} s`) },
+    { title: "queue filled in", metric: "fillS", show: seconds },
+    { title: "then quiet after", metric: "settleS", show: seconds },
     { title: "server CPU/grant", metric: "serverCpuUsPerOp", show: us },
   ],
   sessions: [
@@ -96,7 +99,7 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
   contended:
     "Handoff is the time from the releasing client's release call *completing* to the next grant being seen (0 when the grant arrives first); \"from release call\" times it from the call instead. Longest wait is the longest single waiting acquire. Jain's index is over per-client grant counts (1 = perfectly even). Redis waiters retry every 1 ms (no queue).",
   "queue-depth":
-    "The head of the queue is granted, releases at once and queues again at the tail, so the queue stays this deep; each grant is timed from the previous release to the grant. Redis has no queue: not applicable.",
+    "The head of the queue is granted, releases at once and queues again at the tail, so the queue stays this deep; each grant is timed from the previous release to the grant. Timing starts once the queue is full and the server has gone quiet (under 20 % of a core for 0.25 s, at most 30 s). Redis has no queue: not applicable.",
   sessions:
     "Each level adds sessions to the same fresh server. Memory/session is the growth of the server's VmRSS from its baseline (fresh, before any session) divided by the sessions open. Idle CPU is the share of one core used by the server (and by the client processes) while the sessions only keep their leases alive.",
   "key-value": "One request in flight per client, small values (see the profile), each client over its own keys; gets read keys written beforehand.",
@@ -131,6 +134,7 @@ export function renderMarkdown(input: ReportInput): string {
         ["Redis", machine.redis],
         ["etcd", machine.etcd],
         ["open-file limit (soft / hard)", `${machine.fileLimit.soft} / ${machine.fileLimit.hard}`],
+        ["load average (1 min) at start / end", `${input.load.start.toFixed(2)} / ${input.load.end.toFixed(2)} (above 0 before the run: other work shared the cores)`],
         ["command", `\`${input.command}\``],
       ],
     ),
@@ -232,6 +236,10 @@ function statusMark(status: TargetResult["status"]): string {
   }
 }
 
+function seconds(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} s`;
+}
+
 function us(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} µs`;
 }
@@ -240,6 +248,6 @@ const METHOD = [
   "- **leasehold**: its own client (`@leasehold/client`), one session and one kept-alive lease per client; waiting acquires queue on the server (FIFO) and are granted by push.",
   "- **redis**: `SET key value NX PX ttl`, released with a compare-and-delete Lua script; waiting is retrying every 1 ms; locks still held are extended at TTL/3 (one timer per client). **redis-fenced** does `SET NX PX` + `INCR` in one Lua script (EVALSHA), so every grant carries a fencing token in the same round trip.",
   "- **etcd**: the standard recipe (as etcd's `concurrency.Mutex`): one lease per client, kept alive; key `name/<lease id>`; one transaction creates the key and reads the owner (lowest create revision); a waiter watches the deletion of the key just ahead of its own; the create revision is the token. etcd writes are fsync'd to its WAL in a temp dir, as in production. Each etcd client has its own gRPC connection.",
-  "- Every server runs on 127.0.0.1 as its own process; Redis without persistence (`--save '' --appendonly no`). Clients of workloads 1–3, 5, 6 run in the harness process; idle sessions run in separate holder processes. CPU is read from /proc/<pid>/stat, memory from VmRSS in /proc/<pid>/status.",
+  "- Every server runs on 127.0.0.1 as its own process; Redis without persistence (`--save '' --appendonly no`). Clients of workloads 1–3, 5, 6 run in the harness process; idle sessions run in separate holder processes against a fresh server per system and pass (leasehold's bind to 127.0.0.2–17, four addresses per holder, so that no address runs out of ephemeral ports or passes leasehold's default of 10,000 connections per address). CPU is read from /proc/<pid>/stat, memory from VmRSS in /proc/<pid>/status.",
   "- Mutual exclusion is checked in process: a client counts as holding from the grant it sees until it calls release, so two holders at once is a real violation. Tokens of one lock must grow with every grant.",
 ];

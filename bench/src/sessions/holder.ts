@@ -22,14 +22,17 @@ function report(message: HolderReport): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
-async function openOne(system: LockSystem, index: number): Promise<void> {
+async function openOne(target: LockSystem, index: number): Promise<void> {
   const localAddress = config.localAddresses.length > 0 ? config.localAddresses[index % config.localAddresses.length] : undefined;
+  let client: LockClient | undefined;
   try {
-    const client = await system.connect(localAddress === undefined ? {} : { localAddress });
+    client = await target.connect(localAddress === undefined ? {} : { localAddress });
     const lock = await client.acquire(`bench:session:${config.holderId}:${index}`, config.ttlMs, { wait: false });
     if (!lock.acquired) throw new Error(`session ${index} could not take its own lock`);
     clients.push(client);
   } catch (error) {
+    // A session that connected but could not lock is not counted, so it must not stay open either.
+    void client?.close().catch(() => undefined);
     failed++;
     firstError ??= error instanceof Error ? error.message : String(error);
   }

@@ -13,9 +13,9 @@ export interface HolderOptions {
   /** Local addresses to spread client sockets over; each holder gets its own slice. */
   localAddresses: string[];
   fileLimit: number;
-  /** Timeout for one grow step. */
-  growTimeoutMs: number;
 }
+
+const ADDRESSES_PER_HOLDER = 4;
 
 /** A set of session-holder processes, grown together to a total number of sessions. */
 export class Holders {
@@ -47,7 +47,7 @@ export class Holders {
   }
 
   /** Opens sessions until `total` are open (or failures stop a holder); holders grow in parallel. */
-  async grow(total: number, url: string): Promise<void> {
+  async grow(total: number, url: string, timeoutMs: number): Promise<void> {
     await this.addHolders(Math.ceil(total / this.options.perHolder));
     let remaining = total;
     await Promise.all(
@@ -55,7 +55,7 @@ export class Holders {
         const target = Math.min(this.options.perHolder, remaining);
         remaining -= target;
         if (target <= entry.sessions) return;
-        const report = await this.send(entry.child, { grow: target, url });
+        const report = await this.send(entry.child, { grow: target, url }, timeoutMs);
         if ("error" in report) throw new Error(`session holder: ${report.error}`);
         if (!("ready" in report)) throw new Error("session holder: unexpected report");
         entry.sessions = report.ready;
@@ -88,10 +88,12 @@ export class Holders {
 
   private spawn(holderId: number): Child {
     const { repoRoot, config, localAddresses, fileLimit } = this.options;
-    // Each holder binds to an address of its own (one address has ~28k ephemeral ports, more than a
-    // holder opens), so no two holders compete for one address's ports.
-    const address = localAddresses[holderId % Math.max(1, localAddresses.length)];
-    const full: HolderConfig = { ...config, holderId, localAddresses: address === undefined ? [] : [address] };
+    // Each holder binds to addresses of its own, round-robin, so that no two holders compete for
+    // one address's ~28k ephemeral ports and no address carries more than a quarter of a holder's
+    // sessions (leasehold refuses more than 10,000 connections from one address by default).
+    const mine = Array.from({ length: ADDRESSES_PER_HOLDER }, (_, index) => localAddresses[(holderId * ADDRESSES_PER_HOLDER + index) % localAddresses.length]);
+    const addresses = localAddresses.length === 0 ? [] : mine.filter((address): address is string => address !== undefined);
+    const full: HolderConfig = { ...config, holderId, localAddresses: [...new Set(addresses)] };
     return spawnChild({
       name: `session-holder-${holderId}`,
       command: process.execPath,
@@ -102,8 +104,8 @@ export class Holders {
     });
   }
 
-  private send(child: Child, command: object): Promise<HolderReport> {
-    const reply = waitForLine(child, parseReport, this.options.growTimeoutMs);
+  private send(child: Child, command: object, timeoutMs: number): Promise<HolderReport> {
+    const reply = waitForLine(child, parseReport, timeoutMs);
     child.process.stdin?.write(`${JSON.stringify(command)}\n`);
     return reply;
   }

@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LockClient, WaiterPool } from "../adapters/types.js";
+import { cpuMs } from "../infra/procfs.js";
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import type { Subject } from "../systems.js";
 import { freshName, withTimeout, Window, type Metrics } from "./common.js";
@@ -14,6 +16,8 @@ export interface QueueDepthParams {
   ttlMs: number;
   /** Connections the waiters share (each waiter still has a lease of its own). */
   connections: number;
+  /** Longest wait for the server to go quiet after the queue is filled. */
+  settleMaxMs: number;
 }
 
 /** Waiters started per batch while the queue is filled; bounds the requests in flight. */
@@ -44,14 +48,18 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     let measuring = false;
     const done = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
     await fill(pool, params.depth, (client, index, onQueued) => {
-      const loop = waiterLoop(client, index, name, params.ttlMs, stop.signal, onQueued, (result, now) => {
-        monitor.granted(index, result, now);
+      const onGrant = (token: number | undefined, now: number) => {
+        monitor.granted(index, token, now);
         if (measuring && ++timed >= params.grants) stop.abort();
-      }, monitor);
+      };
+      const loop = waiterLoop(client, { name, ttlMs: params.ttlMs, signal: stop.signal, onQueued, onGrant, monitor });
       loops.push(loop);
       return loop;
     });
     const filledS = (performance.now() - fillStarted) / 1000;
+    // etcd goes on catching up the watches created during the fill (those that start at an older
+    // revision are synced by a background loop) for a while; grants timed then would measure the fill.
+    const settleS = await quiet(server.pid, params.settleMaxMs);
     measuring = true;
     const window = new Window(server.pid);
     const windowCap = setTimeout(() => stop.abort(), params.maxMs);
@@ -69,6 +77,7 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
       grantsPerS: timed / (cpu.elapsedS as number),
       grantsTimed: timed,
       fillS: filledS,
+      settleS,
       ...cpu,
       ...violations([monitor]),
     };
@@ -100,18 +109,35 @@ async function fill(
   if (pool.barrier !== undefined) await withTimeout(pool.barrier(), 60_000, "queue barrier");
 }
 
+/** Share of one core below which a server counts as quiet. */
+const QUIET_CPU_SHARE = 0.2;
+const QUIET_WINDOW_MS = 250;
+
+/** Waits until the server used under QUIET_CPU_SHARE of a core over a window, or `maxMs` passed; returns seconds waited. */
+async function quiet(pid: number, maxMs: number): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < maxMs) {
+    const before = cpuMs(pid);
+    await sleep(QUIET_WINDOW_MS);
+    if (cpuMs(pid) - before < QUIET_WINDOW_MS * QUIET_CPU_SHARE) break;
+  }
+  return (performance.now() - started) / 1000;
+}
+
+interface Waiter {
+  name: string;
+  ttlMs: number;
+  signal: AbortSignal;
+  /** Called once, when the first wait is known to be queued. */
+  onQueued: () => void;
+  onGrant: (token: number | undefined, now: number) => void;
+  monitor: LockMonitor;
+}
+
 /** One waiter: wait for the lock, note the grant, release at once, queue again at the tail. */
-async function waiterLoop(
-  client: LockClient,
-  index: number,
-  name: string,
-  ttlMs: number,
-  signal: AbortSignal,
-  onQueued: () => void,
-  onGrant: (token: number | undefined, now: number) => void,
-  monitor: LockMonitor,
-): Promise<void> {
-  let queued: (() => void) | undefined = onQueued;
+async function waiterLoop(client: LockClient, waiter: Waiter): Promise<void> {
+  const { name, ttlMs, signal, onGrant, monitor } = waiter;
+  let queued: (() => void) | undefined = waiter.onQueued;
   while (!signal.aborted) {
     const result = await client.acquire(name, ttlMs, { wait: true, signal, ...(queued && { onQueued: queued }) });
     queued = undefined;

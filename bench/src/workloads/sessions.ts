@@ -17,7 +17,8 @@ export interface SessionsParams {
   perHolder: number;
   localAddresses: string[];
   fileLimit: number;
-  growTimeoutMs: number;
+  /** Time allowed per session opened in one grow step (at least a minute per step). */
+  growMsPerSession: number;
 }
 
 export interface SessionLevel {
@@ -25,6 +26,8 @@ export interface SessionLevel {
   metrics: Metrics;
   /** The first error a holder met, when some sessions could not be opened. */
   note?: string;
+  /** Why this level has no figures: it failed, or a lower level did. */
+  skipped?: string;
 }
 
 /**
@@ -41,7 +44,6 @@ export async function sessions(system: SystemName, startServer: () => Promise<Ru
     // Only leasehold's client takes a local address; the others stay on 127.0.0.1 (they open fewer).
     localAddresses: system === "leasehold" ? params.localAddresses : [],
     fileLimit: params.fileLimit,
-    growTimeoutMs: params.growTimeoutMs,
   });
   const levels: SessionLevel[] = [];
   let server: RunningServer | undefined;
@@ -55,9 +57,17 @@ export async function sessions(system: SystemName, startServer: () => Promise<Ru
     await sleep(Math.min(1_000, params.settleMs));
     const baseline = rssBytes(pid);
     let before = 0;
-    for (const target of params.levels) {
+    for (const [index, target] of params.levels.entries()) {
       const growStarted = performance.now();
-      await holders.grow(target, url);
+      try {
+        await holders.grow(target, url, Math.max(60_000, (target - before) * params.growMsPerSession));
+      } catch (error) {
+        // Keep what the lower levels measured; this level and the ones above it have no figures.
+        const reason = error instanceof Error ? error.message.split("\n")[0] ?? error.message : String(error);
+        levels.push({ sessions: target, metrics: {}, skipped: `failed: ${reason}` });
+        for (const higher of params.levels.slice(index + 1)) levels.push({ sessions: higher, metrics: {}, skipped: "not reached: a lower level failed" });
+        break;
+      }
       const growS = (performance.now() - growStarted) / 1000;
       await sleep(params.settleMs);
       const rss = rssBytes(pid);
@@ -85,7 +95,10 @@ export async function sessions(system: SystemName, startServer: () => Promise<Ru
         ...(holders.firstError !== undefined && { note: holders.firstError }),
       });
       before = open;
-      if (open < target) break;
+      if (open < target) {
+        for (const higher of params.levels.slice(index + 1)) levels.push({ sessions: higher, metrics: {}, skipped: "not reached: sessions failed to open at a lower level" });
+        break;
+      }
     }
     return levels;
   } finally {

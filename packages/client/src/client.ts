@@ -33,6 +33,7 @@ import { Semaphores } from "./semaphores.js";
 import { Subscriptions } from "./subscriptions.js";
 import type { Watch, WatchOptions } from "./watch.js";
 import { Transport, type WebSocketConstructor } from "./transport.js";
+import { trustingCa, type TrustedCa } from "./tls.js";
 
 export interface ConnectOptions {
   /** The WebSocket implementation; default: the browser's, or `ws` in Node (through isomorphic-ws). */
@@ -41,8 +42,10 @@ export interface ConnectOptions {
   autoReconnect?: boolean;
   /** Time source; tests pass a FakeClock. */
   clock?: Clock;
-  /** A credential for servers that require authentication. */
+  /** A credential (static token or JWT) for servers that require authentication. */
   auth?: string;
+  /** Node only: certificate authorities to trust for `wss://` (PEM), e.g. a self-signed CA. Browsers use their trust store. */
+  ca?: TrustedCa;
   /** Names this client in server logs and the dashboard. */
   agent?: string;
   /** TTL of the lease that `locks.request` uses when given none. Default 10000 ms. */
@@ -96,7 +99,7 @@ export class LeaseholdClient extends EventTarget {
     this.#liveness = new Liveness(clock);
     this.#transport = new Transport(
       url,
-      options.WebSocket ?? (WebSocket as unknown as WebSocketConstructor),
+      withCa(options.WebSocket ?? (WebSocket as unknown as WebSocketConstructor), options.ca),
       clock,
       {
         hello: () => this.#hello(),
@@ -378,6 +381,10 @@ function attachPageLifecycle(client: LeaseholdClient): (() => void) | undefined 
 /** Connects to a leasehold server and opens a session. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
   return new LeaseholdClient(url, options).open();
+}
+
+function withCa(WebSocketImpl: WebSocketConstructor, ca: TrustedCa | undefined): WebSocketConstructor {
+  return ca === undefined ? WebSocketImpl : trustingCa(WebSocketImpl, ca);
 }
 
 function delay(ms: number): Promise<void> {

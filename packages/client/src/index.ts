@@ -11,3 +11,4 @@ export type { LeaseBound } from "./leases.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { fullJitterDelay } from "./backoff.js";
 export { Admin, type ServerState } from "./admin.js";
+export type { TrustedCa } from "./tls.js";

@@ -31,6 +31,16 @@ export const DEFAULT_LIMITS = {
   maxLocksPerSession: 10_000,
   /** Open watches and observers per session. */
   maxWatchesPerSession: 100,
+  /** Open connections (each carries at most one session) from one remote IP address, handshakes included. */
+  maxConnectionsPerAddress: 10_000,
+  /** Keys created by one session that still exist (overwriting an existing key does not count). */
+  maxKeysPerSession: 10_000,
+  /** Requests per second one session may sustain (a token bucket); the excess is answered RATE_LIMITED. */
+  maxRequestsPerSecond: 50_000,
+  /** Requests one session may send at once above the sustained rate (the bucket's size). */
+  requestBurst: 50_000,
+  /** Unsent bytes on one connection before it is cut off as a slow consumer (close 4006). */
+  maxBacklogBytes: 8 * 1024 * 1024,
 } as const;
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 

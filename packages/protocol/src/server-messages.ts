@@ -19,6 +19,12 @@ const Limits = z.object({
   maxWaitersPerLock: PositiveInt,
   maxLocksPerSession: PositiveInt,
   maxWatchesPerSession: PositiveInt,
+  // Quotas added with authentication; optional so that a client still reads an older server's welcome.
+  maxConnectionsPerAddress: z.optional(PositiveInt),
+  maxKeysPerSession: z.optional(PositiveInt),
+  maxRequestsPerSecond: z.optional(PositiveInt),
+  requestBurst: z.optional(PositiveInt),
+  maxBacklogBytes: z.optional(PositiveInt),
 });
 
 /** What a resumed session still holds, so that the client can settle what it did not hear while away. */

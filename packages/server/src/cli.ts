@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { JwtVerifier } from "./auth/jwt.js";
 import { createServer } from "./server.js";
 
 const program = new Command()
@@ -21,8 +23,32 @@ program
   .addOption(new Option("--memory", "keep everything in memory: nothing survives a restart").env("LEASEHOLD_MEMORY"))
   .addOption(new Option("--max-data-bytes <bytes>", "refuse to grow the database past this size").env("LEASEHOLD_MAX_DATA_BYTES").argParser(integer(65_536, Number.MAX_SAFE_INTEGER)))
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
+  // Security (README, "Security"). Any of --auth-file, --jwt-secret-file, --jwt-public-key turns authentication on.
+  .addOption(new Option("--auth-file <file>", "static tokens with their permissions (JSON); turns authentication on").env("LEASEHOLD_AUTH_FILE"))
+  .addOption(new Option("--jwt-secret-file <file>", "accept HS256 JWTs signed with the secret in this file; turns authentication on").env("LEASEHOLD_JWT_SECRET_FILE"))
+  .addOption(new Option("--jwt-public-key <file>", "accept RS256/ES256 JWTs signed for this public key (PEM); turns authentication on").env("LEASEHOLD_JWT_PUBLIC_KEY"))
+  .addOption(new Option("--jwt-issuer <iss>", "JWTs must carry this iss claim").env("LEASEHOLD_JWT_ISSUER"))
+  .addOption(new Option("--jwt-audience <aud>", "JWTs must carry this aud claim").env("LEASEHOLD_JWT_AUDIENCE"))
+  .addOption(
+    new Option("--allow-origin <origin>", "browser origin allowed to connect (repeatable; * for any)")
+      .env("LEASEHOLD_ALLOW_ORIGINS")
+      .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), ...value.split(",").map((part) => part.trim()).filter(Boolean)]),
+  )
+  .addOption(new Option("--tls-cert <file>", "serve wss:// and https:// with this certificate (PEM)").env("LEASEHOLD_TLS_CERT"))
+  .addOption(new Option("--tls-key <file>", "the certificate's private key (PEM)").env("LEASEHOLD_TLS_KEY"))
+  .addOption(new Option("--handshake-timeout <ms>", "close connections that have not authenticated by then").env("LEASEHOLD_HANDSHAKE_TIMEOUT_MS").argParser(integer(100, 600_000)))
+  .addOption(new Option("--max-connections-per-address <n>", "open connections from one IP address").env("LEASEHOLD_MAX_CONNECTIONS_PER_ADDRESS").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--max-requests-per-second <n>", "sustained requests per session").env("LEASEHOLD_MAX_REQUESTS_PER_SECOND").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--request-burst <n>", "requests per session at once above the rate").env("LEASEHOLD_REQUEST_BURST").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--max-keys-per-session <n>", "keys one session may create").env("LEASEHOLD_MAX_KEYS_PER_SESSION").argParser(integer(1, 100_000_000)))
+  .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
   .action(async (options: ServeOptions) => {
-    const logger = pino({ level: options.logLevel });
+    const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
+    if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
+    const jwt =
+      options.jwtSecretFile !== undefined || options.jwtPublicKey !== undefined
+        ? JwtVerifier.fromFiles({ secretFile: options.jwtSecretFile, publicKeyFile: options.jwtPublicKey, issuer: options.jwtIssuer, audience: options.jwtAudience })
+        : undefined;
     const dataDir = options.memory ? null : options.data;
     const server = await createServer({
       dataDir,
@@ -34,11 +60,25 @@ program
         ...(options.minTtl !== undefined && { minTtlMs: options.minTtl }),
         ...(options.maxFrame !== undefined && { maxFrameBytes: options.maxFrame }),
         ...(options.maxSessions !== undefined && { maxSessions: options.maxSessions }),
+        ...(options.maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
+        ...(options.maxRequestsPerSecond !== undefined && { maxRequestsPerSecond: options.maxRequestsPerSecond }),
+        ...(options.requestBurst !== undefined && { requestBurst: options.requestBurst }),
+        ...(options.maxKeysPerSession !== undefined && { maxKeysPerSession: options.maxKeysPerSession }),
+        ...(options.maxBacklog !== undefined && { maxBacklogBytes: options.maxBacklog }),
       },
+      handshakeTimeoutMs: options.handshakeTimeout,
+      auth: options.authFile !== undefined || jwt ? { tokensFile: options.authFile, jwt } : undefined,
+      allowOrigins: options.allowOrigin,
+      tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
       logger,
     });
     const storage = dataDir ? `data in ${resolve(dataDir)}` : "in memory: nothing survives a restart";
-    logger.info({ url: server.url, auth: "off", dataDir: dataDir && resolve(dataDir) }, `leasehold listening on ${server.url}, ${storage} (auth off: any client may connect)`);
+    const security = server.security;
+    const auth = security.auth === "off" ? "auth off: any client may connect and use admin operations" : `auth ${security.auth}`;
+    logger.info(
+      { url: server.url, auth: security.auth, origins: security.origins, dataDir: dataDir && resolve(dataDir) },
+      `leasehold listening on ${server.url}, ${storage} (${auth}; browser origins: ${security.origins})`,
+    );
     void server.failed.then((error) => {
       logger.fatal(`leasehold stopped: ${error.message}`);
       process.exit(1);
@@ -71,6 +111,20 @@ interface ServeOptions {
   memory?: boolean;
   maxDataBytes?: number;
   logLevel: string;
+  authFile?: string;
+  jwtSecretFile?: string;
+  jwtPublicKey?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  allowOrigin?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  handshakeTimeout?: number;
+  maxConnectionsPerAddress?: number;
+  maxRequestsPerSecond?: number;
+  requestBurst?: number;
+  maxKeysPerSession?: number;
+  maxBacklog?: number;
 }
 
 program.parseAsync().catch((error: unknown) => {

@@ -17,10 +17,11 @@ import type { Coordinator } from "./coordinator.js";
 import { dispatch, type RequestContext } from "./dispatch.js";
 import { ServerError } from "./errors.js";
 import type { Outlet, Session } from "./model.js";
+import type { Admission } from "./auth/authenticator.js";
 
 /** A connection is waiting for `hello`, attached to a session, or finished. */
 type State =
-  | { phase: "handshake"; timer: Timer }
+  | { phase: "handshake"; timer: Timer; held?: [Buffer, boolean][] }
   | { phase: "open"; session: Session; pingTimer: Timer | null }
   | { phase: "closed" };
 
@@ -63,6 +64,8 @@ export class Connection implements Outlet, Sender {
   sendNow(message: ServerMessage): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(encode(message));
+    // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
+    if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
   }
 
   close(code: number, reason: string): void {
@@ -74,6 +77,7 @@ export class Connection implements Outlet, Sender {
 
   #onFrame(data: Buffer, isBinary: boolean): void {
     if (this.#state.phase === "closed") return;
+    if (this.#state.phase === "handshake" && this.#state.held) return void this.#state.held.push([data, isBinary]);
     if (!isBinary) {
       this.#refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
       return;
@@ -143,8 +147,33 @@ export class Connection implements Outlet, Sender {
       this.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version");
       return;
     }
+    const admission = this.coordinator.options.guard.authenticate(hello.auth);
+    if (!(admission instanceof Promise)) return this.#admit(hello, admission);
+    // A JWT is verified asynchronously: frames that follow the hello wait, in order, and reading stops meanwhile.
+    this.#state.held = [];
+    this.socket.pause();
+    void admission.then((outcome) => {
+      if (this.#state.phase !== "handshake") return;
+      const held = this.#state.held ?? [];
+      this.#state.held = undefined;
+      this.socket.resume();
+      this.#admit(hello, outcome);
+      for (const [data, isBinary] of held) this.#onFrame(data, isBinary);
+    });
+  }
+
+  #admit(hello: Hello, admission: Admission): void {
+    if (this.#state.phase !== "handshake") return;
     const coordinator = this.coordinator;
+    const guard = coordinator.options.guard;
+    if (!admission.ok) {
+      coordinator.options.logger?.info({ address: this.address, agent: hello.agent, reason: admission.reason }, "connection refused: not authenticated");
+      this.send({ type: "error", code: ErrorCode.UNAUTHENTICATED, message: admission.reason });
+      this.close(CloseCode.UNAUTHENTICATED, "not authenticated");
+      return;
+    }
     let session = hello.resume ? coordinator.findSession(hello.resume.session, hello.resume.secret) : undefined;
+    if (session && !guard.mayResume(session, admission.principal)) session = undefined;
     const resumed = session !== undefined;
     if (session) {
       session.outlet?.close(CloseCode.SESSION_TAKEN_OVER, "another connection resumed this session");
@@ -161,6 +190,7 @@ export class Connection implements Outlet, Sender {
     }
     this.#state.timer.cancel();
     this.#state = { phase: "open", session, pingTimer: null };
+    guard.attach(session, admission.principal, this.socket);
     session.outlet = this;
     coordinator.heard(session);
     this.send({

@@ -20,6 +20,8 @@ export interface RequestContext {
 /** Runs one request. Throws ServerError for refusals; the caller turns them into `error` replies. */
 export function dispatch(context: RequestContext, request: Request): Handled {
   const { coordinator, session } = context;
+  // Rate and permissions, before anything else happens (auth/guard.ts).
+  coordinator.options.guard.admit(session, request);
   switch (request.op) {
     case "bye":
       coordinator.endSession(session, "released");

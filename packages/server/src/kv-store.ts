@@ -8,6 +8,8 @@ export interface KvEntry {
   readonly lease: Lease | undefined;
   /** The value's msgpack size plus its key, for history and page budgets. */
   readonly bytes: number;
+  /** The id of the session that created the key, whose keys-per-session quota it counts against. */
+  readonly owner?: string;
 }
 
 export interface Page {

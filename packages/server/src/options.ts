@@ -1,5 +1,7 @@
 import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limits } from "@leasehold/protocol";
 import type { Logger } from "pino";
+import { Authenticator, type AuthOptions } from "./auth/authenticator.js";
+import { Guard } from "./auth/guard.js";
 import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
@@ -30,6 +32,16 @@ export interface ServerOptions {
   maxDataBytes?: number;
   /** Another storage backend (instead of `dataDir`). */
   storage?: Storage;
+  /** Authentication and permissions (static tokens, JWTs). Absent: auth off, every client may do everything. */
+  auth?: AuthOptions;
+  /**
+   * Browser origins allowed to open a WebSocket (`https://app.example.com`; `*` for any). Absent:
+   * the server's own origin and loopback pages. Upgrades without an `Origin` (non-browser clients)
+   * are always allowed. A refused origin gets HTTP 403 before any WebSocket exists.
+   */
+  allowOrigins?: string[];
+  /** Serve `wss://` and `https://` with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface ResolvedOptions {
@@ -43,6 +55,8 @@ export interface ResolvedOptions {
   clock: Clock;
   logger: Logger | undefined;
   watch: WatchOptions;
+  /** Authentication, permissions and the request rate: checks every request before it runs. */
+  guard: Guard;
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -61,6 +75,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     clock: options.clock ?? systemClock,
     logger: options.logger,
+    guard: new Guard(new Authenticator(options.auth), limits, options.clock ?? systemClock),
     watch: {
       history: {
         events: options.watch?.historyEvents ?? DEFAULT_WATCH_OPTIONS.history.events,

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
 import { CommitPipeline } from "./commit.js";
@@ -8,15 +9,20 @@ import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { SqliteStorage } from "./storage/sqlite-storage.js";
+import { admitUpgrade, refuseAfterUpgrade, remoteIp } from "./upgrade.js";
+import { OriginPolicy } from "./auth/origin.js";
+import { AddressQuota } from "./quota.js";
 import { MemoryStorage, type Storage } from "./storage/storage.js";
 
 export interface LeaseholdServer {
-  /** Where clients connect: `ws://host:port`. */
+  /** Where clients connect: `ws://host:port`, or `wss://host:port` with TLS. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
   /** The rules engine, for in-process inspection (tests, dashboards). */
   readonly coordinator: Coordinator;
+  /** What protects the server, for its startup line: authentication ("off", or "on: ...") and the browser origins allowed. */
+  readonly security: { auth: string; origins: string; tls: boolean };
   /** Whether acknowledged changes survive a restart (a data directory or a durable storage was given). */
   readonly durable: boolean;
   /**
@@ -61,17 +67,37 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     throw error;
   }
 
-  const http = createHttpServer(createHttpHandler(options.browserBundlePath ?? defaultBundlePath()));
+  const handler = createHttpHandler(options.browserBundlePath ?? defaultBundlePath());
+  const http = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: resolved.handshakeTimeoutMs }, handler)
+    : createHttpServer(handler);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
+  const origins = new OriginPolicy(options.allowOrigins);
+  const addresses = new AddressQuota(resolved.limits);
+  // A connection that never completes an HTTP request or upgrade (half-open, or just idle) is dropped
+  // after the handshake deadline; ws clears the timeout once the socket is a WebSocket.
+  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    socket.setTimeout(resolved.handshakeTimeoutMs, () => socket.destroy());
+  });
+  http.headersTimeout = Math.min(resolved.handshakeTimeoutMs, http.requestTimeout || Number.MAX_SAFE_INTEGER);
   http.on("upgrade", (request, socket, head) => {
     if (commits.failure) {
       socket.destroy();
       return;
     }
+    if (!admitUpgrade(request, socket, origins, logger)) return;
     wss.handleUpgrade(request, socket, head, (ws) => {
+      const ip = remoteIp(request);
+      if (!addresses.tryOpen(ip)) {
+        refuseAfterUpgrade(ws, `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`);
+        return;
+      }
       const connection = new Connection(ws, remoteAddress(request), coordinator, commits);
       connections.add(connection);
-      ws.on("close", () => connections.delete(connection));
+      ws.on("close", () => {
+        connections.delete(connection);
+        addresses.closed(ip);
+      });
     });
   });
 
@@ -92,10 +118,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   let closing: Promise<void> | undefined;
 
   return {
-    url: `ws://${host}:${address.port}`,
+    url: `${options.tls ? "wss" : "ws"}://${host}:${address.port}`,
     host: address.address,
     port: address.port,
     coordinator,
+    security: { auth: resolved.guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
     durable: storage.durable,
     failed,
     close() {

@@ -8,6 +8,7 @@ import type { Lease, LockEntry, Session } from "./model.js";
 import { Observers } from "./observers.js";
 import type { ResolvedOptions } from "./options.js";
 import { Watches } from "./watches.js";
+import { KeyQuota } from "./quota.js";
 
 /** Default and most keys in one `kv.list` page; a page also ends early once its values pass PAGE_BYTES. */
 export const PAGE_KEYS = 1_000;
@@ -40,8 +41,10 @@ export class SharedState {
   readonly counters = new Counters();
   readonly watches: Watches;
   readonly observers: Observers;
+  readonly keyQuota: KeyQuota;
 
   constructor(readonly host: SharedStateHost) {
+    this.keyQuota = new KeyQuota(host.options.limits);
     const options = host.options.watch;
     this.watches = new Watches(options, host.options.clock);
     this.observers = new Observers(host.elections, host.options.clock, options);
@@ -54,11 +57,13 @@ export class SharedState {
     if (request.fence) this.#checkFence(request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
+    if (!current) this.keyQuota.check(session.id);
     const bytes = request.key.length + encode(request.value).byteLength;
     const revision = this.host.nextRevision();
     if (current?.lease && current.lease !== lease) current.lease.keys.delete(request.key);
     lease?.keys.add(request.key);
-    const entry = { value: request.value, revision, lease, bytes };
+    const entry = { value: request.value, revision, lease, bytes, owner: current ? current.owner : session.id };
+    if (!current) this.keyQuota.created(session.id);
     this.kv.set(request.key, entry);
     this.host.journal.key(request.key, entry);
     this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
@@ -168,6 +173,7 @@ export class SharedState {
 
   #remove(key: string, entry: KvEntry): Change {
     this.kv.delete(key);
+    this.keyQuota.removed(entry.owner);
     this.host.journal.key(key, undefined);
     entry.lease?.keys.delete(key);
     const revision = this.host.nextRevision();

@@ -34,7 +34,16 @@ export function dashboardPage(): string {
 <script type="module">
 import { connect } from "/leasehold.js";
 
-const server = new URLSearchParams(location.search).get("server") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+const params = new URLSearchParams(location.search);
+const server = params.get("server") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+// With authentication on, admin.state needs a credential with the admin right: /?token=... It is
+// taken out of the address bar (and so out of the history) as soon as it is read.
+const token = params.get("token") || undefined;
+if (token !== undefined) {
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+}
 
 function table(target, headers, rows, empty) {
   const box = document.getElementById(target);
@@ -107,19 +116,19 @@ function render(state) {
 }
 
 try {
-  const client = await connect(server, { agent: "dashboard" });
+  const client = await connect(server, { agent: "dashboard", auth: token });
   for (;;) {
     try {
       render(await client.admin.state());
     } catch (error) {
-      document.getElementById("meta").textContent = "refresh failed: " + error.message;
+      document.getElementById("meta").textContent = "refresh failed: " + error.message + (error.code === "PERMISSION_DENIED" ? " (open the dashboard as /?token=<a token with the admin right>)" : "");
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 } catch (error) {
   const meta = document.getElementById("meta");
   meta.className = "error";
-  meta.textContent = "cannot reach " + server + ": " + error.message;
+  meta.textContent = "cannot reach " + server + ": " + error.message + (error.code === "UNAUTHENTICATED" ? " (this server requires authentication: open the dashboard as /?token=<a token with the admin right>)" : "");
 }
 </script>
 </body>

@@ -1,7 +1,8 @@
 /**
  * /demo/leader: one leader per name across tabs, windows and machines. Open it in several tabs;
  * exactly one shows "leader". Query: ?name= (election, default "demo"), ?server= (ws:// URL, default
- * this server), ?ttl= (lease TTL in ms, default 3000).
+ * this server), ?ttl= (lease TTL in ms, default 3000), ?token= (a credential with the "election" right
+over the election's name, when the server requires authentication).
  */
 export function demoLeaderPage(): string {
   return `<!doctype html>
@@ -64,7 +65,7 @@ function show(role, token) {
   $("token").textContent = token ?? "";
 }
 
-const client = await connect(server, { agent: "demo " + self });
+const client = await connect(server, { agent: "demo " + self, auth: params.get("token") || undefined });
 const status = (text) => ($("status").textContent = text);
 status("connected");
 client.addEventListener("disconnected", () => status("reconnecting…"));

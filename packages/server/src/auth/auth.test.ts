@@ -1,0 +1,113 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { FakeClock } from "@leasehold/protocol";
+import { AddressQuota, TokenBucket } from "../quota.js";
+import { Authenticator } from "./authenticator.js";
+import { OriginPolicy } from "./origin.js";
+import { ANONYMOUS, allows, parseGrants, type Principal } from "./permissions.js";
+import { StaticTokens } from "./static-tokens.js";
+
+const tenant: Principal = {
+  name: "tenant-a",
+  via: "token",
+  unrestricted: false,
+  grants: parseGrants([{ prefix: "tenant-a/", allow: ["lock", "read"] }, { prefix: "shared/", allow: ["read"] }], "test"),
+};
+
+describe("permissions", () => {
+  it("allow a right on names, and on prefixes only when the whole range is inside a grant", () => {
+    expect(allows(tenant, "lock", "tenant-a/job")).toBe(true);
+    expect(allows(tenant, "read", "shared/config")).toBe(true);
+    expect(allows(tenant, "lock", "shared/config")).toBe(false);
+    expect(allows(tenant, "write", "tenant-a/job")).toBe(false);
+    expect(allows(tenant, "lock", "tenant-b/job")).toBe(false);
+    expect(allows(tenant, "lock", "tenant-a")).toBe(false);
+    // Prefixes: "tenant-a/x" is inside "tenant-a/"; "" and "tenant-" reach other tenants' names.
+    expect(allows(tenant, "read", "tenant-a/x")).toBe(true);
+    expect(allows(tenant, "read", "")).toBe(false);
+    expect(allows(tenant, "read", "tenant-")).toBe(false);
+    expect(allows(ANONYMOUS, "admin", "")).toBe(true);
+  });
+
+  it("refuse malformed grants with a message that says what is wrong", () => {
+    expect(() => parseGrants({}, "claim")).toThrow("must be an array");
+    expect(() => parseGrants([{ prefix: "a/", allow: ["root"] }], "claim")).toThrow('unknown right "root"');
+    expect(() => parseGrants([{ prefix: 3, allow: ["read"] }], "claim")).toThrow("prefix must be a string");
+    expect(() => parseGrants([{ prefix: "a/", allow: [] }], "claim")).toThrow("non-empty");
+  });
+});
+
+describe("static tokens", () => {
+  it("find a principal by token or by the token's SHA-256, and nothing for anything else", () => {
+    const token = "0123456789abcdef-worker";
+    const digest = createHash("sha256").update("0123456789abcdef-ops").digest("hex");
+    const tokens = new StaticTokens([
+      { name: "worker", token, permissions: [{ prefix: "jobs/", allow: ["lock"] }] },
+      { name: "ops", sha256: digest, permissions: [{ prefix: "", allow: ["admin"] }] },
+    ]);
+    expect(tokens.find(token)?.name).toBe("worker");
+    expect(tokens.find("0123456789abcdef-ops")?.name).toBe("ops");
+    expect(tokens.find(token.toUpperCase())).toBeUndefined();
+    expect(tokens.find("")).toBeUndefined();
+  });
+
+  it("refuse short tokens, duplicates and entries without a token", () => {
+    const permissions = [{ prefix: "", allow: ["read"] }];
+    expect(() => new StaticTokens([{ name: "a", token: "short", permissions }])).toThrow("at least 16");
+    expect(() => new StaticTokens([{ name: "a", permissions }])).toThrow('needs "token"');
+    const token = "0123456789abcdef";
+    expect(() => new StaticTokens([{ name: "a", token, permissions }, { name: "b", token, permissions }])).toThrow("twice");
+  });
+
+  it("without auth options everyone is anonymous; an empty token list still turns authentication on", () => {
+    const off = new Authenticator(undefined);
+    expect(off.enabled).toBe(false);
+    expect(off.authenticate("anything")).toEqual({ ok: true, principal: ANONYMOUS });
+    const empty = new Authenticator({ tokens: [] });
+    expect(empty.enabled).toBe(true);
+    expect(empty.authenticate("0123456789abcdef")).toMatchObject({ ok: false });
+    expect(empty.authenticate(undefined)).toMatchObject({ ok: false, reason: expect.stringContaining("requires authentication") });
+  });
+});
+
+describe("origin policy", () => {
+  it("with a list allows exactly the listed origins, normalized as browsers send them", () => {
+    const policy = new OriginPolicy(["https://App.Example:443", "http://localhost:3000"]);
+    expect(policy.allows("https://app.example", "leasehold:7070")).toBe(true);
+    expect(policy.allows("http://localhost:3000", undefined)).toBe(true);
+    expect(policy.allows("http://localhost:3001", undefined)).toBe(false);
+    expect(policy.allows("https://evil.example", "leasehold:7070")).toBe(false);
+    expect(policy.allows(undefined, "leasehold:7070")).toBe(true);
+  });
+
+  it("without a list allows the server's own origin and loopback pages", () => {
+    const policy = new OriginPolicy(undefined);
+    expect(policy.allows("https://locks.example.com", "locks.example.com")).toBe(true);
+    expect(policy.allows("http://127.0.0.2:8080", "locks.example.com")).toBe(true);
+    expect(policy.allows("http://[::1]:8080", "locks.example.com")).toBe(true);
+    expect(policy.allows("https://evil.example", "locks.example.com")).toBe(false);
+    expect(policy.allows("null", "locks.example.com")).toBe(false);
+  });
+});
+
+describe("quotas", () => {
+  it("a token bucket allows a burst, then the sustained rate", () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(10, 3, clock.now());
+    expect([1, 2, 3, 4].map(() => bucket.take(clock.now()))).toEqual([true, true, true, false]);
+    expect(bucket.msUntilToken(clock.now())).toBe(100);
+    clock.advance(100);
+    expect(bucket.take(clock.now())).toBe(true);
+    expect(bucket.take(clock.now())).toBe(false);
+    clock.advance(10_000);
+    expect([1, 2, 3, 4].map(() => bucket.take(clock.now()))).toEqual([true, true, true, false]);
+  });
+
+  it("counts connections per address and gives places back", () => {
+    const quota = new AddressQuota({ maxConnectionsPerAddress: 2 });
+    expect([quota.tryOpen("10.0.0.1"), quota.tryOpen("10.0.0.1"), quota.tryOpen("10.0.0.1"), quota.tryOpen("10.0.0.2")]).toEqual([true, true, false, true]);
+    quota.closed("10.0.0.1");
+    expect(quota.tryOpen("10.0.0.1")).toBe(true);
+    expect(quota.count("10.0.0.1")).toBe(2);
+  });
+});

@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parseGrants, type Grant, type Principal } from "./permissions.js";
+
+/** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
+export interface StaticToken {
+  /** Names the holder in logs, errors and the dashboard. */
+  name: string;
+  /** The token itself, at least 16 characters. Give this or `sha256`. */
+  token?: string;
+  /** The token's SHA-256 in hex, so that the file need not hold the token. */
+  sha256?: string;
+  permissions: { prefix: string; allow: string[] }[];
+}
+
+const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Static tokens, looked up by their SHA-256: the presented credential is hashed and the digest found
+ * in a map, so that the comparison does not leak how much of a token matched, and so that the file
+ * may hold digests instead of tokens.
+ */
+export class StaticTokens {
+  readonly #byDigest = new Map<string, Principal>();
+
+  constructor(entries: readonly StaticToken[], where = "auth tokens") {
+    if (!Array.isArray(entries)) throw new Error(`${where}: "tokens" must be an array`);
+    entries.forEach((entry, index) => {
+      const at = `${where}: tokens[${index}]`;
+      if (typeof entry !== "object" || entry === null) throw new Error(`${at} must be an object { name, token | sha256, permissions }`);
+      if (typeof entry.name !== "string" || entry.name.length === 0 || entry.name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
+      const digest = digestOf(entry, at);
+      if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
+      const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
+      this.#byDigest.set(digest, { name: entry.name, via: "token", unrestricted: false, grants });
+    });
+  }
+
+  /** Reads the entries of a JSON token file (`{ "tokens": [...] }`); they are checked by the constructor. */
+  static readFile(path: string): StaticToken[] {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, "utf8"));
+    } catch (error) {
+      throw new Error(`cannot read the auth file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const tokens = (parsed as { tokens?: unknown } | null)?.tokens;
+    if (!Array.isArray(tokens)) throw new Error(`the auth file ${path} must hold { "tokens": [ { "name", "token" or "sha256", "permissions" }, ... ] }`);
+    return tokens as StaticToken[];
+  }
+
+  get size(): number {
+    return this.#byDigest.size;
+  }
+
+  /** The principal of a token, or undefined for an unknown one. */
+  find(credential: string): Principal | undefined {
+    return this.#byDigest.get(sha256(credential));
+  }
+}
+
+function digestOf(entry: StaticToken, at: string): string {
+  if (typeof entry.token === "string") {
+    if (entry.token.length < MIN_TOKEN_LENGTH) throw new Error(`${at}.token must be at least ${MIN_TOKEN_LENGTH} characters`);
+    return sha256(entry.token);
+  }
+  if (typeof entry.sha256 === "string" && /^[0-9a-f]{64}$/i.test(entry.sha256)) return entry.sha256.toLowerCase();
+  throw new Error(`${at} needs "token" (at least ${MIN_TOKEN_LENGTH} characters) or "sha256" (64 hex digits)`);
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}

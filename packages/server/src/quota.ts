@@ -1,0 +1,107 @@
+import { ErrorCode, type Limits } from "@leasehold/protocol";
+import { ServerError } from "./errors.js";
+
+/**
+ * Quotas that keep one client from exhausting the server: a request rate per session, connections
+ * per remote address, and keys per session. Each is a counter checked in O(1) at the point where the
+ * resource is taken; none of them waits, so a client at its limit never holds up anyone else.
+ */
+
+/**
+ * A token bucket: `capacity` requests at once, refilled at `ratePerSecond`. Time comes from the
+ * caller (the server's clock), so that fake time tests it.
+ */
+export class TokenBucket {
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly capacity: number,
+    now: number,
+  ) {
+    this.#tokens = capacity;
+    this.#updatedAt = now;
+  }
+
+  /** Takes one token if there is one. */
+  take(now: number): boolean {
+    this.#refill(now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Tokens left as of the last `take` or `msUntilToken`. */
+  get tokens(): number {
+    return this.#tokens;
+  }
+
+  /** Milliseconds until one token is available again (0 if one is). */
+  msUntilToken(now: number): number {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) * 1000) / this.ratePerSecond);
+  }
+
+  #refill(now: number): void {
+    const elapsed = now - this.#updatedAt;
+    this.#updatedAt = now;
+    if (elapsed > 0) this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed * this.ratePerSecond) / 1000);
+  }
+}
+
+/** Open connections per remote IP address, counted from the HTTP upgrade to the socket's close. */
+export class AddressQuota {
+  readonly #open = new Map<string, number>();
+
+  constructor(readonly limits: Pick<Limits, "maxConnectionsPerAddress">) {}
+
+  /** Counts a new connection from `ip`; false (and nothing counted) when the address is at its limit. */
+  tryOpen(ip: string): boolean {
+    const open = this.#open.get(ip) ?? 0;
+    if (open >= this.limits.maxConnectionsPerAddress) return false;
+    this.#open.set(ip, open + 1);
+    return true;
+  }
+
+  closed(ip: string): void {
+    const open = (this.#open.get(ip) ?? 1) - 1;
+    if (open <= 0) this.#open.delete(ip);
+    else this.#open.set(ip, open);
+  }
+
+  count(ip: string): number {
+    return this.#open.get(ip) ?? 0;
+  }
+}
+
+/**
+ * Keys created per session that still exist. A put that creates a key counts against its session; a
+ * delete of that key (by anyone, or when its lease ends) gives the count back; overwriting a key
+ * does not count. Counts are kept by session id, so that a key outliving its session keeps no
+ * session object alive; an entry disappears when its count reaches zero.
+ */
+export class KeyQuota {
+  readonly #created = new Map<string, number>();
+
+  constructor(readonly limits: Pick<Limits, "maxKeysPerSession">) {}
+
+  /** Throws LIMIT_EXCEEDED when the session may not create another key. */
+  check(sessionId: string): void {
+    const created = this.#created.get(sessionId) ?? 0;
+    if (created >= this.limits.maxKeysPerSession) {
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session created ${created} keys that still exist, the most allowed; delete some first`);
+    }
+  }
+
+  created(sessionId: string): void {
+    this.#created.set(sessionId, (this.#created.get(sessionId) ?? 0) + 1);
+  }
+
+  removed(sessionId: string | undefined): void {
+    if (sessionId === undefined) return;
+    const created = (this.#created.get(sessionId) ?? 1) - 1;
+    if (created <= 0) this.#created.delete(sessionId);
+    else this.#created.set(sessionId, created);
+  }
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
+import type { Logger } from "pino";
+import type WebSocket from "ws";
+import type { OriginPolicy } from "./auth/origin.js";
+
+/**
+ * Checks an HTTP upgrade before any WebSocket exists. A browser page from an origin that is not
+ * allowed gets `403 Forbidden` and the TCP connection is closed; no WebSocket, connection or session
+ * is ever made for it. Returns false when the upgrade was refused.
+ */
+export function admitUpgrade(request: IncomingMessage, socket: Duplex, origins: OriginPolicy, logger: Logger | undefined): boolean {
+  const origin = request.headers.origin;
+  if (origins.allows(origin, request.headers.host)) return true;
+  logger?.info({ address: remoteIp(request), origin }, "upgrade refused: origin not allowed");
+  const body = `the origin ${origin} may not open a WebSocket here\n`;
+  socket.end(
+    `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  // A peer that never closes its side is not waited for.
+  setTimeout(() => socket.destroy(), 1_000).unref();
+  return false;
+}
+
+/** Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close 4005. */
+export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
+  ws.on("error", () => {});
+  ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
+  ws.close(CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
+}
+
+/** The peer's IP address (without port): the unit of the per-address quota. Behind a proxy this is the proxy. */
+export function remoteIp(request: IncomingMessage): string {
+  return request.socket.remoteAddress ?? "unknown";
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it, vi } from "vitest";
+import { LimitExceededError, type LeaseholdClient } from "@leasehold/client";
+import { CloseCode, ErrorCode } from "@leasehold/protocol";
+import { spawnScript, startClient, startServer } from "../support/fixtures.js";
+import { Raw } from "../support/security.js";
+
+/** Latencies of `count` sequential round trips, in ms, sorted. */
+async function roundTrips(client: LeaseholdClient, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await client.counters.get("calm");
+    times.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return times.sort((a, b) => a - b);
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+describe("quotas and back-pressure", () => {
+  it("a flooding session is answered RATE_LIMITED and slowed, while another session's latency stays normal", async () => {
+    const rate = 500;
+    const server = await startServer({ limits: { maxRequestsPerSecond: rate, requestBurst: 100 } });
+    const calm = await startClient(server.url);
+    await roundTrips(calm, 50); // warm up
+    const baseline = await roundTrips(calm, 150);
+
+    const flooder = spawnScript("./flooder.ts", [server.url, "3000"]);
+    await flooder.next((line) => line.event === "flooding");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const during = await roundTrips(calm, 150);
+    const tally = await flooder.next((line) => line.event === "done", 20_000);
+
+    // The flooder was told to slow down, and got no more than its budget through; it was not cut off.
+    expect(tally.limited as number).toBeGreaterThan(0);
+    expect(tally.ok as number).toBeLessThanOrEqual(100 + (rate * (tally.elapsedMs as number)) / 1000 * 1.2);
+    expect(tally.other).toBe(0);
+    expect(tally.unreadable).toBe(0);
+    expect(tally.closed).toBe(0);
+    // Reading from it stopped while it was over budget, so it could not even send much.
+    expect(tally.ok as number + (tally.limited as number)).toBeLessThan(tally.sent as number);
+    // The calm session never waited behind it.
+    const summary = { baseline: [quantile(baseline, 0.5), quantile(baseline, 0.99)], during: [quantile(during, 0.5), quantile(during, 0.99)] };
+    expect(quantile(during, 0.5), JSON.stringify(summary)).toBeLessThan(quantile(baseline, 0.5) * 4 + 1);
+    expect(quantile(during, 0.99), JSON.stringify(summary)).toBeLessThan(Math.max(50, quantile(baseline, 0.99) * 4));
+  });
+
+  it("bye and cancel get through even when the budget is spent", async () => {
+    const server = await startServer({ limits: { maxRequestsPerSecond: 1, requestBurst: 3 } });
+    const raw = await Raw.open(server.url);
+    await raw.hello();
+    const answers = await Promise.all([1, 2, 3, 4].map(() => raw.request({ op: "counter.get", name: "c" })));
+    expect(answers.map((answer) => (answer.type === "error" ? answer.code : "ok"))).toEqual(["ok", "ok", "ok", ErrorCode.RATE_LIMITED]);
+    expect(await raw.request({ op: "cancel", target: 99 })).toMatchObject({ type: "reply" });
+    expect(await raw.request({ op: "bye" })).toMatchObject({ type: "reply" });
+    expect((await raw.closed).code).toBe(CloseCode.NORMAL);
+  });
+
+  it("a client that stops reading is cut off with 4006 without the server's memory growing; its lease then expires as usual", async () => {
+    const maxBacklogBytes = 1024 * 1024;
+    // Watches would pause at 4 MiB of backlog by default; here only the backlog cap stands in the way.
+    const server = await startServer({ limits: { maxBacklogBytes }, watch: { pauseBytes: 1024 * 1024 * 1024 } });
+    const reader = await Raw.open(server.url);
+    const welcome = await reader.hello();
+    const lease = await reader.request({ op: "lease.grant", ttl: 1_000 });
+    expect(lease.type).toBe("reply");
+    await reader.request({ op: "watch", prefix: "firehose/" });
+    // The reader stops reading from its TCP socket: everything sent to it piles up on the server.
+    (reader.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    // Keep the lease's session alive from the reader's side for now: it still sends, it only does not read.
+    const pongs = setInterval(() => reader.send({ op: "pong", seq: 0 }), 50);
+
+    const writer = await startClient(server.url);
+    const value = "x".repeat(32 * 1024);
+    const before = process.memoryUsage();
+    let written = 0;
+    const session = server.coordinator.sessions.get(welcome.session)!;
+    while (session.outlet !== null && written < 64 * 1024 * 1024) {
+      await Promise.all(Array.from({ length: 32 }, (_, i) => writer.put(`firehose/${i}`, value)));
+      written += 32 * value.length;
+    }
+    const after = process.memoryUsage();
+    clearInterval(pongs);
+    expect(session.outlet, "the slow reader should have been detached").toBeNull();
+    // Cut off within a few MiB of the cap, far from the 64 MiB it would otherwise have been sent.
+    expect(written).toBeLessThan(maxBacklogBytes * 8);
+    expect(after.rss - before.rss).toBeLessThan(48 * 1024 * 1024);
+    // The other sessions go on; the reader's lease expires by its TTL like any silent client's.
+    expect((await writer.put("firehose/after", 1)).revision).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(server.coordinator.leases.size).toBe(0), { timeout: 5_000, interval: 50 });
+    // When it reads again it finds the close code at the end of what was sent before the cut.
+    (reader.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await reader.closed).code).toBe(CloseCode.SLOW_CONSUMER);
+    expect(reader.unreadable).toEqual([]);
+  });
+
+  it("connections per address: the one past the limit gets LIMIT_EXCEEDED and close 4005", async () => {
+    const server = await startServer({ limits: { maxConnectionsPerAddress: 3 } });
+    const open = await Promise.all([1, 2, 3].map(() => Raw.open(server.url)));
+    const extra = await Raw.open(server.url);
+    expect((await extra.closed).code).toBe(CloseCode.TOO_MANY_SESSIONS);
+    expect(extra.received).toEqual([expect.objectContaining({ type: "error", code: ErrorCode.LIMIT_EXCEEDED })]);
+    // Closing one frees its place.
+    open[0]!.socket.close();
+    await open[0]!.closed;
+    await vi.waitFor(async () => {
+      const again = await Raw.open(server.url);
+      await again.hello();
+    });
+  });
+
+  it("keys per session: creating keys past the limit is LIMIT_EXCEEDED; overwrites, and keys freed by deletes, do not count", async () => {
+    const server = await startServer({ limits: { maxKeysPerSession: 3 } });
+    const client = await startClient(server.url);
+    for (const key of ["k/1", "k/2", "k/3"]) await client.put(key, 1);
+    await client.put("k/1", 2);
+    const error = await client.put("k/4", 1).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LimitExceededError);
+    expect(error).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED });
+    expect(await client.get("k/4")).toBeNull();
+    await client.delete("k/2");
+    await client.put("k/4", 1);
+    // Keys bound to a lease give their place back when the lease ends.
+    const other = await startClient(server.url);
+    const lease = await other.leases.grant(5_000);
+    for (const key of ["l/1", "l/2", "l/3"]) await other.put(key, 1, { lease: lease.id });
+    await expect(other.put("l/4", 1)).rejects.toBeInstanceOf(LimitExceededError);
+    await other.leases.revoke(lease.id);
+    await other.put("l/4", 1);
+  });
+});
