@@ -1,6 +1,6 @@
 import type { KvEntry } from "./kv-store.js";
 import type { Hold, Lease, Session, Waiter } from "./model.js";
-import type { Batch, HoldRow, TableKind, WaitRow } from "./storage/storage.js";
+import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage/storage.js";
 
 /**
  * Collects the rows that changed since the last commit, in the shape storage keeps them: the latest
@@ -19,13 +19,7 @@ export class Journal {
   ) {}
 
   session(session: Session): void {
-    this.#rows()?.sessions.set(session.id, {
-      id: session.id,
-      secret: session.secret,
-      createdAt: session.createdWallClock,
-      agent: session.agent,
-      lastRequest: session.lastRequest,
-    });
+    this.#rows()?.sessions.set(session.id, sessionRow(session));
   }
 
   sessionGone(session: Session): void {
@@ -76,14 +70,7 @@ export class Journal {
     this.#batch = undefined;
     if (batch) {
       for (const session of this.#requesters) {
-        if (session.ended) continue;
-        batch.sessions.set(session.id, {
-          id: session.id,
-          secret: session.secret,
-          createdAt: session.createdWallClock,
-          agent: session.agent,
-          lastRequest: session.lastRequest,
-        });
+        if (!session.ended) batch.sessions.set(session.id, sessionRow(session));
       }
       batch.revision = revision;
       batch.nextLeaseId = nextLeaseId;
@@ -95,20 +82,15 @@ export class Journal {
   #rows(): Batch | undefined {
     if (!this.enabled) return undefined;
     if (!this.#batch) {
-      this.#batch = {
-        revision: 0,
-        nextLeaseId: 0,
-        sessions: new Map(),
-        leases: new Map(),
-        holds: new Map(),
-        waits: new Map(),
-        keys: new Map(),
-        counters: new Map(),
-      };
+      this.#batch = emptyBatch();
       this.onDirty();
     }
     return this.#batch;
   }
+}
+
+function sessionRow(session: Session): SessionRow {
+  return { id: session.id, secret: session.secret, createdAt: session.createdWallClock, agent: session.agent, lastRequest: session.lastRequest };
 }
 
 function tableOf(kind: string): TableKind {

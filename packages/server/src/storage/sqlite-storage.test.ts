@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SqliteStorage } from "./sqlite-storage.js";
-import { StorageError, type Batch } from "./storage.js";
+import { StorageError, emptyBatch, type Batch } from "./storage.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -16,17 +16,7 @@ function tempDir(): string {
 }
 
 function batch(overrides: Partial<Batch> = {}): Batch {
-  return {
-    revision: 0,
-    nextLeaseId: 1,
-    sessions: new Map(),
-    leases: new Map(),
-    holds: new Map(),
-    waits: new Map(),
-    keys: new Map(),
-    counters: new Map(),
-    ...overrides,
-  };
+  return { ...emptyBatch(), nextLeaseId: 1, ...overrides };
 }
 
 describe("SqliteStorage", () => {

@@ -94,6 +94,11 @@ export interface Batch {
   counters: Map<string, number | null>;
 }
 
+/** A batch with no changes yet. */
+export function emptyBatch(): Batch {
+  return { revision: 0, nextLeaseId: 0, sessions: new Map(), leases: new Map(), holds: new Map(), waits: new Map(), keys: new Map(), counters: new Map() };
+}
+
 export function emptyState(): StoredState {
   return { revision: 0, nextLeaseId: 1, sessions: [], leases: [], holds: [], waits: [], keys: [], counters: [] };
 }
