@@ -1,5 +1,5 @@
 import { ErrorCode, Results, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
-import { ConnectionError, errorFromCode, type LeaseholdError } from "./errors.js";
+import { errorFromCode, type LeaseholdError } from "./errors.js";
 
 interface Pending {
   readonly id: number;
@@ -142,8 +142,4 @@ export class Calls {
     if (pending) this.#pending.delete(id);
     return pending;
   }
-}
-
-export function notConnected(): ConnectionError {
-  return new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client is closed; connect again to make requests");
 }

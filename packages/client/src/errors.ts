@@ -48,7 +48,6 @@ const classes: Record<ErrorCode, new (code: ErrorCode, message: string) => Lease
   UNSUPPORTED_VERSION: BadRequestError,
   LEASE_NOT_FOUND: LeaseNotFoundError,
   LEASE_NOT_OWNED: LeaseNotFoundError,
-  LOCK_NOT_HELD: ConflictError,
   LIMIT_EXCEEDED: LimitExceededError,
   RATE_LIMITED: LimitExceededError,
   CANCELLED: CancelledError,

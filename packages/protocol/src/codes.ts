@@ -17,8 +17,6 @@ export const ErrorCode = {
   LEASE_NOT_FOUND: "LEASE_NOT_FOUND",
   /** The lease belongs to another session; only its own session may use, renew or revoke it. */
   LEASE_NOT_OWNED: "LEASE_NOT_OWNED",
-  /** Release of a lock that this lease does not hold with this token. */
-  LOCK_NOT_HELD: "LOCK_NOT_HELD",
   /** A configured limit was reached (leases per session, waiters per lock, sessions, ...). */
   LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   /** A pending wait was cancelled by the client's `cancel`. */

@@ -22,7 +22,7 @@ import type { Admission } from "./auth/authenticator.js";
 /** A connection is waiting for `hello`, attached to a session, or finished. */
 type State =
   | { phase: "handshake"; timer: Timer; held?: [Buffer, boolean][] }
-  | { phase: "open"; session: Session; pingTimer: Timer | null }
+  | { phase: "open"; session: Session; pingTimer: Timer | null; context: RequestContext }
   | { phase: "closed" };
 
 /**
@@ -114,17 +114,22 @@ export class Connection implements Outlet, Sender {
     }
   }
 
-  #onRequest(session: Session, request: Request): void {
-    if (request.id > session.lastRequest) session.lastRequest = request.id;
-    this.coordinator.journal.requested(session);
-    const context: RequestContext = {
+  /** What requests may ask of this connection; made once, when the session attaches, not per request. */
+  #contextFor(session: Session): RequestContext {
+    return {
       coordinator: this.coordinator,
       session,
       heartbeatChanged: () => this.#schedulePing(session),
       goodbye: () => queueMicrotask(() => this.close(CloseCode.NORMAL, "bye")),
     };
+  }
+
+  #onRequest(session: Session, request: Request): void {
+    if (this.#state.phase !== "open") return;
+    if (request.id > session.lastRequest) session.lastRequest = request.id;
+    this.coordinator.journal.requested(session);
     try {
-      const handled = dispatch(context, request);
+      const handled = dispatch(this.#state.context, request);
       if (handled !== "later") session.reply(request.id, handled.now);
     } catch (error) {
       if (error instanceof ServerError) {
@@ -189,7 +194,7 @@ export class Connection implements Outlet, Sender {
       }
     }
     this.#state.timer.cancel();
-    this.#state = { phase: "open", session, pingTimer: null };
+    this.#state = { phase: "open", session, pingTimer: null, context: this.#contextFor(session) };
     guard.attach(session, admission.principal, this.socket);
     session.outlet = this;
     coordinator.heard(session);
