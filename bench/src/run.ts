@@ -107,7 +107,7 @@ function parseOnly(argv: string[]): ReadonlySet<WorkloadId> {
 
 function commandLine(): string {
   const extra = args.length > 0 ? ` ${args.join(" ")}` : "";
-  return process.env.npm_lifecycle_event === "bench" ? `pnpm bench${extra}` : `node --conditions=source --import tsx bench/src/run.ts${extra}`;
+  return process.env.npm_lifecycle_event === "bench" ? `pnpm bench${extra}` : `node --import tsx bench/src/run.ts${extra}`;
 }
 
 main().then(

@@ -14,7 +14,7 @@ export interface LeaseholdServer extends RunningServer {
 export class UnsupportedFlagError extends Error {}
 
 /**
- * Starts the leasehold server as its own process, from the TypeScript sources, so that its CPU and
+ * Starts the built leasehold server (`npm run build`) as its own process, so that its CPU and
  * memory are measured apart from the clients'. It prints one JSON log line with `url` when listening.
  */
 export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number): Promise<LeaseholdServer> {
@@ -37,12 +37,13 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
 }
 
 async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<LeaseholdServer> {
-  const cli = resolve(repoRoot, "packages/server/src/cli.ts");
+  // The built server, as users run it: TypeScript compiled by tsc, not transformed on the fly.
+  const cli = resolve(repoRoot, "packages/server/dist/cli.js");
   const flags = ["--host", "127.0.0.1", "--port", "0", ...storageFlags, "--min-ttl", "100", "--log-level", "info"];
   const child = spawnChild({
     name: "leasehold-server",
     command: process.execPath,
-    args: ["--conditions=source", "--import", "tsx", cli, "serve", ...flags],
+    args: [cli, "serve", ...flags],
     cwd: repoRoot,
     fileLimit,
   });

@@ -97,7 +97,7 @@ export class Holders {
     return spawnChild({
       name: `session-holder-${holderId}`,
       command: process.execPath,
-      args: ["--max-old-space-size=8192", "--conditions=source", "--import", "tsx", resolve(repoRoot, "bench/src/sessions/holder.ts"), JSON.stringify(full)],
+      args: ["--max-old-space-size=8192", "--import", "tsx", resolve(repoRoot, "bench/src/sessions/holder.ts"), JSON.stringify(full)],
       cwd: repoRoot,
       fileLimit,
       stdin: true,

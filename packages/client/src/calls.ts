@@ -37,7 +37,7 @@ export class Calls {
   call<Op extends RequestOp>(op: Op, params: ParamsOf<Op>): { id: number; result: Promise<ResultOf<Op>> } {
     const id = this.#nextId++;
     if (this.#closedWith) return { id, result: Promise.reject(this.#closedWith()) };
-    const message = { ...params, op, id } as unknown as Request;
+    const message = requestMessage(op, id, params);
     let resolve!: (value: unknown) => void;
     let reject!: (error: Error) => void;
     const result = new Promise<unknown>((res, rej) => {
@@ -142,4 +142,17 @@ export class Calls {
     if (pending) this.#pending.delete(id);
     return pending;
   }
+}
+
+/**
+ * `{ op, id, ...params }` without the parameters left undefined. Built by hand because a spread
+ * followed by more properties costs about 2 us per request in V8, more than encoding it.
+ */
+function requestMessage(op: RequestOp, id: number, params: object): Request {
+  const message: Record<string, unknown> = { op, id };
+  for (const key in params) {
+    const value = (params as Record<string, unknown>)[key];
+    if (value !== undefined) message[key] = value;
+  }
+  return message as unknown as Request;
 }

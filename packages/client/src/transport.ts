@@ -160,7 +160,8 @@ export class Transport {
       this.#failed(attempt, 1006, new ConnectionError(ErrorCode.NOT_CONNECTED, `could not open a socket to ${this.url}: ${String(error)}`));
       return;
     }
-    socket.binaryType = "arraybuffer";
+    // Browsers deliver Blobs unless told otherwise; Node's ws already delivers Buffers, which need no copy.
+    if (socket.binaryType !== "nodebuffer") socket.binaryType = "arraybuffer";
     this.#state = { state: "connecting", attempt, socket };
     let welcomed = false;
     let refusal: LeaseholdError | undefined;
@@ -283,7 +284,8 @@ function detach(socket: WebSocketLike): void {
 
 function toBytes(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (data instanceof Uint8Array) return data;
+  // Node's Buffer is read through a plain Uint8Array view, so that binary values come out as Uint8Array as in browsers.
+  if (data instanceof Uint8Array) return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (Array.isArray(data) && data.every((part) => part instanceof Uint8Array)) {
     // ws delivers fragmented messages as a list of buffers when binaryType is "fragments".
     const total = data.reduce((sum: number, part: Uint8Array) => sum + part.length, 0);

@@ -16,6 +16,9 @@ const packr = new Packr({
   mapsAsObjects: true,
   encodeUndefinedAsNil: true,
   int64AsType: "number",
+  // Binary values are copied out of the frame: a view would keep the whole socket read buffer alive
+  // for as long as the value is stored or held by the application.
+  copyBuffers: true,
   // Known to msgpackr's encoder (it drops properties holding these values) but missing from its typings.
   ...{ skipValues: [undefined] },
 });
