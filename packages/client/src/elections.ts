@@ -1,4 +1,5 @@
 import { ErrorCode, type LeaderInfo, type ResultOf, type Value } from "@leasehold/protocol";
+import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError, TimeoutError } from "./errors.js";
 import { checkValue } from "./kv.js";
@@ -138,7 +139,7 @@ export class Elections {
     const wait = options.wait === undefined || options.wait === true ? true : options.wait === false ? 0 : options.wait;
     const call = this.calls.call("election.campaign", { name, lease: leaseId, value, wait });
     const signal = options.signal;
-    const onAbort = () => {
+    const giveUp = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
         // Elected just as we gave up: step down at once.
         const result = late as ResultOf<"election.campaign">;
@@ -146,7 +147,7 @@ export class Elections {
       });
       if (wait !== 0) void this.calls.call("cancel", { target: call.id }).result.catch(() => {});
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopListening = signal === undefined ? undefined : onAbort(signal, giveUp);
     try {
       const result = await call.result;
       if (!result.elected) {
@@ -154,7 +155,7 @@ export class Elections {
       }
       return this.#term(name, leaseId, result.token, value);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      stopListening?.();
     }
   }
 

@@ -1,4 +1,5 @@
 import { ErrorCode, type LockMode } from "@leasehold/protocol";
+import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
 import type { Lease, LeaseBound } from "./leases.js";
@@ -126,7 +127,7 @@ export class Locks {
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
     const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit });
     const signal = options.signal;
-    const onAbort = () => {
+    const giveUp = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
         // The grant crossed our cancel on the wire: give the lock straight back.
         const result = late as { acquired: boolean; token?: number };
@@ -134,12 +135,12 @@ export class Locks {
       });
       if (wait !== 0) void this.calls.call("cancel", { target: call.id }).result.catch(() => {});
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopListening = signal === undefined ? undefined : onAbort(signal, giveUp);
     try {
       const result = await call.result;
       return this.handle(name, leaseId, result.acquired ? result.token : undefined);
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      stopListening?.();
     }
   }
 
