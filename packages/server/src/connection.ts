@@ -6,6 +6,7 @@ import {
   decodeClientMessage,
   encode,
   type ClientMessage,
+  type Clock,
   type Hello,
   type Request,
   type ServerMessage,
@@ -18,12 +19,70 @@ import { dispatch, type RequestContext } from "./dispatch.js";
 import { ServerError } from "./errors.js";
 import type { Outlet, Session } from "./model.js";
 import type { Admission } from "./auth/authenticator.js";
+import { TimerQueue, type Scheduled } from "./timer-queue.js";
 
 /** A connection is waiting for `hello`, attached to a session, or finished. */
-type State =
-  | { phase: "handshake"; timer: Timer; held?: [Buffer, boolean][] }
-  | { phase: "open"; session: Session; pingTimer: Timer | null; context: RequestContext }
-  | { phase: "closed" };
+type State = { phase: "handshake"; timer: Timer; held?: [Buffer, boolean][] } | Attached | { phase: "closed" };
+
+/**
+ * What a connection needs of its server: one object shared by all of them, rather than fields and
+ * closures repeated in every connection.
+ */
+export interface ConnectionHost {
+  readonly coordinator: Coordinator;
+  readonly commits: CommitPipeline;
+  /** The heartbeats of all connections (see heartbeatQueue). */
+  readonly heartbeats: TimerQueue<Attached>;
+  /** The connection's socket has closed. */
+  closed(connection: Connection): void;
+}
+
+/** The heartbeats of all of a server's connections, on one timer (see TimerQueue). */
+export function heartbeatQueue(clock: Clock): TimerQueue<Attached> {
+  return new TimerQueue<Attached>(clock, (attached) => attached.beat());
+}
+
+/**
+ * A connection attached to its session: the open phase's state, the context its requests run in,
+ * and its place in the heartbeat queue, in one object. A class, so that its methods are shared on
+ * the prototype: closures made per connection would cost every idle session memory.
+ */
+export class Attached implements RequestContext, Scheduled {
+  readonly phase = "open";
+  /** Set when the connection leaves the session: no heartbeat is scheduled after that. */
+  detached = false;
+  dueAt = Number.POSITIVE_INFINITY;
+  dueIndex = -1;
+  dueSeq = 0;
+
+  constructor(
+    readonly connection: Connection,
+    readonly session: Session,
+  ) {}
+
+  get coordinator(): Coordinator {
+    return this.connection.coordinator;
+  }
+
+  /** (Re)starts the heartbeat at the session's current interval. */
+  heartbeatChanged(): void {
+    if (this.detached) return;
+    this.connection.host.heartbeats.schedule(this, this.coordinator.heartbeatInterval(this.session));
+  }
+
+  goodbye(): void {
+    const connection = this.connection;
+    queueMicrotask(() => connection.close(CloseCode.NORMAL, "bye"));
+  }
+
+  /** The heartbeat is due: a ping, and the next one an interval later. */
+  beat(): void {
+    if (this.detached) return;
+    const session = this.session;
+    this.connection.send({ type: "ping", seq: ++session.pingSeq, ack: session.pongSeq });
+    this.heartbeatChanged();
+  }
+}
 
 /**
  * One WebSocket: the handshake, the frame choke point, heartbeats, and the hand-off of requests to
@@ -34,18 +93,32 @@ export class Connection implements Outlet, Sender {
 
   constructor(
     readonly socket: WebSocket,
+    /** The peer's IP address (the unit of the per-address quota), and with its port. */
+    readonly ip: string,
     readonly address: string,
-    readonly coordinator: Coordinator,
-    readonly commits: CommitPipeline,
+    readonly host: ConnectionHost,
   ) {
-    const { clock, handshakeTimeoutMs } = coordinator.options;
+    const { clock, handshakeTimeoutMs } = host.coordinator.options;
     this.#state = {
       phase: "handshake",
       timer: clock.setTimer(handshakeTimeoutMs, () => this.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello within the handshake deadline")),
     };
     socket.on("message", (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
-    socket.on("close", () => this.#onClose());
+    // The server's own bookkeeping runs from this listener too: each more 'close' listener would
+    // cost every connection a closure, and ws's listener array grows from 2 to 19 slots at the third.
+    socket.on("close", () => {
+      this.#onClose();
+      host.closed(this);
+    });
     socket.on("error", () => this.#onClose());
+  }
+
+  get coordinator(): Coordinator {
+    return this.host.coordinator;
+  }
+
+  get commits(): CommitPipeline {
+    return this.host.commits;
   }
 
   get session(): Session | undefined {
@@ -114,22 +187,12 @@ export class Connection implements Outlet, Sender {
     }
   }
 
-  /** What requests may ask of this connection; made once, when the session attaches, not per request. */
-  #contextFor(session: Session): RequestContext {
-    return {
-      coordinator: this.coordinator,
-      session,
-      heartbeatChanged: () => this.#schedulePing(session),
-      goodbye: () => queueMicrotask(() => this.close(CloseCode.NORMAL, "bye")),
-    };
-  }
-
   #onRequest(session: Session, request: Request): void {
     if (this.#state.phase !== "open") return;
     if (request.id > session.lastRequest) session.lastRequest = request.id;
     this.coordinator.journal.requested(session);
     try {
-      const handled = dispatch(this.#state.context, request);
+      const handled = dispatch(this.#state, request);
       if (handled !== "later") session.reply(request.id, handled.now);
     } catch (error) {
       if (error instanceof ServerError) {
@@ -194,7 +257,8 @@ export class Connection implements Outlet, Sender {
       }
     }
     this.#state.timer.cancel();
-    this.#state = { phase: "open", session, pingTimer: null, context: this.#contextFor(session) };
+    const attached = new Attached(this, session);
+    this.#state = attached;
     guard.attach(session, admission.principal, this.socket);
     session.outlet = this;
     coordinator.heard(session);
@@ -208,19 +272,7 @@ export class Connection implements Outlet, Sender {
       limits: coordinator.options.limits,
       resync: resumed ? coordinator.resync(session) : undefined,
     });
-    this.#schedulePing(session);
-  }
-
-  /** (Re)starts the heartbeat at the session's current interval. */
-  #schedulePing(session: Session): void {
-    if (this.#state.phase !== "open") return;
-    this.#state.pingTimer?.cancel();
-    this.#state.pingTimer = this.coordinator.options.clock.setTimer(this.coordinator.heartbeatInterval(session), () => {
-      if (this.#state.phase !== "open") return;
-      this.#state.pingTimer = null;
-      this.send({ type: "ping", seq: ++session.pingSeq, ack: session.pongSeq });
-      this.#schedulePing(session);
-    });
+    attached.heartbeatChanged();
   }
 
   /** Answers a frame that cannot be trusted with an error, then closes. */
@@ -238,13 +290,13 @@ export class Connection implements Outlet, Sender {
     const state = this.#state;
     if (state.phase === "handshake") state.timer.cancel();
     if (state.phase === "open") {
-      state.pingTimer?.cancel();
+      state.detached = true;
+      this.host.heartbeats.cancel(state);
       if (state.session.outlet === this) {
         state.session.outlet = null;
         // Watches and observers are bound to the connection: after a resume the client opens them
         // again from the last revision it saw, so that nothing is buffered for a client that is away.
-        for (const subscription of [...state.session.subscriptions.values()]) subscription.close();
-        state.session.subscriptions.clear();
+        state.session.closeSubscriptions();
       }
     }
     this.#state = { phase: "closed" };

@@ -2,11 +2,12 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { ServerError } from "./errors.js";
 import { LockTable } from "./locks.js";
-import type { Hold, Lease, LockEntry, Waiter } from "./model.js";
-import { Session } from "./model.js";
+import type { Hold, LockEntry, Waiter } from "./model.js";
+import { Lease, Session } from "./model.js";
 import { Journal } from "./journal.js";
 import type { ResolvedOptions } from "./options.js";
 import { SharedState } from "./shared-state.js";
+import { TimerQueue } from "./timer-queue.js";
 import type { StoredState } from "./storage/storage.js";
 
 export type LeaseEndReason = "expired" | "revoked" | "released";
@@ -15,9 +16,10 @@ export type LeaseEndReason = "expired" | "revoked" | "released";
  * The rules of sessions, leases and locks, in one place and independent of sockets and storage.
  *
  * A lease's deadline is `lastHeard + ttl` for kept-alive leases (the session's liveness keeps them)
- * and `renewedAt + ttl` for the others. Deadlines are checked lazily: each session has one timer set
- * to its earliest deadline; when it fires it expires what is due and re-arms for the next. Hearing
- * from a client only moves `lastHeard`, never a timer, so the hot path costs nothing.
+ * and `renewedAt + ttl` for the others. Deadlines are checked lazily: each session has one due time
+ * in a shared timer queue, set to its earliest deadline; when it comes it expires what is due and
+ * re-arms for the next. Hearing from a client only moves `lastHeard`, never a timer, so the hot
+ * path costs nothing.
  */
 export class Coordinator {
   readonly sessions = new Map<string, Session>();
@@ -28,6 +30,8 @@ export class Coordinator {
   readonly shared: SharedState;
   #revision = 0;
   #nextLeaseId = 1;
+  /** Every session's next deadline check, on one timer rather than a timer per session (see TimerQueue). */
+  readonly #deadlines: TimerQueue<Session>;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -44,6 +48,7 @@ export class Coordinator {
     this.locks = new LockTable("lock", hooks);
     this.elections = new LockTable("election", hooks);
     this.shared = new SharedState(this);
+    this.#deadlines = new TimerQueue(options.clock, (session) => this.#onDeadline(session));
   }
 
   get now(): number {
@@ -81,7 +86,7 @@ export class Coordinator {
     for (const row of state.leases) {
       const session = this.sessions.get(row.session);
       if (!session) continue;
-      const lease: Lease = { id: row.id, ttl: row.ttl, keepAlive: row.keepAlive, session, renewedAt: now, holds: new Set(), waits: new Set(), keys: new Set(), ended: false };
+      const lease = new Lease(row.id, row.ttl, row.keepAlive, session, now);
       session.leases.set(lease.id, lease);
       this.leases.set(lease.id, lease);
     }
@@ -141,10 +146,8 @@ export class Coordinator {
   endSession(session: Session, reason: LeaseEndReason): void {
     if (session.ended) return;
     session.ended = true;
-    session.deadlineTimer?.cancel();
-    session.deadlineTimer = null;
-    for (const subscription of session.subscriptions.values()) subscription.close();
-    session.subscriptions.clear();
+    this.#deadlines.cancel(session);
+    session.closeSubscriptions();
     for (const lease of [...session.leases.values()]) this.endLease(lease, reason);
     this.sessions.delete(session.id);
     this.journal.sessionGone(session);
@@ -183,17 +186,7 @@ export class Coordinator {
     if (session.leases.size >= maxLeasesPerSession) {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds ${session.leases.size} leases, the most allowed; revoke some first`);
     }
-    const lease: Lease = {
-      id: this.#nextLeaseId++,
-      ttl,
-      keepAlive,
-      session,
-      renewedAt: this.now,
-      holds: new Set(),
-      waits: new Set(),
-      keys: new Set(),
-      ended: false,
-    };
+    const lease = new Lease(this.#nextLeaseId++, ttl, keepAlive, session, this.now);
     session.leases.set(lease.id, lease);
     this.leases.set(lease.id, lease);
     this.journal.lease(lease);
@@ -352,14 +345,13 @@ export class Coordinator {
   /** Makes sure the session's timer fires no later than its earliest deadline. */
   #armDeadline(session: Session): void {
     const at = this.#nextDeadline(session);
-    if (session.deadlineTimer && session.deadlineAt <= at) return;
-    session.deadlineTimer?.cancel();
-    session.deadlineAt = at;
-    session.deadlineTimer = this.options.clock.setTimer(at - this.now, () => {
-      session.deadlineTimer = null;
-      session.deadlineAt = Number.POSITIVE_INFINITY;
-      this.#onDeadline(session);
-    });
+    if (session.dueIndex >= 0 && session.dueAt <= at) return;
+    this.#deadlines.scheduleAt(session, at);
+  }
+
+  /** Stops checking deadlines (server shutdown): no session or lease expires after this. */
+  stopDeadlines(): void {
+    this.#deadlines.clear();
   }
 
   #onDeadline(session: Session): void {

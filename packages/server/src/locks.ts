@@ -101,8 +101,8 @@ export class LockTable {
 
   #enqueue(waiter: Waiter): void {
     waiter.node = waiter.entry.queue.push(waiter);
-    waiter.lease.waits.add(waiter);
-    waiter.lease.session.waits.set(waiter.request, waiter);
+    waiter.lease.addWait(waiter);
+    waiter.lease.session.addWait(waiter);
     this.hooks.journal.wait(waiter);
   }
 
@@ -186,8 +186,8 @@ export class LockTable {
     }
     waiter.timer?.cancel();
     waiter.timer = null;
-    waiter.lease.waits.delete(waiter);
-    waiter.lease.session.waits.delete(waiter.request);
+    waiter.lease.deleteWait(waiter);
+    waiter.lease.session.deleteWait(waiter.request);
   }
 
   #entryFor(name: string, limit: number | undefined, mode: LockMode): LockEntry {

@@ -1,6 +1,15 @@
 import type { ErrorCode, LockMode, ServerMessage, Timer, Value } from "@leasehold/protocol";
 import type { QueueNode, WaitQueue } from "./wait-queue.js";
 
+/** A watch or an election observer, bound to the session's connection. */
+export interface Subscription {
+  close(): void;
+}
+
+// What an absent collection reads as: one empty Map and one empty Set, shared, behind read-only types.
+const EMPTY_MAP: ReadonlyMap<never, never> = new Map<never, never>();
+const EMPTY_SET: ReadonlySet<never> = new Set<never>();
+
 /** Where a session's messages go while it has a connection. */
 export interface Outlet {
   readonly address: string;
@@ -23,13 +32,17 @@ export class Session {
   pingSeq = 0;
   pongSeq = 0;
   readonly leases = new Map<number, Lease>();
-  /** Queued waits by request id, so that `cancel` and resync can find them. */
-  readonly waits = new Map<number, Waiter>();
-  /** Watches and observers by the id of the request that opened them. They live as long as the connection they were opened on. */
-  readonly subscriptions = new Map<number, { close(): void }>();
-  /** The session's single deadline timer: the earliest lease deadline or the session's own. */
-  deadlineTimer: Timer | null = null;
-  deadlineAt = Number.POSITIVE_INFINITY;
+  // Waits and subscriptions are made on first use: most sessions never have any, and an empty Map
+  // costs an idle session about 180 bytes.
+  #waits: Map<number, Waiter> | undefined;
+  #subscriptions: Map<number, Subscription> | undefined;
+  /**
+   * When the coordinator next checks the session's deadlines (the earliest lease deadline or the
+   * session's own), and its place in the coordinator's deadline queue (see TimerQueue).
+   */
+  dueAt = Number.POSITIVE_INFINITY;
+  dueIndex = -1;
+  dueSeq = 0;
   ended = false;
 
   constructor(
@@ -42,6 +55,40 @@ export class Session {
     readonly createdWallClock: number = Date.now(),
   ) {
     this.lastHeard = createdAt;
+  }
+
+  /** Queued waits by request id, so that `cancel` and resync can find them. */
+  get waits(): ReadonlyMap<number, Waiter> {
+    return this.#waits ?? EMPTY_MAP;
+  }
+
+  addWait(waiter: Waiter): void {
+    (this.#waits ??= new Map()).set(waiter.request, waiter);
+  }
+
+  deleteWait(request: number): void {
+    this.#waits?.delete(request);
+  }
+
+  /** Watches and observers by the id of the request that opened them. They live as long as the connection they were opened on. */
+  get subscriptions(): ReadonlyMap<number, Subscription> {
+    return this.#subscriptions ?? EMPTY_MAP;
+  }
+
+  addSubscription(id: number, subscription: Subscription): void {
+    (this.#subscriptions ??= new Map()).set(id, subscription);
+  }
+
+  /** Forgets the subscription opened by request `id`, if it is still this one. */
+  deleteSubscription(id: number, subscription: Subscription): void {
+    if (this.#subscriptions?.get(id) === subscription) this.#subscriptions.delete(id);
+  }
+
+  /** Closes every watch and observer (each leaves the map as it closes) and forgets them. */
+  closeSubscriptions(): void {
+    if (!this.#subscriptions) return;
+    for (const subscription of [...this.#subscriptions.values()]) subscription.close();
+    this.#subscriptions = undefined;
   }
 
   send(message: ServerMessage): void {
@@ -57,18 +104,50 @@ export class Session {
   }
 }
 
-export interface Lease {
-  readonly id: number;
-  readonly ttl: number;
-  readonly keepAlive: boolean;
-  readonly session: Session;
-  /** When the lease was granted or last renewed; the deadline of a lease without keep-alive counts from here. */
-  renewedAt: number;
-  readonly holds: Set<Hold>;
-  readonly waits: Set<Waiter>;
+export class Lease {
+  readonly holds = new Set<Hold>();
+  // Made on first use, like a session's waits: most leases never queue or bind a key.
+  #waits: Set<Waiter> | undefined;
+  #keys: Set<string> | undefined;
+  ended = false;
+
+  constructor(
+    readonly id: number,
+    readonly ttl: number,
+    readonly keepAlive: boolean,
+    readonly session: Session,
+    /** When the lease was granted or last renewed; the deadline of a lease without keep-alive counts from here. */
+    public renewedAt: number,
+  ) {}
+
+  get waits(): ReadonlySet<Waiter> {
+    return this.#waits ?? EMPTY_SET;
+  }
+
+  addWait(waiter: Waiter): void {
+    (this.#waits ??= new Set()).add(waiter);
+  }
+
+  deleteWait(waiter: Waiter): void {
+    this.#waits?.delete(waiter);
+  }
+
   /** Keys bound to the lease, deleted when it ends. */
-  readonly keys: Set<string>;
-  ended: boolean;
+  get keys(): ReadonlySet<string> {
+    return this.#keys ?? EMPTY_SET;
+  }
+
+  addKey(key: string): void {
+    (this.#keys ??= new Set()).add(key);
+  }
+
+  deleteKey(key: string): void {
+    this.#keys?.delete(key);
+  }
+
+  clearKeys(): void {
+    this.#keys = undefined;
+  }
 }
 
 export type LockKind = "lock" | "semaphore" | "election";

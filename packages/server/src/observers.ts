@@ -56,7 +56,7 @@ export class Observers {
     let group = this.#byName.get(name);
     if (!group) this.#byName.set(name, (group = new Set()));
     group.add(observer);
-    session.subscriptions.set(id, observer);
+    session.addSubscription(id, observer);
     session.reply(id, { observe: id, leader });
   }
 
@@ -78,7 +78,7 @@ export class Observers {
     const group = this.#byName.get(observer.name);
     group?.delete(observer);
     if (group?.size === 0) this.#byName.delete(observer.name);
-    if (observer.session.subscriptions.get(observer.id) === observer) observer.session.subscriptions.delete(observer.id);
+    observer.session.deleteSubscription(observer.id, observer);
   }
 
   #flush(): void {

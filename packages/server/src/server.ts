@@ -2,9 +2,9 @@ import { createServer as createHttpServer, type IncomingMessage } from "node:htt
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import { CommitPipeline } from "./commit.js";
-import { Connection } from "./connection.js";
+import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js";
 import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
@@ -74,30 +74,45 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
   const origins = new OriginPolicy(options.allowOrigins);
   const addresses = new AddressQuota(resolved.limits);
+  const heartbeats = heartbeatQueue(resolved.clock);
+  const connectionHost: ConnectionHost = {
+    coordinator,
+    commits,
+    heartbeats,
+    closed(connection) {
+      connections.delete(connection);
+      addresses.closed(connection.ip);
+    },
+  };
   // A connection that never completes an HTTP request or upgrade (half-open, or just idle) is dropped
   // after the handshake deadline; ws clears the timeout once the socket is a WebSocket.
   http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
-    socket.setTimeout(resolved.handshakeTimeoutMs, () => socket.destroy());
+    socket.setTimeout(resolved.handshakeTimeoutMs, destroyOnTimeout);
   });
   http.headersTimeout = Math.min(resolved.handshakeTimeoutMs, http.requestTimeout || Number.MAX_SAFE_INTEGER);
+  const accept = (ws: WebSocket, ip: string, address: string): void => {
+    if (!addresses.tryOpen(ip)) {
+      refuseAfterUpgrade(ws, `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`);
+      return;
+    }
+    connections.add(new Connection(ws, ip, address, connectionHost));
+  };
   http.on("upgrade", (request, socket, head) => {
     if (commits.failure) {
       socket.destroy();
       return;
     }
     if (!admitUpgrade(request, socket, origins, logger)) return;
+    // What the connection needs of the request is read here, and the connection is made outside this
+    // scope: a listener made in it would capture `request`, and keep the IncomingMessage (headers,
+    // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
+    const ip = remoteIp(request);
+    const address = remoteAddress(request);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const ip = remoteIp(request);
-      if (!addresses.tryOpen(ip)) {
-        refuseAfterUpgrade(ws, `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`);
-        return;
-      }
-      const connection = new Connection(ws, remoteAddress(request), coordinator, commits);
-      connections.add(connection);
-      ws.on("close", () => {
-        connections.delete(connection);
-        addresses.closed(ip);
-      });
+      // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
+      // would otherwise stay for the socket's life.
+      socket.removeListener("timeout", destroyOnTimeout);
+      accept(ws, ip, address);
     });
   });
 
@@ -134,8 +149,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
         // Whatever is pending goes to disk (and its replies out) before the goodbye.
         commits.flush();
         for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "server restarting: reconnect and resume");
+        coordinator.stopDeadlines();
+        heartbeats.clear();
         for (const session of coordinator.sessions.values()) {
-          session.deadlineTimer?.cancel();
           for (const waiter of session.waits.values()) waiter.timer?.cancel();
         }
         // Sockets whose close handshake stalls must not hold the server open.
@@ -148,6 +164,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       return closing;
     },
   };
+}
+
+/** The handshake deadline's 'timeout' listener: one function for every socket rather than a closure each. */
+function destroyOnTimeout(this: Socket): void {
+  this.destroy();
 }
 
 function remoteAddress(request: IncomingMessage): string {

@@ -60,8 +60,8 @@ export class SharedState {
     if (!current) this.keyQuota.check(session.id);
     const bytes = request.key.length + encode(request.value).byteLength;
     const revision = this.host.nextRevision();
-    if (current?.lease && current.lease !== lease) current.lease.keys.delete(request.key);
-    lease?.keys.add(request.key);
+    if (current?.lease && current.lease !== lease) current.lease.deleteKey(request.key);
+    lease?.addKey(request.key);
     const entry = { value: request.value, revision, lease, bytes, owner: current ? current.owner : session.id };
     if (!current) this.keyQuota.created(session.id);
     this.kv.set(request.key, entry);
@@ -102,13 +102,13 @@ export class SharedState {
       const entry = this.kv.get(key);
       if (entry?.lease === lease) changes.push(this.#remove(key, entry));
     }
-    lease.keys.clear();
+    lease.clearKeys();
     this.watches.publish(changes);
   }
 
   /** Puts back a key read from storage (no revision spent, no watch event). */
   restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined): void {
-    lease?.keys.add(key);
+    lease?.addKey(key);
     this.kv.set(key, { value, revision, lease, bytes: key.length + encode(value).byteLength });
   }
 
@@ -175,7 +175,7 @@ export class SharedState {
     this.kv.delete(key);
     this.keyQuota.removed(entry.owner);
     this.host.journal.key(key, undefined);
-    entry.lease?.keys.delete(key);
+    entry.lease?.deleteKey(key);
     const revision = this.host.nextRevision();
     return { event: { type: "delete", key, revision }, bytes: key.length + 16 };
   }

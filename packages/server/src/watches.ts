@@ -83,7 +83,7 @@ export class Watches {
     }
     const watch = new ServerWatch(this, session, id, prefix, from);
     this.#watches.add(watch);
-    session.subscriptions.set(id, watch);
+    session.addSubscription(id, watch);
     session.reply(id, { watch: id, revision: current });
     this.#pump(watch);
   }
@@ -106,7 +106,7 @@ export class Watches {
   /** Called by a closing watch. */
   forget(watch: ServerWatch): void {
     this.#watches.delete(watch);
-    if (watch.session.subscriptions.get(watch.id) === watch) watch.session.subscriptions.delete(watch.id);
+    watch.session.deleteSubscription(watch.id, watch);
   }
 
   get size(): number {
