@@ -203,9 +203,16 @@ export class Plan {
       return;
     }
     this.servers.add(durable.description);
+    // The same without an fsync per commit: what the fsync costs, and what `--sync process` buys back.
+    const unsynced = await startLeasehold(this.repoRoot, { kind: "durable", sync: "process" }, this.limits.hard).catch((error: unknown) => {
+      this.note(`leasehold --sync process not measured: its server did not start (${firstLine(error)})`);
+      return undefined;
+    });
+    if (unsynced !== undefined) this.servers.add(unsynced.description);
     try {
       const memoryLabel = `leasehold ${this.leasehold.description.includes("--memory") ? "--memory" : "(default storage)"}`;
       const targets = [subject("leasehold", this.leasehold, memoryLabel), subject("leasehold", durable, "leasehold --data")];
+      if (unsynced !== undefined) targets.push(subject("leasehold", unsynced, "leasehold --data --sync process"));
       this.layout.push({ workload: "durable", variants: ["put, 16 clients", "lock pairs, 16 clients"], systems: targets.map((target) => target.label) });
       await this.eachPass(
         "durable",
@@ -219,7 +226,7 @@ export class Plan {
         return { ...metrics, opsPerS: metrics.pairsPerS as number };
       });
     } finally {
-      await durable.stop();
+      await Promise.all([durable.stop(), unsynced?.stop()]);
     }
   }
 

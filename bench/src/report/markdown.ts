@@ -103,7 +103,8 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
   sessions:
     "Each level adds sessions to the same fresh server. Memory/session is the growth of the server's VmRSS from its baseline (fresh, before any session) divided by the sessions open. Idle CPU is the share of one core used by the server (and by the client processes) while the sessions only keep their leases alive.",
   "key-value": "One request in flight per client, small values (see the profile), each client over its own keys; gets read keys written beforehand.",
-  durable: "Same workloads against a leasehold server started with `--data <tmpdir>` and one started with `--memory`, alternating.",
+  durable:
+    "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };
 
 export function renderMarkdown(input: ReportInput): string {

@@ -3,7 +3,8 @@ import { ChildExitedError, drainOutput, spawnChild, waitForLine } from "../infra
 import { tempDir } from "./tempdir.js";
 import type { RunningServer } from "./types.js";
 
-export type Storage = { kind: "memory" } | { kind: "durable" };
+/** `sync: "process"` runs `--sync process` (no fsync per commit); absent: the default, `--sync full`. */
+export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" };
 
 export interface LeaseholdServer extends RunningServer {
   /** Flags the server was actually started with (a server that predates `--memory` gets none). */
@@ -21,7 +22,8 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
   if (storage.kind === "durable") {
     const dir = tempDir("leasehold-data");
     try {
-      return await spawnServer(repoRoot, ["--data", dir.path], fileLimit, () => dir.remove());
+      const flags = storage.sync === "process" ? ["--data", dir.path, "--sync", "process"] : ["--data", dir.path];
+      return await spawnServer(repoRoot, flags, fileLimit, () => dir.remove());
     } catch (error) {
       dir.remove();
       throw error;

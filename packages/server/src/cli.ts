@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { JwtVerifier } from "./auth/jwt.js";
 import { createServer } from "./server.js";
+import type { SyncMode } from "./storage/sqlite-storage.js";
 
 const program = new Command()
   .name("leasehold")
@@ -21,6 +22,12 @@ program
   .addOption(new Option("--max-sessions <n>", "most live sessions").env("LEASEHOLD_MAX_SESSIONS").argParser(integer(1, 10_000_000)))
   .addOption(new Option("--data <dir>", "data directory (SQLite, created if absent)").env("LEASEHOLD_DATA").default("./data"))
   .addOption(new Option("--memory", "keep everything in memory: nothing survives a restart").env("LEASEHOLD_MEMORY"))
+  .addOption(
+    new Option("--sync <mode>", "full: every acknowledged change is fsynced (survives power loss); process: survives a killed server, not an OS crash")
+      .env("LEASEHOLD_SYNC")
+      .choices(["full", "process"])
+      .default("full"),
+  )
   .addOption(new Option("--max-data-bytes <bytes>", "refuse to grow the database past this size").env("LEASEHOLD_MAX_DATA_BYTES").argParser(integer(65_536, Number.MAX_SAFE_INTEGER)))
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
   // Security (README, "Security"). Any of --auth-file, --jwt-secret-file, --jwt-public-key turns authentication on.
@@ -53,6 +60,7 @@ program
     const server = await createServer({
       dataDir,
       maxDataBytes: options.maxDataBytes,
+      sync: options.sync,
       host: options.host,
       port: options.port,
       heartbeatMs: options.heartbeat,
@@ -72,7 +80,11 @@ program
       tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
       logger,
     });
-    const storage = dataDir ? `data in ${resolve(dataDir)}` : "in memory: nothing survives a restart";
+    const storage = !dataDir
+      ? "in memory: nothing survives a restart"
+      : options.sync === "process"
+        ? `data in ${resolve(dataDir)} (sync process: a power loss or OS crash can lose the last acknowledged changes)`
+        : `data in ${resolve(dataDir)}`;
     const security = server.security;
     const auth = security.auth === "off" ? "auth off: any client may connect and use admin operations" : `auth ${security.auth}`;
     logger.info(
@@ -110,6 +122,7 @@ interface ServeOptions {
   data: string;
   memory?: boolean;
   maxDataBytes?: number;
+  sync: SyncMode;
   logLevel: string;
   authFile?: string;
   jwtSecretFile?: string;

@@ -2,6 +2,7 @@ import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limit
 import type { Logger } from "pino";
 import { Authenticator, type AuthOptions } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
+import type { SyncMode } from "./storage/sqlite-storage.js";
 import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
@@ -30,6 +31,8 @@ export interface ServerOptions {
   dataDir?: string | null;
   /** Refuse to grow the database past this many bytes (a quota; writes past it fail the server). */
   maxDataBytes?: number;
+  /** When an acknowledged change is safe with `dataDir` (see SyncMode); default "full": fsynced before the reply. */
+  sync?: SyncMode;
   /** Another storage backend (instead of `dataDir`). */
   storage?: Storage;
   /** Authentication and permissions (static tokens, JWTs). Absent: auth off, every client may do everything. */

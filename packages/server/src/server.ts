@@ -44,7 +44,7 @@ export interface LeaseholdServer {
 export async function createServer(options: ServerOptions = {}): Promise<LeaseholdServer> {
   useEnglishErrorMessages();
   const resolved = resolveOptions(options);
-  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes }) : new MemoryStorage());
+  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes, sync: options.sync }) : new MemoryStorage());
   const logger = resolved.logger;
   const connections = new Set<Connection>();
   let reportFailure!: (error: Error) => void;

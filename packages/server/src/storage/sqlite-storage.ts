@@ -19,14 +19,25 @@ CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, value BLOB NOT NULL, revi
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 
+/**
+ * When an acknowledged change is safe. `full` (the default): on disk before the reply is sent (one
+ * fsync per group commit), so it survives a power cut or an operating-system crash. `process`: in
+ * the operating system's hands before the reply is sent (written to the WAL file, fsync only at
+ * checkpoints), so it survives the server process being killed, but a power cut or kernel crash can
+ * lose the last changes. Same trade as etcd's `--unsafe-no-fsync` or Redis's `appendfsync`.
+ */
+export type SyncMode = "full" | "process";
+
 export interface SqliteOptions {
   /** Refuse writes once the database would grow past this many bytes (a quota; SQLite's max_page_count). */
   maxBytes?: number;
+  /** Default "full". */
+  sync?: SyncMode;
 }
 
 /**
- * The default store: one SQLite database in WAL mode with `synchronous = FULL`, so a committed batch
- * survives a crash or power loss. The database is opened in exclusive locking mode: a second server
+ * The default store: one SQLite database in WAL mode with `synchronous = FULL` (or `NORMAL` with
+ * `sync: "process"`, see SyncMode), so a committed batch survives a crash or power loss. The database is opened in exclusive locking mode: a second server
  * on the same directory is refused rather than allowed to corrupt it.
  */
 export class SqliteStorage implements Storage {
@@ -53,7 +64,7 @@ export class SqliteStorage implements Storage {
       this.#db.pragma("journal_mode = WAL");
       // Takes the exclusive lock now, so that a second server fails at start, not at its first write.
       this.#db.exec("BEGIN EXCLUSIVE; COMMIT;");
-      this.#db.pragma("synchronous = FULL");
+      this.#db.pragma(options.sync === "process" ? "synchronous = NORMAL" : "synchronous = FULL");
       const check = this.#db.pragma("quick_check", { simple: true });
       if (check !== "ok") throw new StorageError(`${this.path} is damaged (${String(check)}); restore a backup or move it away to start empty`);
       this.#db.exec(SCHEMA);
