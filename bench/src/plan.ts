@@ -22,6 +22,9 @@ const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${inde
 /** File descriptors a server keeps for itself beyond its client sockets. */
 const FD_RESERVE = 256;
 
+/** The durable workload's in-memory and default durable leasehold servers, as the report names them. */
+export const DURABLE_LABELS = { memory: "leasehold --memory", durable: "leasehold --data" } as const;
+
 export interface PlanResult {
   rows: Row[];
   notes: string[];
@@ -210,8 +213,7 @@ export class Plan {
     });
     if (unsynced !== undefined) this.servers.add(unsynced.description);
     try {
-      const memoryLabel = `leasehold ${this.leasehold.description.includes("--memory") ? "--memory" : "(default storage)"}`;
-      const targets = [subject("leasehold", this.leasehold, memoryLabel), subject("leasehold", durable, "leasehold --data")];
+      const targets = [subject("leasehold", this.leasehold, DURABLE_LABELS.memory), subject("leasehold", durable, DURABLE_LABELS.durable)];
       if (unsynced !== undefined) targets.push(subject("leasehold", unsynced, "leasehold --data --sync process"));
       this.layout.push({ workload: "durable", variants: ["put, 16 clients", "lock pairs, 16 clients"], systems: targets.map((target) => target.label) });
       await this.eachPass(
@@ -243,6 +245,9 @@ export class Plan {
       for (const target of inPassOrder(targets, pass)) {
         if (!include(target, pass)) continue;
         const base = { workload, variant, system: target.label, pass };
+        // Every system's clients live in this process: collect what earlier measurements left
+        // (10,000 queued waiters, say) so that no system pays for another's garbage.
+        collectGarbage();
         try {
           const metrics = await measure(target);
           if (metrics === undefined) {
@@ -308,4 +313,9 @@ function firstLine(error: unknown): string {
   const first = lines[0] ?? "unknown error";
   const last = lines[lines.length - 1];
   return lines.length > 1 && last !== undefined ? `${first} … ${last.trim().slice(0, 300)}` : first;
+}
+
+/** A full collection of the harness's heap, when node runs with --expose-gc (`pnpm bench` does). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }

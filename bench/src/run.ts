@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ensureBinaries } from "./infra/binaries.js";
 import { killAllChildrenNow, stopAllChildren } from "./infra/children.js";
 import { machineFacts } from "./infra/machine.js";
-import { ALL_WORKLOADS, Plan } from "./plan.js";
+import { ALL_WORKLOADS, DURABLE_LABELS, Plan } from "./plan.js";
 import { FULL, QUICK } from "./profile.js";
 import { removeAllTempDirs } from "./servers/tempdir.js";
 import { renderMarkdown } from "./report/markdown.js";
@@ -64,12 +64,20 @@ async function main(): Promise<void> {
   const aggregates = aggregate(result.rows);
   const redisLevels = new Set(result.rows.filter((row) => row.workload === "sessions" && row.system === "redis" && row.skipped === undefined).map((row) => row.variant));
   const commonLevel = [...profile.sessions.levels].reverse().map(sessionsLabel).find((label) => redisLevels.has(label));
+  // leasehold's highest session level, where the holders' count of lost locks is recorded.
+  const largeSessions = () => {
+    const levels = aggregates.filter((entry) => entry.workload === "sessions" && entry.system === "leasehold" && entry.metrics.sessionsOpen !== undefined);
+    const top = levels.sort((a, b) => (b.metrics.sessionsOpen ?? 0) - (a.metrics.sessionsOpen ?? 0))[0];
+    return top === undefined ? undefined : { label: top.variant, lost: top.metrics.lostLocks };
+  };
   const targets = evaluateTargets({
     aggregates,
     uncontendedClients: profile.uncontended.clients,
     contendedVariant: `${profile.contended.clients} clients`,
     queueDepths: profile.queueDepth.depths,
     sessionsVariant: commonLevel,
+    durableLabels: DURABLE_LABELS,
+    largeSessions: largeSessions(),
   });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const resultsFile = resolve(repoRoot, "bench/results", `${stamp}${profile.name === "quick" ? "-quick" : ""}.jsonl`);
@@ -107,7 +115,7 @@ function parseOnly(argv: string[]): ReadonlySet<WorkloadId> {
 
 function commandLine(): string {
   const extra = args.length > 0 ? ` ${args.join(" ")}` : "";
-  return process.env.npm_lifecycle_event === "bench" ? `pnpm bench${extra}` : `node --import tsx bench/src/run.ts${extra}`;
+  return process.env.npm_lifecycle_event === "bench" ? `pnpm bench${extra}` : `node --expose-gc --import tsx bench/src/run.ts${extra}`;
 }
 
 main().then(

@@ -69,6 +69,7 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "idle server CPU", metric: "idleServerCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
     { title: "idle client CPU", metric: "idleClientCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
     { title: "opened/s", metric: "openPerS", show: num },
+    { title: "locks lost (all levels)", metric: "lostLocks", show: num },
   ],
   "key-value": [
     { title: "ops/s", metric: "opsPerS", show: num },

@@ -18,6 +18,10 @@ export interface TargetInputs {
   queueDepths: readonly number[];
   /** The largest session level measured for Redis and leasehold alike. */
   sessionsVariant: string | undefined;
+  /** The labels of leasehold's in-memory and default durable servers in the durable workload. */
+  durableLabels: { memory: string; durable: string };
+  /** leasehold's largest session level, and the locks its holders found lost when they let go. */
+  largeSessions: { label: string; lost: number | undefined } | undefined;
 }
 
 export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
@@ -74,6 +78,22 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   );
   for (const op of ["put", "get"]) {
     atLeast(`key-value ${op}, 16 clients: ops/s vs Redis`, "≥ 1.0×", over(get("key-value", op, "leasehold", "opsPerS"), get("key-value", op, "redis", "opsPerS")), 1, ratio);
+  }
+  // The default durable mode (an fsync per group commit) against in-memory; the durable workload lists `--memory` first.
+  for (const variant of ["put, 16 clients", "lock pairs, 16 clients"]) {
+    const memory = get("durable", variant, inputs.durableLabels.memory, "opsPerS");
+    const durable = get("durable", variant, inputs.durableLabels.durable, "opsPerS");
+    atLeast(`durable (\`--data\`) ${variant}: ops/s vs in-memory`, "≥ 0.5×", over(durable, memory), 0.5, ratio);
+  }
+  if (inputs.largeSessions !== undefined) {
+    const { label, lost } = inputs.largeSessions;
+    const open = get("sessions", label, "leasehold", "sessionsOpen");
+    results.push({
+      target: `${label} held, no lease lost`,
+      goal: "50,000 sessions, 0 lost",
+      measured: open === undefined || lost === undefined ? "–" : `${num(open)} sessions, ${num(lost)} lost`,
+      status: open === undefined || lost === undefined ? "not measured" : open >= 50_000 && lost === 0 ? "met" : "missed",
+    });
   }
   return results;
 }

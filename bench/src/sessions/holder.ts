@@ -13,7 +13,7 @@ import type { HolderCommand, HolderConfig, HolderReport } from "./protocol.js";
 
 const config = JSON.parse(process.argv[2] ?? "{}") as HolderConfig;
 let system: LockSystem | undefined;
-const clients: LockClient[] = [];
+const clients: { client: LockClient; name: string }[] = [];
 let failed = 0;
 let firstError: string | undefined;
 let closing: Promise<void> | undefined;
@@ -27,9 +27,10 @@ async function openOne(target: LockSystem, index: number): Promise<void> {
   let client: LockClient | undefined;
   try {
     client = await target.connect(localAddress === undefined ? {} : { localAddress });
-    const lock = await client.acquire(`bench:session:${config.holderId}:${index}`, config.ttlMs, { wait: false });
+    const name = `bench:session:${config.holderId}:${index}`;
+    const lock = await client.acquire(name, config.ttlMs, { wait: false });
     if (!lock.acquired) throw new Error(`session ${index} could not take its own lock`);
-    clients.push(client);
+    clients.push({ client, name });
   } catch (error) {
     // A session that connected but could not lock is not counted, so it must not stay open either.
     void client?.close().catch(() => undefined);
@@ -55,11 +56,20 @@ function closeAll(): Promise<void> {
   closing ??= (async () => {
     const all = clients.splice(0);
     let next = 0;
+    // Each lock is released before its session closes: a release that finds the lock gone means
+    // the session lost it (its lease expired) while it sat idle.
+    let lost = 0;
     const worker = async () => {
-      while (next < all.length) await all[next++]?.close().catch(() => undefined);
+      while (next < all.length) {
+        const held = all[next++];
+        if (held === undefined) continue;
+        const stillHeld = await held.client.release(held.name).catch(() => false);
+        if (!stillHeld) lost++;
+        await held.client.close().catch(() => undefined);
+      }
     };
     await Promise.race([Promise.all(Array.from({ length: 256 }, worker)), new Promise((resolve) => setTimeout(resolve, 30_000))]);
-    report({ closed: true });
+    report({ closed: true, lost });
     process.exit(0);
   })();
   return closing;

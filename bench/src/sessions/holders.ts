@@ -65,15 +65,20 @@ export class Holders {
     );
   }
 
-  async stop(): Promise<void> {
-    await Promise.all(
+  /** Releases every lock, closes every session and stops the holders; returns the locks found lost (undefined if a holder did not say). */
+  async stop(): Promise<number | undefined> {
+    const lost = await Promise.all(
       this.children.map(async ({ child }) => {
+        const closed = waitForLine(child, parseReport, 40_000).catch(() => undefined);
         child.process.stdin?.end(`${JSON.stringify({ stop: true })}\n`);
+        const report = await closed;
         await Promise.race([child.exited, new Promise((resolve) => setTimeout(resolve, 40_000))]);
         await child.stop();
+        return report !== undefined && "closed" in report ? report.lost : undefined;
       }),
     );
     this.children.length = 0;
+    return lost.some((count) => count === undefined) ? undefined : lost.reduce<number>((sum, count) => sum + (count ?? 0), 0);
   }
 
   private async addHolders(count: number): Promise<void> {

@@ -19,7 +19,8 @@ export type HolderCommand = { grow: number; url: string } | { stop: true };
 /** Holder to harness; a holder announces itself with `{ ready: 0 }` once loaded. */
 export type HolderReport =
   | { ready: number; failed: number; ms: number; firstError?: string }
-  | { closed: true }
+  /** `lost`: locks whose release found them gone (the session lost its lease while idle). */
+  | { closed: true; lost: number }
   | { error: string };
 
 export function parseReport(line: string): HolderReport | undefined {

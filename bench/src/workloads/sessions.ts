@@ -100,6 +100,11 @@ export async function sessions(system: SystemName, startServer: () => Promise<Ru
         break;
       }
     }
+    // Every lock is released before the server stops: those found gone were lost while idle. The
+    // count covers every session opened, so it goes with the highest level measured.
+    const lost = await holders.stop();
+    const top = levels.filter((level) => level.skipped === undefined).at(-1);
+    if (top !== undefined && lost !== undefined) top.metrics.lostLocks = lost;
     return levels;
   } finally {
     await holders.stop();

@@ -31,7 +31,10 @@ export interface TimeToLive {
  * lock bound to it is lost with it. Once lost, it never becomes valid again.
  */
 export class Lease {
-  readonly #controller = new AbortController();
+  // The signal is made only when someone looks (as a Lock's): a client waiting on thousands of
+  // leases then carries no AbortController, signal and listener for each.
+  #controller: AbortController | undefined;
+  #endedWith: LeaseholdError | undefined;
   /** Locks, semaphore slots and election terms held under this lease, so that they are lost together. */
   readonly locks = new Set<LeaseBound>();
   /** Send time of the grant or last acknowledged renew (for leases without keep-alive). */
@@ -45,16 +48,22 @@ export class Lease {
     readonly liveness: Liveness,
     /** Tells the server to end the lease too (after the client gave it up on its own). */
     readonly giveBack: () => void,
+    /** Called once when the lease ends, before its signal aborts. */
+    readonly onEnd: (lease: Lease) => void = () => {},
   ) {
     this.renewedAt = grantedAt;
   }
 
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#endedWith !== undefined) this.#controller.abort(this.#endedWith);
+    }
     return this.#controller.signal;
   }
 
   get lost(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#endedWith !== undefined;
   }
 
   deadline(): number {
@@ -71,10 +80,12 @@ export class Lease {
   /** Marks the lease and its locks lost, with a reason the user can inspect. */
   end(reason: LeaseholdError): void {
     if (this.lost) return;
+    this.#endedWith = reason;
     this.liveness.unwatch(this);
     for (const lock of this.locks) lock.lose(reason);
     this.locks.clear();
-    this.#controller.abort(reason);
+    this.onEnd(this);
+    this.#controller?.abort(reason);
   }
 }
 
@@ -114,14 +125,19 @@ export class Leases {
   async grant(ttlMs: number, options: GrantOptions = {}): Promise<Lease> {
     const sentAt = this.liveness.clock.now();
     const result = await this.calls.call("lease.grant", { ttl: ttlMs, keepAlive: options.keepAlive ?? true }).result;
-    const lease = new Lease(result.lease, result.ttl, result.keepAlive, sentAt, this.liveness, () => {
-      void this.calls.call("lease.revoke", { lease: result.lease }).result.catch(() => {});
-    });
+    const lease = new Lease(
+      result.lease,
+      result.ttl,
+      result.keepAlive,
+      sentAt,
+      this.liveness,
+      () => void this.calls.call("lease.revoke", { lease: result.lease }).result.catch(() => {}),
+      (ended) => {
+        this.registry.delete(ended.id);
+        this.changed();
+      },
+    );
     this.registry.set(lease.id, lease);
-    lease.signal.addEventListener("abort", () => {
-      this.registry.delete(lease.id);
-      this.changed();
-    });
     this.liveness.watch(lease);
     this.changed();
     return lease;

@@ -145,6 +145,20 @@ describe("Liveness on fake time", () => {
     // Given up locally: the server is asked to end it too.
     expect(givenBack).toHaveBeenCalledTimes(1);
   });
+
+  it("aborts a lease signal taken before the end, after telling the owner, exactly once", () => {
+    const clock = new FakeClock(0);
+    const liveness = new Liveness(clock);
+    const order: string[] = [];
+    const lease = new Lease(8, 3_000, true, 0, liveness, () => {}, () => order.push("ended"));
+    const signal = lease.signal; // the signal is made lazily: here before the end
+    signal.addEventListener("abort", () => order.push(`aborted: ${(signal.reason as LeaseExpiredError).code}`));
+    liveness.watch(lease);
+    clock.advance(3_000);
+    lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, "again"));
+    expect(order).toEqual(["ended", `aborted: ${ErrorCode.LEASE_EXPIRED}`]);
+    expect(lease.signal).toBe(signal);
+  });
 });
 
 describe("Liveness after a pause (time moves, timers have not run yet)", () => {
