@@ -35,7 +35,9 @@ export interface Profile {
 
 export const FULL: Profile = {
   name: "full",
-  passes: 2,
+  // Three passes, so that the median is one measured value: on this VM one pass in several runs at
+  // half speed for any system (scheduling of the two vCPUs), and a median of two is their mean.
+  passes: 3,
   lockTtlMs: 10_000,
   // Warm-ups of 1.5 s: a fresh leasehold server and client run in V8, whose optimizing compiler needs
   // a second or so of traffic; half a second measured the first workload's first pass half cold.
