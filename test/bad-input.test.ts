@@ -1,20 +1,8 @@
-import { createRequire } from "node:module";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { connect, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
-import {
-  CloseCode,
-  ErrorCode,
-  PROTOCOL_VERSION,
-  decodeServerMessage,
-  encode,
-  type ServerMessage,
-  type Welcome,
-} from "@leasehold/protocol";
+import { CloseCode, ErrorCode, PROTOCOL_VERSION, encode, type Welcome } from "@leasehold/protocol";
 import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
-// `ws` is a dependency of the server package, not of the workspace root: load it from there.
-import type WsWebSocket from "../packages/server/node_modules/@types/ws/index.js";
-
-const WebSocket = createRequire(new URL("../packages/server/package.json", import.meta.url))("ws") as typeof WsWebSocket;
+import { Raw } from "./support/raw.js";
 
 /**
  * Hostile and broken clients on raw sockets, against a real server. Each kind of bad input gets its
@@ -30,7 +18,6 @@ const WAIT = { timeout: 10_000, interval: 5 };
 const crashes: unknown[] = [];
 const trap = (error: unknown) => void crashes.push(error);
 let vitestListeners: NodeJS.UncaughtExceptionListener[] = [];
-const raws = new Set<Raw>();
 
 beforeEach(() => {
   crashes.length = 0;
@@ -40,8 +27,6 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const raw of raws) raw.socket.terminate();
-  raws.clear();
   process.off("uncaughtException", trap);
   for (const listener of vitestListeners) process.on("uncaughtException", listener);
 });
@@ -95,7 +80,7 @@ describe("bad input on the main server", () => {
     for (const value of values) {
       const before = raw.received.length;
       raw.send(value);
-      const error = await raw.next((message) => message.type === "error", before);
+      const error = await raw.next((message) => message.type === "error", { from: before });
       expect(error, JSON.stringify(value)).toMatchObject({ type: "error", code: ErrorCode.BAD_REQUEST });
       expect((error as { id?: number }).id).toBeUndefined();
     }
@@ -138,7 +123,7 @@ describe("bad input on the main server", () => {
     // An id that is not a request id cannot be echoed.
     const before = raw.received.length;
     raw.send({ op: "lease.grant", id: "seven", ttl: 5_000 });
-    const error = await raw.next((message) => message.type === "error", before);
+    const error = await raw.next((message) => message.type === "error", { from: before });
     expect(error).toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect((error as { id?: number }).id).toBeUndefined();
 
@@ -216,7 +201,7 @@ describe("bad input on the main server", () => {
     const lease = await raw.grant(5_000);
     const before = raw.received.length;
     raw.send({ op: "hello", version: PROTOCOL_VERSION });
-    const error = await raw.next((message) => message.type === "error", before);
+    const error = await raw.next((message) => message.type === "error", { from: before });
     expect(error).toMatchObject({ code: ErrorCode.HANDSHAKE_REQUIRED });
     expect(raw.received.filter((message) => message.type === "welcome")).toHaveLength(1);
     // Same session, same lease.
@@ -549,91 +534,6 @@ class Witness {
     const ttl = await this.client.leases.timeToLive(this.lease.id);
     expect(ttl.locks).toEqual([Witness.LOCK]);
     expect(this.incidents).toEqual([]);
-  }
-}
-
-/** A raw WebSocket client that speaks the protocol by hand. */
-class Raw {
-  readonly received: ServerMessage[] = [];
-  /** Index into `received` at which the close arrived. */
-  #closedAfter = -1;
-  close: { code: number; reason: string } | undefined;
-  welcome: Welcome | undefined;
-  lastId = 0;
-
-  private constructor(readonly socket: WsWebSocket) {
-    socket.on("message", (data: Buffer, isBinary: boolean) => {
-      const decoded = isBinary ? decodeServerMessage(new Uint8Array(data)) : undefined;
-      // The server must only ever send valid binary messages, whatever it was sent.
-      if (!decoded?.ok) throw new Error(`the server sent an unreadable frame: ${decoded ? decoded.error : "text"}`);
-      this.received.push(decoded.message);
-    });
-    socket.on("close", (code: number, reason: Buffer) => {
-      this.close = { code, reason: reason.toString() };
-      this.#closedAfter = this.received.length;
-    });
-    socket.on("error", () => {});
-  }
-
-  static async open(url: string): Promise<Raw> {
-    const raw = new Raw(new WebSocket(url));
-    raws.add(raw);
-    await new Promise<void>((resolve, reject) => {
-      raw.socket.once("open", () => resolve());
-      raw.socket.once("error", reject);
-    });
-    return raw;
-  }
-
-  send(message: unknown): void {
-    this.socket.send(encode(message));
-  }
-
-  async hello(): Promise<Welcome> {
-    this.send({ op: "hello", version: PROTOCOL_VERSION, agent: "raw" });
-    const welcome = await this.next((message) => message.type === "welcome");
-    if (welcome.type !== "welcome") throw new Error("unreachable");
-    this.welcome = welcome;
-    return welcome;
-  }
-
-  /** Sends a request with the next id and resolves with its reply or error. */
-  async request(fields: Record<string, unknown>): Promise<ServerMessage> {
-    const id = ++this.lastId;
-    this.send({ ...fields, id });
-    return this.next((message) => (message.type === "reply" || message.type === "error") && message.id === id);
-  }
-
-  async grant(ttl: number): Promise<number> {
-    const answer = await this.request({ op: "lease.grant", ttl });
-    if (answer.type !== "reply" || typeof answer.result.lease !== "number") throw new Error(`lease.grant failed: ${JSON.stringify(answer)}`);
-    return answer.result.lease;
-  }
-
-  /** The first message from index `from` on that matches. */
-  next(match: (message: ServerMessage) => boolean, from = 0): Promise<ServerMessage> {
-    return vi.waitFor(() => {
-      const found = this.received.slice(from).find(match);
-      if (!found) throw new Error(`no matching message yet; received ${JSON.stringify(this.received)}; close ${JSON.stringify(this.close)}`);
-      return found;
-    }, WAIT);
-  }
-
-  closed(): Promise<{ code: number; reason: string }> {
-    return vi.waitFor(() => {
-      if (!this.close) throw new Error(`not closed yet; received ${JSON.stringify(this.received)}`);
-      return this.close;
-    }, WAIT);
-  }
-
-  replies(): ServerMessage[] {
-    return this.received.filter((message) => message.type === "reply");
-  }
-
-  /** The error messages that arrived before the close (all of them, if the socket is still open). */
-  errorsBeforeClose(): Extract<ServerMessage, { type: "error" }>[] {
-    const upTo = this.#closedAfter < 0 ? this.received.length : this.#closedAfter;
-    return this.received.slice(0, upTo).filter((message) => message.type === "error");
   }
 }
 

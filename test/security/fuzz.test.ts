@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, PROTOCOL_VERSION, decodeServerMessage, encode, type ServerMessage, type Value } from "@leasehold/protocol";
 import { createServer, type LeaseholdServer } from "@leasehold/server";
-import { STATIC_TOKENS, TOKENS, WebSocket, mintJwt, type RawWebSocket } from "../support/security.js";
+import { WebSocket, type RawWebSocket } from "../support/raw.js";
+import { STATIC_TOKENS, TOKENS, mintJwt } from "../support/security.js";
 
 /**
  * Property-based fuzzing of a running server on real sockets. Two properties:

@@ -2,7 +2,8 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { CloseCode } from "@leasehold/protocol";
 import { defer, startServer } from "../support/fixtures.js";
-import { Raw, STATIC_TOKENS } from "../support/security.js";
+import { Raw } from "../support/raw.js";
+import { STATIC_TOKENS } from "../support/security.js";
 
 function openTcp(port: number): Promise<{ socket: Socket; ended: Promise<number> }> {
   return new Promise((resolve, reject) => {
@@ -33,7 +34,7 @@ describe("handshake deadlines", () => {
   it("a WebSocket that never says hello is closed with 4002", async () => {
     const server = await startServer({ handshakeTimeoutMs: 300, auth: { tokens: STATIC_TOKENS } });
     const raw = await Raw.open(server.url);
-    const closed = await raw.closed;
+    const closed = await raw.closed();
     expect(closed.code).toBe(CloseCode.HANDSHAKE_TIMEOUT);
     expect(server.coordinator.sessions.size).toBe(0);
   });

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { PermissionError } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
 import { startClient, startServer } from "../support/fixtures.js";
-import { Raw, STATIC_TOKENS, TOKENS, mintJwt } from "../support/security.js";
+import { Raw } from "../support/raw.js";
+import { STATIC_TOKENS, TOKENS, mintJwt } from "../support/security.js";
 
 const secret = randomBytes(32);
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -16,7 +17,7 @@ const ecPublicPem = ec.publicKey.export({ type: "spki", format: "pem" }).toStrin
 async function refusal(url: string, auth: string): Promise<{ code: number; message: string }> {
   const raw = await Raw.open(url);
   raw.send({ op: "hello", version: 1, auth });
-  const closed = await raw.closed;
+  const closed = await raw.closed();
   const error = raw.received.find((message) => message.type === "error");
   expect(error).toMatchObject({ type: "error", code: ErrorCode.UNAUTHENTICATED });
   expect(raw.received.some((message) => message.type === "welcome")).toBe(false);

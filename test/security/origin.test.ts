@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { buildBrowserBundle, launchChromium, openPage } from "../support/browser.js";
-import { STATIC_TOKENS, TOKENS, WebSocket } from "../support/security.js";
+import { WebSocket } from "../support/raw.js";
+import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
 /** The HTTP status an upgrade with this Origin header gets: 101 when a WebSocket opens. */
 function upgradeStatus(url: string, origin: string | undefined): Promise<number> {

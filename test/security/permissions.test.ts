@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { LeaseExpiredError, LockLostError, PermissionError, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
 import { startClient, startServer } from "../support/fixtures.js";
-import { Raw, STATIC_TOKENS, TOKENS } from "../support/security.js";
+import { Raw } from "../support/raw.js";
+import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import type { ServerOptions } from "@leasehold/server";
 
 // pino is a dependency of the server package, not of the workspace root: load it from there.
@@ -110,7 +111,7 @@ describe("permissions by name prefix", () => {
     for (const auth of [undefined, "", "wrong-token-0123456789", TOKENS.tenantA.slice(0, -1)]) {
       const raw = await Raw.open(server.url);
       raw.send({ op: "hello", version: 1, auth });
-      const closed = await raw.closed;
+      const closed = await raw.closed();
       expect(closed.code).toBe(CloseCode.UNAUTHENTICATED);
       expect(raw.received).toEqual([expect.objectContaining({ type: "error", code: ErrorCode.UNAUTHENTICATED })]);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { LimitExceededError, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
 import { spawnScript, startClient, startServer } from "../support/fixtures.js";
-import { Raw } from "../support/security.js";
+import { Raw } from "../support/raw.js";
 
 /** Latencies of `count` sequential round trips, in ms, sorted. */
 async function roundTrips(client: LeaseholdClient, count: number): Promise<number[]> {
@@ -54,7 +54,7 @@ describe("quotas and back-pressure", () => {
     expect(answers.map((answer) => (answer.type === "error" ? answer.code : "ok"))).toEqual(["ok", "ok", "ok", ErrorCode.RATE_LIMITED]);
     expect(await raw.request({ op: "cancel", target: 99 })).toMatchObject({ type: "reply" });
     expect(await raw.request({ op: "bye" })).toMatchObject({ type: "reply" });
-    expect((await raw.closed).code).toBe(CloseCode.NORMAL);
+    expect((await raw.closed()).code).toBe(CloseCode.NORMAL);
   });
 
   it("a client that stops reading is cut off with 4006 without the server's memory growing; its lease then expires as usual", async () => {
@@ -91,7 +91,7 @@ describe("quotas and back-pressure", () => {
     await vi.waitFor(() => expect(server.coordinator.leases.size).toBe(0), { timeout: 5_000, interval: 50 });
     // When it reads again it finds the close code at the end of what was sent before the cut.
     (reader.socket as unknown as { _socket: { resume(): void } })._socket.resume();
-    expect((await reader.closed).code).toBe(CloseCode.SLOW_CONSUMER);
+    expect((await reader.closed()).code).toBe(CloseCode.SLOW_CONSUMER);
     expect(reader.unreadable).toEqual([]);
   });
 
@@ -99,11 +99,11 @@ describe("quotas and back-pressure", () => {
     const server = await startServer({ limits: { maxConnectionsPerAddress: 3 } });
     const open = await Promise.all([1, 2, 3].map(() => Raw.open(server.url)));
     const extra = await Raw.open(server.url);
-    expect((await extra.closed).code).toBe(CloseCode.TOO_MANY_SESSIONS);
+    expect((await extra.closed()).code).toBe(CloseCode.TOO_MANY_SESSIONS);
     expect(extra.received).toEqual([expect.objectContaining({ type: "error", code: ErrorCode.LIMIT_EXCEEDED })]);
     // Closing one frees its place.
     open[0]!.socket.close();
-    await open[0]!.closed;
+    await open[0]!.closed();
     await vi.waitFor(async () => {
       const again = await Raw.open(server.url);
       await again.hello();

@@ -8,8 +8,17 @@ import { createServer, type LeaseholdServer, type ServerOptions } from "@leaseho
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 const cleanups: (() => unknown)[] = [];
+// Every cleanup runs even if one fails (a check, say): the first failure fails the test after the rest.
 afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
+  const failures: unknown[] = [];
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.pop()?.();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
 });
 
 /** Runs `fn` after the current test, whatever its outcome. */
