@@ -83,32 +83,41 @@ describe("durability", () => {
     // Revisions and tokens come from one counter: no two acknowledgements may share a number.
     const numbers = [...acked.revisions, ...acked.tokens];
     expect(new Set(numbers).size).toBe(numbers.length);
+    // One exclusive lock's grants are serial (each recorded before its release is sent): tokens in
+    // the order they were granted only grow, across the kill as well.
+    expect(acked.tokens).toEqual([...acked.tokens].sort((a, b) => a - b));
     const { revision } = await checker.put("load:after", true);
     expect(revision).toBeGreaterThan(Math.max(...numbers));
     expect(ackedBeforeKill.keys).toBeGreaterThan(300);
   });
 
-  it("a holder that comes back after a restart keeps its lock and token, and its waiter keeps waiting", async () => {
+  it("a holder that comes back after a restart keeps its lock and token, and its waiters keep waiting in their order", async () => {
     const dir = dataDir();
     const port = await freePort();
     const first = await startServerProcess(["--port", String(port), "--data", dir]);
     const holder = await startClient(first.url);
-    const waiter = await startClient(first.url);
+    const waiters = await Promise.all([1, 2, 3].map(() => startClient(first.url)));
     // Longer than a restart of the server process takes (even on a busy machine), or the holder would rightly give up first.
     const ttl = 8_000;
     const lease = await holder.leases.grant(ttl);
     const lock = await holder.locks.acquire("lock:restart", lease.id);
-    let granted = false;
-    const waiting = waiter.locks.acquire("lock:restart", (await waiter.leases.grant(ttl)).id, { wait: true }).then((result) => {
-      granted = true;
-      return result;
-    });
-    // The wait is on disk once its queue place is visible to another client.
-    await vi.waitFor(async () => {
-      const state = await holder.admin.state();
-      expect(state.locks.find((entry) => entry.name === "lock:restart")?.waiters).toHaveLength(1);
-    });
-    const reconnected = Promise.all([holder, waiter].map((client) => new Promise<void>((resolve) => client.addEventListener("reconnected", () => resolve(), { once: true }))));
+    const grants: { waiter: number; token: number }[] = [];
+    const waits: Promise<void>[] = [];
+    for (const [index, waiter] of waiters.entries()) {
+      const waiterLease = await waiter.leases.grant(ttl);
+      waits.push(
+        waiter.locks.acquire("lock:restart", waiterLease.id, { wait: true }).then(async (granted) => {
+          grants.push({ waiter: index, token: granted.token! });
+          await granted.release();
+        }),
+      );
+      // Queued one after another: each wait is on disk once its queue place is visible to another client.
+      await vi.waitFor(async () => {
+        const state = await holder.admin.state();
+        expect(state.locks.find((entry) => entry.name === "lock:restart")?.waiters).toHaveLength(index + 1);
+      });
+    }
+    const reconnected = Promise.all([holder, ...waiters].map((client) => new Promise<void>((resolve) => client.addEventListener("reconnected", () => resolve(), { once: true }))));
 
     first.child.process.kill("SIGKILL");
     await exited(first.child);
@@ -118,14 +127,17 @@ describe("durability", () => {
     // Past a full TTL after the restart: the holder's heartbeats keep its lease, so the waiter still waits.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, restartedAt + ttl + 500 - performance.now())));
     expect(lock.signal.aborted).toBe(false);
-    expect(granted).toBe(false);
+    expect(grants).toEqual([]);
     const state = await holder.admin.state();
     expect(state.locks.find((entry) => entry.name === "lock:restart")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
 
+    // The restored queue hands the lock on in the order the waits were made, with growing tokens.
     await lock.release();
-    const next = await waiting;
-    expect(next.acquired).toBe(true);
-    expect(next.token!).toBeGreaterThan(lock.token!);
+    await Promise.all(waits);
+    expect(grants.map((grant) => grant.waiter)).toEqual([0, 1, 2]);
+    const tokens = [lock.token!, ...grants.map((grant) => grant.token)];
+    expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+    expect(new Set(tokens).size).toBe(tokens.length);
   });
 
   it("a holder that does not come back after a restart loses its lock one TTL after the restart", async () => {
@@ -216,11 +228,20 @@ describe("durability", () => {
     const big = "x".repeat(20_000);
     const acked: string[] = [];
     let unconfirmed: string | undefined;
+    let unconfirmedSettled = false;
     for (let index = 0; index < 100 && unconfirmed === undefined; index++) {
       const key = `big:${index}`;
-      const outcome = await Promise.race([client.put(key, big).then(() => "acked" as const), server.failed.then(() => "failed" as const)]);
+      const put = client.put(key, big);
+      const outcome = await Promise.race([put.then(() => "acked" as const), server.failed.then(() => "failed" as const)]);
       if (outcome === "acked") acked.push(key);
-      else unconfirmed = key;
+      else {
+        unconfirmed = key;
+        // Until the server closes, the put must stay unanswered: no reply for a write that is not on disk.
+        put.then(
+          () => (unconfirmedSettled = true),
+          () => {},
+        );
+      }
     }
     const failure = await server.failed;
     expect(failure).toBeInstanceOf(StorageError);
@@ -229,12 +250,13 @@ describe("durability", () => {
     expect(acked.length).toBeGreaterThan(0);
     // The write that failed is never confirmed, however long the client waits.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(acked).not.toContain(unconfirmed);
+    expect(unconfirmedSettled).toBe(false);
     await server.close();
-    // What was acknowledged is all there after a restart.
+    // What was acknowledged is all there after a restart, and the write that did not fit is not.
     const again = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
     defer(() => again.close());
     const checker = await startClient(again.url);
     for (const key of acked) expect((await checker.get(key))?.value).toBe(big);
+    expect(await checker.get(unconfirmed as string)).toBeNull();
   });
 });
