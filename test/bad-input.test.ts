@@ -101,6 +101,28 @@ describe("bad input on the main server", () => {
     await fixture.expectHealthy();
   });
 
+  it("a request id used again or going back: BAD_REQUEST, no effect, and the connection stays", async () => {
+    const raw = await fixture.raw();
+    await raw.hello();
+    const lease = await raw.grant(5_000);
+    const watchId = raw.fire({ op: "watch", prefix: "reuse:" });
+    await raw.next((message) => message.type === "reply" && message.id === watchId);
+    const session = fixture.server.coordinator.sessions.get(raw.welcome!.session)!;
+    const before = raw.received.length;
+    // The same id again (a second watch would shadow the first), then an older one.
+    for (const id of [watchId, watchId - 1]) {
+      raw.send({ op: "watch", id, prefix: "reuse:" });
+      const answer = await raw.next((message) => message.type === "error" && message.id === id, { from: before });
+      expect(answer, `id ${id}`).toMatchObject({ code: ErrorCode.BAD_REQUEST });
+    }
+    expect(session.subscriptions.size).toBe(1);
+    expect(session.leases.size).toBe(1);
+    // Ids go on from the highest one received.
+    expect(await raw.request({ op: "lease.renew", lease })).toMatchObject({ type: "reply" });
+    expect(raw.close).toBeUndefined();
+    await fixture.expectHealthy();
+  });
+
   it("fields of the wrong type: BAD_REQUEST with the id echoed, and nothing happens", async () => {
     const raw = await fixture.raw();
     await raw.hello();

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
 import { StorageError, createServer } from "@leasehold/server";
+import { CloseCode } from "@leasehold/protocol";
 import { defer, spawnScript, startClient } from "./support/fixtures.js";
+import { Raw } from "./support/raw.js";
 import { freePort, runServerToExit, startServerProcess } from "./support/server-process.js";
 
 function dataDir(): string {
@@ -217,6 +219,22 @@ describe("durability", () => {
     const result = await runServerToExit(["--port", "0", "--data", join(blocker, "data")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot create the data directory/);
+  });
+
+  it("sends the message before a close (a bye's reply, a refusal) before closing, although messages wait for their commit", async () => {
+    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dataDir() });
+    defer(() => server.close());
+    const leaving = await Raw.open(server.url);
+    await leaving.hello();
+    await leaving.grant(5_000);
+    const byeId = leaving.fire({ op: "bye" });
+    expect(await leaving.closed()).toMatchObject({ code: CloseCode.NORMAL });
+    expect(leaving.replies().map((reply) => reply.id)).toContain(byeId);
+
+    const refused = await Raw.open(server.url);
+    refused.send({ op: "hello", version: 999 });
+    expect(await refused.closed()).toMatchObject({ code: CloseCode.UNSUPPORTED_VERSION });
+    expect(refused.errorsBeforeClose()).toEqual([expect.objectContaining({ code: ErrorCode.UNSUPPORTED_VERSION })]);
   });
 
   it("stops acknowledging when the disk is full: the write that did not fit is never confirmed", async () => {

@@ -19,6 +19,8 @@ describe("onAbort", () => {
     const stops = Array.from({ length: 1_000 }, () => onAbort(controller.signal, () => {}));
     expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
     for (const stop of stops) stop();
+    // No wait left: no listener left either (it would keep an AbortSignal.timeout() or any() alive).
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
     let late = false;
     onAbort(controller.signal, () => (late = true));
     controller.abort();

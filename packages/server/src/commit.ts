@@ -15,7 +15,8 @@ export interface Sender {
  */
 export class CommitPipeline {
   readonly journal: Journal;
-  #held: { sender: Sender; message: ServerMessage }[] = [];
+  /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
+  #held: (() => void)[] = [];
   #scheduled = false;
   #failure: Error | undefined;
 
@@ -39,8 +40,20 @@ export class CommitPipeline {
       return;
     }
     if (this.#failure) return;
-    this.#held.push({ sender, message });
+    this.#held.push(() => sender.sendNow(message));
     this.#schedule();
+  }
+
+  /**
+   * Runs `action` once every message held so far has gone out: a connection closed right after an
+   * error or a `bye` reply must not close before that message is sent.
+   */
+  after(action: () => void): void {
+    if (this.#held.length === 0 || this.#failure) {
+      action();
+      return;
+    }
+    this.#held.push(action);
   }
 
   /** Commits what changed and releases the messages held behind it. */
@@ -61,7 +74,7 @@ export class CommitPipeline {
     }
     const held = this.#held;
     this.#held = [];
-    for (const { sender, message } of held) sender.sendNow(message);
+    for (const release of held) release();
   }
 
   #schedule(): void {

@@ -143,9 +143,11 @@ export class Connection implements Outlet, Sender {
 
   close(code: number, reason: string): void {
     this.#leave();
-    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
-      this.socket.close(code, reason);
-    }
+    // The socket closes after what it was sent before (an error, a bye's reply), which with durable
+    // storage waits for its commit.
+    this.commits.after(() => {
+      if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason);
+    });
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
@@ -189,7 +191,13 @@ export class Connection implements Outlet, Sender {
 
   #onRequest(session: Session, request: Request): void {
     if (this.#state.phase !== "open") return;
-    if (request.id > session.lastRequest) session.lastRequest = request.id;
+    // Ids name waits and subscriptions and tell a resume what arrived: one used again would shadow
+    // the first (which could then never be cancelled or closed) and slip past the per-session quotas.
+    if (request.id <= session.lastRequest) {
+      session.fail(request.id, ErrorCode.BAD_REQUEST, `request id ${request.id} is not above this session's last request id ${session.lastRequest}; every request needs a larger id than the one before`);
+      return;
+    }
+    session.lastRequest = request.id;
     this.coordinator.journal.requested(session);
     try {
       const handled = dispatch(this.#state, request);
