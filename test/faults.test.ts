@@ -1,4 +1,6 @@
+import { createServer as createTcpServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
+import { ErrorCode, LeaseholdClient } from "@leasehold/client";
 import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 
@@ -12,6 +14,24 @@ function sessionOf(server: Awaited<ReturnType<typeof startServer>>, id: string) 
 }
 
 describe("faults", () => {
+  it("a client closed while its first connection hangs in the handshake rejects open() instead of waiting forever", async () => {
+    // A peer that accepts TCP and never answers the upgrade.
+    const sockets = new Set<Socket>();
+    const silent = createTcpServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    defer(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const address = silent.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    const client = new LeaseholdClient(`ws://127.0.0.1:${address.port}`, { autoReconnect: false });
+    const opening = client.open();
+    await vi.waitFor(() => expect(sockets.size).toBe(1));
+    await client.close();
+    await expect(opening).rejects.toMatchObject({ code: ErrorCode.CLIENT_CLOSED });
+  });
+
   it("grants a killed holder's lock about one TTL after it was last heard, not before", async () => {
     const server = await startServer();
     const holder = spawnScript("./holder.ts", [server.url, "lock:kill", String(TTL)]);

@@ -107,12 +107,21 @@ describe("locks", () => {
     const server = await startServer();
     const a = await startClient(server.url);
     const b = await startClient(server.url);
-    await a.locks.acquire("lock:close", (await a.leases.grant(60_000)).id);
-    const waiting = b.locks.acquire("lock:close", (await b.leases.grant(5_000)).id, { wait: true });
+    const held = await a.locks.acquire("lock:close", (await a.leases.grant(60_000)).id);
+    const events: string[] = [];
+    held.signal.addEventListener("abort", () => events.push("holder told"));
+    const waiting = b.locks.acquire("lock:close", (await b.leases.grant(5_000)).id, { wait: true }).then((lock) => {
+      events.push("waiter granted");
+      return lock;
+    });
     await vi.waitFor(() => expect(server.coordinator.locks.get("lock:close")?.queue.size).toBe(1));
     const started = performance.now();
-    await a.close();
+    const closing = a.close();
+    // The holder's handle is lost before the goodbye leaves, so before anyone else can be granted.
+    expect(events).toEqual(["holder told"]);
+    await closing;
     expect((await waiting).acquired).toBe(true);
+    expect(events).toEqual(["holder told", "waiter granted"]);
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
@@ -126,8 +135,10 @@ describe("locks", () => {
     expect((await a.leases.timeToLive(lease.id)).locks.sort()).toEqual(["lock:r1", "lock:r2"]);
     const leaseB = await b.leases.grant(5_000);
     const next = b.locks.acquire("lock:r2", leaseB.id, { wait: true });
-    await a.leases.revoke(lease.id);
+    const revoking = a.leases.revoke(lease.id);
+    // Lost before the revoke leaves, so before the waiter can be granted.
     expect(one.signal.aborted && two.signal.aborted).toBe(true);
+    await revoking;
     expect((await next).acquired).toBe(true);
     await expect(a.locks.acquire("lock:r3", lease.id)).rejects.toBeInstanceOf(LeaseNotFoundError);
     await expect(a.leases.timeToLive(lease.id)).rejects.toBeInstanceOf(LeaseNotFoundError);
@@ -149,5 +160,18 @@ describe("locks", () => {
     // By now the kept-alive lease has lived past its TTL from the grant, kept by the session alone.
     expect(kept.signal.aborted).toBe(false);
     expect((await client.leases.timeToLive(kept.id)).remainingMs).toBeGreaterThan(0);
+  });
+
+  it("locks.request calls made together after the session lease is lost share one new lease", async () => {
+    const server = await startServer();
+    const client = await startClient(server.url);
+    await client.locks.request("lock:session-lease", {}, () => undefined);
+    const [first] = client.leases.list();
+    await client.leases.revoke(first!.id);
+    const names = ["lock:s1", "lock:s2", "lock:s3"];
+    const leases = await Promise.all(names.map((name) => client.locks.request(name, {}, (lock) => lock?.leaseId)));
+    expect(new Set(leases).size).toBe(1);
+    expect(leases[0]).not.toBe(first!.id);
+    expect(client.leases.list().map((lease) => lease.id)).toEqual([leases[0]]);
   });
 });

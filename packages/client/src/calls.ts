@@ -85,15 +85,20 @@ export class Calls {
   /**
    * After a resume: requests above `lastRequest` never reached the server and go out again; those at
    * or below it were received but their answers were lost with the connection. `settleLost` decides
-   * each of those (from the resync state) and returns false for requests whose outcome is unknown.
+   * each of those (from the resync state): a result, an error (an unknown outcome), or undefined for a
+   * wait still queued on the server.
    */
   resume(lastRequest: number, settleLost: (request: Request) => { result: unknown } | { error: Error } | undefined): void {
-    for (const pending of [...this.#pending.values()]) {
-      if (pending.id > lastRequest) {
-        pending.sentAt = undefined;
-        this.#transmit(pending);
-        continue;
-      }
+    const all = [...this.#pending.values()];
+    // Every re-send goes out before any settlement: settling may make a new request (the release of a
+    // grant its caller gave up on), and a new id sent ahead of a re-sent lower one is refused.
+    for (const pending of all) {
+      if (pending.id <= lastRequest) continue;
+      pending.sentAt = undefined;
+      this.#transmit(pending);
+    }
+    for (const pending of all) {
+      if (pending.id > lastRequest) continue;
       const outcome = settleLost(pending.message);
       if (outcome === undefined) continue; // still queued on the server: its answer will come
       if ("result" in outcome) this.settleReply(pending.id, outcome.result);

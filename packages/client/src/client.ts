@@ -173,11 +173,14 @@ export class LeaseholdClient extends EventTarget {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    const closed = new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client was closed");
+    // Handles are lost before the bye goes out: the server hands the locks on as soon as it reads it.
+    this.#loseHandles(() => closed);
     if (this.#transport.isOpen) {
       const bye = this.#calls.call("bye", {}).result;
       await Promise.race([bye.catch(() => {}), delay(2_000)]);
     }
-    this.#shutDown(new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client was closed"));
+    this.#shutDown(closed);
     this.#transport.close(CloseCode.NORMAL, "bye");
   }
 
@@ -223,7 +226,10 @@ export class LeaseholdClient extends EventTarget {
   #onWelcome(welcome: Welcome): void {
     const first = this.#session === undefined;
     this.#session = { id: welcome.session, secret: welcome.secret };
-    this.#heartbeatMs = welcome.heartbeat;
+    // A new session's interval is the server's base; a resumed one's is already shortened by its
+    // leases, and taking it as the base would expect pings faster than the server sends them once
+    // those leases are gone.
+    if (!welcome.resumed) this.#heartbeatMs = welcome.heartbeat;
     this.#leasesChanged();
     if (first) {
       this.#calls.flush();
@@ -232,8 +238,9 @@ export class LeaseholdClient extends EventTarget {
     if (welcome.resumed && welcome.resync) {
       // The server heard our hello, and holds the session: settle what was missed while away.
       this.#liveness.heard(this.#helloSentAt);
-      this.#liveness.check();
       this.#resync(welcome.resync);
+      // After the re-sends: a lease given up here sends a revoke, a new request.
+      this.#liveness.check();
       this.dispatchEvent(new Event("reconnected"));
       return;
     }
@@ -284,17 +291,9 @@ export class LeaseholdClient extends EventTarget {
   /** Reconciles local handles with what the server still holds after a resume. */
   #resync(resync: Resync): void {
     const serverLeases = new Set(resync.leases.map((lease) => lease.lease));
-    for (const lease of [...this.#leaseRegistry.values()]) {
-      if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
-    }
-    for (const orphan of serverLeases) {
-      // Granted, but the reply was lost with the connection: nobody can use it, so give it back.
-      if (!this.#leaseRegistry.has(orphan)) void this.#calls.call("lease.revoke", { lease: orphan }).result.catch(() => {});
-    }
     const heldTokens = new Set(resync.holds.map((hold) => hold.token));
-    for (const [token, lock] of [...this.#locksByToken]) {
-      if (!heldTokens.has(token)) lock.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${lock.name}" was lost while the client was disconnected`));
-    }
+    // First, before anything new is sent: requests the server never received go out again in id
+    // order (the server refuses an id below one it has seen), and those it received are settled.
     const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
     const waiting = new Set(resync.waits.map((wait) => wait.request));
     this.#calls.resume(resync.lastRequest, (request: Request) => {
@@ -319,6 +318,16 @@ export class LeaseholdClient extends EventTarget {
           return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${request.op}; it may or may not have taken effect`) };
       }
     });
+    for (const lease of [...this.#leaseRegistry.values()]) {
+      if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
+    }
+    for (const orphan of serverLeases) {
+      // Granted, but the reply was lost with the connection: nobody can use it, so give it back.
+      if (!this.#leaseRegistry.has(orphan)) void this.#calls.call("lease.revoke", { lease: orphan }).result.catch(() => {});
+    }
+    for (const [token, lock] of [...this.#locksByToken]) {
+      if (!heldTokens.has(token)) lock.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${lock.name}" was lost while the client was disconnected`));
+    }
   }
 
   /** The session is gone: every handle is lost, every pending request fails, and `expired` fires. */
@@ -339,9 +348,14 @@ export class LeaseholdClient extends EventTarget {
   }
 
   #loseEverything(reason: () => LeaseholdError): void {
+    this.#loseHandles(reason);
+    this.#calls.failAll(reason);
+  }
+
+  /** Every lease, lock, slot and term handle is lost (their signals abort); requests in flight go on. */
+  #loseHandles(reason: () => LeaseholdError): void {
     for (const lease of [...this.#leaseRegistry.values()]) lease.end(reason());
     for (const lock of [...this.#locksByToken.values()]) lock.lose(reason());
-    this.#calls.failAll(reason);
   }
 
   /** A quarter of the time left before the first lease lapses, so that several tries fit before it does. */

@@ -107,13 +107,13 @@ export class Leases {
    */
   sessionLease(): Promise<Lease> {
     const current = this.#sessionLease;
-    if (current) {
-      return current.then(
-        (lease) => (lease.lost ? this.#grantSessionLease() : lease),
-        () => this.#grantSessionLease(),
-      );
-    }
-    return this.#grantSessionLease();
+    if (!current) return this.#grantSessionLease();
+    // Stored, so that callers arriving together share one check and at most one new grant.
+    this.#sessionLease = current.then(
+      (lease) => (lease.lost ? this.#grantSessionLease() : lease),
+      () => this.#grantSessionLease(),
+    );
+    return this.#sessionLease;
   }
 
   #grantSessionLease(): Promise<Lease> {
@@ -153,8 +153,9 @@ export class Leases {
 
   /** Ends a lease at once; every lock bound to it is released and passed to the next waiter. */
   async revoke(id: number): Promise<void> {
-    await this.calls.call("lease.revoke", { lease: id }).result;
+    // Ended here before the revoke goes out: the server passes the lease's locks on as soon as it reads it.
     this.registry.get(id)?.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${id} was revoked by its owner`));
+    await this.calls.call("lease.revoke", { lease: id }).result;
   }
 
   async timeToLive(id: number): Promise<TimeToLive> {

@@ -114,6 +114,10 @@ export class Transport {
   close(code: number = CloseCode.NORMAL, reason = "client closed"): void {
     const state = this.#state;
     this.#state = { state: "closed" };
+    // A `connect()` still waiting for its first connection would otherwise wait forever.
+    const first = this.#first;
+    this.#first = undefined;
+    first?.reject(new ConnectionError(ErrorCode.CLIENT_CLOSED, `the client was closed before it connected to ${this.url}`));
     if (state.state === "waiting") state.timer.cancel();
     if (state.state === "open") state.silenceTimer?.cancel();
     if (state.state === "open" || state.state === "connecting") {
