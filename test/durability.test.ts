@@ -204,6 +204,12 @@ describe("durability", () => {
     expect(readFileSync(join(dir, "leasehold.db"), "utf8")).toBe(damaged);
   });
 
+  it("refuses LEASEHOLD_MEMORY=0 rather than silently running without durability", async () => {
+    const result = await runServerToExit(["--port", "0", "--data", dataDir()], 20_000, { LEASEHOLD_MEMORY: "0" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/LEASEHOLD_MEMORY=0 is not understood/);
+  });
+
   it("refuses a data directory that another server is using", async () => {
     const dir = dataDir();
     await startServerProcess(["--port", "0", "--data", dir]);

@@ -21,9 +21,10 @@ export async function startServerProcess(args: string[]): Promise<{ child: Child
 }
 
 /** Runs the CLI to completion and returns its exit code and what it printed on stderr. */
-export async function runServerToExit(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export async function runServerToExit(args: string[], timeoutMs = 20_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL("../../packages/server/src/cli.ts", import.meta.url)), "serve", "--host", "127.0.0.1", ...args], {
     cwd: repoRoot,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   defer(() => child.kill("SIGKILL"));

@@ -58,10 +58,6 @@ export class Calls {
     pending.reject(reason);
   }
 
-  isPending(id: number): boolean {
-    return this.#pending.has(id);
-  }
-
   settleReply(id: number, result: unknown): void {
     const pending = this.#take(id);
     if (!pending) return;

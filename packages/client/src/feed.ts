@@ -16,10 +16,6 @@ export class Feed<T> implements AsyncIterableIterator<T> {
     readonly onReturn: () => void,
   ) {}
 
-  get ended(): boolean {
-    return this.#end !== undefined;
-  }
-
   get buffered(): number {
     return this.#items.length - this.#head;
   }

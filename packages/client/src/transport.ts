@@ -290,16 +290,5 @@ function toBytes(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   // Node's Buffer is read through a plain Uint8Array view, so that binary values come out as Uint8Array as in browsers.
   if (data instanceof Uint8Array) return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (Array.isArray(data) && data.every((part) => part instanceof Uint8Array)) {
-    // ws delivers fragmented messages as a list of buffers when binaryType is "fragments".
-    const total = data.reduce((sum: number, part: Uint8Array) => sum + part.length, 0);
-    const joined = new Uint8Array(total);
-    let offset = 0;
-    for (const part of data as Uint8Array[]) {
-      joined.set(part, offset);
-      offset += part.length;
-    }
-    return joined;
-  }
   return undefined;
 }

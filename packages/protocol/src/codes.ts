@@ -78,6 +78,8 @@ export const CloseCode = {
   SERVICE_RESTART: 1012,
   /** Standard (sent by ws): a frame exceeded the maximum frame size. Reconnect and resume. */
   MESSAGE_TOO_BIG: 1009,
+  /** Standard: the server's storage failed; it acknowledges nothing more and must be restarted. */
+  INTERNAL_ERROR: 1011,
   /** The stream cannot be trusted: a frame that is not msgpack, text frames, or an invalid handshake. */
   PROTOCOL_ERROR: 4000,
   /** The client's protocol version is not supported. Do not reconnect with the same version. */

@@ -44,7 +44,7 @@ export const DEFAULT_LIMITS = {
 } as const;
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
-/** Server heartbeat defaults, in ms. The interval a session gets is the smaller of `heartbeatMs` and a third of its shortest kept-alive lease's TTL. */
+/** Server heartbeat defaults, in ms. The interval a session gets is the smallest of `heartbeatMs`, a third of the session grace and a third of its shortest kept-alive lease's TTL. */
 export const HEARTBEAT_DEFAULTS = {
   heartbeatMs: 5_000,
   /** Smallest interval ever used, so that very short TTLs cannot turn heartbeats into a flood. */

@@ -56,6 +56,12 @@ program
       options.jwtSecretFile !== undefined || options.jwtPublicKey !== undefined
         ? JwtVerifier.fromFiles({ secretFile: options.jwtSecretFile, publicKeyFile: options.jwtPublicKey, issuer: options.jwtIssuer, audience: options.jwtAudience })
         : undefined;
+    // commander turns a flag on whenever its variable is set, whatever the value: LEASEHOLD_MEMORY=0
+    // would silently throw away durability.
+    const memoryEnv = process.env.LEASEHOLD_MEMORY;
+    if (memoryEnv !== undefined && !["1", "true"].includes(memoryEnv.toLowerCase())) {
+      throw new Error(`LEASEHOLD_MEMORY=${memoryEnv} is not understood: set it to 1 or true for in-memory mode, or unset it to keep state in --data`);
+    }
     const dataDir = options.memory ? null : options.data;
     const server = await createServer({
       dataDir,

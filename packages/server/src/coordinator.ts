@@ -368,9 +368,4 @@ export class Coordinator {
     }
     this.#armDeadline(session);
   }
-
-  /** Called after a lease is renewed or granted so that an earlier deadline is not missed. */
-  rearm(session: Session): void {
-    this.#armDeadline(session);
-  }
 }

@@ -55,7 +55,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     () => ({ revision: coordinator.revision, nextLeaseId: coordinator.nextLeaseId }),
     (error) => {
       logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
-      for (const connection of connections) connection.close(1011, "storage failure");
+      for (const connection of connections) connection.close(CloseCode.INTERNAL_ERROR, "storage failure");
       reportFailure(error);
     },
   );

@@ -1,5 +1,5 @@
 /**
- * A FIFO queue with O(1) push, shift and removal of any entry by its node: lock waiters leave from
+ * A FIFO queue with O(1) push and removal of any entry by its node: lock waiters leave from
  * the middle when they time out, are cancelled, or their lease ends, and a grant must not cost more
  * with 10,000 waiters than with 10.
  */
@@ -30,13 +30,6 @@ export class WaitQueue<T> {
     this.#tail = node;
     this.#size++;
     return node;
-  }
-
-  shift(): T | undefined {
-    const head = this.#head;
-    if (!head) return undefined;
-    this.remove(head);
-    return head.value;
   }
 
   /** Removes the node if it is still queued; removing twice is harmless. */

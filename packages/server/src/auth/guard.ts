@@ -51,10 +51,6 @@ export class Guard {
     );
   }
 
-  get authEnabled(): boolean {
-    return this.authenticator.enabled;
-  }
-
   /** Checks the credential of a `hello`: synchronous unless it is a JWT. */
   authenticate(credential: string | undefined): Admission | Promise<Admission> {
     return this.authenticator.authenticate(credential);
@@ -82,11 +78,6 @@ export class Guard {
     }
     const { maxRequestsPerSecond, requestBurst } = this.limits;
     this.#gates.set(session, { principal, bucket: new TokenBucket(maxRequestsPerSecond, requestBurst, this.clock.now()), socket, throttle: null, onePerTurn: false });
-  }
-
-  /** The principal of a session, for logs and tests. */
-  principalOf(session: Session): Principal | undefined {
-    return this.#gates.get(session)?.principal;
   }
 
   /** Throws RATE_LIMITED or PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */
