@@ -3,7 +3,7 @@ import { fileLimits } from "./infra/machine.js";
 import type { Profile } from "./profile.js";
 import type { Row, WorkloadId } from "./results.js";
 import { startEtcd } from "./servers/etcd.js";
-import { startLeasehold, UnsupportedFlagError } from "./servers/leasehold.js";
+import { startLeasehold } from "./servers/leasehold.js";
 import { startRedis } from "./servers/redis.js";
 import type { RunningServer } from "./servers/types.js";
 import { inPassOrder, subject, type Subject } from "./systems.js";
@@ -85,7 +85,6 @@ export class Plan {
       this.leasehold = leasehold.value;
       subjects.push(subject("leasehold", leasehold.value));
       this.servers.add(leasehold.value.description);
-      if (!leasehold.value.flags.includes("--memory")) this.note("the leasehold server does not accept `--memory` yet; it ran with its default (in-memory) storage");
     } else {
       this.note(`leasehold was not measured: its server did not start (${firstLine(leasehold.reason)})`);
     }
@@ -187,48 +186,43 @@ export class Plan {
     // redis and redis-fenced differ only in locking: one key-value row for Redis.
     const targets = this.subjects.filter((target) => target.system.name !== "redis-fenced");
     for (const op of ["put", "get"] as const) {
-      await this.eachPass("key-value", op, targets, (target) => keyValue(target, op, params), (target) => target.system.kvNote ?? "not applicable");
+      await this.eachPass("key-value", op, targets, (target) => keyValue(target, op, params));
     }
   }
 
   private async durable(): Promise<void> {
     const params = this.profile.durable;
-    let durable: RunningServer;
+    // Three fresh servers side by side: the in-memory baseline must not carry what workloads 1-5
+    // left in the main server (a 10,000-waiter queue's leases, thousands of keys).
+    const started = await Promise.allSettled([
+      startLeasehold(this.repoRoot, { kind: "memory" }, this.limits.hard),
+      this.durableServer ?? startLeasehold(this.repoRoot, { kind: "durable" }, this.limits.hard),
+      // Without an fsync per commit: what the fsync costs, and what `--sync process` buys back.
+      startLeasehold(this.repoRoot, { kind: "durable", sync: "process" }, this.limits.hard),
+    ]);
+    const servers = started.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
     try {
-      durable = await (this.durableServer ?? startLeasehold(this.repoRoot, { kind: "durable" }, this.limits.hard));
-    } catch (error) {
-      const reason = error instanceof UnsupportedFlagError ? "the server rejects `--data`" : `its server did not start (${firstLine(error)})`;
-      this.note(`workload 6 (durable vs in-memory) skipped: ${reason}`);
-      return;
-    }
-    if (this.leasehold === undefined) {
-      await durable.stop();
-      return;
-    }
-    this.servers.add(durable.description);
-    // The same without an fsync per commit: what the fsync costs, and what `--sync process` buys back.
-    const unsynced = await startLeasehold(this.repoRoot, { kind: "durable", sync: "process" }, this.limits.hard).catch((error: unknown) => {
-      this.note(`leasehold --sync process not measured: its server did not start (${firstLine(error)})`);
-      return undefined;
-    });
-    if (unsynced !== undefined) this.servers.add(unsynced.description);
-    try {
-      const targets = [subject("leasehold", this.leasehold, DURABLE_LABELS.memory), subject("leasehold", durable, DURABLE_LABELS.durable)];
-      if (unsynced !== undefined) targets.push(subject("leasehold", unsynced, "leasehold --data --sync process"));
+      const failed = started.find((outcome) => outcome.status === "rejected");
+      if (failed !== undefined) {
+        this.note(`workload 6 (durable vs in-memory) skipped: a server did not start (${firstLine(failed.reason)})`);
+        return;
+      }
+      const [memory, durable, unsynced] = servers as [RunningServer, RunningServer, RunningServer];
+      for (const server of servers) this.servers.add(server.description);
+      const targets = [
+        subject("leasehold", memory, DURABLE_LABELS.memory),
+        subject("leasehold", durable, DURABLE_LABELS.durable),
+        subject("leasehold", unsynced, "leasehold --data --sync process"),
+      ];
       this.layout.push({ workload: "durable", variants: ["put, 16 clients", "lock pairs, 16 clients"], systems: targets.map((target) => target.label) });
-      await this.eachPass(
-        "durable",
-        "put, 16 clients",
-        targets,
-        (target) => keyValue(target, "put", { ...params, keysPerClient: 100, valueBytes: 100 }),
-        (target) => target.system.kvNote ?? "not applicable",
-      );
+      const { keysPerClient, valueBytes } = this.profile.keyValue;
+      await this.eachPass("durable", "put, 16 clients", targets, (target) => keyValue(target, "put", { ...params, keysPerClient, valueBytes }));
       await this.eachPass("durable", "lock pairs, 16 clients", targets, async (target) => {
         const metrics = await uncontended(target, { ...params, ttlMs: this.profile.lockTtlMs });
         return { ...metrics, opsPerS: metrics.pairsPerS as number };
       });
     } finally {
-      await Promise.all([durable.stop(), unsynced?.stop()]);
+      await Promise.all(servers.map((server) => server.stop()));
     }
   }
 
@@ -315,7 +309,7 @@ function firstLine(error: unknown): string {
   return lines.length > 1 && last !== undefined ? `${first} … ${last.trim().slice(0, 300)}` : first;
 }
 
-/** A full collection of the harness's heap, when node runs with --expose-gc (`pnpm bench` does). */
+/** A full collection of the harness's heap, when node runs with --expose-gc (`npm run bench` does). */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }

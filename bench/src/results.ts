@@ -24,6 +24,8 @@ export interface Aggregate {
   system: string;
   passes: number;
   metrics: Metrics;
+  /** Each measured pass's metrics, for ratios paired by pass (see `pairedRatio`). */
+  byPass: Map<number, Metrics>;
   skipped?: string;
   notes: string[];
 }
@@ -54,6 +56,7 @@ export function aggregate(rows: readonly Row[]): Aggregate[] {
       system: first.system,
       passes: measured.length,
       metrics,
+      byPass: new Map(measured.map((row) => [row.pass, row.metrics])),
       ...(skipped !== undefined && { skipped }),
       notes: [...notes, ...group.filter((row) => row.skipped !== undefined && measured.length > 0).map((row) => `pass ${row.pass}: ${row.skipped}`)],
     };
@@ -62,6 +65,25 @@ export function aggregate(rows: readonly Row[]): Aggregate[] {
 
 export function find(aggregates: readonly Aggregate[], workload: WorkloadId, variant: string, system: string): Aggregate | undefined {
   return aggregates.find((entry) => entry.workload === workload && entry.variant === variant && entry.system === system);
+}
+
+/**
+ * `metric` of `of` over that of `base`: the median of the ratios of the passes both measured (the
+ * passes alternate the systems' order, so a pair ran side by side), or of their medians when they
+ * share no pass. A ratio of medians would pair one system's good pass with the other's bad one.
+ */
+export function pairedRatio(of: Aggregate | undefined, base: Aggregate | undefined, metric: string): number | undefined {
+  if (of === undefined || base === undefined) return undefined;
+  const ratios: number[] = [];
+  for (const [pass, metrics] of of.byPass) {
+    const mine = metrics[metric];
+    const theirs = base.byPass.get(pass)?.[metric];
+    if (mine !== undefined && theirs !== undefined && theirs !== 0) ratios.push(mine / theirs);
+  }
+  if (ratios.length > 0) return median(ratios);
+  const mine = of.metrics[metric];
+  const theirs = base.metrics[metric];
+  return mine === undefined || theirs === undefined || theirs === 0 ? undefined : mine / theirs;
 }
 
 /** Raw results, one JSON object per line: the run's facts first, then every row. */

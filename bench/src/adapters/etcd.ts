@@ -17,7 +17,6 @@ export function etcdSystem(url: string): LockSystem {
     name: "etcd",
     fenced: true,
     queued: true,
-    kv: true,
     async connect() {
       return new EtcdLockClient(openConnection(url), true, true);
     },

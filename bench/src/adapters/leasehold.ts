@@ -8,7 +8,6 @@ export function leaseholdSystem(url: string): LockSystem {
     name: "leasehold",
     fenced: true,
     queued: true,
-    kv: true,
     async connect(options?: ConnectOptions) {
       return new LeaseholdLockClient(await open(url, options?.localAddress), true);
     },

@@ -24,7 +24,6 @@ export function redisSystem(url: string, fenced: boolean): LockSystem {
     name: fenced ? "redis-fenced" : "redis",
     fenced,
     queued: false,
-    kv: true,
     async connect() {
       const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 10_000 });
       await redis.connect();

@@ -43,9 +43,6 @@ export interface LockSystem {
   readonly fenced: boolean;
   /** The server queues waiters (FIFO); without a queue, waiting is client-side retrying. */
   readonly queued: boolean;
-  /** put/get are available; otherwise the key-value rows are skipped with `kvNote`. */
-  readonly kv: boolean;
-  readonly kvNote?: string;
   connect(options?: ConnectOptions): Promise<LockClient>;
   /** Systems with a queue: `count` waiters, each with a lease of its own, sharing `connections` connections. */
   openWaiters?(count: number, connections: number): Promise<WaiterPool>;

@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 
 /**
- * The issue's contract: a developer runs `pnpm bench` and installs nothing by hand. Redis and etcd
+ * The issue's contract: a developer runs `npm run bench` (or `pnpm bench`) and installs nothing by hand. Redis and etcd
  * come from the distribution's packages (`redis-server`, `etcd-server`), installed here when missing.
  */
 

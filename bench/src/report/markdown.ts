@@ -1,6 +1,6 @@
 import type { MachineFacts } from "../infra/machine.js";
 import type { Profile } from "../profile.js";
-import { find, type Aggregate, type WorkloadId } from "../results.js";
+import { find, pairedRatio, type Aggregate, type WorkloadId } from "../results.js";
 import { bytes, ms, num, pct, ratio, table } from "./format.js";
 import type { TargetResult } from "./targets.js";
 
@@ -114,14 +114,14 @@ export function renderMarkdown(input: ReportInput): string {
   out.push("# leasehold benchmarks", "");
   if (profile.name === "quick") {
     out.push(
-      "> **This file comes from a quick run (`pnpm bench --quick`), CI's smoke test:** small counts and sub-second windows.",
-      "> Its figures are noisy and are **not** the full benchmark; run `pnpm bench` for those.",
+      "> **This file comes from a quick run (`npm run bench -- --quick`), CI's smoke test:** small counts and sub-second windows.",
+      "> Its figures are noisy and are **not** the full benchmark; run `npm run bench` for those.",
       "",
     );
   }
   out.push(
     `Generated ${input.startedAt.toISOString()} by \`${input.command}\` (profile \`${profile.name}\`, ${profile.passes} passes, system order alternating) in ${num(input.durationS)} s.`,
-    `Raw results: \`${input.resultsFile}\` (git-ignored). Figures are medians over passes; violation counts are sums.`,
+    `Raw results: \`${input.resultsFile}\` (git-ignored). Figures are medians over passes (idle sessions: ${profile.sessions.passes} passes); ratios are medians of per-pass ratios; violation counts are sums.`,
     "",
     "## Machine",
     "",
@@ -160,7 +160,8 @@ export function renderMarkdown(input: ReportInput): string {
   for (const { workload, variants, systems } of input.layout) {
     out.push(`## ${TITLES[workload]}`, "", EXPLANATIONS[workload], "");
     for (const variant of variants) {
-      out.push(`**${variant}**`, "", workloadTable(input.aggregates, workload, variant, systems), "");
+      const passes = workload === "sessions" ? profile.sessions.passes : profile.passes;
+      out.push(`**${variant}**`, "", workloadTable(input.aggregates, workload, variant, systems, passes), "");
     }
   }
   if (input.notes.length > 0) out.push("## Notes", "", ...input.notes.map((note) => `- ${note}`), "");
@@ -168,7 +169,8 @@ export function renderMarkdown(input: ReportInput): string {
   return out.join("\n");
 }
 
-function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, variant: string, systems: string[]): string {
+/** `passes`: how many the profile runs for this workload; a row measured in fewer says so. */
+function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, variant: string, systems: string[], passes: number): string {
   const columns = COLUMNS[workload];
   const primary = PRIMARY[workload];
   const header = ["system", ...columns.map((column) => column.title)];
@@ -189,20 +191,12 @@ function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, v
       return column.show(entry.metrics[column.metric]);
     });
     if (primary !== undefined) {
-      const value = entry.metrics[primary];
-      const against = (other: string) => {
-        const base = find(aggregates, workload, variant, other)?.metrics[primary];
-        return value === undefined || base === undefined || base === 0 ? undefined : value / base;
-      };
+      const against = (other: string) => pairedRatio(entry, find(aggregates, workload, variant, other), primary);
       cells.push(ratio(against("redis")), ratio(against("etcd")));
     }
-    if (inMemory !== undefined) {
-      const value = entry.metrics.opsPerS;
-      const base = find(aggregates, workload, variant, inMemory)?.metrics.opsPerS;
-      cells.push(ratio(value === undefined || base === undefined || base === 0 ? undefined : value / base));
-    }
+    if (inMemory !== undefined) cells.push(ratio(pairedRatio(entry, find(aggregates, workload, variant, inMemory), "opsPerS")));
     const notes = entry.notes.length > 0 ? ` (${entry.notes.join("; ")})` : "";
-    rows.push([`${system}${entry.passes < 2 ? ` [${entry.passes} pass]` : ""}${notes}`, ...cells]);
+    rows.push([`${system}${entry.passes < passes ? ` [${entry.passes} of ${passes} passes]` : ""}${notes}`, ...cells]);
   }
   return rows.length === 0 ? "*not run*" : table(header, rows);
 }

@@ -1,24 +1,16 @@
 import { resolve } from "node:path";
-import { ChildExitedError, drainOutput, spawnChild, waitForLine } from "../infra/children.js";
+import { drainOutput, spawnChild, waitForLine } from "../infra/children.js";
 import { tempDir } from "./tempdir.js";
 import type { RunningServer } from "./types.js";
 
 /** `sync: "process"` runs `--sync process` (no fsync per commit); absent: the default, `--sync full`. */
 export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" };
 
-export interface LeaseholdServer extends RunningServer {
-  /** Flags the server was actually started with (a server that predates `--memory` gets none). */
-  readonly flags: readonly string[];
-}
-
-/** The server rejected a flag we passed (it predates the option). */
-export class UnsupportedFlagError extends Error {}
-
 /**
  * Starts the built leasehold server (`npm run build`) as its own process, so that its CPU and
  * memory are measured apart from the clients'. It prints one JSON log line with `url` when listening.
  */
-export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number): Promise<LeaseholdServer> {
+export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number): Promise<RunningServer> {
   if (storage.kind === "durable") {
     const dir = tempDir("leasehold-data");
     try {
@@ -29,16 +21,10 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
       throw error;
     }
   }
-  try {
-    return await spawnServer(repoRoot, ["--memory"], fileLimit, () => undefined);
-  } catch (error) {
-    // In-memory is the server's default; one that does not know the flag yet still serves the same way.
-    if (error instanceof UnsupportedFlagError) return spawnServer(repoRoot, [], fileLimit, () => undefined);
-    throw error;
-  }
+  return spawnServer(repoRoot, ["--memory"], fileLimit, () => undefined);
 }
 
-async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<LeaseholdServer> {
+async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<RunningServer> {
   // The built server, as users run it: TypeScript compiled by tsc, not transformed on the fly.
   const cli = resolve(repoRoot, "packages/server/dist/cli.js");
   const flags = ["--host", "127.0.0.1", "--port", "0", ...storageFlags, "--min-ttl", "100", "--log-level", "info"];
@@ -54,9 +40,6 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
     url = await waitForLine(child, listeningUrl, 30_000);
   } catch (error) {
     await child.stop();
-    if (error instanceof ChildExitedError && /unknown option|unrecognized|invalid/i.test(error.output)) {
-      throw new UnsupportedFlagError(`leasehold serve rejected ${storageFlags.join(" ") || "its flags"}: ${lastLine(error.output)}`);
-    }
     throw error;
   }
   drainOutput(child);
@@ -64,7 +47,6 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
     kind: "leasehold",
     url,
     pid: child.pid,
-    flags: storageFlags,
     description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>")}`,
     async stop() {
       await child.stop();
@@ -81,9 +63,4 @@ function listeningUrl(line: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function lastLine(text: string): string {
-  const lines = text.trim().split("\n");
-  return lines[lines.length - 1] ?? "";
 }

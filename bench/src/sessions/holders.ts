@@ -6,8 +6,6 @@ import { parseReport, type HolderConfig, type HolderReport } from "./protocol.js
 export interface HolderOptions {
   repoRoot: string;
   config: Omit<HolderConfig, "holderId" | "localAddresses">;
-  /** Set once the server is up, before the first grow. */
-  url?: string;
   /** Most sessions one holder process opens (its file limit bounds it). */
   perHolder: number;
   /** Local addresses to spread client sockets over; each holder gets its own slice. */

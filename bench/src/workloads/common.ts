@@ -1,5 +1,6 @@
 import type { LockClient, LockSystem } from "../adapters/types.js";
 import { cpuMs } from "../infra/procfs.js";
+import type { LockMonitor } from "../metrics/lock-monitor.js";
 
 /** What every workload returns for one system in one pass: named numbers, plus an optional note. */
 export interface Metrics {
@@ -85,4 +86,17 @@ export async function loopFor(clients: readonly LockClient[], durationMs: number
       while (performance.now() < deadline) await body(client, index);
     }),
   );
+}
+
+/** What the lock monitors of a measurement saw: two holders at once, tokens not growing, locks lost before release. */
+export function violations(monitors: readonly LockMonitor[]): Metrics {
+  let exclusion = 0;
+  let tokens = 0;
+  let lost = 0;
+  for (const monitor of monitors) {
+    exclusion += monitor.exclusionViolations;
+    tokens += monitor.tokenViolations;
+    lost += monitor.lostLocks;
+  }
+  return { exclusionViolations: exclusion, tokenViolations: tokens, lostLocks: lost };
 }

@@ -3,8 +3,7 @@ import type { LockClient } from "../adapters/types.js";
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import { jainIndex, Samples } from "../metrics/stats.js";
 import type { Subject } from "../systems.js";
-import { closeMany, connectMany, freshName, Window, type Metrics } from "./common.js";
-import { violations } from "./uncontended.js";
+import { closeMany, connectMany, freshName, violations, Window, type Metrics } from "./common.js";
 
 export interface ContendedParams {
   clients: number;

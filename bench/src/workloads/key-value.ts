@@ -14,8 +14,7 @@ export interface KeyValueParams {
 export type KvOp = "put" | "get";
 
 /** Plain writes or reads of small values from `clients` clients, one request in flight per client. */
-export async function keyValue({ system, server }: Subject, op: KvOp, params: KeyValueParams): Promise<Metrics | undefined> {
-  if (!system.kv) return undefined;
+export async function keyValue({ system, server }: Subject, op: KvOp, params: KeyValueParams): Promise<Metrics> {
   const clients = await connectMany(system, params.clients);
   try {
     const prefix = freshName("kv");

@@ -4,8 +4,7 @@ import type { LockClient, WaiterPool } from "../adapters/types.js";
 import { cpuMs } from "../infra/procfs.js";
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import type { Subject } from "../systems.js";
-import { freshName, withTimeout, Window, type Metrics } from "./common.js";
-import { violations } from "./uncontended.js";
+import { freshName, violations, withTimeout, Window, type Metrics } from "./common.js";
 
 export interface QueueDepthParams {
   depth: number;

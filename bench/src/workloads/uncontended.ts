@@ -1,7 +1,7 @@
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import { Samples } from "../metrics/stats.js";
 import type { Subject } from "../systems.js";
-import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./common.js";
+import { closeMany, connectMany, freshName, loopFor, violations, Window, type Metrics } from "./common.js";
 
 export interface UncontendedParams {
   clients: number;
@@ -58,16 +58,4 @@ export async function uncontended({ system, server }: Subject, params: Uncontend
   } finally {
     await closeMany(clients);
   }
-}
-
-export function violations(monitors: readonly LockMonitor[]): Metrics {
-  let exclusion = 0;
-  let tokens = 0;
-  let lost = 0;
-  for (const monitor of monitors) {
-    exclusion += monitor.exclusionViolations;
-    tokens += monitor.tokenViolations;
-    lost += monitor.lostLocks;
-  }
-  return { exclusionViolations: exclusion, tokenViolations: tokens, lostLocks: lost };
 }
