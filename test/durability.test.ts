@@ -90,7 +90,6 @@ describe("durability", () => {
     expect(acked.tokens).toEqual([...acked.tokens].sort((a, b) => a - b));
     const { revision } = await checker.put("load:after", true);
     expect(revision).toBeGreaterThan(Math.max(...numbers));
-    expect(ackedBeforeKill.keys).toBeGreaterThan(300);
   });
 
   it("a holder that comes back after a restart keeps its lock and token, and its waiters keep waiting in their order", async () => {

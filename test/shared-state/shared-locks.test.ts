@@ -53,7 +53,6 @@ describe("shared locks and semaphores", () => {
     const server = await harness.server();
     const clients = await harness.clients(server, 8);
     const occupancy = new Occupancy({ "gpu-slots": 3 });
-    let operations = 0;
 
     async function worker(client: LeaseholdClient, id: number): Promise<void> {
       let lease: Lease = await client.leases.grant(5_000);
@@ -66,7 +65,6 @@ describe("shared locks and semaphores", () => {
           mode === "slot"
             ? await client.semaphores.acquire(resource, lease.id, { limit: 3, wait })
             : await client.locks.acquire(resource, lease.id, { mode, wait });
-        operations++;
         if (!lock.acquired) continue;
         occupancy.enter(resource, id, mode);
         await pause(Math.floor(next() * 4));
@@ -84,7 +82,6 @@ describe("shared locks and semaphores", () => {
 
     await Promise.all(clients.map((client, id) => worker(client, id)));
     expect(occupancy.violations, `seed ${seed}`).toEqual([]);
-    expect(operations).toBe(320);
     // The run did exercise sharing and a full semaphore (not just one holder at a time).
     expect(occupancy.peaks.get("cache:rebuild")).toBeGreaterThan(1);
     expect(occupancy.peaks.get("gpu-slots")).toBe(3);

@@ -194,7 +194,8 @@ describe("locks passed on", () => {
       expect(queued.outcome).toBe("queued");
       requests.set(name, queued.id);
     }
-    // A try does not jump the queue, even right after a release leaves the lock free for a moment.
+    // A try while others wait is refused. (Right after a release there is no free moment to jump
+    // into: the release grants the head of the queue before it returns, as the loop below checks.)
     expect(acquire(holder, holderLease, "L").outcome).toBe("busy");
 
     let token = first.outcome.token;
