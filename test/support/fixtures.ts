@@ -48,8 +48,9 @@ export interface ChildScript {
   readonly lines: Record<string, unknown>[];
 }
 
-export function spawnScript(script: string, args: string[]): ChildScript {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
+/** `nodeArgs` go to Node itself before the script (`--max-old-space-size=96`, say). */
+export function spawnScript(script: string, args: string[], nodeArgs: string[] = []): ChildScript {
+  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });

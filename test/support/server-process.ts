@@ -14,8 +14,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** The real CLI (`leasehold serve`) in its own process, so that tests can SIGKILL or SIGTERM it. */
-export async function startServerProcess(args: string[]): Promise<{ child: ChildScript; url: string }> {
-  const child = spawnScript("../../packages/server/src/cli.ts", ["serve", "--host", "127.0.0.1", "--min-ttl", "100", ...args]);
+export async function startServerProcess(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildScript; url: string }> {
+  const child = spawnScript("../../packages/server/src/cli.ts", ["serve", "--host", "127.0.0.1", "--min-ttl", "100", ...args], nodeArgs);
   const line = await child.next((entry) => typeof entry.url === "string", 20_000);
   return { child, url: line.url as string };
 }

@@ -1,0 +1,110 @@
+/**
+ * What every hostile test needs: a real server in its own process with a capped heap (an attack that
+ * would exhaust memory kills that process, not the test), its resident memory read from the child
+ * itself, and a bystander whose requests must keep answering while the attack runs.
+ */
+import { readFileSync } from "node:fs";
+import { expect } from "vitest";
+import type { ConnectOptions, LeaseholdClient } from "@leasehold/client";
+import type { ChildScript } from "../support/fixtures.js";
+import { startClient } from "../support/fixtures.js";
+import { startServerProcess } from "../support/server-process.js";
+
+export interface Target {
+  readonly url: string;
+  readonly child: ChildScript;
+  /** The server process's resident memory now, in bytes (from /proc). */
+  rssBytes(): number;
+  /** Whether the server process is still running. */
+  alive(): boolean;
+}
+
+/**
+ * The real CLI in its own process with a V8 heap capped at `heapMb` (default 160 MiB), in memory
+ * unless `args` say otherwise. Stopped after the test.
+ */
+export async function startTarget(args: string[] = ["--memory"], { heapMb = 160 }: { heapMb?: number } = {}): Promise<Target> {
+  const { child, url } = await startServerProcess(["--port", "0", ...args], [`--max-old-space-size=${heapMb}`]);
+  const pid = child.process.pid!;
+  return {
+    url,
+    child,
+    rssBytes: () => rssOf(pid),
+    alive: () => child.process.exitCode === null && child.process.signalCode === null,
+  };
+}
+
+/** A process's resident set size in bytes, read from /proc/PID/status. */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+export interface BystanderReport {
+  /** Requests answered. */
+  readonly answered: number;
+  /** Round-trip times in ms, sorted. */
+  readonly latencies: number[];
+  readonly p50: number;
+  readonly max: number;
+  /** Requests that failed (errors, a closed connection). */
+  readonly failures: string[];
+}
+
+/**
+ * An ordinary client that reads a counter in a loop, one request at a time, from `start` until
+ * `stop`. Its report says how many were answered and how long they took.
+ */
+export class Bystander {
+  readonly #latencies: number[] = [];
+  readonly #failures: string[] = [];
+  #running = true;
+  readonly #loop: Promise<void>;
+
+  private constructor(readonly client: LeaseholdClient, pauseMs: number) {
+    this.#loop = this.#run(pauseMs);
+  }
+
+  static async start(url: string, options: ConnectOptions & { pauseMs?: number } = {}): Promise<Bystander> {
+    const client = await startClient(url, { agent: "bystander", ...options });
+    return new Bystander(client, options.pauseMs ?? 10);
+  }
+
+  async #run(pauseMs: number): Promise<void> {
+    while (this.#running) {
+      const started = performance.now();
+      try {
+        await this.client.counters.get("bystander");
+        this.#latencies.push(performance.now() - started);
+      } catch (error) {
+        this.#failures.push(error instanceof Error ? error.message : String(error));
+        if (this.#failures.length > 100) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+
+  async stop(): Promise<BystanderReport> {
+    this.#running = false;
+    await this.#loop;
+    const latencies = [...this.#latencies].sort((a, b) => a - b);
+    return {
+      answered: latencies.length,
+      latencies,
+      p50: latencies[Math.floor(latencies.length / 2)] ?? Number.NaN,
+      max: latencies.at(-1) ?? Number.NaN,
+      failures: [...this.#failures],
+    };
+  }
+
+  /** Stops, and checks that every request was answered and none took longer than `maxMs`. */
+  async expectUnharmed(maxMs: number, minAnswered = 5): Promise<BystanderReport> {
+    const report = await this.stop();
+    expect(report.failures, "bystander requests that failed").toEqual([]);
+    expect(report.answered, "bystander requests answered during the attack").toBeGreaterThanOrEqual(minAnswered);
+    expect(report.max, `slowest bystander request (p50 ${report.p50.toFixed(1)} ms)`).toBeLessThan(maxMs);
+    return report;
+  }
+}
