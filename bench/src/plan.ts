@@ -14,8 +14,9 @@ import { keyValue } from "./workloads/key-value.js";
 import { queueDepth } from "./workloads/queue-depth.js";
 import { sessions } from "./workloads/sessions.js";
 import { uncontended } from "./workloads/uncontended.js";
+import { ATTACK_VARIANTS, underAttack } from "./workloads/under-attack.js";
 
-export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable"];
+export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack"];
 
 /** Loopback addresses the many-session clients bind to (the whole 127.0.0.0/8 is local on Linux). */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${index + 2}`);
@@ -67,6 +68,7 @@ export class Plan {
       sessions: () => this.sessions(),
       "key-value": () => this.keyValue(),
       durable: () => this.durable(),
+      "under-attack": () => this.underAttack(),
     };
     for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
     return { rows: this.rows, notes: this.notes, servers: [...this.servers], layout: this.layout };
@@ -223,6 +225,23 @@ export class Plan {
       });
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
+    }
+  }
+
+  /**
+   * leasehold alone (the attacks are on its own protocol): a fresh server per pass, since parked
+   * sessions outlive their phase; each phase is one row, so a ratio to "quiet" pairs the passes.
+   */
+  private async underAttack(): Promise<void> {
+    const params = this.profile.underAttack;
+    this.layout.push({ workload: "under-attack", variants: [...ATTACK_VARIANTS], systems: ["leasehold"] });
+    for (let pass = 1; pass <= this.profile.passes; pass++) {
+      try {
+        const measured = await underAttack(this.repoRoot, this.limits.hard, params);
+        for (const [variant, metrics] of measured) this.record({ workload: "under-attack", variant, system: "leasehold", pass, metrics });
+      } catch (error) {
+        for (const variant of ATTACK_VARIANTS) this.record({ workload: "under-attack", variant, system: "leasehold", pass, metrics: {}, skipped: `failed: ${firstLine(error)}` });
+      }
     }
   }
 

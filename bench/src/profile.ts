@@ -23,6 +23,7 @@ export interface Profile {
   };
   keyValue: { clients: number; warmupMs: number; durationMs: number; keysPerClient: number; valueBytes: number };
   durable: { clients: number; warmupMs: number; durationMs: number };
+  underAttack: { warmupMs: number; durationMs: number; parkParallel: number };
   /**
    * etcd at 10,000 waiters or sessions costs two to four minutes per pass here (its gRPC client
    * spends milliseconds of CPU per call on two cores), so those levels run this many passes; every
@@ -47,6 +48,7 @@ export const FULL: Profile = {
   sessions: { passes: 2, levels: [1_000, 10_000], leaseholdLevel: 50_000, ttlMs: 15_000, settleMs: 2_000, idleMs: 6_000 },
   keyValue: { clients: 16, warmupMs: 1_500, durationMs: 2_500, keysPerClient: 100, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 1_500, durationMs: 2_500 },
+  underAttack: { warmupMs: 1_000, durationMs: 3_000, parkParallel: 16 },
   etcdLarge: { fromLevel: 10_000, passes: 1 },
   watchdogMs: 30 * 60_000,
 };
@@ -61,6 +63,7 @@ export const QUICK: Profile = {
   sessions: { passes: 1, levels: [50, 200], leaseholdLevel: 500, ttlMs: 3_000, settleMs: 150, idleMs: 400 },
   keyValue: { clients: 16, warmupMs: 50, durationMs: 250, keysPerClient: 20, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 50, durationMs: 250 },
+  underAttack: { warmupMs: 200, durationMs: 500, parkParallel: 8 },
   etcdLarge: { fromLevel: 10_000, passes: 2 },
   watchdogMs: 180_000,
 };

@@ -78,6 +78,17 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "client CPU/op", metric: "clientCpuUsPerOp", show: us },
     { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
   ],
+  "under-attack": [
+    { title: "bystander p50", metric: "p50Ms", show: ms },
+    { title: "bystander p99", metric: "p99Ms", show: ms },
+    { title: "bystander max", metric: "maxMs", show: ms },
+    { title: "answered", metric: "answered", show: num },
+    { title: "attacker frames/s", metric: "attackSentPerS", show: num },
+    { title: "refusals/s", metric: "attackRefusedPerS", show: num },
+    { title: "sessions parked", metric: "attackParked", show: num },
+    { title: "server CPU", metric: "serverCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "server RSS", metric: "rssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+  ],
   durable: [
     { title: "ops/s", metric: "opsPerS", show: num },
     { title: "p50", metric: "p50Ms", show: ms },
@@ -93,6 +104,7 @@ const TITLES: Record<WorkloadId, string> = {
   sessions: "4. Idle sessions: each holds one lock under a kept-alive lease",
   "key-value": "5. Key-value: put and get, 16 clients",
   durable: "6. Durable (`--data`) vs in-memory (`--memory`) leasehold",
+  "under-attack": "7. Under attack: a bystander tenant's latency while another tenant attacks",
 };
 
 const EXPLANATIONS: Record<WorkloadId, string> = {
@@ -104,6 +116,8 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
   sessions:
     "Each level adds sessions to the same fresh server. Memory/session is the growth of the server's VmRSS from its baseline (fresh, before any session) divided by the sessions open. Idle CPU is the share of one core used by the server (and by the client processes) while the sessions only keep their leases alive.",
   "key-value": "One request in flight per client, small values (see the profile), each client over its own keys; gets read keys written beforehand.",
+  "under-attack":
+    "A fresh leasehold server per pass (`--memory`, authentication on, two tenants with the default limits). The bystander tenant times one counter read at a time; the attacker, in its own process, first floods requests the server must refuse (every request id after the first is stale) as fast as its socket takes them, then opens sessions as fast as it can, each granting a day-long lease that is not kept alive before dropping its connection (parking). Each phase is timed after a warm-up with the attack already running.",
   durable:
     "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };

@@ -90,6 +90,15 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   // too (the uncontended rows above use the in-memory server). Not paired: different workloads' passes.
   const durablePairs = get("durable", "lock pairs, 16 clients", inputs.durableLabels.durable, "opsPerS");
   atLeast("durable (`--data`) lock pairs, 16 clients vs etcd (uncontended, 16 clients)", "≥ 10×", over(durablePairs, get("uncontended", "16 clients", "etcd", "pairsPerS")), 10, ratio);
+  for (const attack of ["refused-frame flood", "session parking"]) {
+    atMost(
+      `under attack (${attack}): bystander p99 vs quiet`,
+      "≤ 5×",
+      paired("under-attack", attack, "leasehold", "leasehold", "p99Ms", "quiet"),
+      5,
+      (value) => `${ratio(value)} (${ms(get("under-attack", attack, "leasehold", "p99Ms"))} vs ${ms(get("under-attack", "quiet", "leasehold", "p99Ms"))})`,
+    );
+  }
   if (inputs.largeSessions !== undefined) {
     const { label, lost } = inputs.largeSessions;
     const open = get("sessions", label, "leasehold", "sessionsOpen");

@@ -10,18 +10,19 @@ export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" }
  * Starts the built leasehold server (`npm run build`) as its own process, so that its CPU and
  * memory are measured apart from the clients'. It prints one JSON log line with `url` when listening.
  */
-export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number): Promise<RunningServer> {
+/** `extraFlags` go to `leasehold serve` after the defaults (an auth file, say). */
+export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number, extraFlags: readonly string[] = []): Promise<RunningServer> {
   if (storage.kind === "durable") {
     const dir = tempDir("leasehold-data");
     try {
       const flags = storage.sync === "process" ? ["--data", dir.path, "--sync", "process"] : ["--data", dir.path];
-      return await spawnServer(repoRoot, flags, fileLimit, () => dir.remove());
+      return await spawnServer(repoRoot, [...flags, ...extraFlags], fileLimit, () => dir.remove());
     } catch (error) {
       dir.remove();
       throw error;
     }
   }
-  return spawnServer(repoRoot, ["--memory"], fileLimit, () => undefined);
+  return spawnServer(repoRoot, ["--memory", ...extraFlags], fileLimit, () => undefined);
 }
 
 async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<RunningServer> {
@@ -47,7 +48,7 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
     kind: "leasehold",
     url,
     pid: child.pid,
-    description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>")}`,
+    description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>").replace(/--auth-file \S+/, "--auth-file <tmp>")}`,
     async stop() {
       await child.stop();
       cleanup();
