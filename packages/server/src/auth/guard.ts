@@ -58,7 +58,8 @@ export class Guard {
 
   /**
    * A session may be resumed only by the principal that opened it: the session secret alone does not
-   * carry someone else's rights over.
+   * carry someone else's rights over. Names identify principals: static token names are unique, and
+   * JWT subjects are named `jwt:<sub>`, a prefix no token name may have.
    */
   mayResume(session: Session, principal: Principal): boolean {
     const gate = this.#gates.get(session);

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
-import { parseGrants, type Principal } from "./permissions.js";
+import { JWT_NAME_PREFIX, parseGrants, type Principal } from "./permissions.js";
 
 /** How the server checks JWTs ("tickets" minted by an application's backend). Give a secret, a public key, or both. */
 export interface JwtOptions {
@@ -23,7 +23,7 @@ export const PERMISSIONS_CLAIM = "leasehold";
 type Key = { alg: "HS256"; key: Uint8Array } | { alg: "RS256" | "ES256"; key: KeyObject };
 
 /**
- * Verifies JWTs with jose. A ticket needs `sub` (its name), `exp` (tickets are meant to be
+ * Verifies JWTs with jose. A ticket needs `sub` (its name, after `jwt:`), `exp` (tickets are meant to be
  * short-lived) and the `leasehold` claim with its permissions; `iss` and `aud` are checked when
  * configured. Only the algorithms of the configured keys are accepted, so "none" or an HS256 ticket
  * signed with the RSA public key as its secret are refused.
@@ -83,15 +83,15 @@ export class JwtVerifier {
     } catch (error) {
       throw new Error(describe(error));
     }
-    const name = payload.sub!;
-    if (name.length > 128) throw new Error("the JWT's sub claim is longer than 128 characters");
+    const subject = payload.sub!;
+    if (subject.length > 128) throw new Error("the JWT's sub claim is longer than 128 characters");
     let grants;
     try {
       grants = parseGrants(payload[PERMISSIONS_CLAIM], `the JWT's "${PERMISSIONS_CLAIM}" claim`);
     } catch (error) {
       throw new Error(error instanceof Error ? error.message : String(error));
     }
-    return { name, via: "jwt", unrestricted: false, grants };
+    return { name: `${JWT_NAME_PREFIX}${subject}`, via: "jwt", unrestricted: false, grants };
   }
 }
 

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parseGrants, type Grant, type Principal } from "./permissions.js";
+import { JWT_NAME_PREFIX, parseGrants, type Grant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
 export interface StaticToken {
-  /** Names the holder in logs, errors and the dashboard. */
+  /** Names the holder in logs, errors and the dashboard; unique in the file (it decides who may resume a session). */
   name: string;
   /** The token itself, at least 16 characters. Give this or `sha256`. */
   token?: string;
@@ -25,10 +25,12 @@ export class StaticTokens {
 
   constructor(entries: readonly StaticToken[], where = "auth tokens") {
     if (!Array.isArray(entries)) throw new Error(`${where}: "tokens" must be an array`);
+    const indexByName = new Map<string, number>();
     entries.forEach((entry, index) => {
       const at = `${where}: tokens[${index}]`;
       if (typeof entry !== "object" || entry === null) throw new Error(`${at} must be an object { name, token | sha256, permissions }`);
-      if (typeof entry.name !== "string" || entry.name.length === 0 || entry.name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
+      checkName(entry.name, at, indexByName.get(entry.name));
+      indexByName.set(entry.name, index);
       const digest = digestOf(entry, at);
       if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
       const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
@@ -57,6 +59,18 @@ export class StaticTokens {
   find(credential: string): Principal | undefined {
     return this.#byDigest.get(sha256(credential));
   }
+}
+
+/**
+ * A session may be resumed by the principal of the same name (guard.ts), so two entries of one name
+ * could take over each other's sessions; and `jwt:` is where JWT subjects live.
+ */
+function checkName(name: unknown, at: string, earlier: number | undefined): void {
+  if (typeof name !== "string" || name.length === 0 || name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
+  if (earlier !== undefined) {
+    throw new Error(`${at} is named "${name}" like tokens[${earlier}]: names must be unique (a session may be resumed by any token of its name); rename one of them`);
+  }
+  if (name.startsWith(JWT_NAME_PREFIX)) throw new Error(`${at}.name "${name}" starts with "${JWT_NAME_PREFIX}", which is reserved for JWT subjects; rename it`);
 }
 
 function digestOf(entry: StaticToken, at: string): string {
