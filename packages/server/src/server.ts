@@ -9,7 +9,7 @@ import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { SqliteStorage } from "./storage/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, remoteIp } from "./upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseMalformedUpgrade, remoteIp } from "./upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
 import { AddressQuota } from "./quota.js";
 import { MemoryStorage, type Storage } from "./storage/storage.js";
@@ -72,6 +72,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: resolved.handshakeTimeoutMs }, handler)
     : createHttpServer(handler);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
+  wss.on("wsClientError", refuseMalformedUpgrade);
   const origins = new OriginPolicy(options.allowOrigins);
   const addresses = new AddressQuota(resolved.limits);
   const heartbeats = heartbeatQueue(resolved.clock);
