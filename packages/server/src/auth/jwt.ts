@@ -17,6 +17,16 @@ export interface JwtOptions {
   clockToleranceSeconds?: number;
 }
 
+/** A JWT key read from files (the CLI's way), and the claims to check. */
+export interface JwtFiles {
+  /** HS256: a file holding the secret (surrounding whitespace dropped). */
+  secretFile?: string;
+  /** RS256 or ES256: a PEM file holding the public key. */
+  publicKeyFile?: string;
+  issuer?: string;
+  audience?: string;
+}
+
 /** The claim that carries a ticket's permissions, in the token file's shape. */
 export const PERMISSIONS_CLAIM = "leasehold";
 
@@ -47,7 +57,7 @@ export class JwtVerifier {
   }
 
   /** Reads the secret and the public key from files (the CLI's way); a secret file's surrounding whitespace is dropped. */
-  static fromFiles(files: { secretFile?: string; publicKeyFile?: string; issuer?: string; audience?: string }): JwtVerifier {
+  static fromFiles(files: JwtFiles): JwtVerifier {
     return new JwtVerifier({
       secret: files.secretFile === undefined ? undefined : readFileSync(files.secretFile, "utf8").trim(),
       publicKey: files.publicKeyFile === undefined ? undefined : readFileSync(files.publicKeyFile, "utf8"),

@@ -22,6 +22,8 @@ const MIN_TOKEN_LENGTH = 16;
  */
 export class StaticTokens {
   readonly #byDigest = new Map<string, Principal>();
+  /** The way back, for a reload: which token admitted a principal. */
+  readonly #digestOf = new WeakMap<Principal, string>();
 
   constructor(entries: readonly StaticToken[], where = "auth tokens") {
     if (!Array.isArray(entries)) throw new Error(`${where}: "tokens" must be an array`);
@@ -34,7 +36,9 @@ export class StaticTokens {
       const digest = digestOf(entry, at);
       if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
       const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
-      this.#byDigest.set(digest, { name: entry.name, via: "token", unrestricted: false, grants });
+      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants };
+      this.#byDigest.set(digest, principal);
+      this.#digestOf.set(principal, digest);
     });
   }
 
@@ -58,6 +62,12 @@ export class StaticTokens {
   /** The principal of a token, or undefined for an unknown one. */
   find(credential: string): Principal | undefined {
     return this.#byDigest.get(sha256(credential));
+  }
+
+  /** After a reload: the principal that the token which admitted `principal` here has in `next`, if `next` still holds it. */
+  successor(principal: Principal, next: StaticTokens | undefined): Principal | undefined {
+    const digest = this.#digestOf.get(principal);
+    return digest === undefined || next === undefined ? undefined : next.#byDigest.get(digest);
   }
 }
 
