@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
+import { X509Certificate, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { connect, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
@@ -35,8 +34,8 @@ async function sighup(child: ChildScript, nth: number): Promise<Record<string, u
 }
 
 /** A hello with `auth` on a new connection: true if welcomed; false if refused with UNAUTHENTICATED and 4003. */
-async function admitted(url: string, auth: string, options: { ca?: string } = {}): Promise<boolean> {
-  const raw = await Raw.open(url, options.ca === undefined ? {} : { ca: options.ca });
+async function admitted(url: string, auth: string): Promise<boolean> {
+  const raw = await Raw.open(url);
   raw.send({ op: "hello", version: 1, auth });
   const answer = await raw.next((message) => message.type === "welcome" || message.type === "error");
   if (answer.type === "welcome") return true;

@@ -1,6 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
-import { readFileSync } from "node:fs";
 import type { Guard } from "./auth/guard.js";
 import type { Session } from "./model.js";
 

@@ -11,6 +11,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <title>leasehold · dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/dashboard.css">
+<!-- First and on its own, so that ?token= leaves the address bar before the client bundle loads. -->
+<script type="module" src="/page-connection.js"></script>
 <script type="module" src="/dashboard.js"></script>
 </head>
 <body>
@@ -42,7 +44,7 @@ td.mono, .mono { font-family: ui-monospace, monospace; }
 `;
 
 /** /dashboard.js: the page's module script, standalone (it imports only /page-connection.js and /leasehold.js). */
-export const DASHBOARD_SCRIPT = `// The page connection module runs first: it takes ?token= out of the address bar before anything else.
+export const DASHBOARD_SCRIPT = `// /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
 // With authentication on, admin.state needs a credential with the admin right: /?token=...
 import { pageConnection } from "/page-connection.js";
 import { connect } from "/leasehold.js";

@@ -13,6 +13,8 @@ export const DEMO_LEADER_HTML = `<!doctype html>
 <title>leasehold · leader election demo</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/demo/leader.css">
+<!-- First and on its own, so that ?token= leaves the address bar before the client bundle loads. -->
+<script type="module" src="/page-connection.js"></script>
 <script type="module" src="/demo/leader.js"></script>
 </head>
 <body>
@@ -56,7 +58,7 @@ pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; border-radius: .5rem
 `;
 
 /** /demo/leader.js: the page's module script, standalone (it imports only /page-connection.js and /leasehold.js). */
-export const DEMO_LEADER_SCRIPT = `// The page connection module runs first: it takes ?token= out of the address bar before anything else.
+export const DEMO_LEADER_SCRIPT = `// /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
 import { pageConnection, params } from "/page-connection.js";
 import { connect } from "/leasehold.js";
 
