@@ -3,7 +3,9 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { defer, repoRoot, startClient, startServer } from "../support/fixtures.js";
-import { buildBrowserBundle, launchChromium, openPage } from "../support/browser.js";
+import { createServer as createTcpServer } from "node:net";
+import { buildBrowserBundle, cspViolations, launchChromium, openPage } from "../support/browser.js";
+import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
 let browser: Browser;
@@ -94,7 +96,8 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     const proxyUrl = await proxy.start();
     defer(() => proxy.close());
     const base = `http://127.0.0.1:${server.port}/demo/leader?name=cut&ttl=1500`;
-    const { page: cutOff } = await openPage(browser, `${base}&server=${encodeURIComponent(proxyUrl)}`);
+    // Served through the proxy, so that the page's own origin (the only one it connects to) is the proxy's.
+    const { page: cutOff } = await openPage(browser, `${proxyUrl.replace("ws:", "http:")}/demo/leader?name=cut&ttl=1500`);
     await vi.waitFor(async () => expect(await roleOf(cutOff)).toBe("leader"), { timeout: 2_000 });
     const others = await Promise.all([0, 1].map(async () => (await openPage(browser, base)).page));
     await vi.waitFor(async () => expect(await roles(others)).toEqual(["follower", "follower"]), { timeout: 2_000 });
@@ -132,5 +135,53 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     await (await waiting).release();
     await vi.waitFor(async () => expect(await row.count()).toBe(0), { timeout: 2_000, interval: 100 });
     expect(errors).toEqual([]);
+  });
+
+  it("the dashboard and the demo work under their CSP with ?token=, which leaves the address bar at once", async () => {
+    const server = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS } });
+    const origin = `http://127.0.0.1:${server.port}`;
+    const { page: dashboard, errors: dashboardErrors } = await openPage(browser, `${origin}/?token=${TOKENS.admin}`);
+    await vi.waitFor(async () => expect(await textOf(dashboard, "meta")).toMatch(/^1 sessions · /), { timeout: 5_000, interval: 50 });
+    expect(dashboard.url()).toBe(`${origin}/`);
+    const election = "tenant-a/csp";
+    const { page: demo, errors: demoErrors } = await openPage(browser, `${origin}/demo/leader?name=${encodeURIComponent(election)}&token=${TOKENS.tenantA}`);
+    await vi.waitFor(async () => expect(await roleOf(demo)).toBe("leader"), { timeout: 5_000, interval: 50 });
+    expect(demo.url()).toBe(`${origin}/demo/leader?name=${encodeURIComponent(election)}`);
+    for (const page of [dashboard, demo]) expect(await cspViolations(page), page.url()).toEqual([]);
+    expect([...dashboardErrors, ...demoErrors]).toEqual([]);
+
+    // The policy is in force (so that the empty list above means something): an inline script is blocked and reported.
+    const ran = await dashboard.evaluate(`(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.injected = true";
+      document.body.append(script);
+      return window.injected === true;
+    })()`);
+    expect(ran).toBe(false);
+    await vi.waitFor(async () => expect(await cspViolations(dashboard)).toEqual(["script-src-elem blocked inline"]), { timeout: 2_000 });
+  });
+
+  it("the pages refuse a ?server= on another origin and send nothing there, not even a connection attempt", async () => {
+    const server = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS } });
+    const elsewhere = createTcpServer((socket) => {
+      attempts += 1;
+      socket.destroy();
+    });
+    let attempts = 0;
+    await new Promise<void>((resolve) => elsewhere.listen(0, "127.0.0.1", resolve));
+    defer(() => new Promise((resolve) => elsewhere.close(resolve)));
+    const foreign = `ws://127.0.0.1:${(elsewhere.address() as { port: number }).port}`;
+    const origin = `http://127.0.0.1:${server.port}`;
+    const query = `server=${encodeURIComponent(foreign)}&token=${TOKENS.admin}`;
+    const { page: dashboard } = await openPage(browser, `${origin}/?${query}`);
+    const { page: demo } = await openPage(browser, `${origin}/demo/leader?${query}`);
+    for (const [page, id] of [[dashboard, "meta"], [demo, "status"]] as const) {
+      await vi.waitFor(async () => expect(await textOf(page, id)).toContain("connects only to the server that served it"), { timeout: 5_000, interval: 50 });
+      expect(await textOf(page, id)).toContain(foreign);
+      expect(page.url()).not.toContain(TOKENS.admin);
+      expect(await cspViolations(page)).toEqual([]);
+    }
+    expect(attempts).toBe(0);
+    expect(server.coordinator.sessions.size).toBe(0);
   });
 });

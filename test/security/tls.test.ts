@@ -1,27 +1,11 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { get } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connect } from "@leasehold/client";
-import { defer, startClient, startServer } from "../support/fixtures.js";
+import { startClient, startServer } from "../support/fixtures.js";
 import { startServerProcess } from "../support/server-process.js";
-import { STATIC_TOKENS, TOKENS } from "../support/security.js";
-
-/** A throwaway CA and a certificate it signed for 127.0.0.1 and localhost, made with openssl. */
-function makeCertificates(): { dir: string; ca: string; cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-tls-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=leasehold test CA");
-  openssl("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n");
-  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf");
-  const read = (name: string) => readFileSync(join(dir, name), "utf8");
-  return { dir, ca: read("ca.crt"), cert: read("server.crt"), key: read("server.key") };
-}
+import { STATIC_TOKENS, TOKENS, makeCertificates } from "../support/security.js";
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -29,11 +29,19 @@ export function buildBrowserBundle(): string {
   return outfile;
 }
 
-/** A new page whose console errors and uncaught exceptions are collected. */
+/**
+ * A new page whose console errors and uncaught exceptions are collected, and whose Content-Security-Policy
+ * violations are recorded from the first moment of every document (read them with `cspViolations`).
+ */
 export async function openPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext();
   defer(() => context.close());
   const page = await context.newPage();
+  await page.addInitScript(() => {
+    const record: string[] = [];
+    (window as unknown as { cspViolations: string[] }).cspViolations = record;
+    document.addEventListener("securitypolicyviolation", (event) => record.push(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`));
+  });
   const errors: string[] = [];
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
@@ -41,4 +49,9 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
   page.on("pageerror", (error) => errors.push(error.message));
   await page.goto(url);
   return { page, errors };
+}
+
+/** The CSP violations the page has reported so far (see openPage). */
+export function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
 }

@@ -1,5 +1,10 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SignJWT, type CryptoKey, type KeyObject } from "jose";
 import type { ServerOptions } from "@leasehold/server";
+import { defer } from "./fixtures.js";
 
 /** Every right a tenant can have over its own names; admin is separate. */
 export const TENANT_RIGHTS = ["lock", "election", "read", "write", "counter", "watch"];
@@ -33,4 +38,18 @@ export async function mintJwt(
   if (claims.issuer) jwt = jwt.setIssuer(claims.issuer);
   if (claims.audience) jwt = jwt.setAudience(claims.audience);
   return jwt.sign(key);
+}
+
+/** A throwaway CA and a certificate it signed for 127.0.0.1 and localhost, made with openssl. */
+export function makeCertificates(): { dir: string; ca: string; cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), "leasehold-tls-"));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=leasehold test CA");
+  openssl("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n");
+  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf");
+  const read = (name: string) => readFileSync(join(dir, name), "utf8");
+  return { dir, ca: read("ca.crt"), cert: read("server.crt"), key: read("server.key") };
 }

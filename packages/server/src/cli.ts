@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { JwtVerifier } from "./auth/jwt.js";
 import { createServer } from "./server.js";
 import type { SyncMode } from "./storage/sqlite-storage.js";
 
@@ -52,9 +50,9 @@ program
   .action(async (options: ServeOptions) => {
     const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
     if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
-    const jwt =
+    const jwtFiles =
       options.jwtSecretFile !== undefined || options.jwtPublicKey !== undefined
-        ? JwtVerifier.fromFiles({ secretFile: options.jwtSecretFile, publicKeyFile: options.jwtPublicKey, issuer: options.jwtIssuer, audience: options.jwtAudience })
+        ? { secretFile: options.jwtSecretFile, publicKeyFile: options.jwtPublicKey, issuer: options.jwtIssuer, audience: options.jwtAudience }
         : undefined;
     // commander turns a flag on whenever its variable is set, whatever the value: LEASEHOLD_MEMORY=0
     // would silently throw away durability.
@@ -81,9 +79,10 @@ program
         ...(options.maxBacklog !== undefined && { maxBacklogBytes: options.maxBacklog }),
       },
       handshakeTimeoutMs: options.handshakeTimeout,
-      auth: options.authFile !== undefined || jwt ? { tokensFile: options.authFile, jwt } : undefined,
+      // Given as files, so that SIGHUP can read them again.
+      auth: options.authFile !== undefined || jwtFiles ? { tokensFile: options.authFile, jwtFiles } : undefined,
       allowOrigins: options.allowOrigin,
-      tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
+      tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { certFile: options.tlsCert, keyFile: options.tlsKey } : undefined,
       logger,
     });
     const storage = !dataDir
@@ -116,6 +115,17 @@ program
     };
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
+    // Rotating secrets: a reload that fails (a file half-written, a key that does not match) changes
+    // nothing and is only logged; the server never exits over it.
+    process.on("SIGHUP", () => {
+      try {
+        const report = server.reload();
+        const closed = report.closed.length === 0 ? "" : `; ${report.closed.length} session${report.closed.length === 1 ? "" : "s"} closed (token removed)`;
+        logger.info({ signal: "SIGHUP", auth: report.auth, tls: report.tls, closed: report.closed.length }, `secrets reloaded: auth ${report.auth}${report.tls ? ", TLS certificate" : ""}${closed}`);
+      } catch (error) {
+        logger.error({ signal: "SIGHUP", err: error }, `reload failed, the previous secrets stay in use: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
   });
 
 interface ServeOptions {

@@ -2,6 +2,7 @@ import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limit
 import type { Logger } from "pino";
 import { Authenticator, type AuthOptions } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
+import type { TlsOptions } from "./reload.js";
 import type { SyncMode } from "./storage/sqlite-storage.js";
 import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
@@ -43,8 +44,8 @@ export interface ServerOptions {
    * are always allowed. A refused origin gets HTTP 403 before any WebSocket exists.
    */
   allowOrigins?: string[];
-  /** Serve `wss://` and `https://` with this certificate and key (PEM). */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Serve `wss://` and `https://` with this certificate and key (PEM), or the files holding them (read again by `reload()`). */
+  tls?: TlsOptions;
 }
 
 export interface ResolvedOptions {

@@ -9,9 +9,10 @@ import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { SqliteStorage } from "./storage/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, remoteIp } from "./upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseMalformedUpgrade, remoteIp } from "./upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
 import { AddressQuota } from "./quota.js";
+import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
 import { MemoryStorage, type Storage } from "./storage/storage.js";
 
 export interface LeaseholdServer {
@@ -31,6 +32,14 @@ export interface LeaseholdServer {
    */
   readonly failed: Promise<Error>;
   /**
+   * Reads the secrets given as files again (the token file, the JWT key files, the TLS certificate
+   * and key) and uses them for every new connection and handshake; a connected session whose static
+   * token was removed gets UNAUTHENTICATED and close 4003, the others take their token's current
+   * rights. Throws if any file cannot be read or checked, and then nothing changed. The CLI calls it
+   * on SIGHUP.
+   */
+  reload(): ReloadReport;
+  /**
    * Stops accepting, commits what is pending, tells every client the server is restarting (close
    * code 1012: reconnect and resume), and resolves when done.
    */
@@ -44,6 +53,7 @@ export interface LeaseholdServer {
 export async function createServer(options: ServerOptions = {}): Promise<LeaseholdServer> {
   useEnglishErrorMessages();
   const resolved = resolveOptions(options);
+  const certificate = options.tls && readCertificate(options.tls);
   const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes, sync: options.sync }) : new MemoryStorage());
   const logger = resolved.logger;
   const connections = new Set<Connection>();
@@ -68,10 +78,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   }
 
   const handler = createHttpHandler(options.browserBundlePath ?? defaultBundlePath());
-  const http = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: resolved.handshakeTimeoutMs }, handler)
-    : createHttpServer(handler);
+  const https = certificate && createHttpsServer({ ...certificate, handshakeTimeout: resolved.handshakeTimeoutMs }, handler);
+  const http = https ?? createHttpServer(handler);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
+  wss.on("wsClientError", refuseMalformedUpgrade);
   const origins = new OriginPolicy(options.allowOrigins);
   const addresses = new AddressQuota(resolved.limits);
   const heartbeats = heartbeatQueue(resolved.clock);
@@ -140,6 +150,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     security: { auth: resolved.guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
     durable: storage.durable,
     failed,
+    reload() {
+      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), https && options.tls && { options: options.tls, server: https });
+      for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
+      return report;
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         http.close(() => {

@@ -1,9 +1,10 @@
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
 import type { OriginPolicy } from "./auth/origin.js";
+import { RAW_SECURITY_HEADERS } from "./http/security-headers.js";
 
 /**
  * Checks an HTTP upgrade before any WebSocket exists. A browser page from an origin that is not
@@ -14,13 +15,19 @@ export function admitUpgrade(request: IncomingMessage, socket: Duplex, origins: 
   const origin = request.headers.origin;
   if (origins.allows(origin, request.headers.host)) return true;
   logger?.info({ address: remoteIp(request), origin }, "upgrade refused: origin not allowed");
-  const body = `the origin ${origin} may not open a WebSocket here\n`;
-  socket.end(
-    `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  // A peer that never closes its side is not waited for.
-  setTimeout(() => socket.destroy(), 1_000).unref();
+  refuseUpgrade(socket, 403, `the origin ${origin} may not open a WebSocket here`);
   return false;
+}
+
+/**
+ * Answers an upgrade that ws found malformed (ws's `wsClientError`: a wrong method, a missing or bad
+ * Sec-WebSocket-Key or -Version) as ws would, but with the security headers every response carries.
+ * ws does not pass its status: a method other than GET is 405, the rest 400, and the supported
+ * version is always named (RFC 6455 requires it when the version was the problem; it costs nothing
+ * otherwise).
+ */
+export function refuseMalformedUpgrade(error: Error, socket: Duplex, request: IncomingMessage): void {
+  refuseUpgrade(socket, request.method === "GET" ? 400 : 405, `${error.message}; WebSocket clients upgrade with GET and version 13`, "Sec-WebSocket-Version: 13\r\n");
 }
 
 /** Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close 4005. */
@@ -33,4 +40,15 @@ export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
 /** The peer's IP address (without port): the unit of the per-address quota. Behind a proxy this is the proxy. */
 export function remoteIp(request: IncomingMessage): string {
   return request.socket.remoteAddress ?? "unknown";
+}
+
+/** Writes an HTTP refusal to the socket of an upgrade (no WebSocket exists yet) and closes it. */
+function refuseUpgrade(socket: Duplex, status: number, message: string, extraHeaders = ""): void {
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADERS}${extraHeaders}\r\n${body}`,
+  );
+  // A peer that never closes its side is not waited for.
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }

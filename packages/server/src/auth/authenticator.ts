@@ -1,4 +1,4 @@
-import { JwtVerifier, type JwtOptions } from "./jwt.js";
+import { JwtVerifier, type JwtFiles, type JwtOptions } from "./jwt.js";
 import { ANONYMOUS, type Principal } from "./permissions.js";
 import { StaticTokens, type StaticToken } from "./static-tokens.js";
 
@@ -6,11 +6,26 @@ import { StaticTokens, type StaticToken } from "./static-tokens.js";
 export interface AuthOptions {
   /** Static tokens, each with a name and its permissions. */
   tokens?: StaticToken[];
-  /** A JSON file `{ "tokens": [...] }` with the same entries (the CLI's `--auth-file`). Read once at start. */
+  /** A JSON file `{ "tokens": [...] }` with the same entries (the CLI's `--auth-file`). Read at start and at each reload. */
   tokensFile?: string;
   /** Signed JWTs (HS256, RS256, ES256) with their permissions in the `leasehold` claim. */
   jwt?: JwtOptions | JwtVerifier;
+  /** The same, with the key read from files (the CLI's `--jwt-secret-file`, `--jwt-public-key`), at start and at each reload. */
+  jwtFiles?: JwtFiles;
 }
+
+/** What a reload read and checked, not yet in use (see Authenticator.reread). */
+export interface Credentials {
+  readonly tokens: StaticTokens | undefined;
+  readonly jwt: JwtVerifier | undefined;
+}
+
+/**
+ * After a reload, the principal that a principal admitted before it has now: the same token's new
+ * entry (its permissions may have changed), undefined when its token is no longer accepted. JWT
+ * principals carry over unchanged: their tickets were checked at the handshake and are short-lived.
+ */
+export type Successor = (principal: Principal) => Principal | undefined;
 
 /** The outcome of a handshake's credential check. */
 export type Admission = { ok: true; principal: Principal } | { ok: false; reason: string };
@@ -24,15 +39,37 @@ const ADMIT_ANONYMOUS: Admission = { ok: true, principal: ANONYMOUS };
  * meanwhile. Reasons never quote the credential: they go to logs and to the client.
  */
 export class Authenticator {
-  readonly #tokens: StaticTokens | undefined;
-  readonly #jwt: JwtVerifier | undefined;
+  readonly #options: AuthOptions | undefined;
+  #tokens: StaticTokens | undefined;
+  #jwt: JwtVerifier | undefined;
 
   constructor(options: AuthOptions | undefined) {
+    if (options?.jwt !== undefined && options.jwtFiles !== undefined) throw new Error("give auth.jwt or auth.jwtFiles, not both");
+    this.#options = options;
+    ({ tokens: this.#tokens, jwt: this.#jwt } = this.reread());
+  }
+
+  /**
+   * Reads and checks the token file and the JWT key files (again), without putting anything in use:
+   * throws, with a message that names the file and the problem, if any of them is unusable. Tokens
+   * and keys given in-process are taken as they were given.
+   */
+  reread(): Credentials {
+    const options = this.#options;
     const entries = [...(options?.tokens ?? []), ...(options?.tokensFile === undefined ? [] : StaticTokens.readFile(options.tokensFile))];
     // Any token list, even an empty one, turns authentication on: a list that came out empty must not open the server.
-    this.#tokens = options?.tokens !== undefined || options?.tokensFile !== undefined ? new StaticTokens(entries, options?.tokensFile ?? "auth tokens") : undefined;
+    const tokens = options?.tokens !== undefined || options?.tokensFile !== undefined ? new StaticTokens(entries, options?.tokensFile ?? "auth tokens") : undefined;
     const jwt = options?.jwt;
-    this.#jwt = jwt === undefined ? undefined : jwt instanceof JwtVerifier ? jwt : new JwtVerifier(jwt);
+    if (jwt !== undefined) return { tokens, jwt: jwt instanceof JwtVerifier ? jwt : new JwtVerifier(jwt) };
+    return { tokens, jwt: options?.jwtFiles === undefined ? undefined : JwtVerifier.fromFiles(options.jwtFiles) };
+  }
+
+  /** Puts credentials from `reread` in use for every handshake from now on. */
+  replace(next: Credentials): Successor {
+    const previous = this.#tokens;
+    this.#tokens = next.tokens;
+    this.#jwt = next.jwt;
+    return (principal) => (principal.via === "token" ? previous?.successor(principal, next.tokens) : principal);
   }
 
   /** True when connections must present a credential. */

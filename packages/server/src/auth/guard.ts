@@ -1,8 +1,8 @@
-import { ErrorCode, type Clock, type Limits, type Request, type Timer } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, type Clock, type Limits, type Request, type Timer } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
 import type { Session } from "../model.js";
 import { TokenBucket } from "../quota.js";
-import type { Admission, Authenticator } from "./authenticator.js";
+import type { Admission, Authenticator, Successor } from "./authenticator.js";
 import { allows, describeGrants, Right, type Principal } from "./permissions.js";
 
 /** What the guard needs of a socket: to stop and restart reading from a client that floods. */
@@ -58,7 +58,8 @@ export class Guard {
 
   /**
    * A session may be resumed only by the principal that opened it: the session secret alone does not
-   * carry someone else's rights over.
+   * carry someone else's rights over. Names identify principals: static token names are unique, and
+   * JWT subjects are named `jwt:<sub>`, a prefix no token name may have.
    */
   mayResume(session: Session, principal: Principal): boolean {
     const gate = this.#gates.get(session);
@@ -78,6 +79,36 @@ export class Guard {
     }
     const { maxRequestsPerSecond, requestBurst } = this.limits;
     this.#gates.set(session, { principal, bucket: new TokenBucket(maxRequestsPerSecond, requestBurst, this.clock.now()), socket, throttle: null, onePerTurn: false });
+  }
+
+  /**
+   * After a reload of the credentials: each session's principal becomes what its credential grants
+   * now, so that changed rights apply from its next request, and a connected session whose token is
+   * no longer accepted is told why (UNAUTHENTICATED) and closed with 4003, which a client does not
+   * retry with the same credential. Its leases run out as usual: ending them now would take its locks
+   * from a holder that has not yet learnt it lost them. Returns the sessions closed.
+   */
+  reauthorize(sessions: Iterable<Session>, successor: Successor): { session: string; principal: string }[] {
+    const closed: { session: string; principal: string }[] = [];
+    for (const session of sessions) {
+      const gate = this.#gates.get(session);
+      if (!gate) continue;
+      const next = successor(gate.principal);
+      if (next) {
+        gate.principal = next;
+        continue;
+      }
+      // A detached session keeps its principal: only a credential of the same name can resume it.
+      if (!session.outlet) continue;
+      closed.push({ session: session.id, principal: gate.principal.name });
+      session.outlet.send({
+        type: "error",
+        code: ErrorCode.UNAUTHENTICATED,
+        message: `the token of ${gate.principal.name} was removed from the server's token file and is no longer accepted; connect again with a valid credential`,
+      });
+      session.outlet.close(CloseCode.UNAUTHENTICATED, "credential revoked");
+    }
+    return closed;
   }
 
   /** Throws RATE_LIMITED or PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
-import { parseGrants, type Principal } from "./permissions.js";
+import { JWT_NAME_PREFIX, parseGrants, type Principal } from "./permissions.js";
 
 /** How the server checks JWTs ("tickets" minted by an application's backend). Give a secret, a public key, or both. */
 export interface JwtOptions {
@@ -17,13 +17,23 @@ export interface JwtOptions {
   clockToleranceSeconds?: number;
 }
 
+/** A JWT key read from files (the CLI's way), and the claims to check. */
+export interface JwtFiles {
+  /** HS256: a file holding the secret (surrounding whitespace dropped). */
+  secretFile?: string;
+  /** RS256 or ES256: a PEM file holding the public key. */
+  publicKeyFile?: string;
+  issuer?: string;
+  audience?: string;
+}
+
 /** The claim that carries a ticket's permissions, in the token file's shape. */
 export const PERMISSIONS_CLAIM = "leasehold";
 
 type Key = { alg: "HS256"; key: Uint8Array } | { alg: "RS256" | "ES256"; key: KeyObject };
 
 /**
- * Verifies JWTs with jose. A ticket needs `sub` (its name), `exp` (tickets are meant to be
+ * Verifies JWTs with jose. A ticket needs `sub` (its name, after `jwt:`), `exp` (tickets are meant to be
  * short-lived) and the `leasehold` claim with its permissions; `iss` and `aud` are checked when
  * configured. Only the algorithms of the configured keys are accepted, so "none" or an HS256 ticket
  * signed with the RSA public key as its secret are refused.
@@ -47,7 +57,7 @@ export class JwtVerifier {
   }
 
   /** Reads the secret and the public key from files (the CLI's way); a secret file's surrounding whitespace is dropped. */
-  static fromFiles(files: { secretFile?: string; publicKeyFile?: string; issuer?: string; audience?: string }): JwtVerifier {
+  static fromFiles(files: JwtFiles): JwtVerifier {
     return new JwtVerifier({
       secret: files.secretFile === undefined ? undefined : readFileSync(files.secretFile, "utf8").trim(),
       publicKey: files.publicKeyFile === undefined ? undefined : readFileSync(files.publicKeyFile, "utf8"),
@@ -83,15 +93,15 @@ export class JwtVerifier {
     } catch (error) {
       throw new Error(describe(error));
     }
-    const name = payload.sub!;
-    if (name.length > 128) throw new Error("the JWT's sub claim is longer than 128 characters");
+    const subject = payload.sub!;
+    if (subject.length > 128) throw new Error("the JWT's sub claim is longer than 128 characters");
     let grants;
     try {
       grants = parseGrants(payload[PERMISSIONS_CLAIM], `the JWT's "${PERMISSIONS_CLAIM}" claim`);
     } catch (error) {
       throw new Error(error instanceof Error ? error.message : String(error));
     }
-    return { name, via: "jwt", unrestricted: false, grants };
+    return { name: `${JWT_NAME_PREFIX}${subject}`, via: "jwt", unrestricted: false, grants };
   }
 }
 

@@ -41,6 +41,13 @@ export interface Principal {
   readonly grants: readonly Grant[];
 }
 
+/**
+ * A ticket's principal is named `jwt:<sub>`, so that a subject never equals a static token's name
+ * (which may not start with it): a name alone then tells who may resume a session and whose quota a
+ * session counts against, and a PERMISSION_DENIED message says which kind of credential was refused.
+ */
+export const JWT_NAME_PREFIX = "jwt:";
+
 /** The principal of every connection while authentication is off. */
 export const ANONYMOUS: Principal = { name: "anonymous", via: "anonymous", unrestricted: true, grants: [] };
 

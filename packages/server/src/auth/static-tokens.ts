@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parseGrants, type Grant, type Principal } from "./permissions.js";
+import { JWT_NAME_PREFIX, parseGrants, type Grant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
 export interface StaticToken {
-  /** Names the holder in logs, errors and the dashboard. */
+  /** Names the holder in logs, errors and the dashboard; unique in the file (it decides who may resume a session). */
   name: string;
   /** The token itself, at least 16 characters. Give this or `sha256`. */
   token?: string;
@@ -22,17 +22,23 @@ const MIN_TOKEN_LENGTH = 16;
  */
 export class StaticTokens {
   readonly #byDigest = new Map<string, Principal>();
+  /** The way back, for a reload: which token admitted a principal. */
+  readonly #digestOf = new WeakMap<Principal, string>();
 
   constructor(entries: readonly StaticToken[], where = "auth tokens") {
     if (!Array.isArray(entries)) throw new Error(`${where}: "tokens" must be an array`);
+    const indexByName = new Map<string, number>();
     entries.forEach((entry, index) => {
       const at = `${where}: tokens[${index}]`;
       if (typeof entry !== "object" || entry === null) throw new Error(`${at} must be an object { name, token | sha256, permissions }`);
-      if (typeof entry.name !== "string" || entry.name.length === 0 || entry.name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
+      checkName(entry.name, at, indexByName.get(entry.name));
+      indexByName.set(entry.name, index);
       const digest = digestOf(entry, at);
       if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
       const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
-      this.#byDigest.set(digest, { name: entry.name, via: "token", unrestricted: false, grants });
+      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants };
+      this.#byDigest.set(digest, principal);
+      this.#digestOf.set(principal, digest);
     });
   }
 
@@ -57,6 +63,24 @@ export class StaticTokens {
   find(credential: string): Principal | undefined {
     return this.#byDigest.get(sha256(credential));
   }
+
+  /** After a reload: the principal that the token which admitted `principal` here has in `next`, if `next` still holds it. */
+  successor(principal: Principal, next: StaticTokens | undefined): Principal | undefined {
+    const digest = this.#digestOf.get(principal);
+    return digest === undefined || next === undefined ? undefined : next.#byDigest.get(digest);
+  }
+}
+
+/**
+ * A session may be resumed by the principal of the same name (guard.ts), so two entries of one name
+ * could take over each other's sessions; and `jwt:` is where JWT subjects live.
+ */
+function checkName(name: unknown, at: string, earlier: number | undefined): void {
+  if (typeof name !== "string" || name.length === 0 || name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
+  if (earlier !== undefined) {
+    throw new Error(`${at} is named "${name}" like tokens[${earlier}]: names must be unique (a session may be resumed by any token of its name); rename one of them`);
+  }
+  if (name.startsWith(JWT_NAME_PREFIX)) throw new Error(`${at}.name "${name}" starts with "${JWT_NAME_PREFIX}", which is reserved for JWT subjects; rename it`);
 }
 
 function digestOf(entry: StaticToken, at: string): string {

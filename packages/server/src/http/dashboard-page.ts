@@ -1,28 +1,19 @@
 /**
  * The live dashboard at `/`: sessions, leases, locks (with holders, tokens and queues) and elections,
  * refreshed twice a second over the page's own WebSocket session (`admin.state`). Names come from
- * clients, so everything is inserted as text, never as HTML.
+ * clients, so everything is inserted as text, never as HTML. Markup, style and script are three
+ * resources (`/`, `/dashboard.css`, `/dashboard.js`): the Content-Security-Policy allows nothing inline.
  */
-export function dashboardPage(): string {
-  return `<!doctype html>
+export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>leasehold · dashboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1d2433; }
-  h1 { font-size: 1.4rem; margin: 0 0 .25rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
-  #meta { color: #4a5568; }
-  table { border-collapse: collapse; min-width: 40rem; }
-  td { white-space: pre-line; }
-  th, td { text-align: left; padding: .3rem .8rem .3rem 0; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
-  th { color: #4a5568; font-weight: 600; }
-  td.mono, .mono { font-family: ui-monospace, monospace; }
-  .empty { color: #718096; font-style: italic; }
-  .bar { display: inline-block; height: .6rem; background: #48bb78; border-radius: .3rem; vertical-align: middle; }
-  .error { color: #c53030; }
-</style>
+<link rel="stylesheet" href="/dashboard.css">
+<!-- First and on its own, so that ?token= leaves the address bar before the client bundle loads. -->
+<script type="module" src="/page-connection.js"></script>
+<script type="module" src="/dashboard.js"></script>
 </head>
 <body>
 <h1>leasehold</h1>
@@ -31,19 +22,32 @@ export function dashboardPage(): string {
 <h2>Elections</h2><div id="elections"></div>
 <h2>Leases</h2><div id="leases"></div>
 <h2>Sessions</h2><div id="sessions"></div>
-<script type="module">
-import { connect } from "/leasehold.js";
+<p class="note">This page connects only to the server that served it and sends its <code>?token=</code> nowhere
+else; it removes the token from the address bar as soon as it has read it.</p>
+</body>
+</html>
+`;
 
-const params = new URLSearchParams(location.search);
-const server = params.get("server") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
-// With authentication on, admin.state needs a credential with the admin right: /?token=... It is
-// taken out of the address bar (and so out of the history) as soon as it is read.
-const token = params.get("token") || undefined;
-if (token !== undefined) {
-  params.delete("token");
-  const rest = params.toString();
-  history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
-}
+/** /dashboard.css */
+export const DASHBOARD_CSS = `body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1d2433; }
+h1 { font-size: 1.4rem; margin: 0 0 .25rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
+#meta { color: #4a5568; }
+table { border-collapse: collapse; min-width: 40rem; }
+td { white-space: pre-line; }
+th, td { text-align: left; padding: .3rem .8rem .3rem 0; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
+th { color: #4a5568; font-weight: 600; }
+td.mono, .mono { font-family: ui-monospace, monospace; }
+.empty { color: #718096; font-style: italic; }
+.bar { display: inline-block; height: .6rem; background: #48bb78; border-radius: .3rem; vertical-align: middle; }
+.error { color: #c53030; }
+.note { color: #718096; margin-top: 2rem; }
+`;
+
+/** /dashboard.js: the page's module script, standalone (it imports only /page-connection.js and /leasehold.js). */
+export const DASHBOARD_SCRIPT = `// /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
+// With authentication on, admin.state needs a credential with the admin right: /?token=...
+import { pageConnection } from "/page-connection.js";
+import { connect } from "/leasehold.js";
 
 function table(target, headers, rows, empty) {
   const box = document.getElementById(target);
@@ -115,8 +119,24 @@ function render(state) {
   })), "no sessions");
 }
 
-try {
-  const client = await connect(server, { agent: "dashboard", auth: token });
+function showError(text) {
+  const meta = document.getElementById("meta");
+  meta.className = "error";
+  meta.textContent = text;
+}
+
+const target = pageConnection();
+if (!target.ok) showError(target.reason);
+else watchServer(target.server, target.token);
+
+async function watchServer(server, token) {
+  let client;
+  try {
+    client = await connect(server, { agent: "dashboard", auth: token });
+  } catch (error) {
+    showError("cannot reach " + server + ": " + error.message + (error.code === "UNAUTHENTICATED" ? " (this server requires authentication: open the dashboard as /?token=<a token with the admin right>)" : ""));
+    return;
+  }
   for (;;) {
     try {
       render(await client.admin.state());
@@ -125,13 +145,5 @@ try {
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-} catch (error) {
-  const meta = document.getElementById("meta");
-  meta.className = "error";
-  meta.textContent = "cannot reach " + server + ": " + error.message + (error.code === "UNAUTHENTICATED" ? " (this server requires authentication: open the dashboard as /?token=<a token with the admin right>)" : "");
 }
-</script>
-</body>
-</html>
 `;
-}

@@ -1,32 +1,29 @@
 /**
  * /demo/leader: one leader per name across tabs, windows and machines. Open it in several tabs;
- * exactly one shows "leader". Query: ?name= (election, default "demo"), ?server= (ws:// URL, default
- * this server), ?ttl= (lease TTL in ms, default 3000), ?token= (a credential with the "election" right
-over the election's name, when the server requires authentication).
+ * exactly one shows "leader". Query: ?name= (election, default "demo"), ?ttl= (lease TTL in ms,
+ * default 3000), ?token= (a credential with the "election" right over the election's name, when the
+ * server requires authentication). It connects to the server that served it (see page-connection.ts).
+ * Markup, style and script are three resources (`/demo/leader`, `/demo/leader.css`,
+ * `/demo/leader.js`): the Content-Security-Policy allows nothing inline.
  */
-export function demoLeaderPage(): string {
-  return `<!doctype html>
+export const DEMO_LEADER_HTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>leasehold · leader election demo</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 46rem; padding: 0 1rem; color: #1d2433; }
-  .role { font-size: 2.5rem; font-weight: 700; padding: .5rem 1rem; border-radius: .5rem; display: inline-block; }
-  .role.leader { background: #d5f5dd; color: #0b6b2c; }
-  .role.follower { background: #eceff4; color: #4a5568; }
-  dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
-  dt { color: #4a5568; } dd { margin: 0; font-family: ui-monospace, monospace; }
-  pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; border-radius: .5rem; font-size: 14px; }
-  #status { color: #4a5568; }
-</style>
+<link rel="stylesheet" href="/demo/leader.css">
+<!-- First and on its own, so that ?token= leaves the address bar before the client bundle loads. -->
+<script type="module" src="/page-connection.js"></script>
+<script type="module" src="/demo/leader.js"></script>
 </head>
 <body>
 <h1>One leader across tabs</h1>
 <p>Every tab that opens this page campaigns in the same election. Exactly one is <b>leader</b>; the others
 follow and take over when it goes away: at once when its tab closes, within the lease TTL when it is cut off.
 Unlike the browser's Web Locks API this works across browsers and machines, and every term has a fencing token.</p>
+<p class="note">The page connects only to the server that served it and sends a <code>?token=</code> nowhere
+else; it removes the token from the address bar as soon as it has read it.</p>
 <p><span id="role" class="role follower">follower</span></p>
 <dl>
   <dt>this tab</dt><dd id="self"></dd>
@@ -44,12 +41,28 @@ const term = await client.elections.campaign("demo", lease.id, { value: myId });
 // lead until term.signal aborts (tab closed elsewhere, cut off, lease lost)
 term.signal.addEventListener("abort", () => console.log("no longer leader:", term.signal.reason));
 for await (const leader of client.elections.observe("demo")) console.log("leader is", leader?.value);</pre>
-<script type="module">
+</body>
+</html>
+`;
+
+/** /demo/leader.css */
+export const DEMO_LEADER_CSS = `body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 46rem; padding: 0 1rem; color: #1d2433; }
+.role { font-size: 2.5rem; font-weight: 700; padding: .5rem 1rem; border-radius: .5rem; display: inline-block; }
+.role.leader { background: #d5f5dd; color: #0b6b2c; }
+.role.follower { background: #eceff4; color: #4a5568; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+dt { color: #4a5568; } dd { margin: 0; font-family: ui-monospace, monospace; }
+pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; border-radius: .5rem; font-size: 14px; }
+#status { color: #4a5568; }
+.note { color: #4a5568; font-size: 14px; }
+`;
+
+/** /demo/leader.js: the page's module script, standalone (it imports only /page-connection.js and /leasehold.js). */
+export const DEMO_LEADER_SCRIPT = `// /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
+import { pageConnection, params } from "/page-connection.js";
 import { connect } from "/leasehold.js";
 
-const params = new URLSearchParams(location.search);
 const name = params.get("name") || "demo";
-const server = params.get("server") || (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
 const ttl = Number(params.get("ttl") || 3000);
 const self = "tab-" + Math.random().toString(36).slice(2, 8);
 const $ = (id) => document.getElementById(id);
@@ -65,14 +78,22 @@ function show(role, token) {
   $("token").textContent = token ?? "";
 }
 
-const client = await connect(server, { agent: "demo " + self, auth: params.get("token") || undefined });
 const status = (text) => ($("status").textContent = text);
-status("connected");
-client.addEventListener("disconnected", () => status("reconnecting…"));
-client.addEventListener("reconnected", () => status("connected (session resumed)"));
-client.addEventListener("expired", () => status("session expired; starting over"));
+const target = pageConnection();
+if (target.ok) start(target.server, target.token);
+else status(target.reason);
 
-async function observe() {
+async function start(server, token) {
+  const client = await connect(server, { agent: "demo " + self, auth: token });
+  status("connected");
+  client.addEventListener("disconnected", () => status("reconnecting…"));
+  client.addEventListener("reconnected", () => status("connected (session resumed)"));
+  client.addEventListener("expired", () => status("session expired; starting over"));
+  observe(client);
+  campaign(client);
+}
+
+async function observe(client) {
   for (;;) {
     try {
       for await (const leader of client.elections.observe(name)) $("leader").textContent = leader ? String(leader.value) : "(vacant)";
@@ -82,7 +103,7 @@ async function observe() {
   }
 }
 
-async function campaign() {
+async function campaign(client) {
   for (;;) {
     try {
       const lease = await client.leases.grant(ttl);
@@ -97,11 +118,4 @@ async function campaign() {
     }
   }
 }
-
-observe();
-campaign();
-</script>
-</body>
-</html>
 `;
-}

@@ -1,8 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { dashboardPage } from "./dashboard-page.js";
-import { demoLeaderPage } from "./demo-page.js";
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_SCRIPT } from "./dashboard-page.js";
+import { DEMO_LEADER_CSS, DEMO_LEADER_HTML, DEMO_LEADER_SCRIPT } from "./demo-page.js";
+import { PAGE_CONNECTION_SCRIPT } from "./page-connection.js";
+import { SECURITY_HEADERS } from "./security-headers.js";
 
 /** Where the browser build of the client is, unless the server is told otherwise. */
 export function defaultBundlePath(): string | undefined {
@@ -13,24 +15,40 @@ export function defaultBundlePath(): string | undefined {
   }
 }
 
+const HTML = "text/html; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+const JAVASCRIPT = "text/javascript; charset=utf-8";
+
+/** The pages and the scripts and styles they load (nothing inline: see security-headers.ts). */
+const STATIC: ReadonlyMap<string, { type: string; body: string }> = new Map([
+  ["/", { type: HTML, body: DASHBOARD_HTML }],
+  ["/dashboard.css", { type: CSS, body: DASHBOARD_CSS }],
+  ["/dashboard.js", { type: JAVASCRIPT, body: DASHBOARD_SCRIPT }],
+  ["/demo/leader", { type: HTML, body: DEMO_LEADER_HTML }],
+  ["/demo/leader.css", { type: CSS, body: DEMO_LEADER_CSS }],
+  ["/demo/leader.js", { type: JAVASCRIPT, body: DEMO_LEADER_SCRIPT }],
+  ["/page-connection.js", { type: JAVASCRIPT, body: PAGE_CONNECTION_SCRIPT }],
+]);
+
 /**
- * The HTTP side of the server: the dashboard at `/`, the leader-election demo at `/demo/leader`, the
- * browser bundle at `/leasehold.js`, and `/healthz`. WebSocket upgrades on any path go to the protocol.
+ * The HTTP side of the server: the dashboard at `/`, the leader-election demo at `/demo/leader` (with
+ * their scripts and styles), the browser bundle at `/leasehold.js`, and `/healthz`. Every response
+ * carries the security headers. WebSocket upgrades on any path go to the protocol.
  */
 export function createHttpHandler(bundlePath: string | undefined) {
   return (request: IncomingMessage, response: ServerResponse): void => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     if (request.method !== "GET" && request.method !== "HEAD") {
       send(response, 405, "text/plain", "only GET is served here\n");
       return;
     }
+    const page = STATIC.get(path);
+    if (page) {
+      send(response, 200, page.type, page.body);
+      return;
+    }
     switch (path) {
-      case "/":
-        send(response, 200, "text/html; charset=utf-8", dashboardPage());
-        return;
-      case "/demo/leader":
-        send(response, 200, "text/html; charset=utf-8", demoLeaderPage());
-        return;
       case "/leasehold.js":
       case "/leasehold.js.map":
         void serveBundle(response, bundlePath, path.endsWith(".map"));
@@ -55,7 +73,7 @@ async function serveBundle(response: ServerResponse, bundlePath: string | undefi
   try {
     const body = await readFile(map ? `${bundlePath}.map` : bundlePath);
     response.writeHead(200, {
-      "content-type": map ? "application/json" : "text/javascript; charset=utf-8",
+      "content-type": map ? "application/json" : JAVASCRIPT,
       // Pages on other origins may import the client from here.
       "access-control-allow-origin": "*",
       "cache-control": "no-cache",

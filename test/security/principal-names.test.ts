@@ -1,0 +1,64 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, PROTOCOL_VERSION } from "@leasehold/protocol";
+import { createServer } from "@leasehold/server";
+import { defer, startServer } from "../support/fixtures.js";
+import { Raw } from "../support/raw.js";
+import { STATIC_TOKENS, TENANT_RIGHTS, TOKENS, mintJwt } from "../support/security.js";
+
+const secret = randomBytes(32);
+
+/** Opens a session as `auth`, then tries to resume it on a second connection with `resumeAs`. */
+async function resumedBy(url: string, auth: string, resumeAs: string): Promise<boolean> {
+  const owner = await Raw.open(url);
+  const welcome = await owner.hello(auth);
+  owner.socket.terminate();
+  const other = await Raw.open(url);
+  other.send({ op: "hello", version: PROTOCOL_VERSION, auth: resumeAs, resume: { session: welcome.session, secret: welcome.secret } });
+  const answer = await other.next((message) => message.type === "welcome");
+  return answer.type === "welcome" && answer.resumed;
+}
+
+describe("principal names are unique", () => {
+  it("a token file with two entries of one name is refused when it loads, naming both entries", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leasehold-names-"));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "tokens.json");
+    const twin = { name: "tenant-a", token: "another-token-0123456789", permissions: [{ prefix: "", allow: ["admin"] }] };
+    writeFileSync(file, JSON.stringify({ tokens: [...STATIC_TOKENS, twin] }));
+    const error = await createServer({ port: 0, auth: { tokensFile: file } }).then(
+      async (server) => {
+        await server.close();
+        return undefined;
+      },
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toContain(`tokens[${STATIC_TOKENS.length}] is named "tenant-a" like tokens[0]`);
+  });
+
+  it("a token name may not start with jwt:, where JWT subjects live", async () => {
+    const entry = { name: "jwt:tab-1", token: "a-token-of-jwt-name-0123", permissions: [{ prefix: "", allow: ["read"] }] };
+    await expect(createServer({ port: 0, auth: { tokens: [entry] } })).rejects.toThrow(/reserved for JWT subjects/);
+  });
+
+  it("a JWT whose sub equals a token's name does not resume that token's session, and is named jwt:<sub>", async () => {
+    const server = await startServer({ auth: { tokens: STATIC_TOKENS, jwt: { secret } } });
+    const lookalike = await mintJwt(secret, "HS256", { sub: "tenant-a", permissions: [{ prefix: "tenant-a/", allow: TENANT_RIGHTS }] });
+    expect(await resumedBy(server.url, TOKENS.tenantA, lookalike)).toBe(false);
+    expect(await resumedBy(server.url, lookalike, TOKENS.tenantA)).toBe(false);
+    // The same credential kind and name still resumes (the check does not refuse everything).
+    expect(await resumedBy(server.url, TOKENS.tenantA, TOKENS.tenantA)).toBe(true);
+    expect(await resumedBy(server.url, lookalike, await mintJwt(secret, "HS256", { sub: "tenant-a" }))).toBe(true);
+
+    const tab = await Raw.open(server.url);
+    await tab.hello(lookalike);
+    const refused = await tab.request({ op: "kv.get", key: "tenant-b/secret" });
+    expect(refused).toMatchObject({ type: "error", code: ErrorCode.PERMISSION_DENIED });
+    expect(refused.type === "error" && refused.message).toMatch(/^jwt:tenant-a may not kv\.get "tenant-b\/secret"/);
+  });
+});
