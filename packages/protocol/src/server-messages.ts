@@ -25,6 +25,13 @@ const Limits = z.object({
   maxRequestsPerSecond: z.optional(PositiveInt),
   requestBurst: z.optional(PositiveInt),
   maxBacklogBytes: z.optional(PositiveInt),
+  // Per-principal quotas, as they apply to this connection's principal (a token may have its own).
+  adminReservedSessions: z.optional(PositiveInt),
+  maxSessionsPerPrincipal: z.optional(PositiveInt),
+  maxLeasesPerPrincipal: z.optional(PositiveInt),
+  maxKeysPerPrincipal: z.optional(PositiveInt),
+  maxCountersPerPrincipal: z.optional(PositiveInt),
+  maxBytesPerPrincipal: z.optional(PositiveInt),
 });
 
 /** What a resumed session still holds, so that the client can settle what it did not hear while away. */
