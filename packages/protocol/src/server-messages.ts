@@ -21,6 +21,7 @@ const Limits = z.object({
   maxWatchesPerSession: PositiveInt,
   // Quotas added with authentication; optional so that a client still reads an older server's welcome.
   maxConnectionsPerAddress: z.optional(PositiveInt),
+  /** Sent by servers before per-principal quotas (now `maxKeysPerPrincipal`). */
   maxKeysPerSession: z.optional(PositiveInt),
   maxRequestsPerSecond: z.optional(PositiveInt),
   requestBurst: z.optional(PositiveInt),

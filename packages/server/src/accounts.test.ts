@@ -2,6 +2,7 @@ import { DEFAULT_LIMITS, ErrorCode, FakeClock } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { Accounts, parseTokenLimits, principalDefaults, sessionOwner, type PrincipalLimits } from "./accounts.js";
 import { parseGrants, type Principal } from "./auth/permissions.js";
+import { StaticTokens } from "./auth/static-tokens.js";
 import { Coordinator } from "./coordinator.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 
@@ -62,6 +63,13 @@ describe("Accounts", () => {
     expect(() => parseTokenLimits({ maxKeys: 0 }, "tokens[0]")).toThrow("tokens[0].limits.maxKeys must be a positive integer, got 0");
     expect(() => parseTokenLimits({ maxKeys: "10" }, "tokens[0]")).toThrow('got "10"');
     expect(() => parseTokenLimits([5], "tokens[0]")).toThrow("tokens[0].limits must be an object");
+    // As the token file is loaded: the entry is named.
+    const permissions = [{ prefix: "", allow: ["lock"] }];
+    expect(() => new StaticTokens([{ name: "workers", token: "0123456789abcdef", permissions, limits: { maxSessions: -1 } }], "tokens.json")).toThrow(
+      "tokens.json: tokens[0] (workers).limits.maxSessions must be a positive integer, got -1",
+    );
+    const shared = new StaticTokens([{ name: "workers", token: "0123456789abcdef", permissions, limits: { maxSessions: 5_000 } }]);
+    expect(shared.find("0123456789abcdef")?.limits).toEqual({ maxSessionsPerPrincipal: 5_000 });
   });
 
   it("keys an owner by principal, or by address when authentication is off; an admin is one with the admin right over every name", () => {
