@@ -27,8 +27,8 @@ describe("hostile: election values", () => {
     const refused = raw.received.filter((message) => message.type === "error");
     expect(new Set(refused.map((message) => message.type === "error" && message.code))).toEqual(new Set([ErrorCode.QUOTA_EXCEEDED]));
     const queued = 200 - refused.length;
-    // 4 MiB of 60 KB values (plus msgpack headers): 69 in all, the leader's included.
-    expect(queued + 1).toBe(Math.floor(QUOTA / 60_003));
+    // 4 MiB of 60 KB values (each with its msgpack header and 64 bytes for its row): 69 in all, the leader's included.
+    expect(queued + 1).toBe(Math.floor(QUOTA / (60_003 + 64)));
 
     // The leader is still the leader; a cancelled wait gives its bytes back.
     const leader = await raw.request({ op: "election.leader", name: "tenant-a/e" });

@@ -29,7 +29,7 @@ program
       .default("full"),
   )
   .addOption(
-    new Option("--max-data-bytes <bytes>", "refuse writes that would grow the stored data (logical bytes) past this size; the file may grow to 4x + 64 MiB")
+    new Option("--max-data-bytes <bytes>", "refuse writes that would grow the stored data (logical bytes) past this size; the file may grow to 2x + 64 MiB")
       .env("LEASEHOLD_MAX_DATA_BYTES")
       .argParser(integer(65_536, Number.MAX_SAFE_INTEGER)),
   )

@@ -8,7 +8,7 @@ import type { Lease, LockEntry, Session } from "./model.js";
 import { Observers } from "./observers.js";
 import type { ResolvedOptions } from "./options.js";
 import { Watches } from "./watches.js";
-import { counterBytes, type Account, type Accounts } from "./accounts.js";
+import { counterBytes, keyBytes, type Account, type Accounts } from "./accounts.js";
 
 /** Default and most keys in one `kv.list` page; a page also ends early once its values pass PAGE_BYTES. */
 export const PAGE_KEYS = 1_000;
@@ -64,7 +64,7 @@ export class SharedState {
     if (current?.owner === owner) accounts.check(owner, "bytes", bytes - current.bytes);
     else {
       accounts.check(owner, "keys");
-      accounts.check(owner, "bytes", bytes, bytes - (current?.bytes ?? 0));
+      accounts.check(owner, "bytes", keyBytes(bytes), current ? bytes - current.bytes : keyBytes(bytes));
     }
     const revision = this.host.nextRevision();
     if (current?.lease && current.lease !== lease) current.lease.deleteKey(request.key);
@@ -205,12 +205,12 @@ export class SharedState {
 
   #count(entry: KvEntry): void {
     this.host.accounts.add(entry.owner, "keys");
-    this.host.accounts.add(entry.owner, "bytes", entry.bytes);
+    this.host.accounts.add(entry.owner, "bytes", keyBytes(entry.bytes));
   }
 
   #uncount(entry: KvEntry): void {
     this.host.accounts.give(entry.owner, "keys");
-    this.host.accounts.give(entry.owner, "bytes", entry.bytes);
+    this.host.accounts.give(entry.owner, "bytes", keyBytes(entry.bytes));
   }
 
   #remove(key: string, entry: KvEntry): Change {
