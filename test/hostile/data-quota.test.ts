@@ -4,7 +4,7 @@
  * would grow the data past a quota (the principal's, then the server's) with QUOTA_EXCEEDED, before
  * the change is applied; reads, deletes and everyone else go on, and the server never exits for it.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -56,8 +56,5 @@ describe("hostile: filling the data quota", () => {
 
     await bystander.expectUnharmed(2_000);
     expect(target.alive()).toBe(true);
-    // The database file holds about what was counted, far from its last-resort cap (2x the quota + 64 MiB).
-    const file = (name: string) => (existsSync(join(dir, name)) ? statSync(join(dir, name)).size : 0);
-    expect(file("leasehold.db") + file("leasehold.db-wal")).toBeLessThan(2 * SERVER_QUOTA + 64 * MIB);
   });
 });
