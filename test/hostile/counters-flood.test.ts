@@ -12,7 +12,8 @@ const CAP = 2_000;
 
 describe("hostile: counters flood", () => {
   it("a principal creates counters up to its cap, then LIMIT_EXCEEDED; its counters go on changing, others create theirs", async () => {
-    const target = await startTarget(["--memory", "--auth-file", tokenFile({ maxCounters: CAP })]);
+    // The cap from the CLI flag here (the other quota attacks give theirs in the token file).
+    const target = await startTarget(["--memory", "--auth-file", tokenFile(), "--max-counters-per-principal", String(CAP)]);
     const bystander = await Bystander.start(target.url, { auth: TOKENS.tenantB });
     const rssBefore = target.rssBytes();
     const { raw } = await handshake(target.url, TOKENS.tenantA);
