@@ -2,8 +2,9 @@ import type { Limits } from "@leasehold/protocol";
 
 /**
  * Quotas that keep one client from exhausting the server: a request rate per session and connections
- * per remote address (what each principal holds is counted in accounts.ts). Each is a counter checked in O(1) at the point where the
- * resource is taken; none of them waits, so a client at its limit never holds up anyone else.
+ * per remote address (what each principal holds is counted in accounts.ts). Each is a counter checked
+ * in O(1) at the point where the resource is taken; none of them waits, so a client at its limit
+ * never holds up anyone else.
  */
 
 /**
