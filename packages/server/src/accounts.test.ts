@@ -60,6 +60,7 @@ describe("Accounts", () => {
     });
     expect(parseTokenLimits(undefined, "tokens[0]")).toBeUndefined();
     expect(() => parseTokenLimits({ maxSesions: 5 }, "tokens[0]")).toThrow('tokens[0].limits: unknown limit "maxSesions"; known limits: maxSessions, maxLeases');
+    expect(() => parseTokenLimits({ toString: 5 }, "tokens[0]")).toThrow('unknown limit "toString"');
     expect(() => parseTokenLimits({ maxKeys: 0 }, "tokens[0]")).toThrow("tokens[0].limits.maxKeys must be a positive integer, got 0");
     expect(() => parseTokenLimits({ maxKeys: "10" }, "tokens[0]")).toThrow('got "10"');
     expect(() => parseTokenLimits([5], "tokens[0]")).toThrow("tokens[0].limits must be an object");

@@ -205,7 +205,8 @@ export function parseTokenLimits(raw: unknown, where: string): Partial<Principal
   }
   const limits: Partial<PrincipalLimits> = {};
   for (const [name, value] of Object.entries(raw)) {
-    const limit = TOKEN_FILE_LIMITS[name];
+    // Own properties only: "toString" or "__proto__" name no limit.
+    const limit = Object.hasOwn(TOKEN_FILE_LIMITS, name) ? TOKEN_FILE_LIMITS[name] : undefined;
     if (limit === undefined) throw new Error(`${where}.limits: unknown limit ${JSON.stringify(name)}; known limits: ${Object.keys(TOKEN_FILE_LIMITS).join(", ")}`);
     if (!Number.isSafeInteger(value) || (value as number) <= 0) throw new Error(`${where}.limits.${name} must be a positive integer, got ${JSON.stringify(value)}`);
     limits[limit] = value as number;
