@@ -51,6 +51,8 @@ describe("hostile: parking sessions", () => {
     expect(state.type).toBe("reply");
     const sessions = state.type === "reply" ? (state.result.sessions as unknown[]).length : 0;
     expect(sessions).toBe(ATTACKER_SESSIONS + 2); // the attacker's, the bystander's, the admin's
+    // Every lease the attacker was granted is still there (one per session, parked or not).
+    expect(state.type === "reply" && (state.result.leases as unknown[]).length).toBe(ATTACKER_SESSIONS);
     const { answer: otherTenant } = await handshake(target.url, TOKENS.tenantB);
     expect(otherTenant.type).toBe("welcome");
 
