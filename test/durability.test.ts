@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
-import { StorageError, createServer } from "@leasehold/server";
+import { SqliteStorage, StorageError, createServer } from "@leasehold/server";
 import { CloseCode } from "@leasehold/protocol";
 import { defer, spawnScript, startClient } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
@@ -245,7 +245,9 @@ describe("durability", () => {
   it("stops acknowledging when the disk is full: the write that did not fit is never confirmed", async () => {
     const dir = dataDir();
     mkdirSync(dir, { recursive: true });
-    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir, maxDataBytes: 256 * 1024 });
+    // A database file capped directly, below any logical quota: what a full disk does (--max-data-bytes
+    // refuses writes before this; see test/hostile/data-quota.test.ts).
+    const server = await createServer({ host: "127.0.0.1", port: 0, storage: new SqliteStorage(dir, { maxBytes: 256 * 1024 }) });
     defer(() => server.close());
     const client = await startClient(server.url);
     const big = "x".repeat(20_000);

@@ -110,8 +110,8 @@ describe("quotas and back-pressure", () => {
     });
   });
 
-  it("keys per session: creating keys past the limit is LIMIT_EXCEEDED; overwrites, and keys freed by deletes, do not count", async () => {
-    const server = await startServer({ limits: { maxKeysPerSession: 3 } });
+  it("keys per principal (per address without auth): past the limit LIMIT_EXCEEDED, and a new session does not reset it; overwrites, deletes and a lease's end give room", async () => {
+    const server = await startServer({ limits: { maxKeysPerPrincipal: 3 } });
     const client = await startClient(server.url);
     for (const key of ["k/1", "k/2", "k/3"]) await client.put(key, 1);
     await client.put("k/1", 2);
@@ -119,14 +119,15 @@ describe("quotas and back-pressure", () => {
     expect(error).toBeInstanceOf(LimitExceededError);
     expect(error).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED });
     expect(await client.get("k/4")).toBeNull();
-    await client.delete("k/2");
-    await client.put("k/4", 1);
-    // Keys bound to a lease give their place back when the lease ends.
+    // Another session from the same address counts against the same quota.
     const other = await startClient(server.url);
+    await expect(other.put("k/4", 1)).rejects.toBeInstanceOf(LimitExceededError);
+    await client.delete("k/2");
+    // Keys bound to a lease give their place back when the lease ends.
     const lease = await other.leases.grant(5_000);
-    for (const key of ["l/1", "l/2", "l/3"]) await other.put(key, 1, { lease: lease.id });
-    await expect(other.put("l/4", 1)).rejects.toBeInstanceOf(LimitExceededError);
+    await other.put("l/1", 1, { lease: lease.id });
+    await expect(client.put("k/4", 1)).rejects.toBeInstanceOf(LimitExceededError);
     await other.leases.revoke(lease.id);
-    await other.put("l/4", 1);
+    await client.put("k/4", 1);
   });
 });

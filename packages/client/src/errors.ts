@@ -50,6 +50,7 @@ const classes: Record<ErrorCode, new (code: ErrorCode, message: string) => Lease
   LEASE_NOT_OWNED: LeaseNotFoundError,
   LIMIT_EXCEEDED: LimitExceededError,
   RATE_LIMITED: LimitExceededError,
+  QUOTA_EXCEEDED: LimitExceededError,
   CANCELLED: CancelledError,
   FENCE_FAILED: FenceError,
   REVISION_MISMATCH: ConflictError,

@@ -17,8 +17,13 @@ export const ErrorCode = {
   LEASE_NOT_FOUND: "LEASE_NOT_FOUND",
   /** The lease belongs to another session; only its own session may use, renew or revoke it. */
   LEASE_NOT_OWNED: "LEASE_NOT_OWNED",
-  /** A configured limit was reached (leases per session, waiters per lock, sessions, ...). */
+  /** A configured limit was reached (leases per session or principal, waiters per lock, sessions, keys or counters per principal, ...). */
   LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
+  /**
+   * A write would grow the stored data past a byte quota: the principal's (`maxBytesPerPrincipal`) or the
+   * server's (`--max-data-bytes`). Nothing was changed; deletes, reads and writes that do not grow the data go on.
+   */
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   /** A pending wait was cancelled by the client's `cancel`. */
   CANCELLED: "CANCELLED",
   /** A fenced write named a lock that is not held right now with exactly that token. */

@@ -21,8 +21,23 @@ export const DEFAULT_LIMITS = {
   maxTtlMs: 86_400_000,
   /** Longest finite wait for a lock or an election, in ms (one day); `wait: true` waits without limit. */
   maxWaitMs: 86_400_000,
-  /** Live sessions on one server. */
+  /** Live sessions on one server, detached ones included. The last `adminReservedSessions` of them only admins may open. */
   maxSessions: 100_000,
+  /**
+   * Sessions of `maxSessions` that only admin principals (the admin right over every name) may use, so that an
+   * operator can always get in. At most a tenth of `maxSessions` is reserved.
+   */
+  adminReservedSessions: 100,
+  /** Sessions one principal holds at once, detached ones included (per remote IP address when authentication is off). */
+  maxSessionsPerPrincipal: 1_000,
+  /** Live leases of one principal, across its sessions. */
+  maxLeasesPerPrincipal: 10_000,
+  /** Keys one principal wrote last that still exist (overwriting a key makes the writer its owner). */
+  maxKeysPerPrincipal: 10_000,
+  /** Non-zero counters one principal created (a counter back at 0 is forgotten and counts no more). */
+  maxCountersPerPrincipal: 10_000,
+  /** Logical bytes one principal stores: keys with their msgpack values, counter names (+8), election candidates' values. */
+  maxBytesPerPrincipal: 64 * 1024 * 1024,
   /** Live leases per session. */
   maxLeasesPerSession: 1_000,
   /** Queued waiters per lock, semaphore or election. */
@@ -33,8 +48,6 @@ export const DEFAULT_LIMITS = {
   maxWatchesPerSession: 100,
   /** Open connections (each carries at most one session) from one remote IP address, handshakes included. */
   maxConnectionsPerAddress: 10_000,
-  /** Keys created by one session that still exist (overwriting an existing key does not count). */
-  maxKeysPerSession: 10_000,
   /** Requests per second one session may sustain (a token bucket); the excess is answered RATE_LIMITED. */
   maxRequestsPerSecond: 50_000,
   /** Requests one session may send at once above the sustained rate (the bucket's size). */

@@ -21,10 +21,18 @@ const Limits = z.object({
   maxWatchesPerSession: PositiveInt,
   // Quotas added with authentication; optional so that a client still reads an older server's welcome.
   maxConnectionsPerAddress: z.optional(PositiveInt),
+  /** Sent by servers before per-principal quotas (now `maxKeysPerPrincipal`). */
   maxKeysPerSession: z.optional(PositiveInt),
   maxRequestsPerSecond: z.optional(PositiveInt),
   requestBurst: z.optional(PositiveInt),
   maxBacklogBytes: z.optional(PositiveInt),
+  // Per-principal quotas, as they apply to this connection's principal (a token may have its own).
+  adminReservedSessions: z.optional(PositiveInt),
+  maxSessionsPerPrincipal: z.optional(PositiveInt),
+  maxLeasesPerPrincipal: z.optional(PositiveInt),
+  maxKeysPerPrincipal: z.optional(PositiveInt),
+  maxCountersPerPrincipal: z.optional(PositiveInt),
+  maxBytesPerPrincipal: z.optional(PositiveInt),
 });
 
 /** What a resumed session still holds, so that the client can settle what it did not hear while away. */

@@ -26,7 +26,11 @@ program
       .choices(["full", "process"])
       .default("full"),
   )
-  .addOption(new Option("--max-data-bytes <bytes>", "refuse to grow the database past this size").env("LEASEHOLD_MAX_DATA_BYTES").argParser(integer(65_536, Number.MAX_SAFE_INTEGER)))
+  .addOption(
+    new Option("--max-data-bytes <bytes>", "refuse writes that would grow the stored data (logical bytes) past this size; the file may grow to 2x + 64 MiB")
+      .env("LEASEHOLD_MAX_DATA_BYTES")
+      .argParser(integer(65_536, Number.MAX_SAFE_INTEGER)),
+  )
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
   // Security (README, "Security"). Any of --auth-file, --jwt-secret-file, --jwt-public-key turns authentication on.
   .addOption(new Option("--auth-file <file>", "static tokens with their permissions (JSON); turns authentication on").env("LEASEHOLD_AUTH_FILE"))
@@ -45,7 +49,18 @@ program
   .addOption(new Option("--max-connections-per-address <n>", "open connections from one IP address").env("LEASEHOLD_MAX_CONNECTIONS_PER_ADDRESS").argParser(integer(1, 10_000_000)))
   .addOption(new Option("--max-requests-per-second <n>", "sustained requests per session").env("LEASEHOLD_MAX_REQUESTS_PER_SECOND").argParser(integer(1, 10_000_000)))
   .addOption(new Option("--request-burst <n>", "requests per session at once above the rate").env("LEASEHOLD_REQUEST_BURST").argParser(integer(1, 10_000_000)))
-  .addOption(new Option("--max-keys-per-session <n>", "keys one session may create").env("LEASEHOLD_MAX_KEYS_PER_SESSION").argParser(integer(1, 100_000_000)))
+  // Per principal (per IP address with auth off); a token file entry's "limits" overrides them for its token.
+  .addOption(new Option("--max-ttl <ms>", "longest lease TTL accepted").env("LEASEHOLD_MAX_TTL_MS").argParser(integer(10, 2_147_483_647)))
+  .addOption(new Option("--admin-reserved-sessions <n>", "sessions of --max-sessions only admins may open").env("LEASEHOLD_ADMIN_RESERVED_SESSIONS").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--max-sessions-per-principal <n>", "sessions one principal holds, detached ones included").env("LEASEHOLD_MAX_SESSIONS_PER_PRINCIPAL").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--max-leases-per-principal <n>", "live leases of one principal").env("LEASEHOLD_MAX_LEASES_PER_PRINCIPAL").argParser(integer(1, 100_000_000)))
+  .addOption(new Option("--max-keys-per-principal <n>", "keys one principal owns").env("LEASEHOLD_MAX_KEYS_PER_PRINCIPAL").argParser(integer(1, 100_000_000)))
+  .addOption(new Option("--max-counters-per-principal <n>", "non-zero counters one principal created").env("LEASEHOLD_MAX_COUNTERS_PER_PRINCIPAL").argParser(integer(1, 100_000_000)))
+  .addOption(
+    new Option("--max-bytes-per-principal <bytes>", "logical bytes one principal stores (keys and values, counters, election values)")
+      .env("LEASEHOLD_MAX_BYTES_PER_PRINCIPAL")
+      .argParser(integer(1_024, Number.MAX_SAFE_INTEGER)),
+  )
   .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
   .action(async (options: ServeOptions) => {
     const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
@@ -75,7 +90,13 @@ program
         ...(options.maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
         ...(options.maxRequestsPerSecond !== undefined && { maxRequestsPerSecond: options.maxRequestsPerSecond }),
         ...(options.requestBurst !== undefined && { requestBurst: options.requestBurst }),
-        ...(options.maxKeysPerSession !== undefined && { maxKeysPerSession: options.maxKeysPerSession }),
+        ...(options.maxTtl !== undefined && { maxTtlMs: options.maxTtl }),
+        ...(options.adminReservedSessions !== undefined && { adminReservedSessions: options.adminReservedSessions }),
+        ...(options.maxSessionsPerPrincipal !== undefined && { maxSessionsPerPrincipal: options.maxSessionsPerPrincipal }),
+        ...(options.maxLeasesPerPrincipal !== undefined && { maxLeasesPerPrincipal: options.maxLeasesPerPrincipal }),
+        ...(options.maxKeysPerPrincipal !== undefined && { maxKeysPerPrincipal: options.maxKeysPerPrincipal }),
+        ...(options.maxCountersPerPrincipal !== undefined && { maxCountersPerPrincipal: options.maxCountersPerPrincipal }),
+        ...(options.maxBytesPerPrincipal !== undefined && { maxBytesPerPrincipal: options.maxBytesPerPrincipal }),
         ...(options.maxBacklog !== undefined && { maxBacklogBytes: options.maxBacklog }),
       },
       handshakeTimeoutMs: options.handshakeTimeout,
@@ -152,7 +173,13 @@ interface ServeOptions {
   maxConnectionsPerAddress?: number;
   maxRequestsPerSecond?: number;
   requestBurst?: number;
-  maxKeysPerSession?: number;
+  maxTtl?: number;
+  adminReservedSessions?: number;
+  maxSessionsPerPrincipal?: number;
+  maxLeasesPerPrincipal?: number;
+  maxKeysPerPrincipal?: number;
+  maxCountersPerPrincipal?: number;
+  maxBytesPerPrincipal?: number;
   maxBacklog?: number;
 }
 

@@ -18,6 +18,7 @@ import type { Coordinator } from "./coordinator.js";
 import { dispatch, type RequestContext } from "./dispatch.js";
 import { ServerError } from "./errors.js";
 import type { Outlet, Session } from "./model.js";
+import { sessionOwner } from "./accounts.js";
 import type { Admission } from "./auth/authenticator.js";
 import { TimerQueue, type Scheduled } from "./timer-queue.js";
 
@@ -251,12 +252,15 @@ export class Connection implements Outlet, Sender {
     let session = hello.resume ? coordinator.findSession(hello.resume.session, hello.resume.secret) : undefined;
     if (session && !guard.mayResume(session, admission.principal)) session = undefined;
     const resumed = session !== undefined;
+    const owner = sessionOwner(admission.principal, this.ip);
     if (session) {
       session.outlet?.close(CloseCode.SESSION_TAKEN_OVER, "another connection resumed this session");
       session.address = this.address;
+      // The principal's limits as they are now (its token's may have changed since a restart).
+      if (session.account.key === owner.account) coordinator.accounts.open(owner.account, owner.limits);
     } else {
       try {
-        session = coordinator.openSession(this.address, hello.agent);
+        session = coordinator.openSession(this.address, hello.agent, owner);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.send({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message });
@@ -277,7 +281,8 @@ export class Connection implements Outlet, Sender {
       secret: session.secret,
       resumed,
       heartbeat: coordinator.heartbeatInterval(session),
-      limits: coordinator.options.limits,
+      // The server's limits, with this principal's own quotas and TTL cap.
+      limits: { ...coordinator.options.limits, ...session.account.limits, maxTtlMs: coordinator.maxTtlMs(session) },
       resync: resumed ? coordinator.resync(session) : undefined,
     });
     attached.heartbeatChanged();

@@ -1,5 +1,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
+import { Accounts, LEGACY_ACCOUNT, principalDefaults, sessionOwner, valueBytes, type SessionOwner } from "./accounts.js";
+import { ANONYMOUS } from "./auth/permissions.js";
 import { ServerError } from "./errors.js";
 import { LockTable } from "./locks.js";
 import type { Hold, LockEntry, Waiter } from "./model.js";
@@ -28,6 +30,8 @@ export class Coordinator {
   readonly elections: LockTable;
   /** Keys, counters, watches and election observers. */
   readonly shared: SharedState;
+  /** What each principal holds, against its quotas. */
+  readonly accounts: Accounts;
   #revision = 0;
   #nextLeaseId = 1;
   /** Every session's next deadline check, on one timer rather than a timer per session (see TimerQueue). */
@@ -38,7 +42,10 @@ export class Coordinator {
     /** Where changes are recorded for storage; off (in-memory) unless the server passes one. */
     readonly journal: Journal = new Journal(false, () => {}),
   ) {
+    this.accounts = new Accounts(principalDefaults(options.limits), options.maxDataBytes);
     const hooks = {
+      valueAdded: (lease: Lease, value: Value) => this.accounts.add(lease.session.account, "bytes", valueBytes(value)),
+      valueRemoved: (lease: Lease, value: Value) => this.accounts.give(lease.session.account, "bytes", valueBytes(value)),
       nextToken: () => this.nextRevision(),
       isLive: (lease: Lease) => this.#checkLease(lease),
       granted: (hold: Hold) => this.#grantedFromQueue(hold),
@@ -79,7 +86,9 @@ export class Coordinator {
     this.shared.watches.history.startAfter(state.revision);
     const now = this.now;
     for (const row of state.sessions) {
-      const session = new Session(row.id, row.secret, now, "(restored, not yet reconnected)", row.agent, row.createdAt);
+      const account = this.accounts.open(row.account ?? LEGACY_ACCOUNT);
+      this.accounts.add(account, "sessions");
+      const session = new Session(row.id, row.secret, now, "(restored, not yet reconnected)", row.agent, account, row.principal, row.createdAt);
       session.lastRequest = row.lastRequest;
       this.sessions.set(session.id, session);
     }
@@ -87,6 +96,7 @@ export class Coordinator {
       const session = this.sessions.get(row.session);
       if (!session) continue;
       const lease = new Lease(row.id, row.ttl, row.keepAlive, session, now);
+      this.accounts.add(session.account, "leases");
       session.leases.set(lease.id, lease);
       this.leases.set(lease.id, lease);
     }
@@ -107,20 +117,30 @@ export class Coordinator {
     for (const row of state.keys) {
       const lease = row.lease === undefined ? undefined : this.leases.get(row.lease);
       if (row.lease !== undefined && !lease) continue;
-      this.shared.restoreKey(row.key, row.value, row.revision, lease);
+      this.shared.restoreKey(row.key, row.value, row.revision, lease, this.accounts.open(row.owner ?? LEGACY_ACCOUNT));
     }
-    for (const counter of state.counters) this.shared.counters.set(counter.name, counter.value);
+    for (const counter of state.counters) this.shared.restoreCounter(counter.name, counter.value, this.accounts.open(counter.owner ?? LEGACY_ACCOUNT));
     for (const session of this.sessions.values()) this.#armDeadline(session);
     for (const table of [this.locks, this.elections]) for (const entry of [...table.entries()]) table.pump(entry);
   }
 
   // Sessions
 
-  openSession(address: string, agent: string | undefined): Session {
-    if (this.sessions.size >= this.options.limits.maxSessions) {
-      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `the server holds ${this.sessions.size} sessions, the most allowed`);
+  /**
+   * A new session for `owner` (by default: authentication off, accounted by `address`). Refused with
+   * LIMIT_EXCEEDED when the server is full (the last `adminReservedSessions` places are for admins
+   * only) or the owner holds its most sessions, detached ones included.
+   */
+  openSession(address: string, agent: string | undefined, owner: SessionOwner = sessionOwner(ANONYMOUS, address)): Session {
+    const { maxSessions } = this.options.limits;
+    const room = owner.admin ? maxSessions : maxSessions - this.adminReservedSessions;
+    if (this.sessions.size >= room) {
+      const reserved = owner.admin ? "" : ` (the last ${this.adminReservedSessions} of ${maxSessions} are reserved for admins)`;
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `the server holds ${this.sessions.size} sessions, the most allowed${reserved}; retry later`);
     }
-    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent);
+    const account = this.accounts.open(owner.account, owner.limits);
+    this.accounts.take(account, "sessions");
+    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent, account, owner.principal);
     this.sessions.set(session.id, session);
     this.journal.session(session);
     this.#armDeadline(session);
@@ -150,6 +170,7 @@ export class Coordinator {
     session.closeSubscriptions();
     for (const lease of [...session.leases.values()]) this.endLease(lease, reason);
     this.sessions.delete(session.id);
+    this.accounts.give(session.account, "sessions");
     this.journal.sessionGone(session);
   }
 
@@ -179,19 +200,32 @@ export class Coordinator {
   // Leases
 
   grantLease(session: Session, ttl: number, keepAlive: boolean): Lease {
-    const { minTtlMs, maxTtlMs, maxLeasesPerSession } = this.options.limits;
+    const { minTtlMs, maxLeasesPerSession } = this.options.limits;
+    const maxTtlMs = this.maxTtlMs(session);
     if (ttl < minTtlMs || ttl > maxTtlMs) {
       throw new ServerError(ErrorCode.OUT_OF_RANGE, `ttl must be between ${minTtlMs} and ${maxTtlMs} ms, got ${ttl}`);
     }
     if (session.leases.size >= maxLeasesPerSession) {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds ${session.leases.size} leases, the most allowed; revoke some first`);
     }
+    this.accounts.take(session.account, "leases");
     const lease = new Lease(this.#nextLeaseId++, ttl, keepAlive, session, this.now);
     session.leases.set(lease.id, lease);
     this.leases.set(lease.id, lease);
     this.journal.lease(lease);
     this.#armDeadline(session);
     return lease;
+  }
+
+  /** The longest TTL the session may ask for: the server's, or its principal's cap if lower. */
+  maxTtlMs(session: Session): number {
+    return Math.min(this.options.limits.maxTtlMs, session.account.limits.maxTtlMs);
+  }
+
+  /** Sessions only admins may open: `adminReservedSessions`, at most a tenth of `maxSessions`. */
+  get adminReservedSessions(): number {
+    const { adminReservedSessions, maxSessions } = this.options.limits;
+    return Math.min(adminReservedSessions, Math.floor(maxSessions / 10));
   }
 
   /** The caller's own live lease, or a coded error saying why not. */
@@ -237,6 +271,7 @@ export class Coordinator {
     lease.ended = true;
     this.leases.delete(lease.id);
     lease.session.leases.delete(lease.id);
+    this.accounts.give(lease.session.account, "leases");
     this.journal.leaseGone(lease);
     if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
     for (const waiter of lease.waits) {
@@ -265,6 +300,8 @@ export class Coordinator {
     if (held >= maxLocksPerSession) {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds or awaits ${held} locks, the most allowed`);
     }
+    // A candidate's value is kept while it holds or awaits the seat: it counts against the principal's bytes.
+    if (request.value !== undefined) this.accounts.check(session.account, "bytes", valueBytes(request.value));
     const wait = request.wait === true || request.wait > 0;
     const outcome = table.acquire(
       { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock },

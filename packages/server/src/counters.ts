@@ -1,5 +1,12 @@
 import { ErrorCode } from "@leasehold/protocol";
+import type { Account } from "./accounts.js";
 import { ServerError } from "./errors.js";
+
+interface Counter {
+  value: number;
+  /** The account that made it non-zero, whose counter and byte quotas it counts against until it is 0 again. */
+  readonly owner: Account;
+}
 
 /**
  * Named integers that change atomically. A counter that was never set reads 0; one that returns to
@@ -7,14 +14,19 @@ import { ServerError } from "./errors.js";
  * that would leave the range is refused whole (COUNTER_OVERFLOW) and changes nothing.
  */
 export class Counters {
-  readonly #values = new Map<string, number>();
+  readonly #counters = new Map<string, Counter>();
 
   get size(): number {
-    return this.#values.size;
+    return this.#counters.size;
   }
 
   get(name: string): number {
-    return this.#values.get(name) ?? 0;
+    return this.#counters.get(name)?.value ?? 0;
+  }
+
+  /** Who made the counter non-zero; undefined while it is 0. */
+  ownerOf(name: string): Account | undefined {
+    return this.#counters.get(name)?.owner;
   }
 
   /** The value after adding `delta`, without storing it; throws if it leaves the safe range. */
@@ -30,8 +42,11 @@ export class Counters {
     return next;
   }
 
-  set(name: string, value: number): void {
-    if (value === 0) this.#values.delete(name);
-    else this.#values.set(name, value);
+  /** Sets the value; a counter made non-zero belongs to `owner`, one set to 0 is forgotten. */
+  set(name: string, value: number, owner: Account): void {
+    const counter = this.#counters.get(name);
+    if (value === 0) this.#counters.delete(name);
+    else if (counter) counter.value = value;
+    else this.#counters.set(name, { value, owner });
   }
 }

@@ -41,13 +41,13 @@ export function dispatchShared(context: RequestContext, request: RequestOf<Share
       shared.watches.unwatch(session, request.watch);
       return answer<"unwatch">({});
     case "counter.add":
-      return answer<"counter.add">(shared.counterAdd(request));
+      return answer<"counter.add">(shared.counterAdd(session, request));
     case "counter.get":
       return answer<"counter.get">({ value: shared.counters.get(request.name) });
     case "counter.set":
-      return answer<"counter.set">(shared.counterSet(request));
+      return answer<"counter.set">(shared.counterSet(session, request));
     case "counter.cas":
-      return answer<"counter.cas">(shared.counterCas(request));
+      return answer<"counter.cas">(shared.counterCas(session, request));
     case "election.campaign": {
       const outcome = coordinator.acquire(session, coordinator.elections, {
         id: request.id,

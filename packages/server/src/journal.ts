@@ -1,3 +1,4 @@
+import type { Account } from "./accounts.js";
 import type { KvEntry } from "./kv-store.js";
 import type { Hold, Lease, Session, Waiter } from "./model.js";
 import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage/storage.js";
@@ -57,11 +58,11 @@ export class Journal {
   }
 
   key(key: string, entry: KvEntry | undefined): void {
-    this.#rows()?.keys.set(key, entry ? { key, value: entry.value, revision: entry.revision, lease: entry.lease?.id } : null);
+    this.#rows()?.keys.set(key, entry ? { key, value: entry.value, revision: entry.revision, lease: entry.lease?.id, owner: entry.owner.key } : null);
   }
 
-  counter(name: string, value: number): void {
-    this.#rows()?.counters.set(name, value === 0 ? null : value);
+  counter(name: string, value: number, owner: Account): void {
+    this.#rows()?.counters.set(name, value === 0 ? null : { name, value, owner: owner.key });
   }
 
   /** The batch to commit, or undefined when nothing changed. */
@@ -90,7 +91,15 @@ export class Journal {
 }
 
 function sessionRow(session: Session): SessionRow {
-  return { id: session.id, secret: session.secret, createdAt: session.createdWallClock, agent: session.agent, lastRequest: session.lastRequest };
+  return {
+    id: session.id,
+    secret: session.secret,
+    createdAt: session.createdWallClock,
+    agent: session.agent,
+    lastRequest: session.lastRequest,
+    principal: session.principal,
+    account: session.account.key,
+  };
 }
 
 function tableOf(kind: string): TableKind {

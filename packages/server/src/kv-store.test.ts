@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_LIMITS } from "@leasehold/protocol";
+import { Account } from "./accounts.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
 
-const entry = (revision: number, bytes = 1): KvEntry => ({ value: revision, revision, lease: undefined, bytes });
+const owner = new Account("test", DEFAULT_LIMITS);
+const entry = (revision: number, bytes = 1): KvEntry => ({ value: revision, revision, lease: undefined, bytes, owner });
 
 describe("KvStore", () => {
   it("pages a prefix in key order and resumes after the last key of a page", () => {

@@ -1,4 +1,5 @@
 import type { Value } from "@leasehold/protocol";
+import type { Account } from "./accounts.js";
 import type { Lease } from "./model.js";
 
 export interface KvEntry {
@@ -8,8 +9,8 @@ export interface KvEntry {
   readonly lease: Lease | undefined;
   /** The value's msgpack size plus its key, for history and page budgets. */
   readonly bytes: number;
-  /** The id of the session that created the key, whose keys-per-session quota it counts against. */
-  readonly owner?: string;
+  /** The account of the key's last writer, whose key and byte quotas it counts against. */
+  readonly owner: Account;
 }
 
 export interface Page {

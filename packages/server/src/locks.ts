@@ -16,6 +16,9 @@ export interface LockTableHooks {
   changed(entry: LockEntry): void;
   /** Where holds and waits are recorded for storage. */
   readonly journal: Journal;
+  /** A value (an election candidate's) is now kept, held or queued; and no longer kept. For the principal's byte count. */
+  valueAdded(lease: Lease, value: Value): void;
+  valueRemoved(lease: Lease, value: Value): void;
 }
 
 export interface AcquireRequest {
@@ -88,6 +91,7 @@ export class LockTable {
     const hold: Hold = { entry, lease, token, mode, request, value };
     entry.holders.set(token, hold);
     lease.holds.add(hold);
+    if (value !== undefined) this.hooks.valueAdded(lease, value);
   }
 
   /** Puts back a queued waiter read from storage; call in increasing `seq`. */
@@ -103,6 +107,7 @@ export class LockTable {
     waiter.node = waiter.entry.queue.push(waiter);
     waiter.lease.addWait(waiter);
     waiter.lease.session.addWait(waiter);
+    if (waiter.value !== undefined) this.hooks.valueAdded(waiter.lease, waiter.value);
     this.hooks.journal.wait(waiter);
   }
 
@@ -166,6 +171,7 @@ export class LockTable {
     const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value };
     entry.holders.set(hold.token, hold);
     lease.holds.add(hold);
+    if (value !== undefined) this.hooks.valueAdded(lease, value);
     this.hooks.journal.hold(hold);
     this.hooks.changed(entry);
     return hold;
@@ -174,6 +180,7 @@ export class LockTable {
   #removeHold(hold: Hold): void {
     if (!hold.entry.holders.delete(hold.token)) return;
     hold.lease.holds.delete(hold);
+    if (hold.value !== undefined) this.hooks.valueRemoved(hold.lease, hold.value);
     this.hooks.journal.holdGone(hold);
     this.hooks.changed(hold.entry);
     this.#dropIfIdle(hold.entry);
@@ -182,6 +189,7 @@ export class LockTable {
   #removeWaiter(waiter: Waiter): void {
     if (waiter.node?.queued) {
       waiter.entry.queue.remove(waiter.node);
+      if (waiter.value !== undefined) this.hooks.valueRemoved(waiter.lease, waiter.value);
       this.hooks.journal.waitGone(waiter);
     }
     waiter.timer?.cancel();

@@ -1,4 +1,5 @@
 import type { ErrorCode, LockMode, ServerMessage, Timer, Value } from "@leasehold/protocol";
+import type { Account } from "./accounts.js";
 import type { QueueNode, WaitQueue } from "./wait-queue.js";
 
 /** A watch or an election observer, bound to the session's connection. */
@@ -51,6 +52,13 @@ export class Session {
     readonly createdAt: number,
     public address: string,
     public agent: string | undefined,
+    /** Whose quotas the session, its leases and its election values count against (see accounts.ts). */
+    readonly account: Account,
+    /**
+     * Who opened it (`via:name`, see sessionOwner), so that only the same principal may resume it;
+     * undefined for a session stored before principals were kept (anyone with its secret may resume it).
+     */
+    readonly principal: string | undefined,
     /** Wall-clock ms of the session's start, which storage keeps (monotonic times mean nothing after a restart). */
     readonly createdWallClock: number = Date.now(),
   ) {

@@ -30,7 +30,11 @@ export interface ServerOptions {
   browserBundlePath?: string;
   /** Keep state in SQLite in this directory (created if absent). Absent or null: in memory only. */
   dataDir?: string | null;
-  /** Refuse to grow the database past this many bytes (a quota; writes past it fail the server). */
+  /**
+   * The server-wide quota of logical bytes (keys with their values, counter names, election values):
+   * a write that would grow the data past it is refused with QUOTA_EXCEEDED before it is applied. The
+   * database file itself may grow to a multiple of it (see physicalDataLimit) as a last resort.
+   */
   maxDataBytes?: number;
   /** When an acknowledged change is safe with `dataDir` (see SyncMode); default "full": fsynced before the reply. */
   sync?: SyncMode;
@@ -59,6 +63,8 @@ export interface ResolvedOptions {
   clock: Clock;
   logger: Logger | undefined;
   watch: WatchOptions;
+  /** The server-wide logical byte quota, if any. */
+  maxDataBytes: number | undefined;
   /** Authentication, permissions and the request rate: checks every request before it runs. */
   guard: Guard;
 }
@@ -79,6 +85,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     clock: options.clock ?? systemClock,
     logger: options.logger,
+    maxDataBytes: options.maxDataBytes,
     guard: new Guard(new Authenticator(options.auth), limits, options.clock ?? systemClock),
     watch: {
       history: {

@@ -1,10 +1,10 @@
-import { ErrorCode, type Limits } from "@leasehold/protocol";
-import { ServerError } from "./errors.js";
+import type { Limits } from "@leasehold/protocol";
 
 /**
- * Quotas that keep one client from exhausting the server: a request rate per session, connections
- * per remote address, and keys per session. Each is a counter checked in O(1) at the point where the
- * resource is taken; none of them waits, so a client at its limit never holds up anyone else.
+ * Quotas that keep one client from exhausting the server: a request rate per session and connections
+ * per remote address (what each principal holds is counted in accounts.ts). Each is a counter checked
+ * in O(1) at the point where the resource is taken; none of them waits, so a client at its limit
+ * never holds up anyone else.
  */
 
 /**
@@ -72,36 +72,5 @@ export class AddressQuota {
 
   count(ip: string): number {
     return this.#open.get(ip) ?? 0;
-  }
-}
-
-/**
- * Keys created per session that still exist. A put that creates a key counts against its session; a
- * delete of that key (by anyone, or when its lease ends) gives the count back; overwriting a key
- * does not count. Counts are kept by session id, so that a key outliving its session keeps no
- * session object alive; an entry disappears when its count reaches zero.
- */
-export class KeyQuota {
-  readonly #created = new Map<string, number>();
-
-  constructor(readonly limits: Pick<Limits, "maxKeysPerSession">) {}
-
-  /** Throws LIMIT_EXCEEDED when the session may not create another key. */
-  check(sessionId: string): void {
-    const created = this.#created.get(sessionId) ?? 0;
-    if (created >= this.limits.maxKeysPerSession) {
-      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session created ${created} keys that still exist, the most allowed; delete some first`);
-    }
-  }
-
-  created(sessionId: string): void {
-    this.#created.set(sessionId, (this.#created.get(sessionId) ?? 0) + 1);
-  }
-
-  removed(sessionId: string | undefined): void {
-    if (sessionId === undefined) return;
-    const created = (this.#created.get(sessionId) ?? 1) - 1;
-    if (created <= 0) this.#created.delete(sessionId);
-    else this.#created.set(sessionId, created);
   }
 }

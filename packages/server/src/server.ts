@@ -8,7 +8,7 @@ import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js
 import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
-import { SqliteStorage } from "./storage/sqlite-storage.js";
+import { physicalDataLimit, SqliteStorage } from "./storage/sqlite-storage.js";
 import { admitUpgrade, refuseAfterUpgrade, refuseMalformedUpgrade, remoteIp } from "./upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
 import { AddressQuota } from "./quota.js";
@@ -54,7 +54,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   useEnglishErrorMessages();
   const resolved = resolveOptions(options);
   const certificate = options.tls && readCertificate(options.tls);
-  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes, sync: options.sync }) : new MemoryStorage());
+  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage());
   const logger = resolved.logger;
   const connections = new Set<Connection>();
   let reportFailure!: (error: Error) => void;

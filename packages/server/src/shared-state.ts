@@ -8,7 +8,7 @@ import type { Lease, LockEntry, Session } from "./model.js";
 import { Observers } from "./observers.js";
 import type { ResolvedOptions } from "./options.js";
 import { Watches } from "./watches.js";
-import { KeyQuota } from "./quota.js";
+import { counterBytes, keyBytes, type Account, type Accounts } from "./accounts.js";
 
 /** Default and most keys in one `kv.list` page; a page also ends early once its values pass PAGE_BYTES. */
 export const PAGE_KEYS = 1_000;
@@ -27,6 +27,8 @@ export interface SharedStateHost {
   ownLease(session: Session, id: number): Lease;
   /** Where key and counter changes are recorded for storage. */
   readonly journal: Journal;
+  /** Each principal's keys, counters and bytes, against its quotas. */
+  readonly accounts: Accounts;
 }
 
 type Change = { event: WatchEvent; bytes: number };
@@ -41,10 +43,8 @@ export class SharedState {
   readonly counters = new Counters();
   readonly watches: Watches;
   readonly observers: Observers;
-  readonly keyQuota: KeyQuota;
 
   constructor(readonly host: SharedStateHost) {
-    this.keyQuota = new KeyQuota(host.options.limits);
     const options = host.options.watch;
     this.watches = new Watches(options, host.options.clock);
     this.observers = new Observers(host.elections, host.options.clock, options);
@@ -57,13 +57,21 @@ export class SharedState {
     if (request.fence) this.#checkFence(request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
-    if (!current) this.keyQuota.check(session.id);
     const bytes = request.key.length + encode(request.value).byteLength;
+    const owner = session.account;
+    // The last writer owns the key: it must have room for it, decided before anything changes.
+    const accounts = this.host.accounts;
+    if (current?.owner === owner) accounts.check(owner, "bytes", bytes - current.bytes);
+    else {
+      accounts.check(owner, "keys");
+      accounts.check(owner, "bytes", keyBytes(bytes), current ? bytes - current.bytes : keyBytes(bytes));
+    }
     const revision = this.host.nextRevision();
     if (current?.lease && current.lease !== lease) current.lease.deleteKey(request.key);
     lease?.addKey(request.key);
-    const entry = { value: request.value, revision, lease, bytes, owner: current ? current.owner : session.id };
-    if (!current) this.keyQuota.created(session.id);
+    const entry: KvEntry = { value: request.value, revision, lease, bytes, owner };
+    if (current) this.#uncount(current);
+    this.#count(entry);
     this.kv.set(request.key, entry);
     this.host.journal.key(request.key, entry);
     this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
@@ -106,29 +114,31 @@ export class SharedState {
     this.watches.publish(changes);
   }
 
-  /** Puts back a key read from storage (no revision spent, no watch event). */
-  restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined): void {
+  /** Puts back a key read from storage (no revision spent, no watch event), counted against its owner. */
+  restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined, owner: Account): void {
     lease?.addKey(key);
-    this.kv.set(key, { value, revision, lease, bytes: key.length + encode(value).byteLength });
+    const entry: KvEntry = { value, revision, lease, bytes: key.length + encode(value).byteLength, owner };
+    this.#count(entry);
+    this.kv.set(key, entry);
   }
 
   // Counters
 
-  counterAdd(request: ParamsOf<"counter.add">): ResultOf<"counter.add"> {
+  counterAdd(session: Session, request: ParamsOf<"counter.add">): ResultOf<"counter.add"> {
     const value = this.counters.sum(request.name, request.delta);
-    this.#setCounter(request.name, value);
+    this.#setCounter(session.account, request.name, value);
     return { value, revision: this.host.nextRevision() };
   }
 
-  counterSet(request: ParamsOf<"counter.set">): ResultOf<"counter.set"> {
-    this.#setCounter(request.name, request.value);
+  counterSet(session: Session, request: ParamsOf<"counter.set">): ResultOf<"counter.set"> {
+    this.#setCounter(session.account, request.name, request.value);
     return { revision: this.host.nextRevision() };
   }
 
-  counterCas(request: ParamsOf<"counter.cas">): ResultOf<"counter.cas"> {
+  counterCas(session: Session, request: ParamsOf<"counter.cas">): ResultOf<"counter.cas"> {
     const current = this.counters.get(request.name);
     if (current !== request.expect) return { ok: false, value: current };
-    this.#setCounter(request.name, request.value);
+    this.#setCounter(session.account, request.name, request.value);
     this.host.nextRevision();
     return { ok: true, value: request.value };
   }
@@ -166,14 +176,46 @@ export class SharedState {
     return entry;
   }
 
-  #setCounter(name: string, value: number): void {
-    this.counters.set(name, value);
-    this.host.journal.counter(name, value);
+  /** Puts back a counter read from storage, counted against its owner. */
+  restoreCounter(name: string, value: number, owner: Account): void {
+    this.counters.set(name, value, owner);
+    this.host.accounts.add(owner, "counters");
+    this.host.accounts.add(owner, "bytes", counterBytes(name));
+  }
+
+  /**
+   * A counter made non-zero counts against the principal that made it so (refused first if it has
+   * no room); one back at 0 is forgotten and given back to its owner. Changes in between count nothing.
+   */
+  #setCounter(account: Account, name: string, value: number): void {
+    const accounts = this.host.accounts;
+    const owner = this.counters.ownerOf(name);
+    if (owner === undefined && value !== 0) {
+      accounts.check(account, "counters");
+      accounts.check(account, "bytes", counterBytes(name));
+      accounts.add(account, "counters");
+      accounts.add(account, "bytes", counterBytes(name));
+    } else if (owner !== undefined && value === 0) {
+      accounts.give(owner, "counters");
+      accounts.give(owner, "bytes", counterBytes(name));
+    }
+    this.counters.set(name, value, account);
+    this.host.journal.counter(name, value, owner ?? account);
+  }
+
+  #count(entry: KvEntry): void {
+    this.host.accounts.add(entry.owner, "keys");
+    this.host.accounts.add(entry.owner, "bytes", keyBytes(entry.bytes));
+  }
+
+  #uncount(entry: KvEntry): void {
+    this.host.accounts.give(entry.owner, "keys");
+    this.host.accounts.give(entry.owner, "bytes", keyBytes(entry.bytes));
   }
 
   #remove(key: string, entry: KvEntry): Change {
     this.kv.delete(key);
-    this.keyQuota.removed(entry.owner);
+    this.#uncount(entry);
     this.host.journal.key(key, undefined);
     entry.lease?.deleteKey(key);
     const revision = this.host.nextRevision();

@@ -2,6 +2,7 @@ import { CloseCode, ErrorCode, type Clock, type Limits, type Request, type Timer
 import { ServerError } from "../errors.js";
 import type { Session } from "../model.js";
 import { TokenBucket } from "../quota.js";
+import { principalId } from "../accounts.js";
 import type { Admission, Authenticator, Successor } from "./authenticator.js";
 import { allows, describeGrants, Right, type Principal } from "./permissions.js";
 
@@ -58,12 +59,12 @@ export class Guard {
 
   /**
    * A session may be resumed only by the principal that opened it: the session secret alone does not
-   * carry someone else's rights over. Names identify principals: static token names are unique, and
-   * JWT subjects are named `jwt:<sub>`, a prefix no token name may have.
+   * carry someone else's rights over. Static token names are unique and JWT subjects are named
+   * `jwt:<sub>`; the principal is stored with the session, so this holds after a restart too; only a
+   * session stored before principals were kept (schema version 1) has none.
    */
   mayResume(session: Session, principal: Principal): boolean {
-    const gate = this.#gates.get(session);
-    return gate === undefined || gate.principal.name === principal.name;
+    return session.principal === undefined || session.principal === principalId(principal);
   }
 
   /** Binds a session (new or resumed) to its principal and to the socket it now reads from. */

@@ -1,3 +1,5 @@
+import type { PrincipalLimits } from "../accounts.js";
+
 /**
  * Who a connection is and what it may touch. A principal holds grants; each grant allows some rights
  * on every name that starts with its prefix. The same shape comes from the static token file and
@@ -39,6 +41,8 @@ export interface Principal {
   /** True when authentication is off: everything is allowed and no check runs. */
   readonly unrestricted: boolean;
   readonly grants: readonly Grant[];
+  /** Its own per-principal limits (a token file entry's `limits`), over the server's defaults. */
+  readonly limits?: Partial<PrincipalLimits>;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { parseTokenLimits } from "../accounts.js";
 import { JWT_NAME_PREFIX, parseGrants, type Grant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
@@ -11,6 +12,11 @@ export interface StaticToken {
   /** The token's SHA-256 in hex, so that the file need not hold the token. */
   sha256?: string;
   permissions: { prefix: string; allow: string[] }[];
+  /**
+   * Its own per-principal limits over the server's defaults, e.g. `{ "maxSessions": 5000 }` for a token
+   * shared by many workers. Names: maxSessions, maxLeases, maxKeys, maxCounters, maxBytes, maxTtlMs.
+   */
+  limits?: Record<string, number>;
 }
 
 const MIN_TOKEN_LENGTH = 16;
@@ -36,7 +42,8 @@ export class StaticTokens {
       const digest = digestOf(entry, at);
       if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
       const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
-      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants };
+      const limits = parseTokenLimits(entry.limits, `${at} (${entry.name})`);
+      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants, ...(limits && { limits }) };
       this.#byDigest.set(digest, principal);
       this.#digestOf.set(principal, digest);
     });

@@ -24,6 +24,10 @@ export interface SessionRow {
   agent: string | undefined;
   /** Highest request id received whose effects are in the same or an earlier batch. */
   lastRequest: number;
+  /** Who opened it (`via:name`); undefined for sessions stored before schema version 2. */
+  principal: string | undefined;
+  /** The key of the account it counts against; undefined before schema version 2. */
+  account: string | undefined;
 }
 
 export interface LeaseRow {
@@ -67,6 +71,15 @@ export interface KeyRow {
   value: Value;
   revision: number;
   lease: number | undefined;
+  /** The account of its last writer, whose quotas it counts against; undefined before schema version 2. */
+  owner: string | undefined;
+}
+
+export interface CounterRow {
+  name: string;
+  value: number;
+  /** The account that made it non-zero; undefined before schema version 2. */
+  owner: string | undefined;
 }
 
 export interface StoredState {
@@ -77,7 +90,7 @@ export interface StoredState {
   holds: HoldRow[];
   waits: WaitRow[];
   keys: KeyRow[];
-  counters: { name: string; value: number }[];
+  counters: CounterRow[];
 }
 
 /** Row changes since the last batch: the latest version of each row, or null for a deleted one. */
@@ -91,7 +104,7 @@ export interface Batch {
   /** By `${session}:${request}`. */
   waits: Map<string, WaitRow | null>;
   keys: Map<string, KeyRow | null>;
-  counters: Map<string, number | null>;
+  counters: Map<string, CounterRow | null>;
 }
 
 /** A batch with no changes yet. */
