@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { connect, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
 import { CloseCode, ErrorCode, PROTOCOL_VERSION, encode, type Welcome } from "@leasehold/protocol";
 import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { requestWithRaw } from "./support/hostile-frames.js";
 import { Raw } from "./support/raw.js";
 
 /**
@@ -372,7 +373,7 @@ describe("deep nesting", () => {
     const frames = {
       arrays: nested(50_000, [0x91], [0xc0]),
       maps: nested(20_000, [0x81, 0xa1, 0x61], [0xc0]),
-      "arrays inside a request": request("kv.put", { key: "deep" }, "value", nested(50_000, [0x91], [0xc0])),
+      "arrays inside a request": requestWithRaw("kv.put", { key: "deep" }, "value", nested(50_000, [0x91], [0xc0])),
     };
     for (const [label, frame] of Object.entries(frames)) {
       expect(frame.length, label).toBeLessThan(64 * 1024);
@@ -399,7 +400,7 @@ describe("deep nesting", () => {
         const raw = await fixture.raw();
         if (handshake) await raw.hello();
         const before = raw.received.length;
-        raw.socket.send(request("kv.put", { id: 1, key: `deep-${depth}` }, "value", nested(depth, [0x91], [0xc0])));
+        raw.socket.send(requestWithRaw("kv.put", { id: 1, key: `deep-${depth}` }, "value", nested(depth, [0x91], [0xc0])));
         // An answer to the request, an error about the frame, or a close: anything but silence after a crash.
         await vi.waitFor(() => expect(crashes.length > 0 || raw.close !== undefined || raw.received.length > before, label).toBe(true), WAIT);
         expect(crashes.map(String), label).toEqual([]);
@@ -572,15 +573,4 @@ function nested(depth: number, open: number[], inner: number[]): Uint8Array {
   for (let i = 0; i < depth; i++) bytes.set(open, i * open.length);
   bytes.set(inner, depth * open.length);
   return bytes;
-}
-
-/** A request frame whose `field` holds raw msgpack bytes (for values `encode` could not build, or only slowly). */
-function request(op: string, fields: Record<string, unknown>, field: string, raw: Uint8Array): Uint8Array {
-  const placeholder = 0x7f; // a positive fixint that appears once, as the last byte
-  const head = encode({ op, ...fields, [field]: placeholder });
-  if (head[head.length - 1] !== placeholder) throw new Error("the placeholder must be the last value encoded");
-  const frame = new Uint8Array(head.length - 1 + raw.length);
-  frame.set(head.subarray(0, head.length - 1));
-  frame.set(raw, head.length - 1);
-  return frame;
 }
