@@ -30,7 +30,6 @@ export interface FrameProblem {
 }
 
 export function scanFrame(bytes: Uint8Array): FrameScan {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
   let depth = 0;
@@ -81,19 +80,19 @@ export function scanFrame(bytes: Uint8Array): FrameScan {
         case 0xc4:
         case 0xd9:
           if (end - pos < 1) return truncated(pos);
-          length = view.getUint8(pos);
+          length = bytes[pos]!;
           pos += 1;
           break;
         case 0xc5:
         case 0xda:
           if (end - pos < 2) return truncated(pos);
-          length = view.getUint16(pos);
+          length = uint16(bytes, pos);
           pos += 2;
           break;
         case 0xc6:
         case 0xdb:
           if (end - pos < 4) return truncated(pos);
-          length = view.getUint32(pos);
+          length = uint32(bytes, pos);
           pos += 4;
           break;
         case 0xca:
@@ -116,9 +115,9 @@ export function scanFrame(bytes: Uint8Array): FrameScan {
         case 0xd3:
           if (end - pos < 8) return truncated(pos);
           if (problem === undefined) {
-            const high = type === 0xcf ? view.getUint32(pos) : view.getInt32(pos);
+            const high = type === 0xcf ? uint32(bytes, pos) : uint32(bytes, pos) | 0;
             // high * 2^32 is exact; adding the low word rounds, but never across ±2^53, which are representable.
-            if (!Number.isSafeInteger(high * 4_294_967_296 + view.getUint32(pos + 4))) {
+            if (!Number.isSafeInteger(high * 4_294_967_296 + uint32(bytes, pos + 4))) {
               problem = {
                 code: ErrorCode.OUT_OF_RANGE,
                 error: `the 64-bit integer at offset ${start} is outside the safe-integer range ±(2^53 - 1), which is all that leasehold carries exactly`,
@@ -129,24 +128,24 @@ export function scanFrame(bytes: Uint8Array): FrameScan {
           break;
         case 0xdc:
           if (end - pos < 2) return truncated(pos);
-          children = view.getUint16(pos);
+          children = uint16(bytes, pos);
           pos += 2;
           break;
         case 0xdd:
           if (end - pos < 4) return truncated(pos);
-          children = view.getUint32(pos);
+          children = uint32(bytes, pos);
           pos += 4;
           break;
         case 0xde:
           if (end - pos < 2) return truncated(pos);
           map = true;
-          children = view.getUint16(pos);
+          children = uint16(bytes, pos);
           pos += 2;
           break;
         case 0xdf:
           if (end - pos < 4) return truncated(pos);
           map = true;
-          children = view.getUint32(pos);
+          children = uint32(bytes, pos);
           pos += 4;
           break;
       }
@@ -182,6 +181,15 @@ export function scanFrame(bytes: Uint8Array): FrameScan {
 // container, the values still to read and whether it is a map (then keys sit at even counts).
 const remaining = new Float64Array(BOUNDS.maxFrameDepth + 1);
 const isMap = new Uint8Array(BOUNDS.maxFrameDepth + 1);
+
+// Big-endian reads by hand: a DataView per frame cost more than the rest of the scan of a small request.
+function uint16(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! << 8) | bytes[at + 1]!;
+}
+
+function uint32(bytes: Uint8Array, at: number): number {
+  return bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
+}
 
 /** "__proto__" in UTF-8. */
 const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
