@@ -22,7 +22,7 @@ export const BOUNDS = {
    * decoding; more is fatal (close 4000). Every value takes at least one byte once extension types
    * are refused, so a frame within `maxFrameBytes` stays far below it; the bound is for the other
    * direction, where a server's replies have no size limit: `admin.state` of 100,000 sessions and as
-   * many leases is about 2.4 million values, and 2^24 leaves room for seven times that.
+   * many leases is about 2.2 million values (11 per entry), and 2^24 leaves room for seven times that.
    */
   maxFrameNodes: 16_777_216,
 } as const;
