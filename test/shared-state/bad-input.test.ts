@@ -1,5 +1,5 @@
 import { BadRequestError, ConflictError, ErrorCode, LimitExceededError, LeaseNotFoundError, type LeaseholdClient } from "@leasehold/client";
-import type { Value } from "@leasehold/protocol";
+import { CloseCode, type Value } from "@leasehold/protocol";
 import type { LeaseholdServer } from "@leasehold/server";
 import { describe, expect, test } from "vitest";
 import { Raw } from "../support/raw.js";
@@ -50,16 +50,19 @@ describe("bad input gets coded errors and changes nothing", () => {
     const server = await harness.server();
     const raw = await Raw.open(server.url);
     await raw.hello();
-    expect(await raw.request({ op: "kv.put", key: "k", value: new Date() })).toMatchObject({ type: "error", code: ErrorCode.BAD_REQUEST });
     expect(await raw.request({ op: "counter.add", name: "c", delta: 0.5 })).toMatchObject({ type: "error", code: ErrorCode.BAD_REQUEST });
     expect(await raw.request({ op: "kv.put", key: "k", value: 1, ifRevision: -1 })).toMatchObject({ type: "error", code: ErrorCode.OUT_OF_RANGE });
+    // A Date travels as msgpack's timestamp extension: not plain msgpack, so the frame is refused and the connection closed.
+    raw.fire({ op: "kv.put", key: "k", value: new Date() });
+    expect((await raw.closed()).code).toBe(CloseCode.PROTOCOL_ERROR);
+    expect(raw.errorsBeforeClose().at(-1)).toMatchObject({ code: ErrorCode.BAD_REQUEST, message: expect.stringMatching(/extension type/) });
     unchanged(server, 0);
     const client = await harness.client(server);
     await client.put("still", "serving");
     expect(await client.get("still")).toMatchObject({ value: "serving" });
   });
 
-  test("names over 512 characters are OUT_OF_RANGE", async () => {
+  test("names over 512 UTF-16 code units are OUT_OF_RANGE", async () => {
     const server = await harness.server();
     const client = await harness.client(server);
     const long = "k".repeat(513);
@@ -69,8 +72,11 @@ describe("bad input gets coded errors and changes nothing", () => {
       expect(error.code).toBe(ErrorCode.OUT_OF_RANGE);
     }
     await expect(client.put("", 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    // Lengths are UTF-16 code units: 257 emoji are 514 of them, though only 257 code points.
+    await expect(client.put("😀".repeat(257), 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
     await client.put("k".repeat(512), 1);
-    expect(server.coordinator.shared.kv.size).toBe(1);
+    await client.put("😀".repeat(256), 1);
+    expect(server.coordinator.shared.kv.size).toBe(2);
   });
 
   test("a value larger than the server's frame limit is LIMIT_EXCEEDED, and the connection stays usable", async () => {

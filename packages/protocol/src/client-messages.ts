@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, SafeInt, StoredValue, Token } from "./values.js";
+import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, SafeInt, StoredValue, Token, utf16Length } from "./values.js";
 
 /**
  * Every message a client sends, as one discriminated union on `op`.
@@ -27,11 +27,11 @@ export const Hello = z.object({
   op: z.literal("hello"),
   version: z.int().check(z.minimum(0)),
   /** Resume this session if the server still holds it. */
-  resume: z.optional(z.object({ session: z.string().check(z.minLength(1), z.maxLength(64)), secret: z.string().check(z.minLength(1), z.maxLength(128)) })),
+  resume: z.optional(z.object({ session: z.string().check(utf16Length(1, 64)), secret: z.string().check(utf16Length(1, 128)) })),
   /** A credential (static token or JWT) when the server requires authentication. */
-  auth: z.optional(z.string().check(z.maxLength(8192))),
+  auth: z.optional(z.string().check(utf16Length(0, 8192))),
   /** Free text naming the client library, for logs and the dashboard. */
-  agent: z.optional(z.string().check(z.maxLength(128))),
+  agent: z.optional(z.string().check(utf16Length(0, 128))),
 });
 
 export const Pong = z.object({ op: z.literal("pong"), seq: NonNegativeInt });

@@ -3,7 +3,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
-import { BOUNDS } from "./limits.js";
+import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { ServerMessage } from "./server-messages.js";
 
 /**
@@ -31,6 +31,11 @@ export function useEnglishErrorMessages(): void {
   z.config(en());
 }
 
+/** Longest piece of a received value (an op name, a map key) quoted in an error text. */
+const MAX_QUOTED = 64;
+/** Longest description of a message's problems. */
+const MAX_SUMMARY = 512;
+
 export function encode(message: unknown): Uint8Array {
   return packr.pack(message);
 }
@@ -47,46 +52,77 @@ export type Decoded<T> =
 
 /** The one place where a server checks what a client sent. Everything past it is typed. */
 export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
-  const raw = unpack(frame);
-  if (!raw.ok) return raw;
-  let parsed: ReturnType<typeof ClientMessage.safeParse>;
-  try {
-    parsed = ClientMessage.safeParse(raw.value);
-  } catch (error) {
-    // Thousands of nested arrays decode fine but exhaust the stack of a recursive check.
-    const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `the message could not be checked (${reason}); values nest at most ${BOUNDS.maxValueDepth} deep` };
-  }
+  const read = readFrame(frame);
+  if (!read.ok) return read;
+  if (read.problem) return { ok: false, fatal: false, code: read.problem.code, error: read.problem.error, id: requestIdOf(read.value) };
+  // The scan bounded the nesting (BOUNDS.maxFrameDepth), so the recursive schema cannot run out of stack.
+  const parsed = ClientMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
-  return describeInvalid(raw.value, parsed.error);
+  return describeInvalid(read.value, parsed.error);
 }
 
-/** The one place where a client checks what a server sent. */
+/** The one place where a client checks what a server sent: the same scan, and anything amiss is fatal. */
 export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
-  const raw = unpack(frame);
-  if (!raw.ok) return raw;
-  const parsed = ServerMessage.safeParse(raw.value);
+  const read = readFrame(frame);
+  if (!read.ok) return read;
+  if (read.problem) return { ok: false, fatal: true, code: read.problem.code, error: `invalid server message: ${read.problem.error}` };
+  const parsed = ServerMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${summarize(parsed.error)}` };
 }
 
-function unpack(frame: Uint8Array): { ok: true; value: unknown } | { ok: false; fatal: true; code: ErrorCode; error: string } {
+type Read = { ok: true; value: unknown; problem: FrameProblem | undefined } | { ok: false; fatal: true; code: ErrorCode; error: string };
+
+/** Scans an untrusted frame (see frame-scan.ts), then decodes it with msgpackr, which can then build only what the bytes hold. */
+function readFrame(frame: Uint8Array): Read {
+  const scan = scanFrame(frame);
+  if (!scan.readable) return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `frame refused: ${scan.error}` };
+  let value: unknown;
   try {
-    return { ok: true, value: packr.unpack(frame) };
+    value = packr.unpack(frame);
   } catch (error) {
+    // Not expected after the scan. msgpackr's texts can quote the decoded value: keep only their start.
     const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `frame is not valid msgpack: ${reason}` };
+    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `frame is not valid msgpack: ${reason.slice(0, MAX_QUOTED)}` };
   }
+  const problem = scan.problem ?? (countMapKeys(value) === scan.mapEntries ? undefined : DUPLICATE_KEYS);
+  return { ok: true, value, problem };
+}
+
+const DUPLICATE_KEYS: FrameProblem = { code: ErrorCode.BAD_REQUEST, error: "a map holds the same key twice; keys must be unique" };
+
+/** Map entries in a decoded value (which the scan bounded in size and depth); fewer than the frame declared means a key came twice and the last won. */
+function countMapKeys(value: unknown): number {
+  let keys = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item !== "object" || item === null || item instanceof Uint8Array) continue;
+    if (Array.isArray(item)) {
+      for (const child of item) stack.push(child);
+      continue;
+    }
+    for (const key in item) {
+      keys++;
+      stack.push((item as Record<string, unknown>)[key]);
+    }
+  }
+  return keys;
+}
+
+function requestIdOf(value: unknown): number | undefined {
+  const id = isPlainObject(value) ? value.id : undefined;
+  return typeof id === "number" && Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }
 
 function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never> {
   const record = isPlainObject(value) ? value : undefined;
-  const id = typeof record?.id === "number" && Number.isSafeInteger(record.id) && record.id > 0 ? record.id : undefined;
+  const id = requestIdOf(value);
   if (record === undefined) {
     return { ok: false, fatal: false, code: ErrorCode.BAD_REQUEST, error: "a message must be a msgpack map with an `op` field" };
   }
   if (typeof record.op !== "string" || !CLIENT_OPS.includes(record.op)) {
-    const op = typeof record.op === "string" ? `"${record.op.slice(0, 64)}"` : "missing";
+    const op = typeof record.op === "string" ? `"${record.op.slice(0, MAX_QUOTED)}"` : "missing";
     return { ok: false, fatal: false, code: ErrorCode.UNKNOWN_OP, error: `unknown op ${op}; known ops: ${CLIENT_OPS.join(", ")}`, id };
   }
   const outOfRange = hasRangeIssue(error.issues);
@@ -99,11 +135,22 @@ function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never
   };
 }
 
+/**
+ * At most three issues, each with its path, in at most `MAX_SUMMARY` characters. A path holds the
+ * received map keys on the way to the issue: each is cut to `MAX_QUOTED` characters, so that no text
+ * grows with what was sent.
+ */
 function summarize(error: z.core.$ZodError): string {
-  return error.issues
+  const text = error.issues
     .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${describeIssue(issue)}`)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.slice(0, 8).map(pathElement).join(".") : "message"}: ${describeIssue(issue)}`)
     .join("; ");
+  return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY)}...` : text;
+}
+
+function pathElement(key: PropertyKey): string {
+  const text = String(key);
+  return text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}...` : text;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -9,6 +9,22 @@ export const BOUNDS = {
   maxNameLength: 512,
   /** Deepest nesting of arrays and maps in a stored value (a key's value, a candidate's value). */
   maxValueDepth: 64,
+  /**
+   * Deepest nesting of arrays and maps in a whole frame, checked before decoding; deeper is fatal (close
+   * 4000). Above `maxValueDepth` by enough for the messages that carry a stored value (a watch event or
+   * an `admin.state` entry puts it some 6 levels down), so that a value nested 65 deep is still the
+   * ordinary, non-fatal BAD_REQUEST of the value rule, and low enough that msgpackr's and zod's
+   * recursion stays far from the stack limit (thousands of levels).
+   */
+  maxFrameDepth: 100,
+  /**
+   * Most values (scalars, strings, arrays and maps, map keys included) in one frame, checked before
+   * decoding; more is fatal (close 4000). Every value takes at least one byte once extension types
+   * are refused, so a frame within `maxFrameBytes` stays far below it; the bound is for the other
+   * direction, where a server's replies have no size limit: `admin.state` of 100,000 sessions and as
+   * many leases is about 2.2 million values (11 per entry), and 2^24 leaves room for seven times that.
+   */
+  maxFrameNodes: 16_777_216,
 } as const;
 
 /** The limits a server enforces unless configured otherwise. All are announced to clients in `welcome.limits`. */

@@ -36,9 +36,9 @@ export const StoredValue = Value.check(
 );
 
 /** A lock, key, counter, semaphore or election name. */
-export const Name = z.string().check(z.minLength(1), z.maxLength(BOUNDS.maxNameLength));
+export const Name = z.string().check(utf16Length(1, BOUNDS.maxNameLength));
 /** A key prefix; the empty prefix means "everything". */
-export const Prefix = z.string().check(z.maxLength(BOUNDS.maxNameLength));
+export const Prefix = z.string().check(utf16Length(0, BOUNDS.maxNameLength));
 /** A positive safe integer: request ids, lease ids, tokens, revisions. */
 export const PositiveInt = z.int().check(z.minimum(1), z.maximum(Number.MAX_SAFE_INTEGER));
 export const NonNegativeInt = z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER));
@@ -50,3 +50,17 @@ export const RequestId = PositiveInt;
 export const LeaseId = PositiveInt;
 export const Token = PositiveInt;
 export const Revision = NonNegativeInt;
+
+/**
+ * A string's length in UTF-16 code units (`String.length`), the measure BOUNDS and PROTOCOL.md use and
+ * the one every language can count the same way. zod's own length checks count code points, which
+ * let a name of 512 emoji (1,024 units) through. Issues are zod's `too_small`/`too_big`, which the
+ * codec answers with OUT_OF_RANGE.
+ */
+export function utf16Length(min: number, max: number) {
+  return z.check<string>((payload) => {
+    const units = payload.value.length;
+    if (units > max) payload.issues.push({ code: "too_big", origin: "string", maximum: max, inclusive: true, input: payload.value, message: `at most ${max} UTF-16 code units, not ${units}` });
+    else if (units < min) payload.issues.push({ code: "too_small", origin: "string", minimum: min, inclusive: true, input: payload.value, message: `at least ${min} UTF-16 code units, not ${units}` });
+  });
+}
