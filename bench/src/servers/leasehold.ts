@@ -9,9 +9,15 @@ export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" }
 /**
  * Starts the built leasehold server (`npm run build`) as its own process, so that its CPU and
  * memory are measured apart from the clients'. It prints one JSON log line with `url` when listening.
+ *
+ * Without `tenantFlags` the benchmark's clients are one trusted tenant (auth off: accounted per
+ * address), which the per-principal quotas (1,000 sessions by default) would cap far below the levels
+ * measured, so those quotas are lifted. With `tenantFlags` (an auth file, say) the server keeps its
+ * default quotas: the caller is measuring tenants against each other.
  */
-/** `extraFlags` go to `leasehold serve` after the defaults (an auth file, say). */
-export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number, extraFlags: readonly string[] = []): Promise<RunningServer> {
+export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number, tenantFlags?: readonly string[]): Promise<RunningServer> {
+  const oneTenant = ["--max-sessions-per-principal", "10000000", "--max-leases-per-principal", "100000000", "--max-keys-per-principal", "100000000"];
+  const extraFlags = tenantFlags ?? oneTenant;
   if (storage.kind === "durable") {
     const dir = tempDir("leasehold-data");
     try {
@@ -28,10 +34,7 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
 async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<RunningServer> {
   // The built server, as users run it: TypeScript compiled by tsc, not transformed on the fly.
   const cli = resolve(repoRoot, "packages/server/dist/cli.js");
-  // The benchmark's clients are one trusted tenant (auth off: accounted per address), which the
-  // per-principal quotas (1,000 sessions by default) would cap far below the levels measured.
-  const quotas = ["--max-sessions-per-principal", "10000000", "--max-leases-per-principal", "100000000", "--max-keys-per-principal", "100000000"];
-  const flags = ["--host", "127.0.0.1", "--port", "0", ...storageFlags, "--min-ttl", "100", ...quotas, "--log-level", "info"];
+  const flags = ["--host", "127.0.0.1", "--port", "0", ...storageFlags, "--min-ttl", "100", "--log-level", "info"];
   const child = spawnChild({
     name: "leasehold-server",
     command: process.execPath,
@@ -51,7 +54,7 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
     kind: "leasehold",
     url,
     pid: child.pid,
-    description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>").replace(/--auth-file \S+/, "--auth-file <tmp>")}`,
+    description: `leasehold serve ${flags.join(" ").replace(/--data \S+/, "--data <tmp>").replace(/--auth-file \S+/, "--auth-file <tmp>").replace(/ --max-\S+-per-principal \d+/g, "")}`,
     async stop() {
       await child.stop();
       cleanup();
