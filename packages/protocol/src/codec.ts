@@ -55,7 +55,8 @@ export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
   } catch (error) {
     // Thousands of nested arrays decode fine but exhaust the stack of a recursive check.
     const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `the message could not be checked (${reason}); values nest at most ${BOUNDS.maxValueDepth} deep` };
+    // The id, when readable, lets the server count the request as received, so that a resume does not re-send it.
+    return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `the message could not be checked (${reason}); values nest at most ${BOUNDS.maxValueDepth} deep`, id: readableId(raw.value) };
   }
   if (parsed.success) return { ok: true, message: parsed.data };
   return describeInvalid(raw.value, parsed.error);
@@ -81,7 +82,7 @@ function unpack(frame: Uint8Array): { ok: true; value: unknown } | { ok: false; 
 
 function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never> {
   const record = isPlainObject(value) ? value : undefined;
-  const id = typeof record?.id === "number" && Number.isSafeInteger(record.id) && record.id > 0 ? record.id : undefined;
+  const id = readableId(value);
   if (record === undefined) {
     return { ok: false, fatal: false, code: ErrorCode.BAD_REQUEST, error: "a message must be a msgpack map with an `op` field" };
   }
@@ -104,6 +105,12 @@ function summarize(error: z.core.$ZodError): string {
     .slice(0, 3)
     .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "message"}: ${describeIssue(issue)}`)
     .join("; ");
+}
+
+/** A message's `id`, when it is one a request could have (a positive safe integer). */
+function readableId(value: unknown): number | undefined {
+  const id = isPlainObject(value) ? value.id : undefined;
+  return typeof id === "number" && Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
@@ -23,11 +24,36 @@ export function admitUpgrade(request: IncomingMessage, socket: Duplex, origins: 
   return false;
 }
 
-/** Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close 4005. */
+/**
+ * Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close
+ * 4005. A peer that does not answer the close is not waited for (ws would wait 30 s).
+ */
 export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
   ws.on("error", () => {});
   ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
   ws.close(CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
+  setTimeout(() => ws.terminate(), 1_000).unref();
+}
+
+/**
+ * Refuses a new TCP connection past its address's rate, before anything is read from it: HTTP 429
+ * on plain TCP (a client reads it as the answer to its upgrade request), a bare close under TLS,
+ * where answering would first cost the TLS handshake that the rate is there to bound.
+ */
+export function refuseConnection(socket: Socket, tls: boolean, perSecond: number): void {
+  socket.on("error", () => {});
+  if (tls) {
+    socket.destroy();
+    return;
+  }
+  const body = `more than ${perSecond} new connections per second from this address; retry later\n`;
+  socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/** Answers an HTTP request on a connection past its address's connection quota: 503, then close. */
+export function refuseRequest(response: ServerResponse, message: string): void {
+  response.writeHead(503, { "Content-Type": "text/plain; charset=utf-8", Connection: "close", "Retry-After": "1" }).end(`${message}\n`);
 }
 
 /** The peer's IP address (without port): the unit of the per-address quota. Behind a proxy this is the proxy. */

@@ -1,0 +1,56 @@
+import type { Duplex } from "node:stream";
+import { CloseCode } from "@leasehold/protocol";
+import type WebSocket from "ws";
+
+/** What a connection may send before its `hello` is answered (see ServerOptions). */
+export interface HandshakeLimits {
+  /** Bytes on the wire, WebSocket framing included. */
+  readonly maxHandshakeBytes: number;
+  /** WebSocket frames, fragments included (the hello, and frames held while a JWT is verified). */
+  readonly maxHandshakeFrames: number;
+}
+
+/**
+ * Bounds the bytes and fragments a WebSocket may send before its handshake completes. ws has no such
+ * option: its maxPayload bounds a message's payload, not the fragments it arrives in, and a message
+ * of 16,000 one-byte fragments (112 KB sent) held about 2 MB until the handshake deadline; 400 such
+ * connections took a server from 73 MB to 807 MB. So the raw socket's bytes are counted as they
+ * arrive, ahead of ws's parser (a listener put first), and the fragments ws holds are read at each
+ * read. Past either bound the peer is told 1009 and its socket destroyed at once, which frees what
+ * ws held rather than waiting for a close handshake it may never answer. Whole frames are counted by
+ * the connection itself (`tooManyHandshakeFrames`). Returns the function that lifts the bound, called
+ * once the handshake has completed.
+ */
+export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimits): () => void {
+  let bytes = 0;
+  const lift = () => raw.removeListener("data", count);
+  function count(chunk: Buffer): void {
+    bytes += chunk.length;
+    const fragments = heldFragments(ws);
+    if (bytes <= limits.maxHandshakeBytes && fragments < limits.maxHandshakeFrames) return;
+    lift();
+    cutOff(ws, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
+  }
+  raw.prependListener("data", count);
+  return lift;
+}
+
+/** Whether a connection still in its handshake has sent more whole frames than it may. */
+export function tooManyHandshakeFrames(frames: number, limits: HandshakeLimits): boolean {
+  return frames > limits.maxHandshakeFrames;
+}
+
+/** Closes with 1009 and destroys the socket now: the close frame is written before the socket goes. */
+export function cutOff(ws: WebSocket, reason: string): void {
+  if (ws.readyState === ws.OPEN) ws.close(CloseCode.MESSAGE_TOO_BIG, reason.slice(0, 120));
+  ws.terminate();
+}
+
+/**
+ * The fragments ws holds of the message it is reading. A ws internal (`_receiver._fragments`): if a
+ * future ws renames it, the byte bound still holds, which allows at most one fragment per 7 bytes.
+ */
+function heldFragments(ws: WebSocket): number {
+  const receiver = (ws as unknown as { _receiver?: { _fragments?: unknown } })._receiver;
+  return Array.isArray(receiver?._fragments) ? receiver._fragments.length : 0;
+}
