@@ -20,7 +20,8 @@ import { dispatch, type RequestContext } from "./dispatch.js";
 import { ServerError } from "./errors.js";
 import type { Outlet, Session } from "./model.js";
 import type { Admission } from "./auth/authenticator.js";
-import { boundHandshake, cutOff, tooManyHandshakeFrames } from "./handshake-budget.js";
+import { closeWithoutReading, cutOff } from "./cut-off.js";
+import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
 import { TimerQueue, type Scheduled } from "./timer-queue.js";
 
 /**
@@ -177,7 +178,8 @@ export class Connection implements Outlet, Sender {
     const verdict = this.coordinator.options.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
     if (verdict === "cut") {
       this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.coordinator.options.guard.rateLimitedMessage}; cut off for going on far past it` });
-      this.close(CloseCode.RATE_LIMITED, "far past the rate limit");
+      this.#leave();
+      this.commits.after(() => closeWithoutReading(this.socket, CloseCode.RATE_LIMITED, "far past the rate limit"));
       return;
     }
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
@@ -204,7 +206,7 @@ export class Connection implements Outlet, Sender {
     const options = this.coordinator.options;
     if (tooManyHandshakeFrames(++state.frames, options)) {
       this.#leave();
-      cutOff(this.socket, `more than ${options.maxHandshakeFrames} frames before the handshake completed`);
+      cutOff(this.socket, CloseCode.MESSAGE_TOO_BIG, `more than ${options.maxHandshakeFrames} frames before the handshake completed`);
       return;
     }
     if (state.held) return void state.held.push([data, isBinary]);

@@ -1,6 +1,7 @@
 import type { Duplex } from "node:stream";
 import { CloseCode } from "@leasehold/protocol";
 import type WebSocket from "ws";
+import { cutOff } from "./cut-off.js";
 
 /** What a connection may send before its `hello` is answered (see ServerOptions). */
 export interface HandshakeLimits {
@@ -29,7 +30,7 @@ export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimi
     const fragments = heldFragments(ws);
     if (bytes <= limits.maxHandshakeBytes && fragments < limits.maxHandshakeFrames) return;
     lift();
-    cutOff(ws, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
+    cutOff(ws, CloseCode.MESSAGE_TOO_BIG, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
   }
   raw.prependListener("data", count);
   return lift;
@@ -38,12 +39,6 @@ export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimi
 /** Whether a connection still in its handshake has sent more whole frames than it may. */
 export function tooManyHandshakeFrames(frames: number, limits: HandshakeLimits): boolean {
   return frames > limits.maxHandshakeFrames;
-}
-
-/** Closes with 1009 and destroys the socket now: the close frame is written before the socket goes. */
-export function cutOff(ws: WebSocket, reason: string): void {
-  if (ws.readyState === ws.OPEN) ws.close(CloseCode.MESSAGE_TOO_BIG, reason.slice(0, 120));
-  ws.terminate();
 }
 
 /**

@@ -6,6 +6,13 @@ import type { SyncMode } from "./storage/sqlite-storage.js";
 import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
+/** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
+export const ADMISSION_DEFAULTS = {
+  maxHandshakeBytes: 8_192,
+  maxHandshakeFrames: 16,
+  maxNewConnectionsPerSecond: 200,
+} as const;
+
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
   host?: string;
@@ -89,9 +96,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     minHeartbeatMs: HEARTBEAT_DEFAULTS.minHeartbeatMs,
     sessionGraceMs: options.sessionGraceMs ?? 10_000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
-    maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? 8_192),
-    maxHandshakeFrames: positive("maxHandshakeFrames", options.maxHandshakeFrames ?? 16),
-    maxNewConnectionsPerSecond: positive("maxNewConnectionsPerSecond", options.maxNewConnectionsPerSecond ?? 200),
+    maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? ADMISSION_DEFAULTS.maxHandshakeBytes),
+    maxHandshakeFrames: positive("maxHandshakeFrames", options.maxHandshakeFrames ?? ADMISSION_DEFAULTS.maxHandshakeFrames),
+    maxNewConnectionsPerSecond: positive("maxNewConnectionsPerSecond", options.maxNewConnectionsPerSecond ?? ADMISSION_DEFAULTS.maxNewConnectionsPerSecond),
     clock: options.clock ?? systemClock,
     logger: options.logger,
     guard: new Guard(new Authenticator(options.auth), limits, options.clock ?? systemClock),

@@ -5,6 +5,7 @@ import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
 import type { OriginPolicy } from "./auth/origin.js";
+import { closeWithoutReading } from "./cut-off.js";
 
 /**
  * Checks an HTTP upgrade before any WebSocket exists. A browser page from an origin that is not
@@ -26,13 +27,12 @@ export function admitUpgrade(request: IncomingMessage, socket: Duplex, origins: 
 
 /**
  * Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close
- * 4005. A peer that does not answer the close is not waited for (ws would wait 30 s).
+ * 4005, without waiting for a peer that does not answer the close.
  */
 export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
   ws.on("error", () => {});
   ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
-  ws.close(CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
-  setTimeout(() => ws.terminate(), 1_000).unref();
+  closeWithoutReading(ws, CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
 }
 
 /**

@@ -35,6 +35,7 @@ interface Gate {
 }
 
 const OPEN = 1;
+const CLOSED = 3;
 /** Shortest pause of a flooding socket, so that a flood costs a timer every few ms at most. */
 const MIN_THROTTLE_MS = 5;
 
@@ -113,10 +114,14 @@ export class Guard {
       }
       return "allowed";
     }
+    if (op === "bye") return "allowed"; // it ends the session: nothing left to hold back
     this.#throttle(gate);
-    if (op === "bye") return "allowed";
-    if (!gate.overdraft.take(now)) return "cut";
-    return op === "cancel" ? "allowed" : "refused";
+    if (gate.overdraft.take(now)) return op === "cancel" ? "allowed" : "refused";
+    // Cut off: its socket is not read again (the throttle would resume it).
+    gate.throttle?.cancel();
+    gate.throttle = null;
+    gate.socket = undefined;
+    return "cut";
   }
 
   /** Throws PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */
@@ -139,7 +144,8 @@ export class Guard {
     setOnePerTurn(socket, true);
     gate.throttle = this.clock.setTimer(Math.max(MIN_THROTTLE_MS, gate.bucket.msUntilToken(this.clock.now())), () => {
       gate.throttle = null;
-      if (gate.socket === socket && socket.readyState === OPEN) socket.resume();
+      // Also while closing: the peer's answer to the close must be read for the socket to end.
+      if (gate.socket === socket && socket.readyState !== CLOSED) socket.resume();
     });
   }
 }
