@@ -15,24 +15,35 @@ export interface HandshakeLimits {
  * Bounds the bytes and fragments a WebSocket may send before its handshake completes. ws has no such
  * option: its maxPayload bounds a message's payload, not the fragments it arrives in, and a message
  * of 16,000 one-byte fragments (112 KB sent) held about 2 MB until the handshake deadline; 400 such
- * connections took a server from 73 MB to 807 MB. So the raw socket's bytes are counted as they
- * arrive, ahead of ws's parser (a listener put first), and the fragments ws holds are read at each
- * read. Past either bound the peer is told 1009 and its socket destroyed at once, which frees what
- * ws held rather than waiting for a close handshake it may never answer. Whole frames are counted by
- * the connection itself (`tooManyHandshakeFrames`). Returns the function that lifts the bound, called
- * once the handshake has completed.
+ * connections took a server from 73 MB to 807 MB. So until then the raw socket's reads reach ws's
+ * parser through a gate that counts their bytes and the fragments ws holds: a read that would pass
+ * either bound is never parsed (a 64 KiB read of one-byte fragments would cost ws about 1 MB on its
+ * own), the peer is told 1009 and its socket destroyed at once, which frees what ws held. Whole
+ * frames are counted by the connection itself (`tooManyHandshakeFrames`). Returns the function that
+ * lifts the bound, called once the handshake has completed.
  */
 export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimits): () => void {
+  // ws's own reader of the socket, which the gate stands in for until it is lifted.
+  const readers = raw.listeners("data") as ((chunk: Buffer) => void)[];
   let bytes = 0;
-  const lift = () => raw.removeListener("data", count);
-  function count(chunk: Buffer): void {
+  let lifted = false;
+  const gate = (chunk: Buffer): void => {
     bytes += chunk.length;
-    const fragments = heldFragments(ws);
-    if (bytes <= limits.maxHandshakeBytes && fragments < limits.maxHandshakeFrames) return;
-    lift();
-    cutOff(ws, CloseCode.MESSAGE_TOO_BIG, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
-  }
-  raw.prependListener("data", count);
+    if (bytes > limits.maxHandshakeBytes || heldFragments(ws) >= limits.maxHandshakeFrames) {
+      lift();
+      cutOff(ws, CloseCode.MESSAGE_TOO_BIG, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
+      return;
+    }
+    for (const reader of readers) reader.call(raw, chunk);
+  };
+  const lift = (): void => {
+    if (lifted) return;
+    lifted = true;
+    raw.removeListener("data", gate);
+    for (const reader of readers) raw.on("data", reader);
+  };
+  for (const reader of readers) raw.removeListener("data", reader);
+  raw.on("data", gate);
   return lift;
 }
 
