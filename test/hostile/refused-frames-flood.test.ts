@@ -14,7 +14,7 @@ const FLOOD_MS = 3_000;
 
 describe("a flood of refused frames", () => {
   for (const kind of ["stale", "junk"] as const) {
-    it(`${kind === "stale" ? "stale request ids" : "unknown ops and invalid messages"}: answered near the rate, then paused and cut off with 4008; a bystander is unharmed`, async () => {
+    it(`${kind === "stale" ? "stale request ids" : "unknown ops and invalid messages"}: answered near the rate, paused, and cut off with 4008 past its overdraft; a bystander is unharmed`, async () => {
       const target = await startTarget(["--memory", "--max-requests-per-second", String(RATE), "--request-burst", String(RATE)]);
       const bystander = await Bystander.start(target.url);
       const rssBefore = target.rssBytes();
@@ -23,12 +23,13 @@ describe("a flood of refused frames", () => {
       const tally = await flooder.next((line) => line.event === "done", 30_000);
       const codes = tally.codes as Record<string, number>;
       const answered = tally.answered as number;
-      // It was told to slow down, then cut off for going on: no more answers than its budget and
-      // overdraft allow (a burst each, and the rate each for the time it was connected), far fewer
-      // than it sent.
+      // It was told to slow down, and answered no more than its budget and overdraft allow (a burst
+      // each, and the rate each for the time it was connected), far fewer frames than it sent. Held
+      // back by TCP it may not get through its overdraft; if it does, it is cut off with 4008.
+      // (Measured: about 225 answers in 0.4-0.7 s, then 4008; before, 30,000 answers in 3 s.)
       expect(codes[ErrorCode.RATE_LIMITED] ?? 0, JSON.stringify(tally)).toBeGreaterThan(0);
-      expect(tally.closed, JSON.stringify(tally)).toBe(CloseCode.RATE_LIMITED);
-      const connectedS = Math.max(tally.closedAtMs as number, 1) / 1000;
+      expect([0, CloseCode.RATE_LIMITED], JSON.stringify(tally)).toContain(tally.closed);
+      const connectedS = Math.max((tally.closed === 0 ? tally.elapsedMs : tally.closedAtMs) as number, 1) / 1000;
       expect(answered, JSON.stringify(tally)).toBeLessThanOrEqual(2 * RATE + 2 * RATE * connectedS * 1.2);
       expect(answered * 10, JSON.stringify(tally)).toBeLessThan(tally.sent as number);
       expect(tally.unreadable).toBe(0);

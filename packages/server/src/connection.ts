@@ -99,8 +99,8 @@ export class Connection implements Outlet, Sender {
 
   constructor(
     readonly socket: WebSocket,
-    /** The TCP (or TLS) stream under the WebSocket, whose bytes are bounded until the handshake completes. */
-    raw: Duplex,
+    /** The TCP (or TLS) stream under the WebSocket: bounded until the handshake completes, ended when the peer is cut off. */
+    readonly raw: Duplex,
     /** The peer's IP address (the unit of the per-address quota), and with its port. */
     readonly ip: string,
     readonly address: string,
@@ -179,7 +179,7 @@ export class Connection implements Outlet, Sender {
     if (verdict === "cut") {
       this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.coordinator.options.guard.rateLimitedMessage}; cut off for going on far past it` });
       this.#leave();
-      this.commits.after(() => closeWithoutReading(this.socket, CloseCode.RATE_LIMITED, "far past the rate limit"));
+      this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
       return;
     }
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).

@@ -134,7 +134,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
       socket.removeListener("timeout", destroyOnTimeout);
-      if (refusal !== undefined) refuseAfterUpgrade(ws, refusal);
+      if (refusal !== undefined) refuseAfterUpgrade(ws, socket, refusal);
       else connections.add(new Connection(ws, socket, ip, address, connectionHost));
     });
   });

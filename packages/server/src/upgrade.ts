@@ -29,10 +29,10 @@ export function admitUpgrade(request: IncomingMessage, socket: Duplex, origins: 
  * Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close
  * 4005, without waiting for a peer that does not answer the close.
  */
-export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
+export function refuseAfterUpgrade(ws: WebSocket, raw: Duplex, message: string): void {
   ws.on("error", () => {});
   ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
-  closeWithoutReading(ws, CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
+  closeWithoutReading(ws, raw, CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
 }
 
 /**
