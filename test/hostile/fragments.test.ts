@@ -3,8 +3,13 @@
  * message of 16,000 one-byte fragments (112 KB sent) held about 2 MB on the server until the 10 s
  * handshake deadline, and 400 such connections took it from 73 MB to 807 MB.
  */
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
-import { CloseCode } from "@leasehold/protocol";
+import { CloseCode, PROTOCOL_VERSION } from "@leasehold/protocol";
+import { startServer } from "../support/fixtures.js";
+import { Raw } from "../support/raw.js";
+import { mintJwt } from "../support/security.js";
 import { Bystander, UPGRADE_REQUEST, openTcp, rssOf, startTarget } from "./support.js";
 
 const CONNECTIONS = 200;
@@ -43,6 +48,31 @@ describe("fragments before the handshake", () => {
     // The attack is over in well under a second: a few answers are all the bystander has time for.
     await bystander.expectUnharmed(1_000, 1);
     expect(target.alive()).toBe(true);
+  });
+});
+
+describe("frames held while a JWT is verified", () => {
+  it("a few wait their turn and are answered; more than maxHandshakeFrames close the connection with 1009", async () => {
+    const secret = randomBytes(32);
+    const server = await startServer({ auth: { jwt: { secret } }, maxHandshakeFrames: 4 });
+    const ticket = await mintJwt(secret, "HS256");
+    // The hello and the requests behind it in one TCP write, so that they are all read before the
+    // ticket's (asynchronous) check is done and must be held.
+    const helloThen = async (requests: number): Promise<Raw> => {
+      const raw = await Raw.open(server.url);
+      const tcp = (raw.socket as unknown as { _socket: Socket })._socket;
+      tcp.cork();
+      raw.send({ op: "hello", version: PROTOCOL_VERSION, agent: "raw", auth: ticket });
+      for (let i = 0; i < requests; i++) raw.fire({ op: "counter.get", name: "tenant-a/c" });
+      tcp.uncork();
+      return raw;
+    };
+    const few = await helloThen(3);
+    await few.next((message) => message.type === "reply" && message.id === 3);
+    expect(few.close).toBeUndefined();
+    const many = await helloThen(10);
+    expect((await many.closed()).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+    expect(many.replies()).toEqual([]);
   });
 });
 

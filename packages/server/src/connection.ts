@@ -5,7 +5,6 @@ import {
   SUPPORTED_VERSIONS,
   decodeClientMessage,
   encode,
-  type ClientMessage,
   type Clock,
   type Hello,
   type Request,
