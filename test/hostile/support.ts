@@ -4,10 +4,11 @@
  * itself, and a bystander whose requests must keep answering while the attack runs.
  */
 import { readFileSync } from "node:fs";
+import { connect as tcpConnect, type Socket } from "node:net";
 import { expect } from "vitest";
 import type { ConnectOptions, LeaseholdClient } from "@leasehold/client";
 import type { ChildScript } from "../support/fixtures.js";
-import { startClient } from "../support/fixtures.js";
+import { defer, startClient } from "../support/fixtures.js";
 import { startServerProcess } from "../support/server-process.js";
 
 export interface Target {
@@ -108,3 +109,27 @@ export class Bystander {
     return report;
   }
 }
+
+/**
+ * A raw TCP connection to `url`'s port, for attacks below the WebSocket layer (a hand-written upgrade,
+ * fragments, a trickled request). `ended` resolves with how long it was open when it closes. Destroyed
+ * after the test.
+ */
+export async function openTcp(url: string): Promise<{ socket: Socket; ended: Promise<number>; received: () => string }> {
+  const socket = tcpConnect(Number(new URL(url).port), "127.0.0.1");
+  defer(() => socket.destroy());
+  const startedAt = performance.now();
+  let received = "";
+  socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+  socket.on("error", () => {});
+  const ended = new Promise<number>((resolve) => socket.once("close", () => resolve(performance.now() - startedAt)));
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  return { socket, ended, received: () => received };
+}
+
+/** The HTTP request that asks for a WebSocket upgrade, by hand. */
+export const UPGRADE_REQUEST =
+  "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";

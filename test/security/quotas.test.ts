@@ -19,7 +19,7 @@ async function roundTrips(client: LeaseholdClient, count: number): Promise<numbe
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 describe("quotas and back-pressure", () => {
-  it("a flooding session is answered RATE_LIMITED and slowed, while another session's latency stays normal", async () => {
+  it("a flooding session is answered RATE_LIMITED and slowed (or, if it gets far past its budget, cut off with 4008), while another session's latency stays normal", async () => {
     const rate = 500;
     const server = await startServer({ limits: { maxRequestsPerSecond: rate, requestBurst: 100 } });
     const calm = await startClient(server.url);
@@ -32,12 +32,13 @@ describe("quotas and back-pressure", () => {
     const during = await roundTrips(calm, 150);
     const tally = await flooder.next((line) => line.event === "done", 20_000);
 
-    // The flooder was told to slow down, and got no more than its budget through; it was not cut off.
+    // The flooder was told to slow down, and got no more than its budget through. Held back by TCP it
+    // may never get far enough past its budget to be cut off; if it does, the close says why.
     expect(tally.limited as number).toBeGreaterThan(0);
     expect(tally.ok as number).toBeLessThanOrEqual(100 + (rate * (tally.elapsedMs as number)) / 1000 * 1.2);
     expect(tally.other).toBe(0);
     expect(tally.unreadable).toBe(0);
-    expect(tally.closed).toBe(0);
+    expect([0, CloseCode.RATE_LIMITED]).toContain(tally.closed);
     // Reading from it stopped while it was over budget, so it could not even send much.
     expect(tally.ok as number + (tally.limited as number)).toBeLessThan(tally.sent as number);
     // The calm session never waited behind it.

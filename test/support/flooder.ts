@@ -37,18 +37,23 @@ socket.on("close", (code: number) => {
 socket.on("error", () => {});
 
 function flood(): void {
-  if (Date.now() - started >= duration) {
+  const over = Date.now() - started >= duration;
+  if (over || socket.readyState !== socket.OPEN) {
+    // Cut off: nothing more can be sent; wait for the close to complete (up to the end of the time).
+    if (!over && socket.readyState !== socket.CLOSED) return void setTimeout(flood, 50);
     // Let the last replies arrive, then report.
-    setTimeout(() => {
-      console.log(JSON.stringify({ event: "done", ...tally, elapsedMs: Date.now() - started }));
-      socket.terminate();
-      process.exit(0);
-    }, 500);
+    setTimeout(report, 500);
     return;
   }
-  while (socket.bufferedAmount < 1024 * 1024) {
+  while (socket.bufferedAmount < 1024 * 1024 && socket.readyState === socket.OPEN) {
     for (let i = 0; i < 100; i++) socket.send(encode({ op: "counter.get", id: ++id, name: "flood" }));
     tally.sent += 100;
   }
   setImmediate(flood);
+}
+
+function report(): void {
+  console.log(JSON.stringify({ event: "done", ...tally, elapsedMs: Date.now() - started }));
+  socket.terminate();
+  process.exit(0);
 }

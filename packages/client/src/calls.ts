@@ -83,13 +83,23 @@ export class Calls {
    * or below it were received but their answers were lost with the connection. `settleLost` decides
    * each of those (from the resync state): a result, an error (an unknown outcome), or undefined for a
    * wait still queued on the server.
+   *
+   * `refused`: the server closed the previous connection over a frame it could not read (close
+   * 4000). It reads frames in order and stops at that one, so the first request sent and not received
+   * was it: that request fails with the server's error rather than going out again, which would only
+   * be refused again, after every resume, for ever.
    */
-  resume(lastRequest: number, settleLost: (request: Request) => { result: unknown } | { error: Error } | undefined): void {
+  resume(lastRequest: number, settleLost: (request: Request) => { result: unknown } | { error: Error } | undefined, refused?: Error): void {
     const all = [...this.#pending.values()];
+    const culprit = refused && all.find((pending) => pending.id > lastRequest && pending.sentAt !== undefined);
+    if (culprit) {
+      this.#take(culprit.id);
+      if (!culprit.orphaned) culprit.reject(refused);
+    }
     // Every re-send goes out before any settlement: settling may make a new request (the release of a
     // grant its caller gave up on), and a new id sent ahead of a re-sent lower one is refused.
     for (const pending of all) {
-      if (pending.id <= lastRequest) continue;
+      if (pending.id <= lastRequest || pending === culprit) continue;
       pending.sentAt = undefined;
       this.#transmit(pending);
     }

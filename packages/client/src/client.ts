@@ -85,6 +85,10 @@ export class LeaseholdClient extends EventTarget {
   #session: { id: string; secret: string } | undefined;
   #heartbeatMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
   #helloSentAt = 0;
+  /** The last error the server sent about the stream itself (no request id): it explains a close 4000. */
+  #streamError: LeaseholdError | undefined;
+  /** The server closed the last connection with 4000 over a frame whose request id it could not read; this is why. */
+  #refusedFrame: LeaseholdError | undefined;
   #closed = false;
   /** Said goodbye on `pagehide`; `wake()` starts a new session. */
   #suspended = false;
@@ -257,6 +261,7 @@ export class LeaseholdClient extends EventTarget {
         return;
       case "error":
         if (message.id !== undefined) this.#calls.settleError(message.id, errorFromCode(message.code, message.message));
+        else this.#streamError = errorFromCode(message.code, `the server refused a frame and closed the connection: ${message.message}`);
         return;
       case "ping":
         this.#liveness.pongSent(message.seq);
@@ -281,6 +286,9 @@ export class LeaseholdClient extends EventTarget {
   }
 
   #onDown(code: number, reason: string, final: boolean): void {
+    // A refusal that named its request has settled it already; one that could not is resolved at the resume.
+    this.#refusedFrame = code === CloseCode.PROTOCOL_ERROR ? this.#streamError : undefined;
+    this.#streamError = undefined;
     if (final) {
       this.#shutDown(new ConnectionError(ErrorCode.CLIENT_CLOSED, `the connection closed (${code} ${reason})`.trim()));
       return;
@@ -296,6 +304,8 @@ export class LeaseholdClient extends EventTarget {
     // order (the server refuses an id below one it has seen), and those it received are settled.
     const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
     const waiting = new Set(resync.waits.map((wait) => wait.request));
+    const refused = this.#refusedFrame;
+    this.#refusedFrame = undefined;
     this.#calls.resume(resync.lastRequest, (request: Request) => {
       // Received by the server, answer lost with the connection: where the resync tells the outcome, use it.
       switch (request.op) {
@@ -317,7 +327,7 @@ export class LeaseholdClient extends EventTarget {
         default:
           return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${request.op}; it may or may not have taken effect`) };
       }
-    });
+    }, refused);
     for (const lease of [...this.#leaseRegistry.values()]) {
       if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
     }

@@ -81,7 +81,10 @@ export const CloseCode = {
   NORMAL: 1000,
   /** Standard: the server is restarting or shutting down gracefully. Reconnect and resume (a durable server keeps every session). */
   SERVICE_RESTART: 1012,
-  /** Standard (sent by ws): a frame exceeded the maximum frame size. Reconnect and resume. */
+  /**
+   * Standard: a frame exceeded the maximum frame size, or, before the handshake completed, the
+   * connection sent more than the handshake's bytes or frames (see PROTOCOL.md, Limits). Reconnect and resume.
+   */
   MESSAGE_TOO_BIG: 1009,
   /** Standard: the server's storage failed; it acknowledges nothing more and must be restarted. */
   INTERNAL_ERROR: 1011,
@@ -101,5 +104,11 @@ export const CloseCode = {
   SLOW_CONSUMER: 4006,
   /** Another connection resumed this session; this one is no longer attached to it. */
   SESSION_TAKEN_OVER: 4007,
+  /**
+   * The session went on sending far past its rate limit after being answered RATE_LIMITED (as many
+   * frames again as its budget). Reconnect after a backoff and resume: the session is kept, and its
+   * budget with it.
+   */
+  RATE_LIMITED: 4008,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -46,7 +46,10 @@ program
   .addOption(new Option("--tls-cert <file>", "serve wss:// and https:// with this certificate (PEM)").env("LEASEHOLD_TLS_CERT"))
   .addOption(new Option("--tls-key <file>", "the certificate's private key (PEM)").env("LEASEHOLD_TLS_KEY"))
   .addOption(new Option("--handshake-timeout <ms>", "close connections that have not authenticated by then").env("LEASEHOLD_HANDSHAKE_TIMEOUT_MS").argParser(integer(100, 600_000)))
+  .addOption(new Option("--max-handshake-bytes <bytes>", "bytes a connection may send before its hello is answered (1009)").env("LEASEHOLD_MAX_HANDSHAKE_BYTES").argParser(integer(1_024, 16 * 1024 * 1024)))
+  .addOption(new Option("--max-handshake-frames <n>", "WebSocket frames and fragments a connection may send before its hello is answered (1009)").env("LEASEHOLD_MAX_HANDSHAKE_FRAMES").argParser(integer(1, 1_000_000)))
   .addOption(new Option("--max-connections-per-address <n>", "open connections from one IP address").env("LEASEHOLD_MAX_CONNECTIONS_PER_ADDRESS").argParser(integer(1, 10_000_000)))
+  .addOption(new Option("--max-new-connections-per-second <n>", "new connections per second from one IP address (HTTP 429)").env("LEASEHOLD_MAX_NEW_CONNECTIONS_PER_SECOND").argParser(integer(1, 10_000_000)))
   .addOption(new Option("--max-requests-per-second <n>", "sustained requests per session").env("LEASEHOLD_MAX_REQUESTS_PER_SECOND").argParser(integer(1, 10_000_000)))
   .addOption(new Option("--request-burst <n>", "requests per session at once above the rate").env("LEASEHOLD_REQUEST_BURST").argParser(integer(1, 10_000_000)))
   // Per principal (per IP address with auth off); a token file entry's "limits" overrides them for its token.
@@ -100,6 +103,9 @@ program
         ...(options.maxBacklog !== undefined && { maxBacklogBytes: options.maxBacklog }),
       },
       handshakeTimeoutMs: options.handshakeTimeout,
+      maxHandshakeBytes: options.maxHandshakeBytes,
+      maxHandshakeFrames: options.maxHandshakeFrames,
+      maxNewConnectionsPerSecond: options.maxNewConnectionsPerSecond,
       // Given as files, so that SIGHUP can read them again.
       auth: options.authFile !== undefined || jwtFiles ? { tokensFile: options.authFile, jwtFiles } : undefined,
       allowOrigins: options.allowOrigin,
@@ -170,7 +176,10 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   handshakeTimeout?: number;
+  maxHandshakeBytes?: number;
+  maxHandshakeFrames?: number;
   maxConnectionsPerAddress?: number;
+  maxNewConnectionsPerSecond?: number;
   maxRequestsPerSecond?: number;
   requestBurst?: number;
   maxTtl?: number;

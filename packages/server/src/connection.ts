@@ -5,13 +5,13 @@ import {
   SUPPORTED_VERSIONS,
   decodeClientMessage,
   encode,
-  type ClientMessage,
   type Clock,
   type Hello,
   type Request,
   type ServerMessage,
   type Timer,
 } from "@leasehold/protocol";
+import type { Duplex } from "node:stream";
 import type WebSocket from "ws";
 import type { CommitPipeline, Sender } from "./commit.js";
 import type { Coordinator } from "./coordinator.js";
@@ -20,10 +20,15 @@ import { ServerError } from "./errors.js";
 import type { Outlet, Session } from "./model.js";
 import { sessionOwner } from "./accounts.js";
 import type { Admission } from "./auth/authenticator.js";
+import { closeWithoutReading, cutOff } from "./cut-off.js";
+import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
 import { TimerQueue, type Scheduled } from "./timer-queue.js";
 
-/** A connection is waiting for `hello`, attached to a session, or finished. */
-type State = { phase: "handshake"; timer: Timer; held?: [Buffer, boolean][] } | Attached | { phase: "closed" };
+/**
+ * A connection is waiting for `hello` (with the frames it sent so far, those held while a JWT is
+ * verified, and the lifting of its byte bound), attached to a session, or finished.
+ */
+type State = { phase: "handshake"; timer: Timer; frames: number; held?: [Buffer, boolean][]; liftBound: () => void } | Attached | { phase: "closed" };
 
 /**
  * What a connection needs of its server: one object shared by all of them, rather than fields and
@@ -94,15 +99,19 @@ export class Connection implements Outlet, Sender {
 
   constructor(
     readonly socket: WebSocket,
+    /** The TCP (or TLS) stream under the WebSocket: bounded until the handshake completes, ended when the peer is cut off. */
+    readonly raw: Duplex,
     /** The peer's IP address (the unit of the per-address quota), and with its port. */
     readonly ip: string,
     readonly address: string,
     readonly host: ConnectionHost,
   ) {
-    const { clock, handshakeTimeoutMs } = host.coordinator.options;
+    const options = host.coordinator.options;
     this.#state = {
       phase: "handshake",
-      timer: clock.setTimer(handshakeTimeoutMs, () => this.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello within the handshake deadline")),
+      timer: options.clock.setTimer(options.handshakeTimeoutMs, () => this.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello within the handshake deadline")),
+      frames: 0,
+      liftBound: boundHandshake(raw, socket, options),
     };
     socket.on("message", (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     // The server's own bookkeeping runs from this listener too: each more 'close' listener would
@@ -152,32 +161,34 @@ export class Connection implements Outlet, Sender {
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
-    if (this.#state.phase === "closed") return;
-    if (this.#state.phase === "handshake" && this.#state.held) return void this.#state.held.push([data, isBinary]);
-    if (!isBinary) {
-      this.#refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
-      return;
-    }
-    const decoded = decodeClientMessage(data);
-    if (!decoded.ok) {
-      // Before the handshake, nothing from this peer can be trusted.
-      if (decoded.fatal || this.#state.phase === "handshake") this.#refuse(decoded.code, decoded.error);
-      else this.send({ type: "error", id: decoded.id, code: decoded.code, message: decoded.error });
-      if (this.#state.phase === "open") this.coordinator.heard(this.#state.session);
-      return;
-    }
-    const message = decoded.message;
-    if (this.#state.phase === "handshake") {
-      if (message.op === "hello") this.#onHello(message);
-      else this.#refuse(ErrorCode.HANDSHAKE_REQUIRED, `the first message must be hello, not ${message.op}`);
-      return;
-    }
-    this.#onMessage(this.#state.session, message);
-  }
-
-  #onMessage(session: Session, message: ClientMessage): void {
+    const state = this.#state;
+    if (state.phase === "closed") return;
+    if (state.phase === "handshake") return this.#onHandshakeFrame(state, data, isBinary);
+    const session = state.session;
     if (session.ended) return; // frames read after a bye, before its close: the session is gone, ignore them
     this.coordinator.heard(session);
+    // Text frames are fatal: a flood of them ends at the first.
+    if (!isBinary) return this.#refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
+    const decoded = decodeClientMessage(data);
+    const id = decoded.ok ? ("id" in decoded.message ? decoded.message.id : undefined) : decoded.id;
+    // Every id received counts, whatever becomes of its request, so that a resume re-sends only what never arrived.
+    const fresh = id !== undefined && this.#received(session, id);
+    if (!decoded.ok && decoded.fatal) return this.#refuse(decoded.code, decoded.error, id);
+    // Every frame counts against the rate, refusals included: answering them costs as much as a request.
+    const verdict = this.coordinator.options.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
+    if (verdict === "cut") {
+      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.coordinator.options.guard.rateLimitedMessage}; cut off for going on far past it` });
+      this.#leave();
+      this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
+      return;
+    }
+    // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
+    if (verdict === "refused" && !(decoded.ok && decoded.message.op === "pong")) {
+      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: this.coordinator.options.guard.rateLimitedMessage });
+      return;
+    }
+    if (!decoded.ok) return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
+    const message = decoded.message;
     switch (message.op) {
       case "hello":
         this.send({ type: "error", code: ErrorCode.HANDSHAKE_REQUIRED, message: "hello was already received on this connection" });
@@ -186,22 +197,37 @@ export class Connection implements Outlet, Sender {
         if (message.seq > session.pongSeq && message.seq <= session.pingSeq) session.pongSeq = message.seq;
         return;
       default:
-        this.#onRequest(session, message);
+        this.#onRequest(state, message, fresh);
     }
   }
 
-  #onRequest(session: Session, request: Request): void {
-    if (this.#state.phase !== "open") return;
+  /** Before `hello` succeeds nothing from this peer can be trusted: few frames, and the first must be a valid hello. */
+  #onHandshakeFrame(state: Extract<State, { phase: "handshake" }>, data: Buffer, isBinary: boolean): void {
+    const options = this.coordinator.options;
+    if (tooManyHandshakeFrames(++state.frames, options)) {
+      this.#leave();
+      cutOff(this.socket, CloseCode.MESSAGE_TOO_BIG, `more than ${options.maxHandshakeFrames} frames before the handshake completed`);
+      return;
+    }
+    if (state.held) return void state.held.push([data, isBinary]);
+    if (!isBinary) return this.#refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
+    const decoded = decodeClientMessage(data);
+    if (!decoded.ok) return this.#refuse(decoded.code, decoded.error);
+    const message = decoded.message;
+    if (message.op === "hello") this.#onHello(message);
+    else this.#refuse(ErrorCode.HANDSHAKE_REQUIRED, `the first message must be hello, not ${message.op}`);
+  }
+
+  #onRequest(attached: Attached, request: Request, fresh: boolean): void {
+    const session = attached.session;
     // Ids name waits and subscriptions and tell a resume what arrived: one used again would shadow
     // the first (which could then never be cancelled or closed) and slip past the per-session quotas.
-    if (request.id <= session.lastRequest) {
+    if (!fresh) {
       session.fail(request.id, ErrorCode.BAD_REQUEST, `request id ${request.id} is not above this session's last request id ${session.lastRequest}; every request needs a larger id than the one before`);
       return;
     }
-    session.lastRequest = request.id;
-    this.coordinator.journal.requested(session);
     try {
-      const handled = dispatch(this.#state, request);
+      const handled = dispatch(attached, request);
       if (handled !== "later") session.reply(request.id, handled.now);
     } catch (error) {
       if (error instanceof ServerError) {
@@ -211,6 +237,14 @@ export class Connection implements Outlet, Sender {
         session.fail(request.id, ErrorCode.INTERNAL, "the server failed to handle this request; it had no effect");
       }
     }
+  }
+
+  /** Counts a request id received; false when it is not above the session's last one (a stale id). */
+  #received(session: Session, id: number): boolean {
+    if (id <= session.lastRequest) return false;
+    session.lastRequest = id;
+    this.coordinator.journal.requested(session);
+    return true;
   }
 
   #onHello(hello: Hello): void {
@@ -269,6 +303,7 @@ export class Connection implements Outlet, Sender {
       }
     }
     this.#state.timer.cancel();
+    this.#state.liftBound();
     const attached = new Attached(this, session);
     this.#state = attached;
     guard.attach(session, admission.principal, this.socket);
@@ -288,9 +323,9 @@ export class Connection implements Outlet, Sender {
     attached.heartbeatChanged();
   }
 
-  /** Answers a frame that cannot be trusted with an error, then closes. */
-  #refuse(code: ErrorCode, message: string): void {
-    this.send({ type: "error", code, message });
+  /** Answers a frame that cannot be trusted with an error (with its id, if one could be read), then closes. */
+  #refuse(code: ErrorCode, message: string, id?: number): void {
+    this.send({ type: "error", id, code, message });
     this.close(CloseCode.PROTOCOL_ERROR, message.slice(0, 120));
   }
 
@@ -301,7 +336,10 @@ export class Connection implements Outlet, Sender {
   /** Detaches from the session (which lives on, counting down) and stops this connection's timers. */
   #leave(): void {
     const state = this.#state;
-    if (state.phase === "handshake") state.timer.cancel();
+    if (state.phase === "handshake") {
+      state.timer.cancel();
+      state.liftBound();
+    }
     if (state.phase === "open") {
       state.detached = true;
       this.host.heartbeats.cancel(state);

@@ -7,6 +7,13 @@ import type { SyncMode } from "./storage/sqlite-storage.js";
 import type { Storage } from "./storage/storage.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
 
+/** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
+export const ADMISSION_DEFAULTS = {
+  maxHandshakeBytes: 8_192,
+  maxHandshakeFrames: 16,
+  maxNewConnectionsPerSecond: 200,
+} as const;
+
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
   host?: string;
@@ -20,6 +27,18 @@ export interface ServerOptions {
   sessionGraceMs?: number;
   /** How long a new connection may take to send `hello`, in ms. Default 10000. */
   handshakeTimeoutMs?: number;
+  /**
+   * Bytes a connection may send before its handshake completes, WebSocket framing included; past it
+   * the connection closes with 1009. Default 8192: more than a hello with a long JWT needs.
+   */
+  maxHandshakeBytes?: number;
+  /** WebSocket frames (fragments included) a connection may send before its handshake completes; past it, 1009. Default 16. */
+  maxHandshakeFrames?: number;
+  /**
+   * New TCP connections accepted per remote IP address per second (a token bucket as large as one
+   * second's worth); the excess is refused at once with HTTP 429 (plain TCP close under TLS). Default 200.
+   */
+  maxNewConnectionsPerSecond?: number;
   /** Time source; tests pass a FakeClock. */
   clock?: Clock;
   /** A pino logger; default: no logging. */
@@ -60,6 +79,9 @@ export interface ResolvedOptions {
   minHeartbeatMs: number;
   sessionGraceMs: number;
   handshakeTimeoutMs: number;
+  maxHandshakeBytes: number;
+  maxHandshakeFrames: number;
+  maxNewConnectionsPerSecond: number;
   clock: Clock;
   logger: Logger | undefined;
   watch: WatchOptions;
@@ -71,9 +93,7 @@ export interface ResolvedOptions {
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`limit ${name} must be a positive integer, got ${value}`);
-  }
+  for (const [name, value] of Object.entries(limits)) positive(`limit ${name}`, value);
   if (limits.minTtlMs > limits.maxTtlMs) throw new RangeError(`minTtlMs (${limits.minTtlMs}) exceeds maxTtlMs (${limits.maxTtlMs})`);
   return {
     host: options.host ?? "127.0.0.1",
@@ -83,6 +103,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     minHeartbeatMs: HEARTBEAT_DEFAULTS.minHeartbeatMs,
     sessionGraceMs: options.sessionGraceMs ?? 10_000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? ADMISSION_DEFAULTS.maxHandshakeBytes),
+    maxHandshakeFrames: positive("maxHandshakeFrames", options.maxHandshakeFrames ?? ADMISSION_DEFAULTS.maxHandshakeFrames),
+    maxNewConnectionsPerSecond: positive("maxNewConnectionsPerSecond", options.maxNewConnectionsPerSecond ?? ADMISSION_DEFAULTS.maxNewConnectionsPerSecond),
     clock: options.clock ?? systemClock,
     logger: options.logger,
     maxDataBytes: options.maxDataBytes,
@@ -96,4 +119,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       retryMs: DEFAULT_WATCH_OPTIONS.retryMs,
     },
   };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
 }

@@ -37,6 +37,12 @@ export class TokenBucket {
     return this.#tokens;
   }
 
+  /** Whether the bucket has refilled completely by `now` (nothing taken recently). */
+  isFull(now: number): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.capacity;
+  }
+
   /** Milliseconds until one token is available again (0 if one is). */
   msUntilToken(now: number): number {
     this.#refill(now);
@@ -50,7 +56,38 @@ export class TokenBucket {
   }
 }
 
-/** Open connections per remote IP address, counted from the HTTP upgrade to the socket's close. */
+/**
+ * New connections per remote IP address per second: a token bucket per address, as large as one
+ * second's worth. Buckets that have refilled are dropped whenever the table has doubled since the
+ * last sweep, so that a peer spreading over many addresses (IPv6) costs a bucket only while it is active.
+ */
+export class AddressRate {
+  readonly #buckets = new Map<string, TokenBucket>();
+  #sweepAt = 1_024;
+
+  constructor(readonly perSecond: number) {}
+
+  /** Takes a token for a new connection from `ip`; false when the address is past its rate. */
+  take(ip: string, now: number): boolean {
+    let bucket = this.#buckets.get(ip);
+    if (!bucket) {
+      if (this.#buckets.size >= this.#sweepAt) this.#sweep(now);
+      bucket = new TokenBucket(this.perSecond, this.perSecond, now);
+      this.#buckets.set(ip, bucket);
+    }
+    return bucket.take(now);
+  }
+
+  #sweep(now: number): void {
+    for (const [ip, bucket] of this.#buckets) if (bucket.isFull(now)) this.#buckets.delete(ip);
+    this.#sweepAt = Math.max(1_024, this.#buckets.size * 2);
+  }
+}
+
+/**
+ * Open connections per remote IP address, counted from the TCP connection (after TLS, under TLS) to
+ * the socket's close: connections that never upgrade to a WebSocket count too.
+ */
 export class AddressQuota {
   readonly #open = new Map<string, number>();
 

@@ -1,17 +1,17 @@
-import { createServer as createHttpServer, type IncomingMessage } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer } from "ws";
 import { CommitPipeline } from "./commit.js";
 import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js";
 import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./storage/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseMalformedUpgrade, remoteIp } from "./upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
-import { AddressQuota } from "./quota.js";
+import { AddressQuota, AddressRate } from "./quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
 import { MemoryStorage, type Storage } from "./storage/storage.js";
 
@@ -77,13 +77,30 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     throw error;
   }
 
-  const handler = createHttpHandler(options.browserBundlePath ?? defaultBundlePath());
-  const https = certificate && createHttpsServer({ ...certificate, handshakeTimeout: resolved.handshakeTimeoutMs }, handler);
-  const http = https ?? createHttpServer(handler);
+  const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath());
+  const addresses = new AddressQuota(resolved.limits);
+  const rates = new AddressRate(resolved.maxNewConnectionsPerSecond);
+  /** Connections past their address's quota: not counted, and answered 503 or 4005 at their first request. */
+  const overQuota = new WeakSet<Socket>();
+  const handler = (request: IncomingMessage, response: ServerResponse): void => {
+    if (request.socket.writableEnded) return; // refused past the connection rate: answered already
+    if (overQuota.has(request.socket)) refuseRequest(response, tooManyConnections(request.socket.remoteAddress));
+    else routes(request, response);
+  };
+  // An HTTP request must be complete (headers and all) by the handshake deadline. Node checks those
+  // deadlines every `connectionsCheckingInterval` (30 s by default: a request sending one header line
+  // at a time lived 33 s under a 10 s deadline), so it checks here at a quarter of the deadline.
+  const deadlines = {
+    headersTimeout: resolved.handshakeTimeoutMs,
+    requestTimeout: resolved.handshakeTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(resolved.handshakeTimeoutMs / 4))),
+  };
+  const https = certificate && createHttpsServer({ ...certificate, handshakeTimeout: resolved.handshakeTimeoutMs, ...deadlines }, handler);
+  const http = https ?? createHttpServer(deadlines, handler);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
   const origins = new OriginPolicy(options.allowOrigins);
-  const addresses = new AddressQuota(resolved.limits);
+  const tooManyConnections = (ip: string | undefined) => `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`;
   const heartbeats = heartbeatQueue(resolved.clock);
   const connectionHost: ConnectionHost = {
     coordinator,
@@ -91,23 +108,27 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     heartbeats,
     closed(connection) {
       connections.delete(connection);
-      addresses.closed(connection.ip);
     },
   };
-  // A connection that never completes an HTTP request or upgrade (half-open, or just idle) is dropped
-  // after the handshake deadline; ws clears the timeout once the socket is a WebSocket.
-  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
-    socket.setTimeout(resolved.handshakeTimeoutMs, destroyOnTimeout);
+  // New connections per address per second, before anything is read or a TLS handshake made: that
+  // also bounds the handshakes (TLS, then a JWT checked per hello) one address can make the server do.
+  http.on("connection", (socket: Socket) => {
+    if (!rates.take(socket.remoteAddress ?? "unknown", resolved.clock.now())) refuseConnection(socket, options.tls !== undefined, resolved.maxNewConnectionsPerSecond);
   });
-  http.headersTimeout = Math.min(resolved.handshakeTimeoutMs, http.requestTimeout || Number.MAX_SAFE_INTEGER);
-  const accept = (ws: WebSocket, ip: string, address: string): void => {
-    if (!addresses.tryOpen(ip)) {
-      refuseAfterUpgrade(ws, `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`);
-      return;
-    }
-    connections.add(new Connection(ws, ip, address, connectionHost));
-  };
-  http.on("upgrade", (request, socket, head) => {
+  // Open connections per address, counted from the TCP connection (after TLS under TLS) whether or not
+  // it ever upgrades. A connection that never completes an HTTP request or upgrade (half-open, or just
+  // idle) is dropped after the handshake deadline; ws clears the timeout once the socket is a WebSocket.
+  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    if (socket.destroyed || socket.writableEnded) return;
+    socket.setTimeout(resolved.handshakeTimeoutMs, destroyOnTimeout);
+    if (!addresses.tryOpen(socket.remoteAddress ?? "unknown")) overQuota.add(socket);
+    else socket.once("close", closeCounted);
+  });
+  function closeCounted(this: Socket): void {
+    addresses.closed(this.remoteAddress ?? "unknown");
+  }
+  http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (socket.writableEnded) return; // refused past the connection rate: answered already
     if (commits.failure) {
       socket.destroy();
       return;
@@ -118,11 +139,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
     const ip = remoteIp(request);
     const address = remoteAddress(request);
+    const refusal = overQuota.has(socket) ? tooManyConnections(ip) : undefined;
     wss.handleUpgrade(request, socket, head, (ws) => {
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
       socket.removeListener("timeout", destroyOnTimeout);
-      accept(ws, ip, address);
+      if (refusal !== undefined) refuseAfterUpgrade(ws, socket, refusal);
+      else connections.add(new Connection(ws, socket, ip, address, connectionHost));
     });
   });
 

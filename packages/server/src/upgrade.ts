@@ -1,10 +1,12 @@
-import { STATUS_CODES, type IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
 import type { OriginPolicy } from "./auth/origin.js";
-import { RAW_SECURITY_HEADERS } from "./http/security-headers.js";
+import { closeWithoutReading } from "./cut-off.js";
+import { RAW_SECURITY_HEADERS, SECURITY_HEADERS } from "./http/security-headers.js";
 
 /**
  * Checks an HTTP upgrade before any WebSocket exists. A browser page from an origin that is not
@@ -30,11 +32,33 @@ export function refuseMalformedUpgrade(error: Error, socket: Duplex, request: In
   refuseUpgrade(socket, request.method === "GET" ? 400 : 405, `${error.message}; WebSocket clients upgrade with GET and version 13`, "Sec-WebSocket-Version: 13\r\n");
 }
 
-/** Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close 4005. */
-export function refuseAfterUpgrade(ws: WebSocket, message: string): void {
+/**
+ * Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close
+ * 4005, without waiting for a peer that does not answer the close.
+ */
+export function refuseAfterUpgrade(ws: WebSocket, raw: Duplex, message: string): void {
   ws.on("error", () => {});
   ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
-  ws.close(CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
+  closeWithoutReading(ws, raw, CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");
+}
+
+/**
+ * Refuses a new TCP connection past its address's rate, before anything is read from it: HTTP 429
+ * on plain TCP (a client reads it as the answer to its upgrade request), a bare close under TLS,
+ * where answering would first cost the TLS handshake that the rate is there to bound.
+ */
+export function refuseConnection(socket: Socket, tls: boolean, perSecond: number): void {
+  socket.on("error", () => {});
+  if (tls) {
+    socket.destroy();
+    return;
+  }
+  refuseUpgrade(socket, 429, `more than ${perSecond} new connections per second from this address; retry later`, "Retry-After: 1\r\n");
+}
+
+/** Answers an HTTP request on a connection past its address's connection quota: 503, then close. */
+export function refuseRequest(response: ServerResponse, message: string): void {
+  response.writeHead(503, { ...SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8", Connection: "close", "Retry-After": "1" }).end(`${message}\n`);
 }
 
 /** The peer's IP address (without port): the unit of the per-address quota. Behind a proxy this is the proxy. */

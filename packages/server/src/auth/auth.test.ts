@@ -1,8 +1,11 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "@leasehold/protocol";
-import { AddressQuota, TokenBucket } from "../quota.js";
+import { DEFAULT_LIMITS, FakeClock } from "@leasehold/protocol";
+import { Account } from "../accounts.js";
+import { Session } from "../model.js";
+import { AddressQuota, AddressRate, TokenBucket } from "../quota.js";
 import { Authenticator } from "./authenticator.js";
+import { Guard } from "./guard.js";
 import { OriginPolicy } from "./origin.js";
 import { ANONYMOUS, allows, parseGrants, type Principal } from "./permissions.js";
 import { StaticTokens } from "./static-tokens.js";
@@ -101,6 +104,30 @@ describe("quotas", () => {
     expect(bucket.take(clock.now())).toBe(false);
     clock.advance(10_000);
     expect([1, 2, 3, 4].map(() => bucket.take(clock.now()))).toEqual([true, true, true, false]);
+  });
+
+  it("bounds new connections per address per second, each address on its own", () => {
+    const clock = new FakeClock();
+    const rate = new AddressRate(2);
+    const take = (ip: string) => rate.take(ip, clock.now());
+    expect([take("10.0.0.1"), take("10.0.0.1"), take("10.0.0.1"), take("10.0.0.2")]).toEqual([true, true, false, true]);
+    clock.advance(500);
+    expect([take("10.0.0.1"), take("10.0.0.1")]).toEqual([true, false]);
+  });
+
+  it("counts every frame of a session: past the budget RATE_LIMITED, past as much again cut off; bye and cancel get through", () => {
+    const clock = new FakeClock();
+    const guard = new Guard(new Authenticator(undefined), { ...DEFAULT_LIMITS, maxRequestsPerSecond: 1, requestBurst: 2 }, clock);
+    const session = new Session("s", "secret", clock.now(), "127.0.0.1:1", undefined, new Account("test", DEFAULT_LIMITS), undefined);
+    const socket = { readyState: 1, paused: 0, pause() { this.paused++; }, resume() {} };
+    guard.attach(session, ANONYMOUS, socket);
+    const frames = ["counter.get", undefined, "pong", "cancel", "bye", "counter.get"].map((op) => guard.frame(session, op));
+    expect(frames).toEqual(["allowed", "allowed", "refused", "allowed", "allowed", "cut"]);
+    expect(socket.paused).toBe(1);
+    // A resumed session starts from the budget it left with, refilled by the time since.
+    guard.attach(session, ANONYMOUS, socket);
+    clock.advance(1_000);
+    expect(guard.frame(session, "counter.get")).toBe("allowed");
   });
 
   it("counts connections per address and gives places back", () => {
