@@ -172,6 +172,7 @@ function authorize(principal: Principal, request: Request): void {
     case "election.resign":
     case "unwatch":
     case "election.unobserve":
+    case "admin.unsubscribe":
       return;
     case "lock.acquire":
       return need(principal, Right.lock, request.name, request.op);
@@ -199,6 +200,7 @@ function authorize(principal: Principal, request: Request): void {
     case "admin.release":
       return need(principal, Right.admin, request.name, request.op);
     case "admin.state":
+    case "admin.subscribe":
     case "admin.revoke":
       // The whole server's state, and any session's lease: admin over every name.
       return need(principal, Right.admin, "", request.op, "prefix");
