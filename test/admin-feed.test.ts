@@ -1,21 +1,29 @@
 import { AdminMirror, ErrorCode, PermissionError, type AdminSubscription, type AdminUpdate, type LeaseholdClient } from "@leasehold/client";
 import { DEFAULT_LIMITS } from "@leasehold/protocol";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test, vi } from "vitest";
-import { startClient, startServer } from "./support/fixtures.js";
+import { defer, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
 import { STATIC_TOKENS, TOKENS } from "./support/security.js";
 
-/** Applies every push of the subscription to a mirror, in the background. */
+/** Applies every push of the subscription to a mirror, in the background; `ended` settles with the error it ended with, if any. */
 function mirror(subscription: AdminSubscription) {
   const state = new AdminMirror();
   const updates: AdminUpdate[] = [];
-  void (async () => {
-    for await (const update of subscription) {
-      updates.push(update);
-      state.apply(update);
+  const ended = (async () => {
+    try {
+      for await (const update of subscription) {
+        updates.push(update);
+        state.apply(update);
+      }
+    } catch (error) {
+      return error;
     }
-  })().catch(() => {});
-  return { state, updates };
+    return undefined;
+  })();
+  return { state, updates, ended };
 }
 
 /** What the mirror shows of a lock: holders and waiters by client name. */
@@ -147,5 +155,29 @@ describe("admin.subscribe", () => {
     const busy = locks.find((entry) => entry.name === names[0]);
     expect(busy?.waiting).toBe(5_000);
     expect(busy?.waiters).toHaveLength(100);
+  });
+});
+
+describe("admin.subscribe and a reload", () => {
+  test("a feed whose session loses the admin right in a reload is closed with PERMISSION_DENIED and sent nothing more", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leasehold-admin-feed-"));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "tokens.json");
+    const ops = STATIC_TOKENS.find((entry) => entry.name === "ops")!;
+    writeFileSync(file, JSON.stringify({ tokens: [ops] }));
+    const server = await startServer({ auth: { tokensFile: file } });
+    const worker = await startClient(server.url, { auth: TOKENS.admin, agent: "worker" });
+    const lease = await worker.leases.grant(10_000);
+    const admin = await startClient(server.url, { auth: TOKENS.admin, agent: "ops" });
+    const subscription = admin.admin.subscribe();
+    const { state, ended } = mirror(subscription);
+    await vi.waitFor(() => expect(state.synced).toBe(true));
+
+    writeFileSync(file, JSON.stringify({ tokens: [{ ...ops, permissions: [{ prefix: "", allow: ["lock"] }] }] }));
+    server.reload();
+    await worker.locks.acquire("after-reload", lease.id);
+    await expect(ended).resolves.toBeInstanceOf(PermissionError);
+    expect(state.locks.has("after-reload")).toBe(false);
+    expect(server.coordinator.adminFeed.size).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { FakeClock, type AdminUpdate, type ServerMessage } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { ADMIN_FLUSH_MS } from "./admin-feed.js";
+import { ANONYMOUS } from "./auth/permissions.js";
 import { Coordinator } from "./coordinator.js";
 import type { Outlet } from "./model.js";
 import { resolveOptions } from "./options.js";
@@ -13,6 +14,7 @@ function setup() {
   const admin = coordinator.openSession("test:admin", "dashboard");
   const outlet: { -readonly [K in keyof Outlet]: Outlet[K] } = { address: "test:admin", bufferedAmount: 0, send: (message) => void sent.push(message), close: () => {} };
   admin.outlet = outlet;
+  coordinator.options.guard.attach(admin, ANONYMOUS, { readyState: 1, pause: () => {}, resume: () => {} });
   const worker = coordinator.openSession("test:worker", "worker");
   const lease = coordinator.grantLease(worker, 60_000, false);
   let request = 1;

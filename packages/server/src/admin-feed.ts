@@ -10,6 +10,7 @@ import {
   type Timer,
 } from "@leasehold/protocol";
 import { ServerError } from "./errors.js";
+import type { Guard } from "./auth/guard.js";
 import type { LockTable } from "./locks.js";
 import type { Lease, LockEntry, Session } from "./model.js";
 
@@ -20,7 +21,7 @@ export interface AdminFeedHost {
   readonly locks: LockTable;
   readonly elections: LockTable;
   readonly revision: number;
-  readonly options: { clock: Clock; limits: Limits; watch: { pauseBytes: number; retryMs: number } };
+  readonly options: { clock: Clock; limits: Limits; watch: { pauseBytes: number; retryMs: number }; guard: Guard };
 }
 
 /**
@@ -158,12 +159,27 @@ export class AdminFeed {
       // Without a connection the subscription is about to be closed with it.
       if (!outlet) return;
       if (subscriber.pending === 0 && !subscriber.reset) return;
+      if (!this.host.options.guard.permits(subscriber.session, { op: "admin.subscribe", id: subscriber.id })) {
+        this.#revoke(subscriber);
+        return;
+      }
       if (outlet.bufferedAmount > this.host.options.watch.pauseBytes) {
         this.#pause(subscriber);
         return;
       }
       subscriber.session.send(this.#nextPush(subscriber));
     }
+  }
+
+  /** The session lost the admin right (a reload changed its credential's rights): the feed ends, nothing more is sent. */
+  #revoke(subscriber: AdminSubscriber): void {
+    subscriber.close();
+    subscriber.session.send({
+      type: "watch.closed",
+      watch: subscriber.id,
+      code: ErrorCode.PERMISSION_DENIED,
+      message: "the admin feed was closed: this session's credential no longer has the admin right over every name",
+    });
   }
 
   #pause(subscriber: AdminSubscriber): void {

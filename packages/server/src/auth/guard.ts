@@ -128,6 +128,22 @@ export class Guard {
   }
 
   /**
+   * Whether the session's principal may do `request` now, without taking a rate token: for what a
+   * session keeps open, checked again as it runs, since a reload may have taken the right away.
+   */
+  permits(session: Session, request: Request): boolean {
+    const principal = this.#gates.get(session)?.principal;
+    if (!principal) return false;
+    if (principal.unrestricted) return true;
+    try {
+      authorize(principal, request);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Stops reading the flooding socket until the bucket has a token again. Frames it had already
    * read (a single read holds thousands of small ones) are still answered, but one per turn of the
    * event loop rather than back to back, so that other sessions' requests are read in between.
