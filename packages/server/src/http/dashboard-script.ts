@@ -204,9 +204,14 @@ function draw() {
 function drawDetail() {
   const panel = byId("detail");
   const selected = view.selected;
-  if (!selected || (selected.table !== "locks" && selected.table !== "elections")) return;
-  const entry = mirror[selected.table].get(selected.key);
+  if (!selected) return;
   panel.className = "";
+  if (selected.table === "sessions" || selected.table === "leases") {
+    const item = mirror[selected.table].get(selected.table === "leases" ? Number(selected.key) : selected.key);
+    put(panel, item ? JSON.stringify(item, null, 2) : selected.key + "\n\ngone");
+    return;
+  }
+  const entry = mirror[selected.table].get(selected.key);
   if (!entry) {
     put(panel, selected.key + "\n\nnow free: nobody holds or awaits it");
     return;
@@ -281,14 +286,20 @@ async function watchServer(server, token) {
     status = "reconnecting…";
     redraw({ locks: [], elections: [], leases: [], sessions: [] });
   });
-  try {
-    for await (const update of client.admin.subscribe()) {
-      const changes = mirror.apply(update);
-      status = mirror.synced ? "live" : "loading…";
-      redraw(changes.reset ? null : changes);
+  for (;;) {
+    try {
+      for await (const update of client.admin.subscribe()) {
+        const changes = mirror.apply(update);
+        status = mirror.synced ? "live" : "loading…";
+        redraw(changes.reset ? null : changes);
+      }
+      return;
+    } catch (error) {
+      // A page that fell behind (a long-frozen tab) starts again from a new snapshot; anything else is shown.
+      if (error.code === "WATCH_OVERFLOW") continue;
+      showError("the feed stopped: " + error.message + (error.code === "PERMISSION_DENIED" ? " (open the dashboard as /?token=<a token with the admin right>)" : ""));
+      return;
     }
-  } catch (error) {
-    showError("the feed stopped: " + error.message + (error.code === "PERMISSION_DENIED" ? " (open the dashboard as /?token=<a token with the admin right>)" : ""));
   }
 }
 `;
