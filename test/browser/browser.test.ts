@@ -122,6 +122,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     const aliceLease = await alice.leases.grant(10_000);
     const lock = await alice.locks.acquire("orders/1001", aliceLease.id);
     await alice.locks.acquire("stock/7", aliceLease.id);
+    await alice.locks.acquire("audit/1", aliceLease.id);
     const waiting = bob.locks.acquire("orders/1001", (await bob.leases.grant(10_000)).id, { wait: true });
     const row = page.locator('#locks tr[data-key="orders/1001"]');
     await vi.waitFor(async () => {
@@ -139,9 +140,17 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     const sameRow = () => row.evaluate((element) => (element as unknown as { marked?: boolean }).marked === true);
     await expect(textOf(page, "detail")).resolves.toContain("1. bob · session");
 
+    // Sorted by name, then by queue length and by longest wait: the lock with a waiter comes first.
+    const order = () => page.locator("#locks tbody tr").evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.key));
+    expect(await order()).toEqual(["audit/1", "orders/1001", "stock/7"]);
+    for (const sort of ["queue", "wait"]) {
+      await page.locator("#sort").selectOption(sort);
+      await vi.waitFor(async () => expect(await order()).toEqual(["orders/1001", "audit/1", "stock/7"]), { timeout: 2_000, interval: 50 });
+    }
+
     // Filtering by prefix hides the other lock; the selected row stays the same element.
     await page.locator("#filter").fill("orders/");
-    await vi.waitFor(async () => expect(await page.locator('#locks tr[data-key="stock/7"]').count()).toBe(0), { timeout: 2_000, interval: 50 });
+    await vi.waitFor(async () => expect(await order()).toEqual(["orders/1001"]), { timeout: 2_000, interval: 50 });
     expect(await sameRow()).toBe(true);
 
     // Released: bob is granted, in the same row, still selected.
