@@ -83,7 +83,7 @@ export class AdminFeed {
   open(session: Session, id: number): void {
     const { maxWatchesPerSession } = this.host.options.limits;
     if (session.subscriptions.size >= maxWatchesPerSession) {
-      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session has ${session.subscriptions.size} watches and observers open, the most allowed`);
+      throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session has ${session.subscriptions.size} watches, observers and admin feeds open, the most allowed; close one first`);
     }
     const subscriber = new AdminSubscriber(this, session, id);
     this.#fillSnapshot(subscriber);
@@ -109,6 +109,7 @@ export class AdminFeed {
     this.#mark((subscriber) => subscriber.leases.add(lease.id));
   }
 
+  /** The holders or the queue of a lock, semaphore or election changed (LockTable's `changed` hook). */
   changed(entry: LockEntry): void {
     this.#mark((subscriber) => (entry.kind === "election" ? subscriber.elections : subscriber.locks).add(entry.name));
   }
