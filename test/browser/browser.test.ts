@@ -114,26 +114,57 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     console.info(`cut-off leader stepped down ${Math.round(takeOver!.at - stepDown!.at)} ms before another page took over (lease TTL 1500 ms)`);
   });
 
-  it("the dashboard shows a lock, its token and its waiter live, and shows it gone after release", async () => {
+  it("the dashboard shows a lock with its waiter by client name, updates the same row through grant and release, filters by prefix and keeps the selection", async () => {
     const server = await startServer({ browserBundlePath: bundle });
     const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/`);
-    const holder = await startClient(server.url);
-    const waiter = await startClient(server.url);
-    const lock = await holder.locks.acquire("lock:order:1001", (await holder.leases.grant(10_000)).id);
-    const waiting = waiter.locks.acquire("lock:order:1001", (await waiter.leases.grant(10_000)).id, { wait: true });
-    const row = page.locator('#locks tr[data-key="lock:order:1001"]');
+    const alice = await startClient(server.url, { agent: "alice" });
+    const bob = await startClient(server.url, { agent: "bob" });
+    const aliceLease = await alice.leases.grant(10_000);
+    const lock = await alice.locks.acquire("orders/1001", aliceLease.id);
+    await alice.locks.acquire("stock/7", aliceLease.id);
+    await alice.locks.acquire("audit/1", aliceLease.id);
+    const waiting = bob.locks.acquire("orders/1001", (await bob.leases.grant(10_000)).id, { wait: true });
+    const row = page.locator('#locks tr[data-key="orders/1001"]');
     await vi.waitFor(async () => {
       const text = (await row.textContent()) ?? "";
-      expect(text).toContain(`token ${lock.token}`);
-      expect(text).toContain(`1. ${waiter.sessionId!.slice(0, 8)}`);
-    }, { timeout: 2_000, interval: 100 });
+      expect(text).toContain(`alice · token ${lock.token}`);
+      expect(text).toMatch(/1\. bob · \d+\.\d s/);
+    }, { timeout: 3_000, interval: 50 });
     const artifacts = join(repoRoot, "test/artifacts");
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
 
+    // Select the row and mark its element: a rebuilt table would lose both.
+    await row.click();
+    await row.evaluate((element) => ((element as unknown as { marked: boolean }).marked = true));
+    const sameRow = () => row.evaluate((element) => (element as unknown as { marked?: boolean }).marked === true);
+    await expect(textOf(page, "detail")).resolves.toContain("1. bob · session");
+
+    // Sorted by name, then by queue length and by longest wait: the lock with a waiter comes first.
+    const order = () => page.locator("#locks tbody tr").evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.key));
+    expect(await order()).toEqual(["audit/1", "orders/1001", "stock/7"]);
+    for (const sort of ["queue", "wait"]) {
+      await page.locator("#sort").selectOption(sort);
+      await vi.waitFor(async () => expect(await order()).toEqual(["orders/1001", "audit/1", "stock/7"]), { timeout: 2_000, interval: 50 });
+    }
+
+    // Filtering by prefix hides the other lock; the selected row stays the same element.
+    await page.locator("#filter").fill("orders/");
+    await vi.waitFor(async () => expect(await order()).toEqual(["orders/1001"]), { timeout: 2_000, interval: 50 });
+    expect(await sameRow()).toBe(true);
+
+    // Released: bob is granted, in the same row, still selected.
     await lock.release();
-    await (await waiting).release();
-    await vi.waitFor(async () => expect(await row.count()).toBe(0), { timeout: 2_000, interval: 100 });
+    const bobLock = await waiting;
+    await vi.waitFor(async () => expect(await row.textContent()).toContain(`bob · token ${bobLock.token}`), { timeout: 2_000, interval: 50 });
+    expect(await sameRow()).toBe(true);
+    expect(await row.getAttribute("class")).toBe("selected");
+    await expect(textOf(page, "detail")).resolves.toContain(`bob · session ${bob.sessionId!.slice(0, 8)}`);
+
+    await bobLock.release();
+    await vi.waitFor(async () => expect(await row.count()).toBe(0), { timeout: 2_000, interval: 50 });
+    await page.locator("#filter").fill("");
+    await vi.waitFor(async () => expect(await page.locator('#locks tr[data-key="stock/7"]').count()).toBe(1), { timeout: 2_000, interval: 50 });
     expect(errors).toEqual([]);
   });
 

@@ -121,10 +121,10 @@ export class LeaseholdClient extends EventTarget {
     });
     this.leases = new Leases(this.#calls, this.#liveness, this.#leaseRegistry, () => this.#leasesChanged(), options.sessionLeaseTtlMs ?? 10_000);
     this.locks = new Locks(this.#calls, this.#leaseRegistry, this.#locksByToken, () => this.leases.sessionLease());
-    this.admin = new Admin(this.#calls);
     this.semaphores = new Semaphores(this.locks);
     this.counters = new Counters(this.#calls);
     this.#subscriptions = new Subscriptions(this.#calls, this);
+    this.admin = new Admin(this.#calls, this.#subscriptions);
     this.#kv = new KeyValue(this.#calls, this.#subscriptions);
     this.elections = new Elections(this.#calls, this.#leaseRegistry, this.#locksByToken, this.#subscriptions);
     if (options.pageLifecycle ?? true) this.#detachPageLifecycle = attachPageLifecycle(this);
@@ -278,6 +278,7 @@ export class LeaseholdClient extends EventTarget {
       case "watch.events":
       case "watch.closed":
       case "election.changed":
+      case "admin.update":
         this.#subscriptions.route(message);
         return;
       case "welcome":

@@ -10,5 +10,6 @@ export { Watch, type WatchOptions, type WatchEvent } from "./watch.js";
 export type { LeaseBound } from "./leases.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { fullJitterDelay } from "./backoff.js";
-export { Admin, type ServerState } from "./admin.js";
+export { Admin, AdminSubscription, type ServerState, type AdminUpdate, type AdminLockView, type AdminSessionView, type AdminLeaseView } from "./admin.js";
+export { AdminMirror, type AdminChanges } from "./admin-mirror.js";
 export type { TrustedCa } from "./tls.js";

@@ -4,7 +4,7 @@ import { CancelledError, ConnectionError, LeaseholdError, LimitExceededError, er
 import { Feed } from "./feed.js";
 
 /** Pushes that belong to a subscription, by the id of the request that opened it. */
-export type SubscriptionPush = Extract<ServerMessage, { type: "watch.events" | "watch.closed" | "election.changed" }>;
+export type SubscriptionPush = Extract<ServerMessage, { type: "watch.events" | "watch.closed" | "election.changed" | "admin.update" }>;
 
 /** The state of a subscription: its open request in flight, open on the server, or finished. */
 type State = { state: "opening"; request: number } | { state: "open"; request: number } | { state: "closed" };
@@ -32,7 +32,7 @@ export class Subscriptions {
   }
 
   route(message: SubscriptionPush): void {
-    const id = message.type === "election.changed" ? message.observe : message.watch;
+    const id = message.type === "election.changed" ? message.observe : message.type === "admin.update" ? message.subscription : message.watch;
     this.#byRequest.get(id)?.receive(id, message);
   }
 

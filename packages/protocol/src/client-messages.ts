@@ -87,6 +87,9 @@ export const Unobserve = request("election.unobserve", { observe: RequestId });
 export const AdminState = request("admin.state", {});
 export const AdminRelease = request("admin.release", { name: Name });
 export const AdminRevoke = request("admin.revoke", { lease: LeaseId });
+/** Opens the admin feed: a snapshot of the server's state in `admin.update` pushes, then its changes. */
+export const AdminSubscribe = request("admin.subscribe", {});
+export const AdminUnsubscribe = request("admin.unsubscribe", { subscription: RequestId });
 
 export const ClientMessage = z.discriminatedUnion("op", [
   Hello,
@@ -117,6 +120,8 @@ export const ClientMessage = z.discriminatedUnion("op", [
   AdminState,
   AdminRelease,
   AdminRevoke,
+  AdminSubscribe,
+  AdminUnsubscribe,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type Hello = z.infer<typeof Hello>;

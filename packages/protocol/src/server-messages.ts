@@ -118,6 +118,66 @@ export type LeaderInfo = z.infer<typeof LeaderInfo>;
 /** The leader of an observed election changed (null: vacant). */
 export const LeaderChanged = z.object({ type: z.literal("election.changed"), observe: RequestId, leader: z.nullable(LeaderInfo) });
 
+/** A holder or a waiter as the admin feed shows it; `since` is when it was granted or queued, on the clock of `now`. */
+const AdminPlace = z.object({ session: z.string(), lease: LeaseId, mode: LockMode, since: NonNegativeInt });
+
+/** A lock, semaphore or election in the admin feed: its first holders and waiters in order, and how many there are in all. */
+export const AdminLockView = z.object({
+  name: Name,
+  kind: z.enum(["lock", "semaphore", "election"]),
+  limit: z.optional(PositiveInt),
+  /** Holders (an election's leader), in grant order, each with its fencing token; at most 100 are listed. */
+  holders: z.array(z.extend(AdminPlace, { token: Token })),
+  held: NonNegativeInt,
+  /** Waiters (an election's candidates), in queue order; at most 100 are listed. */
+  waiters: z.array(AdminPlace),
+  waiting: NonNegativeInt,
+});
+export type AdminLockView = z.infer<typeof AdminLockView>;
+
+export const AdminSessionView = z.object({
+  session: z.string(),
+  address: z.string(),
+  /** The client's own name for itself (`hello.agent`). */
+  agent: z.optional(z.string()),
+  connected: z.boolean(),
+  since: NonNegativeInt,
+});
+export type AdminSessionView = z.infer<typeof AdminSessionView>;
+
+export const AdminLeaseView = z.object({
+  lease: LeaseId,
+  session: z.string(),
+  ttl: Millis,
+  keepAlive: z.boolean(),
+  /** When a lease without keep-alive ends unless renewed, on the clock of `now`; a kept-alive lease lives as long as its session is heard. */
+  expiresAt: z.optional(NonNegativeInt),
+});
+export type AdminLeaseView = z.infer<typeof AdminLeaseView>;
+
+/**
+ * The admin feed: what changed since the last push (each item is the whole current view of that
+ * session, lease or entry, or its name under `...Gone`). `reset` starts a snapshot (forget all you
+ * have); `synced` says that, with this push, the receiver holds the whole state as of `revision`.
+ */
+export const AdminUpdate = z.object({
+  type: z.literal("admin.update"),
+  subscription: RequestId,
+  /** The server's clock (ms, monotonic); `since` and `expiresAt` are on it. */
+  now: NonNegativeInt,
+  revision: Revision,
+  reset: z.boolean(),
+  synced: z.boolean(),
+  sessions: z.array(AdminSessionView),
+  sessionsGone: z.array(z.string()),
+  leases: z.array(AdminLeaseView),
+  leasesGone: z.array(LeaseId),
+  /** Locks, semaphores and elections (one namespace for locks and semaphores, another for elections). */
+  locks: z.array(AdminLockView),
+  locksGone: z.array(Name),
+  electionsGone: z.array(Name),
+});
+
 export const ServerMessage = z.discriminatedUnion("type", [
   Welcome,
   Ping,
@@ -128,6 +188,7 @@ export const ServerMessage = z.discriminatedUnion("type", [
   WatchEvents,
   WatchClosed,
   LeaderChanged,
+  AdminUpdate,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type Welcome = z.infer<typeof Welcome>;
@@ -139,7 +200,8 @@ export type LockLost = z.infer<typeof LockLost>;
 export type WatchEvents = z.infer<typeof WatchEvents>;
 export type WatchClosed = z.infer<typeof WatchClosed>;
 export type LeaderChanged = z.infer<typeof LeaderChanged>;
-export type Push = LeaseEnded | LockLost | WatchEvents | WatchClosed | LeaderChanged;
+export type AdminUpdate = z.infer<typeof AdminUpdate>;
+export type Push = LeaseEnded | LockLost | WatchEvents | WatchClosed | LeaderChanged | AdminUpdate;
 
 const KvEntry = z.object({ value: Value, revision: PositiveInt, lease: z.optional(LeaseId) });
 const Acquired = z.union([
@@ -202,6 +264,8 @@ export const Results = {
   }),
   "admin.release": z.object({ released: z.boolean() }),
   "admin.revoke": z.object({ revoked: z.boolean() }),
+  "admin.subscribe": z.object({ subscription: RequestId, revision: Revision }),
+  "admin.unsubscribe": z.object({}),
 } satisfies Record<RequestOp, z.ZodMiniType>;
 
 export type ResultOf<Op extends RequestOp> = z.infer<(typeof Results)[Op]>;

@@ -309,6 +309,7 @@ export class Connection implements Outlet, Sender {
     guard.attach(session, admission.principal, this.socket);
     session.outlet = this;
     coordinator.heard(session);
+    coordinator.adminFeed.sessionChanged(session);
     this.send({
       type: "welcome",
       version: PROTOCOL_VERSION,
@@ -348,6 +349,7 @@ export class Connection implements Outlet, Sender {
         // Watches and observers are bound to the connection: after a resume the client opens them
         // again from the last revision it saw, so that nothing is buffered for a client that is away.
         state.session.closeSubscriptions();
+        this.coordinator.adminFeed.sessionChanged(state.session);
       }
     }
     this.#state = { phase: "closed" };

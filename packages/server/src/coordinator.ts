@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { Accounts, LEGACY_ACCOUNT, principalDefaults, sessionOwner, valueBytes, type SessionOwner } from "./accounts.js";
 import { ANONYMOUS } from "./auth/permissions.js";
+import { AdminFeed } from "./admin-feed.js";
 import { ServerError } from "./errors.js";
 import { LockTable } from "./locks.js";
 import type { Hold, LockEntry, Waiter } from "./model.js";
@@ -32,6 +33,8 @@ export class Coordinator {
   readonly shared: SharedState;
   /** What each principal holds, against its quotas. */
   readonly accounts: Accounts;
+  /** Subscribers to the admin feed (the dashboard), told of every change of sessions, leases and lock entries. */
+  readonly adminFeed: AdminFeed;
   #revision = 0;
   #nextLeaseId = 1;
   /** Every session's next deadline check, on one timer rather than a timer per session (see TimerQueue). */
@@ -49,12 +52,17 @@ export class Coordinator {
       nextToken: () => this.nextRevision(),
       isLive: (lease: Lease) => this.#checkLease(lease),
       granted: (hold: Hold) => this.#grantedFromQueue(hold),
-      changed: (entry: LockEntry) => this.shared.changed(entry),
+      changed: (entry: LockEntry) => {
+        this.shared.changed(entry);
+        this.adminFeed.changed(entry);
+      },
+      now: () => this.now,
       journal,
     };
     this.locks = new LockTable("lock", hooks);
     this.elections = new LockTable("election", hooks);
     this.shared = new SharedState(this);
+    this.adminFeed = new AdminFeed(this);
     this.#deadlines = new TimerQueue(options.clock, (session) => this.#onDeadline(session));
   }
 
@@ -143,6 +151,7 @@ export class Coordinator {
     const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent, account, owner.principal);
     this.sessions.set(session.id, session);
     this.journal.session(session);
+    this.adminFeed.sessionChanged(session);
     this.#armDeadline(session);
     return session;
   }
@@ -172,6 +181,7 @@ export class Coordinator {
     this.sessions.delete(session.id);
     this.accounts.give(session.account, "sessions");
     this.journal.sessionGone(session);
+    this.adminFeed.sessionChanged(session);
   }
 
   /** The state a resuming client needs to settle what it missed. */
@@ -213,6 +223,7 @@ export class Coordinator {
     session.leases.set(lease.id, lease);
     this.leases.set(lease.id, lease);
     this.journal.lease(lease);
+    this.adminFeed.leaseChanged(lease);
     this.#armDeadline(session);
     return lease;
   }
@@ -247,6 +258,8 @@ export class Coordinator {
 
   renewLease(lease: Lease): void {
     lease.renewedAt = this.now;
+    // A kept-alive lease's deadline moves with every message heard; only the others show theirs.
+    if (!lease.keepAlive) this.adminFeed.leaseChanged(lease);
   }
 
   deadline(lease: Lease): number {
@@ -273,6 +286,7 @@ export class Coordinator {
     lease.session.leases.delete(lease.id);
     this.accounts.give(lease.session.account, "leases");
     this.journal.leaseGone(lease);
+    this.adminFeed.leaseChanged(lease);
     if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
     for (const waiter of lease.waits) {
       lease.session.fail(waiter.request, ErrorCode.LEASE_NOT_FOUND, `lease ${lease.id} ended (${reason}) while waiting for "${waiter.entry.name}"`);

@@ -70,6 +70,13 @@ export function dispatch(context: RequestContext, request: Request): Handled {
     }
     case "admin.state":
       return answer<"admin.state">(adminState(coordinator));
+    case "admin.subscribe":
+      // Answered by the feed itself, so that the reply goes out before the snapshot.
+      coordinator.adminFeed.open(session, request.id);
+      return "later";
+    case "admin.unsubscribe":
+      coordinator.adminFeed.unsubscribe(session, request.subscription);
+      return answer<"admin.unsubscribe">({});
     case "kv.put":
     case "kv.get":
     case "kv.delete":

@@ -12,8 +12,10 @@ export interface LockTableHooks {
   isLive(lease: Lease): boolean;
   /** A queued waiter was granted: answer its request. */
   granted(hold: Hold): void;
-  /** The holders of an entry changed (an election's leader, for observers). */
+  /** The holders or the queue of an entry changed (an election's leader for observers; anything for the admin feed). */
   changed(entry: LockEntry): void;
+  /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed). */
+  now(): number;
   /** Where holds and waits are recorded for storage. */
   readonly journal: Journal;
   /** A value (an election candidate's) is now kept, held or queued; and no longer kept. For the principal's byte count. */
@@ -57,6 +59,11 @@ export class LockTable {
     return this.#entries.values();
   }
 
+  /** Names with holders or waiters. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
   /** Grants at once if nothing is ahead; otherwise queues (`wait`) or reports busy. */
   acquire(request: AcquireRequest, wait: boolean): AcquireOutcome {
     const entry = this.#entryFor(request.name, request.limit, request.mode);
@@ -77,6 +84,7 @@ export class LockTable {
       request: request.request,
       value: request.value,
       seq: this.#nextSeq++,
+      since: this.hooks.now(),
       expiresAt: undefined,
       node: null,
       timer: null,
@@ -88,7 +96,7 @@ export class LockTable {
   /** Puts back a hold read from storage, with its original token. */
   restoreHold(name: string, limit: number | undefined, lease: Lease, token: number, mode: LockMode, request: number, value: Value | undefined): void {
     const entry = this.#entryFor(name, limit, mode);
-    const hold: Hold = { entry, lease, token, mode, request, value };
+    const hold: Hold = { entry, lease, token, mode, request, value, since: this.hooks.now() };
     entry.holders.set(token, hold);
     lease.holds.add(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
@@ -97,7 +105,7 @@ export class LockTable {
   /** Puts back a queued waiter read from storage; call in increasing `seq`. */
   restoreWaiter(name: string, limit: number | undefined, lease: Lease, mode: LockMode, request: number, value: Value | undefined, seq: number, expiresAt: number | undefined): Waiter {
     const entry = this.#entryFor(name, limit, mode);
-    const waiter: Waiter = { entry, lease, mode, request, value, seq, expiresAt, node: null, timer: null };
+    const waiter: Waiter = { entry, lease, mode, request, value, seq, since: this.hooks.now(), expiresAt, node: null, timer: null };
     this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
     this.#enqueue(waiter);
     return waiter;
@@ -109,6 +117,7 @@ export class LockTable {
     waiter.lease.session.addWait(waiter);
     if (waiter.value !== undefined) this.hooks.valueAdded(waiter.lease, waiter.value);
     this.hooks.journal.wait(waiter);
+    this.hooks.changed(waiter.entry);
   }
 
   /** Releases a hold by its token. False if no such hold exists (already released or lost). */
@@ -168,7 +177,7 @@ export class LockTable {
   }
 
   #grant(entry: LockEntry, lease: Lease, mode: LockMode, request: number, value: Value | undefined): Hold {
-    const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value };
+    const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value, since: this.hooks.now() };
     entry.holders.set(hold.token, hold);
     lease.holds.add(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
@@ -191,6 +200,7 @@ export class LockTable {
       waiter.entry.queue.remove(waiter.node);
       if (waiter.value !== undefined) this.hooks.valueRemoved(waiter.lease, waiter.value);
       this.hooks.journal.waitGone(waiter);
+      this.hooks.changed(waiter.entry);
     }
     waiter.timer?.cancel();
     waiter.timer = null;

@@ -169,6 +169,8 @@ export interface Hold {
   readonly request: number;
   /** An election candidate's value. */
   readonly value: Value | undefined;
+  /** When it was granted (restored: when the server started), on the server's clock. */
+  readonly since: number;
 }
 
 export interface Waiter {
@@ -179,6 +181,8 @@ export interface Waiter {
   readonly value: Value | undefined;
   /** Queue order across restarts: waiters of a name are restored in increasing `seq`. */
   readonly seq: number;
+  /** When it was queued (restored: when the server started), on the server's clock. */
+  readonly since: number;
   /** Wall-clock ms when a finite wait gives up (kept across restarts); undefined for `wait: true`. */
   expiresAt: number | undefined;
   node: QueueNode<Waiter> | null;

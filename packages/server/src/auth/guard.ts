@@ -164,6 +164,22 @@ export class Guard {
   }
 
   /**
+   * Whether the session's principal may do `request` now, without taking a rate token: for what a
+   * session keeps open, checked again as it runs, since a reload may have taken the right away.
+   */
+  permits(session: Session, request: Request): boolean {
+    const principal = this.#gates.get(session)?.principal;
+    if (!principal) return false;
+    if (principal.unrestricted) return true;
+    try {
+      authorize(principal, request);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Stops reading the flooding socket until the bucket has a token again. Frames it had already
    * read (a single read holds thousands of small ones) are still answered, but one per turn of the
    * event loop rather than back to back, so that other sessions' requests are read in between.
@@ -209,6 +225,7 @@ function authorize(principal: Principal, request: Request): void {
     case "election.resign":
     case "unwatch":
     case "election.unobserve":
+    case "admin.unsubscribe":
       return;
     case "lock.acquire":
       return need(principal, Right.lock, request.name, request.op);
@@ -236,6 +253,7 @@ function authorize(principal: Principal, request: Request): void {
     case "admin.release":
       return need(principal, Right.admin, request.name, request.op);
     case "admin.state":
+    case "admin.subscribe":
     case "admin.revoke":
       // The whole server's state, and any session's lease: admin over every name.
       return need(principal, Right.admin, "", request.op, "prefix");

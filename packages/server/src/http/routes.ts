@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_SCRIPT } from "./dashboard-page.js";
+import { DASHBOARD_CSS, DASHBOARD_HTML } from "./dashboard-page.js";
+import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
 import { DEMO_LEADER_CSS, DEMO_LEADER_HTML, DEMO_LEADER_SCRIPT } from "./demo-page.js";
 import { PAGE_CONNECTION_SCRIPT } from "./page-connection.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
