@@ -106,8 +106,21 @@ export class Accounts {
       account = new Account(key, this.defaults);
       this.#byKey.set(key, account);
     }
-    account.limits = overrides ? { ...this.defaults, ...overrides } : this.defaults;
+    this.#relimit(account, overrides);
     return account;
+  }
+
+  /**
+   * A reloaded token file gives the account under `key`, if there is one, its token's limits now: its
+   * connected sessions are held to them from their next request, not only after a reconnect.
+   */
+  relimit(key: string, overrides: Partial<PrincipalLimits> | undefined): void {
+    const account = this.#byKey.get(key);
+    if (account) this.#relimit(account, overrides);
+  }
+
+  #relimit(account: Account, overrides: Partial<PrincipalLimits> | undefined): void {
+    account.limits = overrides ? { ...this.defaults, ...overrides } : this.defaults;
   }
 
   get(key: string): Account | undefined {

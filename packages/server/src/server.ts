@@ -174,7 +174,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     durable: storage.durable,
     failed,
     reload() {
-      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), https && options.tls && { options: options.tls, server: https });
+      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
       for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
       return report;
     },
