@@ -113,4 +113,31 @@ describe("security headers", () => {
     expectSecurityHeaders(wrongMethod.headers, "405 upgrade with PUT");
     expect(server.coordinator.sessions.size).toBe(0);
   });
+
+  it("refusals of the connection bounds carry them too: 429 past the rate, 503 past the per-address count", async () => {
+    const rated = await startServer({ maxNewConnectionsPerSecond: 1 });
+    expect((await exchange(rated.port, get("/healthz"))).status).toBe(200);
+    const tooFast = await exchange(rated.port, get("/healthz"));
+    expect(tooFast.status).toBe(429);
+    expect(tooFast.headers.get("retry-after")).toBe("1");
+    expectSecurityHeaders(tooFast.headers, "429 past the connection rate");
+
+    const counted = await startServer({ limits: { maxConnectionsPerAddress: 1 } });
+    const holder = connect(counted.port, "127.0.0.1");
+    defer(() => holder.destroy());
+    await new Promise((resolve) => holder.once("connect", resolve));
+    const tooMany = await exchange(counted.port, get("/healthz"));
+    expect(tooMany.status).toBe(503);
+    expectSecurityHeaders(tooMany.headers, "503 past the per-address count");
+  });
+
+  it("Node's own refusals of a bad request carry them too: 400 for a malformed one, 408 past the handshake deadline", async () => {
+    const server = await startServer({ handshakeTimeoutMs: 200 });
+    const malformed = await exchange(server.port, "NOT HTTP AT ALL\r\n\r\n");
+    expect(malformed.status).toBe(400);
+    expectSecurityHeaders(malformed.headers, "400 malformed request");
+    const late = await exchange(server.port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    expect(late.status).toBe(408);
+    expectSecurityHeaders(late.headers, "408 request not complete by the deadline");
+  });
 });
