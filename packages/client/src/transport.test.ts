@@ -38,6 +38,18 @@ class CutSoonAfterWelcome implements WebSocketLike {
   }
 }
 
+/** A transport to the fake server that reconnects without a cap on its wait; `down` sees each close code. */
+function reconnectingTransport(clock: FakeClock, down: (code: number) => void = () => {}): Transport {
+  const events = {
+    hello: () => ({ op: "hello", version: PROTOCOL_VERSION }) as const,
+    welcomed: () => {},
+    message: () => {},
+    down,
+    maxReconnectDelay: () => Number.POSITIVE_INFINITY,
+  };
+  return new Transport("ws://test", CutSoonAfterWelcome, clock, events, true);
+}
+
 afterEach(() => {
   vi.restoreAllMocks();
   CutSoonAfterWelcome.opened.length = 0;
@@ -48,13 +60,7 @@ describe("Transport reconnect backoff", () => {
     vi.spyOn(Math, "random").mockReturnValue(1 - Number.EPSILON / 2);
     const clock = new FakeClock(0);
     const downs: number[] = [];
-    const transport = new Transport("ws://test", CutSoonAfterWelcome, clock, {
-      hello: () => ({ op: "hello", version: PROTOCOL_VERSION }),
-      welcomed: () => {},
-      message: () => {},
-      down: (code) => downs.push(code),
-      maxReconnectDelay: () => Number.POSITIVE_INFINITY,
-    }, true);
+    const transport = reconnectingTransport(clock, (code) => downs.push(code));
     const started = transport.start();
     const dialedAt: number[] = [];
     for (let round = 0; round < 8; round++) {
@@ -80,13 +86,7 @@ describe("Transport reconnect backoff", () => {
   it("starts again from the first attempt once a connection has stayed up", async () => {
     vi.spyOn(Math, "random").mockReturnValue(1 - Number.EPSILON / 2);
     const clock = new FakeClock(0);
-    const transport = new Transport("ws://test", CutSoonAfterWelcome, clock, {
-      hello: () => ({ op: "hello", version: PROTOCOL_VERSION }),
-      welcomed: () => {},
-      message: () => {},
-      down: () => {},
-      maxReconnectDelay: () => Number.POSITIVE_INFINITY,
-    }, true);
+    const transport = reconnectingTransport(clock);
     const started = transport.start();
     CutSoonAfterWelcome.opened.at(-1)!.welcomeThenClose(CloseCode.RATE_LIMITED);
     await started;
