@@ -7,7 +7,7 @@ import { defer, startClient } from "../support/fixtures.js";
 import { referenceBomb } from "../support/hostile-frames.js";
 import { Raw } from "../support/raw.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
-import { Bystander, startTarget } from "./support.js";
+import { Bystander, startTarget, watchMemory } from "./support.js";
 
 /**
  * Issue 11, finding 1: msgpackr's shared references let a few hundred bytes describe 2^40 leaves. Sent
@@ -27,12 +27,7 @@ describe("an extension-type bomb", () => {
     writeFileSync(authFile, JSON.stringify({ tokens: STATIC_TOKENS }));
     const target = await startTarget(["--memory", "--auth-file", authFile]);
     const bystander = await Bystander.start(target.url, { auth: TOKENS.admin });
-    const rssBefore = target.rssBytes();
-    let rssPeak = rssBefore;
-    const sampler = setInterval(() => {
-      if (target.alive()) rssPeak = Math.max(rssPeak, target.rssBytes());
-    }, 20);
-    defer(() => clearInterval(sampler));
+    const memory = watchMemory(target);
 
     const put = (value: unknown) => ({ op: "kv.put", id: 1, key: "tenant-a/bomb", value });
     const firstFrame = referenceBomb(40, put);
@@ -59,9 +54,9 @@ describe("an extension-type bomb", () => {
       }
     }
 
-    clearInterval(sampler);
+    const growth = memory.stop();
     expect(target.alive()).toBe(true);
-    expect(rssPeak - rssBefore, "server memory growth during the attacks").toBeLessThan(50 * 1024 * 1024);
+    expect(growth, "server memory growth during the attacks").toBeLessThan(50 * 1024 * 1024);
     await bystander.expectUnharmed(1_000);
     const tenant = await startClient(target.url, { auth: TOKENS.tenantA });
     expect(await tenant.get("tenant-a/bomb")).toBeNull();

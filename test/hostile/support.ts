@@ -43,6 +43,33 @@ export function rssOf(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** The server's memory while an attack runs: its resident set sampled from /proc until `stop()`. */
+export interface MemoryWatch {
+  /** Stops sampling (after a last sample) and returns the peak growth over the first sample, in bytes. */
+  stop(): number;
+}
+
+/**
+ * Samples `target`'s resident memory every `everyMs` (a peak between samples of a short attack would
+ * otherwise go unseen), until `stop()` or the end of the test. Samples stop when the process is gone.
+ */
+export function watchMemory(target: Target, everyMs = 20): MemoryWatch {
+  const before = target.rssBytes();
+  let peak = before;
+  const sample = () => {
+    if (target.alive()) peak = Math.max(peak, target.rssBytes());
+  };
+  const sampler = setInterval(sample, everyMs);
+  defer(() => clearInterval(sampler));
+  return {
+    stop() {
+      clearInterval(sampler);
+      sample();
+      return peak - before;
+    },
+  };
+}
+
 export interface BystanderReport {
   /** Requests answered. */
   readonly answered: number;

@@ -1,6 +1,6 @@
 import { connect as tcpConnect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { CloseCode } from "@leasehold/protocol";
+import { CloseCode, PROTOCOL_VERSION, encode } from "@leasehold/protocol";
 import { defer, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
 import { STATIC_TOKENS } from "../support/security.js";
@@ -38,4 +38,18 @@ describe("handshake deadlines", () => {
     expect(closed.code).toBe(CloseCode.HANDSHAKE_TIMEOUT);
     expect(server.coordinator.sessions.size).toBe(0);
   });
+
+  it("before the welcome one frame may hold only maxHandshakeBytes (1009, though under maxFrameBytes); after it, the frame limit applies", async () => {
+    const server = await startServer({ maxHandshakeBytes: 2_048 });
+    // A hello padded past the bound with a field the server ignores (well under the 64 KiB frame limit)...
+    const early = await Raw.open(server.url);
+    early.socket.send(encode({ op: "hello", version: PROTOCOL_VERSION, agent: "a".repeat(100), padding: "x".repeat(3_000) }));
+    expect((await early.closed()).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+    expect(server.coordinator.sessions.size).toBe(0);
+    // ...while the same bytes in a request after the welcome are an ordinary request.
+    const late = await Raw.open(server.url);
+    await late.hello();
+    expect(await late.request({ op: "kv.put", key: "big", value: "x".repeat(3_000) })).toMatchObject({ type: "reply" });
+  });
 });
+

@@ -1,14 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defer, startServer } from "../support/fixtures.js";
 
-/** Sends `request` (a whole HTTP/1.1 request head) on a raw TCP socket and reads the response until the server closes. */
-function exchange(port: number, request: string): Promise<{ status: number; headers: Map<string, string>; body: string }> {
+/** Sends `request` (a whole HTTP/1.1 request head, or the start of one that `then` goes on with) on a raw TCP socket and reads the response until the server closes. */
+function exchange(port: number, request: string, then?: (socket: Socket) => void): Promise<{ status: number; headers: Map<string, string>; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(request);
+      then?.(socket);
+    });
     let text = "";
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => (text += chunk));
@@ -112,5 +115,37 @@ describe("security headers", () => {
     expect(wrongMethod.status).toBe(405);
     expectSecurityHeaders(wrongMethod.headers, "405 upgrade with PUT");
     expect(server.coordinator.sessions.size).toBe(0);
+  });
+
+  it("refusals of the connection bounds carry them too: 429 past the rate, 503 past the per-address count", async () => {
+    const rated = await startServer({ maxNewConnectionsPerSecond: 1 });
+    expect((await exchange(rated.port, get("/healthz"))).status).toBe(200);
+    const tooFast = await exchange(rated.port, get("/healthz"));
+    expect(tooFast.status).toBe(429);
+    expect(tooFast.headers.get("retry-after")).toBe("1");
+    expectSecurityHeaders(tooFast.headers, "429 past the connection rate");
+
+    const counted = await startServer({ limits: { maxConnectionsPerAddress: 1 } });
+    const holder = connect(counted.port, "127.0.0.1");
+    defer(() => holder.destroy());
+    await new Promise((resolve) => holder.once("connect", resolve));
+    const tooMany = await exchange(counted.port, get("/healthz"));
+    expect(tooMany.status).toBe(503);
+    expectSecurityHeaders(tooMany.headers, "503 past the per-address count");
+  });
+
+  it("Node's own refusals of a bad request carry them too: 400 for a malformed one, 408 past the handshake deadline", async () => {
+    const server = await startServer({ handshakeTimeoutMs: 500 });
+    const malformed = await exchange(server.port, "NOT HTTP AT ALL\r\n\r\n");
+    expect(malformed.status).toBe(400);
+    expectSecurityHeaders(malformed.headers, "400 malformed request");
+    // A header line every 50 ms, so that the socket is never idle (an idle one is dropped without an answer).
+    const late = await exchange(server.port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", (socket) => {
+      let line = 0;
+      const trickle = setInterval(() => socket.write(`X-Slow-${line++}: 1\r\n`), 50);
+      socket.once("close", () => clearInterval(trickle));
+    });
+    expect(late.status).toBe(408);
+    expectSecurityHeaders(late.headers, "408 request not complete by the deadline");
   });
 });

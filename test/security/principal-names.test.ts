@@ -61,4 +61,15 @@ describe("principal names are unique", () => {
     expect(refused).toMatchObject({ type: "error", code: ErrorCode.PERMISSION_DENIED });
     expect(refused.type === "error" && refused.message).toMatch(/^jwt:tenant-a may not kv\.get "tenant-b\/secret"/);
   });
+
+  it("a JWT principal's account is jwt:<sub>, as its name, in quota messages too", async () => {
+    const server = await startServer({ auth: { tokens: STATIC_TOKENS, jwt: { secret } }, limits: { maxSessionsPerPrincipal: 1 } });
+    const ticket = await mintJwt(secret, "HS256", { sub: "tab-1" });
+    await (await Raw.open(server.url)).hello(ticket);
+    const second = await Raw.open(server.url);
+    second.send({ op: "hello", version: PROTOCOL_VERSION, auth: ticket });
+    const refused = await second.next((message) => message.type === "error");
+    expect(refused).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED, message: expect.stringMatching(/^the principal jwt:tab-1 holds 1 sessions/) });
+    expect(server.coordinator.accounts.get("jwt:tab-1")?.sessions).toBe(1);
+  });
 });

@@ -156,4 +156,30 @@ describe("rotating secrets without a restart", () => {
     expect(() => server.reload()).toThrow(/at least 32 bytes/);
     expect(await admitted(server.url, await mintJwt(new TextEncoder().encode(newSecret), "HS256"))).toBe(true);
   });
+
+  it("reload(): a token's new limits apply to its account at once, for the sessions already connected too", async () => {
+    const file = join(scratchDir(), "tokens.json");
+    const withLimits = (limits: Record<string, number> | undefined): TokenEntry[] => [{ ...entry("tenant-a"), ...(limits && { limits }) }];
+    writeTokens(file, withLimits({ maxLeases: 1, maxTtlMs: 2_000 }));
+    const server = await startServer({ auth: { tokensFile: file } });
+    const raw = await Raw.open(server.url);
+    expect((await raw.hello(TOKENS.tenantA)).limits).toMatchObject({ maxLeasesPerPrincipal: 1, maxTtlMs: 2_000 });
+    const grant = (ttl = 1_000) => raw.request({ op: "lease.grant", ttl, keepAlive: false });
+    expect(await grant()).toMatchObject({ type: "reply" });
+    expect(await grant()).toMatchObject({ type: "error", code: ErrorCode.LIMIT_EXCEEDED });
+    expect(await grant(5_000)).toMatchObject({ type: "error", code: ErrorCode.OUT_OF_RANGE });
+
+    // Raised: the connected session may grant at once, without reconnecting.
+    writeTokens(file, withLimits({ maxLeases: 3 }));
+    server.reload();
+    expect(await grant(5_000)).toMatchObject({ type: "reply" });
+    // Lowered below what it holds: nothing is taken away, nothing new is granted.
+    writeTokens(file, withLimits({ maxLeases: 1 }));
+    server.reload();
+    expect(await grant()).toMatchObject({ type: "error", code: ErrorCode.LIMIT_EXCEEDED });
+    // Removed from the entry: the server's defaults again.
+    writeTokens(file, withLimits(undefined));
+    server.reload();
+    expect(await grant()).toMatchObject({ type: "reply" });
+  });
 });

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { get } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connect } from "@leasehold/client";
@@ -72,4 +73,26 @@ describe("TLS", () => {
     expect(line.msg).toContain("auth off: any client may connect");
     expect(line.auth).toBe("off");
   });
+
+  it("a connection past the per-address rate is closed before any TLS handshake: no certificate is sent, no CPU spent on it", async () => {
+    const pki = makeCertificates();
+    const server = await startServer({ tls: { cert: pki.cert, key: pki.key }, maxNewConnectionsPerSecond: 1 });
+    expect(await tlsHandshake(server.port, pki.ca)).toBe("secured");
+    expect(await tlsHandshake(server.port, pki.ca)).toBe("closed before the handshake");
+  });
 });
+
+/** Opens a TLS connection: "secured" once the handshake completes, or how it failed. */
+function tlsHandshake(port: number, ca: string): Promise<"secured" | "closed before the handshake"> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" }, () => {
+      resolve("secured");
+      socket.destroy();
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET" || /socket disconnected before secure TLS connection/i.test(error.message)) resolve("closed before the handshake");
+      else reject(error);
+    });
+  });
+}
+

@@ -50,7 +50,7 @@ export interface TransportEvents {
 
 type State =
   | { state: "connecting"; attempt: number; socket: WebSocketLike }
-  | { state: "open"; socket: WebSocketLike; openedAt: number; silenceTimer: Timer | null }
+  | { state: "open"; attempt: number; socket: WebSocketLike; openedAt: number; silenceTimer: Timer | null }
   | { state: "waiting"; attempt: number; timer: Timer }
   | { state: "closed" };
 
@@ -205,7 +205,7 @@ export class Transport {
         }
         welcomed = true;
         handshakeTimer.cancel();
-        this.#state = { state: "open", socket, openedAt: this.clock.now(), silenceTimer: null };
+        this.#state = { state: "open", attempt, socket, openedAt: this.clock.now(), silenceTimer: null };
         this.expectPingsEvery(message.heartbeat);
         this.#maxFrameBytes = message.limits.maxFrameBytes;
         this.#watchSilence();
@@ -252,8 +252,11 @@ export class Transport {
     if (state.state === "closed" || state.state === "waiting") return;
     if (state.state === "open") state.silenceTimer?.cancel();
     const final = !this.reconnect || code === CloseCode.NORMAL || code === CloseCode.UNSUPPORTED_VERSION || code === CloseCode.UNAUTHENTICATED;
+    // A connection cut off before it was stable (close 4008, 4005, 4007 soon after the welcome) counts
+    // as one more failed attempt: restarting the backoff at each welcome had a client cut off at once
+    // redial every 200 ms for ever.
     let attempt = failedAttempt === undefined ? 0 : failedAttempt + 1;
-    if (state.state === "open" && this.clock.now() - state.openedAt < STABLE_AFTER_MS) attempt = Math.max(attempt, 1);
+    if (state.state === "open" && this.clock.now() - state.openedAt < STABLE_AFTER_MS) attempt = state.attempt + 1;
     if (final) {
       this.#state = { state: "closed" };
       this.events.down(code, reason, true);

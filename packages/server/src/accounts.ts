@@ -106,8 +106,21 @@ export class Accounts {
       account = new Account(key, this.defaults);
       this.#byKey.set(key, account);
     }
-    account.limits = overrides ? { ...this.defaults, ...overrides } : this.defaults;
+    this.#relimit(account, overrides);
     return account;
+  }
+
+  /**
+   * A reloaded token file gives the account under `key`, if there is one, its token's limits now: its
+   * connected sessions are held to them from their next request, not only after a reconnect.
+   */
+  relimit(key: string, overrides: Partial<PrincipalLimits> | undefined): void {
+    const account = this.#byKey.get(key);
+    if (account) this.#relimit(account, overrides);
+  }
+
+  #relimit(account: Account, overrides: Partial<PrincipalLimits> | undefined): void {
+    account.limits = overrides ? { ...this.defaults, ...overrides } : this.defaults;
   }
 
   get(key: string): Account | undefined {
@@ -173,7 +186,7 @@ export class Accounts {
 
 /** Who opens a session, in the terms the coordinator needs. */
 export interface SessionOwner {
-  /** `via:name`: only the same principal may resume the session. */
+  /** Its `principalId`: only the same principal may resume the session. */
   readonly principal: string;
   /** The key of the account it counts against. */
   readonly account: string;
@@ -189,9 +202,13 @@ export function sessionOwner(principal: Principal, ip: string): SessionOwner {
   return { principal: id, account: principal.via === "anonymous" ? `address:${ip}` : id, limits: principal.limits, admin: allows(principal, Right.admin, "") };
 }
 
-/** A principal's identity across restarts: token names and JWT subjects live apart. */
+/**
+ * A principal's identity across restarts, stored with its sessions, keys and counters: `token:NAME`,
+ * `jwt:SUB` (a JWT principal's name already starts with its kind), `anonymous:anonymous`. Token names
+ * may not start with `jwt:`, so the kinds never meet.
+ */
 export function principalId(principal: Principal): string {
-  return `${principal.via}:${principal.name}`;
+  return principal.via === "jwt" ? principal.name : `${principal.via}:${principal.name}`;
 }
 
 /**

@@ -55,7 +55,7 @@ export class Session {
     /** Whose quotas the session, its leases and its election values count against (see accounts.ts). */
     readonly account: Account,
     /**
-     * Who opened it (`via:name`, see sessionOwner), so that only the same principal may resume it;
+     * Who opened it (its `principalId`: `token:NAME`, `jwt:SUB`), so that only the same principal may resume it;
      * undefined for a session stored before principals were kept (anyone with its secret may resume it).
      */
     readonly principal: string | undefined,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
+import { principalId, type Accounts } from "./accounts.js";
 import type { Guard } from "./auth/guard.js";
 import type { Session } from "./model.js";
 
@@ -23,15 +24,21 @@ export interface ReloadReport {
  * handshakes. All or nothing: every file is read and checked before anything changes, so a file
  * caught half-written, or a certificate that does not match its key, leaves the server as it was.
  * Sessions are carried over by Guard.reauthorize (their rights follow the file; a connected session
- * whose token is gone is closed with 4003).
+ * whose token is gone is closed with 4003), and each token's account takes the token's limits now.
  */
-export function reloadSecrets(guard: Guard, sessions: Iterable<Session>, tls: { options: TlsOptions; server: HttpsServer } | undefined): ReloadReport {
+export function reloadSecrets(
+  guard: Guard,
+  sessions: Iterable<Session>,
+  accounts: Accounts,
+  tls: { options: TlsOptions; server: HttpsServer } | undefined,
+): ReloadReport {
   const credentials = guard.authenticator.reread();
   const certificate = tls && "certFile" in tls.options ? readCertificate(tls.options) : undefined;
   // Everything is read and checked: from here on nothing can fail.
   const successor = guard.authenticator.replace(credentials);
   if (tls && certificate) tls.server.setSecureContext(certificate);
   const closed = guard.reauthorize(sessions, successor);
+  for (const principal of credentials.tokens?.principals() ?? []) accounts.relimit(principalId(principal), principal.limits);
   return { auth: guard.authenticator.describe(), tls: certificate !== undefined, closed };
 }
 

@@ -9,7 +9,7 @@ import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./storage/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
 import { AddressQuota, AddressRate } from "./quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
@@ -97,6 +97,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   };
   const https = certificate && createHttpsServer({ ...certificate, handshakeTimeout: resolved.handshakeTimeoutMs, ...deadlines }, handler);
   const http = https ?? createHttpServer(deadlines, handler);
+  http.on("clientError", refuseBadRequest);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
   const origins = new OriginPolicy(options.allowOrigins);
@@ -174,7 +175,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     durable: storage.durable,
     failed,
     reload() {
-      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), https && options.tls && { options: options.tls, server: https });
+      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
       for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
       return report;
     },

@@ -56,6 +56,21 @@ export function refuseConnection(socket: Socket, tls: boolean, perSecond: number
   refuseUpgrade(socket, 429, `more than ${perSecond} new connections per second from this address; retry later`, "Retry-After: 1\r\n");
 }
 
+/**
+ * Answers what Node's HTTP parser refuses (its `clientError`: a malformed request, headers too large,
+ * a request not complete by the handshake deadline) as Node would, with the same status, but with the
+ * security headers every response carries. A socket already answered or gone is only destroyed.
+ */
+export function refuseBadRequest(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as Socket).bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+  const message = status === 408 ? "the request was not complete by the handshake deadline" : status === 431 ? "the request's headers are too large" : "the request is not valid HTTP/1.1";
+  refuseUpgrade(socket, status, message);
+}
+
 /** Answers an HTTP request on a connection past its address's connection quota: 503, then close. */
 export function refuseRequest(response: ServerResponse, message: string): void {
   response.writeHead(503, { ...SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8", Connection: "close", "Retry-After": "1" }).end(`${message}\n`);

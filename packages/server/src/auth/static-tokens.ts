@@ -66,6 +66,11 @@ export class StaticTokens {
     return this.#byDigest.size;
   }
 
+  /** Every token's principal, in the file's order. */
+  principals(): IterableIterator<Principal> {
+    return this.#byDigest.values();
+  }
+
   /** The principal of a token, or undefined for an unknown one. */
   find(credential: string): Principal | undefined {
     return this.#byDigest.get(sha256(credential));

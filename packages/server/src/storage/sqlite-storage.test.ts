@@ -1,8 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { SqliteStorage } from "./sqlite-storage.js";
+import { encode } from "@leasehold/protocol";
+import { LEGACY_ACCOUNT } from "../accounts.js";
+import { createServer } from "../server.js";
+import { DATABASE_FILE, SCHEMA_VERSION, SqliteStorage } from "./sqlite-storage.js";
 import { StorageError, emptyBatch, type Batch } from "./storage.js";
 
 const dirs: string[] = [];
@@ -78,5 +82,64 @@ describe("SqliteStorage", () => {
     expect(() => new SqliteStorage(dir)).toThrow(/locked by another process/);
     first.close();
     expect(() => new SqliteStorage(dir).close()).not.toThrow();
+  });
+});
+
+/**
+ * What the release before per-principal quotas wrote (commit f25373f): its schema, with the version in
+ * `meta.schema_version` (1) and none in `PRAGMA user_version`. A fixture, not the code's SCHEMA_V1, so
+ * that a change to that constant cannot hide a database the old release really wrote.
+ */
+function writeReleaseOneDatabase(dir: string): void {
+  const db = new Database(join(dir, DATABASE_FILE));
+  db.exec(`
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE sessions (id TEXT PRIMARY KEY, secret TEXT NOT NULL, created_at INTEGER NOT NULL, agent TEXT, last_request INTEGER NOT NULL);
+    CREATE TABLE leases (id INTEGER PRIMARY KEY, session TEXT NOT NULL, ttl INTEGER NOT NULL, keep_alive INTEGER NOT NULL);
+    CREATE TABLE holds (tbl TEXT NOT NULL, token INTEGER NOT NULL, name TEXT NOT NULL, lim INTEGER, lease INTEGER NOT NULL,
+      mode TEXT NOT NULL, request INTEGER NOT NULL, value BLOB, PRIMARY KEY (tbl, token));
+    CREATE TABLE waits (session TEXT NOT NULL, request INTEGER NOT NULL, tbl TEXT NOT NULL, name TEXT NOT NULL, lim INTEGER,
+      lease INTEGER NOT NULL, mode TEXT NOT NULL, value BLOB, seq INTEGER NOT NULL, expires_at INTEGER, PRIMARY KEY (session, request));
+    CREATE TABLE keys (key TEXT PRIMARY KEY, value BLOB NOT NULL, revision INTEGER NOT NULL, lease INTEGER);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('schema_version', 1), ('revision', 3), ('next_lease_id', 2);
+    INSERT INTO sessions VALUES ('s1', 'secret', 1000, 'worker', 5);
+    INSERT INTO leases VALUES (1, 's1', 60000, 1);
+    INSERT INTO holds VALUES ('lock', 2, 'gpu', NULL, 1, 'exclusive', 3, NULL);
+    INSERT INTO counters VALUES ('visits', 42);
+  `);
+  db.prepare("INSERT INTO keys VALUES ('config', ?, 1, NULL)").run(encode({ mode: "fast" }));
+  db.close();
+}
+
+describe("a data directory written by the release before quotas (schema version 1)", () => {
+  it("opens, is migrated to the current version, and keeps every row, with no principal", () => {
+    const dir = tempDir();
+    writeReleaseOneDatabase(dir);
+    const storage = new SqliteStorage(dir);
+    const state = storage.load();
+    expect(state.sessions).toEqual([{ id: "s1", secret: "secret", createdAt: 1_000, agent: "worker", lastRequest: 5, principal: undefined, account: undefined }]);
+    expect(state.leases).toEqual([{ id: 1, session: "s1", ttl: 60_000, keepAlive: true }]);
+    expect(state.holds).toMatchObject([{ table: "lock", name: "gpu", token: 2, lease: 1 }]);
+    expect(state.keys).toEqual([{ key: "config", value: { mode: "fast" }, revision: 1, lease: undefined, owner: undefined }]);
+    expect(state.counters).toEqual([{ name: "visits", value: 42, owner: undefined }]);
+    expect(state.revision).toBe(3);
+    storage.close();
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: SCHEMA_VERSION });
+    db.close();
+  });
+
+  it("is served: its session is restored and its keys and counters count against the legacy account", async () => {
+    const dir = tempDir();
+    writeReleaseOneDatabase(dir);
+    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    try {
+      expect([...server.coordinator.sessions.keys()]).toEqual(["s1"]);
+      expect(server.coordinator.accounts.get(LEGACY_ACCOUNT)).toMatchObject({ sessions: 1, leases: 1, keys: 1, counters: 1 });
+    } finally {
+      await server.close();
+    }
   });
 });
