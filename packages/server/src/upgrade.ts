@@ -68,7 +68,10 @@ export function refuseBadRequest(error: NodeJS.ErrnoException, socket: Duplex): 
   }
   const status = error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
   const message = status === 408 ? "the request was not complete by the handshake deadline" : status === 431 ? "the request's headers are too large" : "the request is not valid HTTP/1.1";
-  refuseUpgrade(socket, status, message);
+  // As Node's own handler does: written, then destroyed at once. Waiting for a peer that trickled its
+  // headers to close its side would keep its place in the per-address count for another second.
+  socket.write(httpRefusal(status, message));
+  socket.destroy();
 }
 
 /** Answers an HTTP request on a connection past its address's connection quota: 503, then close. */
@@ -83,11 +86,16 @@ export function remoteIp(request: IncomingMessage): string {
 
 /** Writes an HTTP refusal to the socket of an upgrade (no WebSocket exists yet) and closes it. */
 function refuseUpgrade(socket: Duplex, status: number, message: string, extraHeaders = ""): void {
-  const body = `${message}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADERS}${extraHeaders}\r\n${body}`,
-  );
+  socket.end(httpRefusal(status, message, extraHeaders));
   // A peer that never closes its side is not waited for.
   setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/** A whole HTTP/1.1 refusal with the security headers, for a bare socket. */
+function httpRefusal(status: number, message: string, extraHeaders = ""): string {
+  const body = `${message}\n`;
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADERS}${extraHeaders}\r\n${body}`
+  );
 }
