@@ -35,7 +35,9 @@ export class Lock {
     if (!acquired) this.#lostReason = () => new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`);
   }
 
+  /** Checks the lease's deadline first (see `Liveness.checkDue`): read after a pause, it is already aborted. */
   get signal(): AbortSignal {
+    this.owner.lease?.liveness.checkDue();
     if (!this.#controller) {
       this.#controller = new AbortController();
       if (this.#lostReason !== undefined) this.#controller.abort(this.#reason());
@@ -43,8 +45,9 @@ export class Lock {
     return this.#controller.signal;
   }
 
-  /** True while the lock is held as far as this client can tell. */
+  /** True while the lock is held as far as this client can tell; checks the lease's deadline first. */
   get held(): boolean {
+    this.owner.lease?.liveness.checkDue();
     return this.acquired && this.#lostReason === undefined;
   }
 
