@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { LeaseholdServer } from "@leasehold/server";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { defer, startServer } from "../support/fixtures.js";
@@ -83,6 +85,45 @@ describe.skipIf(!existsSync(chromium))("hidden, frozen and closing tabs (real Ch
       }, 60_000);
     }
   }
+
+  it("a page whose Content-Security-Policy forbids the timer worker is told so: a throttled event, the reason, a console warning", async () => {
+    const server = await startServer({ browserBundlePath: bundle });
+    // A site of its own whose pages forbid workers, serving the bundle as any site may.
+    const site = createHttpServer((request, response) => {
+      if (request.url === "/leasehold.js") {
+        response.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(bundle));
+        return;
+      }
+      response.writeHead(200, { "content-type": "text/html", "content-security-policy": "worker-src 'none'" }).end("<!doctype html><title>strict</title>");
+    });
+    await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
+    defer(() => {
+      site.closeAllConnections();
+      return new Promise((resolve) => site.close(resolve));
+    });
+    const page = await tabs.context.newPage();
+    defer(() => page.close());
+    const warnings: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "warning") warnings.push(message.text());
+    });
+    await page.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/strict`);
+    const outcome = (await page.evaluate(`(async (url) => {
+      const { connect } = await import("/leasehold.js");
+      const client = await connect(url);
+      const event = client.throttled ?? (await new Promise((resolve) => client.addEventListener("throttled", (e) => resolve(e.detail.reason), { once: true })));
+      const lease = await client.leases.grant(1000);
+      const lock = await client.locks.acquire("lock:strict", lease.id);
+      const held = lock.held;
+      await client.close();
+      return { event, throttled: client.throttled, held };
+    })(${JSON.stringify(server.url)})`)) as { event: string; throttled: string; held: boolean };
+    expect(outcome.event).toMatch(/timer worker/);
+    expect(outcome.throttled).toBe(outcome.event);
+    // The client goes on working with the page's own timers.
+    expect(outcome.held).toBe(true);
+    expect(warnings.filter((text) => text.includes("worker-src blob:"))).toHaveLength(1);
+  });
 
   for (const how of ["navigation", "close"] as const) {
     it(`ten hand-overs by ${how}: the old tab's signal aborts before the new leader is granted, every time`, async () => {
