@@ -3,6 +3,7 @@ import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
 import type { Lease, LeaseBound } from "./leases.js";
+import { requestArguments, type RequestCallback } from "./web-locks.js";
 
 export interface AcquireOptions {
   /** false or absent: answer at once. true: queue until granted. A number: queue at most that many ms. */
@@ -31,6 +32,8 @@ export class Lock {
     readonly acquired: boolean,
     readonly token: number | undefined,
     readonly owner: { calls: Calls; lease: Lease | undefined; forget(lock: Lock): void },
+    /** As asked for ("exclusive" unless "shared"), like a Web Locks lock's `mode`. */
+    readonly mode: LockMode = "exclusive",
   ) {
     if (!acquired) this.#lostReason = () => new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`);
   }
@@ -107,9 +110,13 @@ export class Locks {
    * `navigator.locks.request`, across tabs, processes and machines: holds `name` for as long as
    * `callback` runs and releases it afterwards, also when the callback throws. The callback gets the
    * lock (with `signal` and `token`: check the signal in long work, pass the token to fenced writes),
-   * or `null` with `ifAvailable` when the lock is taken.
+   * or `null` with `ifAvailable` when the lock is taken. The arguments are checked before anything
+   * is queued, with the Web Locks API's errors (see `requestArguments`).
    */
-  async request<T>(name: string, options: RequestOptions, callback: (lock: Lock | null) => T | Promise<T>): Promise<T> {
+  request<T>(name: string, callback: RequestCallback<T>): Promise<T>;
+  request<T>(name: string, options: RequestOptions, callback: RequestCallback<T>): Promise<T>;
+  async request<T>(...args: unknown[]): Promise<T> {
+    const { name, options, callback } = requestArguments<T>(args);
     const leaseId = options.leaseId ?? (await this.sessionLease()).id;
     const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable, signal: options.signal, mode: options.mode });
     if (!lock.acquired) return callback(null);
@@ -141,23 +148,24 @@ export class Locks {
     const stopListening = signal === undefined ? undefined : onAbort(signal, giveUp);
     try {
       const result = await call.result;
-      return this.handle(name, leaseId, result.acquired ? result.token : undefined);
+      return this.handle(name, leaseId, result.acquired ? result.token : undefined, options.mode);
     } finally {
       stopListening?.();
     }
   }
 
   /** Builds the handle for a grant (or a refusal when `token` is undefined). */
-  handle(name: string, leaseId: number, token: number | undefined): Lock {
+  handle(name: string, leaseId: number, token: number | undefined, mode?: LockMode): Lock {
     const lease = this.leases.get(leaseId);
-    const lock = new Lock(name, leaseId, token !== undefined, token, {
+    const owner = {
       calls: this.calls,
       lease,
-      forget: (gone) => {
+      forget: (gone: Lock) => {
         if (gone.token !== undefined) this.byToken.delete(gone.token);
         lease?.locks.delete(gone);
       },
-    });
+    };
+    const lock = new Lock(name, leaseId, token !== undefined, token, owner, mode);
     if (token === undefined) return lock;
     this.byToken.set(token, lock);
     if (lease && !lease.lost) lease.locks.add(lock);

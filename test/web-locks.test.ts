@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { LeaseholdClient, Lock } from "@leasehold/client";
+import { startClient, startServer } from "./support/fixtures.js";
+
+/**
+ * `client.locks.request` against the Web Locks API's behaviour (the specification and the
+ * web-platform-tests `web-locks` directory): the shape, the lock's attributes, and every argument
+ * checked before anything is queued, with the same errors in the same order. Issue 17.
+ */
+
+const noop = () => undefined;
+
+/** Each call is made while another client holds the lock: a call that queued would hang, not fail. */
+const refusals: [string, (...args: unknown[]) => unknown[], string][] = [
+  ["no arguments", () => [], "TypeError"],
+  ["a name but no callback", (name) => [name], "TypeError"],
+  ["a callback that is not a function", (name) => [name, {}, "not a function"], "TypeError"],
+  ["a callback that is not a function, without options", (name) => [name, 42], "TypeError"],
+  ["options that are not an object", (name) => [name, "exclusive", noop], "TypeError"],
+  ["an unknown mode", (name) => [name, { mode: "shard" }, noop], "TypeError"],
+  // WebIDL converts the options (mode) before the callback, and both before the algorithm's own checks.
+  ["an unknown mode and a bad callback: the mode is named first", (name) => [name, { mode: "shard" }, null], "TypeError:mode"],
+  ["a name starting with '-'", () => ["-reserved", noop], "NotSupportedError"],
+  ["signal together with ifAvailable", (name) => [name, { signal: new AbortController().signal, ifAvailable: true }, noop], "NotSupportedError"],
+  ["steal", (name) => [name, { steal: true }, noop], "NotSupportedError"],
+  ["steal with ifAvailable", (name) => [name, { steal: true, ifAvailable: true }, noop], "NotSupportedError"],
+  ["steal in shared mode", (name) => [name, { steal: true, mode: "shared" }, noop], "NotSupportedError"],
+  ["a '-' name with a bad callback: the callback is named first", () => ["-reserved", {}, 1], "TypeError"],
+  ["a signal already aborted", (name) => [name, { signal: AbortSignal.abort(new Error("gave up")) }, noop], "Error:gave up"],
+];
+
+describe("locks.request, shaped like navigator.locks.request", () => {
+  it("takes (name, callback) with no options, and resolves with the callback's result", async () => {
+    const server = await startServer();
+    const client = await startClient(server.url);
+    const seen: (string | null)[] = [];
+    const result = await client.locks.request("lock:no-options", (lock) => {
+      seen.push(lock?.name ?? null, lock?.mode ?? null);
+      return "done";
+    });
+    expect(result).toBe("done");
+    expect(seen).toEqual(["lock:no-options", "exclusive"]);
+  });
+
+  it("gives the callback a lock with its mode, as asked", async () => {
+    const server = await startServer();
+    const client = await startClient(server.url);
+    expect(await client.locks.request("lock:mode", { mode: "shared" }, (lock) => lock?.mode)).toBe("shared");
+    expect(await client.locks.request("lock:mode", { mode: "exclusive" }, (lock) => lock?.mode)).toBe("exclusive");
+    const lease = await client.leases.grant(5_000);
+    const lock = await client.locks.acquire("lock:mode", lease.id, { mode: "shared" });
+    expect(lock.mode).toBe("shared");
+  });
+
+  for (const [what, args, expected] of refusals) {
+    it(`refuses ${what} before anything is queued (${expected.split(":")[0]})`, async () => {
+      const server = await startServer();
+      const holder = await startClient(server.url);
+      const name = `lock:refused`;
+      const held = await holder.locks.acquire(name, (await holder.leases.grant(5_000)).id);
+      expect(held.acquired).toBe(true);
+      const client = await startClient(server.url);
+      let called = false;
+      const callArgs = args(name).map((arg) => (arg === noop ? () => void (called = true) : arg));
+      const error = await requestWith(client, callArgs).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      const [kind, detail] = expected.split(":");
+      expect(error, what).toBeInstanceOf(kind === "NotSupportedError" ? DOMException : kind === "TypeError" ? TypeError : Error);
+      if (kind === "NotSupportedError") expect((error as DOMException).name).toBe("NotSupportedError");
+      if (detail !== undefined) expect((error as Error).message).toContain(detail);
+      expect(called).toBe(false);
+      // Nothing reached the server: no waiter, no lease of the client's own.
+      expect(server.coordinator.locks.get(name)?.queue.size ?? 0).toBe(0);
+      expect(client.leases.list()).toEqual([]);
+    });
+  }
+});
+
+function requestWith(client: LeaseholdClient, args: unknown[]): Promise<unknown> {
+  const request = client.locks.request as unknown as (...args: unknown[]) => Promise<Lock | null>;
+  return request.apply(client.locks, args);
+}
