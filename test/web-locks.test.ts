@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LeaseholdClient, Lock } from "@leasehold/client";
+import { ErrorCode } from "@leasehold/protocol";
 import { startClient, startServer } from "./support/fixtures.js";
 
 /**
@@ -50,6 +51,15 @@ describe("locks.request, shaped like navigator.locks.request", () => {
     const lease = await client.leases.grant(5_000);
     const lock = await client.locks.acquire("lock:mode", lease.id, { mode: "shared" });
     expect(lock.mode).toBe("shared");
+  });
+
+  it("differs on names: the empty name and names past 512 UTF-16 units are refused with a BadRequestError (OUT_OF_RANGE)", async () => {
+    const server = await startServer();
+    const client = await startClient(server.url);
+    for (const name of ["", "x".repeat(513)]) {
+      await expect(client.locks.request(name, noop)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    }
+    expect(await client.locks.request("x".repeat(512), () => "granted")).toBe("granted");
   });
 
   for (const [what, args, expected] of refusals) {
