@@ -94,7 +94,7 @@ export class LeaseholdClient extends EventTarget {
   #heartbeatMs: number = HEARTBEAT_DEFAULTS.heartbeatMs;
   #helloSentAt = 0;
   #closed = false;
-  /** Said goodbye on `pagehide`; `wake()` starts a new session. */
+  /** Gave everything up on `pagehide` or `freeze`; `wake()` starts a new session. */
   #suspended = false;
   #detachPageLifecycle: (() => void) | undefined;
   #stopWatchingClock: (() => void) | undefined;
