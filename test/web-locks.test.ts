@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { LeaseholdClient, Lock } from "@leasehold/client";
 import { ErrorCode } from "@leasehold/protocol";
 import { startClient, startServer } from "./support/fixtures.js";
+import { STATIC_TOKENS, TOKENS } from "./support/security.js";
 
 /**
  * `client.locks.request` against the Web Locks API's behaviour (the specification and the
@@ -86,6 +87,56 @@ describe("locks.request, shaped like navigator.locks.request", () => {
       expect(client.leases.list()).toEqual([]);
     });
   }
+});
+
+describe("locks.query, shaped like navigator.locks.query", () => {
+  it("lists holders in grant order and waiters in queue order, one clientId per client, under a prefix, semaphores aside", async () => {
+    const server = await startServer();
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => startClient(server.url)));
+    const [leaseA, leaseB, leaseC] = await Promise.all([a!, b!, c!].map((client) => client.leases.grant(10_000)));
+    await b!.locks.acquire("q/second", leaseB!.id);
+    await a!.locks.acquire("q/first", leaseA!.id, { mode: "shared" });
+    await c!.locks.acquire("q/first", leaseC!.id, { mode: "shared" });
+    await a!.semaphores.acquire("q/slots", leaseA!.id, { limit: 2 });
+    await a!.locks.acquire("other/lock", leaseA!.id);
+    // Queued in this order, across two names; still waiting when the clients close after the test.
+    const waits = [
+      c!.locks.acquire("q/second", leaseC!.id, { wait: true }),
+      b!.locks.acquire("q/first", leaseB!.id, { wait: true }),
+      a!.locks.acquire("q/second", leaseA!.id, { wait: true, mode: "shared" }),
+    ];
+    for (const wait of waits) wait.catch(() => {});
+    await expect.poll(() => server.coordinator.locks.get("q/second")?.queue.size).toBe(2);
+    await expect.poll(() => server.coordinator.locks.get("q/first")?.queue.size).toBe(1);
+
+    const snapshot = await c!.locks.query("q/");
+    expect(snapshot).toEqual({
+      held: [
+        { name: "q/second", mode: "exclusive", clientId: b!.sessionId },
+        { name: "q/first", mode: "shared", clientId: a!.sessionId },
+        { name: "q/first", mode: "shared", clientId: c!.sessionId },
+      ],
+      pending: [
+        { name: "q/second", mode: "exclusive", clientId: c!.sessionId },
+        { name: "q/first", mode: "exclusive", clientId: b!.sessionId },
+        { name: "q/second", mode: "shared", clientId: a!.sessionId },
+      ],
+    });
+    expect((await a!.locks.query()).held.map((lock) => lock.name)).toContain("other/lock");
+    expect(await a!.locks.query("nothing/")).toEqual({ held: [], pending: [] });
+  });
+
+  it("lists only the names the principal holds the lock right over", async () => {
+    const server = await startServer({ auth: { tokens: STATIC_TOKENS } });
+    const tenantA = await startClient(server.url, { auth: TOKENS.tenantA });
+    const tenantB = await startClient(server.url, { auth: TOKENS.tenantB });
+    const ops = await startClient(server.url, { auth: TOKENS.admin });
+    await tenantA.locks.acquire("tenant-a/job", (await tenantA.leases.grant(10_000)).id);
+    await tenantB.locks.acquire("tenant-b/job", (await tenantB.leases.grant(10_000)).id);
+    expect((await tenantA.locks.query()).held.map((lock) => lock.name)).toEqual(["tenant-a/job"]);
+    expect((await tenantB.locks.query("tenant-a/")).held).toEqual([]);
+    expect((await ops.locks.query()).held.map((lock) => lock.name)).toEqual(["tenant-a/job", "tenant-b/job"]);
+  });
 });
 
 function requestWith(client: LeaseholdClient, args: unknown[]): Promise<unknown> {

@@ -29,7 +29,7 @@ interface Outcome {
 }
 
 describe.skipIf(!existsSync(chromium))("locks.request beside navigator.locks.request in Chromium", () => {
-  it("refuses bad arguments with the same errors, and takes (name, callback)", async () => {
+  it("refuses bad arguments with the same errors, takes (name, callback), and answers query()", async () => {
     const server = await startServer({ browserBundlePath: bundle });
     const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/healthz`);
     // Source text: the test runner would otherwise rewrite the dynamic import.
@@ -68,6 +68,9 @@ describe.skipIf(!existsSync(chromium))("locks.request beside navigator.locks.req
       for (const [what, args] of cases) {
         outcomes.push({ what, ours: await settle(client.locks.request(...args)), browser: await settle(navigator.locks.request(...args)) });
       }
+      // Against what is known to be held, not navigator.locks.query(): its clientIds name this browser's documents.
+      const snapshot = await client.locks.query("lock:side");
+      outcomes.push({ what: "query", ours: JSON.stringify(snapshot), browser: JSON.stringify({ held: [{ name, mode: "exclusive", clientId: holder.sessionId }], pending: [] }) });
       releaseOwn();
       await holder.close();
       await client.close();
@@ -84,6 +87,7 @@ describe.skipIf(!existsSync(chromium))("locks.request beside navigator.locks.req
       "rejected RangeError",
       "resolved null",
       "resolved lock:free exclusive",
+      expect.stringContaining('"held":[{"name":"lock:side-by-side","mode":"exclusive"'),
     ]);
     expect(errors).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { ErrorCode, type LockMode } from "@leasehold/protocol";
+import { ErrorCode, type LockMode, type ResultOf } from "@leasehold/protocol";
 import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
@@ -97,6 +97,9 @@ export interface RequestOptions {
   leaseId?: number;
 }
 
+/** What `locks.query` answers, as the Web Locks API's `LockManagerSnapshot`. */
+export type LockSnapshot = ResultOf<"lock.query">;
+
 /** `client.locks`. */
 export class Locks {
   constructor(
@@ -125,6 +128,16 @@ export class Locks {
     } finally {
       await lock.release().catch(() => {});
     }
+  }
+
+  /**
+   * `navigator.locks.query()`, across clients: who holds and who waits for the locks whose names
+   * start with `prefix` (semaphores aside), `held` in grant order and `pending` in queue order, each
+   * as `{ name, mode, clientId }` with one `clientId` per client (its session id; see `sessionId`).
+   * With authentication on, only names the principal holds the `lock` right over are listed.
+   */
+  async query(prefix = ""): Promise<LockSnapshot> {
+    return this.calls.call("lock.query", { prefix }).result;
   }
 
   /**

@@ -53,6 +53,8 @@ export const LockAcquire = request("lock.acquire", {
   limit: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
 });
 export const LockRelease = request("lock.release", { name: Name, token: Token });
+/** Who holds and who waits for the locks under `prefix` (not semaphores), as the Web Locks API's `query()`. */
+export const LockQuery = request("lock.query", { prefix: Prefix });
 
 export const KvPut = request("kv.put", {
   key: Name,
@@ -99,6 +101,7 @@ export const ClientMessage = z.discriminatedUnion("op", [
   LeaseTtl,
   LockAcquire,
   LockRelease,
+  LockQuery,
   KvPut,
   KvGet,
   KvDelete,

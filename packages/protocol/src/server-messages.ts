@@ -139,6 +139,8 @@ const Acquired = z.union([
   z.object({ acquired: z.literal(false) }),
 ]);
 const LockHolderView = z.object({ session: z.string(), lease: LeaseId, token: Token, mode: LockMode });
+/** One held or requested lock in a `lock.query` result; `clientId` is the session's id, one per client. */
+const LockQueryEntry = z.object({ name: Name, mode: LockMode, clientId: z.string() });
 
 /** The `result` of a successful reply, per request op. */
 export const Results = {
@@ -150,6 +152,8 @@ export const Results = {
   "lease.ttl": z.object({ ttl: Millis, remaining: Millis, keepAlive: z.boolean(), locks: z.array(Name) }),
   "lock.acquire": Acquired,
   "lock.release": z.object({ released: z.boolean() }),
+  /** `held` in grant order, `pending` in queue order; only names the principal holds the `lock` right over. */
+  "lock.query": z.object({ held: z.array(LockQueryEntry), pending: z.array(LockQueryEntry) }),
   "kv.put": z.object({ revision: PositiveInt }),
   "kv.get": z.object({ entry: z.nullable(KvEntry) }),
   "kv.delete": z.object({ deleted: z.boolean(), revision: Revision }),

@@ -80,6 +80,12 @@ export class Guard {
     this.#gates.set(session, { principal, bucket: new TokenBucket(maxRequestsPerSecond, requestBurst, this.clock.now()), socket, throttle: null, onePerTurn: false });
   }
 
+  /** True if the session's principal has `right` over `name`: for answers that list only what it may see. */
+  mayUse(session: Session, right: Right, name: string): boolean {
+    const principal = this.#gates.get(session)?.principal;
+    return principal !== undefined && allows(principal, right, name);
+  }
+
   /** Throws RATE_LIMITED or PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */
   admit(session: Session, request: Request): void {
     const gate = this.#gates.get(session);
@@ -139,6 +145,8 @@ function authorize(principal: Principal, request: Request): void {
     case "lease.ttl":
     case "lock.release":
     case "election.resign":
+    // Answers only with the names the principal may lock (see `mayUse`): nothing to refuse.
+    case "lock.query":
     case "unwatch":
     case "election.unobserve":
       return;
