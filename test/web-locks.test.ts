@@ -24,7 +24,7 @@ const refusals: [string, (...args: unknown[]) => unknown[], string][] = [
   ["an unknown mode and a bad callback: the mode is named first", (name) => [name, { mode: "shard" }, null], "TypeError:mode"],
   ["a name starting with '-'", () => ["-reserved", noop], "NotSupportedError"],
   ["signal together with ifAvailable", (name) => [name, { signal: new AbortController().signal, ifAvailable: true }, noop], "NotSupportedError"],
-  ["steal", (name) => [name, { steal: true }, noop], "NotSupportedError"],
+  ["steal with a signal", (name) => [name, { steal: true, signal: new AbortController().signal }, noop], "NotSupportedError"],
   ["steal with ifAvailable", (name) => [name, { steal: true, ifAvailable: true }, noop], "NotSupportedError"],
   ["steal in shared mode", (name) => [name, { steal: true, mode: "shared" }, noop], "NotSupportedError"],
   ["a '-' name with a bad callback: the callback is named first", () => ["-reserved", {}, 1], "TypeError"],
@@ -87,6 +87,57 @@ describe("locks.request, shaped like navigator.locks.request", () => {
       expect(client.leases.list()).toEqual([]);
     });
   }
+});
+
+describe("locks.request with steal", () => {
+  it("takes the lock at once: the holder's request rejects with AbortError and its signal with LOCK_STOLEN; the queue keeps waiting", async () => {
+    const server = await startServer();
+    const [holder, thief, waiter] = await Promise.all([0, 1, 2].map(() => startClient(server.url)));
+    const name = "lock:stolen";
+    let held: Lock | undefined;
+    const holding = holder!.locks.request(name, (lock) => {
+      held = lock ?? undefined;
+      return new Promise(() => {}); // works on, never finishes by itself
+    });
+    await expect.poll(() => held?.held).toBe(true);
+    const holdingOutcome = holding.then(
+      () => "resolved",
+      (error: unknown) => error,
+    );
+    const waiting = waiter!.locks.request(name, (lock) => lock?.token);
+    await expect.poll(() => server.coordinator.locks.get(name)?.queue.size).toBe(1);
+
+    const stolenWith = await thief!.locks.request(name, { steal: true }, async (lock) => {
+      // Granted at once, ahead of the waiter, with a newer token; the waiter still waits.
+      expect(server.coordinator.locks.get(name)?.queue.size).toBe(1);
+      expect(await holdingOutcome).toMatchObject({ name: "AbortError" });
+      expect(held!.held).toBe(false);
+      expect(held!.signal.reason).toMatchObject({ code: ErrorCode.LOCK_STOLEN });
+      return lock!.token!;
+    });
+    expect(stolenWith).toBeGreaterThan(held!.token!);
+    // Released after the thief's callback: the waiter is next.
+    expect(await waiting).toBeGreaterThan(stolenWith);
+  });
+
+  it("needs the steal right (admins have it); the server refuses steal with a wait, shared mode or a limit", async () => {
+    const thiefToken = "thief-0123456789abcdef";
+    const server = await startServer({
+      auth: { tokens: [...STATIC_TOKENS, { name: "thief", token: thiefToken, permissions: [{ prefix: "tenant-a/", allow: ["lock", "steal"] }] }] },
+    });
+    const tenantA = await startClient(server.url, { auth: TOKENS.tenantA });
+    await tenantA.locks.acquire("tenant-a/job", (await tenantA.leases.grant(10_000)).id);
+    await expect(tenantA.locks.request("tenant-a/job", { steal: true }, noop)).rejects.toMatchObject({ code: ErrorCode.PERMISSION_DENIED });
+    const thief = await startClient(server.url, { auth: thiefToken });
+    expect(await thief.locks.request("tenant-a/job", { steal: true }, (lock) => lock?.held)).toBe(true);
+    const ops = await startClient(server.url, { auth: TOKENS.admin });
+    expect(await ops.locks.request("tenant-b/job", { steal: true }, (lock) => lock?.held)).toBe(true);
+    const lease = (await ops.leases.grant(10_000)).id;
+    for (const options of [{ wait: true }, { mode: "shared" as const }]) {
+      await expect(ops.locks.acquire("tenant-b/x", lease, { ...options, steal: true })).rejects.toMatchObject({ code: ErrorCode.BAD_REQUEST });
+    }
+    await expect(ops.semaphores.locks.acquire("tenant-b/slots", lease, { steal: true }, 2)).rejects.toMatchObject({ code: ErrorCode.BAD_REQUEST });
+  });
 });
 
 describe("locks.query, shaped like navigator.locks.query", () => {

@@ -299,7 +299,13 @@ export class LeaseholdClient extends EventTarget {
         return;
       }
       case "lock.lost":
-        this.#locksByToken.get(message.token)?.lose(new LockLostError(ErrorCode.LOCK_LOST, `"${message.name}" was taken away (${message.reason})`));
+        this.#locksByToken
+          .get(message.token)
+          ?.lose(
+            message.reason === "stolen"
+              ? new LockLostError(ErrorCode.LOCK_STOLEN, `"${message.name}" was stolen by another client (locks.request with steal)`)
+              : new LockLostError(ErrorCode.LOCK_LOST, `"${message.name}" was taken away (${message.reason})`),
+          );
         return;
       case "watch.events":
       case "watch.closed":

@@ -12,6 +12,11 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** "exclusive" (default) or "shared": many shared holders at once, or one exclusive holder. */
   mode?: LockMode;
+  /**
+   * Take the (exclusive) lock from its holders at once; their signals abort with LOCK_STOLEN, but
+   * only after the steal is granted: fence with the token. Needs the `steal` right (admins have it).
+   */
+  steal?: boolean;
 }
 
 /**
@@ -93,6 +98,13 @@ export interface RequestOptions {
   ifAvailable?: boolean;
   /** Aborting it while waiting rejects `request` with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Take the lock at once from whoever holds it (their `request` rejects with an "AbortError"
+   * DOMException, their signal aborts with LOCK_STOLEN); queued requests keep waiting. Not with
+   * `ifAvailable`, `signal` or shared mode. Across machines the holder cannot be told before the
+   * lock changes hands: the one exception to "loss told first", which only fencing covers.
+   */
+  steal?: boolean;
   /** The lease to hold the lock under; default: the client's own kept-alive session lease. */
   leaseId?: number;
 }
@@ -121,10 +133,11 @@ export class Locks {
   async request<T>(...args: unknown[]): Promise<T> {
     const { name, options, callback } = requestArguments<T>(args);
     const leaseId = options.leaseId ?? (await this.sessionLease()).id;
-    const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable, signal: options.signal, mode: options.mode });
+    const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable && !options.steal, signal: options.signal, mode: options.mode, steal: options.steal });
     if (!lock.acquired) return callback(null);
     try {
-      return await callback(lock);
+      // As in the Web Locks API, a stolen lock's request rejects at once, whatever its callback still does.
+      return await Promise.race([callback(lock), rejectWhenStolen(lock)]);
     } finally {
       await lock.release().catch(() => {});
     }
@@ -148,7 +161,7 @@ export class Locks {
   async acquire(name: string, leaseId: number, options: AcquireOptions = {}, /** Semaphores only: see `client.semaphores`. */ limit?: number): Promise<Lock> {
     options.signal?.throwIfAborted();
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
-    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit });
+    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit, steal: options.steal || undefined });
     const signal = options.signal;
     const giveUp = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
@@ -185,4 +198,17 @@ export class Locks {
     else lock.lose(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${leaseId} ended before the grant of "${name}" arrived`));
     return lock;
   }
+}
+
+/** Rejects with an "AbortError" DOMException when `lock` is stolen; never settles otherwise. */
+function rejectWhenStolen(lock: Lock): Promise<never> {
+  return new Promise((_, reject) => {
+    const signal = lock.signal;
+    const onAbort = () => {
+      const reason: unknown = signal.reason;
+      if (reason instanceof LeaseholdError && reason.code === ErrorCode.LOCK_STOLEN) reject(new DOMException(reason.message, "AbortError"));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

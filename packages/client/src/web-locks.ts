@@ -20,7 +20,7 @@ export function requestArguments<T>(args: readonly unknown[]): { name: string; o
   if (given !== undefined && given !== null && typeof given !== "object") {
     throw new TypeError(`locks.request: options must be an object, not ${typeof given}`);
   }
-  const options = (given ?? {}) as RequestOptions & { steal?: unknown };
+  const options = (given ?? {}) as RequestOptions;
   const mode = options.mode ?? "exclusive";
   if (mode !== "exclusive" && mode !== "shared") {
     throw new TypeError(`locks.request: "${String(mode)}" is not a lock mode; use "exclusive" or "shared"`);
@@ -34,13 +34,10 @@ export function requestArguments<T>(args: readonly unknown[]): { name: string; o
   if (name.startsWith("-")) {
     throw new DOMException(`locks.request: lock names starting with "-" are reserved, as in the Web Locks API ("${name}")`, "NotSupportedError");
   }
-  if (options.steal) {
-    // Across machines a steal cannot tell the old holder before the new one is granted: refused,
-    // rather than silently treated as an ordinary request that waits.
-    throw new DOMException("locks.request: steal is not supported by leasehold; release the lock or revoke its holder's lease (admin)", "NotSupportedError");
-  }
-  if (options.signal !== undefined && options.ifAvailable) {
-    throw new DOMException("locks.request: signal and ifAvailable cannot be used together", "NotSupportedError");
+  if (options.steal && options.ifAvailable) throw new DOMException("locks.request: steal and ifAvailable cannot be used together", "NotSupportedError");
+  if (options.steal && mode !== "exclusive") throw new DOMException("locks.request: only an exclusive lock can be stolen", "NotSupportedError");
+  if (options.signal !== undefined && (options.steal || options.ifAvailable)) {
+    throw new DOMException(`locks.request: signal and ${options.steal ? "steal" : "ifAvailable"} cannot be used together`, "NotSupportedError");
   }
   options.signal?.throwIfAborted();
   return { name, options: { ...options, mode }, callback: callback as RequestCallback<T> };

@@ -77,12 +77,12 @@ export const LeaseEnded = z.object({
   reason: z.enum(["expired", "revoked"]),
 });
 
-/** A held lock, semaphore slot or election seat was taken away (force-released by an admin). */
+/** A held lock, semaphore slot or election seat was taken away: force-released by an admin, or stolen by a `lock.acquire` with `steal`. */
 export const LockLost = z.object({
   type: z.literal("lock.lost"),
   name: Name,
   token: Token,
-  reason: z.enum(["revoked"]),
+  reason: z.enum(["revoked", "stolen"]),
 });
 
 export const WatchEvent = z.object({

@@ -55,6 +55,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
         limit: request.limit,
         wait: request.wait ?? 0,
         value: undefined,
+        steal: request.steal,
       });
       if (outcome === "queued") return "later";
       if (outcome === "busy") return answer<"lock.acquire">({ acquired: false });

@@ -151,6 +151,8 @@ function authorize(principal: Principal, request: Request): void {
     case "election.unobserve":
       return;
     case "lock.acquire":
+      // A steal cannot tell the holder before the lock changes hands: its own right, which admins have.
+      if (request.steal && !allows(principal, Right.admin, request.name)) need(principal, Right.steal, request.name, "steal");
       return need(principal, Right.lock, request.name, request.op);
     case "kv.get":
       return need(principal, Right.read, request.key, request.op);
