@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { LeaseholdClient, Lock } from "@leasehold/client";
 import { ErrorCode } from "@leasehold/protocol";
-import { startClient, startServer } from "./support/fixtures.js";
+import { createServer } from "@leasehold/server";
+import { defer, startClient, startServer } from "./support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "./support/security.js";
 
 /**
@@ -118,6 +122,26 @@ describe("locks.request with steal", () => {
     expect(stolenWith).toBeGreaterThan(held!.token!);
     // Released after the thief's callback: the waiter is next.
     expect(await waiting).toBeGreaterThan(stolenWith);
+  });
+
+  it("is stored like any grant: after a restart the thief holds the lock with its token and the waiter still waits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leasehold-steal-"));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    const [holder, thief, waiter] = await Promise.all([0, 1, 2].map(() => startClient(server.url, { autoReconnect: false })));
+    const name = "lock:stolen-durably";
+    const held = await holder!.locks.acquire(name, (await holder!.leases.grant(30_000)).id);
+    waiter!.locks.acquire(name, (await waiter!.leases.grant(30_000)).id, { wait: true }).catch(() => {});
+    await expect.poll(() => server.coordinator.locks.get(name)?.queue.size).toBe(1);
+    const stolen = await thief!.locks.acquire(name, (await thief!.leases.grant(30_000)).id, { steal: true });
+    await expect.poll(() => held.held).toBe(false);
+    await server.close();
+
+    const again = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    defer(() => again.close());
+    const entry = again.coordinator.locks.get(name);
+    expect([...(entry?.holders.keys() ?? [])]).toEqual([stolen.token]);
+    expect(entry?.queue.size).toBe(1);
   });
 
   it("needs the steal right (admins have it); the server refuses steal with a wait, shared mode or a limit", async () => {
