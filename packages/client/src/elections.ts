@@ -32,16 +32,18 @@ export class Term implements LeaseBound {
     /** Grows with every new term of every election and lock: a fencing token. */
     readonly token: number,
     readonly value: Value,
-    readonly owner: { calls: Calls; forget(term: Term): void },
+    readonly owner: { calls: Calls; lease: Lease | undefined; forget(term: Term): void },
   ) {}
 
+  /** Checks the lease's deadline first (see `Liveness.checkDue`): read after a pause, it is already aborted. */
   get signal(): AbortSignal {
+    this.owner.lease?.liveness.checkDue();
     return this.#controller.signal;
   }
 
-  /** True while this client leads, as far as it can tell. */
+  /** True while this client leads, as far as it can tell; checks the lease's deadline first. */
   get leading(): boolean {
-    return !this.#controller.signal.aborted;
+    return !this.signal.aborted;
   }
 
   /** Steps down; the next candidate in line leads at once. Safe to call more than once, and after a loss. */
@@ -173,6 +175,7 @@ export class Elections {
     const lease = this.leases.get(leaseId);
     const term = new Term(name, leaseId, token, value, {
       calls: this.calls,
+      lease,
       forget: (gone) => {
         this.byToken.delete(gone.token);
         lease?.locks.delete(gone);

@@ -70,6 +70,7 @@ const classes: Record<ErrorCode, new (code: ErrorCode, message: string) => Lease
   SESSION_EXPIRED: SessionExpiredError,
   LEASE_EXPIRED: LeaseExpiredError,
   LOCK_LOST: LockLostError,
+  LOCK_STOLEN: LockLostError,
   RELEASED: ReleasedError,
 };
 

@@ -1,6 +1,7 @@
 export { connect, LeaseholdClient, type ConnectOptions, type ClientEventName } from "./client.js";
 export { Lease, Leases, type GrantOptions, type TimeToLive } from "./leases.js";
-export { Lock, Locks, type AcquireOptions, type RequestOptions } from "./locks.js";
+export { Lock, Locks, type AcquireOptions, type RequestOptions, type LockSnapshot } from "./locks.js";
+export type { RequestCallback } from "./web-locks.js";
 export * from "./errors.js";
 export { Counters } from "./counters.js";
 export { Elections, Term, LeaderObserver, type CampaignOptions, type LeaderInfo } from "./elections.js";

@@ -54,7 +54,9 @@ export class Lease {
     this.renewedAt = grantedAt;
   }
 
+  /** Checks the deadline first (see `Liveness.checkDue`): read after a pause, it is already aborted. */
   get signal(): AbortSignal {
+    this.liveness.checkDue();
     if (!this.#controller) {
       this.#controller = new AbortController();
       if (this.#endedWith !== undefined) this.#controller.abort(this.#endedWith);
@@ -62,7 +64,9 @@ export class Lease {
     return this.#controller.signal;
   }
 
+  /** Checks the deadline first, as `signal` does. */
   get lost(): boolean {
+    this.liveness.checkDue();
     return this.#endedWith !== undefined;
   }
 
@@ -79,7 +83,7 @@ export class Lease {
 
   /** Marks the lease and its locks lost, with a reason the user can inspect. */
   end(reason: LeaseholdError): void {
-    if (this.lost) return;
+    if (this.#endedWith !== undefined) return;
     this.#endedWith = reason;
     this.liveness.unwatch(this);
     for (const lock of this.locks) lock.lose(reason);

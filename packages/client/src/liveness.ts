@@ -23,6 +23,8 @@ export class Liveness {
   readonly #watched = new Set<Deadline>();
   #timer: Timer | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
+  /** A lapse can read a handle's state, which checks again: the outer check finishes the job. */
+  #checking = false;
 
   constructor(readonly clock: Clock) {
     this.#heardAt = clock.now();
@@ -68,21 +70,33 @@ export class Liveness {
   }
 
   /**
-   * Gives up everything whose deadline has passed. Called by the timer, and also before handling
-   * every incoming message: after a process pause, the message may be handled before the timer.
+   * Gives up everything whose deadline has passed. Called by the timer, and also whenever time may
+   * have passed unseen (a page thawed or shown again, the network back or gone, a socket closed):
+   * a frozen page's timers fire only after its own code has run again.
    */
   check(): void {
-    const now = this.clock.now();
-    for (const item of [...this.#watched]) {
-      if (item.deadline() <= now) {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      const now = this.clock.now();
+      for (const item of [...this.#watched]) {
+        // Gone already if an earlier lapse took it along (a lease lapsing ends nothing else today, but cheap to be sure).
+        if (!this.#watched.has(item) || item.deadline() > now) continue;
         this.#watched.delete(item);
         item.lapse();
       }
+    } finally {
+      this.#checking = false;
     }
     this.#arm();
   }
 
-  /** The cheap form of `check()` for every incoming message: nothing can be due before the timer's time. */
+  /**
+   * The cheap form of `check()`, before every incoming message and on every read of a handle's
+   * state (`lock.held`, `term.leading`, their signals): nothing can be due before the timer's time,
+   * so this costs one clock read until then. After a pause (a frozen tab, a suspended process) the
+   * first read already sees the loss, before the overdue timer has had a chance to run.
+   */
   checkDue(): void {
     if (this.clock.now() >= this.#timerAt) this.check();
   }

@@ -1,8 +1,9 @@
-import { ErrorCode, type LockMode } from "@leasehold/protocol";
+import { ErrorCode, type LockMode, type ResultOf } from "@leasehold/protocol";
 import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
 import type { Lease, LeaseBound } from "./leases.js";
+import { requestArguments, type RequestCallback } from "./web-locks.js";
 
 export interface AcquireOptions {
   /** false or absent: answer at once. true: queue until granted. A number: queue at most that many ms. */
@@ -11,6 +12,11 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** "exclusive" (default) or "shared": many shared holders at once, or one exclusive holder. */
   mode?: LockMode;
+  /**
+   * Take the (exclusive) lock from its holders at once; their signals abort with LOCK_STOLEN, but
+   * only after the steal is granted: fence with the token. Needs the `steal` right (admins have it).
+   */
+  steal?: boolean;
 }
 
 /**
@@ -31,11 +37,15 @@ export class Lock {
     readonly acquired: boolean,
     readonly token: number | undefined,
     readonly owner: { calls: Calls; lease: Lease | undefined; forget(lock: Lock): void },
+    /** As asked for ("exclusive" unless "shared"), like a Web Locks lock's `mode`. */
+    readonly mode: LockMode = "exclusive",
   ) {
     if (!acquired) this.#lostReason = () => new LeaseholdError(ErrorCode.LOCK_LOST, `"${name}" was not acquired`);
   }
 
+  /** Checks the lease's deadline first (see `Liveness.checkDue`): read after a pause, it is already aborted. */
   get signal(): AbortSignal {
+    this.owner.lease?.liveness.checkDue();
     if (!this.#controller) {
       this.#controller = new AbortController();
       if (this.#lostReason !== undefined) this.#controller.abort(this.#reason());
@@ -43,8 +53,9 @@ export class Lock {
     return this.#controller.signal;
   }
 
-  /** True while the lock is held as far as this client can tell. */
+  /** True while the lock is held as far as this client can tell; checks the lease's deadline first. */
   get held(): boolean {
+    this.owner.lease?.liveness.checkDue();
     return this.acquired && this.#lostReason === undefined;
   }
 
@@ -87,9 +98,19 @@ export interface RequestOptions {
   ifAvailable?: boolean;
   /** Aborting it while waiting rejects `request` with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Take the lock at once from whoever holds it (their `request` rejects with an "AbortError"
+   * DOMException, their signal aborts with LOCK_STOLEN); queued requests keep waiting. Not with
+   * `ifAvailable`, `signal` or shared mode. Across machines the holder cannot be told before the
+   * lock changes hands: the one exception to "loss told first", which only fencing covers.
+   */
+  steal?: boolean;
   /** The lease to hold the lock under; default: the client's own kept-alive session lease. */
   leaseId?: number;
 }
+
+/** What `locks.query` answers, as the Web Locks API's `LockManagerSnapshot`. */
+export type LockSnapshot = ResultOf<"lock.query">;
 
 /** `client.locks`. */
 export class Locks {
@@ -104,17 +125,32 @@ export class Locks {
    * `navigator.locks.request`, across tabs, processes and machines: holds `name` for as long as
    * `callback` runs and releases it afterwards, also when the callback throws. The callback gets the
    * lock (with `signal` and `token`: check the signal in long work, pass the token to fenced writes),
-   * or `null` with `ifAvailable` when the lock is taken.
+   * or `null` with `ifAvailable` when the lock is taken. The arguments are checked before anything
+   * is queued, with the Web Locks API's errors (see `requestArguments`).
    */
-  async request<T>(name: string, options: RequestOptions, callback: (lock: Lock | null) => T | Promise<T>): Promise<T> {
+  request<T>(name: string, callback: RequestCallback<T>): Promise<T>;
+  request<T>(name: string, options: RequestOptions, callback: RequestCallback<T>): Promise<T>;
+  async request<T>(...args: unknown[]): Promise<T> {
+    const { name, options, callback } = requestArguments<T>(args);
     const leaseId = options.leaseId ?? (await this.sessionLease()).id;
-    const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable, signal: options.signal, mode: options.mode });
+    const lock = await this.acquire(name, leaseId, { wait: !options.ifAvailable && !options.steal, signal: options.signal, mode: options.mode, steal: options.steal });
     if (!lock.acquired) return callback(null);
     try {
-      return await callback(lock);
+      // As in the Web Locks API, a stolen lock's request rejects at once, whatever its callback still does.
+      return await Promise.race([callback(lock), rejectWhenStolen(lock)]);
     } finally {
       await lock.release().catch(() => {});
     }
+  }
+
+  /**
+   * `navigator.locks.query()`, across clients: who holds and who waits for the locks whose names
+   * start with `prefix` (semaphores aside), `held` in grant order and `pending` in queue order, each
+   * as `{ name, mode, clientId }` with one `clientId` per client (its session id; see `sessionId`).
+   * With authentication on, only names the principal holds the `lock` right over are listed.
+   */
+  async query(prefix = ""): Promise<LockSnapshot> {
+    return this.calls.call("lock.query", { prefix }).result;
   }
 
   /**
@@ -125,7 +161,7 @@ export class Locks {
   async acquire(name: string, leaseId: number, options: AcquireOptions = {}, /** Semaphores only: see `client.semaphores`. */ limit?: number): Promise<Lock> {
     options.signal?.throwIfAborted();
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
-    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit });
+    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit, steal: options.steal || undefined });
     const signal = options.signal;
     const giveUp = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
@@ -138,27 +174,41 @@ export class Locks {
     const stopListening = signal === undefined ? undefined : onAbort(signal, giveUp);
     try {
       const result = await call.result;
-      return this.handle(name, leaseId, result.acquired ? result.token : undefined);
+      return this.handle(name, leaseId, result.acquired ? result.token : undefined, options.mode);
     } finally {
       stopListening?.();
     }
   }
 
   /** Builds the handle for a grant (or a refusal when `token` is undefined). */
-  handle(name: string, leaseId: number, token: number | undefined): Lock {
+  handle(name: string, leaseId: number, token: number | undefined, mode?: LockMode): Lock {
     const lease = this.leases.get(leaseId);
-    const lock = new Lock(name, leaseId, token !== undefined, token, {
+    const owner = {
       calls: this.calls,
       lease,
-      forget: (gone) => {
+      forget: (gone: Lock) => {
         if (gone.token !== undefined) this.byToken.delete(gone.token);
         lease?.locks.delete(gone);
       },
-    });
+    };
+    const lock = new Lock(name, leaseId, token !== undefined, token, owner, mode);
     if (token === undefined) return lock;
     this.byToken.set(token, lock);
     if (lease && !lease.lost) lease.locks.add(lock);
     else lock.lose(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${leaseId} ended before the grant of "${name}" arrived`));
     return lock;
   }
+}
+
+/** Rejects with an "AbortError" DOMException when `lock` is stolen; never settles otherwise. */
+function rejectWhenStolen(lock: Lock): Promise<never> {
+  return new Promise((_, reject) => {
+    const signal = lock.signal;
+    const onAbort = () => {
+      const reason: unknown = signal.reason;
+      if (reason instanceof LeaseholdError && reason.code === ErrorCode.LOCK_STOLEN) reject(new DOMException(reason.message, "AbortError"));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

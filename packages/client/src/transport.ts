@@ -46,6 +46,8 @@ export interface TransportEvents {
   down(code: number, reason: string, final: boolean): void;
   /** The longest the next redial may wait: reconnecting after every lease has lapsed would be too late. */
   maxReconnectDelay(): number;
+  /** A socket failed or closed: the link may have been dead for a while (a thawed page learns it so), check deadlines now. */
+  linkFailed(): void;
 }
 
 type State =
@@ -220,6 +222,7 @@ export class Transport {
       if (message.type === "ping" && socket.readyState === OPEN) socket.send(encode({ op: "pong", seq: message.seq }));
     };
     socket.onclose = (event) => {
+      this.events.linkFailed();
       handshakeTimer.cancel();
       detach(socket);
       if (welcomed) {
@@ -230,7 +233,8 @@ export class Transport {
       this.#failed(attempt, event.code, error);
     };
     socket.onerror = () => {
-      // Always followed by onclose, which decides what happens next.
+      // Always followed by onclose, which decides what happens next; the deadlines are checked at once.
+      this.events.linkFailed();
     };
   }
 

@@ -51,8 +51,15 @@ export const LockAcquire = request("lock.acquire", {
   mode: z.optional(LockMode),
   /** Present for semaphores: the most holders at once. Every user of the name must give the same limit. */
   limit: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+  /**
+   * Take the lock from its holders at once (they get `lock.lost` with reason "stolen"); queued
+   * requests keep waiting. Exclusive locks only, without `wait` or `limit`; needs the `steal` right.
+   */
+  steal: z.optional(z.boolean()),
 });
 export const LockRelease = request("lock.release", { name: Name, token: Token });
+/** Who holds and who waits for the locks under `prefix` (not semaphores), as the Web Locks API's `query()`. */
+export const LockQuery = request("lock.query", { prefix: Prefix });
 
 export const KvPut = request("kv.put", {
   key: Name,
@@ -102,6 +109,7 @@ export const ClientMessage = z.discriminatedUnion("op", [
   LeaseTtl,
   LockAcquire,
   LockRelease,
+  LockQuery,
   KvPut,
   KvGet,
   KvDelete,

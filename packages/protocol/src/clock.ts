@@ -57,6 +57,14 @@ export class FakeClock implements Clock {
     this.#now = end;
   }
 
+  /**
+   * Moves time forward by `ms` without firing anything: a process or a frozen page waking up, whose
+   * overdue timers run only after whatever it does first. `advance(0)` then fires them.
+   */
+  jump(ms: number): void {
+    this.#now += ms;
+  }
+
   /** Timers not yet fired or cancelled. */
   get pending(): number {
     return this.#timers.filter((timer) => !timer.cancelled).length;

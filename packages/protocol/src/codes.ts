@@ -64,6 +64,8 @@ export const ErrorCode = {
   LEASE_EXPIRED: "LEASE_EXPIRED",
   /** A held lock was lost for another reason (force-released by an admin). */
   LOCK_LOST: "LOCK_LOST",
+  /** A held lock was taken by another client's `steal` (`lock.lost` with reason "stolen"). */
+  LOCK_STOLEN: "LOCK_STOLEN",
   /** The handle was released by its owner. */
   RELEASED: "RELEASED",
   /** The client was closed. */

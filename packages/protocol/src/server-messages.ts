@@ -85,12 +85,12 @@ export const LeaseEnded = z.object({
   reason: z.enum(["expired", "revoked"]),
 });
 
-/** A held lock, semaphore slot or election seat was taken away (force-released by an admin). */
+/** A held lock, semaphore slot or election seat was taken away: force-released by an admin, or stolen by a `lock.acquire` with `steal`. */
 export const LockLost = z.object({
   type: z.literal("lock.lost"),
   name: Name,
   token: Token,
-  reason: z.enum(["revoked"]),
+  reason: z.enum(["revoked", "stolen"]),
 });
 
 export const WatchEvent = z.object({
@@ -209,6 +209,8 @@ const Acquired = z.union([
   z.object({ acquired: z.literal(false) }),
 ]);
 const LockHolderView = z.object({ session: z.string(), lease: LeaseId, token: Token, mode: LockMode });
+/** One held or requested lock in a `lock.query` result; `clientId` is the session's id, one per client. */
+const LockQueryEntry = z.object({ name: Name, mode: LockMode, clientId: z.string() });
 
 /** The `result` of a successful reply, per request op. */
 export const Results = {
@@ -220,6 +222,8 @@ export const Results = {
   "lease.ttl": z.object({ ttl: Millis, remaining: Millis, keepAlive: z.boolean(), locks: z.array(Name) }),
   "lock.acquire": Acquired,
   "lock.release": z.object({ released: z.boolean() }),
+  /** `held` in grant order, `pending` in queue order; only names the principal holds the `lock` right over. */
+  "lock.query": z.object({ held: z.array(LockQueryEntry), pending: z.array(LockQueryEntry) }),
   "kv.put": z.object({ revision: PositiveInt }),
   "kv.get": z.object({ entry: z.nullable(KvEntry) }),
   "kv.delete": z.object({ deleted: z.boolean(), revision: Revision }),

@@ -302,7 +302,7 @@ export class Coordinator {
   acquire(
     session: Session,
     table: LockTable,
-    request: { id: number; name: string; lease: number; mode: LockMode; limit: number | undefined; wait: true | number; value: Value | undefined },
+    request: { id: number; name: string; lease: number; mode: LockMode; limit: number | undefined; wait: true | number; value: Value | undefined; steal?: boolean },
   ): Hold | "busy" | "queued" {
     const lease = this.ownLease(session, request.lease);
     const { maxWaitMs, maxWaitersPerLock, maxLocksPerSession } = this.options.limits;
@@ -316,6 +316,14 @@ export class Coordinator {
     }
     // A candidate's value is kept while it holds or awaits the seat: it counts against the principal's bytes.
     if (request.value !== undefined) this.accounts.check(session.account, "bytes", valueBytes(request.value));
+    if (request.steal) {
+      if (request.mode !== "exclusive" || request.limit !== undefined || request.wait !== 0) {
+        throw new ServerError(ErrorCode.BAD_REQUEST, "steal takes an exclusive lock at once: it goes without mode shared, limit and wait");
+      }
+      const { hold, stolen } = table.steal({ lease, name: request.name, mode: "exclusive", limit: undefined, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock });
+      for (const gone of stolen) gone.lease.session.send({ type: "lock.lost", name: request.name, token: gone.token, reason: "stolen" });
+      return hold;
+    }
     const wait = request.wait === true || request.wait > 0;
     const outcome = table.acquire(
       { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock },

@@ -1,6 +1,7 @@
 import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
 import type { Coordinator } from "./coordinator.js";
 import { dispatchShared } from "./dispatch-shared.js";
+import { Right } from "./auth/permissions.js";
 import { ServerError } from "./errors.js";
 import type { Session } from "./model.js";
 
@@ -54,6 +55,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
         limit: request.limit,
         wait: request.wait ?? 0,
         value: undefined,
+        steal: request.steal,
       });
       if (outcome === "queued") return "later";
       if (outcome === "busy") return answer<"lock.acquire">({ acquired: false });
@@ -61,6 +63,8 @@ export function dispatch(context: RequestContext, request: Request): Handled {
     }
     case "lock.release":
       return answer<"lock.release">({ released: coordinator.release(session, coordinator.locks, request.name, request.token) });
+    case "lock.query":
+      return answer<"lock.query">(lockQuery(coordinator, request.prefix, (name) => coordinator.options.guard.mayUse(session, Right.lock, name)));
     case "admin.release":
       return answer<"admin.release">({ released: coordinator.forceRelease(request.name) });
     case "admin.revoke": {
@@ -104,6 +108,21 @@ function answer<Op extends Request["op"]>(result: ResultOf<Op>): Handled {
 
 function exhaustive(request: never): never {
   throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as { op: string }).op}`);
+}
+
+/** Locks (not semaphores) under `prefix` that `visible` lets through: holders in grant order (by token), waiters in queue order (by place). */
+function lockQuery(coordinator: Coordinator, prefix: string, visible: (name: string) => boolean): ResultOf<"lock.query"> {
+  const held: { token: number; entry: ResultOf<"lock.query">["held"][number] }[] = [];
+  const pending: { seq: number; entry: ResultOf<"lock.query">["pending"][number] }[] = [];
+  for (const lock of coordinator.locks.entries()) {
+    if (lock.kind !== "lock" || !lock.name.startsWith(prefix) || !visible(lock.name)) continue;
+    for (const hold of lock.holders.values()) held.push({ token: hold.token, entry: { name: lock.name, mode: hold.mode, clientId: hold.lease.session.id } });
+    for (const waiter of lock.queue) pending.push({ seq: waiter.seq, entry: { name: lock.name, mode: waiter.mode, clientId: waiter.lease.session.id } });
+  }
+  return {
+    held: held.sort((a, b) => a.token - b.token).map((item) => item.entry),
+    pending: pending.sort((a, b) => a.seq - b.seq).map((item) => item.entry),
+  };
 }
 
 function adminState(coordinator: Coordinator): ResultOf<"admin.state"> {

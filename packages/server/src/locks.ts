@@ -93,6 +93,19 @@ export class LockTable {
     return { kind: "queued", waiter };
   }
 
+  /**
+   * Takes an exclusive lock from its holders and grants it at once; queued waiters keep their places.
+   * Returns the new hold and the holds taken away (their owners are told by the caller).
+   */
+  steal(request: AcquireRequest): { hold: Hold; stolen: Hold[] } {
+    const entry = this.#entryFor(request.name, undefined, "exclusive");
+    if (entry.kind !== "lock") throw new ServerError(ErrorCode.MODE_MISMATCH, `"${request.name}" is a semaphore; only locks can be stolen`);
+    const stolen = [...entry.holders.values()];
+    // Without pumping the queue in between: the lock goes to the thief, not to the next waiter.
+    for (const hold of stolen) this.#removeHold(hold, false);
+    return { hold: this.#grant(entry, request.lease, "exclusive", request.request, request.value), stolen };
+  }
+
   /** Puts back a hold read from storage, with its original token. */
   restoreHold(name: string, limit: number | undefined, lease: Lease, token: number, mode: LockMode, request: number, value: Value | undefined): void {
     const entry = this.#entryFor(name, limit, mode);
@@ -186,13 +199,13 @@ export class LockTable {
     return hold;
   }
 
-  #removeHold(hold: Hold): void {
+  #removeHold(hold: Hold, dropIfIdle = true): void {
     if (!hold.entry.holders.delete(hold.token)) return;
     hold.lease.holds.delete(hold);
     if (hold.value !== undefined) this.hooks.valueRemoved(hold.lease, hold.value);
     this.hooks.journal.holdGone(hold);
     this.hooks.changed(hold.entry);
-    this.#dropIfIdle(hold.entry);
+    if (dropIfIdle) this.#dropIfIdle(hold.entry);
   }
 
   #removeWaiter(waiter: Waiter): void {

@@ -156,6 +156,12 @@ export class Guard {
     return "cut";
   }
 
+  /** True if the session's principal has `right` over `name`: for answers that list only what it may see. */
+  mayUse(session: Session, right: Right, name: string): boolean {
+    const principal = this.#gates.get(session)?.principal;
+    return principal !== undefined && allows(principal, right, name);
+  }
+
   /** Throws PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */
   admit(session: Session, request: Request): void {
     const gate = this.#gates.get(session);
@@ -223,11 +229,15 @@ function authorize(principal: Principal, request: Request): void {
     case "lease.ttl":
     case "lock.release":
     case "election.resign":
+    // Answers only with the names the principal may lock (see `mayUse`): nothing to refuse.
+    case "lock.query":
     case "unwatch":
     case "election.unobserve":
     case "admin.unsubscribe":
       return;
     case "lock.acquire":
+      // A steal cannot tell the holder before the lock changes hands: its own right, which admins have.
+      if (request.steal && !allows(principal, Right.admin, request.name)) need(principal, Right.steal, request.name, "steal");
       return need(principal, Right.lock, request.name, request.op);
     case "kv.get":
       return need(principal, Right.read, request.key, request.op);

@@ -10,6 +10,8 @@ import type { PrincipalLimits } from "../accounts.js";
 export const Right = {
   /** Locks and semaphores: acquire (and fence a write with one of them). */
   lock: "lock",
+  /** Locks: take one from its holder (`lock.acquire` with `steal`), which cannot be told before. `admin` includes it. */
+  steal: "steal",
   /** Elections: campaign, read the leader, observe. */
   election: "election",
   /** Keys: get and list. */

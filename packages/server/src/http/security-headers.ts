@@ -6,7 +6,8 @@
  * - The Content-Security-Policy allows scripts and styles only from the server's own origin (the
  *   pages load theirs from /dashboard.js, /demo/leader.css, ...: nothing inline, no 'unsafe-inline',
  *   no eval), connections only to its own origin (`'self'` covers ws: and wss: on the same host and
- *   port), no plugins, frames, forms or <base>. A script injected through a name shown on the
+ *   port), workers only from blob: URLs (the client's unthrottled timer worker), no plugins, frames,
+ *   forms or <base>. A script injected through a name shown on the
  *   dashboard would not run, and could not send a credential anywhere if it did.
  * - frame-ancestors 'none' (and X-Frame-Options for browsers that predate it): no other site can
  *   frame the dashboard and trick a clicking operator.
@@ -20,6 +21,10 @@ export const CONTENT_SECURITY_POLICY = [
   "script-src 'self'",
   "style-src 'self'",
   "connect-src 'self'",
+  // The client keeps its deadlines in a Worker made from a blob: URL, whose timers hidden tabs do
+  // not throttle (README, "Background, frozen and closing tabs"); without it the pages would run on
+  // throttled timers and a hidden leader tab could step down late.
+  "worker-src blob:",
   "img-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
