@@ -45,6 +45,7 @@ function reconnectingTransport(clock: FakeClock, down: (code: number) => void = 
     welcomed: () => {},
     message: () => {},
     down,
+    linkFailed: () => {},
     maxReconnectDelay: () => Number.POSITIVE_INFINITY,
   };
   return new Transport("ws://test", CutSoonAfterWelcome, clock, events, true);
