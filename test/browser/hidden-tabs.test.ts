@@ -175,10 +175,9 @@ async function leaderAndFollower(server: LeaseholdServer, name: string) {
   const proxy = TcpProxy.forUrl(server.url);
   const proxyUrl = await proxy.start();
   defer(() => proxy.close());
-  const base = `http://127.0.0.1:${server.port}`;
-  const leader = await openHarnessTab(tabs, base, proxyUrl, name, TTL);
+  const leader = await openHarnessTab(tabs, proxyUrl, name, TTL);
   await vi.waitFor(async () => expect(firstAt(await eventsOf(leader.page), "granted")).toBeDefined(), { timeout: 5_000 });
-  const follower = await openHarnessTab(tabs, base, server.url, name, TTL);
+  const follower = await openHarnessTab(tabs, server.url, name, TTL);
   defer(() => Promise.all([leader.page.close(), follower.page.close()]));
   await leader.page.evaluate("chain()");
   return { proxy, leader, follower };
@@ -214,10 +213,9 @@ async function freezeLeader(server: LeaseholdServer, name: string, reachable: bo
   const proxy = TcpProxy.forUrl(server.url);
   const proxyUrl = await proxy.start();
   defer(() => proxy.close());
-  const base = `http://127.0.0.1:${server.port}`;
-  const leader = await openHarnessTab(tabs, base, proxyUrl, name, TTL, { pageLifecycle });
+  const leader = await openHarnessTab(tabs, proxyUrl, name, TTL, { pageLifecycle });
   await vi.waitFor(async () => expect(firstAt(await eventsOf(leader.page), "granted")).toBeDefined(), { timeout: 5_000 });
-  const follower = await openHarnessTab(tabs, base, server.url, name, TTL);
+  const follower = await openHarnessTab(tabs, server.url, name, TTL);
   defer(() => Promise.all([leader.page.close(), follower.page.close()]));
   // The first reads after the thaw: in a resume handler (it runs before anything else the page does) and every 5 ms.
   await leader.page.evaluate(`
@@ -240,9 +238,9 @@ async function freezeLeader(server: LeaseholdServer, name: string, reachable: bo
 async function handOver(server: LeaseholdServer, name: string, how: "navigation" | "close") {
   const base = `http://127.0.0.1:${server.port}`;
   // A long TTL: only the goodbye can hand over within the test's time.
-  const leader = await openHarnessTab(tabs, base, server.url, name, 30_000);
+  const leader = await openHarnessTab(tabs, server.url, name, 30_000);
   await vi.waitFor(async () => expect(firstAt(await eventsOf(leader.page), "granted")).toBeDefined(), { timeout: 5_000 });
-  const follower = await openHarnessTab(tabs, base, server.url, name, 30_000);
+  const follower = await openHarnessTab(tabs, server.url, name, 30_000);
   defer(() => Promise.all([leader.page.close(), follower.page.close()]));
   if (how === "navigation") await leader.page.goto(`${base}/healthz?left`);
   else await leader.page.close({ runBeforeUnload: false });

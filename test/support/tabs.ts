@@ -162,16 +162,19 @@ export async function eventsOf(page: Page, tab?: string): Promise<TabEvent[]> {
   return JSON.parse(((await page.evaluate(`localStorage.getItem(${JSON.stringify(`events:${tab}`)})`)) as string | null) ?? "[]") as TabEvent[];
 }
 
-/** Opens a harness tab (same origin as the bundle) that campaigns for `name` through `url`; returns it and its id. */
+/**
+ * Opens a harness tab that campaigns for `name` through `url`; returns it and its id. The page is
+ * loaded from that same address (through a proxy, when `url` is one), since the server's pages may
+ * connect only to their own origin (Content-Security-Policy `connect-src 'self'`).
+ */
 export async function openHarnessTab(
   tabs: RealTabs,
-  httpBase: string,
   url: string,
   name: string,
   ttl: number,
   options: Record<string, unknown> = {},
 ): Promise<{ page: Page; tab: string }> {
-  const page = await tabs.open(`${httpBase}/healthz`);
+  const page = await tabs.open(`${url.replace(/^ws/, "http")}/healthz`);
   await page.evaluate(HARNESS);
   const tab = (await page.evaluate(`window.harness(${JSON.stringify(url)}, ${JSON.stringify(name)}, ${ttl}, ${JSON.stringify(options)})`)) as string;
   return { page, tab };
