@@ -2,13 +2,16 @@
  * How many frames of one connection are handled back to back in one turn of the event loop. ws
  * emits every message of a read synchronously, and libuv reads up to 32 chunks of 64 KiB from one
  * socket per turn: a peer that pipelines small frames had 5,600 of them handled in one go (200-500 ms
- * on a loaded machine), during which no other session was read, so that a bystander waited up to
- * half a second while the server's CPU stayed below half. Past this many, the connection's further
+ * on a loaded machine), during which no other session was read, so that a bystander waited on it
+ * most of the time while the server's CPU stayed below half. Past this many, the connection's further
  * frames wait for the next turns, this many at a time, with every other socket read in between.
- * 64 frames are a few ms at most (40-90 µs a refused frame was measured under load), and cost a
- * pipelining client one more turn per 64 requests.
+ * Measured (bench "under attack", refused-frame flood at the default rate, loaded 2-core machine):
+ * with 64 a bystander's p50 was 1.2 ms and it got 2,400 answers in 3 s, with 16 0.47 ms and 4,800
+ * (509 with no budget). The cost is a turn per 16 frames for a pipelining client: an echo server
+ * (the worst case, no work per frame) took 73-79k frames/s from one socket instead of 105-131k,
+ * above the 50,000 frames/s one session may send by default.
  */
-export const FRAMES_PER_TURN = 64;
+export const FRAMES_PER_TURN = 16;
 
 /** What the budget needs of a socket: the ws receiver behind it (a ws internal, see setSynchronous). */
 export type PacedSocket = object;
