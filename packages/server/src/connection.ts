@@ -23,6 +23,7 @@ import type { Admission } from "./auth/authenticator.js";
 import { closeWithoutReading, cutOff } from "./cut-off.js";
 import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
 import { TimerQueue, type Scheduled } from "./timer-queue.js";
+import type { TurnBudget } from "./turn-budget.js";
 
 /**
  * A connection is waiting for `hello` (with the frames it sent so far, those held while a JWT is
@@ -39,6 +40,8 @@ export interface ConnectionHost {
   readonly commits: CommitPipeline;
   /** The heartbeats of all connections (see heartbeatQueue). */
   readonly heartbeats: TimerQueue<Attached>;
+  /** The frames each connection may have handled in one turn of the event loop, so that none holds up the others. */
+  readonly turns: TurnBudget;
   /** The connection's socket has closed. */
   closed(connection: Connection): void;
 }
@@ -163,6 +166,7 @@ export class Connection implements Outlet, Sender {
   #onFrame(data: Buffer, isBinary: boolean): void {
     const state = this.#state;
     if (state.phase === "closed") return;
+    this.host.turns.frame(this.socket);
     if (state.phase === "handshake") return this.#onHandshakeFrame(state, data, isBinary);
     const session = state.session;
     if (session.ended) return; // frames read after a bye, before its close: the session is gone, ignore them

@@ -5,6 +5,7 @@ import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
 import { CommitPipeline } from "./commit.js";
 import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js";
+import { TurnBudget } from "./turn-budget.js";
 import { Coordinator } from "./coordinator.js";
 import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
@@ -107,6 +108,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     coordinator,
     commits,
     heartbeats,
+    turns: new TurnBudget(),
     closed(connection) {
       connections.delete(connection);
     },

@@ -31,8 +31,6 @@ interface Gate {
   readonly overdraft: TokenBucket;
   socket: ReadableSocket | undefined;
   throttle: Timer | null;
-  /** Its frames are handled one per turn of the event loop, since it was throttled and until its bucket is half full again. */
-  onePerTurn: boolean;
 }
 
 const OPEN = 1;
@@ -84,7 +82,6 @@ export class Guard {
       gate.socket = socket;
       gate.throttle?.cancel();
       gate.throttle = null;
-      gate.onePerTurn = false;
       return;
     }
     const { maxRequestsPerSecond, requestBurst } = this.limits;
@@ -95,7 +92,6 @@ export class Guard {
       overdraft: new TokenBucket(maxRequestsPerSecond, requestBurst, now),
       socket,
       throttle: null,
-      onePerTurn: false,
     });
   }
 
@@ -139,13 +135,7 @@ export class Guard {
     const gate = this.#gates.get(session);
     if (!gate) return "cut";
     const now = this.clock.now();
-    if (gate.bucket.take(now)) {
-      if (gate.onePerTurn && gate.bucket.tokens >= gate.bucket.capacity / 2) {
-        gate.onePerTurn = false;
-        if (gate.socket) setOnePerTurn(gate.socket, false);
-      }
-      return "allowed";
-    }
+    if (gate.bucket.take(now)) return "allowed";
     if (op === "bye") return "allowed"; // it ends the session: nothing left to hold back
     this.#throttle(gate);
     if (gate.overdraft.take(now)) return op === "cancel" ? "allowed" : "refused";
@@ -187,32 +177,19 @@ export class Guard {
 
   /**
    * Stops reading the flooding socket until the bucket has a token again. Frames it had already
-   * read (a single read holds thousands of small ones) are still answered, but one per turn of the
-   * event loop rather than back to back, so that other sessions' requests are read in between.
+   * read (a single read holds thousands of small ones) are still answered, a few per turn of the
+   * event loop (see TurnBudget), so that other sessions' requests are read in between.
    */
   #throttle(gate: Gate): void {
     const socket = gate.socket;
     if (gate.throttle || !socket || socket.readyState !== OPEN) return;
     socket.pause();
-    gate.onePerTurn = true;
-    setOnePerTurn(socket, true);
     gate.throttle = this.clock.setTimer(Math.max(MIN_THROTTLE_MS, gate.bucket.msUntilToken(this.clock.now())), () => {
       gate.throttle = null;
       // Also while closing: the peer's answer to the close must be read for the socket to end.
       if (gate.socket === socket && socket.readyState !== CLOSED) socket.resume();
     });
   }
-}
-
-/**
- * ws emits every message of a read synchronously unless its receiver's `allowSynchronousEvents` is
- * off, in which case each message waits for the next turn of the event loop. That costs throughput,
- * so it is switched off only for a socket that is being throttled. (A ws internal: if a future ws
- * renames it, throttling still works, only without this interleaving.)
- */
-function setOnePerTurn(socket: ReadableSocket, onePerTurn: boolean): void {
-  const receiver = (socket as { _receiver?: { _allowSynchronousEvents?: unknown } })._receiver;
-  if (receiver && typeof receiver._allowSynchronousEvents === "boolean") receiver._allowSynchronousEvents = !onePerTurn;
 }
 
 /**
