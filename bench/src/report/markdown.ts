@@ -180,6 +180,8 @@ export function renderMarkdown(input: ReportInput): string {
   }
   if (input.notes.length > 0) out.push("## Notes", "", ...input.notes.map((note) => `- ${note}`), "");
   out.push("## Method", "", ...METHOD, "");
+  // The dashboard is measured in Chromium by its own script, not by this run: its figures live beside it.
+  out.push("The dashboard's figures (longest main-thread task and page round trip at 500 and 5,000 locks) are measured apart, in Chromium: see [bench/DASHBOARD.md](bench/DASHBOARD.md).", "");
   return out.join("\n");
 }
 
