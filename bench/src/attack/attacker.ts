@@ -7,13 +7,16 @@
  *   first is stale), as fast as its socket takes them (it only holds back while 1 MiB is unsent).
  * - `park-sessions`: opens sessions as fast as it can, `parallel` at a time, each granting a day-long
  *   lease that is not kept alive and then dropping its connection, so that each session stays behind.
+ * - `spin`: a control, not an attack: it only keeps one core busy, as an attacker process does, and
+ *   sends nothing, so that what a busy two-core machine alone does to the bystander can be told
+ *   apart from what the server does.
  */
 import { PROTOCOL_VERSION, decodeServerMessage, encode } from "@leasehold/protocol";
 import WebSocket from "ws";
 
 export interface AttackConfig {
   url: string;
-  mode: "refused-frames" | "park-sessions";
+  mode: "refused-frames" | "park-sessions" | "spin";
   token: string;
   durationMs: number;
   /** Connections in flight at once (park-sessions). */
@@ -103,7 +106,15 @@ async function parkSessions(): Promise<void> {
 }
 
 process.stdout.write(`${JSON.stringify({ attacking: true })}\n`);
-await (config.mode === "refused-frames" ? refusedFrames() : parkSessions());
+function spin(): void {
+  while (performance.now() < deadline) {
+    // Burn the core in slices, so the process still exits on time.
+    for (let i = 0; i < 1e6; i++) tally.sent += 0;
+  }
+}
+
+if (config.mode === "spin") spin();
+else await (config.mode === "refused-frames" ? refusedFrames() : parkSessions());
 tally.elapsedMs = performance.now() - started;
 process.stdout.write(`${JSON.stringify(tally)}\n`);
 process.exit(0);

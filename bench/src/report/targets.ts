@@ -96,7 +96,8 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
       "≤ 5×",
       paired("under-attack", attack, "leasehold", "leasehold", "p99Ms", "quiet"),
       5,
-      (value) => `${ratio(value)} (${ms(get("under-attack", attack, "leasehold", "p99Ms"))} vs ${ms(get("under-attack", "quiet", "leasehold", "p99Ms"))})`,
+      (value) =>
+        `${ratio(value)} (${ms(get("under-attack", attack, "leasehold", "p99Ms"))} vs ${ms(get("under-attack", "quiet", "leasehold", "p99Ms"))}; a busy core alone: ${ms(get("under-attack", "busy core (control)", "leasehold", "p99Ms"))})`,
     );
   }
   if (inputs.largeSessions !== undefined) {

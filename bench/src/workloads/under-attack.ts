@@ -10,7 +10,7 @@ import { tempDir } from "../servers/tempdir.js";
 import type { Metrics } from "./common.js";
 
 /** The phases of one pass, in the order they run against one fresh server. */
-export const ATTACK_VARIANTS = ["quiet", "refused-frame flood", "session parking"] as const;
+export const ATTACK_VARIANTS = ["quiet", "busy core (control)", "refused-frame flood", "session parking"] as const;
 export type AttackVariant = (typeof ATTACK_VARIANTS)[number];
 
 export interface UnderAttackParams {
@@ -100,7 +100,7 @@ async function startAttacker(
 ): Promise<{ child: Child; finish(): Promise<AttackTally> }> {
   const config: AttackConfig = {
     url,
-    mode: variant === "refused-frame flood" ? "refused-frames" : "park-sessions",
+    mode: variant === "refused-frame flood" ? "refused-frames" : variant === "session parking" ? "park-sessions" : "spin",
     token: TOKENS.attacker,
     // It outlasts the warm-up and the measurement; the tally covers its whole run.
     durationMs: params.warmupMs + params.durationMs + 200,
