@@ -18,7 +18,7 @@ describe("a flood of refused frames", () => {
       const target = await startTarget(["--memory", "--max-requests-per-second", String(RATE), "--request-burst", String(RATE)]);
       const bystander = await Bystander.start(target.url);
       const rssBefore = target.rssBytes();
-      const flooder = spawnScript("../support/refusal-flooder.ts", [target.url, String(FLOOD_MS), kind]);
+      const flooder = spawnScript("../support/flooder.ts", [target.url, String(FLOOD_MS), kind]);
       await flooder.next((line) => line.event === "flooding");
       const tally = await flooder.next((line) => line.event === "done", 30_000);
       const codes = tally.codes as Record<string, number>;
@@ -46,7 +46,7 @@ describe("a flood of refused frames", () => {
   it("at the default limits: one session's pipelined frames do not hold up a bystander", async () => {
     const target = await startTarget();
     const bystander = await Bystander.start(target.url, { pauseMs: 1 });
-    const flooder = spawnScript("../support/refusal-flooder.ts", [target.url, String(FLOOD_MS), "stale"]);
+    const flooder = spawnScript("../support/flooder.ts", [target.url, String(FLOOD_MS), "stale"]);
     await flooder.next((line) => line.event === "flooding");
     const tally = await flooder.next((line) => line.event === "done", 30_000);
     const codes = tally.codes as Record<string, number>;

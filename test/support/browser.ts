@@ -9,18 +9,21 @@ import { defer, repoRoot } from "./fixtures.js";
 export async function launchChromium(): Promise<Browser> {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_ARGS],
   });
   return browser;
 }
+
+/** Flags of every Chromium the tests start: no sandbox (root in CI), no GPU, and nothing that reaches the network by itself. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+] as const;
 
 /** Builds the browser bundle from source into a temporary folder, as `pnpm build` would. */
 export function buildBrowserBundle(): string {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { CHROMIUM_ARGS } from "./browser.js";
 
 /**
  * Chromium as a user runs it, with tabs that really go to the background: hidden, their timers
@@ -33,13 +34,7 @@ export class RealTabs {
       process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
       [
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_ARGS,
         "--remote-debugging-port=0",
         `--user-data-dir=${profile}`,
         "--enable-features=IntensiveWakeUpThrottling:grace_period_seconds/10",
