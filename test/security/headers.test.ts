@@ -50,7 +50,8 @@ describe("security headers", () => {
     const bundle = join(dir, "leasehold.js");
     writeFileSync(bundle, "export const connect = () => {};\n");
     writeFileSync(`${bundle}.map`, "{}");
-    const server = await startServer({ browserBundlePath: bundle });
+    for (const script of ["dashboard.js", "demo-leader.js", "page-connection.js"]) writeFileSync(join(dir, script), "export {};\n");
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: dir });
     const routes: [string, number, string][] = [
       ["/", 200, "text/html"],
       ["/dashboard.js", 200, "text/javascript"],
@@ -78,6 +79,13 @@ describe("security headers", () => {
     const unavailable = await exchange(missingBundle.port, get("/leasehold.js"));
     expect(unavailable.status).toBe(503);
     expectSecurityHeaders(unavailable.headers, "/leasehold.js without a bundle");
+    // Run from sources without a build, the pages' scripts are not there either: a 503 that says what to do.
+    for (const path of ["/dashboard.js", "/demo/leader.js", "/page-connection.js"]) {
+      const unbuilt = await exchange(missingBundle.port, get(path));
+      expect(unbuilt.status, path).toBe(503);
+      expect(unbuilt.body, path).toContain("run `pnpm build`");
+      expectSecurityHeaders(unbuilt.headers, `${path} not built`);
+    }
   });
 
   it("the pages hold no inline script, style or handler: everything they run comes from the server's own files", async () => {
