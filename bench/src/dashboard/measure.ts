@@ -6,8 +6,9 @@
  *   node --import tsx bench/src/dashboard/measure.ts [--seconds=10] [--churn=40]
  *
  * Builds the browser bundle and the pages' scripts into temp dirs, starts a leasehold server in this
- * process, fills it, opens the dashboard and, in the page, times a small request every 100 ms on a second connection
- * (it waits for whatever the dashboard keeps the main thread busy with). Prints a Markdown table.
+ * process, fills it, opens the dashboard and, in the page, times a small request every 100 ms on a
+ * second connection (it waits for whatever the dashboard keeps the main thread busy with). Prints a
+ * Markdown table.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
