@@ -4,16 +4,18 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { defer, repoRoot, startClient, startServer } from "../support/fixtures.js";
 import { createServer as createTcpServer } from "node:net";
-import { buildBrowserBundle, cspViolations, launchChromium, openPage } from "../support/browser.js";
+import { buildBrowserBundle, buildPageScripts, cspViolations, launchChromium, openPage } from "../support/browser.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
 let browser: Browser;
 let bundle: string;
+let pageScripts: string;
 
 beforeAll(async () => {
   if (!existsSync(process.env.CHROMIUM_PATH ?? "/usr/bin/chromium")) return;
   bundle = buildBrowserBundle();
+  pageScripts = buildPageScripts();
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -32,7 +34,7 @@ if (!existsSync(chromium)) console.warn(`browser tests skipped: no Chromium at $
 
 describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   it("imports the browser bundle in a page and acquires and releases a lock, with no console errors", async () => {
-    const server = await startServer({ browserBundlePath: bundle });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
     const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/healthz`);
     // Passed as source text: the test runner would otherwise rewrite the dynamic import.
     const result = (await page.evaluate(`(async (url) => {
@@ -56,7 +58,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("three demo pages agree on exactly one leader within 2 s", async () => {
-    const server = await startServer({ browserBundlePath: bundle });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
     const url = `http://127.0.0.1:${server.port}/demo/leader?name=three`;
     const pages = await Promise.all([0, 1, 2].map(async () => (await openPage(browser, url)).page));
     const started = Date.now();
@@ -70,7 +72,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("moves leadership within 1 s when the leader's page closes, with one leader at every sample", async () => {
-    const server = await startServer({ browserBundlePath: bundle });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
     const url = `http://127.0.0.1:${server.port}/demo/leader?name=close`;
     const pages = await Promise.all([0, 1, 2].map(async () => (await openPage(browser, url)).page));
     await vi.waitFor(async () => expect((await roles(pages)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 2_000 });
@@ -91,7 +93,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("a leader page cut off from the server steps down before any other page becomes leader", async () => {
-    const server = await startServer({ browserBundlePath: bundle });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
     const proxy = TcpProxy.forUrl(server.url);
     const proxyUrl = await proxy.start();
     defer(() => proxy.close());
@@ -115,7 +117,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("the dashboard shows a lock with its waiter by client name, updates the same row through grant and release, filters by prefix and keeps the selection", async () => {
-    const server = await startServer({ browserBundlePath: bundle });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
     const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/`);
     const alice = await startClient(server.url, { agent: "alice" });
     const bob = await startClient(server.url, { agent: "bob" });
@@ -169,7 +171,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("the dashboard and the demo work under their CSP with ?token=, which leaves the address bar at once", async () => {
-    const server = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS } });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts, auth: { tokens: STATIC_TOKENS } });
     const origin = `http://127.0.0.1:${server.port}`;
     const { page: dashboard, errors: dashboardErrors } = await openPage(browser, `${origin}/?token=${TOKENS.admin}`);
     await vi.waitFor(async () => expect(await textOf(dashboard, "meta")).toMatch(/^1 sessions · /), { timeout: 5_000, interval: 50 });
@@ -193,7 +195,7 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
   });
 
   it("the pages refuse a ?server= on another origin and send nothing there, not even a connection attempt", async () => {
-    const server = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS } });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts, auth: { tokens: STATIC_TOKENS } });
     const elsewhere = createTcpServer((socket) => {
       attempts += 1;
       socket.destroy();

@@ -50,7 +50,9 @@ describe("security headers", () => {
     const bundle = join(dir, "leasehold.js");
     writeFileSync(bundle, "export const connect = () => {};\n");
     writeFileSync(`${bundle}.map`, "{}");
-    const server = await startServer({ browserBundlePath: bundle });
+    const pageScripts = new Map([["/dashboard.js", "dashboard.js"], ["/demo/leader.js", "demo-leader.js"], ["/page-connection.js", "page-connection.js"]]);
+    for (const file of pageScripts.values()) writeFileSync(join(dir, file), `export const file = "${file}";\n`);
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: dir });
     const routes: [string, number, string][] = [
       ["/", 200, "text/html"],
       ["/dashboard.js", 200, "text/javascript"],
@@ -71,6 +73,8 @@ describe("security headers", () => {
       expect(response.headers.get("content-type") ?? "", path).toContain(type);
       expectSecurityHeaders(response.headers, path);
     }
+    // The pages' scripts are the built files of pageScriptsPath, each at its route (the body is chunked).
+    for (const [path, file] of pageScripts) expect((await exchange(server.port, get(path))).body, path).toContain(`export const file = "${file}";`);
     const post = await exchange(server.port, `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     expect(post.status).toBe(405);
     expectSecurityHeaders(post.headers, "POST /");
@@ -78,6 +82,13 @@ describe("security headers", () => {
     const unavailable = await exchange(missingBundle.port, get("/leasehold.js"));
     expect(unavailable.status).toBe(503);
     expectSecurityHeaders(unavailable.headers, "/leasehold.js without a bundle");
+    // Run from sources without a build, the pages' scripts are not there either: a 503 that says what to do.
+    for (const path of pageScripts.keys()) {
+      const unbuilt = await exchange(missingBundle.port, get(path));
+      expect(unbuilt.status, path).toBe(503);
+      expect(unbuilt.body, path).toContain("run `pnpm build`");
+      expectSecurityHeaders(unbuilt.headers, `${path} not built`);
+    }
   });
 
   it("the pages hold no inline script, style or handler: everything they run comes from the server's own files", async () => {

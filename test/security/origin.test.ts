@@ -5,7 +5,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
-import { buildBrowserBundle, launchChromium, openPage } from "../support/browser.js";
+import { buildBrowserBundle, buildPageScripts, launchChromium, openPage } from "../support/browser.js";
 import { WebSocket } from "../support/raw.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
@@ -67,9 +67,11 @@ if (!existsSync(chromium)) console.warn(`browser security tests skipped: no Chro
 describe.skipIf(!existsSync(chromium))("origin checks in Chromium", () => {
   let browser: Browser;
   let bundle: string;
+  let pageScripts: string;
 
   beforeAll(async () => {
     bundle = buildBrowserBundle();
+    pageScripts = buildPageScripts();
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -104,11 +106,12 @@ describe.skipIf(!existsSync(chromium))("origin checks in Chromium", () => {
 
     const server = await startServer({
       browserBundlePath: bundle,
+      pageScriptsPath: pageScripts,
       auth: { tokens: STATIC_TOKENS },
       logger: recordingLogger(records),
       allowOrigins: ["https://app.example"],
     });
-    const listed = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS }, allowOrigins: [pageOrigin] });
+    const listed = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts, auth: { tokens: STATIC_TOKENS }, allowOrigins: [pageOrigin] });
     const bundleUrl = `http://127.0.0.1:${server.port}/leasehold.js`;
 
     const { page, errors } = await openPage(browser, `${pageOrigin}/`);
@@ -123,7 +126,7 @@ describe.skipIf(!existsSync(chromium))("origin checks in Chromium", () => {
   });
 
   it("the dashboard takes its admin token from ?token=, drops it from the address bar, and shows the state", async () => {
-    const server = await startServer({ browserBundlePath: bundle, auth: { tokens: STATIC_TOKENS } });
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts, auth: { tokens: STATIC_TOKENS } });
     const holder = await startClient(server.url, { auth: TOKENS.tenantA });
     const lock = await holder.locks.acquire("tenant-a/dashboard", (await holder.leases.grant(10_000)).id);
 

@@ -32,6 +32,13 @@ export function buildBrowserBundle(): string {
   return outfile;
 }
 
+/** Builds the pages' scripts (dashboard, demo, page-connection) from source into a temporary folder, as `pnpm build` would: pass it as `pageScriptsPath`. */
+export function buildPageScripts(): string {
+  const outdir = mkdtempSync(join(tmpdir(), "leasehold-pages-"));
+  execFileSync(process.execPath, [join(repoRoot, "packages/client/scripts/bundle-pages.mjs"), outdir], { stdio: "ignore" });
+  return outdir;
+}
+
 /**
  * A new page whose console errors and uncaught exceptions are collected, and whose Content-Security-Policy
  * violations are recorded from the first moment of every document (read them with `cspViolations`).

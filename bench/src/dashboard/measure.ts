@@ -5,9 +5,10 @@
  *
  *   node --import tsx bench/src/dashboard/measure.ts [--seconds=10] [--churn=40]
  *
- * Builds the browser bundle into a temp dir, starts a leasehold server in this process, fills it,
- * opens the dashboard and, in the page, times a small request every 100 ms on a second connection
- * (it waits for whatever the dashboard keeps the main thread busy with). Prints a Markdown table.
+ * Builds the browser bundle and the pages' scripts into temp dirs, starts a leasehold server in this
+ * process, fills it, opens the dashboard and, in the page, times a small request every 100 ms on a
+ * second connection (it waits for whatever the dashboard keeps the main thread busy with). Prints a
+ * Markdown table.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -49,6 +50,7 @@ const windowSeconds = Number(args.get("seconds") ?? 10);
 const churnPerSecond = Number(args.get("churn") ?? 40);
 
 const bundle = buildBundle();
+const pages = buildPageScripts();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -62,7 +64,7 @@ try {
 console.log(report(results));
 
 async function measure(scale: Scale): Promise<Figures> {
-  const server = await createServer({ host: "127.0.0.1", port: 0, browserBundlePath: bundle });
+  const server = await createServer({ host: "127.0.0.1", port: 0, browserBundlePath: bundle, pageScriptsPath: pages });
   const clients: LeaseholdClient[] = [];
   try {
     const names = Array.from({ length: scale.locks }, (_, index) => `orders/${String(index).padStart(5, "0")}`);
@@ -169,6 +171,13 @@ function buildBundle(): string {
   const script = fileURLToPath(new URL("../../../packages/client/scripts/bundle.mjs", import.meta.url));
   execFileSync(process.execPath, [script, outfile], { stdio: "ignore" });
   return outfile;
+}
+
+function buildPageScripts(): string {
+  const outdir = mkdtempSync(join(tmpdir(), "leasehold-pages-"));
+  const script = fileURLToPath(new URL("../../../packages/client/scripts/bundle-pages.mjs", import.meta.url));
+  execFileSync(process.execPath, [script, outdir], { stdio: "ignore" });
+  return outdir;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -47,6 +47,8 @@ export interface ServerOptions {
   watch?: { historyEvents?: number; historyBytes?: number; pauseBytes?: number };
   /** The browser build of the client, served at /leasehold.js; default: the one built in @leasehold/client. */
   browserBundlePath?: string;
+  /** The folder of the pages' built scripts (dashboard.js, demo-leader.js, page-connection.js); default: dist/pages, built by `pnpm build`. */
+  pageScriptsPath?: string;
   /** Keep state in SQLite in this directory (created if absent). Absent or null: in memory only. */
   dataDir?: string | null;
   /**

@@ -7,7 +7,7 @@ import { CommitPipeline } from "./commit.js";
 import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js";
 import { TurnBudget } from "./turn-budget.js";
 import { Coordinator } from "./coordinator.js";
-import { createHttpHandler, defaultBundlePath } from "./http/routes.js";
+import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./storage/sqlite-storage.js";
 import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./upgrade.js";
@@ -78,7 +78,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     throw error;
   }
 
-  const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath());
+  const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath(), options.pageScriptsPath ?? defaultPageScriptsPath());
   const addresses = new AddressQuota(resolved.limits);
   const rates = new AddressRate(resolved.maxNewConnectionsPerSecond);
   /** Connections past their address's quota: not counted, and answered 503 or 4005 at their first request. */

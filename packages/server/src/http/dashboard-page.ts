@@ -3,7 +3,7 @@
  * name, with waiting times), leases and sessions, kept up to date by the admin feed
  * (`admin.subscribe`) over the page's own WebSocket session and updated in place. Names come from
  * clients, so everything is inserted as text, never as HTML. Markup, style and script are three
- * resources (`/`, `/dashboard.css`, `/dashboard.js`, the script in dashboard-script.ts): the
+ * resources (`/`, `/dashboard.css`, `/dashboard.js`, the script bundled from ../pages/dashboard.ts): the
  * Content-Security-Policy allows nothing inline.
  */
 export const DASHBOARD_HTML = `<!doctype html>

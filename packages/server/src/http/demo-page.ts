@@ -2,9 +2,10 @@
  * /demo/leader: one leader per name across tabs, windows and machines. Open it in several tabs;
  * exactly one shows "leader". Query: ?name= (election, default "demo"), ?ttl= (lease TTL in ms,
  * default 3000), ?token= (a credential with the "election" right over the election's name, when the
- * server requires authentication). It connects to the server that served it (see page-connection.ts).
+ * server requires authentication). It connects to the server that served it (see ../pages/page-connection.ts).
  * Markup, style and script are three resources (`/demo/leader`, `/demo/leader.css`,
- * `/demo/leader.js`): the Content-Security-Policy allows nothing inline.
+ * `/demo/leader.js`, the script bundled from ../pages/demo-leader.ts): the Content-Security-Policy
+ * allows nothing inline.
  */
 export const DEMO_LEADER_HTML = `<!doctype html>
 <html lang="en">
@@ -55,67 +56,4 @@ dt { color: #4a5568; } dd { margin: 0; font-family: ui-monospace, monospace; }
 pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; border-radius: .5rem; font-size: 14px; }
 #status { color: #4a5568; }
 .note { color: #4a5568; font-size: 14px; }
-`;
-
-/** /demo/leader.js: the page's module script, standalone (it imports only /page-connection.js and /leasehold.js). */
-export const DEMO_LEADER_SCRIPT = `// /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
-import { pageConnection, params } from "/page-connection.js";
-import { connect } from "/leasehold.js";
-
-const name = params.get("name") || "demo";
-const ttl = Number(params.get("ttl") || 3000);
-const self = "tab-" + Math.random().toString(36).slice(2, 8);
-const $ = (id) => document.getElementById(id);
-$("self").textContent = self;
-$("name").textContent = name;
-
-// Role changes with a timestamp that every page of one browser can compare (tests read it).
-window.roleLog = [];
-function show(role, token) {
-  if ($("role").textContent !== role) window.roleLog.push({ role, at: performance.timeOrigin + performance.now() });
-  $("role").textContent = role;
-  $("role").className = "role " + role;
-  $("token").textContent = token ?? "";
-}
-
-const status = (text) => ($("status").textContent = text);
-const target = pageConnection();
-if (target.ok) start(target.server, target.token);
-else status(target.reason);
-
-async function start(server, token) {
-  const client = await connect(server, { agent: "demo " + self, auth: token });
-  status("connected");
-  client.addEventListener("disconnected", () => status("reconnecting…"));
-  client.addEventListener("reconnected", () => status("connected (session resumed)"));
-  client.addEventListener("expired", () => status("session expired; starting over"));
-  observe(client);
-  campaign(client);
-}
-
-async function observe(client) {
-  for (;;) {
-    try {
-      for await (const leader of client.elections.observe(name)) $("leader").textContent = leader ? String(leader.value) : "(vacant)";
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-async function campaign(client) {
-  for (;;) {
-    try {
-      const lease = await client.leases.grant(ttl);
-      const term = await client.elections.campaign(name, lease.id, { value: self });
-      show("leader", term.token);
-      await new Promise((resolve) => term.signal.addEventListener("abort", resolve, { once: true }));
-      show("follower");
-      await client.leases.revoke(lease.id).catch(() => {});
-    } catch {
-      show("follower");
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
 `;

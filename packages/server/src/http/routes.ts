@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DASHBOARD_CSS, DASHBOARD_HTML } from "./dashboard-page.js";
-import { DASHBOARD_SCRIPT } from "./dashboard-script.js";
-import { DEMO_LEADER_CSS, DEMO_LEADER_HTML, DEMO_LEADER_SCRIPT } from "./demo-page.js";
-import { PAGE_CONNECTION_SCRIPT } from "./page-connection.js";
+import { DEMO_LEADER_CSS, DEMO_LEADER_HTML } from "./demo-page.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 
 /** Where the browser build of the client is, unless the server is told otherwise. */
@@ -16,27 +16,41 @@ export function defaultBundlePath(): string | undefined {
   }
 }
 
+/**
+ * Where the pages' scripts are (src/pages bundled by `pnpm build` into dist/pages, next to this
+ * module's dist/http), unless the server is told otherwise. Run from its sources the folder holds
+ * only their TypeScript, and the scripts answer 503 until they are built.
+ */
+export function defaultPageScriptsPath(): string {
+  return fileURLToPath(new URL("../pages/", import.meta.url));
+}
+
 const HTML = "text/html; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
 const JAVASCRIPT = "text/javascript; charset=utf-8";
 
-/** The pages and the scripts and styles they load (nothing inline: see security-headers.ts). */
+/** The pages and the styles they load (nothing inline: see security-headers.ts). */
 const STATIC: ReadonlyMap<string, { type: string; body: string }> = new Map([
   ["/", { type: HTML, body: DASHBOARD_HTML }],
   ["/dashboard.css", { type: CSS, body: DASHBOARD_CSS }],
-  ["/dashboard.js", { type: JAVASCRIPT, body: DASHBOARD_SCRIPT }],
   ["/demo/leader", { type: HTML, body: DEMO_LEADER_HTML }],
   ["/demo/leader.css", { type: CSS, body: DEMO_LEADER_CSS }],
-  ["/demo/leader.js", { type: JAVASCRIPT, body: DEMO_LEADER_SCRIPT }],
-  ["/page-connection.js", { type: JAVASCRIPT, body: PAGE_CONNECTION_SCRIPT }],
+]);
+
+/** The pages' scripts, by route: files of the page scripts folder, built from src/pages. */
+const PAGE_SCRIPTS: ReadonlyMap<string, string> = new Map([
+  ["/dashboard.js", "dashboard.js"],
+  ["/demo/leader.js", "demo-leader.js"],
+  ["/page-connection.js", "page-connection.js"],
 ]);
 
 /**
  * The HTTP side of the server: the dashboard at `/`, the leader-election demo at `/demo/leader` (with
- * their scripts and styles), the browser bundle at `/leasehold.js`, and `/healthz`. Every response
- * carries the security headers. WebSocket upgrades on any path go to the protocol.
+ * their scripts, read from `pageScriptsPath`, and styles), the browser bundle at `/leasehold.js`, and
+ * `/healthz`. Every response carries the security headers. WebSocket upgrades on any path go to the
+ * protocol.
  */
-export function createHttpHandler(bundlePath: string | undefined) {
+export function createHttpHandler(bundlePath: string | undefined, pageScriptsPath: string) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -47,6 +61,12 @@ export function createHttpHandler(bundlePath: string | undefined) {
     const page = STATIC.get(path);
     if (page) {
       send(response, 200, page.type, page.body);
+      return;
+    }
+    const script = PAGE_SCRIPTS.get(path);
+    if (script) {
+      const file = join(pageScriptsPath, script);
+      void serveFile(response, file, { "content-type": JAVASCRIPT }, `the page script ${path} is missing at ${file}; run \`pnpm build\` (it bundles packages/server/src/pages)\n`);
       return;
     }
     switch (path) {
@@ -66,22 +86,28 @@ export function createHttpHandler(bundlePath: string | undefined) {
   };
 }
 
-async function serveBundle(response: ServerResponse, bundlePath: string | undefined, map: boolean): Promise<void> {
+function serveBundle(response: ServerResponse, bundlePath: string | undefined, map: boolean): Promise<void> {
   if (bundlePath === undefined) {
     send(response, 503, "text/plain", "the browser bundle is not built; run `pnpm build`\n");
-    return;
+    return Promise.resolve();
   }
+  return serveFile(
+    response,
+    map ? `${bundlePath}.map` : bundlePath,
+    // Pages on other origins may import the client from here.
+    { "content-type": map ? "application/json" : JAVASCRIPT, "access-control-allow-origin": "*" },
+    `the browser bundle is missing at ${bundlePath}; run \`pnpm build\`\n`,
+  );
+}
+
+/** A file read afresh for every request (a rebuild shows at the next reload), or a 503 that says what is missing. */
+async function serveFile(response: ServerResponse, file: string, headers: Record<string, string>, missing: string): Promise<void> {
   try {
-    const body = await readFile(map ? `${bundlePath}.map` : bundlePath);
-    response.writeHead(200, {
-      "content-type": map ? "application/json" : JAVASCRIPT,
-      // Pages on other origins may import the client from here.
-      "access-control-allow-origin": "*",
-      "cache-control": "no-cache",
-    });
+    const body = await readFile(file);
+    response.writeHead(200, { ...headers, "cache-control": "no-cache" });
     response.end(body);
   } catch {
-    send(response, 503, "text/plain", `the browser bundle is missing at ${bundlePath}; run \`pnpm build\`\n`);
+    send(response, 503, "text/plain", missing);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * /page-connection.js: where the server's own pages (dashboard, demo) connect, and with which
- * credential. A module script of its own, imported by both pages' scripts, so that the rule lives in
- * one place and can move into a bundle as it is.
+ * credential. A module of its own, loaded first by both pages and imported by their scripts (the
+ * bundle keeps the import as "/page-connection.js"), so that the rule lives in one place and the
+ * token is read once: a second copy inside a page's bundle would find the address bar already clean.
  *
  * - `?token=` is read and removed from the address bar (history.replaceState) before anything else
  *   runs, so that it does not stay in the history, a bookmark or a screenshot.
@@ -11,8 +12,12 @@
  *   CSP's `connect-src 'self'` says the same to the browser, which would block such a socket anyway.
  *   To watch another server, open its own dashboard.
  */
-export const PAGE_CONNECTION_SCRIPT = `// Where this page connects, and with which credential (the rules: leasehold's packages/server/src/http/page-connection.ts).
-const params = new URLSearchParams(location.search);
+
+/** Where to connect, or why the page will not. */
+export type PageConnection = { ok: true; server: string; token: string | undefined } | { ok: false; reason: string };
+
+/** The page's query, without the token. */
+export const params = new URLSearchParams(location.search);
 const token = params.get("token") || undefined;
 if (params.has("token")) {
   params.delete("token");
@@ -23,14 +28,11 @@ if (params.has("token")) {
 /** The page's own WebSocket origin: the only place its credential may go. */
 export const ownServer = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
 
-/** The page's query, without the token. */
-export { params };
-
 /**
  * { ok: true, server, token } to connect to, or { ok: false, reason } when ?server= names another
  * origin: the reason says why nothing was sent there and what to do instead.
  */
-export function pageConnection() {
+export function pageConnection(): PageConnection {
   const asked = params.get("server");
   if (!asked) return { ok: true, server: ownServer, token };
   if (isOwnOrigin(asked)) return { ok: true, server: asked, token };
@@ -42,7 +44,7 @@ export function pageConnection() {
   };
 }
 
-function isOwnOrigin(url) {
+function isOwnOrigin(url: string): boolean {
   try {
     const parsed = new URL(url);
     return parsed.protocol === new URL(ownServer).protocol && parsed.host === location.host;
@@ -50,4 +52,3 @@ function isOwnOrigin(url) {
     return false;
   }
 }
-`;
