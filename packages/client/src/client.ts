@@ -7,7 +7,6 @@ import {
   systemClock,
   type Clock,
   type Hello,
-  type Request,
   type Resync,
   type ServerMessage,
   type Value,
@@ -15,6 +14,7 @@ import {
 } from "@leasehold/protocol";
 import { Admin } from "./admin.js";
 import { Calls } from "./calls.js";
+import { settleInFlight } from "./resume-settlement.js";
 import {
   ConnectionError,
   LeaseExpiredError,
@@ -380,32 +380,9 @@ export class LeaseholdClient extends EventTarget {
     const heldTokens = new Set(resync.holds.map((hold) => hold.token));
     // First, before anything new is sent: requests the server never received go out again in id
     // order (the server refuses an id below one it has seen), and those it received are settled.
-    const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
-    const waiting = new Set(resync.waits.map((wait) => wait.request));
     const refused = this.#refusedFrame;
     this.#refusedFrame = undefined;
-    this.#calls.resume(resync.lastRequest, (request: Request) => {
-      // Received by the server, answer lost with the connection: where the resync tells the outcome, use it.
-      switch (request.op) {
-        case "lock.acquire":
-        case "election.campaign": {
-          if (waiting.has(request.id)) return undefined;
-          const hold = holdsByRequest.get(request.id);
-          if (request.op === "lock.acquire") return { result: hold ? { acquired: true, token: hold.token } : { acquired: false } };
-          return { result: hold ? { elected: true, token: hold.token } : { elected: false } };
-        }
-        case "lock.release":
-          return { result: { released: !heldTokens.has(request.token) } };
-        case "election.resign":
-          return { result: { resigned: !heldTokens.has(request.token) } };
-        case "lease.revoke":
-          return serverLeases.has(request.lease)
-            ? { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `lease ${request.lease} is still held after the reconnect; revoke it again`) }
-            : { result: {} };
-        default:
-          return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${request.op}; it may or may not have taken effect`) };
-      }
-    }, refused);
+    this.#calls.resume((inFlight) => settleInFlight(inFlight, resync, refused));
     for (const lease of [...this.#leaseRegistry.values()]) {
       if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
     }
