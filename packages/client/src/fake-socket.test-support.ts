@@ -38,6 +38,8 @@ export class FakeSocket implements WebSocketLike {
   }
 
   close(code?: number, reason?: string): void {
+    // As browsers and ws do (RFC 6455 caps the close reason at 123 bytes).
+    if (reason !== undefined && new TextEncoder().encode(reason).byteLength > 123) throw new SyntaxError("The close reason must not be greater than 123 UTF-8 bytes");
     this.closedWith ??= { code, reason };
     this.readyState = 3;
   }

@@ -158,6 +158,18 @@ describe("Transport: redial", () => {
     expect(transport.state.kind).toBe(policy === "stop" ? "closed" : "reconnecting");
   });
 
+  it("closes a redial that timed out even when its reason is too long for a close frame", async () => {
+    const longUrl = `ws://a/${"x".repeat(200)}`;
+    const { clock } = await opened({ urls: ["ws://a", longUrl], timing: { handshakeTimeoutMs: 1_000 } });
+    clock.advance(60_000);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    timeOfNextDial(clock);
+    const redial = FakeSocket.last();
+    expect(redial.url).toBe(longUrl);
+    clock.advance(1_000);
+    expect(redial.closedWith?.code).toBe(CloseCode.PROTOCOL_ERROR);
+  });
+
   it("wake() cuts a backoff wait short, and close() stops everything", async () => {
     const { transport, clock } = await opened({ timing: { backoff: { baseMs: 5_000, maxMs: 5_000, random: () => ALMOST_ONE } } });
     FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);

@@ -398,7 +398,12 @@ function discard(socket: WebSocketLike, close: { code: number; reason: string })
   try {
     socket.close(close.code, close.reason);
   } catch {
-    // Closing a socket that never opened can throw in some implementations; it is gone either way.
+    // A reason longer than 123 bytes throws (RFC 6455 caps it): close without one.
+    try {
+      socket.close(close.code);
+    } catch {
+      // Closing a socket that never opened can throw in some implementations; it is gone either way.
+    }
   }
 }
 
