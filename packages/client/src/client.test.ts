@@ -25,8 +25,25 @@ describe("LeaseholdClient.close", () => {
     expect(closed).toBe(true);
     await closing;
     expect(socket.closedWith?.code).toBe(1000);
+    expect(clock.pending).toBe(0);
     expect(client.state).toEqual({ kind: "closed", code: 1000, reason: "bye" });
     await expect(client.open()).rejects.toMatchObject({ code: "CLIENT_CLOSED" });
+  });
+
+  it("closes as soon as the bye is answered, leaving no timer behind", async () => {
+    const clock = new FakeClock(0);
+    const client = new LeaseholdClient("ws://a", { WebSocket: FakeSocket, clock, pageLifecycle: false });
+    const opened = client.open();
+    const socket = FakeSocket.last();
+    socket.welcome();
+    await opened;
+    const closing = client.close();
+    const bye = socket.sent.at(-1);
+    expect(bye).toMatchObject({ op: "bye" });
+    socket.receive({ type: "reply", id: bye!.id as number, result: {} });
+    await closing;
+    expect(client.state.kind).toBe("closed");
+    expect(clock.pending).toBe(0);
   });
 });
 

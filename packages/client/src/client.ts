@@ -7,6 +7,7 @@ import {
   systemClock,
   type Clock,
   type Hello,
+  type Timer,
   type Resync,
   type ServerMessage,
   type Value,
@@ -86,6 +87,10 @@ export type ClientEventName = "disconnected" | "reconnected" | "expired" | "clos
  * after a failed dial or a lost connection, resuming its session there.
  */
 export class LeaseholdClient extends EventTarget {
+  /** Every URL this client dials, in order. */
+  readonly urls: readonly string[];
+  /** The first of `urls`. */
+  readonly url: string;
   readonly leases: Leases;
   readonly locks: Locks;
   readonly admin: Admin;
@@ -114,10 +119,6 @@ export class LeaseholdClient extends EventTarget {
   #stopWatchingClock: (() => void) | undefined;
   #throttled: string | undefined;
   readonly #clock: Clock;
-  /** Every URL this client dials, in order. */
-  readonly urls: readonly string[];
-  /** The first of `urls`. */
-  readonly url: string;
 
   constructor(
     urls: string | readonly string[],
@@ -242,7 +243,9 @@ export class LeaseholdClient extends EventTarget {
     this.#loseHandles(() => closed);
     if (this.#transport.isOpen) {
       const bye = this.#calls.call("bye", {}).result;
-      await Promise.race([bye.catch(() => {}), delay(this.#clock, BYE_TIMEOUT_MS)]);
+      let timer: Timer | undefined;
+      await Promise.race([bye.catch(() => {}), new Promise<void>((resolve) => (timer = this.#clock.setTimer(BYE_TIMEOUT_MS, resolve)))]);
+      timer?.cancel();
     }
     this.#shutDown(closed);
     this.#transport.close(CloseCode.NORMAL, "bye");
@@ -492,7 +495,3 @@ function withCa(WebSocketImpl: WebSocketConstructor, ca: TrustedCa | undefined):
 
 /** How long `close()` waits for the server to acknowledge its `bye` before closing the socket anyway. */
 const BYE_TIMEOUT_MS = 2_000;
-
-function delay(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(ms, resolve));
-}
