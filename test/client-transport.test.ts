@@ -52,6 +52,21 @@ describe("client transport on real sockets", () => {
     expect((await other.locks.acquire("lock:moves", (await other.leases.grant(5_000)).id)).acquired).toBe(false);
   });
 
+  it("moves on to a server that does not know the session: a new session there, everything of the old one given up", async () => {
+    const first = await startServer();
+    const second = await startServer();
+    const client = await startClient([first.url, second.url]);
+    const session = client.sessionId;
+    const lease = await client.leases.grant(5_000);
+    const expired = new Promise((resolve) => client.addEventListener("expired", resolve, { once: true }));
+    await first.close();
+    await expired;
+    await vi.waitFor(() => expect(client.state).toMatchObject({ kind: "open", url: second.url }));
+    expect(client.sessionId).not.toBe(session);
+    expect(lease.lost).toBe(true);
+    expect(second.coordinator.sessions.size).toBe(1);
+  });
+
   it("releases with `await using`: the lock, the lease, the election term, the watch and the client", async () => {
     const server = await startServer();
     const other = await startClient(server.url);
