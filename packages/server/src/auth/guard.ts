@@ -2,7 +2,7 @@ import { CloseCode, ErrorCode, type Clock, type Limits, type Request, type Timer
 import { ServerError } from "../errors.js";
 import type { Session } from "../core/model.js";
 import { TokenBucket } from "./quota.js";
-import { principalId } from "../core/accounts.js";
+import { principalId } from "./session-owner.js";
 import type { Admission, Authenticator, Successor } from "./authenticator.js";
 import { allows, describeGrants, Right, type Principal } from "./permissions.js";
 

@@ -5,7 +5,6 @@ import {
   SUPPORTED_VERSIONS,
   decodeClientMessage,
   encode,
-  type Clock,
   type Hello,
   type Request,
   type ServerMessage,
@@ -18,11 +17,12 @@ import type { Coordinator } from "../core/coordinator.js";
 import { dispatch, type RequestContext } from "../handlers/dispatch.js";
 import { ServerError } from "../errors.js";
 import type { Outlet, Session } from "../core/model.js";
-import { sessionOwner } from "../core/accounts.js";
+import { sessionOwner } from "../auth/session-owner.js";
 import type { Admission } from "../auth/authenticator.js";
 import { closeWithoutReading, cutOff } from "./cut-off.js";
 import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
-import { TimerQueue, type Scheduled } from "../core/timer-queue.js";
+import type { Guard } from "../auth/guard.js";
+import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 
 /**
@@ -38,17 +38,14 @@ type State = { phase: "handshake"; timer: Timer; frames: number; held?: [Buffer,
 export interface ConnectionHost {
   readonly coordinator: Coordinator;
   readonly commits: CommitPipeline;
-  /** The heartbeats of all connections (see heartbeatQueue). */
-  readonly heartbeats: TimerQueue<Attached>;
+  /** Authentication, permissions and the request rate: checks every frame and request before it runs. */
+  readonly guard: Guard;
+  /** The heartbeats of all connections (see heartbeat.ts). */
+  readonly heartbeats: Heartbeats;
   /** The frames each connection may have handled in one turn of the event loop, so that none holds up the others. */
   readonly turns: TurnBudget;
   /** The connection's socket has closed. */
   closed(connection: Connection): void;
-}
-
-/** The heartbeats of all of a server's connections, on one timer (see TimerQueue). */
-export function heartbeatQueue(clock: Clock): TimerQueue<Attached> {
-  return new TimerQueue<Attached>(clock, (attached) => attached.beat());
 }
 
 /**
@@ -56,7 +53,7 @@ export function heartbeatQueue(clock: Clock): TimerQueue<Attached> {
  * and its place in the heartbeat queue, in one object. A class, so that its methods are shared on
  * the prototype: closures made per connection would cost every idle session memory.
  */
-export class Attached implements RequestContext, Scheduled {
+export class Attached implements RequestContext, Beating {
   readonly phase = "open";
   /** Set when the connection leaves the session: no heartbeat is scheduled after that. */
   detached = false;
@@ -73,10 +70,13 @@ export class Attached implements RequestContext, Scheduled {
     return this.connection.coordinator;
   }
 
+  get guard(): Guard {
+    return this.connection.host.guard;
+  }
+
   /** (Re)starts the heartbeat at the session's current interval. */
   heartbeatChanged(): void {
-    if (this.detached) return;
-    this.connection.host.heartbeats.schedule(this, this.coordinator.heartbeatInterval(this.session));
+    this.connection.host.heartbeats.restart(this);
   }
 
   goodbye(): void {
@@ -84,12 +84,8 @@ export class Attached implements RequestContext, Scheduled {
     queueMicrotask(() => connection.close(CloseCode.NORMAL, "bye"));
   }
 
-  /** The heartbeat is due: a ping, and the next one an interval later. */
-  beat(): void {
-    if (this.detached) return;
-    const session = this.session;
-    this.connection.send({ type: "ping", seq: ++session.pingSeq, ack: session.pongSeq });
-    this.heartbeatChanged();
+  ping(seq: number, ack: number): void {
+    this.connection.send({ type: "ping", seq, ack });
   }
 }
 
@@ -179,16 +175,16 @@ export class Connection implements Outlet, Sender {
     const fresh = id !== undefined && this.#received(session, id);
     if (!decoded.ok && decoded.fatal) return this.#refuse(decoded.code, decoded.error, id);
     // Every frame counts against the rate, refusals included: answering them costs as much as a request.
-    const verdict = this.coordinator.options.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
+    const verdict = this.host.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
     if (verdict === "cut") {
-      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.coordinator.options.guard.rateLimitedMessage}; cut off for going on far past it` });
+      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.host.guard.rateLimitedMessage}; cut off for going on far past it` });
       this.#leave();
       this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
       return;
     }
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
     if (verdict === "refused" && !(decoded.ok && decoded.message.op === "pong")) {
-      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: this.coordinator.options.guard.rateLimitedMessage });
+      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: this.host.guard.rateLimitedMessage });
       return;
     }
     if (!decoded.ok) return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
@@ -198,7 +194,7 @@ export class Connection implements Outlet, Sender {
         this.send({ type: "error", code: ErrorCode.HANDSHAKE_REQUIRED, message: "hello was already received on this connection" });
         return;
       case "pong":
-        if (message.seq > session.pongSeq && message.seq <= session.pingSeq) session.pongSeq = message.seq;
+        pongHeard(session, message.seq);
         return;
       default:
         this.#onRequest(state, message, fresh);
@@ -247,7 +243,7 @@ export class Connection implements Outlet, Sender {
   #received(session: Session, id: number): boolean {
     if (id <= session.lastRequest) return false;
     session.lastRequest = id;
-    this.coordinator.journal.requested(session);
+    this.coordinator.changes.requested(session);
     return true;
   }
 
@@ -262,7 +258,7 @@ export class Connection implements Outlet, Sender {
       this.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version");
       return;
     }
-    const admission = this.coordinator.options.guard.authenticate(hello.auth);
+    const admission = this.host.guard.authenticate(hello.auth);
     if (!(admission instanceof Promise)) return this.#admit(hello, admission);
     // A JWT is verified asynchronously: frames that follow the hello wait, in order, and reading stops meanwhile.
     this.#state.held = [];
@@ -280,7 +276,7 @@ export class Connection implements Outlet, Sender {
   #admit(hello: Hello, admission: Admission): void {
     if (this.#state.phase !== "handshake") return;
     const coordinator = this.coordinator;
-    const guard = coordinator.options.guard;
+    const guard = this.host.guard;
     if (!admission.ok) {
       coordinator.options.logger?.info({ address: this.address, agent: hello.agent, reason: admission.reason }, "connection refused: not authenticated");
       this.send({ type: "error", code: ErrorCode.UNAUTHENTICATED, message: admission.reason });
@@ -347,7 +343,7 @@ export class Connection implements Outlet, Sender {
     }
     if (state.phase === "open") {
       state.detached = true;
-      this.host.heartbeats.cancel(state);
+      this.host.heartbeats.stop(state);
       if (state.session.outlet === this) {
         state.session.outlet = null;
         // Watches and observers are bound to the connection: after a resume the client opens them

@@ -1,6 +1,7 @@
 import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
 import type { Coordinator } from "../core/coordinator.js";
 import { dispatchShared } from "./dispatch-shared.js";
+import type { Guard } from "../auth/guard.js";
 import { Right } from "../auth/permissions.js";
 import { ServerError } from "../errors.js";
 import type { Session } from "../core/model.js";
@@ -12,6 +13,8 @@ export type Handled = { now: object } | "later";
 export interface RequestContext {
   coordinator: Coordinator;
   session: Session;
+  /** Rate and permissions of the session's principal. */
+  guard: Guard;
   /** The session's heartbeat interval may have become shorter. */
   heartbeatChanged(): void;
   /** The client said goodbye: close after the reply. */
@@ -22,7 +25,7 @@ export interface RequestContext {
 export function dispatch(context: RequestContext, request: Request): Handled {
   const { coordinator, session } = context;
   // Rate and permissions, before anything else happens (auth/guard.ts).
-  coordinator.options.guard.admit(session, request);
+  context.guard.admit(session, request);
   switch (request.op) {
     case "bye":
       coordinator.endSession(session, "released");
@@ -64,7 +67,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
     case "lock.release":
       return answer<"lock.release">({ released: coordinator.release(session, coordinator.locks, request.name, request.token) });
     case "lock.query":
-      return answer<"lock.query">(lockQuery(coordinator, request.prefix, (name) => coordinator.options.guard.mayUse(session, Right.lock, name)));
+      return answer<"lock.query">(lockQuery(coordinator, request.prefix, (name) => context.guard.mayUse(session, Right.lock, name)));
     case "admin.release":
       return answer<"admin.release">({ released: coordinator.forceRelease(request.name) });
     case "admin.revoke": {
