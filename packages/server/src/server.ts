@@ -14,6 +14,8 @@ import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.j
 import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
+import { Right } from "./auth/permissions.js";
+import type { Session } from "./core/model.js";
 import { OriginPolicy } from "./auth/origin.js";
 import { restore } from "./persistence/restore.js";
 import { AddressQuota, AddressRate } from "./auth/quota.js";
@@ -75,7 +77,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     },
   );
   const guard = new Guard(new Authenticator(options.auth), resolved.limits, resolved.clock);
-  coordinator = new Coordinator(resolved, { changes: commits.journal, access: guard });
+  // The admin feed stops for a session whose admin right a reload took away.
+  const access = { mayAdminister: (session: Session) => guard.mayUse(session, Right.admin, "") };
+  coordinator = new Coordinator(resolved, { changes: commits.journal, access });
   try {
     restore(coordinator, storage.load());
   } catch (error) {

@@ -7,6 +7,8 @@ import {
   encode,
   type Hello,
   type Request,
+  type RequestOf,
+  type RequestOp,
   type ServerMessage,
   type Timer,
 } from "@leasehold/protocol";
@@ -14,7 +16,8 @@ import type { Duplex } from "node:stream";
 import type WebSocket from "ws";
 import type { CommitPipeline, Sender } from "../persistence/commit.js";
 import type { Coordinator } from "../core/coordinator.js";
-import { dispatch, type RequestContext } from "../handlers/dispatch.js";
+import { dispatch } from "../handlers/dispatch.js";
+import type { RequestContext } from "../handlers/handler.js";
 import { ServerError } from "../errors.js";
 import type { Outlet, Session } from "../core/model.js";
 import { sessionOwner } from "../auth/session-owner.js";
@@ -227,8 +230,7 @@ export class Connection implements Outlet, Sender {
       return;
     }
     try {
-      const handled = dispatch(attached, request);
-      if (handled !== "later") session.reply(request.id, handled.now);
+      run(attached, request);
     } catch (error) {
       if (error instanceof ServerError) {
         session.fail(request.id, error.code, error.message);
@@ -354,4 +356,10 @@ export class Connection implements Outlet, Sender {
     }
     this.#state = { phase: "closed" };
   }
+}
+
+/** Runs a request and answers it now if its handler did; the reply is typed by the request's op. */
+function run<Op extends RequestOp>(attached: Attached, request: RequestOf<Op>): void {
+  const handled = dispatch(attached, request);
+  if (handled !== "later") attached.session.reply<Op>(request.id, handled.now);
 }

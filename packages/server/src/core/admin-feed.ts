@@ -7,7 +7,6 @@ import {
   type AdminUpdate,
   type Clock,
   type Limits,
-  type Request,
   type Timer,
 } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
@@ -30,11 +29,12 @@ export interface AdminFeedHost {
  * right away while its feed is open), so that core/ needs nothing of auth.
  */
 export interface AdminAccess {
-  permits(session: Session, request: Request): boolean;
+  /** Whether the session's principal holds the admin right over every name now. */
+  mayAdminister(session: Session): boolean;
 }
 
 /** Authentication off: every session may do everything. */
-export const OPEN_ACCESS: AdminAccess = { permits: () => true };
+export const OPEN_ACCESS: AdminAccess = { mayAdminister: () => true };
 
 /**
  * Changes are gathered for this long and sent together: a busy server changes thousands of entries
@@ -101,7 +101,7 @@ export class AdminFeed {
     this.#fillSnapshot(subscriber);
     this.#subscribers.add(subscriber);
     session.addSubscription(id, subscriber);
-    session.reply(id, { subscription: id, revision: this.host.revision });
+    session.reply<"admin.subscribe">(id, { subscription: id, revision: this.host.revision });
     this.#pump(subscriber);
   }
 
@@ -172,7 +172,7 @@ export class AdminFeed {
       // Without a connection the subscription is about to be closed with it.
       if (!outlet) return;
       if (subscriber.pending === 0 && !subscriber.reset) return;
-      if (!this.host.access.permits(subscriber.session, { op: "admin.subscribe", id: subscriber.id })) {
+      if (!this.host.access.mayAdminister(subscriber.session)) {
         this.#revoke(subscriber);
         return;
       }

@@ -323,7 +323,9 @@ export class Coordinator {
     waiter.timer = this.options.clock.setTimer(ms, () => {
       waiter.timer = null;
       table.withdraw(waiter);
-      waiter.lease.session.reply(waiter.request, waiter.entry.kind === "election" ? { elected: false } : { acquired: false });
+      const session = waiter.lease.session;
+      if (waiter.entry.kind === "election") session.reply<"election.campaign">(waiter.request, { elected: false });
+      else session.reply<"lock.acquire">(waiter.request, { acquired: false });
     });
   }
 
@@ -355,8 +357,8 @@ export class Coordinator {
 
   #grantedFromQueue(hold: Hold): void {
     const session = hold.lease.session;
-    if (hold.entry.kind === "election") session.reply(hold.request, { elected: true, token: hold.token });
-    else session.reply(hold.request, { acquired: true, token: hold.token });
+    if (hold.entry.kind === "election") session.reply<"election.campaign">(hold.request, { elected: true, token: hold.token });
+    else session.reply<"lock.acquire">(hold.request, { acquired: true, token: hold.token });
   }
 
   /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */

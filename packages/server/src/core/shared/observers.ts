@@ -57,7 +57,7 @@ export class Observers {
     if (!group) this.#byName.set(name, (group = new Set()));
     group.add(observer);
     session.addSubscription(id, observer);
-    session.reply(id, { observe: id, leader });
+    session.reply<"election.observe">(id, { observe: id, leader });
   }
 
   unobserve(session: Session, id: number): boolean {
