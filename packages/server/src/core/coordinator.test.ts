@@ -381,6 +381,10 @@ class StalledClock implements Clock {
     return this.time;
   }
 
+  wallNow(): number {
+    return this.time;
+  }
+
   setTimer(_delayMs: number, _callback: () => void): Timer {
     return { cancel: () => {} };
   }

@@ -127,7 +127,8 @@ export class Coordinator {
     }
     const account = this.accounts.open(owner.account, owner.limits);
     this.accounts.take(account, "sessions");
-    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent, account, owner.principal);
+    const clock = this.options.clock;
+    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), clock.now(), address, agent, account, owner.principal, clock.wallNow());
     this.sessions.set(session.id, session);
     this.changes.session(session);
     this.adminFeed.sessionChanged(session);
@@ -311,7 +312,7 @@ export class Coordinator {
     if (outcome.kind === "granted") return outcome.hold;
     if (outcome.kind === "busy") return "busy";
     if (request.wait !== true) {
-      outcome.waiter.expiresAt = Date.now() + request.wait;
+      outcome.waiter.expiresAt = this.options.clock.wallNow() + request.wait;
       this.changes.wait(outcome.waiter);
       this.startWaitTimer(table, outcome.waiter, request.wait);
     }

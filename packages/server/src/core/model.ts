@@ -60,7 +60,7 @@ export class Session {
      */
     readonly principal: string | undefined,
     /** Wall-clock ms of the session's start, which storage keeps (monotonic times mean nothing after a restart). */
-    readonly createdWallClock: number = Date.now(),
+    readonly createdWallClock: number,
   ) {
     this.lastHeard = createdAt;
   }

@@ -32,7 +32,7 @@ export function restore(coordinator: Coordinator, state: StoredState): void {
     const lease = leases.get(row.lease);
     if (lease) coordinator.table(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value);
   }
-  const wallNow = Date.now();
+  const wallNow = coordinator.options.clock.wallNow();
   for (const row of state.waits) {
     const lease = leases.get(row.lease);
     if (!lease) continue;
