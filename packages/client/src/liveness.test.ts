@@ -239,6 +239,10 @@ class PausedClock implements Clock {
     return this.time;
   }
 
+  wallNow(): number {
+    return this.time;
+  }
+
   setTimer(delayMs: number, callback: () => void): Timer {
     const timer = { at: this.time + Math.max(0, delayMs), callback, cancelled: false };
     this.#timers.push(timer);
