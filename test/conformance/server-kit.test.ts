@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runScenarios, serverScenarios, SMALL_LIMITS } from "@leasehold/conformance";
 import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
-import { defer } from "../support/fixtures.js";
+import { defer, repoRoot } from "../support/fixtures.js";
 import { freePort } from "../support/server-process.js";
 import { BreakingRelay } from "./breaking-relay.js";
 
@@ -62,4 +64,32 @@ async function startPlainServer(): Promise<LeaseholdServer> {
   const server = await createServer({ host: "127.0.0.1", port: 0, limits: { minTtlMs: 100 } });
   defer(() => server.close());
   return server;
+}
+
+describe("the leasehold-conformance bin", () => {
+  it("prints N passed, M failed, writes JUnit, and exits non-zero when a scenario fails", async () => {
+    const server = await startPlainServer();
+    const passing = await runBin(["server", "--url", server.url, "--only", "handshake.welcome,versions"]);
+    expect(passing.code).toBe(0);
+    expect(passing.stdout.trim().split("\n").at(-1)).toBe("3 passed, 0 failed");
+    const relay = new BreakingRelay(server.url, (message) => (message.type === "welcome" ? { ...message, version: 2 } : message));
+    const url = await relay.start();
+    defer(() => relay.close());
+    const junit = join(mkdtempSync(join(tmpdir(), "leasehold-junit-")), "results.xml");
+    defer(() => rmSync(dirname(junit), { recursive: true, force: true }));
+    const failing = await runBin(["server", "--url", url, "--only", "handshake.welcome", "--junit", junit]);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/FAIL handshake\.welcome[\s\S]*welcome\.version should be 1, got 2[\s\S]*0 passed, 1 failed\n$/);
+    expect(readFileSync(junit, "utf8")).toMatch(/<testsuite name="leasehold-conformance server" tests="1" failures="1"[\s\S]*<failure message="welcome.version should be 1, got 2"/);
+    expect((await runBin(["server"])).code).toBe(2);
+  }, 60_000);
+});
+
+async function runBin(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL("../../packages/conformance/src/bin.ts", import.meta.url)), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  defer(() => child.kill("SIGKILL"));
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  return { code, stdout };
 }
