@@ -48,4 +48,21 @@ export const heartbeatScenarios: Scenario[] = [
       checkEqual(third.message.ack, second.message.seq, "the ack after a pong to the latest ping (a pong above the last ping is ignored)");
     },
   },
+  {
+    name: "heartbeats.base-interval",
+    section: "5 Heartbeats (the base interval)",
+    async run(kit) {
+      // A fresh welcome (no leases) announces the base interval; once the session's last short lease
+      // is gone, pings come back to it, so a client's silence rule built on it holds.
+      const { connection, welcome } = await kit.session();
+      const base = welcome.heartbeat as number;
+      const { lease } = await connection.call("lease.grant", { ttl: kit.ttl(300) });
+      await connection.next((m) => m.type === "ping", base + 1_000, "a ping under a short lease");
+      await connection.call("lease.revoke", { lease });
+      const first = await connection.next((m) => m.type === "ping", base * 2 + 1_000, "the first ping after the lease was revoked");
+      const second = await connection.next((m) => m.type === "ping", base * 2 + 1_000, "the second ping after the lease was revoked");
+      const gap = second.at - first.at;
+      check(gap >= base * 0.8 && gap <= base + 250, `after the last lease ended pings came ${Math.round(gap)} ms apart; the base interval announced by the first welcome is ${base} ms`);
+    },
+  },
 ];

@@ -31,6 +31,19 @@ export const leaseScenarios: Scenario[] = [
     },
   },
   {
+    name: "leases.ttl-lists-each-hold",
+    section: "9 Request reference (lease.ttl)",
+    async run(kit) {
+      // One entry per hold: a name held twice under one lease (two semaphore slots) is listed twice.
+      const { connection } = await kit.session();
+      const { lease } = await connection.call("lease.grant", { ttl: kit.ttl(5_000) });
+      const name = `conformance/ttl-holds/${String(lease)}-${Date.now()}`;
+      await connection.call("lock.acquire", { name, lease, limit: 3 });
+      await connection.call("lock.acquire", { name, lease, limit: 3 });
+      checkEqual((await connection.call("lease.ttl", { lease })).locks, [name, name], "lease.ttl locks of a lease holding two slots of one semaphore");
+    },
+  },
+  {
     name: "leases.not-owned",
     section: "9 Request reference (lease errors)",
     async run(kit) {

@@ -123,8 +123,9 @@ export const sharedStateScenarios: Scenario[] = [
       const name = unique("election");
       const { lease: leaseA } = await a.connection.call("lease.grant", { ttl: kit.ttl(10_000) });
       const { lease: leaseB } = await b.connection.call("lease.grant", { ttl: kit.ttl(10_000) });
-      const observe = await observer.connection.call("election.observe", { name });
-      checkEqual(observe.leader, null, "the leader of an election nobody campaigned in");
+      const observeId = observer.connection.request("election.observe", { name });
+      const observe = (await observer.connection.answer(observeId)).result as WireMap;
+      checkEqual(observe, { observe: observeId, leader: null }, "election.observe (the observer's id is its request's id; nobody campaigned yet)");
       const elected = await a.connection.call("election.campaign", { name, lease: leaseA, value: "a" });
       check(elected.elected === true, "the first candidate is elected");
       const waiting = b.connection.request("election.campaign", { name, lease: leaseB, value: "b", wait: true });
