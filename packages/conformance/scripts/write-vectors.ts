@@ -63,7 +63,7 @@ const limits = { maxFrameBytes: 65536, minTtlMs: 1000, maxTtlMs: 86400000, maxWa
 
 const server: Entry[] = [
   ["welcome", "2", { type: "welcome", version: 1, session: "X--zqEel9-oMsPU7", secret: "ruzNiRzsy19X231iZO4IW1qz", resumed: false, heartbeat: 3333, limits }],
-  ["welcome.resumed", "2, 7", { type: "welcome", version: 1, session: "X--zqEel9-oMsPU7", secret: "ruzNiRzsy19X231iZO4IW1qz", resumed: true, heartbeat: 1000, limits, resync: { lastRequest: 5, leases: [{ lease: 1, ttl: 3000, keepAlive: true }], holds: [{ request: 2, name: "jobs/report", lease: 1, token: 1 }], waits: [{ request: 4, name: "jobs/b", lease: 1 }] } }],
+  ["welcome.resumed", "2, 7", { type: "welcome", version: 1, session: "X--zqEel9-oMsPU7", secret: "ruzNiRzsy19X231iZO4IW1qz", resumed: true, heartbeat: 1000, baseHeartbeat: 3333, sessionGrace: 10000, limits, resync: { lastRequest: 5, leases: [{ lease: 1, ttl: 3000, keepAlive: true }], holds: [{ request: 2, name: "jobs/report", lease: 1, token: 1 }], waits: [{ request: 4, name: "jobs/b", lease: 1 }] } }],
   ["reply.lease.grant", "3, 9", { type: "reply", id: 1, result: { lease: 1, ttl: 3000, keepAlive: true } }, "83 a474797065 a57265706c79 a26964 01 a6726573756c74 83 a56c65617365 01 a374746c cd0bb8 a96b656570416c697665 c3"],
   ["reply.empty", "3, 9", { type: "reply", id: 4, result: {} }, "83 a474797065 a57265706c79 a26964 04 a6726573756c74 80"],
   ["reply.lock.acquire", "9", { type: "reply", id: 2, result: { acquired: true, token: 1 } }],

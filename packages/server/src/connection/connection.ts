@@ -321,6 +321,8 @@ export class Connection implements Outlet, Sender {
       secret: session.secret,
       resumed,
       heartbeat: coordinator.heartbeatInterval(session),
+      baseHeartbeat: coordinator.baseHeartbeatInterval(),
+      sessionGrace: coordinator.options.sessionGraceMs,
       // The server's limits, with this principal's own quotas and TTL cap.
       limits: { ...coordinator.options.limits, ...session.account.limits, maxTtlMs: coordinator.maxTtlMs(session) },
       resync: resumed ? coordinator.resync(session) : undefined,

@@ -65,4 +65,23 @@ export const heartbeatScenarios: Scenario[] = [
       check(gap >= base * 0.8 && gap <= base + 250, `after the last lease ended pings came ${Math.round(gap)} ms apart; the base interval announced by the first welcome is ${base} ms`);
     },
   },
+  {
+    name: "heartbeats.base-interval-announced",
+    section: "2 Handshake (welcome); 5 Heartbeats (the base interval)",
+    async run(kit) {
+      // A resumed welcome's heartbeat is shortened by the session's leases; baseHeartbeat and
+      // sessionGrace tell the client what pings come back to and how long a silent session is kept.
+      const first = await kit.session();
+      const base = first.welcome.heartbeat as number;
+      checkEqual([first.welcome.baseHeartbeat, typeof first.welcome.sessionGrace], [base, "number"], "a new session's welcome: baseHeartbeat (= heartbeat without leases) and sessionGrace");
+      const ttl = kit.ttl(300);
+      await first.connection.call("lease.grant", { ttl });
+      first.connection.close();
+      const resumed = await kit.session({ continueFrom: first.connection, resume: { session: String(first.welcome.session), secret: String(first.welcome.secret) } });
+      check(resumed.welcome.resumed === true, "the session should resume");
+      check((resumed.welcome.heartbeat as number) <= Math.max(50, Math.floor(ttl / 3)), `a resumed welcome's heartbeat should be shortened by the session's ${ttl} ms lease, got ${String(resumed.welcome.heartbeat)}`);
+      checkEqual([resumed.welcome.baseHeartbeat, resumed.welcome.sessionGrace], [base, first.welcome.sessionGrace], "a resumed welcome's baseHeartbeat and sessionGrace");
+      check(base <= Math.floor((first.welcome.sessionGrace as number) / 3) || base === 50, `the base interval ${base} ms should be at most a third of the session grace ${String(first.welcome.sessionGrace)} ms`);
+    },
+  },
 ];
