@@ -179,12 +179,17 @@ export class Coordinator {
 
   /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
   heartbeatInterval(session: Session): number {
-    // A third of the grace too, so that a live client answering every ping is never dropped as silent.
-    let interval = Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
+    let interval = this.baseHeartbeatInterval();
     for (const lease of session.leases.values()) {
       if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
     }
     return Math.max(this.options.minHeartbeatMs, interval);
+  }
+
+  /** The interval of a session without kept-alive leases, announced in `welcome` so that a client's silence rule survives its leases ending. */
+  baseHeartbeatInterval(): number {
+    // A third of the grace too, so that a live client answering every ping is never dropped as silent.
+    return Math.max(this.options.minHeartbeatMs, Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3)));
   }
 
   // Leases
