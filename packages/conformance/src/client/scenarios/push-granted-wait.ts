@@ -1,0 +1,33 @@
+import { PROMPT_MS, expectAcquired, expectRequest, grantLease, openSession, type Scenario } from "../scenario.js";
+import { ScenarioFailure, reply } from "../session.js";
+import { describe } from "../wire.js";
+
+const HEARTBEAT_MS = 500;
+const LEASE = 1;
+const TTL_MS = 10_000;
+const TOKEN = 42;
+/** How long the wait stays queued before the kit grants it. */
+const QUEUED_MS = 400;
+
+export const pushGrantedWait: Scenario = {
+  name: "push.granted-wait",
+  section: "8 Locks (queueing); 16.2 A queued wait, granted later",
+  checks: "a queued lock.acquire answered later is seen as acquired with the pushed token, and released with that name and token",
+  async run(play) {
+    const { session, peer } = await openSession(play, HEARTBEAT_MS);
+    peer.startPinging(HEARTBEAT_MS);
+    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const waiting = play.driver.send("acquire", { name: "c/1", lease: leaseHandle, wait: true });
+    const request = await expectRequest(peer, session, "lock.acquire", { name: "c/1", lease: LEASE, wait: true }, 'lock.acquire of "c/1" with wait true');
+
+    const meanwhile = await peer.poll(QUEUED_MS);
+    if (meanwhile !== undefined) throw new ScenarioFailure(`while its wait was queued the client sent ${describe(meanwhile.frame)}, which nobody asked for`);
+    peer.send(reply(request.id, { acquired: true, token: TOKEN }));
+    await expectAcquired(play, waiting, TOKEN, 'the queued acquire of "c/1"');
+
+    const released = play.driver.send("release", { lock: waiting.id });
+    const release = await expectRequest(peer, session, "lock.release", { name: "c/1", token: TOKEN }, `lock.release of "c/1" with token ${TOKEN}`);
+    peer.send(reply(release.id, { released: true }));
+    await play.driver.ok(released, PROMPT_MS, 'release "c/1"');
+  },
+};
