@@ -32,6 +32,12 @@ describe("client conformance", () => {
     expect(formatHuman(result ? [result] : [])).toMatch(/0 passed, 1 failed\n$/);
   }, 60_000);
 
+  it("fails a client that answers pings from a timer, late, in heartbeat.pong", async () => {
+    const [result] = await run(brokenDriver("late-pong"), ["heartbeat.pong"]);
+    expect(result).toMatchObject({ name: "heartbeat.pong", passed: false });
+    expect(result?.error).toMatch(/6 of 6 pongs came more than 250 ms after their ping/);
+  }, 60_000);
+
   it("fails a client that re-sends a request refused with close 4000", async () => {
     const results = await run(brokenDriver("resend-refused"), ["refused-4000"]);
     expect(results.map((result) => [result.name, result.passed])).toEqual([

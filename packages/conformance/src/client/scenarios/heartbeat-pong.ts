@@ -6,10 +6,12 @@ const PINGS = 6;
 const HEARTBEAT_MS = 200;
 /**
  * "On time": a pong answers from the message handler, at once (section 5). A healthy client answers
- * within a few ms; 250 ms leaves room for a loaded machine while still catching a pong held back by a
- * timer (browsers throttle those to 1 s).
+ * within a few ms (5 ms measured for @leasehold/client on a busy 2-core machine); a pong held back
+ * by a timer is late every time (browsers throttle background timers to 1 s). So one pong may be
+ * late by a stall of the machine, not two, and none by more than LATE_MS.
  */
 const ON_TIME_MS = 250;
+const LATE_MS = 1_000;
 
 export const heartbeatPong: Scenario = {
   name: "heartbeat.pong",
@@ -30,7 +32,10 @@ export const heartbeatPong: Scenario = {
       if (other !== undefined) throw new ScenarioFailure(`the client sent a request nobody asked for: ${JSON.stringify(other.frame)}`);
     }
     const slowest = Math.max(...latencies);
+    const late = latencies.filter((latency) => latency > ON_TIME_MS).length;
     play.note(`pong latency: slowest ${slowest.toFixed(1)} ms of ${PINGS}`);
-    if (slowest > ON_TIME_MS) throw new ScenarioFailure(`a pong came ${slowest.toFixed(0)} ms after its ping; it must be sent at once (within ${ON_TIME_MS} ms here)`);
+    if (late > 1 || slowest > LATE_MS) {
+      throw new ScenarioFailure(`${late} of ${PINGS} pongs came more than ${ON_TIME_MS} ms after their ping (slowest ${slowest.toFixed(0)} ms); a pong must be sent at once, from the message handler`);
+    }
   },
 };

@@ -9,12 +9,14 @@ import { runNodeDriver } from "../drivers/node-driver.js";
  * environment variable LEASEHOLD_CONFORMANCE_BREAK:
  *
  * - `no-pong`: every pong is dropped, as if the client never answered pings (section 5);
+ * - `late-pong`: every pong is held back 400 ms, as by a throttled timer instead of the message handler;
  * - `resend-refused`: the request a server refused with close 4000 is sent again right after the
  *   next welcome, as a client does that re-sends it in step 1 of its resume (section 7).
  */
-export type Breakage = "no-pong" | "resend-refused";
+export type Breakage = "no-pong" | "late-pong" | "resend-refused";
 
 const PROTOCOL_ERROR = 4000;
+const LATE_PONG_MS = 400;
 
 /** A WebSocket for the client that passes every frame through `breakage`'s tampering. */
 export function brokenWebSocket(breakage: Breakage): WebSocketConstructor {
@@ -73,6 +75,10 @@ export function brokenWebSocket(breakage: Breakage): WebSocketConstructor {
     send(data: Uint8Array): void {
       const frame = decode(data) as Record<string, unknown>;
       if (breakage === "no-pong" && frame.op === "pong") return;
+      if (breakage === "late-pong" && frame.op === "pong") {
+        setTimeout(() => this.#inner.send(data), LATE_PONG_MS);
+        return;
+      }
       if (typeof frame.id === "number") this.#lastRequest = data;
       this.#inner.send(data);
     }
@@ -84,8 +90,8 @@ export function brokenWebSocket(breakage: Breakage): WebSocketConstructor {
 }
 
 const breakage = process.env.LEASEHOLD_CONFORMANCE_BREAK;
-if (breakage !== "no-pong" && breakage !== "resend-refused") {
-  process.stderr.write(`broken-driver: set LEASEHOLD_CONFORMANCE_BREAK to no-pong or resend-refused (got ${String(breakage)})\n`);
+if (breakage !== "no-pong" && breakage !== "late-pong" && breakage !== "resend-refused") {
+  process.stderr.write(`broken-driver: set LEASEHOLD_CONFORMANCE_BREAK to no-pong, late-pong or resend-refused (got ${String(breakage)})\n`);
   process.exit(2);
 }
 await runNodeDriver({ WebSocket: brokenWebSocket(breakage) });
