@@ -82,9 +82,6 @@ class NodeDriver {
         await lock.release();
         return {};
       }
-      case "close":
-        await this.#requireClient().close();
-        return {};
       default:
         throw new Error(`unknown command ${JSON.stringify(command.do)}`);
     }
