@@ -43,6 +43,24 @@ export async function openSession(play: Play, heartbeatMs: number): Promise<{ se
   return { session, peer };
 }
 
+/** A server's pace for scenarios that are not about timing: pings every 500 ms, and a 10 s lease that no gap between frames threatens. */
+export const STEADY_HEARTBEAT_MS = 500;
+export const STEADY_TTL_MS = 10_000;
+
+/** The lease id the kit grants in every scenario that has one. */
+export const LEASE = 1;
+
+/**
+ * The start most scenarios share: a session pinged every `heartbeatMs` as a server would, and one
+ * kept-alive lease (id `LEASE`) of `ttlMs` granted through the driver.
+ */
+export async function openWithLease(play: Play, heartbeatMs: number, ttlMs: number): Promise<{ session: ScriptedSession; peer: Peer; leaseHandle: string }> {
+  const { session, peer } = await openSession(play, heartbeatMs);
+  peer.startPinging(heartbeatMs);
+  const leaseHandle = await grantLease(play, peer, session, ttlMs, LEASE);
+  return { session, peer, leaseHandle };
+}
+
 /** Takes the client's reconnection and checks that its `hello` resumes `session` (section 7). */
 export async function takeResume(play: Play, session: ScriptedSession): Promise<Peer> {
   const peer = await play.stage.nextConnection(RECONNECT_MS, "a reconnection to resume the session");

@@ -1,10 +1,9 @@
-import { acquireGranted, grantLease, openSession, type Scenario } from "../scenario.js";
+import { LEASE, acquireGranted, openWithLease, type Scenario } from "../scenario.js";
 import { ScenarioFailure, reply } from "../session.js";
 import type { DriverEvent } from "../driver.js";
 import type { Peer, Stage } from "../scripted-server.js";
 import { describe, type Frame } from "../wire.js";
 
-const LEASE = 1;
 const TTL_MS = 1_500;
 /** A third of the TTL, as a server pings a session whose shortest kept-alive lease is 1,500 ms (section 5). */
 const HEARTBEAT_MS = 500;
@@ -27,9 +26,7 @@ export const deadlinePingsStop: Scenario = {
   checks:
     "when pings stop, the application loses its lease and lock by heardAt + ttl − margin (heardAt from acknowledged pongs), before the server's own deadline, and then uses the lease no more",
   async run(play) {
-    const { session, peer } = await openSession(play, HEARTBEAT_MS);
-    peer.startPinging(HEARTBEAT_MS);
-    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const { session, peer, leaseHandle } = await openWithLease(play, HEARTBEAT_MS, TTL_MS);
     const lockHandle = await acquireGranted(play, peer, session, "c/1", leaseHandle, LEASE, 3);
 
     // A healthy server: pings that acknowledge every pong, for longer than the TTL.

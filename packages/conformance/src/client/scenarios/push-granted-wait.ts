@@ -1,10 +1,7 @@
-import { PROMPT_MS, expectAcquired, expectRequest, grantLease, openSession, type Scenario } from "../scenario.js";
+import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, type Scenario } from "../scenario.js";
 import { ScenarioFailure, reply } from "../session.js";
 import { describe } from "../wire.js";
 
-const HEARTBEAT_MS = 500;
-const LEASE = 1;
-const TTL_MS = 10_000;
 const TOKEN = 42;
 /** How long the wait stays queued before the kit grants it. */
 const QUEUED_MS = 400;
@@ -14,9 +11,7 @@ export const pushGrantedWait: Scenario = {
   section: "8 Locks (queueing); 16.2 A queued wait, granted later",
   checks: "a queued lock.acquire answered later is seen as acquired with the pushed token, and released with that name and token",
   async run(play) {
-    const { session, peer } = await openSession(play, HEARTBEAT_MS);
-    peer.startPinging(HEARTBEAT_MS);
-    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const { session, peer, leaseHandle } = await openWithLease(play, STEADY_HEARTBEAT_MS, STEADY_TTL_MS);
     const waiting = play.driver.send("acquire", { name: "c/1", lease: leaseHandle, wait: true });
     const request = await expectRequest(peer, session, "lock.acquire", { name: "c/1", lease: LEASE, wait: true }, 'lock.acquire of "c/1" with wait true');
 

@@ -1,18 +1,12 @@
-import { PROMPT_MS, acquireGranted, grantLease, openSession, type Scenario } from "../scenario.js";
+import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, acquireGranted, openWithLease, type Scenario } from "../scenario.js";
 import { ScenarioFailure } from "../session.js";
-
-const HEARTBEAT_MS = 500;
-const LEASE = 1;
-const TTL_MS = 10_000;
 
 export const pushLeaseEnded: Scenario = {
   name: "push.lease-ended",
   section: "10 Pushes (lease.ended); 4 Sessions, leases and deadlines",
   checks: "a lease.ended push makes the application lose the lease (code LEASE_EXPIRED) and every lock held under it",
   async run(play) {
-    const { session, peer } = await openSession(play, HEARTBEAT_MS);
-    peer.startPinging(HEARTBEAT_MS);
-    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const { session, peer, leaseHandle } = await openWithLease(play, STEADY_HEARTBEAT_MS, STEADY_TTL_MS);
     const lockHandle = await acquireGranted(play, peer, session, "c/1", leaseHandle, LEASE, 4);
 
     peer.send({ type: "lease.ended", lease: LEASE, reason: "expired" });

@@ -1,9 +1,6 @@
-import { PROMPT_MS, acquireGranted, grantLease, openSession, type Scenario } from "../scenario.js";
+import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, acquireGranted, openWithLease, type Scenario } from "../scenario.js";
 import { ScenarioFailure } from "../session.js";
 
-const HEARTBEAT_MS = 500;
-const LEASE = 1;
-const TTL_MS = 10_000;
 /** How long the kit waits for a wrongly reported loss of the lease after the lock alone was taken. */
 const STILL_HELD_MS = 300;
 
@@ -12,9 +9,7 @@ export const pushLockLost: Scenario = {
   section: "10 Pushes (lock.lost)",
   checks: "a lock.lost push makes the application lose exactly that lock (code LOCK_LOST), and not its lease or its other locks",
   async run(play) {
-    const { session, peer } = await openSession(play, HEARTBEAT_MS);
-    peer.startPinging(HEARTBEAT_MS);
-    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const { session, peer, leaseHandle } = await openWithLease(play, STEADY_HEARTBEAT_MS, STEADY_TTL_MS);
     const taken = await acquireGranted(play, peer, session, "c/1", leaseHandle, LEASE, 9);
     const kept = await acquireGranted(play, peer, session, "c/2", leaseHandle, LEASE, 10);
 

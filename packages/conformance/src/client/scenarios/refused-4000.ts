@@ -1,10 +1,7 @@
-import { PROMPT_MS, expectAcquired, expectRequest, grantLease, openSession, takeResume, welcomeBack, type Scenario } from "../scenario.js";
+import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
 import { ScenarioFailure, errorFrame, reply } from "../session.js";
 import { describe } from "../wire.js";
 
-const HEARTBEAT_MS = 500;
-const LEASE = 1;
-const TTL_MS = 10_000;
 const PROTOCOL_ERROR = 4000;
 /** How long the kit watches for re-sends after its welcome: a client re-sends before anything else, at once. */
 const RESEND_WINDOW_MS = 500;
@@ -21,9 +18,7 @@ function refused4000(idRead: boolean): Scenario {
     section: "7 Resuming a session (a request that closed the connection)",
     checks: `a request refused with an error ${idRead ? "carrying its id" : "without id"} and close 4000 fails with BAD_REQUEST and is not sent again after the resume`,
     async run(play) {
-      const { session, peer } = await openSession(play, HEARTBEAT_MS);
-      peer.startPinging(HEARTBEAT_MS);
-      const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+      const { session, peer, leaseHandle } = await openWithLease(play, STEADY_HEARTBEAT_MS, STEADY_TTL_MS);
       const granted = session.highestRequest;
 
       const doomed = play.driver.send("acquire", { name: "c/1", lease: leaseHandle });
@@ -33,15 +28,15 @@ function refused4000(idRead: boolean): Scenario {
       peer.socket.close(PROTOCOL_ERROR, "refused frame");
 
       const again = await takeResume(play, session);
-      welcomeBack(again, session, HEARTBEAT_MS, {
+      welcomeBack(again, session, STEADY_HEARTBEAT_MS, {
         lastRequest: idRead ? bad.id : granted,
-        leases: [{ lease: LEASE, ttl: TTL_MS, keepAlive: true }],
+        leases: [{ lease: LEASE, ttl: STEADY_TTL_MS, keepAlive: true }],
         holds: [],
         waits: [],
       });
       // Ids never go back: the next request is above the refused one whatever lastRequest says.
       session.highestRequest = bad.id;
-      again.startPinging(HEARTBEAT_MS);
+      again.startPinging(STEADY_HEARTBEAT_MS);
 
       // A client that re-sends the refused request does so at once, in step 1 of its resume.
       const resent = await again.poll(RESEND_WINDOW_MS);

@@ -1,9 +1,6 @@
-import { expectAcquired, expectRequest, grantLease, openSession, takeResume, welcomeBack, type Scenario } from "../scenario.js";
+import { LEASE, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
 import { ScenarioFailure, reply } from "../session.js";
 
-const HEARTBEAT_MS = 500;
-const LEASE = 1;
-const TTL_MS = 10_000;
 /** Time for the application's new request to reach the client's queue while it is reconnecting. */
 const QUEUE_MS = 300;
 
@@ -13,9 +10,7 @@ export const resumeResend: Scenario = {
   checks:
     "after a cut, the client resumes with the session's id and secret and, before anything new, re-sends every request above resync.lastRequest with its own id, in id order",
   async run(play) {
-    const { session, peer } = await openSession(play, HEARTBEAT_MS);
-    peer.startPinging(HEARTBEAT_MS);
-    const leaseHandle = await grantLease(play, peer, session, TTL_MS, LEASE);
+    const { session, peer, leaseHandle } = await openWithLease(play, STEADY_HEARTBEAT_MS, STEADY_TTL_MS);
     const granted = session.highestRequest;
 
     // Two requests reach the kit, which then "loses" them with the connection: neither is answered.
@@ -32,8 +27,8 @@ export const resumeResend: Scenario = {
     if (early !== undefined) {
       throw new ScenarioFailure(`the client sent ${JSON.stringify(early.frame)} before the welcome told it which requests arrived (resync.lastRequest)`);
     }
-    welcomeBack(again, session, HEARTBEAT_MS, { lastRequest: granted, leases: [{ lease: LEASE, ttl: TTL_MS, keepAlive: true }], holds: [], waits: [] });
-    again.startPinging(HEARTBEAT_MS);
+    welcomeBack(again, session, STEADY_HEARTBEAT_MS, { lastRequest: granted, leases: [{ lease: LEASE, ttl: STEADY_TTL_MS, keepAlive: true }], holds: [], waits: [] });
+    again.startPinging(STEADY_HEARTBEAT_MS);
 
     const resentFirst = await again.next(3_000, `the re-sent request ${first.id} (lock.acquire "c/1")`);
     if (resentFirst.frame.id !== first.id || resentFirst.frame.name !== "c/1" || resentFirst.frame.wait !== true) {
