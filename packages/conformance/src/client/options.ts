@@ -1,4 +1,4 @@
-import type { Scenario } from "./scenario.js";
+import { parseArgs } from "node:util";
 
 export interface ClientOptions {
   host: string;
@@ -7,65 +7,54 @@ export interface ClientOptions {
   only: string[];
   skip: string[];
   json: boolean;
-  list: boolean;
 }
 
-export const USAGE = `usage: leasehold-conformance client --driver-cmd "<command>" [--listen 127.0.0.1:PORT] [--only NAMES] [--skip NAMES] [--json] [--list]
+export const USAGE = `usage: leasehold-conformance client --driver-cmd "<command>" [--listen 127.0.0.1:PORT] [--only a,b] [--skip c] [--json] [--list]
 
-  --driver-cmd  the command (run by the shell) that starts your driver: it reads commands as JSON
-                lines on stdin and writes what the application saw as JSON lines on stdout
-                (CONFORMANCE.md, "Client mode")
-  --listen      where the scripted server listens (default 127.0.0.1:0, any free port); the
-                driver is told each scenario's URL, ws://HOST:PORT/<scenario>
-  --only/--skip scenario names, comma-separated or repeated; "push" names every push.* scenario
-  --json        the results as one JSON object on stdout
-  --list        list the scenarios and the PROTOCOL.md section each checks
-`;
+  --driver-cmd     the shell command that starts your driver, once per scenario: it reads commands as
+                   JSON lines on stdin and writes what the application saw as JSON lines on stdout
+                   (CONFORMANCE.md, "Client mode")
+  --listen         where the scripted server listens (default 127.0.0.1:0, any free port); the
+                   driver is told each scenario's URL, ws://HOST:PORT/<scenario>
+  --only, --skip   scenario names or groups (heartbeat, deadline, resume, refused-4000, push), comma separated
+  --json           print the results as JSON instead of the human summary
+  --list           list the scenarios and the PROTOCOL.md section each checks`;
 
-/** Reads the arguments after `client`; an `error` says what is wrong with them. */
-export function parseClientArgs(argv: string[]): ClientOptions | { error: string } {
-  const options: ClientOptions = { host: "127.0.0.1", port: 0, driverCmd: "", only: [], skip: [], json: false, list: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string | undefined => argv[++i];
-    switch (flag) {
-      case "--json":
-        options.json = true;
-        break;
-      case "--list":
-        options.list = true;
-        break;
-      case "--driver-cmd": {
-        const command = value();
-        if (command === undefined || command.trim() === "") return { error: "--driver-cmd needs a command" };
-        options.driverCmd = command;
-        break;
-      }
-      case "--listen": {
-        const match = /^(.+):(\d+)$/.exec(value() ?? "");
-        const port = Number(match?.[2]);
-        if (match === null || match[1] === undefined || port > 65_535) return { error: "--listen needs HOST:PORT, e.g. 127.0.0.1:7171 (port 0: any free port)" };
-        options.host = match[1].replace(/^\[(.*)\]$/, "$1");
-        options.port = port;
-        break;
-      }
-      case "--only":
-      case "--skip": {
-        const names = value();
-        if (names === undefined) return { error: `${flag} needs scenario names` };
-        (flag === "--only" ? options.only : options.skip).push(...names.split(",").map((name) => name.trim()).filter((name) => name !== ""));
-        break;
-      }
-      default:
-        return { error: `unknown argument ${JSON.stringify(flag)}` };
-    }
+/** Reads the arguments after `client`; `list`/`help` ask for text only; an `error` says what is wrong. */
+export function parseClientArgs(argv: string[]): ClientOptions | { list: true } | { help: true } | { error: string } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        "driver-cmd": { type: "string" },
+        listen: { type: "string" },
+        only: { type: "string" },
+        skip: { type: "string" },
+        json: { type: "boolean" },
+        list: { type: "boolean" },
+        help: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
   }
-  if (options.driverCmd === "" && !options.list) return { error: "--driver-cmd is required: the command that starts your driver" };
-  return options;
+  if (values.help) return { help: true };
+  if (values.list) return { list: true };
+  const driverCmd = values["driver-cmd"]?.trim();
+  if (!driverCmd) return { error: "--driver-cmd is required: the command that starts your driver" };
+  const listen = /^\[?([^\]]+?)\]?:(\d+)$/.exec(values.listen ?? "127.0.0.1:0");
+  const port = Number(listen?.[2]);
+  if (listen?.[1] === undefined || port > 65_535) return { error: "--listen needs HOST:PORT, e.g. 127.0.0.1:7171 (port 0: any free port)" };
+  return { host: listen[1], port, driverCmd, only: list(values.only), skip: list(values.skip), json: values.json === true };
 }
 
 /** The scenarios `--only` and `--skip` leave; a name selects itself and every `<name>.*` scenario. */
-export function selectScenarios(all: readonly Scenario[], options: Pick<ClientOptions, "only" | "skip">): Scenario[] {
-  const named = (scenario: Scenario, names: string[]): boolean => names.some((name) => scenario.name === name || scenario.name.startsWith(`${name}.`));
+export function selectScenarios<T extends { name: string }>(all: readonly T[], options: Pick<ClientOptions, "only" | "skip">): T[] {
+  const named = (scenario: T, names: string[]): boolean => names.some((name) => scenario.name === name || scenario.name.startsWith(`${name}.`));
   return all.filter((scenario) => (options.only.length === 0 || named(scenario, options.only)) && !named(scenario, options.skip));
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((part) => part.trim()).filter((part) => part.length > 0);
 }

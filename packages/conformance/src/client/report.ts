@@ -1,35 +1,33 @@
-/** One scenario's outcome, as the human report and `--json` give it. */
+/**
+ * One scenario's outcome, in the shape the server mode reports (`server/runner.ts`'s ScenarioResult),
+ * so that both modes print, serialise and count results the same way.
+ */
 export interface ScenarioResult {
-  name: string;
+  readonly name: string;
   /** The PROTOCOL.md section it checks. */
-  section: string;
-  checks: string;
-  passed: boolean;
-  ms: number;
+  readonly section: string;
+  readonly status: "passed" | "failed";
+  readonly ms: number;
   /** Why it failed, in words that name the rule. */
-  error?: string;
-  /** Figures measured on the way (latencies, what the client did after a loss). */
-  notes: string[];
+  readonly detail?: string;
+  /** Figures measured on the way (pong latencies, how early a lease was given up, what the client did after). */
+  readonly notes: readonly string[];
 }
 
-/** One line a scenario, the reason under a failure, and `N passed, M failed` last. */
-export function formatHuman(results: readonly ScenarioResult[]): string {
-  const lines: string[] = [];
-  for (const result of results) {
-    const notes = result.notes.length > 0 ? ` (${result.notes.join("; ")})` : "";
-    lines.push(`${result.passed ? "PASS" : "FAIL"}  ${result.name}  [PROTOCOL.md ${result.section}]  ${result.ms} ms${notes}`);
-    if (result.error !== undefined) lines.push(`      ${result.error}`);
-  }
-  lines.push(summary(results));
-  return `${lines.join("\n")}\n`;
+/** One line per scenario as it finishes, with the reason (or the figures measured) under it. */
+export function progressLine(result: ScenarioResult): string {
+  const mark = result.status === "passed" ? "ok  " : "FAIL";
+  const under = [result.detail, ...result.notes].filter((line) => line !== undefined).map((line) => `\n       ${line}`);
+  return `${mark} ${result.name.padEnd(40)} ${`§${result.section}`.padEnd(60)} ${result.ms} ms${under.join("")}`;
 }
 
-export function formatJson(results: readonly ScenarioResult[]): string {
-  const passed = results.filter((result) => result.passed).length;
-  return `${JSON.stringify({ mode: "client", passed, failed: results.length - passed, scenarios: results }, null, 2)}\n`;
-}
-
-function summary(results: readonly ScenarioResult[]): string {
-  const passed = results.filter((result) => result.passed).length;
+/** The last line a person reads. */
+export function summaryLine(results: readonly ScenarioResult[]): string {
+  const passed = results.filter((result) => result.status === "passed").length;
   return `${passed} passed, ${results.length - passed} failed`;
+}
+
+/** `--json`: where the kit listened, the summary line and every result. */
+export function jsonReport(listen: string, results: readonly ScenarioResult[]): string {
+  return JSON.stringify({ mode: "client", listen, summary: summaryLine(results), results }, null, 2);
 }

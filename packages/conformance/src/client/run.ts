@@ -1,6 +1,6 @@
 import { Driver } from "./driver.js";
-import { parseClientArgs, selectScenarios, USAGE, type ClientOptions } from "./options.js";
-import { formatHuman, formatJson, type ScenarioResult } from "./report.js";
+import { parseClientArgs, selectScenarios, USAGE } from "./options.js";
+import { jsonReport, progressLine, summaryLine, type ScenarioResult } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { CLIENT_SCENARIOS } from "./scenarios/index.js";
 import { ScriptedServer, withTimeout } from "./scripted-server.js";
@@ -10,37 +10,38 @@ import { ScenarioFailure } from "./session.js";
 const SCENARIO_TIMEOUT_MS = 30_000;
 
 /**
- * `leasehold-conformance client --listen HOST:PORT --driver-cmd CMD [--only a,b] [--skip c] [--json]`:
- * plays every selected scenario against the client the driver runs, prints the report and returns
- * the exit status (0 all passed, 1 some failed, 2 a usage error).
+ * `leasehold-conformance client --driver-cmd CMD [--listen HOST:PORT] [--only a,b] [--skip c] [--json]`:
+ * plays every selected scenario against the client the driver runs and prints the report. The exit
+ * status is 0 when every selected scenario passed, 1 otherwise, 2 on bad usage.
  */
 export async function runClientConformance(argv: string[]): Promise<number> {
-  const parsed = parseClientArgs(argv);
-  if ("error" in parsed) {
-    process.stderr.write(`${parsed.error}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.list) {
-    for (const scenario of CLIENT_SCENARIOS) process.stdout.write(`${scenario.name}  (PROTOCOL.md ${scenario.section}): ${scenario.checks}\n`);
+  const options = parseClientArgs(argv);
+  if ("help" in options) return (process.stdout.write(`${USAGE}\n`), 0);
+  if ("list" in options) {
+    for (const scenario of CLIENT_SCENARIOS) process.stdout.write(`${scenario.name.padEnd(40)} §${scenario.section}\n`);
     return 0;
   }
-  const results = await runScenarios(parsed, selectScenarios(CLIENT_SCENARIOS, parsed));
-  process.stdout.write(parsed.json ? formatJson(results) : formatHuman(results));
-  return results.every((result) => result.passed) ? 0 : 1;
-}
-
-/** Runs `scenarios` one after the other, each with a driver process of its own. */
-export async function runScenarios(options: ClientOptions, scenarios: readonly Scenario[]): Promise<ScenarioResult[]> {
+  if ("error" in options) return (process.stderr.write(`${options.error}\n${USAGE}\n`), 2);
   const server = await ScriptedServer.listen(options.host, options.port);
-  const results: ScenarioResult[] = [];
+  const listen = `ws://${server.authority}`;
+  if (!options.json) process.stdout.write(`scripted server at ${listen}/<scenario>\n`);
+  let results: ScenarioResult[];
   try {
-    for (const scenario of scenarios) {
-      const result = await runOne(server, options.driverCmd, scenario);
-      results.push(result);
-      if (!options.json) process.stderr.write(`${result.passed ? "pass" : "FAIL"} ${scenario.name}\n`);
-    }
+    results = await runScenarios(server, options.driverCmd, selectScenarios(CLIENT_SCENARIOS, options), options.json ? undefined : (result) => process.stdout.write(`${progressLine(result)}\n`));
   } finally {
     await server.close();
+  }
+  process.stdout.write(options.json ? `${jsonReport(listen, results)}\n` : `${summaryLine(results)}\n`);
+  return results.some((result) => result.status === "failed") || results.length === 0 ? 1 : 0;
+}
+
+/** Runs `scenarios` one after the other on `server`, each with a driver process of its own. */
+export async function runScenarios(server: ScriptedServer, driverCmd: string, scenarios: readonly Scenario[], onResult?: (result: ScenarioResult) => void): Promise<ScenarioResult[]> {
+  const results: ScenarioResult[] = [];
+  for (const scenario of scenarios) {
+    const result = await runOne(server, driverCmd, scenario);
+    results.push(result);
+    onResult?.(result);
   }
   return results;
 }
@@ -61,6 +62,6 @@ async function runOne(server: ScriptedServer, driverCmd: string, scenario: Scena
     await driver.stop();
   }
   const ms = Math.round(performance.now() - started);
-  const base = { name: scenario.name, section: scenario.section, checks: scenario.checks, ms, notes };
-  return error === undefined ? { ...base, passed: true } : { ...base, passed: false, error };
+  const base = { name: scenario.name, section: scenario.section, ms, notes };
+  return error === undefined ? { ...base, status: "passed" } : { ...base, status: "failed", detail: error };
 }

@@ -29,10 +29,15 @@ export class ScriptedServer {
     return new ScriptedServer(wss, host, (wss.address() as AddressInfo).port);
   }
 
+  /** `host:port` as a URL names it. */
+  get authority(): string {
+    return `${this.host.includes(":") ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
   /** Starts taking connections for `scenario`; ends the previous stage. */
   open(scenario: string): Stage {
     this.#stage?.end();
-    this.#stage = new Stage(scenario, `ws://${this.host.includes(":") ? `[${this.host}]` : this.host}:${this.port}/${scenario}`);
+    this.#stage = new Stage(scenario, `ws://${this.authority}/${scenario}`);
     return this.#stage;
   }
 
