@@ -1,7 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
-import { withTimeout } from "./scripted-server.js";
-import { ScenarioFailure } from "./session.js";
+import { ScenarioFailure, withTimeout } from "./verdict.js";
 import type { Frame } from "./wire.js";
 
 /** A driver's answer to one command (CONFORMANCE.md, "Client mode"). */

@@ -3,8 +3,8 @@ import { parseClientArgs, selectScenarios, USAGE } from "./options.js";
 import { jsonReport, progressLine, summaryLine, type ScenarioResult } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { CLIENT_SCENARIOS } from "./scenarios/index.js";
-import { ScriptedServer, withTimeout } from "./scripted-server.js";
-import { ScenarioFailure } from "./session.js";
+import { ScriptedServer } from "./scripted-server.js";
+import { ScenarioFailure, withTimeout } from "./verdict.js";
 
 /** The longest one scenario may take; the slowest (deadline.pings-stop) needs about 6 s. */
 const SCENARIO_TIMEOUT_MS = 30_000;

@@ -1,6 +1,8 @@
 import type { Driver, Sent } from "./driver.js";
-import type { Arrival, Peer, Stage } from "./scripted-server.js";
-import { ScenarioFailure, ScriptedSession, reply, type Resync } from "./session.js";
+import type { Arrival, Peer } from "./peer.js";
+import type { Stage } from "./scripted-server.js";
+import { ScriptedSession, reply, type Resync } from "./session.js";
+import { ScenarioFailure } from "./verdict.js";
 import { describe, type Frame } from "./wire.js";
 
 /**

@@ -1,11 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ANNOUNCED_LIMITS, type Frame } from "./wire.js";
 
-/** A verdict: the client under test (or its driver) broke a rule of the spec. */
-export class ScenarioFailure extends Error {
-  override name = "ScenarioFailure";
-}
-
 /**
  * What the scripted server remembers of the one session a scenario plays: its id and secret (which
  * a resume must send back), the heartbeat counters (section 5) and the highest request id the kit

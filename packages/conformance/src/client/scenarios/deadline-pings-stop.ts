@@ -1,7 +1,9 @@
 import { LEASE, acquireGranted, openWithLease, type Scenario } from "../scenario.js";
-import { ScenarioFailure, reply } from "../session.js";
+import { reply } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 import type { DriverEvent } from "../driver.js";
-import type { Arrival, Peer, Stage } from "../scripted-server.js";
+import type { Arrival, Peer } from "../peer.js";
+import type { Stage } from "../scripted-server.js";
 import { describe } from "../wire.js";
 
 const TTL_MS = 1_500;

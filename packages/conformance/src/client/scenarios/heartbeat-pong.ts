@@ -1,5 +1,5 @@
 import { PROMPT_MS, openSession, type Scenario } from "../scenario.js";
-import { ScenarioFailure } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 
 /** Pings the kit sends; each must be answered before the next. */
 const PINGS = 6;

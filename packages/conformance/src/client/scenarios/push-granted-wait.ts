@@ -1,5 +1,6 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, type Scenario } from "../scenario.js";
-import { ScenarioFailure, reply } from "../session.js";
+import { reply } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 import { describe } from "../wire.js";
 
 const TOKEN = 42;

@@ -1,5 +1,5 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, acquireGranted, openWithLease, type Scenario } from "../scenario.js";
-import { ScenarioFailure } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 
 export const pushLeaseEnded: Scenario = {
   name: "push.lease-ended",

@@ -1,5 +1,6 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
-import { ScenarioFailure, errorFrame, reply } from "../session.js";
+import { errorFrame, reply } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 import { describe } from "../wire.js";
 
 const PROTOCOL_ERROR = 4000;

@@ -1,5 +1,6 @@
 import { LEASE, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
-import { ScenarioFailure, reply } from "../session.js";
+import { reply } from "../session.js";
+import { ScenarioFailure } from "../verdict.js";
 
 /** Time for the application's new request to reach the client's queue while it is reconnecting. */
 const QUEUE_MS = 300;
