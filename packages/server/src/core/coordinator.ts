@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, heartbeatInterval, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { Accounts, LEGACY_ACCOUNT, principalDefaults, sessionOwner, valueBytes, type SessionOwner } from "./accounts.js";
 import { ANONYMOUS } from "../auth/permissions.js";
 import { AdminFeed } from "./admin-feed.js";
@@ -197,14 +197,10 @@ export class Coordinator {
     };
   }
 
-  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
+  /** The session's heartbeat interval by the protocol's rule (`heartbeatInterval`), at most the configured interval and a third of the session grace. */
   heartbeatInterval(session: Session): number {
     // A third of the grace too, so that a live client answering every ping is never dropped as silent.
-    let interval = Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
-    for (const lease of session.leases.values()) {
-      if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
-    }
-    return Math.max(this.options.minHeartbeatMs, interval);
+    return heartbeatInterval(Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3)), keptAliveTtls(session));
   }
 
   // Leases
@@ -427,4 +423,9 @@ export class Coordinator {
     }
     this.#armDeadline(session);
   }
+}
+
+/** The TTLs of the session's leases kept alive by heartbeats (the heartbeat rule's input). */
+function* keptAliveTtls(session: Session): Iterable<number> {
+  for (const lease of session.leases.values()) if (lease.keepAlive) yield lease.ttl;
 }
