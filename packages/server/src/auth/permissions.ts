@@ -57,6 +57,9 @@ export interface Principal {
  */
 export const JWT_NAME_PREFIX = "jwt:";
 
+/** Longest principal name (a token's name, a JWT's subject): it is shown in logs and refusals, and stored with every session it opens. */
+export const MAX_PRINCIPAL_NAME_LENGTH = 128;
+
 /** The principal of every connection while authentication is off. */
 export const ANONYMOUS: Principal = { name: "anonymous", via: "anonymous", unrestricted: true, grants: [] };
 

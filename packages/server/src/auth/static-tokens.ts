@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as z from "zod/mini";
 import type { PrincipalLimits } from "../core/accounts.js";
 import { configProblem } from "./config-problem.js";
-import { Grants, JWT_NAME_PREFIX, toGrant, type Principal } from "./permissions.js";
+import { Grants, JWT_NAME_PREFIX, MAX_PRINCIPAL_NAME_LENGTH, toGrant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
 export interface StaticToken {
@@ -32,8 +32,6 @@ export const TOKEN_FILE_LIMITS = {
 } as const satisfies Record<string, keyof PrincipalLimits>;
 
 const MIN_TOKEN_LENGTH = 16;
-/** Longest token name: it is shown in logs and refusals, and stored with every session it opens. */
-const MAX_NAME_LENGTH = 128;
 
 /**
  * Static tokens, looked up by their SHA-256: the presented credential is hashed and the digest found
@@ -126,7 +124,7 @@ const TokenEntry = z.pipe(
       name: z
         .string({ error: nameRule })
         .check(
-          z.refine((name) => name.length >= 1 && name.length <= MAX_NAME_LENGTH, { error: nameRule }),
+          z.refine((name) => name.length >= 1 && name.length <= MAX_PRINCIPAL_NAME_LENGTH, { error: nameRule }),
           z.refine((name) => !name.startsWith(JWT_NAME_PREFIX), {
             error: (issue) => `${JSON.stringify(issue.input)} starts with "${JWT_NAME_PREFIX}", which is reserved for JWT subjects; rename it`,
           }),
@@ -163,7 +161,7 @@ function principalLimits(limits: z.infer<typeof TokenLimits>): Partial<Principal
 /** " (name)" after an entry's index in a refusal, when the entry has a usable name. */
 function nameOf(entries: readonly unknown[], index: number): string {
   const name = (entries[index] as { name?: unknown } | undefined)?.name;
-  return typeof name === "string" && name.length > 0 ? ` (${name.slice(0, MAX_NAME_LENGTH)})` : "";
+  return typeof name === "string" && name.length > 0 ? ` (${name.slice(0, MAX_PRINCIPAL_NAME_LENGTH)})` : "";
 }
 
 function positiveRule(issue: { input: unknown }): string {
@@ -171,7 +169,7 @@ function positiveRule(issue: { input: unknown }): string {
 }
 
 function nameRule(): string {
-  return `must be a string of 1 to ${MAX_NAME_LENGTH} characters`;
+  return `must be a string of 1 to ${MAX_PRINCIPAL_NAME_LENGTH} characters`;
 }
 
 function tokenRule(): string {
