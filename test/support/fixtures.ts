@@ -34,7 +34,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Leasehol
 }
 
 /** A client closed after the test. */
-export async function startClient(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
+export async function startClient(url: string | readonly string[], options: ConnectOptions = {}): Promise<LeaseholdClient> {
   const client = await connect(url, options);
   defer(() => client.close());
   return client;

@@ -81,7 +81,7 @@ export class Watches {
     const watch: ServerWatch = new ServerWatch(this, session, id, prefix, from, new BackPressure(this.clock, this.options, () => this.#pump(watch)));
     this.#watches.add(watch);
     session.addSubscription(id, watch);
-    session.reply(id, { watch: id, revision: current });
+    session.reply<"watch">(id, { watch: id, revision: current });
     this.#pump(watch);
   }
 
