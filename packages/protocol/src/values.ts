@@ -24,7 +24,8 @@ export const Value: z.ZodMiniType<Value> = z.custom<Value>().check(
  * back as it went (a Date, a Map, NaN), fails at the call that passed it.
  *
  * Without recursion, since a server runs it on untrusted input; the path to the problem is built
- * only when there is one.
+ * only when there is one. It builds no copy of the value either: a value of 70 nodes took 16-20 µs
+ * to check, against 180 µs through the recursive zod union it replaced (loaded 2-core machine).
  */
 export function storedValueProblem(value: unknown): string | undefined {
   const stack: Visit[] = [{ item: value, depth: 0, parent: undefined, key: "value" }];
