@@ -77,7 +77,6 @@ export interface ResolvedOptions {
   port: number;
   limits: Limits;
   heartbeatMs: number;
-  minHeartbeatMs: number;
   sessionGraceMs: number;
   handshakeTimeoutMs: number;
   maxHandshakeBytes: number;
@@ -99,7 +98,6 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     port: options.port ?? 7070,
     limits,
     heartbeatMs: options.heartbeatMs ?? HEARTBEAT_DEFAULTS.heartbeatMs,
-    minHeartbeatMs: HEARTBEAT_DEFAULTS.minHeartbeatMs,
     sessionGraceMs: options.sessionGraceMs ?? 10_000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? ADMISSION_DEFAULTS.maxHandshakeBytes),

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, heartbeatInterval, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { Accounts, principalDefaults, valueBytes, type SessionOwner } from "./accounts.js";
 import { AdminFeed, OPEN_ACCESS, type AdminAccess } from "./admin-feed.js";
 import { UNRECORDED, type Changes } from "./changes.js";
@@ -177,19 +177,19 @@ export class Coordinator {
     };
   }
 
-  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
+  /** The session's heartbeat interval by the protocol's rule (`heartbeatInterval`), at most the configured interval and a third of the session grace. */
   heartbeatInterval(session: Session): number {
-    let interval = this.baseHeartbeatInterval();
-    for (const lease of session.leases.values()) {
-      if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
-    }
-    return Math.max(this.options.minHeartbeatMs, interval);
+    return heartbeatInterval(this.#baseLongestMs(), keptAliveTtls(session));
   }
 
   /** The interval of a session without kept-alive leases, announced in `welcome` so that a client's silence rule survives its leases ending. */
   baseHeartbeatInterval(): number {
+    return heartbeatInterval(this.#baseLongestMs(), []);
+  }
+
+  #baseLongestMs(): number {
     // A third of the grace too, so that a live client answering every ping is never dropped as silent.
-    return Math.max(this.options.minHeartbeatMs, Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3)));
+    return Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
   }
 
   // Leases
@@ -414,4 +414,9 @@ export class Coordinator {
     }
     this.#armDeadline(session);
   }
+}
+
+/** The TTLs of the session's leases kept alive by heartbeats (the heartbeat rule's input). */
+function* keptAliveTtls(session: Session): Iterable<number> {
+  for (const lease of session.leases.values()) if (lease.keepAlive) yield lease.ttl;
 }
