@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { resolve } from "node:path";
+import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
 import type { SyncMode } from "./storage/sqlite-storage.js";
 
@@ -191,6 +192,8 @@ interface ServeOptions {
   maxBytesPerPrincipal?: number;
   maxBacklog?: number;
 }
+
+addClientCommands(program);
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`leasehold: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,0 +1,71 @@
+import { spawn } from "node:child_process";
+import { CommandFailure, ExitCode, signalStatus } from "./exit-codes.js";
+import { trapSignals } from "./run.js";
+
+/**
+ * Runs `work` (connect, grant, acquire or campaign) until it resolves, unless SIGINT, SIGTERM or
+ * SIGHUP comes first: then it fails with 128+N ("interrupted before the grant"), and `signal`, which
+ * `work` passes on to its wait, withdraws the request from the queue.
+ */
+export async function beforeGrant<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const untrap = trapSignals((signal) => controller.abort(new CommandFailure(signalStatus(signal), `interrupted by ${signal} before the grant`)));
+  const interrupted = new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason as Error), { once: true }));
+  try {
+    return await Promise.race([work(controller.signal), interrupted]);
+  } finally {
+    untrap();
+  }
+}
+
+export interface HeldCommand {
+  /** The program and its arguments; run without a shell. */
+  argv: string[];
+  /** Added to the CLI's own environment. */
+  env: Record<string, string>;
+  /** Aborts when what the command runs under (a lock, a leadership) is lost; its reason says why. */
+  lost: AbortSignal;
+  /** After SIGTERM on a loss, how long the command has to exit before SIGKILL. */
+  killAfterMs: number;
+}
+
+/**
+ * Runs the command while something is held, and resolves with the CLI's exit status: the command's
+ * own (128+N if a signal N ended it), or 75 when the hold was lost meanwhile, whatever the command
+ * did then. SIGINT, SIGTERM and SIGHUP sent to the CLI are passed on to the command. On a loss the
+ * command gets SIGTERM, then SIGKILL after `killAfterMs` if it is still running.
+ */
+export function runWhileHeld(held: HeldCommand): Promise<number> {
+  const [file, ...args] = held.argv;
+  if (file === undefined) return Promise.reject(new CommandFailure(ExitCode.USAGE, "no command given: write it after --"));
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: "inherit", env: { ...process.env, ...held.env } });
+    let lostWhileRunning = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const untrap = trapSignals((signal) => child.kill(signal));
+    const onLost = () => {
+      lostWhileRunning = true;
+      const reason: unknown = held.lost.reason;
+      process.stderr.write(
+        `leasehold: ${reason instanceof Error ? reason.message : "lost"}; stopping ${file} (SIGTERM, then SIGKILL after ${held.killAfterMs} ms)\n`,
+      );
+      child.kill("SIGTERM");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), held.killAfterMs);
+    };
+    const finish = (status: number) => {
+      untrap();
+      held.lost.removeEventListener("abort", onLost);
+      clearTimeout(killTimer);
+      resolve(lostWhileRunning ? ExitCode.LOST : status);
+    };
+    if (held.lost.aborted) onLost();
+    else held.lost.addEventListener("abort", onLost, { once: true });
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      // Only a spawn failure gets here before "exit": the command never ran.
+      if (child.pid !== undefined) return;
+      process.stderr.write(`leasehold: cannot run ${file}: ${error.message}\n`);
+      finish(error.code === "ENOENT" ? ExitCode.NOT_FOUND : ExitCode.CANNOT_RUN);
+    });
+    child.once("exit", (code, signal) => finish(signal !== null ? signalStatus(signal) : (code ?? ExitCode.INTERNAL)));
+  });
+}
