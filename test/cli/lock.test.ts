@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { LeaseholdClient } from "@leasehold/client";
-import { nodeCommand, runCli, startCli } from "../support/cli-process.js";
+import { CLI_TEST_TIMEOUT_MS, nodeCommand, runCli, startCli } from "../support/cli-process.js";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { freePort } from "../support/server-process.js";
@@ -12,7 +12,7 @@ import { TcpProxy } from "../support/tcp-proxy.js";
 // `leasehold lock NAME -- command`, run as a shell script would: the real CLI in its own process
 // against a real server, its command a real child process of it.
 
-describe("leasehold lock: the command and its exit status", () => {
+describe("leasehold lock: the command and its exit status", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("runs the command with the lock's name, fencing token and lease in its environment, and exits with its status", async () => {
     const server = await startServer();
     const observer = await startClient(server.url);
@@ -53,7 +53,7 @@ describe("leasehold lock: the command and its exit status", () => {
   });
 });
 
-describe("leasehold lock: not acquired, refused, unreachable", () => {
+describe("leasehold lock: not acquired, refused, unreachable", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("exits 1 when --try finds the lock taken and when --wait runs out, or the status given with -E; the command never runs", async () => {
     const server = await startServer();
     const holder = await startClient(server.url);
@@ -107,7 +107,7 @@ describe("leasehold lock: not acquired, refused, unreachable", () => {
   });
 });
 
-describe("leasehold lock: signals", () => {
+describe("leasehold lock: signals", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it.each([
     ["SIGINT", 130],
     ["SIGTERM", 143],
@@ -137,7 +137,7 @@ describe("leasehold lock: signals", () => {
   });
 });
 
-describe("leasehold lock: a loss while the command runs", () => {
+describe("leasehold lock: a loss while the command runs", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("stops the command with SIGTERM, then SIGKILL after --kill-after, and exits 75, when the connection is cut", async () => {
     const server = await startServer();
     const proxy = TcpProxy.forUrl(server.url);
@@ -173,7 +173,7 @@ describe("leasehold lock: a loss while the command runs", () => {
   });
 });
 
-describe("leasehold lock: two processes on one name", () => {
+describe("leasehold lock: two processes on one name", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("run their commands one after the other, in the order they queued", async () => {
     const server = await startServer();
     const holder = await startClient(server.url);

@@ -4,6 +4,12 @@ import { fileURLToPath } from "node:url";
 import { vi } from "vitest";
 import { defer, repoRoot } from "./fixtures.js";
 
+/**
+ * For tests that start the CLI several times: one start costs 1.5 s of CPU (tsx compiling the
+ * sources), and took 4-5 s of wall time on the shared 2-core machine at a load average of 20.
+ */
+export const CLI_TEST_TIMEOUT_MS = 120_000;
+
 /** A `leasehold` client command (lock, elect, get, ...) running as its own process, as a shell would start it. */
 export interface CliProcess {
   readonly process: ChildProcess;
