@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { resolve } from "node:path";
 import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
-import type { SyncMode } from "./storage/sqlite-storage.js";
+import type { SyncMode } from "./persistence/sqlite-storage.js";
 
 const program = new Command()
   .name("leasehold")
