@@ -71,6 +71,11 @@ export interface ServerOptions {
   allowOrigins?: string[];
   /** Serve `wss://` and `https://` with this certificate and key (PEM), or the files holding them (read again by `reload()`). */
   tls?: TlsOptions;
+  /**
+   * The lock-delay of locks whose acquire gives none: how long, in ms, a lock stays ungrantable after
+   * its holder's lease expired or was revoked by an admin (not after a release). Default 0.
+   */
+  lockDelayMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -91,6 +96,8 @@ export interface ResolvedOptions {
   maxDataBytes: number | undefined;
   /** Authentication, permissions and the request rate: checks every request before it runs. */
   guard: Guard;
+  /** The default lock-delay of locks (see ServerOptions.lockDelayMs). */
+  lockDelayMs: number;
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -111,6 +118,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     logger: options.logger,
     maxDataBytes: options.maxDataBytes,
+    lockDelayMs: nonNegative("lockDelayMs", options.lockDelayMs ?? 0),
     guard: new Guard(new Authenticator(options.auth), limits, options.clock ?? systemClock),
     watch: {
       history: {
@@ -121,6 +129,11 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       retryMs: DEFAULT_WATCH_OPTIONS.retryMs,
     },
   };
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
 }
 
 function positive(name: string, value: number): number {

@@ -56,6 +56,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
         wait: request.wait ?? 0,
         value: undefined,
         steal: request.steal,
+        lockDelay: request.lockDelay,
       });
       if (outcome === "queued") return "later";
       if (outcome === "busy") return answer<"lock.acquire">({ acquired: false });
