@@ -162,14 +162,24 @@ describe("leasehold lock: a loss while the command runs", { timeout: CLI_TEST_TI
     expect(next.acquired).toBe(true);
   });
 
-  it("exits 75 when an admin releases the lock, even though the command then exits 0", async () => {
+  it("exits 75 when an admin releases the lock, even though the command then exits 0; the next holder waits out the lock-delay", async () => {
     const server = await startServer();
     const admin = await startClient(server.url);
-    const cli = startCli(["lock", "revoked", "--url", server.url, "--", ...nodeCommand(`process.on("SIGTERM", () => { say("term"); process.exit(0); }); say("ready"); setInterval(() => {}, 1000);`)]);
+    const cli = startCli([
+      "lock", "revoked", "--kill-after", "200ms", "--url", server.url, "--",
+      ...nodeCommand(`process.on("SIGTERM", () => { say("term"); process.exit(0); }); say("ready"); setInterval(() => {}, 1000);`),
+    ]);
     await cli.printed("ready");
+    const lease = await admin.leases.grant(10_000);
+    const next = admin.locks.acquire("revoked", lease.id, { wait: true });
+    await vi.waitFor(async () => expect((await admin.locks.query("revoked")).pending).toHaveLength(1));
+    const releasedAt = performance.now();
     expect(await admin.admin.forceRelease("revoked")).toBe(true);
     await cli.printed("term");
     expect(await cli.exited).toBe(75);
+    // The CLI asked for a lock-delay of --kill-after + 1 s: nobody is granted before it has passed.
+    expect((await next).acquired).toBe(true);
+    expect(performance.now() - releasedAt).toBeGreaterThanOrEqual(1_200);
   });
 });
 

@@ -22,7 +22,7 @@ export function lockCommand(): Command {
     .argument("<command...>", "the command and its arguments, after --; run without a shell")
     .option("--shared", "take the lock shared: many shared holders at once, no exclusive one")
     .option("--limit <n>", "a semaphore: one of at most N holders (every user of the name must give the same N)", integer(1, 1_000_000))
-    .addHelpText("after", `${HOLD_HELP("LEASEHOLD_LOCK", "lock")}\n${EXIT_CODES_HELP}`)
+    .addHelpText("after", `${HOLD_HELP("LEASEHOLD_LOCK", "lock")}\n${LOCK_DELAY_HELP}\n${EXIT_CODES_HELP}`)
     .action(
       action(async (name: string, argv: string[], options: LockOptions) => {
         if (options.shared && options.limit !== undefined) throw new CommandFailure(ExitCode.USAGE, "--shared and --limit do not go together: a semaphore's slots are exclusive");
@@ -32,10 +32,11 @@ export function lockCommand(): Command {
           const { lock, leaseId } = await beforeGrant(async (interrupted) => {
             const lease = await client.leases.grant(options.ttl);
             const signal = AbortSignal.any([interrupted, lease.signal]);
+            const lockDelayMs = lockDelayFor(options.killAfter);
             const lock =
               options.limit === undefined
-                ? await client.locks.acquire(name, lease.id, { wait, signal, mode: options.shared ? "shared" : "exclusive" })
-                : await client.semaphores.acquire(name, lease.id, { limit: options.limit, wait, signal });
+                ? await client.locks.acquire(name, lease.id, { wait, signal, mode: options.shared ? "shared" : "exclusive", lockDelayMs })
+                : await client.semaphores.acquire(name, lease.id, { limit: options.limit, wait, signal, lockDelayMs });
             return { lock, leaseId: lease.id };
           });
           if (!lock.acquired || lock.token === undefined) {
@@ -55,6 +56,21 @@ export function lockCommand(): Command {
       }),
     );
 }
+
+/**
+ * The lock-delay the CLI asks for: --kill-after, plus a second for the news of a loss to reach it
+ * (an admin's release is told by a message), so that the next holder is never granted while this
+ * command may still be running after the server gave the lock up. A clean exit releases at once.
+ */
+export function lockDelayFor(killAfterMs: number): number {
+  return killAfterMs + LOSS_NEWS_MS;
+}
+
+const LOSS_NEWS_MS = 1_000;
+
+const LOCK_DELAY_HELP = `The lock carries a lock-delay of --kill-after + ${LOSS_NEWS_MS / 1_000} s: when it is lost rather than released, the
+server grants it to nobody else until then, so that the next holder never runs beside a command
+that is still being stopped.`;
 
 /** The options `lock` and `elect` share: how long to wait, the lease's TTL, and what happens on a loss. */
 export function holdOptions(command: Command): Command {
