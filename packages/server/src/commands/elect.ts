@@ -2,8 +2,7 @@ import { Command } from "commander";
 import { TimeoutError } from "@leasehold/client";
 import type { Value } from "@leasehold/protocol";
 import { CommandFailure, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
-import { beforeGrant, runWhileHeld } from "./hold.js";
-import { HOLD_HELP, holdOptions, waitOf } from "./lock.js";
+import { beforeGrant, holdHelp, holdOptions, runWhileHeld, waitOf } from "./hold.js";
 import { connectFrom, withClient, withConnectionOptions, type ConnectionOptions } from "./options.js";
 import { action, printUntilInterrupted } from "./run.js";
 import { formatValue, parseValue, printLine } from "./values.js";
@@ -31,7 +30,7 @@ export function electCommand(): Command {
     .option("--value <json>", "what observers see while this process leads (JSON)")
     .option("--observe", "print the leader, then each new leader, until interrupted")
     .option("--json", "with --observe: one JSON line per leader")
-    .addHelpText("after", `${HOLD_HELP("LEASEHOLD_ELECTION", "leadership")}\n${EXIT_CODES_HELP}`)
+    .addHelpText("after", `${holdHelp("LEASEHOLD_ELECTION", "leadership")}\n${EXIT_CODES_HELP}`)
     .action(
       action(async (name: string, argv: string[], options: ElectOptions) => {
         if (options.observe) {

@@ -1,6 +1,44 @@
 import { spawn } from "node:child_process";
+import { Option, type Command } from "commander";
 import { CommandFailure, ExitCode, signalStatus } from "./exit-codes.js";
+import { duration, integer } from "./options.js";
 import { trapSignals } from "./run.js";
+
+/** The options `lock` and `elect` share: how long to wait, the lease's TTL, and what happens on a loss. */
+export function holdOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--ttl <duration>", "TTL of the lease the hold is under: how long the server keeps it after it last heard from this process")
+        .argParser(duration(100, 86_400_000))
+        .default(10_000, "10s"),
+    )
+    .option("--wait <duration>", "give up after waiting this long (250ms, 10s, 2m, or seconds); default: wait forever", duration(0, 86_400_000))
+    .option("--try", "do not wait: give up at once if it is taken")
+    .addOption(
+      new Option("--kill-after <duration>", "on a loss the command gets SIGTERM, then SIGKILL after this long")
+        .argParser(duration(0, 3_600_000))
+        .default(5_000, "5s"),
+    )
+    .option("-E, --conflict-exit-code <status>", "exit status when not acquired (--try refused, --wait ran out)", integer(0, 255), 1);
+}
+
+/** The wait to ask for: none with --try, at most --wait, else without limit. */
+export function waitOf(options: { wait?: number; try?: boolean }): boolean | number {
+  if (options.try && options.wait !== undefined) throw new CommandFailure(ExitCode.USAGE, "--try and --wait do not go together: --try does not wait at all");
+  if (options.try) return false;
+  return options.wait ?? true;
+}
+
+/** What `lock --help` and `elect --help` say about the command's environment, signals and losses. */
+export function holdHelp(nameVariable: string, what: string): string {
+  return `
+The command runs without a shell (write sh -c '...' for one), with ${nameVariable} (the name),
+LEASEHOLD_FENCING_TOKEN (grows with every grant: pass it to fenced writes) and LEASEHOLD_LEASE in its
+environment. SIGINT, SIGTERM and SIGHUP sent to leasehold are passed on to it; the ${what} is given up
+when it exits. If the ${what} is lost while it runs (the server did not hear from this process within
+--ttl, or an admin released it), the command gets SIGTERM, then SIGKILL after --kill-after.
+If leasehold itself is killed with SIGKILL, the command is orphaned and runs on without the ${what}.`;
+}
 
 /**
  * Runs `work` (connect, grant, acquire or campaign) until it resolves, unless SIGINT, SIGTERM or

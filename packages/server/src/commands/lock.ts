@@ -1,7 +1,7 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { CommandFailure, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
-import { beforeGrant, runWhileHeld } from "./hold.js";
-import { connectFrom, duration, integer, withConnectionOptions, type ConnectionOptions } from "./options.js";
+import { beforeGrant, holdHelp, holdOptions, runWhileHeld, waitOf } from "./hold.js";
+import { connectFrom, integer, withConnectionOptions, type ConnectionOptions } from "./options.js";
 import { action } from "./run.js";
 
 interface LockOptions extends ConnectionOptions {
@@ -22,7 +22,7 @@ export function lockCommand(): Command {
     .argument("<command...>", "the command and its arguments, after --; run without a shell")
     .option("--shared", "take the lock shared: many shared holders at once, no exclusive one")
     .option("--limit <n>", "a semaphore: one of at most N holders (every user of the name must give the same N)", integer(1, 1_000_000))
-    .addHelpText("after", `${HOLD_HELP("LEASEHOLD_LOCK", "lock")}\n${LOCK_DELAY_HELP}\n${EXIT_CODES_HELP}`)
+    .addHelpText("after", `${holdHelp("LEASEHOLD_LOCK", "lock")}\n${LOCK_DELAY_HELP}\n${EXIT_CODES_HELP}`)
     .action(
       action(async (name: string, argv: string[], options: LockOptions) => {
         if (options.shared && options.limit !== undefined) throw new CommandFailure(ExitCode.USAGE, "--shared and --limit do not go together: a semaphore's slots are exclusive");
@@ -62,7 +62,7 @@ export function lockCommand(): Command {
  * (an admin's release is told by a message), so that the next holder is never granted while this
  * command may still be running after the server gave the lock up. A clean exit releases at once.
  */
-export function lockDelayFor(killAfterMs: number): number {
+function lockDelayFor(killAfterMs: number): number {
   return killAfterMs + LOSS_NEWS_MS;
 }
 
@@ -71,39 +71,3 @@ const LOSS_NEWS_MS = 1_000;
 const LOCK_DELAY_HELP = `The lock carries a lock-delay of --kill-after + ${LOSS_NEWS_MS / 1_000} s: when it is lost rather than released, the
 server grants it to nobody else until then, so that the next holder never runs beside a command
 that is still being stopped.`;
-
-/** The options `lock` and `elect` share: how long to wait, the lease's TTL, and what happens on a loss. */
-export function holdOptions(command: Command): Command {
-  return command
-    .addOption(
-      new Option("--ttl <duration>", "TTL of the lease the hold is under: how long the server keeps it after it last heard from this process")
-        .argParser(duration(100, 86_400_000))
-        .default(10_000, "10s"),
-    )
-    .option("--wait <duration>", "give up after waiting this long (250ms, 10s, 2m, or seconds); default: wait forever", duration(0, 86_400_000))
-    .option("--try", "do not wait: give up at once if it is taken")
-    .addOption(
-      new Option("--kill-after <duration>", "on a loss the command gets SIGTERM, then SIGKILL after this long")
-        .argParser(duration(0, 3_600_000))
-        .default(5_000, "5s"),
-    )
-    .option("-E, --conflict-exit-code <status>", "exit status when not acquired (--try refused, --wait ran out)", integer(0, 255), 1);
-}
-
-/** The wait to ask for: none with --try, at most --wait, else without limit. */
-export function waitOf(options: { wait?: number; try?: boolean }): boolean | number {
-  if (options.try && options.wait !== undefined) throw new CommandFailure(ExitCode.USAGE, "--try and --wait do not go together: --try does not wait at all");
-  if (options.try) return false;
-  return options.wait ?? true;
-}
-
-/** What `lock --help` and `elect --help` say about the command's environment, signals and losses. */
-export function HOLD_HELP(nameVariable: string, what: string): string {
-  return `
-The command runs without a shell (write sh -c '...' for one), with ${nameVariable} (the name),
-LEASEHOLD_FENCING_TOKEN (grows with every grant: pass it to fenced writes) and LEASEHOLD_LEASE in its
-environment. SIGINT, SIGTERM and SIGHUP sent to leasehold are passed on to it; the ${what} is given up
-when it exits. If the ${what} is lost while it runs (the server did not hear from this process within
---ttl, or an admin released it), the command gets SIGTERM, then SIGKILL after --kill-after.
-If leasehold itself is killed with SIGKILL, the command is orphaned and runs on without the ${what}.`;
-}

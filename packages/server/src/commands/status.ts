@@ -56,7 +56,7 @@ function snapshot(mirror: AdminMirror) {
 }
 
 /** The terminal view: a summary line, then one table each for locks, elections, sessions and leases. */
-export function render(mirror: AdminMirror): string {
+function render(mirror: AdminMirror): string {
   const now = mirror.serverNow();
   const age = (since: number) => seconds(now - since);
   const detached = [...mirror.sessions.values()].filter((session) => !session.connected).length;
