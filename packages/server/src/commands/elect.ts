@@ -2,17 +2,12 @@ import { Command } from "commander";
 import { TimeoutError } from "@leasehold/client";
 import type { Value } from "@leasehold/protocol";
 import { CommandFailure, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
-import { beforeGrant, holdHelp, holdOptions, runWhileHeld, waitOf } from "./hold.js";
-import { connectFrom, withClient, withConnectionOptions, type ConnectionOptions } from "./options.js";
+import { holdAndRun, holdHelp, holdOptions, type HoldOptions } from "./hold.js";
+import { withClient, withConnectionOptions } from "./options.js";
 import { action, printUntilInterrupted } from "./run.js";
 import { formatValue, parseValue, printLine } from "./values.js";
 
-interface ElectOptions extends ConnectionOptions {
-  ttl: number;
-  wait?: number;
-  try?: boolean;
-  killAfter: number;
-  conflictExitCode: number;
+interface ElectOptions extends HoldOptions {
   value?: string;
   observe?: boolean;
   json?: boolean;
@@ -39,31 +34,21 @@ export function electCommand(): Command {
         }
         if (argv.length === 0) throw new CommandFailure(ExitCode.USAGE, "no command given: write it after -- (or --observe to watch the leaders)");
         const value: Value = options.value === undefined ? null : parseValue(options.value, "--value");
-        const wait = waitOf(options);
-        const client = await connectFrom(options);
-        try {
-          const { term, leaseId } = await beforeGrant(async (interrupted) => {
-            const lease = await client.leases.grant(options.ttl);
-            const term = await client.elections.campaign(name, lease.id, { value, wait, signal: AbortSignal.any([interrupted, lease.signal]) }).catch((error: unknown) => {
+        return holdAndRun(options, {
+          argv,
+          nameVariable: ["LEASEHOLD_ELECTION", name],
+          take: async (client, leaseId, wait, signal) => {
+            try {
+              const term = await client.elections.campaign(name, leaseId, { value, wait, signal });
+              return { token: term.token, signal: term.signal };
+            } catch (error) {
               // campaign answers "not elected" with a TimeoutError (--try found a leader, --wait ran out).
               if (error instanceof TimeoutError) return undefined;
               throw error;
-            });
-            return { term, leaseId: lease.id };
-          });
-          if (term === undefined) {
-            process.stderr.write(`leasehold: not elected leader of "${name}": ${options.try ? "it has a leader (--try)" : "the wait ran out (--wait)"}\n`);
-            return options.conflictExitCode;
-          }
-          return await runWhileHeld({
-            argv,
-            env: { LEASEHOLD_ELECTION: name, LEASEHOLD_FENCING_TOKEN: String(term.token), LEASEHOLD_LEASE: String(leaseId) },
-            lost: term.signal,
-            killAfterMs: options.killAfter,
-          });
-        } finally {
-          await client.close();
-        }
+            }
+          },
+          refused: { try: `not elected leader of "${name}": it has a leader (--try)`, wait: `not elected leader of "${name}": the wait ran out (--wait)` },
+        });
       }),
     );
 }

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { Option, type Command } from "commander";
 import { CommandFailure, ExitCode, signalStatus } from "./exit-codes.js";
-import { duration, integer } from "./options.js";
+import type { LeaseholdClient } from "@leasehold/client";
+import { connectFrom, duration, integer, type ConnectionOptions } from "./options.js";
 import { trapSignals } from "./run.js";
 
 /** The options `lock` and `elect` share: how long to wait, the lease's TTL, and what happens on a loss. */
@@ -40,12 +41,68 @@ when it exits. If the ${what} is lost while it runs (the server did not hear fro
 If leasehold itself is killed with SIGKILL, the command is orphaned and runs on without the ${what}.`;
 }
 
+/** What `lock` and `elect` share of their options (see `holdOptions`). */
+export interface HoldOptions extends ConnectionOptions {
+  ttl: number;
+  wait?: number;
+  try?: boolean;
+  killAfter: number;
+  conflictExitCode: number;
+}
+
+/** A grant as `holdAndRun` needs it: the fencing token, and the signal that aborts when it is lost. */
+export interface Grant {
+  token: number;
+  signal: AbortSignal;
+}
+
+/**
+ * The whole of `lock` and `elect`: connects, grants a lease of --ttl, asks for the hold with `take`
+ * (which passes `signal` on to its wait, and resolves undefined when not granted), then runs the
+ * command while it is held (`runWhileHeld`), and closes the client, which releases everything at
+ * once. Resolves with the exit status.
+ */
+export async function holdAndRun(
+  options: HoldOptions,
+  spec: {
+    argv: string[];
+    /** The environment variable naming the hold for the command (LEASEHOLD_LOCK, LEASEHOLD_ELECTION) and its value. */
+    nameVariable: [string, string];
+    take: (client: LeaseholdClient, leaseId: number, wait: boolean | number, signal: AbortSignal) => Promise<Grant | undefined>;
+    /** Why it was not granted, with --try and with --wait. */
+    refused: { try: string; wait: string };
+  },
+): Promise<number> {
+  const wait = waitOf(options);
+  const client = await connectFrom(options);
+  try {
+    const { grant, leaseId } = await beforeGrant(async (interrupted) => {
+      const lease = await client.leases.grant(options.ttl);
+      return { grant: await spec.take(client, lease.id, wait, AbortSignal.any([interrupted, lease.signal])), leaseId: lease.id };
+    });
+    if (grant === undefined) {
+      process.stderr.write(`leasehold: ${options.try ? spec.refused.try : spec.refused.wait}\n`);
+      return options.conflictExitCode;
+    }
+    const [variable, name] = spec.nameVariable;
+    return await runWhileHeld({
+      argv: spec.argv,
+      env: { [variable]: name, LEASEHOLD_FENCING_TOKEN: String(grant.token), LEASEHOLD_LEASE: String(leaseId) },
+      lost: grant.signal,
+      killAfterMs: options.killAfter,
+    });
+  } finally {
+    // The goodbye releases the lease and what it holds at once: the next waiter is granted without waiting for a TTL.
+    await client.close();
+  }
+}
+
 /**
  * Runs `work` (connect, grant, acquire or campaign) until it resolves, unless SIGINT, SIGTERM or
  * SIGHUP comes first: then it fails with 128+N ("interrupted before the grant"), and `signal`, which
  * `work` passes on to its wait, withdraws the request from the queue.
  */
-export async function beforeGrant<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function beforeGrant<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const untrap = trapSignals((signal) => controller.abort(new CommandFailure(signalStatus(signal), `interrupted by ${signal} before the grant`)));
   const interrupted = new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason as Error), { once: true }));

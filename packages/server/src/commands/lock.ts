@@ -1,17 +1,12 @@
 import { Command } from "commander";
 import { CommandFailure, EXIT_CODES_HELP, ExitCode } from "./exit-codes.js";
-import { beforeGrant, holdHelp, holdOptions, runWhileHeld, waitOf } from "./hold.js";
-import { connectFrom, integer, withConnectionOptions, type ConnectionOptions } from "./options.js";
+import { holdAndRun, holdHelp, holdOptions, type HoldOptions } from "./hold.js";
+import { integer, withConnectionOptions } from "./options.js";
 import { action } from "./run.js";
 
-interface LockOptions extends ConnectionOptions {
-  ttl: number;
-  wait?: number;
-  try?: boolean;
+interface LockOptions extends HoldOptions {
   shared?: boolean;
   limit?: number;
-  killAfter: number;
-  conflictExitCode: number;
 }
 
 /** `leasehold lock NAME -- command args...`: runs a command while holding a lock, as flock(1) does. */
@@ -26,33 +21,19 @@ export function lockCommand(): Command {
     .action(
       action(async (name: string, argv: string[], options: LockOptions) => {
         if (options.shared && options.limit !== undefined) throw new CommandFailure(ExitCode.USAGE, "--shared and --limit do not go together: a semaphore's slots are exclusive");
-        const wait = waitOf(options);
-        const client = await connectFrom(options);
-        try {
-          const { lock, leaseId } = await beforeGrant(async (interrupted) => {
-            const lease = await client.leases.grant(options.ttl);
-            const signal = AbortSignal.any([interrupted, lease.signal]);
-            const lockDelayMs = lockDelayFor(options.killAfter);
+        const lockDelayMs = lockDelayFor(options.killAfter);
+        return holdAndRun(options, {
+          argv,
+          nameVariable: ["LEASEHOLD_LOCK", name],
+          take: async (client, leaseId, wait, signal) => {
             const lock =
               options.limit === undefined
-                ? await client.locks.acquire(name, lease.id, { wait, signal, mode: options.shared ? "shared" : "exclusive", lockDelayMs })
-                : await client.semaphores.acquire(name, lease.id, { limit: options.limit, wait, signal, lockDelayMs });
-            return { lock, leaseId: lease.id };
-          });
-          if (!lock.acquired || lock.token === undefined) {
-            process.stderr.write(`leasehold: "${name}" was not acquired: ${options.try ? "it is held (--try)" : "the wait ran out (--wait)"}\n`);
-            return options.conflictExitCode;
-          }
-          return await runWhileHeld({
-            argv,
-            env: { LEASEHOLD_LOCK: name, LEASEHOLD_FENCING_TOKEN: String(lock.token), LEASEHOLD_LEASE: String(leaseId) },
-            lost: lock.signal,
-            killAfterMs: options.killAfter,
-          });
-        } finally {
-          // The goodbye releases the lease and the lock at once: the next waiter is granted without waiting for a TTL.
-          await client.close();
-        }
+                ? await client.locks.acquire(name, leaseId, { wait, signal, mode: options.shared ? "shared" : "exclusive", lockDelayMs })
+                : await client.semaphores.acquire(name, leaseId, { limit: options.limit, wait, signal, lockDelayMs });
+            return lock.acquired && lock.token !== undefined ? { token: lock.token, signal: lock.signal } : undefined;
+          },
+          refused: { try: `"${name}" was not acquired: it is held (--try)`, wait: `"${name}" was not acquired: the wait ran out (--wait)` },
+        });
       }),
     );
 }
