@@ -56,6 +56,11 @@ export const LockAcquire = request("lock.acquire", {
    * requests keep waiting. Exclusive locks only, without `wait` or `limit`; needs the `steal` right.
    */
   steal: z.optional(z.boolean()),
+  /**
+   * Lock-delay, in ms: when this hold is lost rather than released (its lease expires or an admin
+   * revokes it), nobody else is granted the lock for this long. Absent: the server's default (0 unless set).
+   */
+  lockDelay: z.optional(Millis),
 });
 export const LockRelease = request("lock.release", { name: Name, token: Token });
 /** Who holds and who waits for the locks under `prefix` (not semaphores), as the Web Locks API's `query()`. */
