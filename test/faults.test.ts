@@ -99,6 +99,8 @@ describe("faults", () => {
     expect(lock.signal.aborted).toBe(true);
     expect(abortedAt).toBeLessThan(grantedAt);
     expect((lock.signal.reason as { code: string }).code).toBe("LEASE_EXPIRED");
+    // Drop the blackholed connection, or closing the client after the test waits 2 s for a bye that cannot arrive.
+    proxy.cut();
   });
 
   it("a holder whose connection is dropped outright also aborts before the waiter's grant, and learns its session expired", async () => {
@@ -126,6 +128,8 @@ describe("faults", () => {
     // When the network heals, the session is found gone, and the client says so...
     await vi.waitFor(() => expect(server.coordinator.sessions.has(holder.sessionId!)).toBe(false), { timeout: 5_000 });
     proxy.restore();
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    holder.wake();
     await expired;
     // ...and goes on with a new session.
     const again = await holder.locks.acquire("lock:drop:2", (await holder.leases.grant(TTL)).id);
@@ -144,6 +148,8 @@ describe("faults", () => {
     proxy.cut();
     await vi.waitFor(() => expect(server.coordinator.leases.has(lease.id)).toBe(false), { timeout: 5_000 });
     proxy.restore();
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    holder.wake();
     await reconnected;
     expect(lock.signal.aborted).toBe(true);
     expect(lease.signal.aborted).toBe(true);
@@ -172,6 +178,8 @@ describe("faults", () => {
     await vi.waitFor(() => expect(events).toContain("disconnected"));
     await new Promise((resolve) => setTimeout(resolve, 300));
     proxy.restore();
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    holder.wake();
     await vi.waitFor(() => expect(events).toContain("reconnected"), { timeout: 5_000 });
 
     // Well past the cut: still held, never reported lost, and the waiter still waits.
@@ -203,6 +211,8 @@ describe("faults", () => {
     await held.release();
     await vi.waitFor(() => expect(server.coordinator.locks.get("lock:queued")?.holders.size).toBe(1));
     proxy.restore();
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    waiter.wake();
     // ...and recovered from the resync on resume.
     const lock = await waiting;
     expect(lock.acquired).toBe(true);
