@@ -1,5 +1,6 @@
 import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
 import type { Coordinator } from "../core/coordinator.js";
+import { inspect } from "../core/inspect.js";
 import { dispatchShared } from "./dispatch-shared.js";
 import { Right } from "../auth/permissions.js";
 import { ServerError } from "../errors.js";
@@ -73,7 +74,7 @@ export function dispatch(context: RequestContext, request: Request): Handled {
       return answer<"admin.revoke">({ revoked: lease !== undefined });
     }
     case "admin.state":
-      return answer<"admin.state">(adminState(coordinator));
+      return answer<"admin.state">(inspect(coordinator));
     case "admin.subscribe":
       // Answered by the feed itself, so that the reply goes out before the snapshot.
       coordinator.adminFeed.open(session, request.id);
@@ -122,37 +123,5 @@ function lockQuery(coordinator: Coordinator, prefix: string, visible: (name: str
   return {
     held: held.sort((a, b) => a.token - b.token).map((item) => item.entry),
     pending: pending.sort((a, b) => a.seq - b.seq).map((item) => item.entry),
-  };
-}
-
-function adminState(coordinator: Coordinator): ResultOf<"admin.state"> {
-  const now = coordinator.now;
-  const tables = [coordinator.locks, coordinator.elections];
-  return {
-    now: Math.round(now),
-    revision: coordinator.revision,
-    sessions: [...coordinator.sessions.values()].map((session) => ({
-      session: session.id,
-      address: session.address,
-      agent: session.agent,
-      connected: session.outlet !== null,
-      ageMs: Math.round(now - session.createdAt),
-    })),
-    leases: [...coordinator.leases.values()].map((lease) => ({
-      lease: lease.id,
-      session: lease.session.id,
-      ttl: lease.ttl,
-      remaining: Math.max(0, Math.round(coordinator.deadline(lease) - now)),
-      keepAlive: lease.keepAlive,
-    })),
-    locks: tables.flatMap((table) =>
-      [...table.entries()].map((entry) => ({
-        name: entry.name,
-        kind: entry.kind,
-        limit: entry.kind === "semaphore" ? entry.limit : undefined,
-        holders: [...entry.holders.values()].map((hold) => ({ session: hold.lease.session.id, lease: hold.lease.id, token: hold.token, mode: hold.mode })),
-        waiters: [...entry.queue].map((waiter) => ({ session: waiter.lease.session.id, lease: waiter.lease.id, mode: waiter.mode })),
-      })),
-    ),
   };
 }
