@@ -19,12 +19,20 @@ const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
-function tier(name: string, include: string[], budgetMs: number, { exclude = [], isolate = true }: { exclude?: string[]; isolate?: boolean } = {}): TestProjectInlineConfiguration {
+function tier(
+  name: string,
+  include: string[],
+  budgetMs: number,
+  { exclude = [], isolate = true, realTime = true }: { exclude?: string[]; isolate?: boolean; realTime?: boolean } = {},
+): TestProjectInlineConfiguration {
   return {
     extends: true,
     test: {
       name,
       isolate,
+      // Tiers on real sockets and processes wait for events up to 10 s (vi.waitFor, expect.poll), not 1 s.
+      setupFiles: realTime ? ["test/support/patient-waits.ts"] : [],
+      expect: { poll: { timeout: realTime ? 10_000 : 1_000 } },
       include,
       exclude: ["**/node_modules/**", ...exclude],
       testTimeout: budgetMs,
@@ -47,7 +55,7 @@ export default defineConfig({
       // run, the 16-million-value frame-scan test 15 s against 1.7 s. A budget catches a hang, not slowness.
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
-      tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false }),
+      tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
       tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES] }),
       tier("browser", BROWSER_FILES, 120_000),
       tier("attack", ATTACK_FILES, 120_000),
