@@ -8,7 +8,7 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
  * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
- * - conformance: the protocol conformance kit (packages/conformance, added with issue 14).
+ * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance).
  */
 
 const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.ts"];
@@ -16,7 +16,7 @@ const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.t
 // timing-sensitive as the hostile tests (its bystander's slowest request took 205 ms against 9 ms at a load of 17).
 const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts"];
 const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
-const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts"];
+const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
 function tier(
@@ -56,7 +56,7 @@ export default defineConfig({
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
       tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES] }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES] }),
       tier("browser", BROWSER_FILES, 120_000),
       tier("attack", ATTACK_FILES, 120_000),
       tier("cluster", CLUSTER_FILES, 120_000),

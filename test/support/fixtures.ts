@@ -32,7 +32,7 @@ export function lockOf(server: LeaseholdServer, name: string): Inspection["locks
 }
 
 /** A client closed after the test. */
-export async function startClient(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
+export async function startClient(url: string | readonly string[], options: ConnectOptions = {}): Promise<LeaseholdClient> {
   const client = await connect(url, options);
   defer(() => client.close());
   return client;

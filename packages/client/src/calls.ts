@@ -1,5 +1,6 @@
 import { ErrorCode, Results, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
 import { errorFromCode, type LeaseholdError } from "./errors.js";
+import type { InFlight, Settlement } from "./resume-settlement.js";
 
 interface Pending {
   readonly id: number;
@@ -79,38 +80,25 @@ export class Calls {
   }
 
   /**
-   * After a resume: requests above `lastRequest` never reached the server and go out again; those at
-   * or below it were received but their answers were lost with the connection. `settleLost` decides
-   * each of those (from the resync state): a result, an error (an unknown outcome), or undefined for a
-   * wait still queued on the server.
-   *
-   * `refused`: the server closed the previous connection over a frame it could not read (close
-   * 4000). It reads frames in order and stops at that one, so the first request sent and not received
-   * was it: that request fails with the server's error rather than going out again, which would only
-   * be refused again, after every resume, for ever.
+   * After a resume: `decide` (see `settleInFlight`) says for each request in flight, in id order,
+   * whether it goes out again, waits for its answer, or is settled or failed now.
    */
-  resume(lastRequest: number, settleLost: (request: Request) => { result: unknown } | { error: Error } | undefined, refused?: Error): void {
+  resume(decide: (inFlight: readonly InFlight[]) => readonly Settlement[]): void {
     const all = [...this.#pending.values()];
-    const culprit = refused && all.find((pending) => pending.id > lastRequest && pending.sentAt !== undefined);
-    if (culprit) {
-      this.#take(culprit.id);
-      if (!culprit.orphaned) culprit.reject(refused);
-    }
+    const settlements = decide(all.map((pending) => ({ message: pending.message, sent: pending.sentAt !== undefined })));
     // Every re-send goes out before any settlement: settling may make a new request (the release of a
     // grant its caller gave up on), and a new id sent ahead of a re-sent lower one is refused.
-    for (const pending of all) {
-      if (pending.id <= lastRequest || pending === culprit) continue;
+    for (const [index, pending] of all.entries()) {
+      if (settlements[index]?.kind !== "resend") continue;
       pending.sentAt = undefined;
       this.#transmit(pending);
     }
-    for (const pending of all) {
-      if (pending.id > lastRequest) continue;
-      const outcome = settleLost(pending.message);
-      if (outcome === undefined) continue; // still queued on the server: its answer will come
-      if ("result" in outcome) this.settleReply(pending.id, outcome.result);
-      else {
+    for (const [index, pending] of all.entries()) {
+      const settlement = settlements[index];
+      if (settlement?.kind === "settle") this.settleReply(pending.id, settlement.result);
+      else if (settlement?.kind === "fail") {
         this.#take(pending.id);
-        if (!pending.orphaned) pending.reject(outcome.error);
+        if (!pending.orphaned) pending.reject(settlement.error);
       }
     }
   }

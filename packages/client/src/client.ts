@@ -7,7 +7,7 @@ import {
   systemClock,
   type Clock,
   type Hello,
-  type Request,
+  type Timer,
   type Resync,
   type ServerMessage,
   type Value,
@@ -15,6 +15,7 @@ import {
 } from "@leasehold/protocol";
 import { Admin } from "./admin.js";
 import { Calls } from "./calls.js";
+import { settleInFlight } from "./resume-settlement.js";
 import {
   ConnectionError,
   LeaseExpiredError,
@@ -32,15 +33,21 @@ import { Locks } from "./locks.js";
 import { Semaphores } from "./semaphores.js";
 import { Subscriptions } from "./subscriptions.js";
 import type { Watch, WatchOptions } from "./watch.js";
-import { Transport, type WebSocketConstructor } from "./transport.js";
+import { Transport, type ConnectionState, type WebSocketConstructor } from "./transport.js";
+import { DEFAULT_BACKOFF, type Backoff } from "./backoff.js";
 import { trustingCa, type TrustedCa } from "./tls.js";
 import { pageClock, WorkerClock } from "./worker-clock.js";
+import { asyncDispose } from "./dispose.js";
 
 export interface ConnectOptions {
   /** The WebSocket implementation; default: the browser's, or `ws` in Node (through isomorphic-ws). */
   WebSocket?: WebSocketConstructor;
   /** Reconnect and resume after a dropped connection. Default true. */
   autoReconnect?: boolean;
+  /** The reconnect backoff: full jitter under a cap of `baseMs` (100) doubling up to `maxMs` (5000); `random` for tests. */
+  reconnectBackoff?: Partial<Backoff>;
+  /** How long a dial may take, from the socket's creation to the server's welcome, before the next is tried. Default 10000 ms. */
+  handshakeTimeoutMs?: number;
   /**
    * Time source; tests pass a FakeClock. Default: in a page, timers kept by a dedicated Worker,
    * which a hidden tab does not throttle (see `throttled`); elsewhere the runtime's own.
@@ -63,7 +70,7 @@ export interface ConnectOptions {
   pageLifecycle?: boolean;
 }
 
-export type ClientEventName = "disconnected" | "reconnected" | "expired" | "closed" | "throttled";
+export type ClientEventName = "disconnected" | "reconnected" | "expired" | "closed" | "throttled" | "statechange";
 
 /**
  * A connection to a leasehold server and the session it carries. Events (through
@@ -74,8 +81,16 @@ export type ClientEventName = "disconnected" | "reconnected" | "expired" | "clos
  * - `closed`: the client is closed for good.
  * - `throttled`: the timer worker could not start (`detail.reason`, also in `throttled`), so deadlines
  *   run on the page's own timers, which a hidden tab delays; a console warning says so too.
+ * - `statechange`: `state` changed (`detail` is the new state).
+ *
+ * Given several URLs (gateways of one cluster), it dials them in order and moves on to the next
+ * after a failed dial or a lost connection, resuming its session there.
  */
 export class LeaseholdClient extends EventTarget {
+  /** Every URL this client dials, in order. */
+  readonly urls: readonly string[];
+  /** The first of `urls`. */
+  readonly url: string;
   readonly leases: Leases;
   readonly locks: Locks;
   readonly admin: Admin;
@@ -103,13 +118,18 @@ export class LeaseholdClient extends EventTarget {
   #detachPageLifecycle: (() => void) | undefined;
   #stopWatchingClock: (() => void) | undefined;
   #throttled: string | undefined;
+  readonly #clock: Clock;
 
   constructor(
-    readonly url: string,
+    urls: string | readonly string[],
     readonly options: ConnectOptions = {},
   ) {
     super();
+    this.urls = typeof urls === "string" ? [urls] : [...urls];
+    if (this.urls[0] === undefined) throw new TypeError("connect() needs at least one URL, e.g. ws://127.0.0.1:7070");
+    this.url = this.urls[0];
     const clock = options.clock ?? pageClock() ?? systemClock;
+    this.#clock = clock;
     if (clock instanceof WorkerClock) {
       this.#stopWatchingClock = clock.onFailure((reason) => {
         this.#throttled = reason;
@@ -118,9 +138,16 @@ export class LeaseholdClient extends EventTarget {
     }
     this.#liveness = new Liveness(clock);
     this.#transport = new Transport(
-      url,
-      withCa(options.WebSocket ?? (WebSocket as unknown as WebSocketConstructor), options.ca),
-      clock,
+      {
+        urls: this.urls,
+        WebSocketImpl: withCa(options.WebSocket ?? (WebSocket as unknown as WebSocketConstructor), options.ca),
+        clock,
+        reconnect: options.autoReconnect ?? true,
+        timing: {
+          backoff: { ...DEFAULT_BACKOFF, ...options.reconnectBackoff },
+          ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+        },
+      },
       {
         hello: () => this.#hello(),
         welcomed: (welcome) => this.#onWelcome(welcome),
@@ -128,8 +155,8 @@ export class LeaseholdClient extends EventTarget {
         down: (code, reason, final) => this.#onDown(code, reason, final),
         maxReconnectDelay: () => this.#maxReconnectDelay(),
         linkFailed: () => this.#liveness.check(),
+        stateChanged: (state) => this.dispatchEvent(new CustomEvent("statechange", { detail: state })),
       },
-      options.autoReconnect ?? true,
     );
     this.#calls = new Calls({
       send: (message) => this.#transport.send(message),
@@ -164,6 +191,11 @@ export class LeaseholdClient extends EventTarget {
     return this.#transport.isOpen;
   }
 
+  /** The connection: `idle`, `connecting`, `open`, `reconnecting` or `closed`, with what the client knows of each (see `ConnectionState`). */
+  get state(): ConnectionState {
+    return this.#transport.state;
+  }
+
   // Keys and values (see kv.ts)
 
   /** Writes `value` under `key`; returns the revision of the change. See `PutOptions` for leases, compare-and-set and fences. */
@@ -190,8 +222,12 @@ export class LeaseholdClient extends EventTarget {
     return this.#kv.watch(prefix, options);
   }
 
-  /** Opens the first connection. `connect()` calls it for you. */
+  /**
+   * Opens the first connection. `connect()` calls it for you. A second call while the first is
+   * dialling waits for the same dial; a call while connected resolves at once.
+   */
   async open(): Promise<this> {
+    if (this.#closed) throw new ConnectionError(ErrorCode.CLIENT_CLOSED, "the client is closed; connect again with a new client");
     await this.#transport.start();
     return this;
   }
@@ -207,10 +243,17 @@ export class LeaseholdClient extends EventTarget {
     this.#loseHandles(() => closed);
     if (this.#transport.isOpen) {
       const bye = this.#calls.call("bye", {}).result;
-      await Promise.race([bye.catch(() => {}), delay(2_000)]);
+      let timer: Timer | undefined;
+      await Promise.race([bye.catch(() => {}), new Promise<void>((resolve) => (timer = this.#clock.setTimer(BYE_TIMEOUT_MS, resolve)))]);
+      timer?.cancel();
     }
     this.#shutDown(closed);
     this.#transport.close(CloseCode.NORMAL, "bye");
+  }
+
+  /** `await using client = await connect(url)` closes the client at the end of the block. */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -340,32 +383,9 @@ export class LeaseholdClient extends EventTarget {
     const heldTokens = new Set(resync.holds.map((hold) => hold.token));
     // First, before anything new is sent: requests the server never received go out again in id
     // order (the server refuses an id below one it has seen), and those it received are settled.
-    const holdsByRequest = new Map(resync.holds.map((hold) => [hold.request, hold]));
-    const waiting = new Set(resync.waits.map((wait) => wait.request));
     const refused = this.#refusedFrame;
     this.#refusedFrame = undefined;
-    this.#calls.resume(resync.lastRequest, (request: Request) => {
-      // Received by the server, answer lost with the connection: where the resync tells the outcome, use it.
-      switch (request.op) {
-        case "lock.acquire":
-        case "election.campaign": {
-          if (waiting.has(request.id)) return undefined;
-          const hold = holdsByRequest.get(request.id);
-          if (request.op === "lock.acquire") return { result: hold ? { acquired: true, token: hold.token } : { acquired: false } };
-          return { result: hold ? { elected: true, token: hold.token } : { elected: false } };
-        }
-        case "lock.release":
-          return { result: { released: !heldTokens.has(request.token) } };
-        case "election.resign":
-          return { result: { resigned: !heldTokens.has(request.token) } };
-        case "lease.revoke":
-          return serverLeases.has(request.lease)
-            ? { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `lease ${request.lease} is still held after the reconnect; revoke it again`) }
-            : { result: {} };
-        default:
-          return { error: new ConnectionError(ErrorCode.OUTCOME_UNKNOWN, `the connection dropped before the reply to ${request.op}; it may or may not have taken effect`) };
-      }
-    }, refused);
+    this.#calls.resume((inFlight) => settleInFlight(inFlight, resync, refused));
     for (const lease of [...this.#leaseRegistry.values()]) {
       if (!serverLeases.has(lease.id)) lease.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${lease.id} ended while the client was disconnected`));
     }
@@ -461,18 +481,17 @@ function attachPageLifecycle(client: LeaseholdClient, checkDeadlines: () => void
   };
 }
 
-/** Connects to a leasehold server and opens a session. */
-export async function connect(url: string, options: ConnectOptions = {}): Promise<LeaseholdClient> {
-  return new LeaseholdClient(url, options).open();
+/**
+ * Connects to a leasehold server and opens a session. Given several URLs (gateways of one cluster),
+ * tries each in order until one answers, and later moves on to the next whenever a connection is lost.
+ */
+export async function connect(urls: string | readonly string[], options: ConnectOptions = {}): Promise<LeaseholdClient> {
+  return new LeaseholdClient(urls, options).open();
 }
 
 function withCa(WebSocketImpl: WebSocketConstructor, ca: TrustedCa | undefined): WebSocketConstructor {
   return ca === undefined ? WebSocketImpl : trustingCa(WebSocketImpl, ca);
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    (timer as { unref?: () => void }).unref?.();
-  });
-}
+/** How long `close()` waits for the server to acknowledge its `bye` before closing the socket anyway. */
+const BYE_TIMEOUT_MS = 2_000;

@@ -1,4 +1,5 @@
 import { ErrorCode, type LeaderInfo, type ResultOf, type Value } from "@leasehold/protocol";
+import { asyncDispose } from "./dispose.js";
 import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError, TimeoutError } from "./errors.js";
@@ -47,6 +48,11 @@ export class Term implements LeaseBound {
   }
 
   /** Steps down; the next candidate in line leads at once. Safe to call more than once, and after a loss. */
+  /** `await using term = await client.elections.campaign(...)` resigns at the end of the block. */
+  [asyncDispose](): Promise<void> {
+    return this.resign();
+  }
+
   resign(): Promise<void> {
     this.#resign ??= this.#doResign();
     return this.#resign;

@@ -9,8 +9,8 @@ export { KeyValue, MAX_VALUE_DEPTH, type PutOptions, type DeleteOptions, type En
 export { Semaphores, type SemaphoreOptions } from "./semaphores.js";
 export { Watch, type WatchOptions, type WatchEvent } from "./watch.js";
 export type { LeaseBound } from "./leases.js";
-export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
-export { fullJitterDelay } from "./backoff.js";
+export type { WebSocketConstructor, WebSocketLike, ConnectionState } from "./transport.js";
+export { fullJitterDelay, type Backoff } from "./backoff.js";
 export { Admin, AdminSubscription, type ServerState, type AdminUpdate, type AdminLockView, type AdminSessionView, type AdminLeaseView } from "./admin.js";
 export { AdminMirror, type AdminChanges } from "./admin-mirror.js";
 export type { TrustedCa } from "./tls.js";

@@ -2,6 +2,7 @@ import { ErrorCode } from "@leasehold/protocol";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, type LeaseholdError } from "./errors.js";
 import type { Liveness } from "./liveness.js";
+import { asyncDispose } from "./dispose.js";
 
 /** Anything held under a lease (a lock, a semaphore slot, an election term): lost together with it. */
 export interface LeaseBound {
@@ -46,8 +47,8 @@ export class Lease {
     readonly keepAlive: boolean,
     grantedAt: number,
     readonly liveness: Liveness,
-    /** Tells the server to end the lease too (after the client gave it up on its own). */
-    readonly giveBack: () => void,
+    /** Tells the server to end the lease too (after the client gave it up on its own); never rejects. */
+    readonly giveBack: () => Promise<void>,
     /** Called once when the lease ends, before its signal aborts. */
     readonly onEnd: (lease: Lease) => void = () => {},
   ) {
@@ -78,7 +79,17 @@ export class Lease {
     this.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${this.id} may have expired: no word from the server within its ${this.ttlMs} ms TTL`));
     // The server may still hold it (it heard from us later than we can prove): nobody can use it
     // any more, so end it there as well, and its locks pass to the next waiters.
-    this.giveBack();
+    void this.giveBack();
+  }
+
+  /**
+   * `await using lease = await client.leases.grant(ttl)` revokes the lease at the end of the block
+   * (its locks pass to the next waiters), unless it is gone already.
+   */
+  async [asyncDispose](): Promise<void> {
+    if (this.#endedWith !== undefined) return;
+    this.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, `lease ${this.id} was revoked by its owner`));
+    await this.giveBack();
   }
 
   /** Marks the lease and its locks lost, with a reason the user can inspect. */
@@ -135,7 +146,10 @@ export class Leases {
       result.keepAlive,
       sentAt,
       this.liveness,
-      () => void this.calls.call("lease.revoke", { lease: result.lease }).result.catch(() => {}),
+      () => this.calls.call("lease.revoke", { lease: result.lease }).result.then(
+        () => {},
+        () => {},
+      ),
       (ended) => {
         this.registry.delete(ended.id);
         this.changed();

@@ -150,7 +150,7 @@ describe("Liveness on fake time", () => {
     const clock = new FakeClock(0);
     const liveness = new Liveness(clock);
     const order: string[] = [];
-    const lease = new Lease(8, 3_000, true, 0, liveness, () => {}, () => order.push("ended"));
+    const lease = new Lease(8, 3_000, true, 0, liveness, async () => {}, () => order.push("ended"));
     const signal = lease.signal; // the signal is made lazily: here before the end
     signal.addEventListener("abort", () => order.push(`aborted: ${(signal.reason as LeaseExpiredError).code}`));
     liveness.watch(lease);
@@ -236,6 +236,10 @@ class PausedClock implements Clock {
   readonly #timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
 
   now(): number {
+    return this.time;
+  }
+
+  wallNow(): number {
     return this.time;
   }
 

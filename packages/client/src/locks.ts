@@ -1,4 +1,5 @@
 import { ErrorCode, type LockMode, type ResultOf } from "@leasehold/protocol";
+import { asyncDispose } from "./dispose.js";
 import { onAbort } from "./abort.js";
 import type { Calls } from "./calls.js";
 import { LeaseExpiredError, LeaseholdError, ReleasedError } from "./errors.js";
@@ -70,6 +71,11 @@ export class Lock {
   #reason(): LeaseholdError {
     if (typeof this.#lostReason === "function") this.#lostReason = this.#lostReason();
     return this.#lostReason as LeaseholdError;
+  }
+
+  /** `await using lock = await client.locks.acquire(...)` releases the lock at the end of the block. */
+  [asyncDispose](): Promise<void> {
+    return this.release();
   }
 
   /** Releases the lock; the next waiter is granted at once. Safe to call more than once, and after a loss. */

@@ -1,4 +1,5 @@
 import { ErrorCode, type ServerMessage } from "@leasehold/protocol";
+import { asyncDispose } from "./dispose.js";
 import type { Calls } from "./calls.js";
 import { CancelledError, ConnectionError, LeaseholdError, LimitExceededError, errorFromCode } from "./errors.js";
 import { Feed } from "./feed.js";
@@ -93,6 +94,12 @@ export abstract class Subscription<Item, Opened> implements AsyncIterable<Item> 
 
   [Symbol.asyncIterator](): AsyncIterator<Item> {
     return this.#feed;
+  }
+
+  /** `await using watch = client.watch(prefix)` closes the subscription at the end of the block. */
+  [asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 
   /** Stops the subscription; the iterator ends after the items already received. */

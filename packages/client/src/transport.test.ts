@@ -1,112 +1,279 @@
-import { CloseCode, DEFAULT_LIMITS, FakeClock, PROTOCOL_VERSION, encode } from "@leasehold/protocol";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { Transport, type WebSocketLike } from "./transport.js";
+import { CloseCode, ErrorCode, FakeClock, LocalCloseCode, PROTOCOL_VERSION, RECONNECT_POLICY, type CloseCode as CloseCodeType } from "@leasehold/protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeSocket } from "./fake-socket.test-support.js";
+import { Transport, type ConnectionState, type TransportEvents, type TransportTiming } from "./transport.js";
 
-/**
- * A server that welcomes every connection and cuts it off soon after, as one does with close 4008 (a
- * session past its rate), 4005 or 4007: the connection opens, so the dial succeeded, but it does not
- * stay up. The backoff must go on growing across such connections rather than restart from the first
- * attempt at each welcome, or the client redials about five times a second for ever.
- */
-class CutSoonAfterWelcome implements WebSocketLike {
-  static readonly opened: CutSoonAfterWelcome[] = [];
-  binaryType = "nodebuffer";
-  readyState = 0;
-  onopen: ((event: unknown) => void) | null = null;
-  onmessage: ((event: { data: unknown }) => void) | null = null;
-  onclose: ((event: { code: number; reason: string }) => void) | null = null;
-  onerror: ((event: unknown) => void) | null = null;
+/** The largest value `Math.random()` can return: every backoff wait is its cap minus 1 ms. */
+const ALMOST_ONE = 1 - Number.EPSILON / 2;
 
-  constructor(readonly url: string) {
-    CutSoonAfterWelcome.opened.push(this);
-  }
+afterEach(() => FakeSocket.reset());
 
-  send(): void {}
+describe("Transport: dial", () => {
+  it("sends the hello once the socket opens, and is open with the welcome's session", async () => {
+    const { transport, states } = harness();
+    const started = transport.start();
+    expect(transport.state).toEqual({ kind: "connecting", url: "ws://a", attempt: 0 });
+    const socket = FakeSocket.last();
+    socket.open();
+    expect(socket.sent).toEqual([{ op: "hello", version: PROTOCOL_VERSION }]);
+    socket.welcome({ session: "s7" });
+    await started;
+    expect(transport.state).toEqual({ kind: "open", url: "ws://a", session: "s7", since: 0 });
+    expect(states.map((state) => state.kind)).toEqual(["connecting", "open"]);
+  });
 
-  close(): void {
-    this.readyState = 3;
-  }
+  it("answers a second start() with the dial in flight: one socket, both callers settled", async () => {
+    const { transport } = harness();
+    const first = transport.start();
+    const second = transport.start();
+    expect(second).toBe(first);
+    expect(FakeSocket.sockets).toHaveLength(1);
+    FakeSocket.last().welcome();
+    await expect(Promise.all([first, second])).resolves.toEqual([undefined, undefined]);
+    // Connected: a third start() neither dials nor waits.
+    await transport.start();
+    expect(FakeSocket.sockets).toHaveLength(1);
+  });
 
-  /** Opens, answers the hello with a welcome, then closes with `code`. */
-  welcomeThenClose(code: number): void {
-    this.readyState = 1;
-    this.onopen?.({});
-    const welcome = { type: "welcome", version: PROTOCOL_VERSION, session: "s", secret: "x", resumed: false, heartbeat: 5_000, limits: DEFAULT_LIMITS };
-    this.onmessage?.({ data: encode(welcome) });
-    this.readyState = 3;
-    this.onclose?.({ code, reason: "cut off" });
-  }
+  it("rejects start() when the only URL refuses, and is closed", async () => {
+    const { transport } = harness();
+    const started = transport.start();
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    await expect(started).rejects.toMatchObject({ code: ErrorCode.NOT_CONNECTED });
+    expect(transport.state).toMatchObject({ kind: "closed", code: LocalCloseCode.ABNORMAL });
+  });
+
+  it("gives up a dial with no welcome after the handshake timeout", async () => {
+    const { transport, clock } = harness({ timing: { handshakeTimeoutMs: 300 } });
+    const started = transport.start();
+    const socket = FakeSocket.last();
+    socket.open();
+    clock.advance(299);
+    expect(transport.state.kind).toBe("connecting");
+    clock.advance(1);
+    await expect(started).rejects.toMatchObject({ code: ErrorCode.TIMEOUT, message: "no welcome from ws://a within 300 ms" });
+    expect(socket.closedWith?.code).toBe(CloseCode.PROTOCOL_ERROR);
+  });
+});
+
+describe("Transport: redial", () => {
+  it("redials after the backoff, with a fresh hello, and tells the owner once", async () => {
+    const { transport, clock, downs } = await opened({ timing: { backoff: { baseMs: 100, maxMs: 5_000, random: () => 0.5 } } });
+    // Up longer than the stable time: the backoff starts from the first attempt.
+    clock.advance(6_000);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL, "gone");
+    expect(downs).toEqual([{ code: LocalCloseCode.ABNORMAL, final: false }]);
+    expect(transport.state).toEqual({ kind: "reconnecting", url: undefined, attempt: 0, since: 6_000, code: LocalCloseCode.ABNORMAL, reason: "gone" });
+    // random 0.5 of the first cap, 100 ms.
+    clock.advance(49);
+    expect(FakeSocket.sockets).toHaveLength(1);
+    clock.advance(1);
+    expect(FakeSocket.sockets).toHaveLength(2);
+    expect(transport.state).toMatchObject({ kind: "reconnecting", url: "ws://a", since: 6_000 });
+    // A failed redial waits longer and is not told to the owner again.
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    clock.advance(99);
+    expect(FakeSocket.sockets).toHaveLength(2);
+    clock.advance(1);
+    expect(FakeSocket.sockets).toHaveLength(3);
+    FakeSocket.last().welcome();
+    expect(transport.state.kind).toBe("open");
+    expect(downs).toHaveLength(1);
+  });
+
+  it("never waits longer than the owner allows (its leases would lapse first)", async () => {
+    const { clock } = await opened({ maxReconnectDelay: 10, timing: { backoff: { baseMs: 5_000, maxMs: 5_000, random: () => ALMOST_ONE } } });
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    clock.advance(10);
+    expect(FakeSocket.sockets).toHaveLength(2);
+  });
+
+  it("keeps growing the backoff across connections cut off before they are stable (4008)", async () => {
+    const { clock, downs } = await opened({ timing: { backoff: { baseMs: 100, maxMs: 5_000, random: () => ALMOST_ONE } } });
+    const dialedAt: number[] = [clock.now()];
+    for (let round = 0; round < 7; round++) {
+      FakeSocket.last().serverClose(CloseCode.RATE_LIMITED, "cut off");
+      dialedAt.push(timeOfNextDial(clock));
+      FakeSocket.last().welcome();
+    }
+    const gaps = dialedAt.slice(1).map((at, index) => at - dialedAt[index]!);
+    // The full-jitter cap doubles from 200 ms up to 5 s (before, each welcome restarted it: 199 ms every time).
+    expect(gaps).toEqual([199, 399, 799, 1_599, 3_199, 4_999, 4_999]);
+    expect(downs.map((down) => down.code)).toEqual(Array.from({ length: 7 }, () => CloseCode.RATE_LIMITED));
+  });
+
+  it("starts the backoff again from the first attempt once a connection has stayed up", async () => {
+    const { clock } = await opened({ timing: { stableAfterMs: 5_000, backoff: { baseMs: 100, maxMs: 5_000, random: () => ALMOST_ONE } } });
+    FakeSocket.last().serverClose(CloseCode.RATE_LIMITED);
+    timeOfNextDial(clock);
+    FakeSocket.last().welcome();
+    FakeSocket.last().serverClose(CloseCode.RATE_LIMITED);
+    const before = clock.now();
+    expect(timeOfNextDial(clock) - before).toBe(399);
+    FakeSocket.last().welcome();
+    clock.advance(5_000);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    const after = clock.now();
+    expect(timeOfNextDial(clock) - after).toBe(99);
+  });
+
+  it("drops a silent link after three heartbeat intervals and 100 ms, closing it with 4000", async () => {
+    const { transport, clock, downs } = await opened({ heartbeat: 1_000 });
+    const socket = FakeSocket.last();
+    clock.advance(3_099);
+    expect(transport.state.kind).toBe("open");
+    clock.advance(1);
+    expect(transport.state.kind).toBe("reconnecting");
+    expect(socket.closedWith?.code).toBe(CloseCode.PROTOCOL_ERROR);
+    expect(downs).toEqual([{ code: LocalCloseCode.ABNORMAL, final: false }]);
+  });
+
+  it("keeps a link that hears pings", async () => {
+    const { transport, clock } = await opened({ heartbeat: 1_000 });
+    for (let second = 1; second <= 10; second++) {
+      clock.advance(1_000);
+      FakeSocket.last().receive({ type: "ping", seq: second, ack: second - 1 });
+    }
+    expect(transport.state.kind).toBe("open");
+    expect(FakeSocket.last().sent.filter((message) => message.op === "pong")).toHaveLength(10);
+  });
+
+  it("does not redial when told not to reconnect", async () => {
+    const { transport, clock, downs } = await opened({ reconnect: false });
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    clock.advance(60_000);
+    expect(FakeSocket.sockets).toHaveLength(1);
+    expect(transport.state).toMatchObject({ kind: "closed", code: LocalCloseCode.ABNORMAL });
+    expect(downs).toEqual([{ code: LocalCloseCode.ABNORMAL, final: true }]);
+  });
+
+  const codes = Object.entries(RECONNECT_POLICY).map(([code, policy]) => [Number(code) as CloseCodeType, policy] as const);
+  it.each(codes)("after close %i: %s", async (code, policy) => {
+    const { transport, clock, downs } = await opened();
+    FakeSocket.last().serverClose(code);
+    // Past any backoff wait, within the redial's handshake timeout.
+    clock.advance(9_000);
+    expect(downs).toEqual([{ code, final: policy === "stop" }]);
+    expect(FakeSocket.sockets).toHaveLength(policy === "stop" ? 1 : 2);
+    expect(transport.state.kind).toBe(policy === "stop" ? "closed" : "reconnecting");
+  });
+
+  it("closes a redial that timed out even when its reason is too long for a close frame", async () => {
+    const longUrl = `ws://a/${"x".repeat(200)}`;
+    const { clock } = await opened({ urls: ["ws://a", longUrl], timing: { handshakeTimeoutMs: 1_000 } });
+    clock.advance(60_000);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    timeOfNextDial(clock);
+    const redial = FakeSocket.last();
+    expect(redial.url).toBe(longUrl);
+    clock.advance(1_000);
+    expect(redial.closedWith?.code).toBe(CloseCode.PROTOCOL_ERROR);
+  });
+
+  it("wake() cuts a backoff wait short, and close() stops everything", async () => {
+    const { transport, clock } = await opened({ timing: { backoff: { baseMs: 5_000, maxMs: 5_000, random: () => ALMOST_ONE } } });
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    transport.wake();
+    expect(FakeSocket.sockets).toHaveLength(2);
+    transport.close();
+    clock.advance(60_000);
+    expect(FakeSocket.sockets).toHaveLength(2);
+    expect(FakeSocket.last().closedWith?.code).toBe(CloseCode.NORMAL);
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe("Transport: several URLs", () => {
+  it("tries each URL once, at once, while start() waits, and rejects when none answers", async () => {
+    const { transport } = harness({ urls: ["ws://a", "ws://b", "ws://c"] });
+    const started = transport.start();
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    expect(transport.state).toEqual({ kind: "connecting", url: "ws://c", attempt: 0 });
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    await expect(started).rejects.toMatchObject({ code: ErrorCode.NOT_CONNECTED, message: expect.stringContaining("ws://c") });
+    expect(FakeSocket.sockets.map((socket) => socket.url)).toEqual(["ws://a", "ws://b", "ws://c"]);
+  });
+
+  it("opens on the first URL that answers", async () => {
+    const { transport } = harness({ urls: ["ws://a", "ws://b"] });
+    const started = transport.start();
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    FakeSocket.last().welcome();
+    await started;
+    expect(transport.state).toMatchObject({ kind: "open", url: "ws://b" });
+  });
+
+  it("does not try the next URL after a refusal that would be the same everywhere (4003)", async () => {
+    const { transport } = harness({ urls: ["ws://a", "ws://b"] });
+    const started = transport.start();
+    FakeSocket.last().open();
+    FakeSocket.last().receive({ type: "error", code: ErrorCode.UNAUTHENTICATED, message: "bad token" });
+    FakeSocket.last().serverClose(CloseCode.UNAUTHENTICATED);
+    await expect(started).rejects.toMatchObject({ code: ErrorCode.UNAUTHENTICATED });
+    expect(FakeSocket.sockets).toHaveLength(1);
+  });
+
+  it("moves on to the next URL after a lost connection and after each failed redial, round and round, with backoff", async () => {
+    const { transport, clock } = await opened({ urls: ["ws://a", "ws://b", "ws://c"], timing: { backoff: { baseMs: 100, maxMs: 5_000, random: () => ALMOST_ONE } } });
+    clock.advance(60_000);
+    FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    const waits: number[] = [];
+    for (let redial = 0; redial < 4; redial++) {
+      const before = clock.now();
+      waits.push(timeOfNextDial(clock) - before);
+      if (redial < 3) FakeSocket.last().serverClose(LocalCloseCode.ABNORMAL);
+    }
+    expect(FakeSocket.sockets.map((socket) => socket.url)).toEqual(["ws://a", "ws://b", "ws://c", "ws://a", "ws://b"]);
+    expect(waits).toEqual([99, 199, 399, 799]);
+    FakeSocket.last().welcome({ resumed: true });
+    expect(transport.state).toMatchObject({ kind: "open", url: "ws://b" });
+  });
+});
+
+interface HarnessOptions {
+  urls?: string[];
+  reconnect?: boolean;
+  timing?: Partial<TransportTiming>;
+  maxReconnectDelay?: number;
 }
 
-/** A transport to the fake server that reconnects without a cap on its wait; `down` sees each close code. */
-function reconnectingTransport(clock: FakeClock, down: (code: number) => void = () => {}): Transport {
-  const events = {
-    hello: () => ({ op: "hello", version: PROTOCOL_VERSION }) as const,
+/** A transport over FakeSockets on a FakeClock, recording what it tells its owner. */
+function harness(options: HarnessOptions = {}) {
+  const clock = new FakeClock(0);
+  const states: ConnectionState[] = [];
+  const downs: { code: number; final: boolean }[] = [];
+  const events: TransportEvents = {
+    hello: () => ({ op: "hello", version: PROTOCOL_VERSION }),
     welcomed: () => {},
     message: () => {},
-    down,
+    down: (code, _reason, final) => downs.push({ code, final }),
     linkFailed: () => {},
-    maxReconnectDelay: () => Number.POSITIVE_INFINITY,
+    maxReconnectDelay: () => options.maxReconnectDelay ?? Number.POSITIVE_INFINITY,
+    stateChanged: (state) => states.push(state),
   };
-  return new Transport("ws://test", CutSoonAfterWelcome, clock, events, true);
+  const transport = new Transport(
+    { urls: options.urls ?? ["ws://a"], WebSocketImpl: FakeSocket, clock, reconnect: options.reconnect ?? true, timing: options.timing },
+    events,
+  );
+  return { transport, clock, states, downs };
 }
 
-afterEach(() => {
-  vi.restoreAllMocks();
-  CutSoonAfterWelcome.opened.length = 0;
-});
+/** A harness whose transport is open on its first URL with the given heartbeat. */
+async function opened(options: HarnessOptions & { heartbeat?: number } = {}) {
+  const made = harness(options);
+  const started = made.transport.start();
+  FakeSocket.last().welcome({ heartbeat: options.heartbeat ?? 60_000 });
+  await started;
+  return made;
+}
 
-describe("Transport reconnect backoff", () => {
-  it("keeps growing across connections that are welcomed and cut off before they are stable (4008)", async () => {
-    vi.spyOn(Math, "random").mockReturnValue(1 - Number.EPSILON / 2);
-    const clock = new FakeClock(0);
-    const downs: number[] = [];
-    const transport = reconnectingTransport(clock, (code) => downs.push(code));
-    const started = transport.start();
-    const dialedAt: number[] = [];
-    for (let round = 0; round < 8; round++) {
-      const socket = CutSoonAfterWelcome.opened.at(-1)!;
-      dialedAt.push(clock.now());
-      socket.welcomeThenClose(CloseCode.RATE_LIMITED);
-      if (round === 0) await started;
-      // The redial is due within the backoff's cap; run the clock to it.
-      const before = CutSoonAfterWelcome.opened.length;
-      // A plain check, not expect(): this loop runs some 16,000 times, and expect() made it take a second.
-      for (let waited = 0; CutSoonAfterWelcome.opened.length === before; waited++) {
-        if (waited >= 10_000) throw new Error(`no redial within 10 s of round ${round}`);
-        clock.advance(1);
-      }
-    }
-    transport.close();
-    const gaps = dialedAt.slice(1).map((at, index) => at - dialedAt[index]!);
-    // The full-jitter cap doubles from 200 ms up to 5 s: 199, 399, 799, 1,599, 3,199, 4,999, 4,999
-    // (before, each welcome restarted it: 199 ms every time).
-    expect(gaps).toEqual([199, 399, 799, 1_599, 3_199, 4_999, 4_999]);
-    expect(downs).toEqual(Array.from({ length: 8 }, () => CloseCode.RATE_LIMITED));
-  });
-
-  it("starts again from the first attempt once a connection has stayed up", async () => {
-    vi.spyOn(Math, "random").mockReturnValue(1 - Number.EPSILON / 2);
-    const clock = new FakeClock(0);
-    const transport = reconnectingTransport(clock);
-    const started = transport.start();
-    CutSoonAfterWelcome.opened.at(-1)!.welcomeThenClose(CloseCode.RATE_LIMITED);
-    await started;
-    clock.advance(199);
-    CutSoonAfterWelcome.opened.at(-1)!.welcomeThenClose(CloseCode.RATE_LIMITED);
-    clock.advance(399);
-    expect(CutSoonAfterWelcome.opened).toHaveLength(3);
-    // This one stays up past the stable time, then drops: the next wait is the first attempt's again.
-    const stable = CutSoonAfterWelcome.opened.at(-1)!;
-    stable.readyState = 1;
-    stable.onopen?.({});
-    stable.onmessage?.({ data: encode({ type: "welcome", version: PROTOCOL_VERSION, session: "s", secret: "x", resumed: false, heartbeat: 60_000, limits: DEFAULT_LIMITS }) });
-    clock.advance(6_000);
-    stable.onclose?.({ code: 1006, reason: "network" });
-    clock.advance(98);
-    expect(CutSoonAfterWelcome.opened).toHaveLength(3);
+/** Runs the clock 1 ms at a time until a new socket is made; returns the time it was made. */
+function timeOfNextDial(clock: FakeClock): number {
+  const before = FakeSocket.sockets.length;
+  for (let waited = 0; FakeSocket.sockets.length === before; waited++) {
+    if (waited > 60_000) throw new Error("no redial within 60 s");
     clock.advance(1);
-    expect(CutSoonAfterWelcome.opened).toHaveLength(4);
-    transport.close();
-  });
-});
+  }
+  return clock.now();
+}

@@ -37,6 +37,10 @@ export class WorkerClock implements Clock {
     return performance.now();
   }
 
+  wallNow(): number {
+    return Date.now();
+  }
+
   setTimer(delayMs: number, callback: () => void): Timer {
     if (this.#worker === undefined) return systemClock.setTimer(delayMs, callback);
     const id = this.#nextId++;

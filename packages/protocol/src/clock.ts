@@ -1,10 +1,14 @@
 /**
  * Time, injected. Lease deadlines, heartbeats, waits and reconnect backoff read the time and set
  * timers only through this interface, so that tests can drive them with `FakeClock`.
- * `now()` is monotonic milliseconds (never the wall clock, which can jump).
+ * `now()` is monotonic milliseconds (never the wall clock, which can jump); `wallNow()` is the wall
+ * clock, for the few times that must mean the same after a restart (a wait's expiry kept in storage,
+ * a session's start).
  */
 export interface Clock {
   now(): number;
+  /** Milliseconds since the Unix epoch, as `Date.now()`. */
+  wallNow(): number;
   setTimer(delayMs: number, callback: () => void): Timer;
 }
 
@@ -14,6 +18,7 @@ export interface Timer {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
+  wallNow: () => Date.now(),
   setTimer(delayMs, callback) {
     const handle = setTimeout(callback, Math.max(0, delayMs));
     // Timers of a server or client never keep a Node process alive on their own.
@@ -27,15 +32,23 @@ type FakeTimer = { at: number; seq: number; callback: () => void; cancelled: boo
 
 export class FakeClock implements Clock {
   #now: number;
+  /** Wall-clock time minus monotonic time: both move together. */
+  readonly #wallOffset: number;
   #timers: FakeTimer[] = [];
   #seq = 0;
 
-  constructor(start = 0) {
+  /** `start` is the monotonic time; `wallStart` the wall-clock time at that moment (by default the same number). */
+  constructor(start = 0, wallStart = start) {
     this.#now = start;
+    this.#wallOffset = wallStart - start;
   }
 
   now(): number {
     return this.#now;
+  }
+
+  wallNow(): number {
+    return this.#now + this.#wallOffset;
   }
 
   setTimer(delayMs: number, callback: () => void): Timer {

@@ -6,3 +6,4 @@ export * from "./client-messages.js";
 export * from "./server-messages.js";
 export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
+export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";

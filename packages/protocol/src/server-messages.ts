@@ -56,6 +56,13 @@ export const Welcome = z.object({
   resumed: z.boolean(),
   /** The heartbeat interval in ms at this moment. */
   heartbeat: PositiveInt,
+  /**
+   * The session's interval without kept-alive leases, which pings return to when its short leases end:
+   * a client's silence rule is built on it. Optional: servers before it did not send it.
+   */
+  baseHeartbeat: z.optional(PositiveInt),
+  /** How long the server keeps a silent session (at least; longer while it has a longer lease), in ms. Optional, as `baseHeartbeat`. */
+  sessionGrace: z.optional(PositiveInt),
   limits: Limits,
   /** Present when `resumed` is true. */
   resync: z.optional(Resync),

@@ -1,7 +1,6 @@
 import { DEFAULT_LIMITS, HEARTBEAT_DEFAULTS, systemClock, type Clock, type Limits } from "@leasehold/protocol";
 import type { Logger } from "pino";
-import { Authenticator, type AuthOptions } from "./auth/authenticator.js";
-import { Guard } from "./auth/guard.js";
+import type { AuthOptions } from "./auth/authenticator.js";
 import type { TlsOptions } from "./reload.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 import type { Storage } from "./persistence/storage.js";
@@ -89,8 +88,6 @@ export interface ResolvedOptions {
   watch: WatchOptions;
   /** The server-wide logical byte quota, if any. */
   maxDataBytes: number | undefined;
-  /** Authentication, permissions and the request rate: checks every request before it runs. */
-  guard: Guard;
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -111,7 +108,6 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     logger: options.logger,
     maxDataBytes: options.maxDataBytes,
-    guard: new Guard(new Authenticator(options.auth), limits, options.clock ?? systemClock),
     watch: {
       history: {
         events: options.watch?.historyEvents ?? DEFAULT_WATCH_OPTIONS.history.events,

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
-import { principalId, type Accounts } from "./core/accounts.js";
+import type { Accounts } from "./core/accounts.js";
+import { principalId } from "./auth/session-owner.js";
 import type { Guard } from "./auth/guard.js";
 import type { Session } from "./core/model.js";
 

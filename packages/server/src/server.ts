@@ -4,14 +4,20 @@ import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
 import { CommitPipeline } from "./persistence/commit.js";
-import { Connection, heartbeatQueue, type ConnectionHost } from "./connection/connection.js";
+import { Connection, type ConnectionHost } from "./connection/connection.js";
+import { Heartbeats } from "./connection/heartbeat.js";
 import { TurnBudget } from "./connection/turn-budget.js";
 import { Coordinator } from "./core/coordinator.js";
 import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
 import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./connection/upgrade.js";
+import { Authenticator } from "./auth/authenticator.js";
+import { Guard } from "./auth/guard.js";
+import { Right } from "./auth/permissions.js";
+import type { Session } from "./core/model.js";
 import { OriginPolicy } from "./auth/origin.js";
+import { restore } from "./persistence/restore.js";
 import { AddressQuota, AddressRate } from "./auth/quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
 import { MemoryStorage, type Storage } from "./persistence/storage.js";
@@ -70,9 +76,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       reportFailure(error);
     },
   );
-  coordinator = new Coordinator(resolved, commits.journal);
+  const guard = new Guard(new Authenticator(options.auth), resolved.limits, resolved.clock);
+  // The admin feed stops for a session whose admin right a reload took away.
+  const access = { mayAdminister: (session: Session) => guard.mayUse(session, Right.admin, "") };
+  coordinator = new Coordinator(resolved, { changes: commits.journal, access });
   try {
-    coordinator.restore(storage.load());
+    restore(coordinator, storage.load());
   } catch (error) {
     storage.close();
     throw error;
@@ -103,9 +112,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   wss.on("wsClientError", refuseMalformedUpgrade);
   const origins = new OriginPolicy(options.allowOrigins);
   const tooManyConnections = (ip: string | undefined) => `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`;
-  const heartbeats = heartbeatQueue(resolved.clock);
+  const heartbeats = new Heartbeats(resolved.clock, (session) => coordinator.heartbeatInterval(session));
   const connectionHost: ConnectionHost = {
     coordinator,
+    guard,
     commits,
     heartbeats,
     turns: new TurnBudget(),
@@ -173,11 +183,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     host: address.address,
     port: address.port,
     coordinator,
-    security: { auth: resolved.guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
+    security: { auth: guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
     durable: storage.durable,
     failed,
     reload() {
-      const report = reloadSecrets(resolved.guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
+      const report = reloadSecrets(guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
       for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
       return report;
     },

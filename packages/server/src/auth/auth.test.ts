@@ -118,7 +118,7 @@ describe("quotas", () => {
   it("counts every frame of a session: past the budget RATE_LIMITED, past as much again cut off; bye and cancel get through", () => {
     const clock = new FakeClock();
     const guard = new Guard(new Authenticator(undefined), { ...DEFAULT_LIMITS, maxRequestsPerSecond: 1, requestBurst: 2 }, clock);
-    const session = new Session("s", "secret", clock.now(), "127.0.0.1:1", undefined, new Account("test", DEFAULT_LIMITS), undefined);
+    const session = new Session("s", "secret", clock.now(), "127.0.0.1:1", undefined, new Account("test", DEFAULT_LIMITS), undefined, clock.wallNow());
     const socket = { readyState: 1, paused: 0, pause() { this.paused++; }, resume() {} };
     guard.attach(session, ANONYMOUS, socket);
     const frames = ["counter.get", undefined, "pong", "cancel", "bye", "counter.get"].map((op) => guard.frame(session, op));

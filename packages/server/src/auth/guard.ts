@@ -1,10 +1,10 @@
-import { CloseCode, ErrorCode, type Clock, type Limits, type Request, type Timer } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, type Clock, type Limits, type Timer } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
 import type { Session } from "../core/model.js";
 import { TokenBucket } from "./quota.js";
-import { principalId } from "../core/accounts.js";
+import { principalId } from "./session-owner.js";
 import type { Admission, Authenticator, Successor } from "./authenticator.js";
-import { allows, describeGrants, Right, type Principal } from "./permissions.js";
+import { allows, describeGrants, Right, type Principal, type Requirement } from "./permissions.js";
 
 /** What the guard needs of a socket: to stop and restart reading from a client that floods. */
 export interface ReadableSocket {
@@ -152,26 +152,18 @@ export class Guard {
     return principal !== undefined && allows(principal, right, name);
   }
 
-  /** Throws PERMISSION_DENIED (or UNAUTHENTICATED for a session never admitted). */
-  admit(session: Session, request: Request): void {
+  /**
+   * Checks a request's rights (its handler's `needs`, handlers/): throws PERMISSION_DENIED naming the
+   * first right missing, or UNAUTHENTICATED for a session never admitted.
+   */
+  admit(session: Session, op: string, needs: readonly Requirement[]): void {
     const gate = this.#gates.get(session);
     if (!gate) throw new ServerError(ErrorCode.UNAUTHENTICATED, "this session was not admitted by a handshake");
-    if (!gate.principal.unrestricted) authorize(gate.principal, request);
-  }
-
-  /**
-   * Whether the session's principal may do `request` now, without taking a rate token: for what a
-   * session keeps open, checked again as it runs, since a reload may have taken the right away.
-   */
-  permits(session: Session, request: Request): boolean {
-    const principal = this.#gates.get(session)?.principal;
-    if (!principal) return false;
-    if (principal.unrestricted) return true;
-    try {
-      authorize(principal, request);
-      return true;
-    } catch {
-      return false;
+    const principal = gate.principal;
+    if (principal.unrestricted) return;
+    for (const need of needs) {
+      if (need.orAdmin && allows(principal, Right.admin, need.name)) continue;
+      if (!allows(principal, need.right, need.name)) throw refusal(principal, need, op);
     }
   }
 
@@ -192,72 +184,10 @@ export class Guard {
   }
 }
 
-/**
- * What each op needs. Ops that only touch the session's own things (its leases, its waits, its
- * watches, releasing or resigning what it holds) need no right: they cannot reach anyone else's.
- */
-function authorize(principal: Principal, request: Request): void {
-  switch (request.op) {
-    case "bye":
-    case "cancel":
-    case "lease.grant":
-    case "lease.renew":
-    case "lease.revoke":
-    case "lease.ttl":
-    case "lock.release":
-    case "election.resign":
-    // Answers only with the names the principal may lock (see `mayUse`): nothing to refuse.
-    case "lock.query":
-    case "unwatch":
-    case "election.unobserve":
-    case "admin.unsubscribe":
-      return;
-    case "lock.acquire":
-      // A steal cannot tell the holder before the lock changes hands: its own right, which admins have.
-      if (request.steal && !allows(principal, Right.admin, request.name)) need(principal, Right.steal, request.name, "steal");
-      return need(principal, Right.lock, request.name, request.op);
-    case "kv.get":
-      return need(principal, Right.read, request.key, request.op);
-    case "kv.list":
-      return need(principal, Right.read, request.prefix, request.op, "prefix");
-    case "kv.put":
-    case "kv.delete":
-      need(principal, Right.write, request.key, request.op);
-      // A fence reveals whether a lock is held and with which token: it needs the lock's right too.
-      if (request.fence) need(principal, Right.lock, request.fence.lock, `${request.op} fenced by`);
-      return;
-    case "watch":
-      return need(principal, Right.watch, request.prefix, request.op, "prefix");
-    case "counter.add":
-    case "counter.get":
-    case "counter.set":
-    case "counter.cas":
-      return need(principal, Right.counter, request.name, request.op);
-    case "election.campaign":
-    case "election.leader":
-    case "election.observe":
-      return need(principal, Right.election, request.name, request.op);
-    case "admin.release":
-      return need(principal, Right.admin, request.name, request.op);
-    case "admin.state":
-    case "admin.subscribe":
-    case "admin.revoke":
-      // The whole server's state, and any session's lease: admin over every name.
-      return need(principal, Right.admin, "", request.op, "prefix");
-    default:
-      return exhaustive(request);
-  }
-}
-
-function need(principal: Principal, right: Right, name: string, op: string, what: "name" | "prefix" = "name"): void {
-  if (allows(principal, right, name)) return;
-  const target = what === "prefix" ? `the prefix "${name}"${name === "" ? " (every name)" : ""}` : `"${name}"`;
-  throw new ServerError(
+function refusal(principal: Principal, need: Requirement, op: string): ServerError {
+  const target = need.prefix ? `the prefix "${need.name}"${need.name === "" ? " (every name)" : ""}` : `"${need.name}"`;
+  return new ServerError(
     ErrorCode.PERMISSION_DENIED,
-    `${principal.name} may not ${op} ${target}: it needs the right "${right}" over it (it has: ${describeGrants(principal)})`,
+    `${principal.name} may not ${need.doing ?? op} ${target}: it needs the right "${need.right}" over it (it has: ${describeGrants(principal)})`,
   );
-}
-
-function exhaustive(request: never): never {
-  throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as { op: string }).op}`);
 }

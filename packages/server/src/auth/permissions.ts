@@ -29,6 +29,18 @@ export type Right = (typeof Right)[keyof typeof Right];
 
 const RIGHTS: readonly string[] = Object.values(Right);
 
+/** A right a request needs over a name it touches (handlers/ give each op's; the guard checks them). */
+export interface Requirement {
+  readonly right: Right;
+  /** The name, or with `prefix` the whole range of names a watch or a list covers. */
+  readonly name: string;
+  readonly prefix?: boolean;
+  /** What a refusal says the principal may not do; the op by default. */
+  readonly doing?: string;
+  /** Also met by the admin right over the name (a steal). */
+  readonly orAdmin?: boolean;
+}
+
 export interface Grant {
   /** Names (and watch or list prefixes) starting with this; "" is every name. */
   readonly prefix: string;

@@ -1,6 +1,7 @@
 import { DEFAULT_LIMITS, ErrorCode, FakeClock } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
-import { Accounts, parseTokenLimits, principalDefaults, sessionOwner, type PrincipalLimits } from "./accounts.js";
+import { Accounts, parseTokenLimits, principalDefaults, type PrincipalLimits } from "./accounts.js";
+import { sessionOwner } from "../auth/session-owner.js";
 import { parseGrants, type Principal } from "../auth/permissions.js";
 import { StaticTokens } from "../auth/static-tokens.js";
 import { Coordinator } from "./coordinator.js";

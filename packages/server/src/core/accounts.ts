@@ -1,5 +1,4 @@
 import { ErrorCode, encode, type Limits, type Value } from "@leasehold/protocol";
-import { allows, Right, type Principal } from "../auth/permissions.js";
 import { ServerError } from "../errors.js";
 
 /**
@@ -186,7 +185,7 @@ export class Accounts {
 
 /** Who opens a session, in the terms the coordinator needs. */
 export interface SessionOwner {
-  /** Its `principalId`: only the same principal may resume the session. */
+  /** Its `principalId` (auth/session-owner.ts): only the same principal may resume the session. */
   readonly principal: string;
   /** The key of the account it counts against. */
   readonly account: string;
@@ -194,21 +193,6 @@ export interface SessionOwner {
   readonly limits: Partial<PrincipalLimits> | undefined;
   /** May use the sessions reserved for operators (the admin right over every name). */
   readonly admin: boolean;
-}
-
-/** The owner of a session opened by `principal` from `ip`: accounted per principal, or per address when authentication is off. */
-export function sessionOwner(principal: Principal, ip: string): SessionOwner {
-  const id = principalId(principal);
-  return { principal: id, account: principal.via === "anonymous" ? `address:${ip}` : id, limits: principal.limits, admin: allows(principal, Right.admin, "") };
-}
-
-/**
- * A principal's identity across restarts, stored with its sessions, keys and counters: `token:NAME`,
- * `jwt:SUB` (a JWT principal's name already starts with its kind), `anonymous:anonymous`. Token names
- * may not start with `jwt:`, so the kinds never meet.
- */
-export function principalId(principal: Principal): string {
-  return principal.via === "jwt" ? principal.name : `${principal.via}:${principal.name}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import { FakeClock, type AdminUpdate, type ServerMessage } from "@leasehold/prot
 import { describe, expect, it } from "vitest";
 import { ADMIN_FLUSH_MS } from "./admin-feed.js";
 import { ANONYMOUS } from "../auth/permissions.js";
+import { sessionOwner } from "../auth/session-owner.js";
 import { Coordinator } from "./coordinator.js";
 import type { Outlet } from "./model.js";
 import { resolveOptions } from "../options.js";
@@ -11,11 +12,10 @@ function setup() {
   const clock = new FakeClock(0);
   const coordinator = new Coordinator(resolveOptions({ clock, watch: { pauseBytes: 1_000 } }));
   const sent: ServerMessage[] = [];
-  const admin = coordinator.openSession("test:admin", "dashboard");
+  const admin = coordinator.openSession("test:admin", "dashboard", sessionOwner(ANONYMOUS, "test:admin"));
   const outlet: { -readonly [K in keyof Outlet]: Outlet[K] } = { address: "test:admin", bufferedAmount: 0, send: (message) => void sent.push(message), close: () => {} };
   admin.outlet = outlet;
-  coordinator.options.guard.attach(admin, ANONYMOUS, { readyState: 1, pause: () => {}, resume: () => {} });
-  const worker = coordinator.openSession("test:worker", "worker");
+  const worker = coordinator.openSession("test:worker", "worker", sessionOwner(ANONYMOUS, "test:worker"));
   const lease = coordinator.grantLease(worker, 60_000, false);
   let request = 1;
   const acquire = (name: string) => {

@@ -4,6 +4,8 @@ import { describe, it } from "vitest";
 import { Coordinator } from "./coordinator.js";
 import type { Hold, Lease, Session } from "./model.js";
 import { resolveOptions } from "../options.js";
+import { ANONYMOUS } from "../auth/permissions.js";
+import { sessionOwner } from "../auth/session-owner.js";
 
 /**
  * A model test of the coordinator: random sequences of lease grants, acquires (tries and waits),
@@ -101,7 +103,7 @@ class Run {
 
   constructor() {
     for (let index = 0; index < SESSIONS; index++) {
-      const session = this.coordinator.openSession(`model:${index}`, `s${index}`);
+      const session = this.coordinator.openSession(`model:${index}`, `s${index}`, sessionOwner(ANONYMOUS, `model:${index}`));
       session.outlet = {
         address: `model:${index}`,
         bufferedAmount: 0,

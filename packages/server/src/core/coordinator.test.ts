@@ -1,5 +1,7 @@
 import { CloseCode, ErrorCode, FakeClock, type Clock, type ServerMessage, type Timer } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
+import { ANONYMOUS } from "../auth/permissions.js";
+import { sessionOwner } from "../auth/session-owner.js";
 import { Coordinator } from "./coordinator.js";
 import type { Lease, Outlet, Session } from "./model.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
@@ -14,7 +16,7 @@ function setup(options: Omit<ServerOptions, "clock"> = {}, clock: Clock = new Fa
   let nextRequest = 1;
 
   function open(name: string): Session {
-    const session = coordinator.openSession(`test:${name}`, name);
+    const session = coordinator.openSession(`test:${name}`, name, sessionOwner(ANONYMOUS, `test:${name}`));
     const outlet: Outlet = {
       address: `test:${name}`,
       bufferedAmount: 0,
@@ -376,6 +378,10 @@ class StalledClock implements Clock {
   time = 0;
 
   now(): number {
+    return this.time;
+  }
+
+  wallNow(): number {
     return this.time;
   }
 

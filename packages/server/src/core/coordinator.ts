@@ -1,17 +1,16 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
-import { Accounts, LEGACY_ACCOUNT, principalDefaults, sessionOwner, valueBytes, type SessionOwner } from "./accounts.js";
-import { ANONYMOUS } from "../auth/permissions.js";
-import { AdminFeed } from "./admin-feed.js";
+import { Accounts, principalDefaults, valueBytes, type SessionOwner } from "./accounts.js";
+import { AdminFeed, OPEN_ACCESS, type AdminAccess } from "./admin-feed.js";
+import { UNRECORDED, type Changes } from "./changes.js";
+import { Revisions } from "./fencing.js";
 import { ServerError } from "../errors.js";
-import { LockTable } from "./locks.js";
+import { LockTable } from "./lock-table.js";
 import type { Hold, LockEntry, Waiter } from "./model.js";
 import { Lease, Session } from "./model.js";
-import { Journal } from "../persistence/journal.js";
 import type { ResolvedOptions } from "../options.js";
 import { SharedState } from "./shared/shared-state.js";
 import { TimerQueue } from "./timer-queue.js";
-import type { StoredState } from "../persistence/storage.js";
 
 export type LeaseEndReason = "expired" | "revoked" | "released";
 
@@ -35,16 +34,23 @@ export class Coordinator {
   readonly accounts: Accounts;
   /** Subscribers to the admin feed (the dashboard), told of every change of sessions, leases and lock entries. */
   readonly adminFeed: AdminFeed;
-  #revision = 0;
+  /** Token issue: revisions and fencing tokens from one counter (see fencing.ts). */
+  readonly #revisions = new Revisions();
   #nextLeaseId = 1;
   /** Every session's next deadline check, on one timer rather than a timer per session (see TimerQueue). */
   readonly #deadlines: TimerQueue<Session>;
 
+  /** Where changes are reported for storage (the persistence layer's journal); nowhere unless the server passes one. */
+  readonly changes: Changes;
+  /** Who may go on reading the admin feed (the auth guard); everyone unless the server passes it. */
+  readonly access: AdminAccess;
+
   constructor(
     readonly options: ResolvedOptions,
-    /** Where changes are recorded for storage; off (in-memory) unless the server passes one. */
-    readonly journal: Journal = new Journal(false, () => {}),
+    seams: { changes?: Changes; access?: AdminAccess } = {},
   ) {
+    this.changes = seams.changes ?? UNRECORDED;
+    this.access = seams.access ?? OPEN_ACCESS;
     this.accounts = new Accounts(principalDefaults(options.limits), options.maxDataBytes);
     const hooks = {
       valueAdded: (lease: Lease, value: Value) => this.accounts.add(lease.session.account, "bytes", valueBytes(value)),
@@ -57,7 +63,7 @@ export class Coordinator {
         this.adminFeed.changed(entry);
       },
       now: () => this.now,
-      journal,
+      changes: this.changes,
     };
     this.locks = new LockTable("lock", hooks);
     this.elections = new LockTable("election", hooks);
@@ -71,7 +77,7 @@ export class Coordinator {
   }
 
   get revision(): number {
-    return this.#revision;
+    return this.#revisions.current;
   }
 
   get nextLeaseId(): number {
@@ -80,66 +86,39 @@ export class Coordinator {
 
   /** One counter orders every change and every grant, so tokens only ever grow. */
   nextRevision(): number {
-    return ++this.#revision;
+    return this.#revisions.next();
   }
 
   /**
-   * Loads stored state at start. Every lease gets a fresh full TTL from now (as etcd does on a leader
-   * change): a client that reconnects within it resumes with its leases, locks, queue places and
-   * tokens; one that does not come back expires as usual. Revisions and tokens go on from where they were.
+   * After a restart (persistence/restore.ts puts the stored rows back first): revisions, tokens and
+   * lease ids go on from where they were, and every restored session's deadline is armed and every
+   * restored queue granted as far as it goes.
    */
-  restore(state: StoredState): void {
-    this.#revision = state.revision;
-    this.#nextLeaseId = state.nextLeaseId;
-    this.shared.watches.history.startAfter(state.revision);
-    const now = this.now;
-    for (const row of state.sessions) {
-      const account = this.accounts.open(row.account ?? LEGACY_ACCOUNT);
-      this.accounts.add(account, "sessions");
-      const session = new Session(row.id, row.secret, now, "(restored, not yet reconnected)", row.agent, account, row.principal, row.createdAt);
-      session.lastRequest = row.lastRequest;
-      this.sessions.set(session.id, session);
-    }
-    for (const row of state.leases) {
-      const session = this.sessions.get(row.session);
-      if (!session) continue;
-      const lease = new Lease(row.id, row.ttl, row.keepAlive, session, now);
-      this.accounts.add(session.account, "leases");
-      session.leases.set(lease.id, lease);
-      this.leases.set(lease.id, lease);
-    }
-    const tableOf = (table: string) => (table === "election" ? this.elections : this.locks);
-    for (const row of state.holds) {
-      const lease = this.leases.get(row.lease);
-      if (lease) tableOf(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value);
-    }
-    const wallNow = Date.now();
-    for (const row of state.waits) {
-      const lease = this.leases.get(row.lease);
-      if (!lease) continue;
-      const table = tableOf(row.table);
-      const waiter = table.restoreWaiter(row.name, row.limit, lease, row.mode, row.request, row.value, row.seq, row.expiresAt);
-      // A wait that ran out while the server was down answers "not acquired" at once.
-      if (row.expiresAt !== undefined) this.startWaitTimer(table, waiter, Math.max(0, row.expiresAt - wallNow));
-    }
-    for (const row of state.keys) {
-      const lease = row.lease === undefined ? undefined : this.leases.get(row.lease);
-      if (row.lease !== undefined && !lease) continue;
-      this.shared.restoreKey(row.key, row.value, row.revision, lease, this.accounts.open(row.owner ?? LEGACY_ACCOUNT));
-    }
-    for (const counter of state.counters) this.shared.restoreCounter(counter.name, counter.value, this.accounts.open(counter.owner ?? LEGACY_ACCOUNT));
+  continueFrom(stored: { revision: number; nextLeaseId: number }): void {
+    this.#revisions.continueFrom(stored.revision);
+    this.#nextLeaseId = stored.nextLeaseId;
+    this.shared.watches.history.startAfter(stored.revision);
+  }
+
+  /** Starts the rules on the restored state: deadlines armed, queues granted as far as they go. */
+  startRestored(): void {
     for (const session of this.sessions.values()) this.#armDeadline(session);
     for (const table of [this.locks, this.elections]) for (const entry of [...table.entries()]) table.pump(entry);
+  }
+
+  /** The lock table a stored row names. */
+  table(kind: string): LockTable {
+    return kind === "election" ? this.elections : this.locks;
   }
 
   // Sessions
 
   /**
-   * A new session for `owner` (by default: authentication off, accounted by `address`). Refused with
+   * A new session for `owner` (auth/session-owner.ts says who that is). Refused with
    * LIMIT_EXCEEDED when the server is full (the last `adminReservedSessions` places are for admins
    * only) or the owner holds its most sessions, detached ones included.
    */
-  openSession(address: string, agent: string | undefined, owner: SessionOwner = sessionOwner(ANONYMOUS, address)): Session {
+  openSession(address: string, agent: string | undefined, owner: SessionOwner): Session {
     const { maxSessions } = this.options.limits;
     const room = owner.admin ? maxSessions : maxSessions - this.adminReservedSessions;
     if (this.sessions.size >= room) {
@@ -148,9 +127,10 @@ export class Coordinator {
     }
     const account = this.accounts.open(owner.account, owner.limits);
     this.accounts.take(account, "sessions");
-    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), this.now, address, agent, account, owner.principal);
+    const clock = this.options.clock;
+    const session = new Session(randomBytes(12).toString("base64url"), randomBytes(18).toString("base64url"), clock.now(), address, agent, account, owner.principal, clock.wallNow());
     this.sessions.set(session.id, session);
-    this.journal.session(session);
+    this.changes.session(session);
     this.adminFeed.sessionChanged(session);
     this.#armDeadline(session);
     return session;
@@ -180,7 +160,7 @@ export class Coordinator {
     for (const lease of [...session.leases.values()]) this.endLease(lease, reason);
     this.sessions.delete(session.id);
     this.accounts.give(session.account, "sessions");
-    this.journal.sessionGone(session);
+    this.changes.sessionGone(session);
     this.adminFeed.sessionChanged(session);
   }
 
@@ -199,12 +179,17 @@ export class Coordinator {
 
   /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
   heartbeatInterval(session: Session): number {
-    // A third of the grace too, so that a live client answering every ping is never dropped as silent.
-    let interval = Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
+    let interval = this.baseHeartbeatInterval();
     for (const lease of session.leases.values()) {
       if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
     }
     return Math.max(this.options.minHeartbeatMs, interval);
+  }
+
+  /** The interval of a session without kept-alive leases, announced in `welcome` so that a client's silence rule survives its leases ending. */
+  baseHeartbeatInterval(): number {
+    // A third of the grace too, so that a live client answering every ping is never dropped as silent.
+    return Math.max(this.options.minHeartbeatMs, Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3)));
   }
 
   // Leases
@@ -222,7 +207,7 @@ export class Coordinator {
     const lease = new Lease(this.#nextLeaseId++, ttl, keepAlive, session, this.now);
     session.leases.set(lease.id, lease);
     this.leases.set(lease.id, lease);
-    this.journal.lease(lease);
+    this.changes.lease(lease);
     this.adminFeed.leaseChanged(lease);
     this.#armDeadline(session);
     return lease;
@@ -285,7 +270,7 @@ export class Coordinator {
     this.leases.delete(lease.id);
     lease.session.leases.delete(lease.id);
     this.accounts.give(lease.session.account, "leases");
-    this.journal.leaseGone(lease);
+    this.changes.leaseGone(lease);
     this.adminFeed.leaseChanged(lease);
     if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
     for (const waiter of lease.waits) {
@@ -294,7 +279,7 @@ export class Coordinator {
     // Its keys go before its locks are passed on, so that the next holder never sees them.
     this.shared.dropLease(lease);
     const touched = [...this.locks.dropLease(lease), ...this.elections.dropLease(lease)];
-    for (const entry of touched) (entry.kind === "election" ? this.elections : this.locks).pump(entry);
+    for (const entry of touched) this.table(entry.kind).pump(entry);
   }
 
   // Locks
@@ -332,8 +317,8 @@ export class Coordinator {
     if (outcome.kind === "granted") return outcome.hold;
     if (outcome.kind === "busy") return "busy";
     if (request.wait !== true) {
-      outcome.waiter.expiresAt = Date.now() + request.wait;
-      this.journal.wait(outcome.waiter);
+      outcome.waiter.expiresAt = this.options.clock.wallNow() + request.wait;
+      this.changes.wait(outcome.waiter);
       this.startWaitTimer(table, outcome.waiter, request.wait);
     }
     return "queued";
@@ -344,7 +329,9 @@ export class Coordinator {
     waiter.timer = this.options.clock.setTimer(ms, () => {
       waiter.timer = null;
       table.withdraw(waiter);
-      waiter.lease.session.reply(waiter.request, waiter.entry.kind === "election" ? { elected: false } : { acquired: false });
+      const session = waiter.lease.session;
+      if (waiter.entry.kind === "election") session.reply<"election.campaign">(waiter.request, { elected: false });
+      else session.reply<"lock.acquire">(waiter.request, { acquired: false });
     });
   }
 
@@ -352,7 +339,7 @@ export class Coordinator {
   cancel(session: Session, request: number): boolean {
     const waiter: Waiter | undefined = session.waits.get(request);
     if (!waiter) return false;
-    (waiter.entry.kind === "election" ? this.elections : this.locks).withdraw(waiter);
+    this.table(waiter.entry.kind).withdraw(waiter);
     session.fail(request, ErrorCode.CANCELLED, `the wait for "${waiter.entry.name}" was cancelled`);
     return true;
   }
@@ -376,8 +363,8 @@ export class Coordinator {
 
   #grantedFromQueue(hold: Hold): void {
     const session = hold.lease.session;
-    if (hold.entry.kind === "election") session.reply(hold.request, { elected: true, token: hold.token });
-    else session.reply(hold.request, { acquired: true, token: hold.token });
+    if (hold.entry.kind === "election") session.reply<"election.campaign">(hold.request, { elected: true, token: hold.token });
+    else session.reply<"lock.acquire">(hold.request, { acquired: true, token: hold.token });
   }
 
   /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */

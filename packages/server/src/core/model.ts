@@ -1,4 +1,4 @@
-import type { ErrorCode, LockMode, ServerMessage, Timer, Value } from "@leasehold/protocol";
+import type { ErrorCode, LockMode, RequestOp, ResultOf, ServerMessage, Timer, Value } from "@leasehold/protocol";
 import type { Account } from "./accounts.js";
 import type { QueueNode, WaitQueue } from "./wait-queue.js";
 
@@ -60,7 +60,7 @@ export class Session {
      */
     readonly principal: string | undefined,
     /** Wall-clock ms of the session's start, which storage keeps (monotonic times mean nothing after a restart). */
-    readonly createdWallClock: number = Date.now(),
+    readonly createdWallClock: number,
   ) {
     this.lastHeard = createdAt;
   }
@@ -103,7 +103,11 @@ export class Session {
     this.outlet?.send(message);
   }
 
-  reply(id: number, result: object): void {
+  /**
+   * Answers request `id` with the result of its op, which the caller names (`reply<"lock.acquire">`):
+   * the id alone does not tell the op, and without it the result would not be checked at all.
+   */
+  reply<Op extends RequestOp = never>(id: number, result: ResultOf<NoInfer<Op>>): void {
     this.send({ type: "reply", id, result: result as Record<string, unknown> });
   }
 

@@ -1,127 +1,42 @@
-import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
-import type { Coordinator } from "../core/coordinator.js";
-import { inspect } from "../core/inspect.js";
-import { dispatchShared } from "./dispatch-shared.js";
-import { Right } from "../auth/permissions.js";
+import { ErrorCode, type Request, type RequestOf, type RequestOp } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
-import type { Session } from "../core/model.js";
+import { adminHandlers } from "./admin.js";
+import { counterHandlers } from "./counters.js";
+import { electionHandlers } from "./elections.js";
+import type { Handled, Handler, HandlerTable, RequestContext } from "./handler.js";
+import { kvHandlers } from "./kv.js";
+import { leaseHandlers } from "./leases.js";
+import { lockHandlers } from "./locks.js";
+import { sessionHandlers } from "./sessions.js";
+import { watchHandlers } from "./watch.js";
 
-/** Result of a request: answered now, or later by whoever settles it (a queued wait). */
-export type Handled = { now: object } | "later";
+/** Every op of the protocol, its rights and its handler: one entry each, checked by the compiler. */
+export const HANDLERS = {
+  ...sessionHandlers,
+  ...leaseHandlers,
+  ...lockHandlers,
+  ...electionHandlers,
+  ...kvHandlers,
+  ...watchHandlers,
+  ...counterHandlers,
+  ...adminHandlers,
+} satisfies HandlerTable;
 
-/** What a request handler may ask of the connection it came from. */
-export interface RequestContext {
-  coordinator: Coordinator;
-  session: Session;
-  /** The session's heartbeat interval may have become shorter. */
-  heartbeatChanged(): void;
-  /** The client said goodbye: close after the reply. */
-  goodbye(): void;
+/**
+ * Runs one request: its rate and rights first (auth/guard.ts), then its handler. Throws ServerError
+ * for refusals; the caller turns them into `error` replies. Replies of later answers are sent by
+ * whoever settles them.
+ */
+export function dispatch<Op extends RequestOp>(context: RequestContext, request: RequestOf<Op>): Handled<Op> {
+  const handler = handlerOf(request.op as Op);
+  // The codec refuses unknown ops (UNKNOWN_OP, with the id) before a request gets here; this is the
+  // same answer for an op the protocol knows and this table would not (a mixed build).
+  if (handler === undefined) throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as Request).op}`);
+  context.guard.admit(context.session, request.op, handler.needs?.(request) ?? []);
+  return handler.run(context, request);
 }
 
-/** Runs one request. Throws ServerError for refusals; the caller turns them into `error` replies. */
-export function dispatch(context: RequestContext, request: Request): Handled {
-  const { coordinator, session } = context;
-  // Rate and permissions, before anything else happens (auth/guard.ts).
-  coordinator.options.guard.admit(session, request);
-  switch (request.op) {
-    case "bye":
-      coordinator.endSession(session, "released");
-      context.goodbye();
-      return answer<"bye">({});
-    case "cancel":
-      return answer<"cancel">({ cancelled: coordinator.cancel(session, request.target) });
-    case "lease.grant": {
-      const lease = coordinator.grantLease(session, request.ttl, request.keepAlive ?? true);
-      if (lease.keepAlive) context.heartbeatChanged();
-      return answer<"lease.grant">({ lease: lease.id, ttl: lease.ttl, keepAlive: lease.keepAlive });
-    }
-    case "lease.renew": {
-      const lease = coordinator.ownLease(session, request.lease);
-      coordinator.renewLease(lease);
-      return answer<"lease.renew">({ ttl: lease.ttl });
-    }
-    case "lease.revoke":
-      coordinator.endLease(coordinator.ownLease(session, request.lease), "released");
-      context.heartbeatChanged();
-      return answer<"lease.revoke">({});
-    case "lease.ttl":
-      return answer<"lease.ttl">(coordinator.timeToLive(coordinator.ownLease(session, request.lease)));
-    case "lock.acquire": {
-      const outcome = coordinator.acquire(session, coordinator.locks, {
-        id: request.id,
-        name: request.name,
-        lease: request.lease,
-        mode: request.mode ?? "exclusive",
-        limit: request.limit,
-        wait: request.wait ?? 0,
-        value: undefined,
-        steal: request.steal,
-      });
-      if (outcome === "queued") return "later";
-      if (outcome === "busy") return answer<"lock.acquire">({ acquired: false });
-      return answer<"lock.acquire">({ acquired: true, token: outcome.token });
-    }
-    case "lock.release":
-      return answer<"lock.release">({ released: coordinator.release(session, coordinator.locks, request.name, request.token) });
-    case "lock.query":
-      return answer<"lock.query">(lockQuery(coordinator, request.prefix, (name) => coordinator.options.guard.mayUse(session, Right.lock, name)));
-    case "admin.release":
-      return answer<"admin.release">({ released: coordinator.forceRelease(request.name) });
-    case "admin.revoke": {
-      const lease = coordinator.leases.get(request.lease);
-      if (lease) coordinator.endLease(lease, "revoked");
-      return answer<"admin.revoke">({ revoked: lease !== undefined });
-    }
-    case "admin.state":
-      return answer<"admin.state">(inspect(coordinator));
-    case "admin.subscribe":
-      // Answered by the feed itself, so that the reply goes out before the snapshot.
-      coordinator.adminFeed.open(session, request.id);
-      return "later";
-    case "admin.unsubscribe":
-      coordinator.adminFeed.unsubscribe(session, request.subscription);
-      return answer<"admin.unsubscribe">({});
-    case "kv.put":
-    case "kv.get":
-    case "kv.delete":
-    case "kv.list":
-    case "watch":
-    case "unwatch":
-    case "counter.add":
-    case "counter.get":
-    case "counter.set":
-    case "counter.cas":
-    case "election.campaign":
-    case "election.resign":
-    case "election.leader":
-    case "election.observe":
-    case "election.unobserve":
-      return dispatchShared(context, request);
-    default:
-      return exhaustive(request);
-  }
-}
-
-function answer<Op extends Request["op"]>(result: ResultOf<Op>): Handled {
-  return { now: result };
-}
-
-function exhaustive(request: never): never {
-  throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as { op: string }).op}`);
-}
-
-/** Locks (not semaphores) under `prefix` that `visible` lets through: holders in grant order (by token), waiters in queue order (by place). */
-function lockQuery(coordinator: Coordinator, prefix: string, visible: (name: string) => boolean): ResultOf<"lock.query"> {
-  const held: { token: number; entry: ResultOf<"lock.query">["held"][number] }[] = [];
-  const pending: { seq: number; entry: ResultOf<"lock.query">["pending"][number] }[] = [];
-  for (const lock of coordinator.locks.entries()) {
-    if (lock.kind !== "lock" || !lock.name.startsWith(prefix) || !visible(lock.name)) continue;
-    for (const hold of lock.holders.values()) held.push({ token: hold.token, entry: { name: lock.name, mode: hold.mode, clientId: hold.lease.session.id } });
-    for (const waiter of lock.queue) pending.push({ seq: waiter.seq, entry: { name: lock.name, mode: waiter.mode, clientId: waiter.lease.session.id } });
-  }
-  return {
-    held: held.sort((a, b) => a.token - b.token).map((item) => item.entry),
-    pending: pending.sort((a, b) => a.seq - b.seq).map((item) => item.entry),
-  };
+function handlerOf<Op extends RequestOp>(op: Op): Handler<Op> | undefined {
+  const table: HandlerTable = HANDLERS;
+  return Object.hasOwn(table, op) ? table[op] : undefined;
 }

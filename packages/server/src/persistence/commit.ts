@@ -2,6 +2,16 @@ import type { ServerMessage } from "@leasehold/protocol";
 import { Journal } from "./journal.js";
 import type { Storage } from "./storage.js";
 
+/**
+ * Runs a callback once the event loop has read what is already waiting on the sockets. Not
+ * `Clock.setTimer(0)`: a 0 ms timer runs in the timers phase, at least 1 ms later, so that every
+ * durable reply would wait longer and requests read in the next poll phase would miss the batch.
+ */
+export type AfterReads = (callback: () => void) => void;
+
+/** Node's check phase, which follows the poll phase that read this turn's frames. */
+export const afterThisTurnsReads: AfterReads = (callback) => void setImmediate(callback);
+
 /** Something that can put a message on the wire right away. */
 export interface Sender {
   sendNow(message: ServerMessage): void;
@@ -26,6 +36,8 @@ export class CommitPipeline {
     readonly counters: () => { revision: number; nextLeaseId: number },
     /** Storage failed: nothing more may be acknowledged. */
     readonly onFailure: (error: Error) => void,
+    /** When the commit of this turn's changes runs; tests inject their own. */
+    readonly afterReads: AfterReads = afterThisTurnsReads,
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
   }
@@ -81,6 +93,6 @@ export class CommitPipeline {
     if (this.#scheduled) return;
     this.#scheduled = true;
     // After the poll phase: every request already read in this turn joins the same transaction.
-    setImmediate(() => this.flush());
+    this.afterReads(() => this.flush());
   }
 }

@@ -1,4 +1,5 @@
 import type { Account } from "../core/accounts.js";
+import type { Changes } from "../core/changes.js";
 import type { KvEntry } from "../core/shared/kv-store.js";
 import type { Hold, Lease, Session, Waiter } from "../core/model.js";
 import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage.js";
@@ -6,9 +7,10 @@ import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, 
 /**
  * Collects the rows that changed since the last commit, in the shape storage keeps them: the latest
  * version of each row, or null once it is gone. The coordinator, lock tables and shared state report
- * every change here; with in-memory storage the journal is off and each call returns at once.
+ * every change here (through core's Changes interface); with in-memory storage the journal is off and
+ * each call returns at once.
  */
-export class Journal {
+export class Journal implements Changes {
   #batch: Batch | undefined;
   /** Sessions that sent requests since the last commit: their `lastRequest` goes into the next batch. */
   readonly #requesters = new Set<Session>();

@@ -1,6 +1,6 @@
 import { ErrorCode, type Clock, type LeaderInfo, type Timer } from "@leasehold/protocol";
 import { ServerError } from "../../errors.js";
-import type { LockTable } from "../locks.js";
+import type { LockTable } from "../lock-table.js";
 import type { LockEntry, Session } from "../model.js";
 
 /** An observer as the server keeps it: the last leader it was told of, by token (0: vacant or none yet). */
@@ -57,7 +57,7 @@ export class Observers {
     if (!group) this.#byName.set(name, (group = new Set()));
     group.add(observer);
     session.addSubscription(id, observer);
-    session.reply(id, { observe: id, leader });
+    session.reply<"election.observe">(id, { observe: id, leader });
   }
 
   unobserve(session: Session, id: number): boolean {

@@ -1,9 +1,10 @@
-import { ErrorCode, encode, type Fence, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, encode, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
-import type { Journal } from "../../persistence/journal.js";
+import type { Changes } from "../changes.js";
+import { checkFence } from "../fencing.js";
 import { ServerError } from "../../errors.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
-import type { LockTable } from "../locks.js";
+import type { LockTable } from "../lock-table.js";
 import type { Lease, LockEntry, Session } from "../model.js";
 import { Observers } from "./observers.js";
 import type { ResolvedOptions } from "../../options.js";
@@ -26,7 +27,7 @@ export interface SharedStateHost {
   /** The caller's own live lease, or a coded error. */
   ownLease(session: Session, id: number): Lease;
   /** Where key and counter changes are recorded for storage. */
-  readonly journal: Journal;
+  readonly changes: Changes;
   /** Each principal's keys, counters and bytes, against its quotas. */
   readonly accounts: Accounts;
 }
@@ -54,7 +55,7 @@ export class SharedState {
 
   put(session: Session, request: ParamsOf<"kv.put">): ResultOf<"kv.put"> {
     const lease = request.lease === undefined ? undefined : this.host.ownLease(session, request.lease);
-    if (request.fence) this.#checkFence(request.fence);
+    if (request.fence) checkFence(this.host, request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
     const bytes = request.key.length + encode(request.value).byteLength;
@@ -73,7 +74,7 @@ export class SharedState {
     if (current) this.#uncount(current);
     this.#count(entry);
     this.kv.set(request.key, entry);
-    this.host.journal.key(request.key, entry);
+    this.host.changes.key(request.key, entry);
     this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
     return { revision };
   }
@@ -85,7 +86,7 @@ export class SharedState {
   }
 
   delete(request: ParamsOf<"kv.delete">): ResultOf<"kv.delete"> {
-    if (request.fence) this.#checkFence(request.fence);
+    if (request.fence) checkFence(this.host, request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
     if (!current) return { deleted: false, revision: this.host.revision };
@@ -152,16 +153,6 @@ export class SharedState {
 
   // Helpers
 
-  /** A fenced write goes ahead only while the lock is held with exactly that token by a live lease. */
-  #checkFence(fence: Fence): void {
-    const hold = this.host.locks.get(fence.lock)?.holders.get(fence.token);
-    // The liveness check may end the holder's lease on the spot, which hands the lock on.
-    if (hold && this.host.isLive(hold.lease) && hold.entry.holders.get(fence.token) === hold) return;
-    const entry = this.host.locks.get(fence.lock);
-    const now = entry && entry.holders.size > 0 ? `held with token ${[...entry.holders.keys()].join(", ")}` : "not held";
-    throw new ServerError(ErrorCode.FENCE_FAILED, `lock "${fence.lock}" is not held with token ${fence.token} (it is ${now}); the write was not applied`);
-  }
-
   #checkRevision(key: string, current: KvEntry | undefined, expected: number): void {
     const actual = current?.revision ?? 0;
     if (actual === expected) return;
@@ -200,7 +191,7 @@ export class SharedState {
       accounts.give(owner, "bytes", counterBytes(name));
     }
     this.counters.set(name, value, account);
-    this.host.journal.counter(name, value, owner ?? account);
+    this.host.changes.counter(name, value, owner ?? account);
   }
 
   #count(entry: KvEntry): void {
@@ -216,7 +207,7 @@ export class SharedState {
   #remove(key: string, entry: KvEntry): Change {
     this.kv.delete(key);
     this.#uncount(entry);
-    this.host.journal.key(key, undefined);
+    this.host.changes.key(key, undefined);
     entry.lease?.deleteKey(key);
     const revision = this.host.nextRevision();
     return { event: { type: "delete", key, revision }, bytes: key.length + 16 };

@@ -7,7 +7,7 @@ import { Watches } from "./watches.js";
 function setup(historyEvents = 100) {
   const clock = new FakeClock();
   const sent: ServerMessage[] = [];
-  const session = new Session("s", "secret", 0, "test", undefined, new Account("test", DEFAULT_LIMITS), undefined);
+  const session = new Session("s", "secret", 0, "test", undefined, new Account("test", DEFAULT_LIMITS), undefined, 0);
   const outlet = { address: "test", bufferedAmount: 0, send: (message: ServerMessage) => void sent.push(message), close: () => {} };
   session.outlet = outlet;
   const watches = new Watches({ history: { events: historyEvents, bytes: 1_000_000 }, pauseBytes: 1_000, retryMs: 25 }, clock);

@@ -84,7 +84,7 @@ export class Watches {
     const watch = new ServerWatch(this, session, id, prefix, from);
     this.#watches.add(watch);
     session.addSubscription(id, watch);
-    session.reply(id, { watch: id, revision: current });
+    session.reply<"watch">(id, { watch: id, revision: current });
     this.#pump(watch);
   }
 

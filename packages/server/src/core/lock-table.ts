@@ -1,6 +1,6 @@
 import { ErrorCode, type LockMode, type Value } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
-import type { Journal } from "../persistence/journal.js";
+import type { Changes } from "./changes.js";
 import type { Hold, Lease, LockEntry, LockKind, Waiter } from "./model.js";
 import { WaitQueue } from "./wait-queue.js";
 
@@ -16,8 +16,8 @@ export interface LockTableHooks {
   changed(entry: LockEntry): void;
   /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed). */
   now(): number;
-  /** Where holds and waits are recorded for storage. */
-  readonly journal: Journal;
+  /** Where holds and waits are reported for storage. */
+  readonly changes: Changes;
   /** A value (an election candidate's) is now kept, held or queued; and no longer kept. For the principal's byte count. */
   valueAdded(lease: Lease, value: Value): void;
   valueRemoved(lease: Lease, value: Value): void;
@@ -129,7 +129,7 @@ export class LockTable {
     waiter.lease.addWait(waiter);
     waiter.lease.session.addWait(waiter);
     if (waiter.value !== undefined) this.hooks.valueAdded(waiter.lease, waiter.value);
-    this.hooks.journal.wait(waiter);
+    this.hooks.changes.wait(waiter);
     this.hooks.changed(waiter.entry);
   }
 
@@ -194,7 +194,7 @@ export class LockTable {
     entry.holders.set(hold.token, hold);
     lease.holds.add(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
-    this.hooks.journal.hold(hold);
+    this.hooks.changes.hold(hold);
     this.hooks.changed(entry);
     return hold;
   }
@@ -203,7 +203,7 @@ export class LockTable {
     if (!hold.entry.holders.delete(hold.token)) return;
     hold.lease.holds.delete(hold);
     if (hold.value !== undefined) this.hooks.valueRemoved(hold.lease, hold.value);
-    this.hooks.journal.holdGone(hold);
+    this.hooks.changes.holdGone(hold);
     this.hooks.changed(hold.entry);
     if (dropIfIdle) this.#dropIfIdle(hold.entry);
   }
@@ -212,7 +212,7 @@ export class LockTable {
     if (waiter.node?.queued) {
       waiter.entry.queue.remove(waiter.node);
       if (waiter.value !== undefined) this.hooks.valueRemoved(waiter.lease, waiter.value);
-      this.hooks.journal.waitGone(waiter);
+      this.hooks.changes.waitGone(waiter);
       this.hooks.changed(waiter.entry);
     }
     waiter.timer?.cancel();
