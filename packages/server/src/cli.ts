@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { resolve } from "node:path";
 import { createServer } from "./server.js";
-import type { SyncMode } from "./storage/sqlite-storage.js";
+import type { SyncMode } from "./persistence/sqlite-storage.js";
 
 const program = new Command()
   .name("leasehold")

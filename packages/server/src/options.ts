@@ -3,9 +3,9 @@ import type { Logger } from "pino";
 import { Authenticator, type AuthOptions } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
 import type { TlsOptions } from "./reload.js";
-import type { SyncMode } from "./storage/sqlite-storage.js";
-import type { Storage } from "./storage/storage.js";
-import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./watches.js";
+import type { SyncMode } from "./persistence/sqlite-storage.js";
+import type { Storage } from "./persistence/storage.js";
+import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./core/shared/watches.js";
 
 /** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
 export const ADMISSION_DEFAULTS = {

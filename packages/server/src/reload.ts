@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import type { Server as HttpsServer } from "node:https";
 import { createSecureContext } from "node:tls";
-import { principalId, type Accounts } from "./accounts.js";
+import { principalId, type Accounts } from "./core/accounts.js";
 import type { Guard } from "./auth/guard.js";
-import type { Session } from "./model.js";
+import type { Session } from "./core/model.js";
 
 /** TLS for createServer: the certificate and key themselves, or the files that hold them (read again at each reload). */
 export type TlsOptions = { cert: string | Buffer; key: string | Buffer } | { certFile: string; keyFile: string };

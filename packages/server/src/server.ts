@@ -3,18 +3,18 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
-import { CommitPipeline } from "./commit.js";
-import { Connection, heartbeatQueue, type ConnectionHost } from "./connection.js";
-import { TurnBudget } from "./turn-budget.js";
-import { Coordinator } from "./coordinator.js";
+import { CommitPipeline } from "./persistence/commit.js";
+import { Connection, heartbeatQueue, type ConnectionHost } from "./connection/connection.js";
+import { TurnBudget } from "./connection/turn-budget.js";
+import { Coordinator } from "./core/coordinator.js";
 import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath } from "./http/routes.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
-import { physicalDataLimit, SqliteStorage } from "./storage/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./upgrade.js";
+import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./connection/upgrade.js";
 import { OriginPolicy } from "./auth/origin.js";
-import { AddressQuota, AddressRate } from "./quota.js";
+import { AddressQuota, AddressRate } from "./auth/quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
-import { MemoryStorage, type Storage } from "./storage/storage.js";
+import { MemoryStorage, type Storage } from "./persistence/storage.js";
 
 export interface LeaseholdServer {
   /** Where clients connect: `ws://host:port`, or `wss://host:port` with TLS. */

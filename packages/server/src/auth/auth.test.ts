@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, FakeClock } from "@leasehold/protocol";
-import { Account } from "../accounts.js";
-import { Session } from "../model.js";
-import { AddressQuota, AddressRate, TokenBucket } from "../quota.js";
+import { Account } from "../core/accounts.js";
+import { Session } from "../core/model.js";
+import { AddressQuota, AddressRate, TokenBucket } from "./quota.js";
 import { Authenticator } from "./authenticator.js";
 import { Guard } from "./guard.js";
 import { OriginPolicy } from "./origin.js";

@@ -1,8 +1,8 @@
 import { CloseCode, ErrorCode, type Clock, type Limits, type Request, type Timer } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
-import type { Session } from "../model.js";
-import { TokenBucket } from "../quota.js";
-import { principalId } from "../accounts.js";
+import type { Session } from "../core/model.js";
+import { TokenBucket } from "./quota.js";
+import { principalId } from "../core/accounts.js";
 import type { Admission, Authenticator, Successor } from "./authenticator.js";
 import { allows, describeGrants, Right, type Principal } from "./permissions.js";
 

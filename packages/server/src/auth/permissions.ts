@@ -1,4 +1,4 @@
-import type { PrincipalLimits } from "../accounts.js";
+import type { PrincipalLimits } from "../core/accounts.js";
 
 /**
  * Who a connection is and what it may touch. A principal holds grants; each grant allows some rights

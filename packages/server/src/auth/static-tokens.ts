@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parseTokenLimits } from "../accounts.js";
+import { parseTokenLimits } from "../core/accounts.js";
 import { JWT_NAME_PREFIX, parseGrants, type Grant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */

@@ -1,7 +1,7 @@
 import { ErrorCode, type Clock, type LeaderInfo, type Timer } from "@leasehold/protocol";
-import { ServerError } from "./errors.js";
-import type { LockTable } from "./locks.js";
-import type { LockEntry, Session } from "./model.js";
+import { ServerError } from "../../errors.js";
+import type { LockTable } from "../locks.js";
+import type { LockEntry, Session } from "../model.js";
 
 /** An observer as the server keeps it: the last leader it was told of, by token (0: vacant or none yet). */
 class Observer {

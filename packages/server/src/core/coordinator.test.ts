@@ -2,7 +2,7 @@ import { CloseCode, ErrorCode, FakeClock, type Clock, type ServerMessage, type T
 import { describe, expect, it } from "vitest";
 import { Coordinator } from "./coordinator.js";
 import type { Lease, Outlet, Session } from "./model.js";
-import { resolveOptions, type ServerOptions } from "./options.js";
+import { resolveOptions, type ServerOptions } from "../options.js";
 
 /** Everything every session was sent, in the order it was sent, across sessions. */
 type Entry = { to: string; message: ServerMessage } | { to: string; close: { code: number; reason: string } };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "@leasehold/protocol";
-import { Account } from "./accounts.js";
+import { Account } from "../accounts.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
 
 const owner = new Account("test", DEFAULT_LIMITS);

@@ -1,6 +1,6 @@
 import { ErrorCode, type LockMode, type Value } from "@leasehold/protocol";
-import { ServerError } from "./errors.js";
-import type { Journal } from "./journal.js";
+import { ServerError } from "../errors.js";
+import type { Journal } from "../persistence/journal.js";
 import type { Hold, Lease, LockEntry, LockKind, Waiter } from "./model.js";
 import { WaitQueue } from "./wait-queue.js";
 

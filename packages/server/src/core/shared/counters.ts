@@ -1,6 +1,6 @@
 import { ErrorCode } from "@leasehold/protocol";
-import type { Account } from "./accounts.js";
-import { ServerError } from "./errors.js";
+import type { Account } from "../accounts.js";
+import { ServerError } from "../../errors.js";
 
 interface Counter {
   value: number;

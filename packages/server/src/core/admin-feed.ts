@@ -9,8 +9,8 @@ import {
   type Limits,
   type Timer,
 } from "@leasehold/protocol";
-import { ServerError } from "./errors.js";
-import type { Guard } from "./auth/guard.js";
+import { ServerError } from "../errors.js";
+import type { Guard } from "../auth/guard.js";
 import type { LockTable } from "./locks.js";
 import type { Lease, LockEntry, Session } from "./model.js";
 

@@ -1,7 +1,7 @@
 import { ErrorCode, type Clock, type Timer, type WatchEvent } from "@leasehold/protocol";
-import { ServerError } from "./errors.js";
+import { ServerError } from "../../errors.js";
 import { DEFAULT_HISTORY, History, type HistoryLimits } from "./history.js";
-import type { Session } from "./model.js";
+import type { Session } from "../model.js";
 
 /** Tuning of watches: how much history is kept, and when a watcher counts as slow. */
 export interface WatchOptions {

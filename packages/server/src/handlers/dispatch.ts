@@ -1,9 +1,9 @@
 import { ErrorCode, type Request, type ResultOf } from "@leasehold/protocol";
-import type { Coordinator } from "./coordinator.js";
+import type { Coordinator } from "../core/coordinator.js";
 import { dispatchShared } from "./dispatch-shared.js";
-import { Right } from "./auth/permissions.js";
-import { ServerError } from "./errors.js";
-import type { Session } from "./model.js";
+import { Right } from "../auth/permissions.js";
+import { ServerError } from "../errors.js";
+import type { Session } from "../core/model.js";
 
 /** Result of a request: answered now, or later by whoever settles it (a queued wait). */
 export type Handled = { now: object } | "later";

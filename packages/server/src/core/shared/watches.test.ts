@@ -1,7 +1,7 @@
 import { DEFAULT_LIMITS, FakeClock, type ServerMessage } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
-import { Account } from "./accounts.js";
-import { Session } from "./model.js";
+import { Account } from "../accounts.js";
+import { Session } from "../model.js";
 import { Watches } from "./watches.js";
 
 function setup(historyEvents = 100) {

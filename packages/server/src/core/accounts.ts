@@ -1,6 +1,6 @@
 import { ErrorCode, encode, type Limits, type Value } from "@leasehold/protocol";
-import { allows, Right, type Principal } from "./auth/permissions.js";
-import { ServerError } from "./errors.js";
+import { allows, Right, type Principal } from "../auth/permissions.js";
+import { ServerError } from "../errors.js";
 
 /**
  * What each principal holds, so that no tenant can fill the server for everyone else: sessions

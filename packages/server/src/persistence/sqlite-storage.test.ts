@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { encode } from "@leasehold/protocol";
-import { LEGACY_ACCOUNT } from "../accounts.js";
+import { LEGACY_ACCOUNT } from "../core/accounts.js";
 import { createServer } from "../server.js";
 import { DATABASE_FILE, SCHEMA_VERSION, SqliteStorage } from "./sqlite-storage.js";
 import { StorageError, emptyBatch, type Batch } from "./storage.js";

@@ -1,6 +1,6 @@
 import type { Value } from "@leasehold/protocol";
-import type { Account } from "./accounts.js";
-import type { Lease } from "./model.js";
+import type { Account } from "../accounts.js";
+import type { Lease } from "../model.js";
 
 export interface KvEntry {
   readonly value: Value;

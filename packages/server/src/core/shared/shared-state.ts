@@ -1,14 +1,14 @@
 import { ErrorCode, encode, type Fence, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
-import type { Journal } from "./journal.js";
-import { ServerError } from "./errors.js";
+import type { Journal } from "../../persistence/journal.js";
+import { ServerError } from "../../errors.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
-import type { LockTable } from "./locks.js";
-import type { Lease, LockEntry, Session } from "./model.js";
+import type { LockTable } from "../locks.js";
+import type { Lease, LockEntry, Session } from "../model.js";
 import { Observers } from "./observers.js";
-import type { ResolvedOptions } from "./options.js";
+import type { ResolvedOptions } from "../../options.js";
 import { Watches } from "./watches.js";
-import { counterBytes, keyBytes, type Account, type Accounts } from "./accounts.js";
+import { counterBytes, keyBytes, type Account, type Accounts } from "../accounts.js";
 
 /** Default and most keys in one `kv.list` page; a page also ends early once its values pass PAGE_BYTES. */
 export const PAGE_KEYS = 1_000;

@@ -1,17 +1,17 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { Accounts, LEGACY_ACCOUNT, principalDefaults, sessionOwner, valueBytes, type SessionOwner } from "./accounts.js";
-import { ANONYMOUS } from "./auth/permissions.js";
+import { ANONYMOUS } from "../auth/permissions.js";
 import { AdminFeed } from "./admin-feed.js";
-import { ServerError } from "./errors.js";
+import { ServerError } from "../errors.js";
 import { LockTable } from "./locks.js";
 import type { Hold, LockEntry, Waiter } from "./model.js";
 import { Lease, Session } from "./model.js";
-import { Journal } from "./journal.js";
-import type { ResolvedOptions } from "./options.js";
-import { SharedState } from "./shared-state.js";
+import { Journal } from "../persistence/journal.js";
+import type { ResolvedOptions } from "../options.js";
+import { SharedState } from "./shared/shared-state.js";
 import { TimerQueue } from "./timer-queue.js";
-import type { StoredState } from "./storage/storage.js";
+import type { StoredState } from "../persistence/storage.js";
 
 export type LeaseEndReason = "expired" | "revoked" | "released";
 

@@ -4,9 +4,9 @@ import type { Duplex } from "node:stream";
 import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
-import type { OriginPolicy } from "./auth/origin.js";
+import type { OriginPolicy } from "../auth/origin.js";
 import { closeWithoutReading } from "./cut-off.js";
-import { RAW_SECURITY_HEADERS, SECURITY_HEADERS } from "./http/security-headers.js";
+import { RAW_SECURITY_HEADERS, SECURITY_HEADERS } from "../http/security-headers.js";
 
 /**
  * Checks an HTTP upgrade before any WebSocket exists. A browser page from an origin that is not

@@ -1,7 +1,7 @@
-import type { Account } from "./accounts.js";
-import type { KvEntry } from "./kv-store.js";
-import type { Hold, Lease, Session, Waiter } from "./model.js";
-import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage/storage.js";
+import type { Account } from "../core/accounts.js";
+import type { KvEntry } from "../core/shared/kv-store.js";
+import type { Hold, Lease, Session, Waiter } from "../core/model.js";
+import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage.js";
 
 /**
  * Collects the rows that changed since the last commit, in the shape storage keeps them: the latest

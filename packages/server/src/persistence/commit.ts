@@ -1,6 +1,6 @@
 import type { ServerMessage } from "@leasehold/protocol";
 import { Journal } from "./journal.js";
-import type { Storage } from "./storage/storage.js";
+import type { Storage } from "./storage.js";
 
 /** Something that can put a message on the wire right away. */
 export interface Sender {

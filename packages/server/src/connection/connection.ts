@@ -13,16 +13,16 @@ import {
 } from "@leasehold/protocol";
 import type { Duplex } from "node:stream";
 import type WebSocket from "ws";
-import type { CommitPipeline, Sender } from "./commit.js";
-import type { Coordinator } from "./coordinator.js";
-import { dispatch, type RequestContext } from "./dispatch.js";
-import { ServerError } from "./errors.js";
-import type { Outlet, Session } from "./model.js";
-import { sessionOwner } from "./accounts.js";
-import type { Admission } from "./auth/authenticator.js";
+import type { CommitPipeline, Sender } from "../persistence/commit.js";
+import type { Coordinator } from "../core/coordinator.js";
+import { dispatch, type RequestContext } from "../handlers/dispatch.js";
+import { ServerError } from "../errors.js";
+import type { Outlet, Session } from "../core/model.js";
+import { sessionOwner } from "../core/accounts.js";
+import type { Admission } from "../auth/authenticator.js";
 import { closeWithoutReading, cutOff } from "./cut-off.js";
 import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
-import { TimerQueue, type Scheduled } from "./timer-queue.js";
+import { TimerQueue, type Scheduled } from "../core/timer-queue.js";
 import type { TurnBudget } from "./turn-budget.js";
 
 /**

@@ -1,10 +1,10 @@
 import { DEFAULT_LIMITS, ErrorCode, FakeClock } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { Accounts, parseTokenLimits, principalDefaults, sessionOwner, type PrincipalLimits } from "./accounts.js";
-import { parseGrants, type Principal } from "./auth/permissions.js";
-import { StaticTokens } from "./auth/static-tokens.js";
+import { parseGrants, type Principal } from "../auth/permissions.js";
+import { StaticTokens } from "../auth/static-tokens.js";
 import { Coordinator } from "./coordinator.js";
-import { resolveOptions, type ServerOptions } from "./options.js";
+import { resolveOptions, type ServerOptions } from "../options.js";
 
 const defaults: PrincipalLimits = { ...principalDefaults(DEFAULT_LIMITS), maxLeasesPerPrincipal: 2, maxBytesPerPrincipal: 100 };
 

@@ -1,10 +1,10 @@
 import { FakeClock, type AdminUpdate, type ServerMessage } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { ADMIN_FLUSH_MS } from "./admin-feed.js";
-import { ANONYMOUS } from "./auth/permissions.js";
+import { ANONYMOUS } from "../auth/permissions.js";
 import { Coordinator } from "./coordinator.js";
 import type { Outlet } from "./model.js";
-import { resolveOptions } from "./options.js";
+import { resolveOptions } from "../options.js";
 
 /** A coordinator on fake time with one admin subscriber whose socket backlog the test sets. */
 function setup() {
