@@ -33,6 +33,9 @@ export class EtcdClient {
       etcd: new Etcd3({
         hosts: endpoint,
         dialTimeout: timeout,
+        // Pages of log entries and snapshot chunks (up to 1.5 MiB each, etcd's request limit) exceed
+        // grpc's default 4 MiB per answer; callers page by count so that this bound holds.
+        grpcOptions: { "grpc.max_receive_message_length": MAX_ANSWER_BYTES },
         faultHandling: { host: () => noop, global: noop, watchBackoff: new ConstantBackoff(200).next() },
         // Streams (keepalive, watch) get their deadline per call; every unary call has one here.
         defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
@@ -70,9 +73,10 @@ export class EtcdClient {
   async getPrefix(prefix: string, options: RangeOptions = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
     const response = await this.#read(({ etcd }) =>
       etcd.kv.range({
-        key: bytes(prefix),
+        key: options.after === undefined ? bytes(prefix) : Buffer.concat([bytes(options.after), Buffer.from([0])]),
         range_end: prefixEnd(prefix),
         limit: options.limit ?? 0,
+        revision: options.atRevision ?? 0,
         max_create_revision: options.maxCreateRevision ?? 0,
         keys_only: options.keysOnly ?? false,
         ...(options.byCreate ? { sort_target: "Create" as const, sort_order: options.byCreate === "ascend" ? ("Ascend" as const) : ("Descend" as const) } : {}),
@@ -225,6 +229,9 @@ export class EtcdClient {
   }
 }
 
+/** The largest answer accepted from etcd. */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 export interface EtcdClientOptions {
   /** Deadline of each request, in ms; default 3,000 (etcd itself gives up on a proposal after 5 s + 2 election timeouts). */
   requestTimeoutMs?: number;
@@ -241,6 +248,8 @@ export type TxnOp =
   | { op: "get"; key: string }
   | { op: "getPrefix"; prefix: string }
   | { op: "deletePrefix"; prefix: string }
+  /** Every key in [key, end). */
+  | { op: "deleteRange"; key: string; end: string }
   | { op: "delete"; key: string };
 
 export interface TxnResult {
@@ -256,6 +265,10 @@ export interface RangeOptions {
   maxCreateRevision?: number;
   byCreate?: "ascend" | "descend";
   keysOnly?: boolean;
+  /** Start after this key (for paging by `limit`). */
+  after?: string;
+  /** Read as of this store revision (a consistent view across pages; fails once compacted past it). */
+  atRevision?: number;
 }
 
 export interface KeyValue {
@@ -309,6 +322,8 @@ function requestOp(op: TxnOp): IRequestOp {
       return { request_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
     case "deletePrefix":
       return { request_delete_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
+    case "deleteRange":
+      return { request_delete_range: { key: bytes(op.key), range_end: bytes(op.end) } };
     case "delete":
       return { request_delete_range: { key: bytes(op.key) } };
   }
