@@ -133,6 +133,25 @@ describe("EtcdStorage on a real 3-member etcd", () => {
   });
 });
 
+describe("EtcdStorage when an etcd member dies", () => {
+  it("a write whose member died is sent again elsewhere: committed once, nothing lost", async () => {
+    const own = await startEtcdCluster();
+    const client = new EtcdClient(own.endpoints, { requestTimeoutMs: 1_000 });
+    defer(() => client.close());
+    const leaderKey = "/leader";
+    const epoch = await client.put(leaderKey, new Uint8Array());
+    const storage = new EtcdStorage({ client, prefix: "/data/", leaderKey, epoch });
+    await storage.load();
+    await storage.write(keyBatch(1, "a", "1"));
+    await own.members.find((member) => member.clientUrl === client.endpoint)!.kill();
+    await storage.write(keyBatch(2, "b", "2"));
+    expect((await client.getPrefix("/data/log/", { keysOnly: true })).kvs).toHaveLength(2);
+    const loaded = await new EtcdStorage({ client, prefix: "/data/", leaderKey, epoch }).load();
+    expect(loaded.keys.map((row) => row.key).sort()).toEqual(["a", "b"]);
+    expect(loaded.revision).toBe(2);
+  });
+});
+
 describe("EtcdStorage keeps etcd's database bounded", () => {
   it("snapshots, deletes the old log and compacts, so that 6 MiB of writes leave under 2 MiB in use", async () => {
     const own = await startEtcdCluster();

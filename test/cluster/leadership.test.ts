@@ -116,3 +116,31 @@ describe("Leadership on a real 3-member etcd", () => {
     expect(await currentLeader(b.client, prefix)).toBeUndefined();
   });
 });
+
+describe("Leadership when etcd loses quorum", () => {
+  it("the leader stops within its TTL, nobody leads while quorum is lost, and a new campaign wins once it is back", async () => {
+    const own = await startEtcdCluster();
+    const client = new EtcdClient(own.endpoints, { requestTimeoutMs: 500 });
+    defer(() => client.close());
+    const a = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
+    defer(() => a.resign());
+    const first = await a.campaign();
+    const [m0, m1] = own.members;
+    const cutAt = performance.now();
+    await Promise.all([m0!.kill(), m1!.kill()]);
+    await vi.waitFor(() => expect(() => a.check()).toThrow(/within its TTL/), { timeout: 3_000 });
+    const stoppedAfterMs = performance.now() - cutAt;
+    // At most TTL (1 s) after the last keepalive etcd acknowledged; an etcd leader left alone still
+    // renews leases until it notices the lost quorum (one election timeout, 500 ms here).
+    expect(stoppedAfterMs).toBeLessThan(2_000);
+    const during = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
+    await expect(during.campaign()).rejects.toThrow(/etcd request .* failed/);
+    await Promise.all([m0!.restart(), m1!.restart()]);
+    const b = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
+    defer(() => b.resign());
+    const second = await b.campaign();
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    b.check();
+    console.log(`leader stopped ${stoppedAfterMs.toFixed(0)} ms after quorum was lost`);
+  });
+});
