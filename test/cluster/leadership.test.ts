@@ -117,6 +117,25 @@ describe("Leadership on a real 3-member etcd", () => {
   });
 });
 
+describe("Leadership when one etcd member hangs", () => {
+  it("keeps leading while the member its keepalives went to is paused for 3 TTLs", async () => {
+    const own = await startEtcdCluster();
+    const client = new EtcdClient(own.endpoints);
+    defer(() => client.close());
+    const losses: string[] = [];
+    const a = new Leadership({ client, prefix: "/election/", ttlSeconds: 1, onLost: (reason) => losses.push(reason) });
+    defer(() => a.resign());
+    await a.campaign();
+    const paused = own.members.find((member) => member.clientUrl === client.endpoint)!;
+    paused.pause();
+    defer(() => paused.resume());
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(losses).toEqual([]);
+    a.check();
+    expect(client.endpoint).not.toBe(paused.clientUrl);
+  });
+});
+
 describe("Leadership when etcd loses quorum", () => {
   it("the leader stops within its TTL, nobody leads while quorum is lost, and a new campaign wins once it is back", async () => {
     const own = await startEtcdCluster();

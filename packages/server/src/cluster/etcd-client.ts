@@ -104,11 +104,13 @@ export class EtcdClient {
 
   /**
    * One keepalive: the TTL in seconds that the lease has again from when etcd's leader handled it, or
-   * 0 if the lease no longer exists (expired or revoked). Safe to repeat, so tried on every endpoint.
+   * 0 if the lease no longer exists (expired or revoked). Safe to repeat, so tried on every endpoint,
+   * each within `timeoutMs`: a leader passes a fraction of its TTL, so that a member that hangs (paused,
+   * or cut off from its peers) costs it one short wait, not its lease.
    */
-  async keepAliveOnce(id: string): Promise<number> {
+  async keepAliveOnce(id: string, timeoutMs = this.#requestTimeoutMs): Promise<number> {
     return this.#read(async ({ etcd }) => {
-      const stream = await etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + this.#requestTimeoutMs });
+      const stream = await etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
       try {
         return await new Promise<number>((resolve, reject) => {
           stream.on("data", (response) => resolve(Math.max(0, Number(response.TTL))));

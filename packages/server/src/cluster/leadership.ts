@@ -38,7 +38,7 @@ export class Leadership {
     const granted = await client.grantLease(ttlSeconds);
     const lease = granted.id;
     const ttlMs = granted.ttlSeconds * 1_000;
-    this.#keeper = new LeaseKeeper(lease, ttlMs, grantSentAt, (id) => client.keepAliveOnce(id), this.#clock, this.options.marginMs ?? ttlMs / 20, (reason) =>
+    this.#keeper = new LeaseKeeper(lease, ttlMs, grantSentAt, (id) => client.keepAliveOnce(id, ttlMs / 4), this.#clock, this.options.marginMs ?? ttlMs / 20, (reason) =>
       this.#lose(reason),
     );
     this.#state = { state: "campaigning", lease };
