@@ -105,3 +105,21 @@ describe("EtcdClient when a member dies", () => {
     expect((await client.get("/k")).kv?.value.toString()).toBe("x");
   });
 });
+
+describe("EtcdClient does not retry", () => {
+  it("a write to a hung member fails once at its deadline (etcd3's default policy would send it three times)", async () => {
+    const own = await startEtcdCluster({ size: 1 });
+    const client = new EtcdClient(own.endpoints, { requestTimeoutMs: 800 });
+    defer(() => client.close());
+    await client.put("/k", text("v"));
+    own.members[0]!.pause();
+    defer(() => own.members[0]!.resume());
+    const started = performance.now();
+    const failure = await client.put("/k", text("w")).catch((error: unknown) => error);
+    const elapsed = performance.now() - started;
+    expect(failure).toBeInstanceOf(EtcdRequestError);
+    expect((failure as EtcdRequestError).outcomeUnknown).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(700);
+    expect(elapsed).toBeLessThan(1_500);
+  });
+});

@@ -163,7 +163,9 @@ describe("EtcdStorage keeps etcd's database bounded", () => {
     await storage.load();
     const before = await inUse(client);
     const value = "x".repeat(16 * 1024);
+    const started = performance.now();
     for (let index = 1; index <= 400; index++) await storage.write(keyBatch(index, `k${index % 10}`, `${index}${value}`));
+    const perWriteMs = (performance.now() - started) / 400;
     await storage.snapshot();
     await storage.close();
     const after = await vi.waitFor(async () => {
@@ -171,7 +173,7 @@ describe("EtcdStorage keeps etcd's database bounded", () => {
       expect(bytes).toBeLessThan(2 * 1024 * 1024);
       return bytes;
     });
-    console.log(`etcd db in use: ${(before / 1024).toFixed(0)} KiB before, ${(after / 1024).toFixed(0)} KiB after 400 writes of 16 KiB`);
+    console.log(`etcd db in use: ${(before / 1024).toFixed(0)} KiB before, ${(after / 1024).toFixed(0)} KiB after 400 writes of 16 KiB (${perWriteMs.toFixed(1)} ms each, one after another, with snapshots)`);
   });
 });
 
