@@ -42,6 +42,7 @@ export class EtcdStorage implements AsyncStorage {
   readonly #chunkBytes: number;
   readonly #snapshotAfterEntries: number;
   readonly #snapshotAfterBytes: number;
+  readonly #onSnapshotFailed: ((error: Error) => void) | undefined;
   /** The state as of the last written batch: what a snapshot writes. */
   #tables = new StoredTables();
   #lastSeq = 0;
@@ -62,6 +63,7 @@ export class EtcdStorage implements AsyncStorage {
     this.#chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.#snapshotAfterEntries = options.snapshotAfterEntries ?? 10_000;
     this.#snapshotAfterBytes = options.snapshotAfterBytes ?? 16 * 1024 * 1024;
+    this.#onSnapshotFailed = options.onSnapshotFailed;
   }
 
   /** The snapshot and every log entry after it, replayed; the revision raised to the token floor. */
@@ -162,7 +164,8 @@ export class EtcdStorage implements AsyncStorage {
     this.#logEntriesSinceSnapshot++;
     this.#logBytesSinceSnapshot += bytes.length;
     if (this.#logEntriesSinceSnapshot >= this.#snapshotAfterEntries || this.#logBytesSinceSnapshot >= this.#snapshotAfterBytes) {
-      void this.snapshot().catch(() => undefined);
+      // A failed snapshot leaves the previous one and a longer log: the next write tries again.
+      void this.snapshot().catch((error: unknown) => this.#onSnapshotFailed?.(error instanceof Error ? error : new Error(String(error))));
     }
   }
 
@@ -285,6 +288,8 @@ export interface EtcdStorageOptions {
   /** A snapshot after this many log entries (default 10,000) or bytes of log (default 16 MiB), whichever comes first. */
   snapshotAfterEntries?: number;
   snapshotAfterBytes?: number;
+  /** Told when a snapshot taken by itself failed (to log it); a deposed leader's next write fails anyway. */
+  onSnapshotFailed?: (error: Error) => void;
 }
 
 /** This leader was replaced: its writes can no longer commit, and it must stop serving at once. */
