@@ -122,6 +122,22 @@ describe("EtcdStorage on a real 3-member etcd", () => {
     expect(loaded.keys.find((row) => row.key === "blob-39")?.value).toEqual(Buffer.from(new Uint8Array(48 * 1024).fill(39)));
   });
 
+  it("ignores the pieces a leader left when it died in the middle of a larger batch or snapshot", async () => {
+    const { client, prefix, leaderKey, epoch } = await setup();
+    // A dead leader's leftovers for log entry 1 and a snapshot at entry 1: three parts each, no log key, no manifest.
+    for (const kind of ["part", "snapshot"]) {
+      for (let index = 0; index < 3; index++) await client.put(`${prefix}${kind}/${"1".padStart(16, "0")}/${String(index).padStart(16, "0")}`, new Uint8Array(10).fill(0xee));
+    }
+    const storage = new EtcdStorage({ client, prefix, leaderKey, epoch, chunkBytes: 64 * 1024 });
+    expect((await storage.load()).keys).toEqual([]);
+    // Entry 1 again, in two parts this time, then a snapshot of two chunks at entry 1.
+    await storage.write(keyBatch(1, "big", "y".repeat(100 * 1024)));
+    expect(normalised(await new EtcdStorage({ client, prefix, leaderKey, epoch }).load()).keys.map((row) => row.key)).toEqual(["big"]);
+    await storage.snapshot();
+    const loaded = await new EtcdStorage({ client, prefix, leaderKey, epoch }).load();
+    expect(loaded.keys.map((row) => [row.key, (row.value as string).length])).toEqual([["big", 100 * 1024]]);
+  });
+
   it("keeps the token floor: load never gives a revision below it", async () => {
     const { client, prefix, leaderKey, epoch } = await setup();
     const storage = new EtcdStorage({ client, prefix, leaderKey, epoch });

@@ -74,11 +74,8 @@ export class EtcdStorage implements AsyncStorage {
       const manifest = manifestRead.kv && (decode(manifestRead.kv.value) as Manifest);
       let tables = new StoredTables();
       if (manifest) {
-        const chunks = await this.#readAll(this.#key(`snapshot/${seqKey(manifest.seq)}/`), atRevision);
-        if (chunks.length !== manifest.chunks) {
-          throw new StorageError(`the snapshot in etcd under ${this.#prefix} has ${chunks.length} of its ${manifest.chunks} chunks; restore a backup`);
-        }
-        tables = StoredTables.from(decodeState(Buffer.concat(chunks.map((chunk) => chunk.value))));
+        const chunks = await this.#readNumbered(`snapshot/${seqKey(manifest.seq)}/`, manifest.chunks, atRevision, "the snapshot");
+        tables = StoredTables.from(decodeState(chunks));
       }
       const logPrefix = this.#key("log/");
       let lastSeq = manifest?.seq ?? 0;
@@ -258,9 +255,18 @@ export class EtcdStorage implements AsyncStorage {
   async #logEntryBytes(seq: number, value: Buffer, atRevision: number): Promise<Uint8Array> {
     const entry = decode(value) as LogEntry;
     if ("batch" in entry) return entry.batch;
-    const parts = await this.#readAll(this.#key(`part/${seqKey(seq)}/`), atRevision);
-    if (parts.length !== entry.parts) throw new StorageError(`log entry ${seq} in etcd under ${this.#prefix} has ${parts.length} of its ${entry.parts} parts; restore a backup`);
-    return Buffer.concat(parts.map((part) => part.value));
+    return this.#readNumbered(`part/${seqKey(seq)}/`, entry.parts, atRevision, `log entry ${seq}`);
+  }
+
+  /**
+   * The pieces 0..count-1 under `prefix`, joined. Pieces numbered past `count` are ignored: a leader
+   * that died while writing a larger snapshot or batch under the same number left them there.
+   */
+  async #readNumbered(prefix: string, count: number, atRevision: number, what: string): Promise<Buffer> {
+    const pieces = (await this.#readAll(this.#key(prefix), atRevision)).slice(0, count);
+    const complete = pieces.length === count && pieces.every((piece, index) => piece.key === this.#key(`${prefix}${seqKey(index)}`));
+    if (!complete) throw new StorageError(`${what} in etcd under ${this.#prefix} lacks some of its ${count} pieces; restore a backup`);
+    return Buffer.concat(pieces.map((piece) => piece.value));
   }
 
   #deposed(leader: KeyValue | undefined): LeaderDeposedError {
