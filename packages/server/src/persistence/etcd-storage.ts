@@ -172,38 +172,33 @@ export class EtcdStorage implements AsyncStorage {
    * attempt either commits or finds the first one's entry, byte for byte.
    */
   async #commitLogEntry(key: string, value: Uint8Array): Promise<void> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      let result;
-      try {
-        result = await this.#client.txn(
-          [
-            { key: this.#leaderKey, createRevision: this.#epoch },
-            { key, createRevision: 0 },
-          ],
-          [{ op: "put", key, value }],
-          [{ op: "get", key: this.#leaderKey }, { op: "get", key }],
-        );
-      } catch (error) {
-        if (error instanceof EtcdRequestError && error.outcomeUnknown) {
-          lastError = error;
-          continue;
-        }
-        throw error;
-      }
-      if (result.succeeded) return;
-      const leader = result.ranges[0]?.[0];
-      if (leader?.createRevision !== this.#epoch) throw this.#deposed(leader);
-      const existing = result.ranges[1]?.[0];
-      if (existing && Buffer.from(value).equals(existing.value)) return;
-      throw new StorageError(`log entry ${key} already exists with other contents: two writers under ${this.#prefix}? Stop every gateway and check the configuration`);
-    }
-    throw lastError;
+    const result = await sendAgainIfUnknown(() =>
+      this.#client.txn(
+        [
+          { key: this.#leaderKey, createRevision: this.#epoch },
+          { key, createRevision: 0 },
+        ],
+        [{ op: "put", key, value }],
+        [{ op: "get", key: this.#leaderKey }, { op: "get", key }],
+      ),
+    );
+    if (result.succeeded) return;
+    const leader = result.ranges[0]?.[0];
+    if (leader?.createRevision !== this.#epoch) throw this.#deposed(leader);
+    const existing = result.ranges[1]?.[0];
+    if (existing && Buffer.from(value).equals(existing.value)) return;
+    throw new StorageError(`log entry ${key} already exists with other contents: two writers under ${this.#prefix}? Stop every gateway and check the configuration`);
   }
 
-  async #guarded(ops: TxnOp[]): Promise<void> {
-    const result = await this.#client.txn([{ key: this.#leaderKey, createRevision: this.#epoch }], ops, [{ op: "get", key: this.#leaderKey }]);
+  /**
+   * A transaction of puts and deletes under the leader's guard; returns its revision. They are
+   * idempotent (the same bytes put again, ranges deleted again), so an attempt whose outcome is
+   * unknown is sent again.
+   */
+  async #guarded(ops: TxnOp[]): Promise<number> {
+    const result = await sendAgainIfUnknown(() => this.#client.txn([{ key: this.#leaderKey, createRevision: this.#epoch }], ops, [{ op: "get", key: this.#leaderKey }]));
     if (!result.succeeded) throw this.#deposed(result.ranges[0]?.[0]);
+    return result.revision;
   }
 
   async #takeSnapshot(): Promise<void> {
@@ -218,23 +213,18 @@ export class EtcdStorage implements AsyncStorage {
     try {
       for (const [index, part] of chunks.entries()) await this.#guarded([{ op: "put", key: this.#key(`${chunkPrefix}${seqKey(index)}`), value: part }]);
       const next = seqKey(seq + 1);
-      const switched = await this.#client.txn(
-        [{ key: this.#leaderKey, createRevision: this.#epoch }],
-        [
-          { op: "put", key: this.#key("snapshot/manifest"), value: encode({ seq, chunks: chunks.length, bytes: bytes.length } satisfies Manifest) },
-          // Older snapshots (and chunks a dead leader left half-written) sort before this one.
-          { op: "deleteRange", key: this.#key("snapshot/0"), end: this.#key(chunkPrefix) },
-          { op: "deleteRange", key: this.#key("log/"), end: this.#key(`log/${next}`) },
-          { op: "deleteRange", key: this.#key("part/"), end: this.#key(`part/${next}`) },
-        ],
-        [{ op: "get", key: this.#leaderKey }],
-      );
-      if (!switched.succeeded) throw this.#deposed(switched.ranges[0]?.[0]);
+      const switchedAt = await this.#guarded([
+        { op: "put", key: this.#key("snapshot/manifest"), value: encode({ seq, chunks: chunks.length, bytes: bytes.length } satisfies Manifest) },
+        // Older snapshots (and chunks a dead leader left half-written) sort before this one.
+        { op: "deleteRange", key: this.#key("snapshot/0"), end: this.#key(chunkPrefix) },
+        { op: "deleteRange", key: this.#key("log/"), end: this.#key(`log/${next}`) },
+        { op: "deleteRange", key: this.#key("part/"), end: this.#key(`part/${next}`) },
+      ]);
       this.#snapshotSeq = seq;
       this.#logEntriesSinceSnapshot -= entriesCovered;
       this.#logBytesSinceSnapshot -= bytesCovered;
       // Compaction only frees space inside etcd's file for reuse; giving it back needs a defragmentation.
-      await this.#client.compact(switched.revision);
+      await this.#client.compact(switchedAt);
     } catch (error) {
       if (error instanceof LeaderDeposedError) this.#failure ??= error;
       throw error;
@@ -327,6 +317,17 @@ function entryOf(entry: LogEntry): Uint8Array {
 /** Fixed width, so that key order is numeric order (2^53 has 16 digits). */
 function seqKey(seq: number): string {
   return String(seq).padStart(16, "0");
+}
+
+/** Sends an idempotent request again while its outcome is unknown (its member died with it in flight). */
+async function sendAgainIfUnknown<T>(send: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof EtcdRequestError && error.outcomeUnknown) || attempt >= WRITE_ATTEMPTS) throw error;
+    }
+  }
 }
 
 function chunk(bytes: Uint8Array, size: number): Uint8Array[] {
