@@ -7,7 +7,13 @@ import { defer, spawnScript } from "../support/fixtures.js";
 describe("Leadership when one etcd member hangs", () => {
   it("keeps leading while the member its keepalives went to is paused for 2.5 TTLs", async () => {
     const own = await startEtcdCluster();
-    const client = new EtcdClient(own.endpoints);
+    // A raft follower: pausing etcd's own leader stops every lease renewal for an election timeout
+    // (500 ms here, half the TTL), which etcd's minimum TTL of 1.5 election timeouts allows for.
+    const probe = new EtcdClient(own.endpoints);
+    const statuses = await probe.status();
+    probe.close();
+    const follower = statuses.find((status) => status.ok && !status.isLeader)!.endpoint;
+    const client = new EtcdClient([follower, ...own.endpoints.filter((endpoint) => endpoint !== follower)]);
     defer(() => client.close());
     const losses: string[] = [];
     const a = new Leadership({ client, prefix: "/election/", ttlSeconds: 1, onLost: (reason) => losses.push(reason) });
@@ -26,7 +32,7 @@ describe("Leadership when one etcd member hangs", () => {
 describe("Leadership when etcd loses quorum", () => {
   it("the leader stops within its TTL, nobody leads while quorum is lost, and a new campaign wins once it is back", async () => {
     const own = await startEtcdCluster();
-    const client = new EtcdClient(own.endpoints, { requestTimeoutMs: 500 });
+    const client = new EtcdClient(own.endpoints);
     defer(() => client.close());
     const a = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
     defer(() => a.resign());
@@ -39,7 +45,9 @@ describe("Leadership when etcd loses quorum", () => {
     // At most TTL (1 s) after the last keepalive etcd acknowledged; an etcd leader left alone still
     // renews leases until it notices the lost quorum (one election timeout, 500 ms here).
     expect(stoppedAfterMs).toBeLessThan(2_000);
-    const during = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
+    const impatient = new EtcdClient(own.endpoints, { requestTimeoutMs: 500 });
+    defer(() => impatient.close());
+    const during = new Leadership({ client: impatient, prefix: "/election/", ttlSeconds: 1 });
     await expect(during.campaign()).rejects.toThrow(/etcd request .* failed/);
     await Promise.all([m0!.restart(), m1!.restart()]);
     const b = new Leadership({ client, prefix: "/election/", ttlSeconds: 1 });
