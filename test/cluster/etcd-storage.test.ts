@@ -217,8 +217,8 @@ function sqliteTestBatches(): Batch[] {
         [1, { id: 1, session: "s1", ttl: 5_000, keepAlive: true }],
         [2, { id: 2, session: "s1", ttl: 9_000, keepAlive: false }],
       ]),
-      holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined }]]),
-      waits: new Map([["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, seq: 9, expiresAt: 123 }]]),
+      holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 700 }]]),
+      waits: new Map([["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, lockDelay: 0, seq: 9, expiresAt: 123 }]]),
       keys: new Map([["k", { key: "k", value: { a: [1, "b", null, new Uint8Array([1, 2])] }, revision: 6, lease: 1, owner: "token:worker" }]]),
       counters: new Map([
         ["visits", { name: "visits", value: 42, owner: "token:worker" }],
@@ -258,11 +258,11 @@ function randomBatches(seed: number, count: number): Batch[] {
           const table = pick(["lock", "election"] as const);
           // Tokens come from one global revision: never the same in both tables.
           const token = table === "lock" ? id * 2 : id * 2 + 1;
-          batch.holds.set(`${table}:${token}`, remove ? null : { table, name: `n${id}`, limit: pick([undefined, 3]), token, lease: id, mode: pick(["exclusive", "shared"] as const), request: index, value: pick(values) as Value | undefined });
+          batch.holds.set(`${table}:${token}`, remove ? null : { table, name: `n${id}`, limit: pick([undefined, 3]), token, lease: id, mode: pick(["exclusive", "shared"] as const), request: index, value: pick(values) as Value | undefined, lockDelay: pick([0, 250]) });
           break;
         }
         case "wait":
-          batch.waits.set(`${session}:${id}`, remove ? null : { table: pick(["lock", "election"] as const), name: `n${id}`, limit: pick([undefined, 2]), session, request: id, lease: id, mode: "exclusive", value: pick(values) as Value | undefined, seq: index * 10 + change, expiresAt: pick([undefined, 5_000]) });
+          batch.waits.set(`${session}:${id}`, remove ? null : { table: pick(["lock", "election"] as const), name: `n${id}`, limit: pick([undefined, 2]), session, request: id, lease: id, mode: "exclusive", value: pick(values) as Value | undefined, lockDelay: pick([0, 250]), seq: index * 10 + change, expiresAt: pick([undefined, 5_000]) });
           break;
         case "key":
           batch.keys.set(`key${id}`, remove ? null : { key: `key${id}`, value: (pick(values) ?? "v") as Value, revision: batch.revision, lease: pick([undefined, id]), owner: pick([undefined, "token:o"]) });

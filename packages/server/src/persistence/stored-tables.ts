@@ -154,6 +154,7 @@ function holdRow(row: HoldRow): HoldRow {
     mode: row.mode,
     request: row.request,
     value: optionalValue(row, "value"),
+    lockDelay: row.lockDelay ?? 0,
   };
 }
 
@@ -167,6 +168,7 @@ function waitRow(row: WaitRow): WaitRow {
     lease: row.lease,
     mode: row.mode,
     value: optionalValue(row, "value"),
+    lockDelay: row.lockDelay ?? 0,
     seq: row.seq,
     expiresAt: row.expiresAt ?? undefined,
   };
