@@ -59,6 +59,8 @@ export class Watches {
   constructor(
     readonly options: WatchOptions,
     readonly clock: Clock,
+    /** A watcher fell too far behind and was dropped with WATCH_OVERFLOW (for metrics and the operator's log). */
+    readonly overflowed: (session: Session, prefix: string) => void = () => {},
   ) {
     this.history = new History(options.history);
   }
@@ -145,6 +147,7 @@ export class Watches {
 
   #overflow(watch: ServerWatch): void {
     watch.close();
+    this.overflowed(watch.session, watch.prefix);
     watch.session.send({
       type: "watch.closed",
       watch: watch.id,
