@@ -1,11 +1,14 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { ServerOptions } from "@leasehold/server";
-import { startClient, startServer } from "../support/fixtures.js";
+import { defer, startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
 import { startServerProcess } from "../support/server-process.js";
-import { scrape } from "../support/prometheus.js";
+import { httpBase, scrape } from "../support/prometheus.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
 // pino is a dependency of the server package, not of the workspace root: load it from there.
@@ -46,6 +49,20 @@ describe("operator log", () => {
     await ops.admin.revokeLease(lease.id);
     expect(lines.find((line) => line.msg === "admin released a lock")).toMatchObject({ lock: "tenant-a/job", by: "token:ops" });
     expect(lines.find((line) => line.msg === "admin revoked a lease")).toMatchObject({ lease: lease.id, by: "token:ops" });
+  });
+
+  it("logs a commit slower than slowCommitMs, and counts commits and the database's size", async () => {
+    const { logger, lines } = capturedLogger();
+    const dir = mkdtempSync(join(tmpdir(), "leasehold-slow-commit-"));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    // Every commit is slower than 0 ms.
+    const server = await startServer({ dataDir: dir, slowCommitMs: 0, logger });
+    const client = await startClient(server.url);
+    await client.put("config/x", 1);
+    await expect.poll(() => lines.find((line) => line.msg === "slow commit: over 0 ms")).toMatchObject({ ok: true });
+    const metrics = await scrape(httpBase(server.url));
+    expect(metrics.count("leasehold_storage_commit_duration_seconds", { outcome: "ok" })).toBeGreaterThanOrEqual(1);
+    expect(metrics.value("leasehold_storage_database_bytes")).toBeGreaterThan(4_096);
   });
 
   it("the CLI writes JSON lines when stdout is not a terminal, and opens the metrics listener of --metrics-port", async () => {
