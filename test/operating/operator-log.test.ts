@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { PROTOCOL_VERSION } from "@leasehold/protocol";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
@@ -49,6 +50,18 @@ describe("operator log", () => {
     await ops.admin.revokeLease(lease.id);
     expect(lines.find((line) => line.msg === "admin released a lock")).toMatchObject({ lock: "tenant-a/job", by: "token:ops" });
     expect(lines.find((line) => line.msg === "admin revoked a lease")).toMatchObject({ lease: lease.id, by: "token:ops" });
+  });
+
+  it("logs a session taken over by a new connection, with both addresses", async () => {
+    const { logger, lines } = capturedLogger();
+    const server = await startServer({ logger });
+    const first = await Raw.open(server.url);
+    const welcome = await first.hello();
+    const second = await Raw.open(server.url);
+    second.send({ op: "hello", version: PROTOCOL_VERSION, agent: "raw", resume: { session: welcome.session, secret: welcome.secret } });
+    await second.next((message) => message.type === "welcome");
+    await first.closed();
+    expect(lines.find((line) => line.msg === "session taken over by a new connection")).toMatchObject({ session: welcome.session, from: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
   });
 
   it("logs a commit slower than slowCommitMs, and counts commits and the database's size", async () => {
