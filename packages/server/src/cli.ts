@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
+import pretty from "pino-pretty";
 import { resolve } from "node:path";
 import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
@@ -33,6 +34,9 @@ program
       .argParser(integer(65_536, Number.MAX_SAFE_INTEGER)),
   )
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
+  .addOption(new Option("--log-format <format>", "auto: readable lines on a terminal, JSON lines otherwise").env("LEASEHOLD_LOG_FORMAT").choices(["auto", "json", "pretty"]).default("auto"))
+  .addOption(new Option("--metrics-port <port>", "also serve /metrics and the probes on this port, without authentication (0: any free port)").env("LEASEHOLD_METRICS_PORT").argParser(integer(0, 65_535)))
+  .addOption(new Option("--metrics-host <host>", "interface of the --metrics-port listener").env("LEASEHOLD_METRICS_HOST").default("127.0.0.1"))
   // Security (README, "Security"). Any of --auth-file, --jwt-secret-file, --jwt-public-key turns authentication on.
   .addOption(new Option("--auth-file <file>", "static tokens with their permissions (JSON); turns authentication on").env("LEASEHOLD_AUTH_FILE"))
   .addOption(new Option("--jwt-secret-file <file>", "accept HS256 JWTs signed with the secret in this file; turns authentication on").env("LEASEHOLD_JWT_SECRET_FILE"))
@@ -68,7 +72,12 @@ program
   .addOption(new Option("--lock-delay <ms>", "how long a lock lost rather than released (lease expired, admin revoke) stays ungrantable, unless its acquire says").env("LEASEHOLD_LOCK_DELAY_MS").argParser(integer(0, 86_400_000)))
   .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
   .action(async (options: ServeOptions) => {
-    const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
+    const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
+    // pino-pretty as a stream in this thread (not a transport's worker): lines come out in order with the rest, and nothing is lost at exit.
+    const logger = pino(
+      { level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } },
+      readable ? pretty({ colorize: process.stdout.isTTY, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }) : undefined,
+    );
     if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
     const jwtFiles =
       options.jwtSecretFile !== undefined || options.jwtPublicKey !== undefined
@@ -114,6 +123,8 @@ program
       tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { certFile: options.tlsCert, keyFile: options.tlsKey } : undefined,
       lockDelayMs: options.lockDelay,
       logger,
+      metricsPort: options.metricsPort,
+      metricsHost: options.metricsHost,
     });
     const storage = !dataDir
       ? "in memory: nothing survives a restart"
@@ -123,8 +134,8 @@ program
     const security = server.security;
     const auth = security.auth === "off" ? "auth off: any client may connect and use admin operations" : `auth ${security.auth}`;
     logger.info(
-      { url: server.url, auth: security.auth, origins: security.origins, dataDir: dataDir && resolve(dataDir) },
-      `leasehold listening on ${server.url}, ${storage} (${auth}; browser origins: ${security.origins})`,
+      { url: server.url, auth: security.auth, origins: security.origins, dataDir: dataDir && resolve(dataDir), metricsUrl: server.metricsUrl },
+      `leasehold listening on ${server.url}, ${storage} (${auth}; browser origins: ${security.origins})${server.metricsUrl ? `; metrics and probes without auth on ${server.metricsUrl}/metrics` : ""}`,
     );
     void server.failed.then((error) => {
       logger.fatal(`leasehold stopped: ${error.message}`);
@@ -170,6 +181,9 @@ interface ServeOptions {
   maxDataBytes?: number;
   sync: SyncMode;
   logLevel: string;
+  logFormat: "auto" | "json" | "pretty";
+  metricsPort?: number;
+  metricsHost: string;
   authFile?: string;
   jwtSecretFile?: string;
   jwtPublicKey?: string;

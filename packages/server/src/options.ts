@@ -75,6 +75,19 @@ export interface ServerOptions {
    * its holder's lease expired or was revoked by an admin (not after a release). Default 0.
    */
   lockDelayMs?: number;
+  /**
+   * Opens a second HTTP listener on this port (0 picks one) that serves only /metrics, /livez,
+   * /readyz and /healthz, without authentication: for a scraper on a trusted network. Absent: none.
+   */
+  metricsPort?: number;
+  /** Interface of the metrics listener. Default 127.0.0.1. */
+  metricsHost?: string;
+  /** For /readyz: whether a cluster leader is known (a cluster backend fills it in). Default: always. */
+  leaderKnown?: () => boolean;
+  /** A commit that takes longer than this is logged as slow, in ms. Default 250. */
+  slowCommitMs?: number;
+  /** An event-loop stall longer than this is logged, in ms. Default 1000. */
+  stallMs?: number;
 }
 
 export interface ResolvedOptions {

@@ -141,7 +141,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(encode(message));
     // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
-    if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
+    if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
+      this.coordinator.options.logger?.warn({ session: this.session?.id, address: this.address, buffered: this.socket.bufferedAmount }, "slow consumer closed: too much unsent data");
+      this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
+    }
   }
 
   close(code: number, reason: string): void {
@@ -203,9 +206,12 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       session.fail(request.id, ErrorCode.BAD_REQUEST, `request id ${request.id} is not above this session's last request id ${session.lastRequest}; every request needs a larger id than the one before`);
       return;
     }
+    const started = performance.now();
     try {
       run(attached, request);
+      this.coordinator.events.requestHandled(request.op, "OK", (performance.now() - started) / 1_000);
     } catch (error) {
+      this.coordinator.events.requestHandled(request.op, error instanceof ServerError ? error.code : ErrorCode.INTERNAL, (performance.now() - started) / 1_000);
       if (error instanceof ServerError) {
         session.fail(request.id, error.code, error.message);
       } else {

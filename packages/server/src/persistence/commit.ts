@@ -28,6 +28,8 @@ export class CommitPipeline {
   /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
   #held: (() => void)[] = [];
   #scheduled = false;
+  /** When the commit now scheduled was asked for (performance.now()), or undefined: for the readiness probe. */
+  #scheduledAt: number | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -44,6 +46,11 @@ export class CommitPipeline {
 
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /** How long the commit now scheduled has waited to run, in ms (0 when none is): a stuck commit keeps growing it. */
+  get pendingMs(): number {
+    return this.#scheduledAt === undefined ? 0 : performance.now() - this.#scheduledAt;
   }
 
   send(sender: Sender, message: ServerMessage): void {
@@ -71,6 +78,7 @@ export class CommitPipeline {
   /** Commits what changed and releases the messages held behind it. */
   flush(): void {
     this.#scheduled = false;
+    this.#scheduledAt = undefined;
     if (this.#failure) return;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
@@ -92,6 +100,7 @@ export class CommitPipeline {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
+    this.#scheduledAt = performance.now();
     // After the poll phase: every request already read in this turn joins the same transaction.
     this.afterReads(() => this.flush());
   }

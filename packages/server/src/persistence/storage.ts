@@ -13,6 +13,8 @@ export interface Storage {
   load(): StoredState;
   /** Applies a batch atomically; throws if it could not be made durable (then nothing of it is applied). */
   write(batch: Batch): void;
+  /** Bytes the store takes on disk, for the metrics; absent for a store without one. */
+  sizeBytes?(): number | undefined;
   close(): void;
 }
 
