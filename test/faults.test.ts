@@ -2,8 +2,8 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, LeaseholdClient } from "@leasehold/client";
 import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
-import { inspectOver, lockIn } from "./support/inspect.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { inspectOver, lockIn } from "./support/inspect.js";
 
 const TTL = 1_000;
 
