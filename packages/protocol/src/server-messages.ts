@@ -267,7 +267,15 @@ export const Results = {
       }),
     ),
     leases: z.array(
-      z.object({ lease: LeaseId, session: z.string(), ttl: Millis, remaining: NonNegativeInt, keepAlive: z.boolean() }),
+      z.object({
+        lease: LeaseId,
+        session: z.string(),
+        ttl: Millis,
+        remaining: NonNegativeInt,
+        keepAlive: z.boolean(),
+        /** Keys bound to it, deleted when it ends. */
+        keys: z.optional(NonNegativeInt),
+      }),
     ),
     locks: z.array(
       z.object({

@@ -32,6 +32,7 @@ export function inspect(coordinator: Coordinator): Inspection {
       ttl: lease.ttl,
       remaining: Math.max(0, Math.round(coordinator.deadline(lease) - now)),
       keepAlive: lease.keepAlive,
+      keys: lease.keys.size,
     })),
     locks: tables.flatMap((table) =>
       [...table.entries()].map((entry) => ({
