@@ -47,11 +47,6 @@ export function sessionIn(state: Inspection, id: string | undefined): InspectedS
   return state.sessions.find((session) => session.session === id);
 }
 
-/** The lock or semaphore `name` of an in-process server. */
-export function lockOf(server: LeaseholdServer, name: string): InspectedEntry | undefined {
-  return lockIn(inspectIn(server), name);
-}
-
 // One inspector per URL and token for the test that opened it: vi.waitFor polls every 50 ms, and a
 // connection per poll would add a session (and a handshake) each time.
 const inspectors = new Map<string, Promise<LeaseholdClient>>();
