@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
 import { connect, type ConnectOptions, type LeaseholdClient } from "@leasehold/client";
-import { createServer, inspect, type Inspection, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -24,11 +24,6 @@ export async function startServer(options: ServerOptions = {}): Promise<Leasehol
   const server = await createServer({ host: "127.0.0.1", port: 0, ...options, limits: { minTtlMs: 100, ...options.limits } });
   defer(() => server.close());
   return server;
-}
-
-/** The lock, semaphore or election `name` as an admin sees it (holders, queue in order); undefined when nobody holds or awaits it. */
-export function lockOf(server: LeaseholdServer, name: string): Inspection["locks"][number] | undefined {
-  return inspect(server.coordinator).locks.find((lock) => lock.name === name);
 }
 
 /** A client closed after the test. */

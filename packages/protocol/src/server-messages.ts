@@ -254,10 +254,28 @@ export const Results = {
     now: NonNegativeInt,
     revision: Revision,
     sessions: z.array(
-      z.object({ session: z.string(), address: z.string(), agent: z.optional(z.string()), connected: z.boolean(), ageMs: NonNegativeInt }),
+      z.object({
+        session: z.string(),
+        address: z.string(),
+        agent: z.optional(z.string()),
+        connected: z.boolean(),
+        ageMs: NonNegativeInt,
+        /** The account its quotas count against: its principal (`token:NAME`, `jwt:SUB`), or its IP address without authentication. */
+        account: z.optional(z.string()),
+        /** Watches, election observers and admin feeds open on its connection. */
+        subscriptions: z.optional(NonNegativeInt),
+      }),
     ),
     leases: z.array(
-      z.object({ lease: LeaseId, session: z.string(), ttl: Millis, remaining: NonNegativeInt, keepAlive: z.boolean() }),
+      z.object({
+        lease: LeaseId,
+        session: z.string(),
+        ttl: Millis,
+        remaining: NonNegativeInt,
+        keepAlive: z.boolean(),
+        /** Keys bound to it, deleted when it ends. */
+        keys: z.optional(NonNegativeInt),
+      }),
     ),
     locks: z.array(
       z.object({
@@ -268,6 +286,13 @@ export const Results = {
         waiters: z.array(z.object({ session: z.string(), lease: LeaseId, mode: LockMode })),
       }),
     ),
+    // Counts that tell an admin (and a test) that state was made or freed; optional, as servers before them omit them.
+    /** Keys stored. */
+    keys: z.optional(NonNegativeInt),
+    /** Counters stored. */
+    counters: z.optional(NonNegativeInt),
+    /** Changes kept for watches that resume from a revision (bounded by the server's watch history limits). */
+    history: z.optional(NonNegativeInt),
   }),
   "admin.release": z.object({ released: z.boolean() }),
   "admin.revoke": z.object({ revoked: z.boolean() }),
