@@ -43,7 +43,8 @@ describe("a flood of refused frames", () => {
   // At the default limits (50,000 frames a second) most of a flood is within budget and answered
   // BAD_REQUEST. Before the per-turn frame budget, one read of the flooder's socket (5,600 frames)
   // was handled back to back in one turn of the event loop: 200-500 ms during which no other
-  // session was read, so that a bystander waited on the flood nearly all the time it lasted.
+  // session was read, so that a bystander waited on the flood nearly all the time it lasted. The
+  // control: the same bystander while a process keeps one core busy, as the flooder's does.
   it("at the default limits: one session's pipelined frames do not hold up a bystander", async () => {
     const target = await startTarget();
     const control = await measureControl(target.url, { pauseMs: 1 });
@@ -54,8 +55,9 @@ describe("a flood of refused frames", () => {
     const codes = tally.codes as Record<string, number>;
     // The flood was answered (it is within the budget), not cut off.
     expect(codes[ErrorCode.BAD_REQUEST] ?? 0, JSON.stringify(tally)).toBeGreaterThan(1_000);
-    const r = await bystander.expectUnharmed(control);
-    console.log("attack", JSON.stringify(tally), JSON.stringify({ ...r, latencies: undefined }), JSON.stringify({ ...control, latencies: undefined }));
+    // Measured at a load of 15: 48 answers a second against 150 in the control with the budget; 1-3
+    // answers in 3.5 s without it.
+    await bystander.expectUnharmed(control);
     expect(target.alive()).toBe(true);
   });
 });

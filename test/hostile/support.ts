@@ -138,24 +138,36 @@ export class Bystander {
 
   /**
    * Stops, and checks that every request was answered, and that the bystander was answered at least a
-   * third as often as in `control` (the same bystander on the same machine without the attack, see
+   * tenth as often as in `control` (the same bystander on the same machine without the attack, see
    * `measureControl`). A count relative to a control rather than a latency in ms: on this shared
-   * 2-core machine at a load of 15-20 the slowest answer of a quiet server took 200 ms and more, while
-   * an attack that holds the server up (a flood handled in one turn) cut the answers to a tenth.
+   * 2-core machine at a load of 15-20 the slowest answer of a quiet server took 200 ms and more, and a
+   * bystander beside an attack that the server withstands got a third to a sixth of its control's
+   * answers (its own test process attacking too), while an attack that holds the server up got it a
+   * hundredth (a pipelined flood handled in one turn: 1-3 answers in 3.5 s, against 150 a second).
    */
   async expectUnharmed(control: BystanderReport, minAnswered = 5): Promise<BystanderReport> {
-    const report = await this.stop();
-    expect(report.failures, "bystander requests that failed").toEqual([]);
-    expect(report.answered, "bystander requests answered during the attack").toBeGreaterThanOrEqual(minAnswered);
+    const report = await this.expectAnswered(minAnswered);
     expect(report.perSecond, `bystander answers per second, against ${control.perSecond.toFixed(0)} in the control (${summary(report)}; control ${summary(control)})`).toBeGreaterThan(
       control.perSecond / UNHARMED_RATIO,
     );
     return report;
   }
+
+  /**
+   * Stops, and checks only that every request was answered, at least `minAnswered` of them: for an
+   * attack made from the test's own process and over in a second, where the bystander's rate
+   * measures the test's own work (the bystander shares its event loop) as much as the server's.
+   */
+  async expectAnswered(minAnswered: number): Promise<BystanderReport> {
+    const report = await this.stop();
+    expect(report.failures, "bystander requests that failed").toEqual([]);
+    expect(report.answered, `bystander requests answered during the attack (${summary(report)})`).toBeGreaterThanOrEqual(minAnswered);
+    return report;
+  }
 }
 
-/** How many times fewer answers than the control's a bystander may get and still count as unharmed. */
-const UNHARMED_RATIO = 3;
+/** How many times fewer answers than its control's a bystander may get and still count as unharmed. */
+const UNHARMED_RATIO = 10;
 
 /**
  * The control for a bystander: a bystander (same `options`) on `url` for `ms` while `load` runs, by
@@ -170,6 +182,8 @@ export async function measureControl(
   const bystander = await Bystander.start(url, options);
   await load(ms);
   const report = await bystander.stop();
+  // Its session ends before the attack starts (it would count against a cap of sessions).
+  await bystander.client.close();
   expect(report.failures, "bystander requests that failed in the control").toEqual([]);
   return report;
 }
