@@ -170,17 +170,14 @@ export class Bystander {
 const UNHARMED_RATIO = 10;
 
 /**
- * The control for a bystander: a bystander (same `options`) on `url` for `ms` while `load` runs, by
- * default a process that only keeps one core busy (what an attacker's own process costs the machine,
- * apart from anything the server does: the benchmarks' "busy core" control). Measured just before the
- * attack, on the same server and machine, so that the machine's load counts in both.
+ * The control for a bystander: a bystander (same `options`) on `url` for `ms` while a process that
+ * only keeps one core busy runs (what an attacker's own process costs the machine, apart from anything
+ * the server does: the benchmarks' "busy core" control). Measured just before the attack, on the same
+ * server and machine, so that the machine's load counts in both.
  */
-export async function measureControl(
-  url: string,
-  { ms = 1_000, load = busyCore, ...options }: ConnectOptions & { pauseMs?: number; ms?: number; load?: (ms: number) => Promise<void> } = {},
-): Promise<BystanderReport> {
+export async function measureControl(url: string, { ms = 1_000, ...options }: ConnectOptions & { pauseMs?: number; ms?: number } = {}): Promise<BystanderReport> {
   const bystander = await Bystander.start(url, options);
-  await load(ms);
+  await busyCore(ms);
   const report = await bystander.stop();
   // Its session ends before the attack starts (it would count against a cap of sessions).
   await bystander.client.close();
