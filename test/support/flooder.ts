@@ -6,18 +6,15 @@
  * `stale` (a request id already used: refused before any request runs), `junk` (unknown ops with ids,
  * and values that are not messages). Prints one JSON line when flooding and one with its tally at the
  * end (answers by code, `reply` for replies; the close code and when it came). Arguments: url,
- * duration in ms, kind (default `requests`), and a window: at most that many frames unanswered at
- * a time (default none: it pipelines as deep as its socket takes; a window makes it a client as busy
- * as a flooder but harmless, every read of its socket holding at most that many frames).
+ * duration in ms, kind (default `requests`).
  */
 import { createRequire } from "node:module";
 import { PROTOCOL_VERSION, decodeServerMessage, encode } from "@leasehold/protocol";
 import type WsWebSocket from "../../packages/server/node_modules/@types/ws/index.js";
 
 const WebSocket = createRequire(new URL("../../packages/server/package.json", import.meta.url))("ws") as typeof WsWebSocket;
-const [url, durationArg, kind = "requests", windowArg] = process.argv.slice(2);
+const [url, durationArg, kind = "requests"] = process.argv.slice(2);
 const duration = Number(durationArg ?? 2_000);
-const window = windowArg === undefined ? Number.POSITIVE_INFINITY : Number(windowArg);
 const refusals: Uint8Array[] =
   kind === "stale"
     ? [encode({ op: "counter.get", id: 1, name: "flood" })]
@@ -64,10 +61,8 @@ function flood(): void {
     return;
   }
   for (let batch = 0; batch < 100 && socket.bufferedAmount < 1024 * 1024 && socket.readyState === socket.OPEN; batch++) {
-    const frames = Math.min(100, window - (tally.sent - tally.answered));
-    if (frames <= 0) break;
-    for (let i = 0; i < frames; i++) socket.send(nextFrame(i));
-    tally.sent += frames;
+    for (let i = 0; i < 100; i++) socket.send(nextFrame(i));
+    tally.sent += 100;
   }
   setImmediate(flood);
 }
