@@ -5,6 +5,7 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * all, as CI does). A file belongs to exactly one tier, by where it lives:
  * - unit: pure tests beside the module they test, fake time, no sockets or processes;
  * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state);
+ * - cli: the `leasehold` commands as child processes, from the built CLI (test/cli; its global setup builds it if stale);
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
  * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
@@ -16,6 +17,7 @@ const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.t
 // timing-sensitive as the hostile tests (its bystander's slowest request took 205 ms against 9 ms at a load of 17).
 const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts"];
 const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
+const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
@@ -23,7 +25,12 @@ function tier(
   name: string,
   include: string[],
   budgetMs: number,
-  { exclude = [], isolate = true, realTime = true }: { exclude?: string[]; isolate?: boolean; realTime?: boolean } = {},
+  {
+    exclude = [],
+    isolate = true,
+    realTime = true,
+    globalSetup = [],
+  }: { exclude?: string[]; isolate?: boolean; realTime?: boolean; globalSetup?: string[] } = {},
 ): TestProjectInlineConfiguration {
   return {
     extends: true,
@@ -32,6 +39,7 @@ function tier(
       isolate,
       // Tiers on real sockets and processes wait for events up to 10 s (vi.waitFor, expect.poll), not 1 s.
       setupFiles: realTime ? ["test/support/patient-waits.ts"] : [],
+      globalSetup,
       expect: { poll: { timeout: realTime ? 10_000 : 1_000 } },
       include,
       exclude: ["**/node_modules/**", ...exclude],
@@ -56,7 +64,10 @@ export default defineConfig({
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
       tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES] }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES] }),
+      // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
+      // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
+      tier("cli", CLI_FILES, 120_000, { globalSetup: ["test/support/built-cli.ts"] }),
       tier("browser", BROWSER_FILES, 120_000),
       tier("attack", ATTACK_FILES, 120_000),
       tier("cluster", CLUSTER_FILES, 120_000),

@@ -123,7 +123,9 @@ describe("locks", () => {
     await closing;
     expect((await waiting).acquired).toBe(true);
     expect(events).toEqual(["holder told", "waiter granted"]);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // Handed on by the goodbye, not by the holder's 60 s lease running out (a bound far from both,
+    // as a loaded machine takes seconds at times).
+    expect(performance.now() - started).toBeLessThan(30_000);
   });
 
   it("releases a lease's locks when it is revoked, aborting their signals", async () => {

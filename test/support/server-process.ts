@@ -16,7 +16,8 @@ export async function freePort(): Promise<number> {
 /** The real CLI (`leasehold serve`) in its own process, so that tests can SIGKILL or SIGTERM it. */
 export async function startServerProcess(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildScript; url: string }> {
   const child = spawnScript("../../packages/server/src/cli.ts", ["serve", "--host", "127.0.0.1", "--min-ttl", "100", ...args], nodeArgs);
-  const line = await child.next((entry) => typeof entry.url === "string", 20_000);
+  // A hang guard, not a speed bound: tsx's start took over 20 s at a load of 30.
+  const line = await child.next((entry) => typeof entry.url === "string", 50_000);
   return { child, url: line.url as string };
 }
 
