@@ -81,9 +81,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   const access = { mayAdminister: (session: Session) => guard.mayUse(session, Right.admin, "") };
   coordinator = new Coordinator(resolved, { changes: commits.journal, access });
   try {
-    restore(coordinator, storage.load());
+    restore(coordinator, await storage.load());
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
 
@@ -171,7 +171,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       });
     });
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
   const address = http.address() as AddressInfo;
@@ -194,8 +194,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     close() {
       closing ??= new Promise<void>((resolve) => {
         http.close(() => {
-          storage.close();
-          resolve();
+          // A write still in flight (a networked store) settles before the store closes.
+          void commits
+            .settled()
+            .then(() => storage.close())
+            .catch((error: unknown) => logger?.error({ err: error }, "closing the storage failed"))
+            .finally(resolve);
         });
         // Whatever is pending goes to disk (and its replies out) before the goodbye.
         commits.flush();

@@ -22,12 +22,18 @@ export interface Sender {
  * are on disk: the changes of all requests handled in one turn of the event loop go into one
  * transaction (one fsync), and only then are their replies and pushes sent. A reply is therefore
  * never sent for a change that a crash could still lose. With in-memory storage messages go at once.
+ *
+ * A store whose `write` returns a promise (etcd) has one batch in flight at a time: what changes
+ * meanwhile collects in the journal and goes in the next batch, written when the one in flight is
+ * done, so batches commit in order and grow with the store's latency rather than queueing up.
  */
 export class CommitPipeline {
   readonly journal: Journal;
   /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
   #held: (() => void)[] = [];
   #scheduled = false;
+  /** A write has not settled yet: flushes wait for it. */
+  #inFlight: Promise<void> | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -61,32 +67,60 @@ export class CommitPipeline {
    * error or a `bye` reply must not close before that message is sent.
    */
   after(action: () => void): void {
-    if (this.#held.length === 0 || this.#failure) {
+    if ((this.#held.length === 0 && !this.#inFlight) || this.#failure) {
       action();
       return;
     }
     this.#held.push(action);
+    this.#schedule();
   }
 
-  /** Commits what changed and releases the messages held behind it. */
+  /** Commits what changed and releases the messages held behind it (once the batch in flight, if any, is done). */
   flush(): void {
     this.#scheduled = false;
-    if (this.#failure) return;
+    if (this.#failure || this.#inFlight) return;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
+    const held = this.#held;
+    this.#held = [];
+    let written: void | Promise<void> = undefined;
     if (batch) {
       try {
-        this.storage.write(batch);
+        written = this.storage.write(batch);
       } catch (error) {
-        this.#failure = error instanceof Error ? error : new Error(String(error));
-        this.#held = [];
-        this.onFailure(this.#failure);
+        this.fail(error);
         return;
       }
     }
-    const held = this.#held;
+    if (!(written instanceof Promise)) {
+      for (const release of held) release();
+      return;
+    }
+    this.#inFlight = written.then(
+      () => {
+        this.#inFlight = undefined;
+        for (const release of held) release();
+        // What arrived while this batch was in flight goes in the next one.
+        if (this.#held.length > 0 || this.journal.dirty) this.flush();
+      },
+      (error: unknown) => {
+        this.#inFlight = undefined;
+        this.fail(error);
+      },
+    );
+  }
+
+  /** Resolves once no write is in flight (for a clean close). */
+  async settled(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+  }
+
+  /** Stops acknowledging anything: held messages are dropped and `onFailure` is told (once). */
+  fail(error: unknown): void {
+    if (this.#failure) return;
+    this.#failure = error instanceof Error ? error : new Error(String(error));
     this.#held = [];
-    for (const release of held) release();
+    this.onFailure(this.#failure);
   }
 
   #schedule(): void {
