@@ -1,6 +1,6 @@
 import type { ServerMessage } from "@leasehold/protocol";
 import { Journal } from "./journal.js";
-import type { Storage } from "./storage.js";
+import { HandedOverError, type Storage } from "./storage.js";
 
 /**
  * Runs a callback once the event loop has read what is already waiting on the sockets. Not
@@ -11,6 +11,15 @@ export type AfterReads = (callback: () => void) => void;
 
 /** Node's check phase, which follows the poll phase that read this turn's frames. */
 export const afterThisTurnsReads: AfterReads = (callback) => void setImmediate(callback);
+
+/**
+ * Whether this server may still answer from its state. A cluster leader's election (cluster/
+ * leadership.ts): past the instant its election lease could have lapsed, another gateway may lead.
+ */
+export interface ServingAuthority {
+  /** Throws, saying why, once this server may no longer answer. */
+  check(): void;
+}
 
 /** Something that can put a message on the wire right away. */
 export interface Sender {
@@ -44,12 +53,29 @@ export class CommitPipeline {
     readonly onFailure: (error: Error) => void,
     /** When the commit of this turn's changes runs; tests inject their own. */
     readonly afterReads: AfterReads = afterThisTurnsReads,
+    /** Checked before every commit and release of replies (see `serving`). */
+    readonly authority?: ServingAuthority,
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
   }
 
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /**
+   * False once nothing more may be acknowledged: storage failed, or `authority` (a cluster leader's
+   * election) says this server may no longer answer from its state, which stops it at once.
+   */
+  serving(): boolean {
+    if (this.#failure) return false;
+    try {
+      this.authority?.check();
+      return true;
+    } catch (error) {
+      this.fail(new HandedOverError(error instanceof Error ? error.message : String(error), { cause: error }));
+      return false;
+    }
   }
 
   send(sender: Sender, message: ServerMessage): void {
@@ -78,7 +104,7 @@ export class CommitPipeline {
   /** Commits what changed and releases the messages held behind it (once the batch in flight, if any, is done). */
   flush(): void {
     this.#scheduled = false;
-    if (this.#failure || this.#inFlight) return;
+    if (this.#inFlight || !this.serving()) return;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
     const held = this.#held;
