@@ -28,14 +28,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const client = new EtcdClient(options.endpoints, { requestTimeoutMs: options.requestTimeoutMs });
   const host = options.server.host ?? "127.0.0.1";
   const electionPrefix = `${options.prefix}election/`;
-  let leaderUrl: Promise<string | undefined> | undefined;
+  // The leader's address, read from etcd at most every LEADER_CACHE_MS: a leader paused (SIGSTOP)
+  // still accepts TCP connections, so a failed dial alone would not tell that it changed.
+  let leaderUrl: { url: Promise<string | undefined>; readAt: number } | undefined;
   const makeRelay = () =>
     new Relay({
-      leaderUrl: () =>
-        (leaderUrl ??= currentLeader(client, electionPrefix).then(
-          (leader) => leader?.value.toString("utf8"),
-          () => undefined,
-        )),
+      leaderUrl: () => {
+        if (!leaderUrl || performance.now() - leaderUrl.readAt > LEADER_CACHE_MS) {
+          const url = currentLeader(client, electionPrefix).then(
+            (leader) => leader?.value.toString("utf8"),
+            () => undefined,
+          );
+          leaderUrl = { url, readAt: performance.now() };
+        }
+        return leaderUrl.url;
+      },
       onLeaderUnreachable: () => (leaderUrl = undefined),
       secret: options.server.clusterSecret,
       origins: new OriginPolicy(options.server.allowOrigins),
@@ -125,6 +132,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   };
 }
+
+/** How long a follower relays to the leader it read from etcd before reading again. */
+const LEADER_CACHE_MS = 500;
 
 export interface GatewayOptions {
   /** etcd's client URLs. */
