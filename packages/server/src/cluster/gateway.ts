@@ -98,9 +98,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await new Promise((resolve) => setTimeout(resolve, backoffMs));
         backoffMs = Math.min(backoffMs * 2, 2_000);
       } finally {
+        // Not awaited: with etcd's quorum lost the revoke waits out its request timeout, and the
+        // lease then lapses by itself anyway; the relay must be back at once.
+        void leadership.resign();
         await server?.close();
         server = undefined;
-        await leadership.resign();
       }
       if (stopped) break;
       if (!relay) {
