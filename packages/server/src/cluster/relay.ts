@@ -61,6 +61,8 @@ export class Relay {
   }
 
   async #upgrade(request: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // The client may reset while the leader is dialled: an 'error' with no listener would end the process.
+    socket.on("error", () => socket.destroy());
     if (!admitUpgrade(request, socket, this.options.origins, this.options.logger)) return;
     const ip = remoteIp(request);
     const address = `${ip}:${request.socket.remotePort ?? 0}`;
