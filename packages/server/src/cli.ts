@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
+import { readFileSync } from "node:fs";
+import { clusterSecretOf } from "./auth/cluster-secret.js";
+import { startGateway } from "./cluster/gateway.js";
+import type { ServerOptions } from "./options.js";
 import { resolve } from "node:path";
 import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
@@ -71,6 +75,12 @@ program
   )
   .addOption(new Option("--lock-delay <ms>", "how long a lock lost rather than released (lease expired, admin revoke) stays ungrantable, unless its acquire says").env("LEASEHOLD_LOCK_DELAY_MS").argParser(integer(0, 86_400_000)))
   .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
+  // A cluster on etcd (README, "Running a cluster").
+  .addOption(new Option("--etcd <urls>", "run as a gateway of a cluster whose state is in etcd at these client URLs (comma-separated); --data is then unused").env("LEASEHOLD_ETCD"))
+  .addOption(new Option("--cluster-secret-file <file>", "a secret shared by every gateway: followers prove themselves to the leader with it and pass clients' real addresses").env("LEASEHOLD_CLUSTER_SECRET_FILE"))
+  .addOption(new Option("--advertise <url>", "the URL other gateways reach this one at (default ws://host:port as it listens)").env("LEASEHOLD_ADVERTISE"))
+  .addOption(new Option("--etcd-prefix <prefix>", "where in etcd the cluster keeps its keys").env("LEASEHOLD_ETCD_PREFIX").default("/leasehold/"))
+  .addOption(new Option("--election-ttl <s>", "TTL of the leader's election lease: a failover takes about this long (etcd's minimum: 1.5 election timeouts)").env("LEASEHOLD_ELECTION_TTL").default(2).argParser(integer(1, 60)))
   .action(async (options: ServeOptions) => {
     const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
     // pino-pretty as a stream in this thread (not a transport's worker): lines come out in order with the rest, and nothing is lost at exit.
@@ -90,7 +100,7 @@ program
       throw new Error(`LEASEHOLD_MEMORY=${memoryEnv} is not understood: set it to 1 or true for in-memory mode, or unset it to keep state in --data`);
     }
     const dataDir = options.memory ? null : options.data;
-    const server = await createServer({
+    const serverOptions: ServerOptions = {
       dataDir,
       maxDataBytes: options.maxDataBytes,
       sync: options.sync,
@@ -125,7 +135,12 @@ program
       logger,
       metricsPort: options.metricsPort,
       metricsHost: options.metricsHost,
-    });
+    };
+    if (options.etcd !== undefined) {
+      await serveGateway(options, serverOptions, logger);
+      return;
+    }
+    const server = await createServer(serverOptions);
     const storage = !dataDir
       ? "in memory: nothing survives a restart"
       : options.sync === "process"
@@ -169,7 +184,46 @@ program
     });
   });
 
+/** `serve --etcd`: one gateway of a cluster (cluster/gateway.ts); stops on SIGINT/SIGTERM. */
+async function serveGateway(options: ServeOptions, serverOptions: ServerOptions, logger: Logger): Promise<void> {
+  if (options.memory) throw new Error("--memory and --etcd exclude each other: a cluster keeps its state in etcd");
+  const endpoints = (options.etcd ?? "").split(",").map((url) => url.trim()).filter((url) => url !== "");
+  if (endpoints.length === 0) throw new Error("--etcd needs at least one etcd client URL, such as http://127.0.0.1:2379");
+  const clusterSecret = options.clusterSecretFile === undefined ? undefined : clusterSecretOf(readFileSync(options.clusterSecretFile, "utf8"));
+  const gateway = await startGateway({
+    endpoints,
+    prefix: options.etcdPrefix,
+    electionTtlSeconds: options.electionTtl,
+    advertise: options.advertise,
+    server: { ...serverOptions, dataDir: null, clusterSecret },
+  });
+  logger.info(
+    { url: gateway.url, advertise: gateway.advertise, etcd: endpoints },
+    `leasehold gateway listening on ${gateway.url} (advertised as ${gateway.advertise}), state in etcd at ${endpoints.join(", ")}${clusterSecret ? "" : "; no --cluster-secret-file: the leader counts relayed clients under their follower's address"}`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
 interface ServeOptions {
+  etcd?: string;
+  clusterSecretFile?: string;
+  advertise?: string;
+  etcdPrefix: string;
+  electionTtl: number;
   host: string;
   port: number;
   heartbeat?: number;

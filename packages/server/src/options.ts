@@ -4,6 +4,7 @@ import type { AuthOptions } from "./auth/authenticator.js";
 import type { TlsOptions } from "./reload.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 import type { Storage } from "./persistence/storage.js";
+import type { ServingAuthority } from "./persistence/commit.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./core/shared/watches.js";
 
 /** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
@@ -60,6 +61,17 @@ export interface ServerOptions {
   sync?: SyncMode;
   /** Another storage backend (instead of `dataDir`). */
   storage?: Storage;
+  /**
+   * Checked before any frame is handled and before any commit: once it throws, the server stops
+   * serving (as on a storage failure, but closing connections with 1012 so that clients resume
+   * elsewhere). A cluster leader passes its election (see cluster/gateway.ts).
+   */
+  authority?: ServingAuthority;
+  /**
+   * The cluster secret: an upgrade that carries it (from a follower gateway relaying a client) may
+   * name the client's real address, used for per-address limits. See auth/cluster-secret.ts.
+   */
+  clusterSecret?: Buffer;
   /** Authentication and permissions (static tokens, JWTs). Absent: auth off, every client may do everything. */
   auth?: AuthOptions;
   /**

@@ -3,7 +3,8 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
-import { CommitPipeline } from "./persistence/commit.js";
+import { CommitPipeline, afterThisTurnsReads } from "./persistence/commit.js";
+import { forwardedPeer } from "./auth/cluster-secret.js";
 import { Connection, type ConnectionHost } from "./connection/connection.js";
 import { Heartbeats } from "./connection/heartbeat.js";
 import { TurnBudget } from "./connection/turn-budget.js";
@@ -15,7 +16,7 @@ import { Metrics } from "./metrics/metrics.js";
 import { watchForStalls } from "./metrics/stall-watch.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./connection/upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
 import { Right } from "./auth/permissions.js";
@@ -24,7 +25,7 @@ import { OriginPolicy } from "./auth/origin.js";
 import { restore } from "./persistence/restore.js";
 import { AddressQuota, AddressRate } from "./auth/quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
-import { MemoryStorage, type Storage } from "./persistence/storage.js";
+import { HandedOverError, MemoryStorage, type Storage } from "./persistence/storage.js";
 import { TimedStorage } from "./persistence/timed-storage.js";
 
 export interface LeaseholdServer {
@@ -53,6 +54,12 @@ export interface LeaseholdServer {
    * on SIGHUP.
    */
   reload(): ReloadReport;
+  /**
+   * Stops serving at once, as a storage failure does, but as a hand-over: nothing more is
+   * acknowledged, every connection is closed with 1012 (reconnect and resume elsewhere) and `failed`
+   * resolves. A cluster leader calls it when its election is lost. Call `close()` after it.
+   */
+  stepDown(reason: string): void;
   /**
    * Stops accepting, commits what is pending, tells every client the server is restarting (close
    * code 1012: reconnect and resume), and resolves when done.
@@ -91,19 +98,27 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     storage,
     () => ({ revision: coordinator.revision, nextLeaseId: coordinator.nextLeaseId }),
     (error) => {
-      logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
-      for (const connection of connections) connection.close(CloseCode.INTERNAL_ERROR, "storage failure");
+      if (error instanceof HandedOverError) {
+        // Another server took over the data (a new cluster leader): clients resume there.
+        logger?.warn({ err: error }, "stopped serving: another server took over");
+        for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "not the leader any more: reconnect and resume");
+      } else {
+        logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
+        for (const connection of connections) connection.close(CloseCode.INTERNAL_ERROR, "storage failure");
+      }
       reportFailure(error);
     },
+    afterThisTurnsReads,
+    options.authority,
   );
   const guard = new Guard(new Authenticator(options.auth), resolved.limits, resolved.clock);
   // The admin feed stops for a session whose admin right a reload took away.
   const access = { mayAdminister: (session: Session) => guard.mayUse(session, Right.admin, "") };
   coordinator = new Coordinator(resolved, { changes: commits.journal, access, events: metrics });
   try {
-    restore(coordinator, storage.load());
+    restore(coordinator, await storage.load());
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
 
@@ -173,7 +188,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   }
   http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
     if (socket.writableEnded) return; // refused past the connection rate: answered already
-    if (commits.failure) {
+    if (!commits.serving()) {
       socket.destroy();
       return;
     }
@@ -181,12 +196,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       metrics.connectionRefused("origin");
       return;
     }
+    const relayed = forwardedPeer(request, options.clusterSecret);
+    if (relayed === "refused") {
+      logger?.warn({ address: remoteIp(request) }, "upgrade refused: wrong cluster secret");
+      refuseUpgrade(socket, 403, "the cluster secret does not match: every gateway must be given the same --cluster-secret-file");
+      return;
+    }
     // What the connection needs of the request is read here, and the connection is made outside this
     // scope: a listener made in it would capture `request`, and keep the IncomingMessage (headers,
     // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
-    const ip = remoteIp(request);
-    const address = remoteAddress(request);
-    const refusal = overQuota.has(socket) ? tooManyConnections(ip) : undefined;
+    const ip = relayed?.ip ?? remoteIp(request);
+    const address = relayed?.address ?? remoteAddress(request);
+    // A proven gateway carries many clients' connections: its own address's quota is not theirs.
+    const refusal = overQuota.has(socket) && !relayed ? tooManyConnections(ip) : undefined;
     wss.handleUpgrade(request, socket, head, (ws) => {
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
@@ -205,7 +227,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       });
     });
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
   const address = http.address() as AddressInfo;
@@ -230,6 +252,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     security: { auth: guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
     durable: storage.durable,
     failed,
+    stepDown(reason) {
+      commits.fail(new HandedOverError(reason));
+    },
     reload() {
       const report = reloadSecrets(guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
       for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
@@ -241,8 +266,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
         metricsListener?.close();
         metricsListener?.closeAllConnections();
         http.close(() => {
-          storage.close();
-          resolve();
+          // A write still in flight (a networked store) settles before the store closes.
+          void commits
+            .settled()
+            .then(() => storage.close())
+            .catch((error: unknown) => logger?.error({ err: error }, "closing the storage failed"))
+            .finally(resolve);
         });
         // Whatever is pending goes to disk (and its replies out) before the goodbye.
         commits.flush();

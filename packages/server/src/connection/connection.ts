@@ -159,6 +159,8 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   #onFrame(data: Buffer, isBinary: boolean): void {
     const state = this.#state;
     if (state.phase === "closed") return;
+    // A cluster leader woken from a pause must not answer even a read from state another may have replaced.
+    if (!this.commits.serving()) return;
     this.host.turns.frame(this.socket);
     if (state.phase === "handshake") return state.frame(data, isBinary);
     const session = state.session;

@@ -14,26 +14,36 @@ export class TimedStorage implements Storage {
     return this.inner.durable;
   }
 
-  load(): StoredState {
+  load(): StoredState | Promise<StoredState> {
     return this.inner.load();
   }
 
-  write(batch: Batch): void {
+  write(batch: Batch): void | Promise<void> {
     const started = performance.now();
+    const done = (ok: boolean) => this.timed((performance.now() - started) / 1_000, ok);
+    let written: void | Promise<void>;
     try {
-      this.inner.write(batch);
+      written = this.inner.write(batch);
     } catch (error) {
-      this.timed((performance.now() - started) / 1_000, false);
+      done(false);
       throw error;
     }
-    this.timed((performance.now() - started) / 1_000, true);
+    // A networked store (etcd) answers later: time it to its answer, without an extra promise for SQLite.
+    if (!(written instanceof Promise)) return done(true);
+    return written.then(
+      () => done(true),
+      (error: unknown) => {
+        done(false);
+        throw error;
+      },
+    );
   }
 
   sizeBytes(): number | undefined {
     return this.inner.sizeBytes?.();
   }
 
-  close(): void {
-    this.inner.close();
+  close(): void | Promise<void> {
+    return this.inner.close();
   }
 }
