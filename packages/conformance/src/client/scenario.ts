@@ -3,7 +3,7 @@ import type { Arrival, Peer } from "./peer.js";
 import type { Stage } from "./scripted-server.js";
 import { ScriptedSession, reply, type Resync } from "./session.js";
 import { ScenarioFailure } from "./verdict.js";
-import { describe, type Frame } from "./wire.js";
+import { describe, type WireMap } from "../wire/codec.js";
 
 /**
  * One client scenario: the kit plays a server's part of it and judges what the client sends, and
@@ -82,12 +82,12 @@ export function welcomeBack(peer: Peer, session: ScriptedSession, heartbeatMs: n
  * The next request, checked against section 3: the expected `op`, a positive integer `id` above every
  * id the kit admits to having received, and each of `fields` as given.
  */
-export async function expectRequest(peer: Peer, session: ScriptedSession, op: string, fields: Frame, what: string): Promise<Arrival & { id: number }> {
+export async function expectRequest(peer: Peer, session: ScriptedSession, op: string, fields: WireMap, what: string): Promise<Arrival & { id: number }> {
   return checkRequest(await peer.next(PROMPT_MS, what), session, op, fields, what);
 }
 
 /** `expectRequest`'s checks, on a frame already taken. */
-export function checkRequest(arrival: Arrival, session: ScriptedSession, op: string, fields: Frame, what: string): Arrival & { id: number } {
+export function checkRequest(arrival: Arrival, session: ScriptedSession, op: string, fields: WireMap, what: string): Arrival & { id: number } {
   const { frame } = arrival;
   if (frame.op !== op) throw new ScenarioFailure(`expected ${what} (op "${op}"), got ${describe(frame)}`);
   const id = frame.id;
@@ -127,11 +127,11 @@ export async function expectAcquired(play: Play, sent: Sent, token: number, what
   if (ok.acquired !== true || ok.token !== token) throw new ScenarioFailure(`${what}: the server granted it with token ${token}, but the application saw ${describe(ok)}`);
 }
 
-function checkHello(frame: Frame, resuming: ScriptedSession | undefined): void {
+function checkHello(frame: WireMap, resuming: ScriptedSession | undefined): void {
   if (frame.op !== "hello") throw new ScenarioFailure(`the first frame must be hello (section 2), got ${describe(frame)}`);
   if (frame.version !== 1) throw new ScenarioFailure(`hello must carry version 1 (section 2), got ${describe(frame)}`);
   if (frame.id !== undefined) throw new ScenarioFailure(`hello is not a request and has no id (section 2), got ${describe(frame)}`);
-  const resume = frame.resume as Frame | undefined;
+  const resume = frame.resume as WireMap | undefined;
   if (resuming === undefined) {
     if (resume !== undefined) throw new ScenarioFailure(`a first connection has no session to resume, yet hello carries resume: ${describe(frame)}`);
     return;

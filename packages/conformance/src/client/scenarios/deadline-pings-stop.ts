@@ -4,7 +4,7 @@ import { ScenarioFailure } from "../verdict.js";
 import type { DriverEvent } from "../driver.js";
 import type { Arrival, Peer } from "../peer.js";
 import type { Stage } from "../scripted-server.js";
-import { describe } from "../wire.js";
+import { describe } from "../../wire/codec.js";
 
 const TTL_MS = 1_500;
 /** A third of the TTL, as a server pings a session whose shortest kept-alive lease is 1,500 ms (section 5). */
