@@ -343,11 +343,16 @@ export class LeaseholdClient extends EventTarget {
         this.#liveness.pongAcknowledged(message.ack);
         return;
       case "lease.ended": {
-        const reason = message.reason === "expired" ? `lease ${message.lease} expired on the server` : `lease ${message.lease} was revoked by an administrator`;
+        // A reason this client does not know (a later server's) ends the lease all the same (PROTOCOL.md section 2).
+        const reason =
+          message.reason === "expired" ? `lease ${message.lease} expired on the server`
+          : message.reason === "revoked" ? `lease ${message.lease} was revoked by an administrator`
+          : `lease ${message.lease} ended on the server (${message.reason})`;
         this.#leaseRegistry.get(message.lease)?.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, reason));
         return;
       }
       case "lock.lost":
+        // Any reason but "stolen" (including one this client does not know) is a plain loss (PROTOCOL.md section 2).
         this.#locksByToken
           .get(message.token)
           ?.lose(

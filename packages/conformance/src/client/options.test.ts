@@ -25,7 +25,7 @@ describe("client mode arguments", () => {
 
   it("selects a scenario by its name or by its group", () => {
     const names = (only: string[], skip: string[]): string[] => selectScenarios(CLIENT_SCENARIOS, { only, skip }).map((scenario) => scenario.name);
-    expect(names(["push"], ["push.lock-lost"])).toEqual(["push.granted-wait", "push.lease-ended"]);
+    expect(names(["push"], ["push.lock-lost"])).toEqual(["push.granted-wait", "push.lease-ended", "push.unknown-reason"]);
     expect(names(["heartbeat.pong"], [])).toEqual(["heartbeat.pong"]);
     expect(names([], ["push", "refused-4000", "resume", "deadline"])).toEqual(["heartbeat.pong"]);
   });

@@ -4,6 +4,7 @@ import { heartbeatPong } from "./heartbeat-pong.js";
 import { pushGrantedWait } from "./push-granted-wait.js";
 import { pushLeaseEnded } from "./push-lease-ended.js";
 import { pushLockLost } from "./push-lock-lost.js";
+import { pushUnknownReason } from "./push-unknown-reason.js";
 import { refused4000WithId, refused4000WithoutId } from "./refused-4000.js";
 import { resumeResend } from "./resume-resend.js";
 import { resumeResync } from "./resume-resync.js";
@@ -19,4 +20,5 @@ export const CLIENT_SCENARIOS: readonly Scenario[] = [
   pushGrantedWait,
   pushLockLost,
   pushLeaseEnded,
+  pushUnknownReason,
 ];
