@@ -305,10 +305,13 @@ export class LeaseholdClient extends EventTarget {
   #onWelcome(welcome: Welcome): void {
     const first = this.#session === undefined;
     this.#session = { id: welcome.session, secret: welcome.secret };
-    // A new session's interval is the server's base; a resumed one's is already shortened by its
-    // leases, and taking it as the base would expect pings faster than the server sends them once
-    // those leases are gone.
-    if (!welcome.resumed) this.#heartbeatMs = welcome.heartbeat;
+    // The silence rule rests on the session's base interval (PROTOCOL.md section 5). A server that
+    // announces it is right every time: the process that resumes a session (after a restart with other
+    // flags, or another cluster member) may not have the base of the one that created it. From an older
+    // server, a new session's interval is the base; a resumed one's is already shortened by its leases,
+    // and taking it as the base would expect pings faster than the server sends them once those end.
+    if (welcome.baseHeartbeat !== undefined) this.#heartbeatMs = welcome.baseHeartbeat;
+    else if (!welcome.resumed) this.#heartbeatMs = welcome.heartbeat;
     this.#leasesChanged();
     if (first) {
       this.#calls.flush();

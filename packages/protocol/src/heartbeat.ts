@@ -18,8 +18,8 @@ export const HEARTBEAT_DEFAULTS = {
  * old (a ping acknowledges the previous pong, PROTOCOL.md section 6): a third of the TTL is then left.
  *
  * `longestMs` is the session's interval without leases: on the server, its configured interval capped
- * at a third of the session grace; on the client, the `heartbeat` of a new session's `welcome`, which
- * announces that same number.
+ * at a third of the session grace; on the client, the `baseHeartbeat` of the latest `welcome` (from an
+ * older server without it, the `heartbeat` of a new session's welcome, which is that same number).
  */
 export function heartbeatInterval(longestMs: number, keptAliveTtlsMs: Iterable<number>): number {
   let interval = longestMs;

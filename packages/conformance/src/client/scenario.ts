@@ -33,14 +33,14 @@ export const PROMPT_MS = 3_000;
 export const RECONNECT_MS = 8_000;
 
 /** Tells the driver to connect, takes the connection and its `hello`, and opens a new session. */
-export async function openSession(play: Play, heartbeatMs: number): Promise<{ session: ScriptedSession; peer: Peer }> {
+export async function openSession(play: Play, heartbeatMs: number, baseHeartbeatMs?: number): Promise<{ session: ScriptedSession; peer: Peer }> {
   const connected = play.driver.send("connect", { url: play.stage.url });
   const peer = await play.stage.nextConnection(RECONNECT_MS, "a connection after the driver's connect command");
   const hello = await peer.next(PROMPT_MS, "hello");
   checkHello(hello.frame, undefined);
   const session = new ScriptedSession();
   peer.attach(session);
-  peer.send(session.welcome(heartbeatMs));
+  peer.send(session.welcome(heartbeatMs, undefined, baseHeartbeatMs));
   await play.driver.ok(connected, PROMPT_MS, "connect");
   return { session, peer };
 }
@@ -73,9 +73,9 @@ export async function takeResume(play: Play, session: ScriptedSession): Promise<
 }
 
 /** Sends a resumed `welcome`; the kit from now on admits requests above `resync.lastRequest` only. */
-export function welcomeBack(peer: Peer, session: ScriptedSession, heartbeatMs: number, resync: Resync): void {
+export function welcomeBack(peer: Peer, session: ScriptedSession, heartbeatMs: number, resync: Resync, baseHeartbeatMs?: number): void {
   session.highestRequest = resync.lastRequest;
-  peer.send(session.welcome(heartbeatMs, resync));
+  peer.send(session.welcome(heartbeatMs, resync, baseHeartbeatMs));
 }
 
 /**

@@ -31,7 +31,8 @@ export class ScriptedSession {
   /** Requests must carry ids above this one (section 3); a resume may set it back to what the kit admits. */
   highestRequest = 0;
 
-  welcome(heartbeatMs: number, resync?: Resync): WireMap {
+  /** A `welcome`; `baseHeartbeatMs` is announced as `baseHeartbeat` when given (servers before it sent none, section 5). */
+  welcome(heartbeatMs: number, resync?: Resync, baseHeartbeatMs?: number): WireMap {
     const frame: WireMap = {
       type: "welcome",
       version: 1,
@@ -42,6 +43,7 @@ export class ScriptedSession {
       limits: { ...ANNOUNCED_LIMITS },
     };
     if (resync !== undefined) frame.resync = resync;
+    if (baseHeartbeatMs !== undefined) frame.baseHeartbeat = baseHeartbeatMs;
     return frame;
   }
 }
