@@ -3,17 +3,17 @@ import { ScenarioFailure } from "../verdict.js";
 import { describe } from "../../wire/codec.js";
 
 /** The base interval of the server process that creates the session. */
-const CREATED_BASE_MS = 300;
+const CREATED_BASE_MS = 200;
 /**
  * The base interval of the one that resumes it (a restart with another `--heartbeat`, another cluster
  * member): five times longer, so that a client that keeps the first base (silence limit about three
  * intervals, section 5) declares this server dead between two of its pings.
  */
-const RESUMED_BASE_MS = 1_500;
+const RESUMED_BASE_MS = 1_000;
 /**
  * How long the kit pings at the resumed base and watches the connection: four pings, past the first
- * silence check a client makes (our client's was set from the welcome's `heartbeat`, at 4,600 ms, and
- * a wrong base showed only after it, at about 5,500 ms).
+ * silence check a client makes (our client's was set from the welcome's `heartbeat`, at 3,100 ms, and
+ * a wrong base showed only after it, at about 3,700 ms).
  */
 const WATCH_MS = 4 * RESUMED_BASE_MS + 500;
 
