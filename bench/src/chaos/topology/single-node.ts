@@ -54,7 +54,8 @@ class ServerMember implements Member {
       cwd: this.repoRoot,
     });
     this.#child = child;
-    // 60 s: a start from the sources compiles them first (tsx), which took 9 s at a load of 15 on 2 cores.
+    // A start from the sources compiles them first (tsx): 3 to 4 s from a kill to serving again at a load of
+    // 15 on 2 cores. 60 s is for a machine far busier than that, not a figure to expect.
     await waitForLine(child, (line) => (line.includes('"url"') ? line : undefined), 60_000);
     drainOutput(child);
   }
