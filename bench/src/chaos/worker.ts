@@ -57,7 +57,7 @@ process.exit(0);
 
 /**
  * acquire (waiting), put the first key, put the second, increment, release: each step recorded, and the
- * holder's view of its lock (`held`, its deadline) before each step after the grant and when it is lost.
+ * holder's view of its lock (`held`, its deadline) right after the grant, after each step, and when it is lost.
  */
 async function oneRound(client: LeaseholdClient, lease: Lease, lockName: string): Promise<void> {
   const acquire = await step({ op: "acquire", lock: lockName }, async () => {

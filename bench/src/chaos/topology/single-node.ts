@@ -54,8 +54,8 @@ class ServerMember implements Member {
       cwd: this.repoRoot,
     });
     this.#child = child;
-    // A start from the sources compiles them first (tsx): 3 to 4 s from a kill to serving again at a load of
-    // 15 on 2 cores. 60 s is for a machine far busier than that, not a figure to expect.
+    // A start from the sources goes through tsx: from a kill to serving again took 3 to 4 s at a load of 15 on
+    // 2 cores, 8 to 30 s at a load of 25 to 32 (less the up to one TTL the nemesis leaves it down).
     await waitForLine(child, (line) => (line.includes('"url"') ? line : undefined), 60_000);
     drainOutput(child);
   }
