@@ -9,7 +9,8 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
  * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
- * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance).
+ * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance);
+ * - chaos: the nemesis run (`npm run chaos`) for one minute, its history checked (test/chaos).
  */
 
 const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.ts"];
@@ -19,6 +20,7 @@ const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts
 const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
 const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
+const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
 function tier(
@@ -63,8 +65,8 @@ export default defineConfig({
       // run, the 16-million-value frame-scan test 15 s against 1.7 s. A budget catches a hang, not slowness.
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
-      tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES] }),
+      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES] }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
       tier("cli", CLI_FILES, 120_000, { globalSetup: ["test/support/built-cli.ts"] }),
@@ -72,6 +74,9 @@ export default defineConfig({
       tier("attack", ATTACK_FILES, 120_000),
       tier("cluster", CLUSTER_FILES, 120_000),
       tier("conformance", CONFORMANCE_FILES, 60_000),
+      // One minute of faults, after starting a server and five workers from the sources (16 s at a load of 15 on
+      // 2 cores) and before stopping them and checking: 96 s in all there. A budget catches a hang.
+      tier("chaos", CHAOS_FILES, 360_000),
     ],
   },
 });

@@ -3,6 +3,7 @@ import { ErrorCode, LeaseholdError, connect, type Lease, type LeaseholdClient, t
 import { createServer } from "@leasehold/server";
 import { defer } from "./support/fixtures.js";
 import { inspectOver, lockIn } from "./support/inspect.js";
+import { seededRandom } from "./support/seeded-random.js";
 
 /**
  * A randomized run of many clients on a few locks: tries, bounded waits, aborted waits, releases and
@@ -276,14 +277,7 @@ async function watchdog<T>(operation: Promise<T>, what: string, ledger: Ledger):
 
 /** mulberry32, seeded per worker from the run's seed, so that each worker's choices replay. */
 function rng(seed: number, stream: number): () => number {
-  let state = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  return seededRandom(seed ^ Math.imul(stream + 1, 0x9e3779b9));
 }
 
 function between(random: () => number, min: number, max: number): number {

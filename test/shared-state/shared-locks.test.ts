@@ -1,5 +1,6 @@
 import { ConflictError, ErrorCode, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
 import { describe, expect, test, vi } from "vitest";
+import { seededRandom } from "../support/seeded-random.js";
 import { useHarness } from "./fixtures/harness.js";
 import { inspectOver, lockIn } from "../support/inspect.js";
 
@@ -35,22 +36,11 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A small seeded generator, so that a failing run can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("shared locks and semaphores", () => {
   test("randomized: 8 clients, random modes; readers share, writers are alone, a semaphore never passes its limit", async () => {
     const seed = Date.now();
-    const next = random(seed);
+    // Seeded, so that a failing run can be replayed from its seed.
+    const next = seededRandom(seed);
     const server = await harness.server();
     const clients = await harness.clients(server, 8);
     const occupancy = new Occupancy({ "gpu-slots": 3 });
