@@ -21,6 +21,8 @@ const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
 const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
 const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
+/** Tiers that start the server as a child process run the built CLI (test/support/server-process.ts), brought up to date once per run. */
+const BUILT = ["test/support/built-cli.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
 function tier(
@@ -66,12 +68,12 @@ export default defineConfig({
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
       tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES] }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES], globalSetup: BUILT }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
-      tier("cli", CLI_FILES, 120_000, { globalSetup: ["test/support/built-cli.ts"] }),
+      tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),
       tier("browser", BROWSER_FILES, 120_000),
-      tier("attack", ATTACK_FILES, 120_000),
+      tier("attack", ATTACK_FILES, 120_000, { globalSetup: BUILT }),
       tier("cluster", CLUSTER_FILES, 120_000),
       tier("conformance", CONFORMANCE_FILES, 60_000),
       // One minute of faults, after starting a server and five workers from the sources (16 s at a load of 15 on

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createServer } from "@leasehold/server";
 import { startClient, startServer, defer } from "../support/fixtures.js";
 import { httpBase, scrape } from "../support/prometheus.js";
+import { inspectIn, lockIn } from "../support/inspect.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
 /** Every metric of README's Metrics table: a scrape must carry each (help and type), before anything happened. */
@@ -44,7 +45,7 @@ describe("GET /metrics", () => {
     const leaseB = await b.leases.grant(5_000);
     const held = await a.locks.acquire("orders/42", leaseA.id);
     const waiting = b.locks.acquire("orders/42", leaseB.id, { wait: true });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("orders/42")?.queue.size).toBe(1));
+    await vi.waitFor(() => expect(lockIn(inspectIn(server), "orders/42")?.waiters).toHaveLength(1));
 
     const during = await scrape(base);
     expect(during.value("leasehold_sessions", { state: "connected" })).toBe(2);

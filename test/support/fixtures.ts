@@ -43,7 +43,12 @@ export interface ChildScript {
 
 /** `nodeArgs` go to Node itself before the script (`--max-old-space-size=96`, say). */
 export function spawnScript(script: string, args: string[], nodeArgs: string[] = []): ChildScript {
-  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
+  return spawnNode([...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args]);
+}
+
+/** Node with these arguments as a child (see spawnScript), e.g. a built script without tsx. */
+export function spawnNode(argv: string[]): ChildScript {
+  const child = spawn(process.execPath, argv, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -78,7 +83,7 @@ export function spawnScript(script: string, args: string[], nodeArgs: string[] =
       const seen = lines.find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child script ${script} printed no matching line within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`child ${argv.filter((arg) => !arg.startsWith("-")).slice(0, 2).join(" ")} printed no matching line within ${timeoutMs} ms`)), timeoutMs);
         waiters.push({
           match,
           resolve: (line) => {
