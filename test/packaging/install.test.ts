@@ -12,13 +12,17 @@ import { defer, repoRoot } from "../support/fixtures.js";
  * empty folder (no workspace links; better-sqlite3 compiles there), then `npx leasehold serve` and a
  * script that imports @leasehold/client and takes a lock.
  *
- * Slow by nature: the build, three packs and an npm install that compiles SQLite took 7 min on this
- * 2-core machine at a load average of 17 (the install alone 5 min, 2 min of it CPU). It builds first
- * (`npm run build`, incremental: seconds when CI has just built) so that it never packs a stale dist.
+ * Slow by nature: the build, three packs and an npm install that compiles SQLite took 10 min on this
+ * 2-core machine at a load average of 17 (the install alone 5 to 8 min, 2 min of it CPU). It builds
+ * first (`npm run build`, incremental: seconds when CI has just built) so that it never packs a stale
+ * dist. The manifests' checks need no install: `-t manifests` runs them in a minute or two.
  */
 
 const PNPM = ["-y", "pnpm@12.4.2"];
-const SETUP_BUDGET_MS = 15 * 60_000;
+/** The build and the packs: 2 min here at a load average of 17, seconds when CI has just built. */
+const PACK_BUDGET_MS = 5 * 60_000;
+/** The install, server and lock: 8 min here at a load average of 17 (SQLite's compile is most of it). */
+const INSTALL_BUDGET_MS = 15 * 60_000;
 
 const exec = promisify(execFile);
 /** The publishable packages (conformance too once it exists): every packages/* not marked private. */
@@ -33,19 +37,16 @@ interface Manifest {
   exports?: unknown;
   bin?: Record<string, string>;
   engines?: { node?: string };
-  files?: string[];
   dependencies?: Record<string, string>;
 }
 
 let work: string;
-let consumer: string;
+const tarballs: string[] = [];
 const packed = new Map<string, { manifest: Manifest; files: string[] }>();
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "leasehold-packaging-"));
-  consumer = join(work, "consumer");
   await run("npm", ["run", "build"], repoRoot);
-  const tarballs: string[] = [];
   for (const name of PACKAGES) {
     const before = new Set(readdirSync(work));
     await run("npx", [...PNPM, "pack", "--pack-destination", work], join(repoRoot, "packages", name));
@@ -56,13 +57,7 @@ beforeAll(async () => {
     const manifest = JSON.parse(await run("tar", ["-xOzf", join(work, tarball), "package/package.json"], work)) as Manifest;
     packed.set(name, { manifest, files });
   }
-  mkdirSync(consumer);
-  writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  // Plain npm, as a user installs. npm hands its configuration (nodedir, for better-sqlite3's native
-  // build) to the install scripts. build_from_source: better-sqlite3 would first try to download a
-  // prebuilt binary from outside the npm registry, which is not reachable here; compile it at once.
-  await run("npm", ["install", "--no-audit", "--no-fund", ...tarballs], consumer, { npm_config_build_from_source: "true" });
-}, SETUP_BUDGET_MS);
+}, PACK_BUDGET_MS);
 
 afterAll(() => {
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
@@ -84,7 +79,15 @@ describe("the packed packages", () => {
     expect(packed.get("server")?.files).toEqual(expect.arrayContaining(["package/dist/pages/leasehold.js", "package/dist/pages/dashboard.js"]));
   });
 
-  it("installed with npm: `npx leasehold serve` starts a server, a script importing @leasehold/client takes a lock, the pages load", async () => {
+  it("installed with npm: `npx leasehold serve` starts a server, a script importing @leasehold/client takes a lock, the pages load", { timeout: INSTALL_BUDGET_MS }, async () => {
+    const consumer = join(work, "consumer");
+    mkdirSync(consumer);
+    writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
+    // Plain npm, as a user installs. npm hands its configuration (nodedir, for better-sqlite3's native
+    // build) to the install scripts. build_from_source: better-sqlite3 would first try to download a
+    // prebuilt binary from outside the npm registry, which is not reachable here; compile it at once.
+    await run("npm", ["install", "--no-audit", "--no-fund", ...tarballs], consumer, { npm_config_build_from_source: "true" });
+
     const server = spawn("npx", ["leasehold", "serve", "--memory", "--host", "127.0.0.1", "--port", "0"], { cwd: consumer, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     server.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
