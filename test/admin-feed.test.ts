@@ -138,7 +138,7 @@ describe("admin.subscribe", () => {
     const waiters = await agent(server.url, "waiters");
     const waiterLease = await waiters.leases.grant(30_000);
     for (let index = 0; index < 5_000; index++) void waiters.locks.acquire(names[0]!, waiterLease.id, { wait: true }).catch(() => {});
-    await vi.waitFor(() => expect(server.coordinator.locks.get(names[0]!)?.queue.size).toBe(5_000));
+    await vi.waitFor(() => expect(server.coordinator.locks.get(names[0]!)?.queue.size).toBe(5_000), { timeout: 10_000 });
 
     const raw = await Raw.open(server.url);
     const sizes: number[] = [];

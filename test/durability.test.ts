@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
 import { SqliteStorage, StorageError, createServer } from "@leasehold/server";
 import { CloseCode } from "@leasehold/protocol";
-import { defer, spawnScript, startClient } from "./support/fixtures.js";
+import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
 import { freePort, runServerToExit, startServerProcess } from "./support/server-process.js";
 
@@ -211,7 +211,8 @@ describe("durability", () => {
 
   it("refuses a data directory that another server is using", async () => {
     const dir = dataDir();
-    await startServerProcess(["--port", "0", "--data", dir]);
+    // The first server in this process (one child process fewer to start): to the second, it is another process all the same.
+    await startServer({ dataDir: dir });
     const result = await runServerToExit(["--port", "0", "--data", dir]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/locked by another process/);

@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, LeaseholdError, connect, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
 import { createServer, type LeaseholdServer } from "@leasehold/server";
+import { defer } from "./support/fixtures.js";
 
 /**
  * A randomized run of many clients on a few locks: tries, bounded waits, aborted waits, releases and
@@ -20,22 +21,17 @@ const TTL_MS = 5_000;
 /** An operation that has not settled after this long is stuck: a lost reply. */
 const STUCK_MS = 10_000;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.().catch(() => {});
-});
-
 describe("stress", () => {
   it("never has two holders of a lock, and tokens grow in grant order", async () => {
     console.log(`stress seed ${SEED} (rerun with STRESS_SEED=${SEED})`);
     const server = await createServer({ host: "127.0.0.1", port: 0 });
-    cleanups.push(() => server.close());
+    defer(() => server.close());
     const ledger = new Ledger();
     const serverCheck = watchServer(server, ledger);
-    cleanups.push(async () => clearInterval(serverCheck));
+    defer(async () => clearInterval(serverCheck));
 
     const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, index) => Member.join(server.url, index, ledger)));
-    cleanups.push(() => Promise.all(clients.map((member) => member.client.close())));
+    defer(() => Promise.all(clients.map((member) => member.client.close())));
 
     const deadline = performance.now() + RUN_MS;
     await Promise.all(

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { LeaseholdClient, Lock } from "@leasehold/client";
-import { ErrorCode } from "@leasehold/protocol";
+import { BOUNDS, ErrorCode } from "@leasehold/protocol";
 import { createServer } from "@leasehold/server";
 import { defer, startClient, startServer } from "./support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "./support/security.js";
@@ -58,13 +58,13 @@ describe("locks.request, shaped like navigator.locks.request", () => {
     expect(lock.mode).toBe("shared");
   });
 
-  it("differs on names: the empty name and names past 512 UTF-16 units are refused with a BadRequestError (OUT_OF_RANGE)", async () => {
+  it(`differs on names: the empty name and names past ${BOUNDS.maxNameLength} UTF-16 units are refused with a BadRequestError (OUT_OF_RANGE)`, async () => {
     const server = await startServer();
     const client = await startClient(server.url);
-    for (const name of ["", "x".repeat(513)]) {
+    for (const name of ["", "x".repeat(BOUNDS.maxNameLength + 1)]) {
       await expect(client.locks.request(name, noop)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
     }
-    expect(await client.locks.request("x".repeat(512), () => "granted")).toBe("granted");
+    expect(await client.locks.request("x".repeat(BOUNDS.maxNameLength), () => "granted")).toBe("granted");
   });
 
   for (const [what, args, expected] of refusals) {

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type LeaseholdClient } from "@leasehold/client";
-import { CloseCode, PROTOCOL_VERSION, decodeServerMessage, encode, type ServerMessage, type Value } from "@leasehold/protocol";
+import { CloseCode, PROTOCOL_VERSION, encode, type ServerMessage, type Value } from "@leasehold/protocol";
 import { createServer, type LeaseholdServer } from "@leasehold/server";
-import { WebSocket, type RawWebSocket } from "../support/raw.js";
+import { Raw } from "../support/raw.js";
 import { STATIC_TOKENS, TOKENS, mintJwt } from "../support/security.js";
 
 /**
@@ -57,72 +57,11 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A raw connection that records every frame it gets and checks each as it arrives. */
-class Peer {
-  readonly received: ServerMessage[] = [];
-  readonly unreadable: string[] = [];
-  close: number | undefined;
-  readonly closed: Promise<void>;
-  lastId = 0;
-
-  private constructor(
-    readonly socket: RawWebSocket,
-    onMessage: (message: ServerMessage, peer: Peer) => void,
-  ) {
-    socket.on("message", (data: Buffer, isBinary: boolean) => {
-      const decoded = isBinary ? decodeServerMessage(new Uint8Array(data)) : undefined;
-      if (!decoded?.ok) {
-        this.unreadable.push(decoded ? decoded.error : "text frame");
-        return;
-      }
-      this.received.push(decoded.message);
-      onMessage(decoded.message, this);
-    });
-    socket.on("error", () => {});
-    this.closed = new Promise((resolve) =>
-      socket.on("close", (code: number) => {
-        this.close = code;
-        resolve();
-      }),
-    );
-  }
-
-  static async open(onMessage: (message: ServerMessage, peer: Peer) => void = () => {}): Promise<Peer> {
-    const peer = new Peer(new WebSocket(server.url), onMessage);
-    await new Promise<void>((resolve, reject) => {
-      peer.socket.once("open", () => resolve());
-      peer.socket.once("error", reject);
-    });
-    return peer;
-  }
-
-  sendRaw(frame: Uint8Array | string): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame, { binary: typeof frame !== "string" });
-  }
-
-  send(message: unknown): void {
-    this.sendRaw(encode(message));
-  }
-
-  request(fields: Record<string, unknown>): number {
-    const id = ++this.lastId;
-    this.send({ ...fields, id });
-    return id;
-  }
-
-  /** Resolves with the answer to request `id`, or undefined when the connection closes first or time runs out. */
-  answer(id: number, timeoutMs = 3_000): Promise<ServerMessage | undefined> {
-    const find = () => this.received.find((message) => (message.type === "reply" || message.type === "error") && message.id === id);
-    return new Promise((resolve) => {
-      const started = Date.now();
-      const poll = () => {
-        const found = find();
-        if (found || this.close !== undefined || Date.now() - started > timeoutMs) resolve(found);
-        else setTimeout(poll, 2);
-      };
-      poll();
-    });
-  }
+/** A raw connection whose every message, as it arrives, goes to `onMessage`. */
+async function openPeer(onMessage: (message: ServerMessage, peer: Raw) => void = () => {}): Promise<Raw> {
+  const peer = await Raw.open(server.url);
+  peer.onMessage((message) => onMessage(message, peer));
+  return peer;
 }
 
 async function serverStillServes(): Promise<void> {
@@ -267,15 +206,15 @@ async function runOperations(commands: Command[]): Promise<void> {
   const counterOps: CounterOp[] = [];
   const keyOps: KeyOp[] = [];
   const leaseBoundKeys = new Set<string>();
-  const pending = new Map<Peer, Map<number, (message: ServerMessage) => void>>();
-  const lastFresh = new Map<Peer, number>();
+  const pending = new Map<Raw, Map<number, (message: ServerMessage) => void>>();
+  const lastFresh = new Map<Raw, number>();
 
-  const fresh = (peer: Peer, n: number, what: string) => {
+  const fresh = (peer: Raw, n: number, what: string) => {
     const last = lastFresh.get(peer) ?? 0;
     if (n <= last) failures.push(new Error(`${what} ${n} is not larger than ${last}, seen before on the same connection`));
     lastFresh.set(peer, n);
   };
-  const onMessage = (message: ServerMessage, peer: Peer) => {
+  const onMessage = (message: ServerMessage, peer: Raw) => {
     try {
       checkLockTables();
     } catch (error) {
@@ -287,9 +226,9 @@ async function runOperations(commands: Command[]): Promise<void> {
     }
   };
 
-  const peers = await Promise.all(SESSION_TOKENS.map(() => Peer.open(onMessage)));
+  const peers = await Promise.all(SESSION_TOKENS.map(() => openPeer(onMessage)));
   const state = peers.map(() => ({ leases: [] as number[], tokens: new Map<string, number[]>(), watches: [] as number[] }));
-  const expect_ = (peer: Peer, id: number, handle: (message: ServerMessage) => void) => {
+  const expect_ = (peer: Raw, id: number, handle: (message: ServerMessage) => void) => {
     let map = pending.get(peer);
     if (!map) pending.set(peer, (map = new Map()));
     map.set(id, handle);
@@ -298,7 +237,7 @@ async function runOperations(commands: Command[]): Promise<void> {
   for (const [index, peer] of peers.entries()) {
     peer.send({ op: "hello", version: PROTOCOL_VERSION, auth: SESSION_TOKENS[index], agent: `fuzz-${index}` });
     for (const ttl of [2_000, 3_000]) {
-      const id = peer.request({ op: "lease.grant", ttl });
+      const id = peer.fire({ op: "lease.grant", ttl });
       const answer = await peer.answer(id);
       if (answer?.type === "reply") state[index]!.leases.push(answer.result.lease as number);
     }
@@ -324,15 +263,15 @@ async function runOperations(commands: Command[]): Promise<void> {
     switch (cmd.kind) {
       case "lock":
       case "shared":
-        id = peer.request({ op: "lock.acquire", name, lease, wait: cmd.wait, mode: cmd.kind === "shared" ? "shared" : undefined });
+        id = peer.fire({ op: "lock.acquire", name, lease, wait: cmd.wait, mode: cmd.kind === "shared" ? "shared" : undefined });
         expect_(peer, id, onGrant(name));
         break;
       case "sem":
-        id = peer.request({ op: "lock.acquire", name: `${name}/sem`, lease, wait: cmd.wait, limit: 2 });
+        id = peer.fire({ op: "lock.acquire", name: `${name}/sem`, lease, wait: cmd.wait, limit: 2 });
         expect_(peer, id, onGrant(`${name}/sem`));
         break;
       case "release":
-        peer.request({ op: "lock.release", name, token: heldToken() });
+        peer.fire({ op: "lock.release", name, token: heldToken() });
         break;
       case "put":
       case "fenced-put":
@@ -340,7 +279,7 @@ async function runOperations(commands: Command[]): Promise<void> {
         const key = `${name}/k${cmd.x % 3}`;
         const bound = cmd.flag && cmd.kind === "put";
         if (bound) leaseBoundKeys.add(key);
-        id = peer.request({
+        id = peer.fire({
           op: "kv.put",
           key,
           value: cmd.value,
@@ -357,7 +296,7 @@ async function runOperations(commands: Command[]): Promise<void> {
       }
       case "delete": {
         const key = `${name}/k${cmd.x % 3}`;
-        id = peer.request({ op: "kv.delete", key });
+        id = peer.fire({ op: "kv.delete", key });
         expect_(peer, id, (message) => {
           if (message.type !== "reply" || message.result.deleted !== true) return;
           fresh(peer, message.result.revision as number, "revision");
@@ -366,16 +305,16 @@ async function runOperations(commands: Command[]): Promise<void> {
         break;
       }
       case "get":
-        peer.request({ op: "kv.get", key: `${name}/k${cmd.x % 3}` });
+        peer.fire({ op: "kv.get", key: `${name}/k${cmd.x % 3}` });
         break;
       case "list":
-        peer.request({ op: "kv.list", prefix: cmd.flag ? "" : name });
+        peer.fire({ op: "kv.list", prefix: cmd.flag ? "" : name });
         break;
       case "counter.add":
       case "counter.set": {
         const counter = `${name}/c`;
         const kind = cmd.kind === "counter.add" ? "add" : "set";
-        id = peer.request(kind === "add" ? { op: "counter.add", name: counter, delta: cmd.x } : { op: "counter.set", name: counter, value: cmd.x });
+        id = peer.fire(kind === "add" ? { op: "counter.add", name: counter, delta: cmd.x } : { op: "counter.set", name: counter, value: cmd.x });
         expect_(peer, id, (message) => {
           if (message.type !== "reply") return;
           fresh(peer, message.result.revision as number, "revision");
@@ -384,41 +323,41 @@ async function runOperations(commands: Command[]): Promise<void> {
         break;
       }
       case "counter.get":
-        peer.request({ op: "counter.get", name: `${name}/c` });
+        peer.fire({ op: "counter.get", name: `${name}/c` });
         break;
       case "campaign":
-        id = peer.request({ op: "election.campaign", name: `${name}/e`, lease, value: cmd.value, wait: cmd.wait });
+        id = peer.fire({ op: "election.campaign", name: `${name}/e`, lease, value: cmd.value, wait: cmd.wait });
         expect_(peer, id, onGrant(`${name}/e`));
         break;
       case "resign":
-        peer.request({ op: "election.resign", name: `${name}/e`, token: own.tokens.get(`${name}/e`)?.at(-1) ?? 1 });
+        peer.fire({ op: "election.resign", name: `${name}/e`, token: own.tokens.get(`${name}/e`)?.at(-1) ?? 1 });
         break;
       case "leader":
-        peer.request({ op: "election.leader", name: `${name}/e` });
+        peer.fire({ op: "election.leader", name: `${name}/e` });
         break;
       case "watch":
-        own.watches.push(peer.request({ op: "watch", prefix: cmd.flag ? "" : name }));
+        own.watches.push(peer.fire({ op: "watch", prefix: cmd.flag ? "" : name }));
         break;
       case "unwatch":
-        peer.request({ op: "unwatch", watch: own.watches.at(cmd.x % Math.max(1, own.watches.length)) ?? 1 });
+        peer.fire({ op: "unwatch", watch: own.watches.at(cmd.x % Math.max(1, own.watches.length)) ?? 1 });
         break;
       case "grant":
-        id = peer.request({ op: "lease.grant", ttl: 500 + Math.max(0, cmd.x) * 100 });
+        id = peer.fire({ op: "lease.grant", ttl: 500 + Math.max(0, cmd.x) * 100 });
         expect_(peer, id, (message) => {
           if (message.type === "reply") own.leases.push(message.result.lease as number);
         });
         break;
       case "revoke":
-        peer.request({ op: "lease.revoke", lease });
+        peer.fire({ op: "lease.revoke", lease });
         break;
       case "cancel":
-        peer.request({ op: "cancel", target: Math.max(1, peer.lastId - (Math.max(0, cmd.x) % 4)) });
+        peer.fire({ op: "cancel", target: Math.max(1, peer.lastId - (Math.max(0, cmd.x) % 4)) });
         break;
       case "admin.release":
-        peer.request({ op: "admin.release", name: cmd.flag ? `${name}/sem` : name });
+        peer.fire({ op: "admin.release", name: cmd.flag ? `${name}/sem` : name });
         break;
       case "admin.state":
-        peer.request({ op: "admin.state" });
+        peer.fire({ op: "admin.state" });
         break;
     }
     // Interleave: let the sockets carry some of it before the next command.
@@ -426,7 +365,7 @@ async function runOperations(commands: Command[]): Promise<void> {
   }
 
   // Settle: a last request per session, answered after everything sent before it (waits aside).
-  await Promise.all(peers.map(async (peer) => expect(await peer.answer(peer.request({ op: "kv.get", key: names[0]! }), 5_000)).toBeDefined()));
+  await Promise.all(peers.map(async (peer) => expect(await peer.answer(peer.fire({ op: "kv.get", key: names[0]! }), 5_000)).toBeDefined()));
   checkLockTables();
 
   // Counters: replayed in revision order, they explain every value the server returned, and the final one.
@@ -452,7 +391,7 @@ async function runOperations(commands: Command[]): Promise<void> {
   for (const peer of peers) {
     peer.send({ op: "bye", id: ++peer.lastId });
   }
-  await Promise.all(peers.map((peer) => Promise.race([peer.closed, new Promise((resolve) => setTimeout(resolve, 2_000))])));
+  await Promise.all(peers.map((peer) => Promise.race([peer.closed().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000))])));
   for (const peer of peers) {
     peer.socket.terminate();
     expect(peer.unreadable).toEqual([]);
@@ -489,14 +428,14 @@ describe("fuzzing a running server", () => {
   it(`random and mutated frames: every reply well-formed, documented close codes, server alive (${RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(handshake, fc.string({ maxLength: 100 }), fc.array(frame, { minLength: 0, maxLength: 16, size: "medium" }), async (kind, random, frames) => {
-        const peer = await Peer.open();
+        const peer = await openPeer();
         if (kind !== "none") peer.send(await helloFor(kind, random));
         for (const item of frames) peer.sendRaw(item);
         // A last request: answered if the session is open, or the connection is closed by now.
-        await peer.answer(peer.request({ op: "counter.get", name: "tenant-a/probe", id: 2 ** 40 }), 3_000);
-        const closed = peer.close;
+        await peer.answer(peer.fire({ op: "counter.get", name: "tenant-a/probe", id: 2 ** 40 }), 3_000);
+        const closed = peer.close?.code;
         peer.socket.terminate();
-        await peer.closed;
+        await peer.closed();
         expect(peer.unreadable).toEqual([]);
         if (closed !== undefined) expect(DOCUMENTED_CLOSES.has(closed) || closed === 1006, `close code ${closed}`).toBe(true);
         await serverStillServes();

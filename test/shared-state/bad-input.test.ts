@@ -1,5 +1,5 @@
 import { BadRequestError, ConflictError, ErrorCode, LimitExceededError, LeaseNotFoundError, type LeaseholdClient } from "@leasehold/client";
-import { CloseCode, type Value } from "@leasehold/protocol";
+import { BOUNDS, CloseCode, type Value } from "@leasehold/protocol";
 import type { LeaseholdServer } from "@leasehold/server";
 import { describe, expect, test } from "vitest";
 import { Raw } from "../support/raw.js";
@@ -62,20 +62,21 @@ describe("bad input gets coded errors and changes nothing", () => {
     expect(await client.get("still")).toMatchObject({ value: "serving" });
   });
 
-  test("names over 512 UTF-16 code units are OUT_OF_RANGE", async () => {
+  test(`names over ${BOUNDS.maxNameLength} UTF-16 code units are OUT_OF_RANGE`, async () => {
     const server = await harness.server();
     const client = await harness.client(server);
-    const long = "k".repeat(513);
+    const long = "k".repeat(BOUNDS.maxNameLength + 1);
     for (const attempt of [client.put(long, 1), client.get(long), client.delete(long), client.list(long), client.counters.increment(long), client.elections.leader(long)]) {
       const error = await rejection(attempt);
       expect(error).toBeInstanceOf(BadRequestError);
       expect(error.code).toBe(ErrorCode.OUT_OF_RANGE);
     }
     await expect(client.put("", 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
-    // Lengths are UTF-16 code units: 257 emoji are 514 of them, though only 257 code points.
-    await expect(client.put("😀".repeat(257), 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
-    await client.put("k".repeat(512), 1);
-    await client.put("😀".repeat(256), 1);
+    // Lengths are UTF-16 code units: an emoji is two of them, though one code point.
+    const emoji = "😀".repeat(BOUNDS.maxNameLength / 2);
+    await expect(client.put(`${emoji}😀`, 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
+    await client.put("k".repeat(BOUNDS.maxNameLength), 1);
+    await client.put(emoji, 1);
     expect(server.coordinator.shared.kv.size).toBe(2);
   });
 

@@ -59,6 +59,8 @@ describe("fenced writes", () => {
     expect(granted.acquired).toBe(true);
 
     sockets.blocked = false;
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    stale.wake();
     await vi.waitFor(() => expect(stale.connected).toBe(true), { timeout: 15_000, interval: 20 });
     await expectFenceFailure(stale, "job", lock.token!);
     expect(await next.get("job")).toMatchObject({ value: "v1" });

@@ -81,6 +81,8 @@ describe("watch", () => {
       watcher.dropConnection();
       await vi.waitFor(() => expect(server.coordinator.sessions.has(watcher.sessionId!)).toBe(false), { timeout: 5_000, interval: 20 });
       sockets.blocked = false;
+      // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+      watcher.wake();
       await expired;
     });
     await vi.waitFor(() => expect(events.at(-1)?.revision).toBe(revisions.at(-1)), { timeout: 10_000, interval: 20 });
@@ -195,6 +197,8 @@ describe("watch", () => {
     const missed = await writer.put("while-away", 1);
     const back = reconnected(client);
     sockets.blocked = false;
+    // The network is back: dial now, as an application told so would, rather than after the backoff wait.
+    client.wake();
     await back;
     await vi.waitFor(() => expect(server.coordinator.shared.watches.size).toBe(1));
     await vi.waitFor(() => expect(events.map((event) => event.revision)).toEqual([missed.revision]));

@@ -1,29 +1,22 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { afterEach } from "vitest";
+import { onTestFinished } from "vitest";
 import { connect, type ConnectOptions, type LeaseholdClient } from "@leasehold/client";
-import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { createServer, inspect, type Inspection, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
-const cleanups: (() => unknown)[] = [];
-// Every cleanup runs even if one fails (a check, say): the first failure fails the test after the rest.
-afterEach(async () => {
-  const failures: unknown[] = [];
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()?.();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
-});
-
-/** Runs `fn` after the current test, whatever its outcome. */
+/**
+ * Runs `fn` after the current test, whatever its outcome: the one cleanup helper of the tests. Later
+ * cleanups run first (a client before the server it talks to); every one runs even if one fails (a
+ * check, say), and a failure fails the test. Call it from a test or a helper a test calls, not from
+ * beforeAll (vitest then says "onTestFinished() can only be called inside a test").
+ */
 export function defer(fn: () => unknown): void {
-  cleanups.push(fn);
+  onTestFinished(async () => {
+    await fn();
+  });
 }
 
 /** A server on a free port of 127.0.0.1, closed after the test. Short TTLs are allowed. */
@@ -31,6 +24,11 @@ export async function startServer(options: ServerOptions = {}): Promise<Leasehol
   const server = await createServer({ host: "127.0.0.1", port: 0, ...options, limits: { minTtlMs: 100, ...options.limits } });
   defer(() => server.close());
   return server;
+}
+
+/** The lock, semaphore or election `name` as an admin sees it (holders, queue in order); undefined when nobody holds or awaits it. */
+export function lockOf(server: LeaseholdServer, name: string): Inspection["locks"][number] | undefined {
+  return inspect(server.coordinator).locks.find((lock) => lock.name === name);
 }
 
 /** A client closed after the test. */

@@ -28,12 +28,16 @@ export class Raw {
   lastId = 0;
   /** Index into `received` at which the close arrived. */
   #closedAfter = -1;
+  readonly #listeners: ((message: ServerMessage) => void)[] = [];
 
   private constructor(readonly socket: WsWebSocket) {
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       const decoded = isBinary ? decodeServerMessage(new Uint8Array(data)) : undefined;
       if (!decoded?.ok) this.unreadable.push(decoded ? decoded.error : "text frame");
-      else this.received.push(decoded.message);
+      else {
+        this.received.push(decoded.message);
+        for (const listener of this.#listeners) listener(decoded.message);
+      }
     });
     socket.on("close", (code: number, reason: Buffer) => {
       this.close = { code, reason: reason.toString() };
@@ -56,8 +60,18 @@ export class Raw {
     return raw;
   }
 
+  /** Calls `listener` with every message that decodes, as it arrives (after it is in `received`). */
+  onMessage(listener: (message: ServerMessage) => void): void {
+    this.#listeners.push(listener);
+  }
+
   send(message: unknown): void {
     this.socket.send(encode(message));
+  }
+
+  /** Sends a frame as it is: bytes as a binary frame, a string as a text frame. Nothing once the socket is no longer open. */
+  sendRaw(frame: Uint8Array | string): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame, { binary: typeof frame !== "string" });
   }
 
   async hello(auth?: string): Promise<Welcome> {
@@ -79,6 +93,25 @@ export class Raw {
   request(fields: Record<string, unknown>): Promise<ServerMessage> {
     const id = this.fire(fields);
     return this.next((message) => (message.type === "reply" || message.type === "error") && message.id === id);
+  }
+
+  /**
+   * Resolves with the answer to request `id`, or with undefined once the socket has closed or
+   * `timeout` has passed: for senders of random input, to whom either is a fine outcome.
+   */
+  async answer(id: number, timeout = 3_000): Promise<ServerMessage | undefined> {
+    const isAnswer = (message: ServerMessage) => (message.type === "reply" || message.type === "error") && message.id === id;
+    try {
+      await vi.waitFor(
+        () => {
+          if (!this.close && !this.received.some(isAnswer)) throw new Error("no answer yet");
+        },
+        { timeout, interval: 2 },
+      );
+    } catch {
+      // Time ran out: no answer.
+    }
+    return this.received.find(isAnswer);
   }
 
   async grant(ttl: number): Promise<number> {

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   HEARTBEAT_DEFAULTS,
   PROTOCOL_VERSION,
+  heartbeatInterval,
   systemClock,
   type Clock,
   type Hello,
@@ -435,11 +436,9 @@ export class LeaseholdClient extends EventTarget {
     return Math.max(0, (earliest - this.#liveness.clock.now()) / 4);
   }
 
-  /** The server pings at a third of the shortest kept-alive TTL; the silence watchdog follows suit. */
+  /** The server pings by the heartbeat rule, which a change of leases may move; the silence watchdog follows suit. */
   #leasesChanged(): void {
-    let interval = this.#heartbeatMs;
-    for (const lease of this.#leaseRegistry.values()) if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttlMs / 3));
-    this.#transport.expectPingsEvery(interval);
+    this.#transport.expectPingsEvery(heartbeatInterval(this.#heartbeatMs, keptAliveTtls(this.#leaseRegistry.values())));
   }
 }
 
@@ -495,3 +494,8 @@ function withCa(WebSocketImpl: WebSocketConstructor, ca: TrustedCa | undefined):
 
 /** How long `close()` waits for the server to acknowledge its `bye` before closing the socket anyway. */
 const BYE_TIMEOUT_MS = 2_000;
+
+/** The TTLs of the leases the server keeps alive by heartbeats (the heartbeat rule's input). */
+function* keptAliveTtls(leases: Iterable<Lease>): Iterable<number> {
+  for (const lease of leases) if (lease.keepAlive) yield lease.ttlMs;
+}

@@ -1,4 +1,4 @@
-import { BOUNDS, ErrorCode, type Fence, type Value } from "@leasehold/protocol";
+import { BOUNDS, ErrorCode, storedValueProblem, type Fence, type Value } from "@leasehold/protocol";
 import type { Calls } from "./calls.js";
 import { BadRequestError } from "./errors.js";
 import type { Subscriptions } from "./subscriptions.js";
@@ -86,43 +86,9 @@ export const MAX_VALUE_DEPTH = BOUNDS.maxValueDepth;
 
 /**
  * Refuses, before anything is sent, a value that the server would refuse or that would not come back
- * as it went: values are strings, finite numbers, booleans, null, Uint8Arrays, and arrays and plain
- * objects of these, nested at most MAX_VALUE_DEPTH deep. As in JSON, an `undefined` property is left out.
+ * as it went (see `storedValueProblem` in the protocol package, the one check of a value).
  */
 export function checkValue(value: unknown): asserts value is Value {
-  const problem = describe(value, "value", 0);
+  const problem = storedValueProblem(value);
   if (problem) throw new BadRequestError(ErrorCode.BAD_REQUEST, `the value cannot be stored: ${problem}`);
-}
-
-function describe(value: unknown, path: string, depth: number): string | undefined {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return undefined;
-    case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}; numbers must be finite`;
-    case "object": {
-      if (value === null || value instanceof Uint8Array) return undefined;
-      if (depth >= MAX_VALUE_DEPTH) return `${path} is nested deeper than ${MAX_VALUE_DEPTH} levels`;
-      if (Array.isArray(value)) {
-        for (let index = 0; index < value.length; index++) {
-          const problem = describe(value[index], `${path}[${index}]`, depth + 1);
-          if (problem) return problem;
-        }
-        return undefined;
-      }
-      const prototype = Object.getPrototypeOf(value) as unknown;
-      if (prototype !== Object.prototype && prototype !== null) {
-        return `${path} is a ${(value as object).constructor?.name ?? "class instance"}; only plain objects, arrays and Uint8Arrays are stored`;
-      }
-      for (const [key, item] of Object.entries(value)) {
-        if (item === undefined) continue;
-        const problem = describe(item, `${path}.${key}`, depth + 1);
-        if (problem) return problem;
-      }
-      return undefined;
-    }
-    default:
-      return `${path} is ${typeof value === "undefined" ? "undefined" : `a ${typeof value}`}; it has no msgpack form`;
-  }
 }

@@ -18,6 +18,12 @@ export interface AcquireOptions {
    * only after the steal is granted: fence with the token. Needs the `steal` right (admins have it).
    */
   steal?: boolean;
+  /**
+   * Lock-delay, in ms: if this hold is lost rather than released (the lease expires, or an admin
+   * revokes it), the server grants the lock to nobody else for this long, for resources that cannot
+   * check a fencing token and a holder that may not know yet. Default: the server's (0 unless set).
+   */
+  lockDelayMs?: number;
 }
 
 /**
@@ -167,7 +173,7 @@ export class Locks {
   async acquire(name: string, leaseId: number, options: AcquireOptions = {}, /** Semaphores only: see `client.semaphores`. */ limit?: number): Promise<Lock> {
     options.signal?.throwIfAborted();
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
-    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit, steal: options.steal || undefined });
+    const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit, steal: options.steal || undefined, lockDelay: options.lockDelayMs });
     const signal = options.signal;
     const giveUp = () => {
       this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {

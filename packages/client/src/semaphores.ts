@@ -7,6 +7,8 @@ export interface SemaphoreOptions {
   wait?: boolean | number;
   /** Aborting it withdraws a queued request; `acquire` then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** The slot's lock-delay in ms (see `AcquireOptions.lockDelayMs`). */
+  lockDelayMs?: number;
 }
 
 /**
@@ -18,6 +20,6 @@ export class Semaphores {
   constructor(readonly locks: Locks) {}
 
   acquire(name: string, leaseId: number, options: SemaphoreOptions): Promise<Lock> {
-    return this.locks.acquire(name, leaseId, { wait: options.wait, signal: options.signal }, options.limit);
+    return this.locks.acquire(name, leaseId, { wait: options.wait, signal: options.signal, lockDelayMs: options.lockDelayMs }, options.limit);
   }
 }

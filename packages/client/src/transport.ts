@@ -175,9 +175,9 @@ export class Transport {
     return true;
   }
 
-  /** The heartbeat interval the server will use; silence of several intervals means the link is dead. */
+  /** The heartbeat interval the server will use (see `heartbeatInterval`); silence of several intervals means the link is dead. */
   expectPingsEvery(ms: number): void {
-    this.#expectedPingMs = Math.max(HEARTBEAT_DEFAULTS.minHeartbeatMs, ms);
+    this.#expectedPingMs = ms;
   }
 
   /** Closes for good. Sends nothing; callers say `bye` first when they want a clean close. */

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, SafeInt, StoredValue, Token, utf16Length } from "./values.js";
+import { LeaseId, Millis, Name, NonNegativeInt, Prefix, RequestId, Revision, SafeInt, Token, Value, utf16Length } from "./values.js";
 
 /**
  * Every message a client sends, as one discriminated union on `op`.
@@ -56,6 +56,11 @@ export const LockAcquire = request("lock.acquire", {
    * requests keep waiting. Exclusive locks only, without `wait` or `limit`; needs the `steal` right.
    */
   steal: z.optional(z.boolean()),
+  /**
+   * Lock-delay, in ms: when this hold is lost rather than released (its lease expires or an admin
+   * revokes it), nobody else is granted the lock for this long. Absent: the server's default (0 unless set).
+   */
+  lockDelay: z.optional(Millis),
 });
 export const LockRelease = request("lock.release", { name: Name, token: Token });
 /** Who holds and who waits for the locks under `prefix` (not semaphores), as the Web Locks API's `query()`. */
@@ -63,7 +68,7 @@ export const LockQuery = request("lock.query", { prefix: Prefix });
 
 export const KvPut = request("kv.put", {
   key: Name,
-  value: StoredValue,
+  value: Value,
   lease: z.optional(LeaseId),
   /** Compare-and-set: apply only if the key's revision is this; 0 means "only if absent". */
   ifRevision: z.optional(Revision),
@@ -85,7 +90,7 @@ export const CounterGet = request("counter.get", { name: Name });
 export const CounterSet = request("counter.set", { name: Name, value: SafeInt });
 export const CounterCas = request("counter.cas", { name: Name, expect: SafeInt, value: SafeInt });
 
-export const Campaign = request("election.campaign", { name: Name, lease: LeaseId, value: StoredValue, wait: z.optional(Wait) });
+export const Campaign = request("election.campaign", { name: Name, lease: LeaseId, value: Value, wait: z.optional(Wait) });
 export const Resign = request("election.resign", { name: Name, token: Token });
 export const Leader = request("election.leader", { name: Name });
 export const Observe = request("election.observe", { name: Name });

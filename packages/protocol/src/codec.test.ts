@@ -5,6 +5,57 @@ import { ErrorCode } from "./codes.js";
 import { BOUNDS } from "./limits.js";
 import { referenceBomb, requestWithRaw } from "../../../test/support/hostile-frames.js";
 
+/** `depth` arrays, one inside the other, around nil. */
+function nestedArrays(depth: number): Uint8Array {
+  return Uint8Array.from([...new Array<number>(depth).fill(0x91), 0xc0]);
+}
+
+describe("the codec's decision: fatal (close 4000) or an ordinary error answering the request", () => {
+  const get = { op: "kv.get", id: 5, key: "k" };
+  // [case, frame, fatal, code, id the error answers]
+  const cases: [string, Uint8Array, boolean, ErrorCode, number | undefined][] = [
+    // The stream cannot be trusted: what follows could be anything.
+    ["the byte 0xc1 (not msgpack)", Uint8Array.of(0xc1), true, ErrorCode.BAD_REQUEST, undefined],
+    ["a truncated frame", encode(get).subarray(0, -1), true, ErrorCode.BAD_REQUEST, undefined],
+    ["bytes after the message", Uint8Array.from([...encode(get), 0xc0]), true, ErrorCode.BAD_REQUEST, undefined],
+    ["an extension type (a Date as msgpack's timestamp)", encode({ op: "kv.put", id: 5, key: "k", value: new Date(0) }), true, ErrorCode.BAD_REQUEST, undefined],
+    ["an array declaring more entries than bytes follow", requestWithRaw("kv.put", { id: 5, key: "k" }, "value", Uint8Array.of(0xdd, 0, 0, 0, 9)), true, ErrorCode.BAD_REQUEST, undefined],
+    [`nesting past BOUNDS.maxFrameDepth (${BOUNDS.maxFrameDepth})`, requestWithRaw("kv.put", { id: 5, key: "k" }, "value", nestedArrays(BOUNDS.maxFrameDepth)), true, ErrorCode.BAD_REQUEST, undefined],
+    // A readable frame with a wrong message: refuse the request, keep the connection.
+    ["an unknown op", encode({ op: "kv.explode", id: 5 }), false, ErrorCode.UNKNOWN_OP, 5],
+    ["a missing field", encode({ op: "kv.get", id: 5 }), false, ErrorCode.BAD_REQUEST, 5],
+    ["a field of the wrong type", encode({ ...get, key: 7 }), false, ErrorCode.BAD_REQUEST, 5],
+    ["a number below its range", encode({ op: "lease.grant", id: 5, ttl: -1 }), false, ErrorCode.OUT_OF_RANGE, 5],
+    ["a wait longer than a timer holds (inside a union)", encode({ op: "lock.acquire", id: 5, name: "n", lease: 1, wait: BOUNDS.maxDelayMs + 1 }), false, ErrorCode.OUT_OF_RANGE, 5],
+    [`a name over ${BOUNDS.maxNameLength} UTF-16 units`, encode({ ...get, key: "k".repeat(BOUNDS.maxNameLength + 1) }), false, ErrorCode.OUT_OF_RANGE, 5],
+    [`a value nested past BOUNDS.maxValueDepth (${BOUNDS.maxValueDepth})`, requestWithRaw("kv.put", { id: 5, key: "k" }, "value", nestedArrays(BOUNDS.maxValueDepth + 1)), false, ErrorCode.BAD_REQUEST, 5],
+    ["a non-finite number in a value", encode({ op: "kv.put", id: 5, key: "k", value: [Number.NaN] }), false, ErrorCode.BAD_REQUEST, 5],
+    ["a 64-bit integer past ±(2^53 - 1)", requestWithRaw("counter.add", { id: 5, name: "c" }, "delta", Uint8Array.of(0xcf, 0, 0x20, 0, 0, 0, 0, 0, 0)), false, ErrorCode.OUT_OF_RANGE, 5],
+    ["a map key that is not a string", requestWithRaw("kv.put", { id: 5, key: "k" }, "value", Uint8Array.of(0x81, 0x01, 0x01)), false, ErrorCode.BAD_REQUEST, 5],
+    ["a map key given twice", requestWithRaw("kv.put", { id: 5, key: "k" }, "value", Uint8Array.of(0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02)), false, ErrorCode.BAD_REQUEST, 5],
+    ["a string that is not UTF-8", requestWithRaw("kv.get", { id: 5 }, "key", Uint8Array.of(0xa1, 0xff)), false, ErrorCode.BAD_REQUEST, 5],
+    // Readable, but no request id to answer: an error without one.
+    ["a message that is not a map", encode(5), false, ErrorCode.BAD_REQUEST, undefined],
+    ["a request id below 1", encode({ ...get, id: -1 }), false, ErrorCode.OUT_OF_RANGE, undefined],
+    ["a request id that is not a number", encode({ ...get, id: "five" }), false, ErrorCode.BAD_REQUEST, undefined],
+    ["a hello with a bad version", encode({ op: "hello", version: "one" }), false, ErrorCode.BAD_REQUEST, undefined],
+  ];
+
+  for (const [label, frame, fatal, code, id] of cases) {
+    it(`${label}: ${fatal ? "fatal" : `${code}${id === undefined ? " without an id" : " answering the request"}`}`, () => {
+      const decoded = decodeClientMessage(frame);
+      expect(decoded).toEqual({ ok: false, fatal, code, error: expect.any(String), ...(id !== undefined && { id }) });
+      if (!decoded.ok && fatal) expect(decoded.id).toBeUndefined();
+    });
+  }
+
+  it("is fatal for every one of them when a server sent it: a client cannot answer a server", () => {
+    for (const [label, frame] of cases) {
+      expect(decodeServerMessage(frame), label).toMatchObject({ ok: false, fatal: true });
+    }
+  });
+});
+
 describe("decodeClientMessage", () => {
   it("refuses msgpackr's reference bomb as fatal, fast, before looking at the message", () => {
     const bomb = referenceBomb(40, (agent) => ({ op: "hello", version: 1, agent }));

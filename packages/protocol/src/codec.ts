@@ -55,7 +55,6 @@ export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: false, code: read.problem.code, error: read.problem.error, id: requestIdOf(read.value) };
-  // The scan bounded the nesting (BOUNDS.maxFrameDepth), so the recursive schema cannot run out of stack.
   const parsed = ClientMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return describeInvalid(read.value, parsed.error);

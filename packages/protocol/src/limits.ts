@@ -13,8 +13,8 @@ export const BOUNDS = {
    * Deepest nesting of arrays and maps in a whole frame, checked before decoding; deeper is fatal (close
    * 4000). Above `maxValueDepth` by enough for the messages that carry a stored value (a watch event or
    * an `admin.state` entry puts it some 6 levels down), so that a value nested 65 deep is still the
-   * ordinary, non-fatal BAD_REQUEST of the value rule, and low enough that msgpackr's and zod's
-   * recursion stays far from the stack limit (thousands of levels).
+   * ordinary, non-fatal BAD_REQUEST of the value rule, and low enough that msgpackr's recursion stays
+   * far from the stack limit (thousands of levels).
    */
   maxFrameDepth: 100,
   /**
@@ -72,13 +72,6 @@ export const DEFAULT_LIMITS = {
   maxBacklogBytes: 8 * 1024 * 1024,
 } as const;
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
-
-/** Server heartbeat defaults, in ms. The interval a session gets is the smallest of `heartbeatMs`, a third of the session grace and a third of its shortest kept-alive lease's TTL. */
-export const HEARTBEAT_DEFAULTS = {
-  heartbeatMs: 5_000,
-  /** Smallest interval ever used, so that very short TTLs cannot turn heartbeats into a flood. */
-  minHeartbeatMs: 50,
-} as const;
 
 /**
  * The margin a client subtracts from a lease's deadline when it decides, on its own clock, that the

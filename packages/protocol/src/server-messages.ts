@@ -1,6 +1,7 @@
 import * as z from "zod/mini";
 import { LockMode, type RequestOp } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
+import { DEFAULT_LIMITS } from "./limits.js";
 import { LeaseId, Millis, Name, NonNegativeInt, PositiveInt, RequestId, Revision, SafeInt, Token, Value } from "./values.js";
 
 /**
@@ -9,31 +10,26 @@ import { LeaseId, Millis, Name, NonNegativeInt, PositiveInt, RequestId, Revision
  * by its `id`), and pushes that are not answers to anything (`lease.ended`, `lock.lost`, ...).
  */
 
-const Limits = z.object({
-  maxFrameBytes: PositiveInt,
-  minTtlMs: PositiveInt,
-  maxTtlMs: PositiveInt,
-  maxWaitMs: PositiveInt,
-  maxSessions: PositiveInt,
-  maxLeasesPerSession: PositiveInt,
-  maxWaitersPerLock: PositiveInt,
-  maxLocksPerSession: PositiveInt,
-  maxWatchesPerSession: PositiveInt,
-  // Quotas added with authentication; optional so that a client still reads an older server's welcome.
-  maxConnectionsPerAddress: z.optional(PositiveInt),
-  /** Sent by servers before per-principal quotas (now `maxKeysPerPrincipal`). */
-  maxKeysPerSession: z.optional(PositiveInt),
-  maxRequestsPerSecond: z.optional(PositiveInt),
-  requestBurst: z.optional(PositiveInt),
-  maxBacklogBytes: z.optional(PositiveInt),
-  // Per-principal quotas, as they apply to this connection's principal (a token may have its own).
-  adminReservedSessions: z.optional(PositiveInt),
-  maxSessionsPerPrincipal: z.optional(PositiveInt),
-  maxLeasesPerPrincipal: z.optional(PositiveInt),
-  maxKeysPerPrincipal: z.optional(PositiveInt),
-  maxCountersPerPrincipal: z.optional(PositiveInt),
-  maxBytesPerPrincipal: z.optional(PositiveInt),
-});
+/** The limits every server has announced since the first version of the protocol. */
+const FIRST_LIMITS = [
+  "maxFrameBytes",
+  "minTtlMs",
+  "maxTtlMs",
+  "maxWaitMs",
+  "maxSessions",
+  "maxLeasesPerSession",
+  "maxWaitersPerLock",
+  "maxLocksPerSession",
+  "maxWatchesPerSession",
+] as const satisfies readonly LimitName[];
+
+/**
+ * The limits announced in `welcome.limits`: every limit of `DEFAULT_LIMITS`, as the server applies it
+ * to this connection's principal. Those of the first servers are required; every limit added since
+ * (and every one added later) is optional, so that a client still reads an older server's welcome.
+ */
+export const WelcomeLimits = z.object(limitsShape());
+export type WelcomeLimits = z.infer<typeof WelcomeLimits>;
 
 /** What a resumed session still holds, so that the client can settle what it did not hear while away. */
 export const Resync = z.object({
@@ -56,7 +52,14 @@ export const Welcome = z.object({
   resumed: z.boolean(),
   /** The heartbeat interval in ms at this moment. */
   heartbeat: PositiveInt,
-  limits: Limits,
+  /**
+   * The session's interval without kept-alive leases, which pings return to when its short leases end:
+   * a client's silence rule is built on it. Optional: servers before it did not send it.
+   */
+  baseHeartbeat: z.optional(PositiveInt),
+  /** How long the server keeps a silent session (at least; longer while it has a longer lease), in ms. Optional, as `baseHeartbeat`. */
+  sessionGrace: z.optional(PositiveInt),
+  limits: WelcomeLimits,
   /** Present when `resumed` is true. */
   resync: z.optional(Resync),
 });
@@ -273,3 +276,13 @@ export const Results = {
 } satisfies Record<RequestOp, z.ZodMiniType>;
 
 export type ResultOf<Op extends RequestOp> = z.infer<(typeof Results)[Op]>;
+
+type LimitName = keyof typeof DEFAULT_LIMITS;
+type LimitsShape = { [Name in LimitName]: Name extends (typeof FIRST_LIMITS)[number] ? typeof PositiveInt : z.ZodMiniOptional<typeof PositiveInt> };
+
+function limitsShape(): LimitsShape {
+  const first: readonly string[] = FIRST_LIMITS;
+  const names = Object.keys(DEFAULT_LIMITS);
+  // Object.fromEntries cannot type a mapped object; the keys are DEFAULT_LIMITS's own, one each.
+  return Object.fromEntries(names.map((name) => [name, first.includes(name) ? PositiveInt : z.optional(PositiveInt)])) as LimitsShape;
+}

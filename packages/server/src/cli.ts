@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { resolve } from "node:path";
+import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 
@@ -64,6 +65,7 @@ program
       .env("LEASEHOLD_MAX_BYTES_PER_PRINCIPAL")
       .argParser(integer(1_024, Number.MAX_SAFE_INTEGER)),
   )
+  .addOption(new Option("--lock-delay <ms>", "how long a lock lost rather than released (lease expired, admin revoke) stays ungrantable, unless its acquire says").env("LEASEHOLD_LOCK_DELAY_MS").argParser(integer(0, 86_400_000)))
   .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
   .action(async (options: ServeOptions) => {
     const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
@@ -110,6 +112,7 @@ program
       auth: options.authFile !== undefined || jwtFiles ? { tokensFile: options.authFile, jwtFiles } : undefined,
       allowOrigins: options.allowOrigin,
       tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { certFile: options.tlsCert, keyFile: options.tlsKey } : undefined,
+      lockDelayMs: options.lockDelay,
       logger,
     });
     const storage = !dataDir
@@ -190,7 +193,10 @@ interface ServeOptions {
   maxCountersPerPrincipal?: number;
   maxBytesPerPrincipal?: number;
   maxBacklog?: number;
+  lockDelay?: number;
 }
+
+addClientCommands(program);
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`leasehold: ${error instanceof Error ? error.message : String(error)}`);

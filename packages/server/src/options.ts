@@ -70,6 +70,11 @@ export interface ServerOptions {
   allowOrigins?: string[];
   /** Serve `wss://` and `https://` with this certificate and key (PEM), or the files holding them (read again by `reload()`). */
   tls?: TlsOptions;
+  /**
+   * The lock-delay of locks whose acquire gives none: how long, in ms, a lock stays ungrantable after
+   * its holder's lease expired or was revoked by an admin (not after a release). Default 0.
+   */
+  lockDelayMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -77,7 +82,6 @@ export interface ResolvedOptions {
   port: number;
   limits: Limits;
   heartbeatMs: number;
-  minHeartbeatMs: number;
   sessionGraceMs: number;
   handshakeTimeoutMs: number;
   maxHandshakeBytes: number;
@@ -88,6 +92,8 @@ export interface ResolvedOptions {
   watch: WatchOptions;
   /** The server-wide logical byte quota, if any. */
   maxDataBytes: number | undefined;
+  /** The default lock-delay of locks (see ServerOptions.lockDelayMs). */
+  lockDelayMs: number;
 }
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -99,7 +105,6 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     port: options.port ?? 7070,
     limits,
     heartbeatMs: options.heartbeatMs ?? HEARTBEAT_DEFAULTS.heartbeatMs,
-    minHeartbeatMs: HEARTBEAT_DEFAULTS.minHeartbeatMs,
     sessionGraceMs: options.sessionGraceMs ?? 10_000,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? ADMISSION_DEFAULTS.maxHandshakeBytes),
@@ -108,6 +113,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     logger: options.logger,
     maxDataBytes: options.maxDataBytes,
+    lockDelayMs: nonNegative("lockDelayMs", options.lockDelayMs ?? 0),
     watch: {
       history: {
         events: options.watch?.historyEvents ?? DEFAULT_WATCH_OPTIONS.history.events,
@@ -117,6 +123,11 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       retryMs: DEFAULT_WATCH_OPTIONS.retryMs,
     },
   };
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
 }
 
 function positive(name: string, value: number): number {

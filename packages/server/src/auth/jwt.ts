@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
-import { JWT_NAME_PREFIX, parseGrants, type Principal } from "./permissions.js";
+import { JWT_NAME_PREFIX, MAX_PRINCIPAL_NAME_LENGTH, parseGrants, type Principal } from "./permissions.js";
 
 /** How the server checks JWTs ("tickets" minted by an application's backend). Give a secret, a public key, or both. */
 export interface JwtOptions {
@@ -94,7 +94,7 @@ export class JwtVerifier {
       throw new Error(describe(error));
     }
     const subject = payload.sub!;
-    if (subject.length > 128) throw new Error("the JWT's sub claim is longer than 128 characters");
+    if (subject.length > MAX_PRINCIPAL_NAME_LENGTH) throw new Error(`the JWT's sub claim is longer than ${MAX_PRINCIPAL_NAME_LENGTH} characters`);
     let grants;
     try {
       grants = parseGrants(payload[PERMISSIONS_CLAIM], `the JWT's "${PERMISSIONS_CLAIM}" claim`);

@@ -1,4 +1,7 @@
+import { BOUNDS } from "@leasehold/protocol";
+import * as z from "zod/mini";
 import type { PrincipalLimits } from "../core/accounts.js";
+import { configProblem } from "./config-problem.js";
 
 /**
  * Who a connection is and what it may touch. A principal holds grants; each grant allows some rights
@@ -66,6 +69,9 @@ export interface Principal {
  */
 export const JWT_NAME_PREFIX = "jwt:";
 
+/** Longest principal name (a token's name, a JWT's subject): it is shown in logs and refusals, and stored with every session it opens. */
+export const MAX_PRINCIPAL_NAME_LENGTH = 128;
+
 /** The principal of every connection while authentication is off. */
 export const ANONYMOUS: Principal = { name: "anonymous", via: "anonymous", unrestricted: true, grants: [] };
 
@@ -94,16 +100,39 @@ export function describeGrants(principal: Principal): string {
  * the problem; unknown rights are an error rather than silently ignored.
  */
 export function parseGrants(raw: unknown, where: string): Grant[] {
-  if (!Array.isArray(raw)) throw new Error(`${where}: permissions must be an array of { prefix, allow }`);
-  return raw.map((item: unknown, index) => {
-    const at = `${where}: permissions[${index}]`;
-    if (typeof item !== "object" || item === null) throw new Error(`${at} must be an object { prefix, allow }`);
-    const { prefix, allow } = item as { prefix?: unknown; allow?: unknown };
-    if (typeof prefix !== "string" || prefix.length > 512) throw new Error(`${at}.prefix must be a string of at most 512 characters ("" for every name)`);
-    if (!Array.isArray(allow) || allow.length === 0) throw new Error(`${at}.allow must be a non-empty array of rights (${RIGHTS.join(", ")})`);
-    for (const right of allow) {
-      if (typeof right !== "string" || !RIGHTS.includes(right)) throw new Error(`${at}.allow: unknown right ${JSON.stringify(right)}; rights are ${RIGHTS.join(", ")}`);
-    }
-    return { prefix, allow: new Set(allow as Right[]) };
-  });
+  const parsed = Grants.safeParse(raw);
+  if (!parsed.success) throw new Error(configProblem(parsed.error, where, "permissions"));
+  return parsed.data.map(toGrant);
+}
+
+/** The shape of a principal's grants, in the token file and in a JWT's claim (messages follow their path, see configProblem). */
+export const Grants = z.array(
+  z.object(
+    {
+      prefix: z.string({ error: prefixRule }).check(z.refine((prefix) => prefix.length <= BOUNDS.maxNameLength, { error: prefixRule })),
+      allow: z
+        .array(
+          z.custom<Right>((right) => typeof right === "string" && RIGHTS.includes(right), {
+            error: (issue) => `names an unknown right ${JSON.stringify(issue.input)}; rights are ${RIGHTS.join(", ")}`,
+          }),
+          { error: allowRule },
+        )
+        .check(z.minLength(1, { error: allowRule })),
+    },
+    { error: "must be an object { prefix, allow }" },
+  ),
+  { error: "must be an array of { prefix, allow }" },
+);
+
+/** A parsed grant, its rights as a set. */
+export function toGrant(grant: z.infer<typeof Grants>[number]): Grant {
+  return { prefix: grant.prefix, allow: new Set(grant.allow) };
+}
+
+function prefixRule(): string {
+  return `must be a string of at most ${BOUNDS.maxNameLength} characters ("" for every name)`;
+}
+
+function allowRule(): string {
+  return `must be a non-empty array of rights (${RIGHTS.join(", ")})`;
 }

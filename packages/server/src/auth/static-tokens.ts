@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parseTokenLimits } from "../core/accounts.js";
-import { JWT_NAME_PREFIX, parseGrants, type Grant, type Principal } from "./permissions.js";
+import * as z from "zod/mini";
+import type { PrincipalLimits } from "../core/accounts.js";
+import { configProblem } from "./config-problem.js";
+import { Grants, JWT_NAME_PREFIX, MAX_PRINCIPAL_NAME_LENGTH, toGrant, type Principal } from "./permissions.js";
 
 /** One entry of the token file: a name, the token (or its SHA-256), and its permissions. */
 export interface StaticToken {
@@ -19,6 +21,16 @@ export interface StaticToken {
   limits?: Record<string, number>;
 }
 
+/** Names of the per-token overrides in the token file's `limits` object, and the limit each sets. */
+export const TOKEN_FILE_LIMITS = {
+  maxSessions: "maxSessionsPerPrincipal",
+  maxLeases: "maxLeasesPerPrincipal",
+  maxKeys: "maxKeysPerPrincipal",
+  maxCounters: "maxCountersPerPrincipal",
+  maxBytes: "maxBytesPerPrincipal",
+  maxTtlMs: "maxTtlMs",
+} as const satisfies Record<string, keyof PrincipalLimits>;
+
 const MIN_TOKEN_LENGTH = 16;
 
 /**
@@ -31,21 +43,24 @@ export class StaticTokens {
   /** The way back, for a reload: which token admitted a principal. */
   readonly #digestOf = new WeakMap<Principal, string>();
 
+  /** Checks the entries (TokenEntries), then that names and tokens are unique; throws with a message naming the entry and the problem. */
   constructor(entries: readonly StaticToken[], where = "auth tokens") {
-    if (!Array.isArray(entries)) throw new Error(`${where}: "tokens" must be an array`);
+    const parsed = TokenEntries.safeParse(entries);
+    if (!parsed.success) throw new Error(configProblem(parsed.error, where, "tokens", (index) => nameOf(entries, index)));
     const indexByName = new Map<string, number>();
-    entries.forEach((entry, index) => {
+    parsed.data.forEach((entry, index) => {
       const at = `${where}: tokens[${index}]`;
-      if (typeof entry !== "object" || entry === null) throw new Error(`${at} must be an object { name, token | sha256, permissions }`);
-      checkName(entry.name, at, indexByName.get(entry.name));
+      // A session may be resumed by the principal of the same name (guard.ts), so two entries of one
+      // name could take over each other's sessions.
+      const earlier = indexByName.get(entry.name);
+      if (earlier !== undefined) {
+        throw new Error(`${at} is named "${entry.name}" like tokens[${earlier}]: names must be unique (a session may be resumed by any token of its name); rename one of them`);
+      }
       indexByName.set(entry.name, index);
-      const digest = digestOf(entry, at);
-      if (this.#byDigest.has(digest)) throw new Error(`${at}: the same token appears twice`);
-      const grants: Grant[] = parseGrants(entry.permissions, `${at} (${entry.name})`);
-      const limits = parseTokenLimits(entry.limits, `${at} (${entry.name})`);
-      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants, ...(limits && { limits }) };
-      this.#byDigest.set(digest, principal);
-      this.#digestOf.set(principal, digest);
+      if (this.#byDigest.has(entry.digest)) throw new Error(`${at}: the same token appears twice`);
+      const principal: Principal = { name: entry.name, via: "token", unrestricted: false, grants: entry.grants, ...(entry.limits && { limits: entry.limits }) };
+      this.#byDigest.set(entry.digest, principal);
+      this.#digestOf.set(principal, entry.digest);
     });
   }
 
@@ -57,9 +72,10 @@ export class StaticTokens {
     } catch (error) {
       throw new Error(`cannot read the auth file ${path}: ${error instanceof Error ? error.message : String(error)}`);
     }
-    const tokens = (parsed as { tokens?: unknown } | null)?.tokens;
-    if (!Array.isArray(tokens)) throw new Error(`the auth file ${path} must hold { "tokens": [ { "name", "token" or "sha256", "permissions" }, ... ] }`);
-    return tokens as StaticToken[];
+    const file = TokenFile.safeParse(parsed);
+    if (!file.success) throw new Error(`the auth file ${path} must hold { "tokens": [ { "name", "token" or "sha256", "permissions" }, ... ] }`);
+    // Entries are checked by the constructor, which names the one at fault.
+    return file.data.tokens as StaticToken[];
   }
 
   get size(): number {
@@ -83,25 +99,85 @@ export class StaticTokens {
   }
 }
 
-/**
- * A session may be resumed by the principal of the same name (guard.ts), so two entries of one name
- * could take over each other's sessions; and `jwt:` is where JWT subjects live.
- */
-function checkName(name: unknown, at: string, earlier: number | undefined): void {
-  if (typeof name !== "string" || name.length === 0 || name.length > 128) throw new Error(`${at}.name must be a string of 1 to 128 characters`);
-  if (earlier !== undefined) {
-    throw new Error(`${at} is named "${name}" like tokens[${earlier}]: names must be unique (a session may be resumed by any token of its name); rename one of them`);
+/** The file's outer shape; its entries are checked one by one (TokenEntries). */
+const TokenFile = z.object({ tokens: z.array(z.unknown()) });
+
+const TOKEN_LIMIT_NAMES = Object.keys(TOKEN_FILE_LIMITS).join(", ");
+
+/** A token's own limits: known names only (own properties: "toString" or "__proto__" name no limit), each a positive integer. */
+const TokenLimit = z.optional(z.int({ error: positiveRule }).check(z.positive({ error: positiveRule })));
+const TokenLimits = z.strictObject(
+  // Object.fromEntries cannot type a mapped object; the keys are TOKEN_FILE_LIMITS's own, one each.
+  Object.fromEntries(Object.keys(TOKEN_FILE_LIMITS).map((name) => [name, TokenLimit])) as { [Name in keyof typeof TOKEN_FILE_LIMITS]: typeof TokenLimit },
+  {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `unknown limit ${JSON.stringify(issue.keys[0])}; known limits: ${TOKEN_LIMIT_NAMES}`
+        : `must be an object such as { "maxSessions": 5000 }; known limits: ${TOKEN_LIMIT_NAMES}`,
+  },
+);
+
+/** One entry, checked and turned into what the server keeps: the digest, the grants, the limits by their server names. */
+const TokenEntry = z.pipe(
+  z.object(
+    {
+      name: z
+        .string({ error: nameRule })
+        .check(
+          z.refine((name) => name.length >= 1 && name.length <= MAX_PRINCIPAL_NAME_LENGTH, { error: nameRule }),
+          z.refine((name) => !name.startsWith(JWT_NAME_PREFIX), {
+            error: (issue) => `${JSON.stringify(issue.input)} starts with "${JWT_NAME_PREFIX}", which is reserved for JWT subjects; rename it`,
+          }),
+        ),
+      token: z.optional(z.string({ error: tokenRule }).check(z.minLength(MIN_TOKEN_LENGTH, { error: tokenRule }))),
+      sha256: z.optional(z.string({ error: digestRule }).check(z.regex(/^[0-9a-f]{64}$/i, { error: digestRule }))),
+      permissions: Grants,
+      limits: z.optional(TokenLimits),
+    },
+    { error: "must be an object { name, token | sha256, permissions }" },
+  ),
+  z.transform((entry, context) => {
+    const digest = entry.token !== undefined ? sha256(entry.token) : entry.sha256?.toLowerCase();
+    if (digest === undefined) {
+      context.issues.push({ code: "custom", input: entry, message: `needs "token" (at least ${MIN_TOKEN_LENGTH} characters) or "sha256" (64 hex digits)` });
+      return z.NEVER;
+    }
+    return { name: entry.name, digest, grants: entry.permissions.map(toGrant), limits: entry.limits && principalLimits(entry.limits) };
+  }),
+);
+
+const TokenEntries = z.array(TokenEntry, { error: "must be an array" });
+
+/** The limits of a token file entry under the names the server uses. */
+function principalLimits(limits: z.infer<typeof TokenLimits>): Partial<PrincipalLimits> {
+  const result: Partial<PrincipalLimits> = {};
+  for (const [name, limit] of Object.entries(TOKEN_FILE_LIMITS)) {
+    const value = limits[name as keyof typeof TOKEN_FILE_LIMITS];
+    if (value !== undefined) result[limit] = value;
   }
-  if (name.startsWith(JWT_NAME_PREFIX)) throw new Error(`${at}.name "${name}" starts with "${JWT_NAME_PREFIX}", which is reserved for JWT subjects; rename it`);
+  return result;
 }
 
-function digestOf(entry: StaticToken, at: string): string {
-  if (typeof entry.token === "string") {
-    if (entry.token.length < MIN_TOKEN_LENGTH) throw new Error(`${at}.token must be at least ${MIN_TOKEN_LENGTH} characters`);
-    return sha256(entry.token);
-  }
-  if (typeof entry.sha256 === "string" && /^[0-9a-f]{64}$/i.test(entry.sha256)) return entry.sha256.toLowerCase();
-  throw new Error(`${at} needs "token" (at least ${MIN_TOKEN_LENGTH} characters) or "sha256" (64 hex digits)`);
+/** " (name)" after an entry's index in a refusal, when the entry has a usable name. */
+function nameOf(entries: readonly unknown[], index: number): string {
+  const name = (entries[index] as { name?: unknown } | undefined)?.name;
+  return typeof name === "string" && name.length > 0 ? ` (${name.slice(0, MAX_PRINCIPAL_NAME_LENGTH)})` : "";
+}
+
+function positiveRule(issue: { input: unknown }): string {
+  return `must be a positive integer, got ${JSON.stringify(issue.input)}`;
+}
+
+function nameRule(): string {
+  return `must be a string of 1 to ${MAX_PRINCIPAL_NAME_LENGTH} characters`;
+}
+
+function tokenRule(): string {
+  return `must be a string of at least ${MIN_TOKEN_LENGTH} characters`;
+}
+
+function digestRule(): string {
+  return "must be the token's SHA-256 in hex (64 hex digits)";
 }
 
 function sha256(text: string): string {

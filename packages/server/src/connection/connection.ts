@@ -85,8 +85,9 @@ export class Attached implements RequestContext, Beating {
 }
 
 /**
- * One WebSocket: the handshake, the frame choke point, heartbeats, and the hand-off of requests to
- * the dispatcher. The session it serves lives in the coordinator and may outlive it.
+ * One WebSocket: the frame choke point (rate, decoding, stale ids) and the hand-off of requests to
+ * the handler table, with its handshake (handshake.ts) and heartbeat (heartbeat.ts) as phases and
+ * parts of its own. The session it serves lives in the coordinator and may outlive it.
  */
 export class Connection implements Outlet, Sender, HandshakeHost {
   #state: State;

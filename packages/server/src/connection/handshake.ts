@@ -146,6 +146,8 @@ function welcome(coordinator: Coordinator, session: Session, resumed: boolean): 
     secret: session.secret,
     resumed,
     heartbeat: coordinator.heartbeatInterval(session),
+    baseHeartbeat: coordinator.baseHeartbeatInterval(),
+    sessionGrace: coordinator.options.sessionGraceMs,
     // The server's limits, with this principal's own quotas and TTL cap.
     limits: { ...coordinator.options.limits, ...session.account.limits, maxTtlMs: coordinator.maxTtlMs(session) },
     resync: resumed ? coordinator.resync(session) : undefined,

@@ -1,9 +1,8 @@
 import { DEFAULT_LIMITS, ErrorCode, FakeClock } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
-import { Accounts, parseTokenLimits, principalDefaults, type PrincipalLimits } from "./accounts.js";
+import { Accounts, principalDefaults, type PrincipalLimits } from "./accounts.js";
 import { sessionOwner } from "../auth/session-owner.js";
 import { parseGrants, type Principal } from "../auth/permissions.js";
-import { StaticTokens } from "../auth/static-tokens.js";
 import { Coordinator } from "./coordinator.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
 
@@ -51,27 +50,6 @@ describe("Accounts", () => {
     expect(() => accounts.take(a, "leases")).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }));
     for (let index = 0; index < 5; index++) accounts.give(a, "leases");
     expect(accounts.size).toBe(0);
-  });
-
-  it("reads a token's limits and refuses unknown names and non-positive values with a clear message", () => {
-    expect(parseTokenLimits({ maxSessions: 5_000, maxBytes: 1_024, maxTtlMs: 60_000 }, "tokens[0]")).toEqual({
-      maxSessionsPerPrincipal: 5_000,
-      maxBytesPerPrincipal: 1_024,
-      maxTtlMs: 60_000,
-    });
-    expect(parseTokenLimits(undefined, "tokens[0]")).toBeUndefined();
-    expect(() => parseTokenLimits({ maxSesions: 5 }, "tokens[0]")).toThrow('tokens[0].limits: unknown limit "maxSesions"; known limits: maxSessions, maxLeases');
-    expect(() => parseTokenLimits({ toString: 5 }, "tokens[0]")).toThrow('unknown limit "toString"');
-    expect(() => parseTokenLimits({ maxKeys: 0 }, "tokens[0]")).toThrow("tokens[0].limits.maxKeys must be a positive integer, got 0");
-    expect(() => parseTokenLimits({ maxKeys: "10" }, "tokens[0]")).toThrow('got "10"');
-    expect(() => parseTokenLimits([5], "tokens[0]")).toThrow("tokens[0].limits must be an object");
-    // As the token file is loaded: the entry is named.
-    const permissions = [{ prefix: "", allow: ["lock"] }];
-    expect(() => new StaticTokens([{ name: "workers", token: "0123456789abcdef", permissions, limits: { maxSessions: -1 } }], "tokens.json")).toThrow(
-      "tokens.json: tokens[0] (workers).limits.maxSessions must be a positive integer, got -1",
-    );
-    const shared = new StaticTokens([{ name: "workers", token: "0123456789abcdef", permissions, limits: { maxSessions: 5_000 } }]);
-    expect(shared.find("0123456789abcdef")?.limits).toEqual({ maxSessionsPerPrincipal: 5_000 });
   });
 
   it("keys an owner by principal, or by address when authentication is off; an admin is one with the admin right over every name", () => {

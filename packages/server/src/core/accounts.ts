@@ -16,16 +16,6 @@ import { ServerError } from "../errors.js";
 export const PRINCIPAL_LIMITS = ["maxSessionsPerPrincipal", "maxLeasesPerPrincipal", "maxKeysPerPrincipal", "maxCountersPerPrincipal", "maxBytesPerPrincipal", "maxTtlMs"] as const;
 export type PrincipalLimits = Pick<Limits, (typeof PRINCIPAL_LIMITS)[number]>;
 
-/** Names of the per-token overrides in the token file's `limits` object, and the limit each sets. */
-export const TOKEN_FILE_LIMITS: Readonly<Record<string, keyof PrincipalLimits>> = {
-  maxSessions: "maxSessionsPerPrincipal",
-  maxLeases: "maxLeasesPerPrincipal",
-  maxKeys: "maxKeysPerPrincipal",
-  maxCounters: "maxCountersPerPrincipal",
-  maxBytes: "maxBytesPerPrincipal",
-  maxTtlMs: "maxTtlMs",
-};
-
 /** The per-principal limits of a server's limits: the defaults of every account. */
 export function principalDefaults(limits: Limits): PrincipalLimits {
   return Object.fromEntries(PRINCIPAL_LIMITS.map((name) => [name, limits[name]])) as PrincipalLimits;
@@ -193,26 +183,6 @@ export interface SessionOwner {
   readonly limits: Partial<PrincipalLimits> | undefined;
   /** May use the sessions reserved for operators (the admin right over every name). */
   readonly admin: boolean;
-}
-
-/**
- * Reads a token's `limits` from the token file: `{ "maxSessions": 5000, "maxBytes": 1048576, ... }`
- * (names in TOKEN_FILE_LIMITS). Throws with a message naming the entry and the problem.
- */
-export function parseTokenLimits(raw: unknown, where: string): Partial<PrincipalLimits> | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new Error(`${where}.limits must be an object such as { "maxSessions": 5000 }; known limits: ${Object.keys(TOKEN_FILE_LIMITS).join(", ")}`);
-  }
-  const limits: Partial<PrincipalLimits> = {};
-  for (const [name, value] of Object.entries(raw)) {
-    // Own properties only: "toString" or "__proto__" name no limit.
-    const limit = Object.hasOwn(TOKEN_FILE_LIMITS, name) ? TOKEN_FILE_LIMITS[name] : undefined;
-    if (limit === undefined) throw new Error(`${where}.limits: unknown limit ${JSON.stringify(name)}; known limits: ${Object.keys(TOKEN_FILE_LIMITS).join(", ")}`);
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) throw new Error(`${where}.limits.${name} must be a positive integer, got ${JSON.stringify(value)}`);
-    limits[limit] = value as number;
-  }
-  return limits;
 }
 
 function describe(account: Account): string {

@@ -12,6 +12,7 @@ import {
 import { ServerError } from "../errors.js";
 import type { LockTable } from "./lock-table.js";
 import type { Lease, LockEntry, Session } from "./model.js";
+import { BackPressure, type BackPressureOptions } from "./shared/back-pressure.js";
 
 /** What the admin feed reads from the coordinator. */
 export interface AdminFeedHost {
@@ -20,7 +21,7 @@ export interface AdminFeedHost {
   readonly locks: LockTable;
   readonly elections: LockTable;
   readonly revision: number;
-  readonly options: { clock: Clock; limits: Limits; watch: { pauseBytes: number; retryMs: number } };
+  readonly options: { clock: Clock; limits: Limits; watch: BackPressureOptions };
   readonly access: AdminAccess;
 }
 
@@ -56,13 +57,14 @@ class AdminSubscriber {
   readonly elections = new Set<string>();
   /** The next push starts a snapshot. */
   reset = true;
-  retry: Timer | null = null;
   closed = false;
 
   constructor(
     readonly feed: AdminFeed,
     readonly session: Session,
     readonly id: number,
+    /** Paused while its socket is backed up; only the names of what changed pile up meanwhile. */
+    readonly pace: BackPressure,
   ) {}
 
   get pending(): number {
@@ -72,8 +74,7 @@ class AdminSubscriber {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.retry?.cancel();
-    this.retry = null;
+    this.pace.stop();
     this.feed.forget(this);
   }
 }
@@ -97,7 +98,8 @@ export class AdminFeed {
     if (session.subscriptions.size >= maxWatchesPerSession) {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session has ${session.subscriptions.size} watches, observers and admin feeds open, the most allowed; close one first`);
     }
-    const subscriber = new AdminSubscriber(this, session, id);
+    const { clock, watch } = this.host.options;
+    const subscriber: AdminSubscriber = new AdminSubscriber(this, session, id, new BackPressure(clock, watch, () => this.#pump(subscriber)));
     this.#fillSnapshot(subscriber);
     this.#subscribers.add(subscriber);
     session.addSubscription(id, subscriber);
@@ -144,7 +146,7 @@ export class AdminFeed {
     }
     this.#flush ??= this.host.options.clock.setTimer(ADMIN_FLUSH_MS, () => {
       this.#flush = null;
-      for (const subscriber of this.#subscribers) if (subscriber.retry === null) this.#pump(subscriber);
+      for (const subscriber of this.#subscribers) if (!subscriber.pace.paused) this.#pump(subscriber);
     });
   }
 
@@ -176,10 +178,7 @@ export class AdminFeed {
         this.#revoke(subscriber);
         return;
       }
-      if (outlet.bufferedAmount > this.host.options.watch.pauseBytes) {
-        this.#pause(subscriber);
-        return;
-      }
+      if (!subscriber.pace.mayPush(outlet)) return;
       subscriber.session.send(this.#nextPush(subscriber));
     }
   }
@@ -192,13 +191,6 @@ export class AdminFeed {
       watch: subscriber.id,
       code: ErrorCode.PERMISSION_DENIED,
       message: "the admin feed was closed: this session's credential no longer has the admin right over every name",
-    });
-  }
-
-  #pause(subscriber: AdminSubscriber): void {
-    subscriber.retry ??= this.host.options.clock.setTimer(this.host.options.watch.retryMs, () => {
-      subscriber.retry = null;
-      this.#pump(subscriber);
     });
   }
 

@@ -1,10 +1,11 @@
-import { CloseCode, ErrorCode, FakeClock, type Clock, type ServerMessage, type Timer } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, FakeClock, type Clock, type LockMode, type ServerMessage, type Timer } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../auth/permissions.js";
 import { sessionOwner } from "../auth/session-owner.js";
 import { Coordinator } from "./coordinator.js";
 import type { Lease, Outlet, Session } from "./model.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
+import { restore } from "../persistence/restore.js";
 
 /** Everything every session was sent, in the order it was sent, across sessions. */
 type Entry = { to: string; message: ServerMessage } | { to: string; close: { code: number; reason: string } };
@@ -33,17 +34,19 @@ function setup(options: Omit<ServerOptions, "clock"> = {}, clock: Clock = new Fa
     return coordinator.grantLease(session, ttl, keepAlive);
   }
 
-  function acquire(session: Session, lease: Lease, name: string, wait: true | number = 0) {
+  function acquire(session: Session, lease: Lease, name: string, wait: true | number = 0, more: { lockDelay?: number; mode?: LockMode; steal?: boolean } = {}) {
     coordinator.heard(session);
     const id = nextRequest++;
     const outcome = coordinator.acquire(session, coordinator.locks, {
       id,
       name,
       lease: lease.id,
-      mode: "exclusive",
+      mode: more.mode ?? "exclusive",
       limit: undefined,
       wait,
       value: undefined,
+      steal: more.steal,
+      lockDelay: more.lockDelay,
     });
     return { id, outcome };
   }
@@ -389,3 +392,156 @@ class StalledClock implements Clock {
     return { cancel: () => {} };
   }
 }
+
+describe("lock-delay", () => {
+  /** A holder of "res" with a 1 s lease and the given lock-delay, and a second session queued behind it. */
+  function heldWithDelay(lockDelay: number | undefined, options: Omit<ServerOptions, "clock"> = {}) {
+    const clock = new FakeClock(0);
+    const t = setup(options, clock);
+    const holder = t.open("holder");
+    const holderLease = t.grant(holder, 1_000);
+    const held = t.acquire(holder, holderLease, "res", 0, { lockDelay });
+    expect(held.outcome).toMatchObject({ token: expect.any(Number) });
+    const next = t.open("next");
+    const nextLease = t.grant(next, 60_000);
+    const queued = t.acquire(next, nextLease, "res", true);
+    expect(queued.outcome).toBe("queued");
+    const grantedNext = () => t.indexOf((entry) => isGrant(entry, "next", queued.id)) >= 0;
+    /** Keeps `next` heard from, so that only the holder's lease runs out. */
+    const pass = (ms: number) => {
+      t.coordinator.heard(next);
+      clock.advance(ms);
+    };
+    return { ...t, clock, holder, holderLease, held, next, nextLease, queued, grantedNext, pass };
+  }
+
+  it("after the holder's lease expires, the next waiter is granted exactly lockDelay later, not a millisecond before", () => {
+    const t = heldWithDelay(500);
+    t.pass(1_000); // the holder's lease expires at 1,000
+    expect(t.holderLease.ended).toBe(true);
+    expect(t.grantedNext()).toBe(false);
+    t.pass(499);
+    expect(t.grantedNext()).toBe(false);
+    t.pass(1);
+    expect(t.grantedNext()).toBe(true);
+  });
+
+  it("an admin's force-release and lease revoke start the delay too", () => {
+    const released = heldWithDelay(300);
+    expect(released.coordinator.forceRelease("res")).toBe(true);
+    released.pass(299);
+    expect(released.grantedNext()).toBe(false);
+    released.pass(1);
+    expect(released.grantedNext()).toBe(true);
+
+    const revoked = heldWithDelay(300);
+    revoked.coordinator.endLease(revoked.holderLease, "revoked");
+    revoked.pass(299);
+    expect(revoked.grantedNext()).toBe(false);
+    revoked.pass(1);
+    expect(revoked.grantedNext()).toBe(true);
+  });
+
+  it("a clean release, a lease given back by its owner and a goodbye hand the lock on at once", () => {
+    const released = heldWithDelay(10_000);
+    const token = (released.held.outcome as { token: number }).token;
+    expect(released.coordinator.release(released.holder, released.coordinator.locks, "res", token)).toBe(true);
+    expect(released.grantedNext()).toBe(true);
+
+    const revokedByOwner = heldWithDelay(10_000);
+    revokedByOwner.coordinator.endLease(revokedByOwner.holderLease, "released");
+    expect(revokedByOwner.grantedNext()).toBe(true);
+
+    const bye = heldWithDelay(10_000);
+    bye.coordinator.endSession(bye.holder, "released");
+    expect(bye.grantedNext()).toBe(true);
+  });
+
+  it("during the delay a try is refused and a steal is granted at once", () => {
+    const t = heldWithDelay(1_000);
+    t.coordinator.forceRelease("res");
+    const other = t.open("other");
+    const otherLease = t.grant(other, 60_000);
+    expect(t.acquire(other, otherLease, "res", 0).outcome).toBe("busy");
+    const stolen = t.acquire(other, otherLease, "res", 0, { steal: true });
+    expect(stolen.outcome).toMatchObject({ token: expect.any(Number) });
+    // The queued waiter keeps its place behind the thief, and is not granted by the delay's end.
+    t.pass(1_000);
+    expect(t.grantedNext()).toBe(false);
+  });
+
+  it("waiters queued before and during the delay are granted in their order once it ends", () => {
+    const t = heldWithDelay(400);
+    t.coordinator.forceRelease("res");
+    const later = t.open("later");
+    const laterLease = t.grant(later, 60_000);
+    const second = t.acquire(later, laterLease, "res", true);
+    expect(second.outcome).toBe("queued");
+    t.coordinator.heard(later);
+    t.pass(400);
+    expect(t.grantedNext()).toBe(true);
+    expect(t.indexOf((entry) => isGrant(entry, "later", second.id))).toBe(-1);
+    const token = tokenOf(t.log[t.indexOf((entry) => isGrant(entry, "next", t.queued.id))]);
+    t.coordinator.release(t.next, t.coordinator.locks, "res", token);
+    expect(t.indexOf((entry) => isGrant(entry, "later", second.id))).toBeGreaterThan(-1);
+  });
+
+  it("the server's default applies when the acquire gives none; an acquire's own, 0 included, wins", () => {
+    const byDefault = heldWithDelay(undefined, { lockDelayMs: 250 });
+    byDefault.coordinator.forceRelease("res");
+    expect(byDefault.grantedNext()).toBe(false);
+    byDefault.pass(250);
+    expect(byDefault.grantedNext()).toBe(true);
+
+    const none = heldWithDelay(0, { lockDelayMs: 250 });
+    none.coordinator.forceRelease("res");
+    expect(none.grantedNext()).toBe(true);
+  });
+
+  it("a lost shared hold's delay keeps exclusive requests out, not shared ones", () => {
+    const clock = new FakeClock(0);
+    const t = setup({}, clock);
+    const reader = t.open("reader");
+    const readerLease = t.grant(reader, 60_000);
+    t.acquire(reader, readerLease, "res", 0, { mode: "shared", lockDelay: 1_000 });
+    t.coordinator.forceRelease("res");
+    const other = t.open("other");
+    const otherLease = t.grant(other, 60_000);
+    expect(t.acquire(other, otherLease, "res", 0, { mode: "exclusive" }).outcome).toBe("busy");
+    expect(t.acquire(other, otherLease, "res", 0, { mode: "shared" }).outcome).toMatchObject({ token: expect.any(Number) });
+  });
+
+  it("is kept with a hold restored from storage: the restored holder's expiry starts it", () => {
+    const clock = new FakeClock(0);
+    const t = setup({}, clock);
+    restore(t.coordinator, {
+      revision: 5,
+      nextLeaseId: 2,
+      sessions: [{ id: "gone", secret: "s", createdAt: 0, agent: undefined, lastRequest: 1, principal: undefined, account: undefined }],
+      leases: [{ id: 1, session: "gone", ttl: 1_000, keepAlive: true }],
+      holds: [{ table: "lock", name: "res", limit: undefined, token: 5, lease: 1, mode: "exclusive", request: 1, value: undefined, lockDelay: 700 }],
+      waits: [],
+      keys: [],
+      counters: [],
+    });
+    const next = t.open("next");
+    const nextLease = t.grant(next, 60_000);
+    const queued = t.acquire(next, nextLease, "res", true);
+    const pass = (ms: number) => {
+      t.coordinator.heard(next);
+      clock.advance(ms);
+    };
+    pass(1_000); // the restored lease, never resumed, expires
+    pass(699);
+    expect(t.indexOf((entry) => isGrant(entry, "next", queued.id))).toBe(-1);
+    pass(1);
+    expect(t.indexOf((entry) => isGrant(entry, "next", queued.id))).toBeGreaterThan(-1);
+  });
+
+  it("refuses a delay longer than the longest finite wait", () => {
+    const t = setup({ limits: { maxWaitMs: 60_000 } });
+    const session = t.open("a");
+    const lease = t.grant(session, 1_000);
+    expect(() => t.acquire(session, lease, "res", 0, { lockDelay: 60_001 })).toThrow(expect.objectContaining({ code: ErrorCode.OUT_OF_RANGE }));
+  });
+});

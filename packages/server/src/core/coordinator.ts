@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { CloseCode, ErrorCode, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, heartbeatInterval, type LockMode, type ResultOf, type Resync, type Value } from "@leasehold/protocol";
 import { Accounts, principalDefaults, valueBytes, type SessionOwner } from "./accounts.js";
 import { AdminFeed, OPEN_ACCESS, type AdminAccess } from "./admin-feed.js";
 import { UNRECORDED, type Changes } from "./changes.js";
@@ -63,6 +63,7 @@ export class Coordinator {
         this.adminFeed.changed(entry);
       },
       now: () => this.now,
+      setTimer: (ms: number, callback: () => void) => this.options.clock.setTimer(ms, callback),
       changes: this.changes,
     };
     this.locks = new LockTable("lock", hooks);
@@ -177,14 +178,19 @@ export class Coordinator {
     };
   }
 
-  /** The heartbeat interval for a session: a third of its shortest kept-alive TTL or of the session grace, at most the configured interval. */
+  /** The session's heartbeat interval by the protocol's rule (`heartbeatInterval`), at most the configured interval and a third of the session grace. */
   heartbeatInterval(session: Session): number {
+    return heartbeatInterval(this.#baseLongestMs(), keptAliveTtls(session));
+  }
+
+  /** The interval of a session without kept-alive leases, announced in `welcome` so that a client's silence rule survives its leases ending. */
+  baseHeartbeatInterval(): number {
+    return heartbeatInterval(this.#baseLongestMs(), []);
+  }
+
+  #baseLongestMs(): number {
     // A third of the grace too, so that a live client answering every ping is never dropped as silent.
-    let interval = Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
-    for (const lease of session.leases.values()) {
-      if (lease.keepAlive) interval = Math.min(interval, Math.floor(lease.ttl / 3));
-    }
-    return Math.max(this.options.minHeartbeatMs, interval);
+    return Math.min(this.options.heartbeatMs, Math.floor(this.options.sessionGraceMs / 3));
   }
 
   // Leases
@@ -273,7 +279,9 @@ export class Coordinator {
     }
     // Its keys go before its locks are passed on, so that the next holder never sees them.
     this.shared.dropLease(lease);
-    const touched = [...this.locks.dropLease(lease), ...this.elections.dropLease(lease)];
+    // A lease lost (expired, revoked by an admin) rather than given up starts its holds' lock-delays.
+    const lost = reason !== "released";
+    const touched = [...this.locks.dropLease(lease, lost), ...this.elections.dropLease(lease, lost)];
     for (const entry of touched) this.table(entry.kind).pump(entry);
   }
 
@@ -282,13 +290,26 @@ export class Coordinator {
   acquire(
     session: Session,
     table: LockTable,
-    request: { id: number; name: string; lease: number; mode: LockMode; limit: number | undefined; wait: true | number; value: Value | undefined; steal?: boolean },
+    request: {
+      id: number;
+      name: string;
+      lease: number;
+      mode: LockMode;
+      limit: number | undefined;
+      wait: true | number;
+      value: Value | undefined;
+      steal?: boolean;
+      /** Locks only: the hold's lock-delay; absent, the server's default (`lockDelayMs`). */
+      lockDelay?: number;
+    },
   ): Hold | "busy" | "queued" {
     const lease = this.ownLease(session, request.lease);
     const { maxWaitMs, maxWaitersPerLock, maxLocksPerSession } = this.options.limits;
     if (request.wait !== true && request.wait > maxWaitMs) {
       throw new ServerError(ErrorCode.OUT_OF_RANGE, `wait must be at most ${maxWaitMs} ms (or true to wait without limit), got ${request.wait}`);
     }
+    const lockDelay = table === this.locks ? (request.lockDelay ?? this.options.lockDelayMs) : 0;
+    if (lockDelay > maxWaitMs) throw new ServerError(ErrorCode.OUT_OF_RANGE, `lockDelay must be at most ${maxWaitMs} ms (the longest finite wait), got ${lockDelay}`);
     let held = session.waits.size;
     for (const own of session.leases.values()) held += own.holds.size;
     if (held >= maxLocksPerSession) {
@@ -300,13 +321,22 @@ export class Coordinator {
       if (request.mode !== "exclusive" || request.limit !== undefined || request.wait !== 0) {
         throw new ServerError(ErrorCode.BAD_REQUEST, "steal takes an exclusive lock at once: it goes without mode shared, limit and wait");
       }
-      const { hold, stolen } = table.steal({ lease, name: request.name, mode: "exclusive", limit: undefined, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock });
+      const { hold, stolen } = table.steal({
+        lease,
+        name: request.name,
+        mode: "exclusive",
+        limit: undefined,
+        request: request.id,
+        value: request.value,
+        maxWaiters: maxWaitersPerLock,
+        lockDelay,
+      });
       for (const gone of stolen) gone.lease.session.send({ type: "lock.lost", name: request.name, token: gone.token, reason: "stolen" });
       return hold;
     }
     const wait = request.wait === true || request.wait > 0;
     const outcome = table.acquire(
-      { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock },
+      { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock, lockDelay },
       wait,
     );
     if (outcome.kind === "granted") return outcome.hold;
@@ -393,6 +423,7 @@ export class Coordinator {
   /** Stops checking deadlines (server shutdown): no session or lease expires after this. */
   stopDeadlines(): void {
     this.#deadlines.clear();
+    this.locks.stopTimers();
   }
 
   #onDeadline(session: Session): void {
@@ -409,4 +440,9 @@ export class Coordinator {
     }
     this.#armDeadline(session);
   }
+}
+
+/** The TTLs of the session's leases kept alive by heartbeats (the heartbeat rule's input). */
+function* keptAliveTtls(session: Session): Iterable<number> {
+  for (const lease of session.leases.values()) if (lease.keepAlive) yield lease.ttl;
 }

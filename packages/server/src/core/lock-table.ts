@@ -1,7 +1,7 @@
-import { ErrorCode, type LockMode, type Value } from "@leasehold/protocol";
+import { ErrorCode, type LockMode, type Timer, type Value } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
 import type { Changes } from "./changes.js";
-import type { Hold, Lease, LockEntry, LockKind, Waiter } from "./model.js";
+import type { Hold, Lease, LockDelay, LockEntry, LockKind, Waiter } from "./model.js";
 import { WaitQueue } from "./wait-queue.js";
 
 /** What a lock table needs from the rest of the server. */
@@ -14,8 +14,10 @@ export interface LockTableHooks {
   granted(hold: Hold): void;
   /** The holders or the queue of an entry changed (an election's leader for observers; anything for the admin feed). */
   changed(entry: LockEntry): void;
-  /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed). */
+  /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed), and for lock-delays. */
   now(): number;
+  /** A timer on the server's clock, for the end of a lock-delay. */
+  setTimer(ms: number, callback: () => void): Timer;
   /** Where holds and waits are reported for storage. */
   readonly changes: Changes;
   /** A value (an election candidate's) is now kept, held or queued; and no longer kept. For the principal's byte count. */
@@ -32,6 +34,8 @@ export interface AcquireRequest {
   request: number;
   value: Value | undefined;
   maxWaiters: number;
+  /** Ms the lock stays ungrantable after this hold is lost rather than released; 0 for none. */
+  lockDelay: number;
 }
 
 export type AcquireOutcome = { kind: "granted"; hold: Hold } | { kind: "busy" } | { kind: "queued"; waiter: Waiter };
@@ -67,8 +71,8 @@ export class LockTable {
   /** Grants at once if nothing is ahead; otherwise queues (`wait`) or reports busy. */
   acquire(request: AcquireRequest, wait: boolean): AcquireOutcome {
     const entry = this.#entryFor(request.name, request.limit, request.mode);
-    if (entry.queue.size === 0 && canGrant(entry, request.mode)) {
-      return { kind: "granted", hold: this.#grant(entry, request.lease, request.mode, request.request, request.value) };
+    if (entry.queue.size === 0 && this.#canGrant(entry, request.mode)) {
+      return { kind: "granted", hold: this.#grant(entry, request.lease, request.mode, request.request, request.value, request.lockDelay) };
     }
     if (!wait) {
       this.#dropIfIdle(entry);
@@ -86,6 +90,7 @@ export class LockTable {
       seq: this.#nextSeq++,
       since: this.hooks.now(),
       expiresAt: undefined,
+      lockDelay: request.lockDelay,
       node: null,
       timer: null,
     };
@@ -94,8 +99,9 @@ export class LockTable {
   }
 
   /**
-   * Takes an exclusive lock from its holders and grants it at once; queued waiters keep their places.
-   * Returns the new hold and the holds taken away (their owners are told by the caller).
+   * Takes an exclusive lock from its holders and grants it at once, lock-delays or not (a steal is an
+   * explicit decision); queued waiters keep their places. Returns the new hold and the holds taken
+   * away (their owners are told by the caller).
    */
   steal(request: AcquireRequest): { hold: Hold; stolen: Hold[] } {
     const entry = this.#entryFor(request.name, undefined, "exclusive");
@@ -103,22 +109,33 @@ export class LockTable {
     const stolen = [...entry.holders.values()];
     // Without pumping the queue in between: the lock goes to the thief, not to the next waiter.
     for (const hold of stolen) this.#removeHold(hold, false);
-    return { hold: this.#grant(entry, request.lease, "exclusive", request.request, request.value), stolen };
+    this.#endDelays(entry);
+    return { hold: this.#grant(entry, request.lease, "exclusive", request.request, request.value, request.lockDelay), stolen };
   }
 
   /** Puts back a hold read from storage, with its original token. */
-  restoreHold(name: string, limit: number | undefined, lease: Lease, token: number, mode: LockMode, request: number, value: Value | undefined): void {
+  restoreHold(name: string, limit: number | undefined, lease: Lease, token: number, mode: LockMode, request: number, value: Value | undefined, lockDelay: number): void {
     const entry = this.#entryFor(name, limit, mode);
-    const hold: Hold = { entry, lease, token, mode, request, value, since: this.hooks.now() };
+    const hold: Hold = { entry, lease, token, mode, request, value, since: this.hooks.now(), lockDelay };
     entry.holders.set(token, hold);
     lease.holds.add(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
   }
 
   /** Puts back a queued waiter read from storage; call in increasing `seq`. */
-  restoreWaiter(name: string, limit: number | undefined, lease: Lease, mode: LockMode, request: number, value: Value | undefined, seq: number, expiresAt: number | undefined): Waiter {
+  restoreWaiter(
+    name: string,
+    limit: number | undefined,
+    lease: Lease,
+    mode: LockMode,
+    request: number,
+    value: Value | undefined,
+    seq: number,
+    expiresAt: number | undefined,
+    lockDelay: number,
+  ): Waiter {
     const entry = this.#entryFor(name, limit, mode);
-    const waiter: Waiter = { entry, lease, mode, request, value, seq, since: this.hooks.now(), expiresAt, node: null, timer: null };
+    const waiter: Waiter = { entry, lease, mode, request, value, seq, since: this.hooks.now(), expiresAt, lockDelay, node: null, timer: null };
     this.#nextSeq = Math.max(this.#nextSeq, seq + 1);
     this.#enqueue(waiter);
     return waiter;
@@ -149,11 +166,16 @@ export class LockTable {
     this.pump(waiter.entry);
   }
 
-  /** Drops every hold and wait of an ending lease, returning the entries to pump afterwards. */
-  dropLease(lease: Lease): LockEntry[] {
+  /**
+   * Drops every hold and wait of an ending lease, returning the entries to pump afterwards. `lost`:
+   * the lease expired or was revoked by an admin (not given up by its owner), so each hold's
+   * lock-delay starts.
+   */
+  dropLease(lease: Lease, lost: boolean): LockEntry[] {
     const touched = new Set<LockEntry>();
     for (const hold of lease.holds) {
       if (!this.#owns(hold.entry)) continue;
+      if (lost) this.#startDelay(hold);
       this.#removeHold(hold);
       touched.add(hold.entry);
     }
@@ -165,8 +187,9 @@ export class LockTable {
     return [...touched];
   }
 
-  /** Takes a hold away without its owner asking (admin force-release). */
+  /** Takes a hold away without its owner asking (admin force-release); its lock-delay starts. */
   revoke(hold: Hold): void {
+    this.#startDelay(hold);
     this.#removeHold(hold);
     this.pump(hold.entry);
   }
@@ -181,16 +204,21 @@ export class LockTable {
         if (head.node?.queued) this.#removeWaiter(head);
         continue;
       }
-      if (!canGrant(entry, head.mode)) break;
+      if (!this.#canGrant(entry, head.mode)) break;
       this.#removeWaiter(head);
-      const hold = this.#grant(entry, head.lease, head.mode, head.request, head.value);
+      const hold = this.#grant(entry, head.lease, head.mode, head.request, head.value, head.lockDelay);
       this.hooks.granted(hold);
     }
     this.#dropIfIdle(entry);
   }
 
-  #grant(entry: LockEntry, lease: Lease, mode: LockMode, request: number, value: Value | undefined): Hold {
-    const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value, since: this.hooks.now() };
+  /** Stops every lock-delay timer (server shutdown). */
+  stopTimers(): void {
+    for (const entry of this.#entries.values()) entry.delayTimer?.cancel();
+  }
+
+  #grant(entry: LockEntry, lease: Lease, mode: LockMode, request: number, value: Value | undefined, lockDelay: number): Hold {
+    const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value, since: this.hooks.now(), lockDelay };
     entry.holders.set(hold.token, hold);
     lease.holds.add(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
@@ -237,7 +265,7 @@ export class LockTable {
       }
       return existing;
     }
-    const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue() };
+    const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue(), delays: undefined, delayTimer: undefined };
     this.#entries.set(name, entry);
     return entry;
   }
@@ -246,18 +274,59 @@ export class LockTable {
     return (entry.kind === "election") === (this.kind === "election");
   }
 
-  /** Entries with no holder and no waiter are forgotten, so names cost nothing once unused. */
+  /**
+   * A lost hold's lock-delay: until it ends, the hold counts as still there (see LockDelay), and the
+   * entry is kept even with no holder and no waiter, so that a try in the meantime is refused.
+   */
+  #startDelay(hold: Hold): void {
+    if (hold.lockDelay <= 0) return;
+    const entry = hold.entry;
+    (entry.delays ??= []).push({ mode: hold.mode, until: this.hooks.now() + hold.lockDelay });
+    this.#armDelayTimer(entry);
+  }
+
+  #armDelayTimer(entry: LockEntry): void {
+    entry.delayTimer?.cancel();
+    entry.delayTimer = undefined;
+    if (!entry.delays) return;
+    const next = Math.min(...entry.delays.map((delay) => delay.until));
+    entry.delayTimer = this.hooks.setTimer(next - this.hooks.now(), () => {
+      entry.delayTimer = undefined;
+      this.#activeDelays(entry);
+      this.#armDelayTimer(entry);
+      this.hooks.changed(entry);
+      this.pump(entry);
+    });
+  }
+
+  #endDelays(entry: LockEntry): void {
+    entry.delays = undefined;
+    this.#armDelayTimer(entry);
+  }
+
+  /** The lock-delays still running (ended ones are dropped here, whether or not their timer has fired). */
+  #activeDelays(entry: LockEntry): readonly LockDelay[] {
+    if (!entry.delays) return [];
+    const now = this.hooks.now();
+    const active = entry.delays.filter((delay) => delay.until > now);
+    entry.delays = active.length === 0 ? undefined : active;
+    return active;
+  }
+
+  #canGrant(entry: LockEntry, mode: LockMode): boolean {
+    const delays = this.#activeDelays(entry);
+    if (entry.kind === "semaphore") return entry.holders.size + delays.length < entry.limit;
+    const first = entry.holders.values().next();
+    // An exclusive hold is always the only one, so the first holder tells the mode of all.
+    if (mode === "exclusive") return first.done === true && delays.length === 0;
+    return (first.done === true || first.value.mode === "shared") && delays.every((delay) => delay.mode === "shared");
+  }
+
+  /** Entries with no holder, no waiter and no lock-delay running are forgotten, so names cost nothing once unused. */
   #dropIfIdle(entry: LockEntry): void {
-    if (entry.holders.size === 0 && entry.queue.size === 0 && this.#entries.get(entry.name) === entry) {
+    if (entry.holders.size === 0 && entry.queue.size === 0 && entry.delays === undefined && this.#entries.get(entry.name) === entry) {
       this.#entries.delete(entry.name);
     }
   }
 }
 
-function canGrant(entry: LockEntry, mode: LockMode): boolean {
-  if (entry.kind === "semaphore") return entry.holders.size < entry.limit;
-  const first = entry.holders.values().next();
-  if (first.done) return true;
-  // An exclusive hold is always the only one, so the first holder tells the mode of all.
-  return mode === "shared" && first.value.mode === "shared";
-}

@@ -175,6 +175,18 @@ export interface Hold {
   readonly value: Value | undefined;
   /** When it was granted (restored: when the server started), on the server's clock. */
   readonly since: number;
+  /** Ms the lock stays ungrantable after this hold is lost rather than released (see LockDelay); 0 for none. */
+  readonly lockDelay: number;
+}
+
+/**
+ * What a hold lost rather than released (its lease expired or was revoked by an admin) leaves behind
+ * for its lock-delay: it counts as a holder of its mode until `until`, on the server's clock, so that
+ * nobody is granted beside a holder that may not know yet and still be writing.
+ */
+export interface LockDelay {
+  readonly mode: LockMode;
+  readonly until: number;
 }
 
 export interface Waiter {
@@ -189,6 +201,8 @@ export interface Waiter {
   readonly since: number;
   /** Wall-clock ms when a finite wait gives up (kept across restarts); undefined for `wait: true`. */
   expiresAt: number | undefined;
+  /** The lock-delay its hold will have. */
+  readonly lockDelay: number;
   node: QueueNode<Waiter> | null;
   timer: Timer | null;
 }
@@ -200,4 +214,7 @@ export interface LockEntry {
   readonly limit: number;
   readonly holders: Map<number, Hold>;
   readonly queue: WaitQueue<Waiter>;
+  /** Lock-delays running now (made on first use: most entries never have one), and the timer for the earliest end. */
+  delays: LockDelay[] | undefined;
+  delayTimer: Timer | undefined;
 }

@@ -1,6 +1,5 @@
-import type { ResultOf } from "@leasehold/protocol";
 import { Right, type Requirement } from "../auth/permissions.js";
-import type { Coordinator } from "../core/coordinator.js";
+import { inspect } from "../core/inspect.js";
 import type { HandlerTable } from "./handler.js";
 
 /** The whole server's state, and any session's lease: admin over every name. */
@@ -22,7 +21,7 @@ export const adminHandlers = {
   },
   "admin.state": {
     needs: () => OVER_EVERY_NAME,
-    run: ({ coordinator }) => ({ now: adminState(coordinator) }),
+    run: ({ coordinator }) => ({ now: inspect(coordinator) }),
   },
   "admin.subscribe": {
     needs: () => OVER_EVERY_NAME,
@@ -39,35 +38,3 @@ export const adminHandlers = {
     },
   },
 } satisfies Partial<HandlerTable>;
-
-function adminState(coordinator: Coordinator): ResultOf<"admin.state"> {
-  const now = coordinator.now;
-  const tables = [coordinator.locks, coordinator.elections];
-  return {
-    now: Math.round(now),
-    revision: coordinator.revision,
-    sessions: [...coordinator.sessions.values()].map((session) => ({
-      session: session.id,
-      address: session.address,
-      agent: session.agent,
-      connected: session.outlet !== null,
-      ageMs: Math.round(now - session.createdAt),
-    })),
-    leases: [...coordinator.leases.values()].map((lease) => ({
-      lease: lease.id,
-      session: lease.session.id,
-      ttl: lease.ttl,
-      remaining: Math.max(0, Math.round(coordinator.deadline(lease) - now)),
-      keepAlive: lease.keepAlive,
-    })),
-    locks: tables.flatMap((table) =>
-      [...table.entries()].map((entry) => ({
-        name: entry.name,
-        kind: entry.kind,
-        limit: entry.kind === "semaphore" ? entry.limit : undefined,
-        holders: [...entry.holders.values()].map((hold) => ({ session: hold.lease.session.id, lease: hold.lease.id, token: hold.token, mode: hold.mode })),
-        waiters: [...entry.queue].map((waiter) => ({ session: waiter.lease.session.id, lease: waiter.lease.id, mode: waiter.mode })),
-      })),
-    ),
-  };
-}

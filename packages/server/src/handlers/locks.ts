@@ -21,6 +21,7 @@ export const lockHandlers = {
         wait: request.wait ?? 0,
         value: undefined,
         steal: request.steal,
+        lockDelay: request.lockDelay,
       });
       if (outcome === "queued") return "later";
       if (outcome === "busy") return { now: { acquired: false } };

@@ -126,6 +126,7 @@ function holdRow(hold: Hold): HoldRow {
     mode: hold.mode,
     request: hold.request,
     value: hold.value,
+    lockDelay: hold.lockDelay,
   };
 }
 
@@ -141,5 +142,6 @@ function waitRow(waiter: Waiter): WaitRow {
     value: waiter.value,
     seq: waiter.seq,
     expiresAt: waiter.expiresAt,
+    lockDelay: waiter.lockDelay,
   };
 }

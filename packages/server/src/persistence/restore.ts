@@ -30,14 +30,14 @@ export function restore(coordinator: Coordinator, state: StoredState): void {
   }
   for (const row of state.holds) {
     const lease = leases.get(row.lease);
-    if (lease) coordinator.table(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value);
+    if (lease) coordinator.table(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value, row.lockDelay);
   }
   const wallNow = coordinator.options.clock.wallNow();
   for (const row of state.waits) {
     const lease = leases.get(row.lease);
     if (!lease) continue;
     const table = coordinator.table(row.table);
-    const waiter = table.restoreWaiter(row.name, row.limit, lease, row.mode, row.request, row.value, row.seq, row.expiresAt);
+    const waiter = table.restoreWaiter(row.name, row.limit, lease, row.mode, row.request, row.value, row.seq, row.expiresAt, row.lockDelay);
     // A wait that ran out while the server was down answers "not acquired" at once.
     if (row.expiresAt !== undefined) coordinator.startWaitTimer(table, waiter, Math.max(0, row.expiresAt - wallNow));
   }

@@ -36,9 +36,9 @@ describe("SqliteStorage", () => {
           [1, { id: 1, session: "s1", ttl: 5_000, keepAlive: true }],
           [2, { id: 2, session: "s1", ttl: 9_000, keepAlive: false }],
         ]),
-        holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined }]]),
+        holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500 }]]),
         waits: new Map([
-          ["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, seq: 9, expiresAt: 123 }],
+          ["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, seq: 9, expiresAt: 123, lockDelay: 250 }],
         ]),
         keys: new Map([["k", { key: "k", value: { a: [1, "b", null, new Uint8Array([1, 2])] }, revision: 6, lease: 1, owner: "token:worker" }]]),
         counters: new Map([
@@ -55,8 +55,8 @@ describe("SqliteStorage", () => {
     expect(state.nextLeaseId).toBe(3);
     expect(state.sessions).toEqual([{ id: "s1", secret: "x", createdAt: 1_000, agent: "test", lastRequest: 4, principal: "token:worker", account: "token:worker" }]);
     expect(state.leases).toEqual([{ id: 1, session: "s1", ttl: 5_000, keepAlive: true }]);
-    expect(state.holds).toEqual([{ table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined }]);
-    expect(state.waits[0]).toMatchObject({ table: "election", name: "leader", request: 3, value: { tab: 1 }, seq: 9, expiresAt: 123 });
+    expect(state.holds).toEqual([{ table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500 }]);
+    expect(state.waits[0]).toMatchObject({ table: "election", name: "leader", request: 3, value: { tab: 1 }, seq: 9, expiresAt: 123, lockDelay: 250 });
     // Bytes come back as a Buffer, which is a Uint8Array.
     expect(state.keys[0]?.value).toEqual({ a: [1, "b", null, Buffer.from([1, 2])] });
     expect(state.keys[0]?.owner).toBe("token:worker");
@@ -120,7 +120,8 @@ describe("a data directory written by the release before quotas (schema version 
     const state = storage.load();
     expect(state.sessions).toEqual([{ id: "s1", secret: "secret", createdAt: 1_000, agent: "worker", lastRequest: 5, principal: undefined, account: undefined }]);
     expect(state.leases).toEqual([{ id: 1, session: "s1", ttl: 60_000, keepAlive: true }]);
-    expect(state.holds).toMatchObject([{ table: "lock", name: "gpu", token: 2, lease: 1 }]);
+    // Holds from before lock-delays (schema version 3) have none.
+    expect(state.holds).toMatchObject([{ table: "lock", name: "gpu", token: 2, lease: 1, lockDelay: 0 }]);
     expect(state.keys).toEqual([{ key: "config", value: { mode: "fast" }, revision: 1, lease: undefined, owner: undefined }]);
     expect(state.counters).toEqual([{ name: "visits", value: 42, owner: undefined }]);
     expect(state.revision).toBe(3);

@@ -36,6 +36,10 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE sessions ADD COLUMN account TEXT;
    ALTER TABLE keys ADD COLUMN owner TEXT;
    ALTER TABLE counters ADD COLUMN owner TEXT;`,
+  // 3: the lock-delay of each hold and queued request (ms the lock stays ungrantable after the hold
+  // is lost rather than released), so that a restarted server still applies it. Rows from version 2 had none: 0.
+  `ALTER TABLE holds ADD COLUMN lock_delay INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE waits ADD COLUMN lock_delay INTEGER NOT NULL DEFAULT 0;`,
 ];
 /** The version this server writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -134,7 +138,7 @@ export class SqliteStorage implements Storage {
         ttl: row.ttl,
         keepAlive: row.keep_alive === 1,
       })),
-      holds: (db.prepare("SELECT tbl, token, name, lim, lease, mode, request, value FROM holds ORDER BY token").all() as HoldRecord[]).map((row) => ({
+      holds: (db.prepare("SELECT tbl, token, name, lim, lease, mode, request, value, lock_delay FROM holds ORDER BY token").all() as HoldRecord[]).map((row) => ({
         table: row.tbl,
         name: row.name,
         limit: row.lim ?? undefined,
@@ -143,8 +147,9 @@ export class SqliteStorage implements Storage {
         mode: row.mode,
         request: row.request,
         value: row.value === null ? undefined : (decode(row.value) as Value),
+        lockDelay: row.lock_delay,
       })),
-      waits: (db.prepare("SELECT session, request, tbl, name, lim, lease, mode, value, seq, expires_at FROM waits ORDER BY seq").all() as WaitRecord[]).map(
+      waits: (db.prepare("SELECT session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay FROM waits ORDER BY seq").all() as WaitRecord[]).map(
         (row) => ({
           table: row.tbl,
           name: row.name,
@@ -156,6 +161,7 @@ export class SqliteStorage implements Storage {
           value: row.value === null ? undefined : (decode(row.value) as Value),
           seq: row.seq,
           expiresAt: row.expires_at ?? undefined,
+          lockDelay: row.lock_delay,
         }),
       ),
       keys: (db.prepare("SELECT key, value, revision, lease, owner FROM keys").all() as KeyRecord[]).map((row) => ({
@@ -216,10 +222,10 @@ export class SqliteStorage implements Storage {
     const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
     const putLease = db.prepare("INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)");
     const deleteLease = db.prepare("DELETE FROM leases WHERE id = ?");
-    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const deleteHold = db.prepare("DELETE FROM holds WHERE tbl = ? AND token = ?");
     const putWait = db.prepare(
-      "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     const deleteWait = db.prepare("DELETE FROM waits WHERE session = ? AND request = ?");
     const putKey = db.prepare("INSERT OR REPLACE INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?)");
@@ -240,7 +246,7 @@ export class SqliteStorage implements Storage {
         else deleteLease.run(id);
       }
       for (const [id, row] of batch.holds) {
-        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value));
+        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value), row.lockDelay);
         else {
           const [table, token] = splitKey(id);
           deleteHold.run(table, Number(token));
@@ -248,7 +254,7 @@ export class SqliteStorage implements Storage {
       }
       for (const [id, row] of batch.waits) {
         if (row) {
-          putWait.run(row.session, row.request, row.table, row.name, row.limit ?? null, row.lease, row.mode, blob(row.value), row.seq, row.expiresAt ?? null);
+          putWait.run(row.session, row.request, row.table, row.name, row.limit ?? null, row.lease, row.mode, blob(row.value), row.seq, row.expiresAt ?? null, row.lockDelay);
         } else {
           const [session, request] = splitKey(id);
           deleteWait.run(session, Number(request));
@@ -268,7 +274,17 @@ export class SqliteStorage implements Storage {
 
 type SessionRecord = { id: string; secret: string; created_at: number; agent: string | null; last_request: number; principal: string | null; account: string | null };
 type LeaseRecord = { id: number; session: string; ttl: number; keep_alive: number };
-type HoldRecord = { tbl: TableKind; token: number; name: string; lim: number | null; lease: number; mode: LockMode; request: number; value: Buffer | null };
+type HoldRecord = {
+  tbl: TableKind;
+  token: number;
+  name: string;
+  lim: number | null;
+  lease: number;
+  mode: LockMode;
+  request: number;
+  value: Buffer | null;
+  lock_delay: number;
+};
 type WaitRecord = {
   session: string;
   request: number;
@@ -280,6 +296,7 @@ type WaitRecord = {
   value: Buffer | null;
   seq: number;
   expires_at: number | null;
+  lock_delay: number;
 };
 type KeyRecord = { key: string; value: Buffer; revision: number; lease: number | null; owner: string | null };
 type CounterRecord = { name: string; value: number; owner: string | null };

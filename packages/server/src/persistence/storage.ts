@@ -49,6 +49,8 @@ export interface HoldRow {
   mode: LockMode;
   request: number;
   value: Value | undefined;
+  /** Ms the lock stays ungrantable after this hold is lost (expired, revoked by an admin); 0 for none. 0 before schema version 3. */
+  lockDelay: number;
 }
 
 export interface WaitRow {
@@ -64,6 +66,8 @@ export interface WaitRow {
   seq: number;
   /** Wall-clock ms when a finite wait gives up; undefined for `wait: true`. */
   expiresAt: number | undefined;
+  /** The lock-delay its hold will have; 0 for none. 0 before schema version 3. */
+  lockDelay: number;
 }
 
 export interface KeyRow {

@@ -1,11 +1,11 @@
-import { ErrorCode, type Clock, type LeaderInfo, type Timer } from "@leasehold/protocol";
+import { ErrorCode, type Clock, type LeaderInfo } from "@leasehold/protocol";
 import { ServerError } from "../../errors.js";
 import type { LockTable } from "../lock-table.js";
 import type { LockEntry, Session } from "../model.js";
+import { BackPressure, type BackPressureOptions } from "./back-pressure.js";
 
 /** An observer as the server keeps it: the last leader it was told of, by token (0: vacant or none yet). */
 class Observer {
-  retry: Timer | null = null;
   closed = false;
 
   constructor(
@@ -14,13 +14,14 @@ class Observer {
     readonly id: number,
     readonly name: string,
     public told: number,
+    /** Paused while its socket is backed up; it is told the leader as it stands when it resumes. */
+    readonly pace: BackPressure,
   ) {}
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.retry?.cancel();
-    this.retry = null;
+    this.pace.stop();
     this.group.forget(this);
   }
 }
@@ -38,7 +39,7 @@ export class Observers {
   constructor(
     readonly elections: LockTable,
     readonly clock: Clock,
-    readonly options: { pauseBytes: number; retryMs: number },
+    readonly options: BackPressureOptions,
   ) {}
 
   /** The current leader of an election, or null when vacant. */
@@ -52,7 +53,7 @@ export class Observers {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session has ${session.subscriptions.size} watches and observers open, the most allowed`);
     }
     const leader = this.leader(name);
-    const observer = new Observer(this, session, id, name, leader?.token ?? 0);
+    const observer: Observer = new Observer(this, session, id, name, leader?.token ?? 0, new BackPressure(this.clock, this.options, () => this.#tell(observer)));
     let group = this.#byName.get(name);
     if (!group) this.#byName.set(name, (group = new Set()));
     group.add(observer);
@@ -90,16 +91,9 @@ export class Observers {
   }
 
   #tell(observer: Observer): void {
-    if (observer.closed || observer.retry) return;
+    if (observer.closed) return;
     const outlet = observer.session.outlet;
-    if (!outlet) return;
-    if (outlet.bufferedAmount > this.options.pauseBytes) {
-      observer.retry = this.clock.setTimer(this.options.retryMs, () => {
-        observer.retry = null;
-        this.#tell(observer);
-      });
-      return;
-    }
+    if (!outlet || !observer.pace.mayPush(outlet)) return;
     const leader = this.leader(observer.name);
     const token = leader?.token ?? 0;
     if (token === observer.told) return;

@@ -1,15 +1,12 @@
-import { ErrorCode, type Clock, type Timer, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, type Clock, type WatchEvent } from "@leasehold/protocol";
 import { ServerError } from "../../errors.js";
 import { DEFAULT_HISTORY, History, type HistoryLimits } from "./history.js";
 import type { Session } from "../model.js";
+import { BackPressure, type BackPressureOptions } from "./back-pressure.js";
 
 /** Tuning of watches: how much history is kept, and when a watcher counts as slow. */
-export interface WatchOptions {
+export interface WatchOptions extends BackPressureOptions {
   history: HistoryLimits;
-  /** While the socket holds more unsent bytes than this, events wait in the history instead of the socket. */
-  pauseBytes: number;
-  /** How often a paused watcher looks again at its socket, in ms. */
-  retryMs: number;
 }
 
 /** Keep the last 10,000 changes (at most 64 MiB); pause a watcher while its socket holds over 4 MiB. */
@@ -25,7 +22,6 @@ const BATCH_BYTES = 256 * 1024;
  * revision it received.
  */
 class ServerWatch {
-  retry: Timer | null = null;
   closed = false;
 
   constructor(
@@ -35,13 +31,14 @@ class ServerWatch {
     readonly prefix: string,
     /** The next revision this watcher needs; everything below it was sent or did not match. */
     public next: number,
+    /** Paused while its socket is backed up; its events wait in the history meanwhile. */
+    readonly pace: BackPressure,
   ) {}
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.retry?.cancel();
-    this.retry = null;
+    this.pace.stop();
     this.hub.forget(this);
   }
 }
@@ -81,7 +78,7 @@ export class Watches {
         `changes up to revision ${this.history.compactedThrough} are no longer kept; read the keys again and watch from a later revision`,
       );
     }
-    const watch = new ServerWatch(this, session, id, prefix, from);
+    const watch: ServerWatch = new ServerWatch(this, session, id, prefix, from, new BackPressure(this.clock, this.options, () => this.#pump(watch)));
     this.#watches.add(watch);
     session.addSubscription(id, watch);
     session.reply<"watch">(id, { watch: id, revision: current });
@@ -100,7 +97,7 @@ export class Watches {
   publish(changes: readonly { event: WatchEvent; bytes: number }[]): void {
     if (changes.length === 0) return;
     for (const change of changes) this.history.append(change.event, change.bytes);
-    for (const watch of this.#watches) if (watch.retry === null) this.#pump(watch);
+    for (const watch of this.#watches) if (!watch.pace.paused) this.#pump(watch);
   }
 
   /** Called by a closing watch. */
@@ -124,23 +121,12 @@ export class Watches {
       const outlet = watch.session.outlet;
       // Without a connection the watch is about to be closed with it; nothing to do.
       if (!outlet) return;
-      if (outlet.bufferedAmount > this.options.pauseBytes) {
-        this.#pause(watch);
-        return;
-      }
+      if (!watch.pace.mayPush(outlet)) return;
       const batch = this.history.read(watch.next, watch.prefix, BATCH_EVENTS, BATCH_BYTES);
       watch.next = Math.max(watch.next, batch.next);
       if (batch.events.length === 0) return;
       watch.session.send({ type: "watch.events", watch: watch.id, events: batch.events });
     }
-  }
-
-  #pause(watch: ServerWatch): void {
-    if (watch.retry) return;
-    watch.retry = this.clock.setTimer(this.options.retryMs, () => {
-      watch.retry = null;
-      this.#pump(watch);
-    });
   }
 
   #overflow(watch: ServerWatch): void {

@@ -1,0 +1,344 @@
+import { ConstantBackoff, noop } from "cockatiel";
+import { Etcd3, isRecoverableError, type IKeyValue, type IRequestOp, type IResponseOp } from "etcd3";
+
+/**
+ * The one place that talks to etcd, and only what the cluster needs: guarded transactions, reads,
+ * writes and deletes by key or prefix, leases granted, kept alive one keepalive at a time and
+ * revoked, compaction and each member's status. It wraps `etcd3` so that it could be swapped for raw
+ * `@grpc/grpc-js` without touching its callers.
+ *
+ * etcd3's fault handling is off: its global policy retries a failed call up to three times, and a
+ * retried transaction whose first attempt may have been applied is unsafe (the Jepsen etcd report
+ * shows the duplicates this makes); its per-host circuit breaker refuses calls for 5 s after three
+ * failures, longer than a whole failover. Its `Lease` class is not used either: it decides by itself
+ * that a lease is lost (a keepalive stream silent for one TTL) and records keepalive times on arrival,
+ * where the leader must count from the time a keepalive was sent (see leadership.ts).
+ *
+ * One etcd3 client per endpoint, and calls go to one current endpoint: a read or a keepalive that
+ * fails there is tried on the next endpoint (both are safe to repeat); any other write is not, it
+ * throws `EtcdRequestError` with `outcomeUnknown` and the next call goes to the next endpoint.
+ */
+export class EtcdClient {
+  readonly #connections: { endpoint: string; etcd: Etcd3 }[];
+  readonly #requestTimeoutMs: number;
+  #current = 0;
+  #closed = false;
+
+  constructor(endpoints: readonly string[], options: EtcdClientOptions = {}) {
+    if (endpoints.length === 0) throw new Error("no etcd endpoints given: pass at least one URL such as http://127.0.0.1:2379");
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
+    const timeout = this.#requestTimeoutMs;
+    this.#connections = endpoints.map((endpoint) => ({
+      endpoint,
+      etcd: new Etcd3({
+        hosts: endpoint,
+        dialTimeout: timeout,
+        // Pages of log entries and snapshot chunks (up to 1.5 MiB each, etcd's request limit) exceed
+        // grpc's default 4 MiB per answer; callers page by count so that this bound holds.
+        grpcOptions: { "grpc.max_receive_message_length": MAX_ANSWER_BYTES },
+        faultHandling: { host: () => noop, global: noop, watchBackoff: new ConstantBackoff(200).next() },
+        // Streams (keepalive, watch) get their deadline per call; every unary call has one here.
+        defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      }),
+    }));
+  }
+
+  /** The endpoint that calls go to now. */
+  get endpoint(): string {
+    return this.#connection().endpoint;
+  }
+
+  /**
+   * One transaction: if every `compare` holds, `success` runs, else `failure`. The range reads among
+   * the operations come back in `ranges`, in the order of the operations (undefined for the others).
+   */
+  async txn(compare: readonly CreateRevisionIs[], success: readonly TxnOp[], failure: readonly TxnOp[] = []): Promise<TxnResult> {
+    const response = await this.#write(({ etcd }) =>
+      etcd.kv.txn({
+        compare: compare.map((entry) => ({ key: bytes(entry.key), target: "Create", result: "Equal", create_revision: entry.createRevision })),
+        success: success.map(requestOp),
+        failure: failure.map(requestOp),
+      }),
+    );
+    return { succeeded: response.succeeded, revision: Number(response.header.revision), ranges: response.responses.map(rangeOf) };
+  }
+
+  /** One key, or undefined; `revision` is the store's revision at the read. */
+  async get(key: string): Promise<{ kv: KeyValue | undefined; revision: number }> {
+    const response = await this.#read(({ etcd }) => etcd.kv.range({ key: bytes(key) }));
+    return { kv: response.kvs[0] && keyValue(response.kvs[0]), revision: Number(response.header.revision) };
+  }
+
+  /** Every key under `prefix`, in key order unless `byCreate` sorts by create revision. */
+  async getPrefix(prefix: string, options: RangeOptions = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const response = await this.#read(({ etcd }) =>
+      etcd.kv.range({
+        key: options.after === undefined ? bytes(prefix) : Buffer.concat([bytes(options.after), Buffer.from([0])]),
+        range_end: prefixEnd(prefix),
+        limit: options.limit ?? 0,
+        revision: options.atRevision ?? 0,
+        max_create_revision: options.maxCreateRevision ?? 0,
+        keys_only: options.keysOnly ?? false,
+        ...(options.byCreate ? { sort_target: "Create" as const, sort_order: options.byCreate === "ascend" ? ("Ascend" as const) : ("Descend" as const) } : {}),
+      }),
+    );
+    return { kvs: response.kvs.map(keyValue), revision: Number(response.header.revision) };
+  }
+
+  async put(key: string, value: Uint8Array, lease?: string): Promise<number> {
+    const response = await this.#write(({ etcd }) => etcd.kv.put({ key: bytes(key), value: Buffer.from(value), lease: lease ?? 0 }));
+    return Number(response.header.revision);
+  }
+
+  /** Deletes every key under `prefix`; returns how many. */
+  async deletePrefix(prefix: string): Promise<number> {
+    const response = await this.#write(({ etcd }) => etcd.kv.deleteRange({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+    return Number(response.deleted);
+  }
+
+  /** A lease of `ttlSeconds` (etcd may raise it to its minimum); its id is an int64 in decimal. */
+  async grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }> {
+    const response = await this.#write(({ etcd }) => etcd.leaseClient.leaseGrant({ TTL: ttlSeconds }));
+    return { id: response.ID, ttlSeconds: Number(response.TTL) };
+  }
+
+  /**
+   * One keepalive: the TTL in seconds that the lease has again from when etcd's leader handled it, or
+   * 0 if the lease no longer exists (expired or revoked). Safe to repeat, so tried on every endpoint,
+   * each within `timeoutMs`: a leader passes a fraction of its TTL, so that a member that hangs (paused,
+   * or cut off from its peers) costs it one short wait, not its lease.
+   */
+  async keepAliveOnce(id: string, timeoutMs = this.#requestTimeoutMs): Promise<number> {
+    return this.#read(async ({ etcd }) => {
+      const stream = await etcd.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
+      try {
+        return await new Promise<number>((resolve, reject) => {
+          stream.on("data", (response) => resolve(Math.max(0, Number(response.TTL))));
+          stream.on("error", reject);
+          stream.on("end", () => reject(new Error("the keepalive stream ended without an answer")));
+          stream.write({ ID: id });
+        });
+      } finally {
+        stream.end();
+      }
+    });
+  }
+
+  /** Ends a lease now, deleting its keys. A lease already gone is not an error. */
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.#write(({ etcd }) => etcd.leaseClient.leaseRevoke({ ID: id }));
+    } catch (error) {
+      if (!/requested lease not found/.test(describe(error))) throw error;
+    }
+  }
+
+  /** Drops etcd's history of every revision before `revision` (the space is reused; see defragmentation in the README). */
+  async compact(revision: number): Promise<void> {
+    await this.#write(({ etcd }) => etcd.kv.compact({ revision, physical: false }));
+  }
+
+  /** Each member's status; a member that does not answer is reported with its error. */
+  async status(): Promise<MemberStatus[]> {
+    return Promise.all(
+      this.#connections.map(async ({ endpoint, etcd }): Promise<MemberStatus> => {
+        try {
+          const response = await etcd.maintenance.status();
+          return {
+            endpoint,
+            ok: true,
+            dbSize: Number(response.dbSize),
+            dbSizeInUse: Number((response as { dbSizeInUse?: string }).dbSizeInUse ?? response.dbSize),
+            revision: Number(response.header.revision),
+            isLeader: response.leader === response.header.member_id,
+          };
+        } catch (error) {
+          return { endpoint, ok: false, error: describe(error) };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Resolves when `key` is deleted at or after `revision`, or when the watch fails or `maxWaitMs`
+   * passes: a hint to read again, never proof of the deletion (the caller re-reads, on whatever
+   * endpoint then answers, so a dead member cannot keep it waiting).
+   */
+  async waitForDelete(key: string, revision: number, maxWaitMs: number): Promise<void> {
+    const { etcd } = this.#connection();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const watcher = await Promise.race([
+      etcd.watch().key(key).startRevision(String(revision)).create(),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), maxWaitMs))),
+    ]).catch(() => undefined);
+    if (!watcher) {
+      this.#rotate();
+      return;
+    }
+    try {
+      await new Promise<void>((resolve) => {
+        clearTimeout(timer);
+        timer = setTimeout(resolve, maxWaitMs);
+        watcher.on("delete", () => resolve());
+        watcher.on("disconnected", () => resolve());
+        watcher.on("error", () => resolve());
+      });
+    } finally {
+      clearTimeout(timer);
+      await watcher.cancel().catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const { etcd } of this.#connections) etcd.close();
+  }
+
+  #connection(): { endpoint: string; etcd: Etcd3 } {
+    return this.#connections[this.#current % this.#connections.length] as { endpoint: string; etcd: Etcd3 };
+  }
+
+  #rotate(): void {
+    this.#current = (this.#current + 1) % this.#connections.length;
+  }
+
+  /** A call safe to repeat: tried on each endpoint in turn, starting at the current one. */
+  async #read<T>(call: (connection: { endpoint: string; etcd: Etcd3 }) => Promise<T>): Promise<T> {
+    let last: unknown;
+    for (let attempt = 0; attempt < this.#connections.length; attempt++) {
+      const connection = this.#connection();
+      try {
+        return await call(connection);
+      } catch (error) {
+        last = error;
+        this.#rotate();
+      }
+    }
+    throw new EtcdRequestError(`etcd did not answer on any of ${this.#connections.map((entry) => entry.endpoint).join(", ")}: ${describe(last)}`, false, last);
+  }
+
+  /** A call not safe to repeat: one attempt; a failure that may have been applied says so. */
+  async #write<T>(call: (connection: { endpoint: string; etcd: Etcd3 }) => Promise<T>): Promise<T> {
+    const connection = this.#connection();
+    try {
+      return await call(connection);
+    } catch (error) {
+      const unreachable = isRecoverableError(error as Error) || /deadline|unavailable|connect/i.test(describe(error));
+      if (unreachable) this.#rotate();
+      throw new EtcdRequestError(`etcd request to ${connection.endpoint} failed: ${describe(error)}`, unreachable, error);
+    }
+  }
+}
+
+/** The largest answer accepted from etcd. */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+export interface EtcdClientOptions {
+  /** Deadline of each request, in ms; default 3,000 (etcd itself gives up on a proposal after 5 s + 2 election timeouts). */
+  requestTimeoutMs?: number;
+}
+
+/** A compare of a transaction: `create_revision(key) == createRevision` (0: the key does not exist). */
+export interface CreateRevisionIs {
+  key: string;
+  createRevision: number;
+}
+
+export type TxnOp =
+  | { op: "put"; key: string; value: Uint8Array; lease?: string }
+  | { op: "get"; key: string }
+  | { op: "getPrefix"; prefix: string }
+  | { op: "deletePrefix"; prefix: string }
+  /** Every key in [key, end). */
+  | { op: "deleteRange"; key: string; end: string }
+  | { op: "delete"; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** The store's revision after the transaction. */
+  revision: number;
+  ranges: (KeyValue[] | undefined)[];
+}
+
+export interface RangeOptions {
+  limit?: number;
+  /** Only keys created at or before this revision. */
+  maxCreateRevision?: number;
+  byCreate?: "ascend" | "descend";
+  keysOnly?: boolean;
+  /** Start after this key (for paging by `limit`). */
+  after?: string;
+  /** Read as of this store revision (a consistent view across pages; fails once compacted past it). */
+  atRevision?: number;
+}
+
+export interface KeyValue {
+  key: string;
+  value: Buffer;
+  createRevision: number;
+  modRevision: number;
+  /** The lease it is attached to, "0" for none. */
+  lease: string;
+}
+
+export type MemberStatus =
+  | { endpoint: string; ok: true; dbSize: number; dbSizeInUse: number; revision: number; isLeader: boolean }
+  | { endpoint: string; ok: false; error: string };
+
+/** An etcd request failed. `outcomeUnknown`: a write that may or may not have been applied. */
+export class EtcdRequestError extends Error {
+  constructor(
+    message: string,
+    readonly outcomeUnknown: boolean,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+    this.name = "EtcdRequestError";
+  }
+}
+
+function bytes(text: string): Buffer {
+  return Buffer.from(text, "utf8");
+}
+
+/** The end of the range of keys that start with `prefix` (etcd's `clientv3.GetPrefixRangeEnd`). */
+function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix, "utf8");
+  for (let index = end.length - 1; index >= 0; index--) {
+    if ((end[index] as number) < 0xff) {
+      end[index] = (end[index] as number) + 1;
+      return end.subarray(0, index + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+function requestOp(op: TxnOp): IRequestOp {
+  switch (op.op) {
+    case "put":
+      return { request_put: { key: bytes(op.key), value: Buffer.from(op.value), lease: op.lease ?? 0 } };
+    case "get":
+      return { request_range: { key: bytes(op.key) } };
+    case "getPrefix":
+      return { request_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
+    case "deletePrefix":
+      return { request_delete_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
+    case "deleteRange":
+      return { request_delete_range: { key: bytes(op.key), range_end: bytes(op.end) } };
+    case "delete":
+      return { request_delete_range: { key: bytes(op.key) } };
+  }
+}
+
+function rangeOf(response: IResponseOp): KeyValue[] | undefined {
+  return response.response_range ? response.response_range.kvs.map(keyValue) : undefined;
+}
+
+function keyValue(kv: IKeyValue): KeyValue {
+  return { key: kv.key.toString("utf8"), value: kv.value, createRevision: Number(kv.create_revision), modRevision: Number(kv.mod_revision), lease: kv.lease };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,76 @@
+import { once } from "node:events";
+import { createRequire } from "node:module";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+
+/**
+ * Canaries for the two `ws` internals the server relies on. Neither is public API, and a `ws`
+ * upgrade that renames one breaks nothing loudly: turn-budget.ts would stop interleaving a flooding
+ * socket with the others, and handshake-budget.ts would count no fragments before a hello. These
+ * tests fail first, naming the field and the module to fix.
+ */
+const WS_VERSION = (createRequire(import.meta.url)("ws/package.json") as { version: string }).version;
+
+interface Receiver {
+  _allowSynchronousEvents?: unknown;
+  _fragments?: unknown;
+}
+
+function receiverOf(socket: WebSocket): Receiver | undefined {
+  return (socket as unknown as { _receiver?: Receiver })._receiver;
+}
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const undo of cleanup.splice(0)) undo();
+});
+
+/** A real ws server on 127.0.0.1, a client connected to it, and the server's side of the connection. */
+async function connected(): Promise<{ client: WebSocket; server: WebSocket }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await once(wss, "listening");
+  const { port } = wss.address() as { port: number };
+  const accepted = once(wss, "connection") as Promise<[WebSocket]>;
+  const client = new WebSocket(`ws://127.0.0.1:${port}`);
+  cleanup.push(() => {
+    client.terminate();
+    wss.close();
+  });
+  await once(client, "open");
+  const [server] = await accepted;
+  return { client, server };
+}
+
+describe(`ws ${WS_VERSION} internals`, () => {
+  it("_receiver._allowSynchronousEvents, which turn-budget.ts writes: false defers the next message of a read to the next turn", async () => {
+    const { client, server } = await connected();
+    const receiver = receiverOf(server);
+    expect(typeof receiver?._allowSynchronousEvents, `ws ${WS_VERSION} has no boolean _receiver._allowSynchronousEvents: fix setSynchronous in turn-budget.ts`).toBe("boolean");
+    let sameTurn = true;
+    const secondInSameTurn = new Promise<boolean>((resolve) => {
+      let messages = 0;
+      server.on("message", () => {
+        if (++messages === 1) {
+          receiver!._allowSynchronousEvents = false;
+          // Queued before ws's own deferral of the next message, so it runs first.
+          setImmediate(() => (sameTurn = false));
+        } else resolve(sameTurn);
+      });
+    });
+    // Both frames in one write, so that the server reads them in one go.
+    const raw = (client as unknown as { _socket: import("node:net").Socket })._socket;
+    raw.cork();
+    client.send(Buffer.from("first"));
+    client.send(Buffer.from("second"));
+    raw.uncork();
+    expect(await secondInSameTurn, `ws ${WS_VERSION} ignored _allowSynchronousEvents = false: turn-budget.ts no longer paces a flooding socket`).toBe(false);
+  });
+
+  it("_receiver._fragments, which handshake-budget.ts reads: the fragments held of a message not yet complete", async () => {
+    const { client, server } = await connected();
+    expect(Array.isArray(receiverOf(server)?._fragments), `ws ${WS_VERSION} has no array _receiver._fragments: fix heldFragments in handshake-budget.ts`).toBe(true);
+    client.send(Buffer.from("one"), { fin: false });
+    client.send(Buffer.from("two"), { fin: false });
+    await vi.waitFor(() => expect((receiverOf(server)?._fragments as unknown[]).length).toBe(2));
+  });
+});

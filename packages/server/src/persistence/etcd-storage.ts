@@ -1,0 +1,341 @@
+import { decode, encode } from "@leasehold/protocol";
+import { EtcdRequestError, type EtcdClient, type KeyValue, type TxnOp } from "../cluster/etcd-client.js";
+import { StorageError, type Batch, type StoredState } from "./storage.js";
+import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from "./stored-tables.js";
+
+/**
+ * Storage as the cluster needs it: like `Storage`, but `write` (and `load`, `close`) wait on the
+ * network. The server restructure reconciles the two interfaces.
+ */
+export interface AsyncStorage {
+  readonly durable: boolean;
+  load(): Promise<StoredState>;
+  /** Applies a batch atomically; rejects if it could not be made durable (then nothing of it is applied). */
+  write(batch: Batch): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The leader's state in etcd, under `prefix`:
+ * - `log/<seq>`: one group commit each, written by one transaction guarded by
+ *   `create_revision(leaderKey) == epoch`: once the leader's election key is gone (its lease lapsed or
+ *   was revoked) no write of it can succeed, however late it arrives; the guard's failure throws
+ *   LeaderDeposedError and the server stops that leader. A batch too big for one etcd request (1.5
+ *   MiB by default) is written first as `part/<seq>/<n>` keys, each guarded the same way, and the log
+ *   key that names them commits it; parts without their log key are never read.
+ * - `snapshot/manifest` and `snapshot/<seq>/<n>`: the whole state as of log entry `seq`, in chunks
+ *   under the request limit. After each snapshot the log entries it covers and the older snapshot's
+ *   chunks are deleted in the transaction that switches the manifest, and etcd's history before it is
+ *   compacted, so that etcd's database stays bounded (see the README on defragmentation).
+ * - `floor`: the token floor, a revision that every token handed out afterwards exceeds (raised by
+ *   import and restore, so that moving between stores never lets a token go backwards).
+ *
+ * `load` reads the snapshot and replays the log after it, producing what SqliteStorage's load would
+ * for the same batches; every read is at one etcd revision, a consistent view.
+ */
+export class EtcdStorage implements AsyncStorage {
+  readonly durable = true;
+  readonly #client: EtcdClient;
+  readonly #prefix: string;
+  readonly #leaderKey: string;
+  readonly #epoch: number;
+  readonly #chunkBytes: number;
+  readonly #snapshotAfterEntries: number;
+  readonly #snapshotAfterBytes: number;
+  readonly #onSnapshotFailed: ((error: Error) => void) | undefined;
+  /** The state as of the last written batch: what a snapshot writes. */
+  #tables = new StoredTables();
+  #lastSeq = 0;
+  #snapshotSeq = 0;
+  #logEntriesSinceSnapshot = 0;
+  #logBytesSinceSnapshot = 0;
+  /** Writes are applied in order: each waits for the one before. */
+  #tail: Promise<void> = Promise.resolve();
+  #snapshotting: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #loaded = false;
+
+  constructor(options: EtcdStorageOptions) {
+    this.#client = options.client;
+    this.#prefix = options.prefix;
+    this.#leaderKey = options.leaderKey;
+    this.#epoch = options.epoch;
+    this.#chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.#snapshotAfterEntries = options.snapshotAfterEntries ?? 10_000;
+    this.#snapshotAfterBytes = options.snapshotAfterBytes ?? 16 * 1024 * 1024;
+    this.#onSnapshotFailed = options.onSnapshotFailed;
+  }
+
+  /** The snapshot and every log entry after it, replayed; the revision raised to the token floor. */
+  async load(): Promise<StoredState> {
+    try {
+      const manifestRead = await this.#client.get(this.#key("snapshot/manifest"));
+      const atRevision = manifestRead.revision;
+      const manifest = manifestRead.kv && (decode(manifestRead.kv.value) as Manifest);
+      let tables = new StoredTables();
+      if (manifest) {
+        const chunks = await this.#readNumbered(`snapshot/${seqKey(manifest.seq)}/`, manifest.chunks, atRevision, "the snapshot");
+        tables = StoredTables.from(decodeState(chunks));
+      }
+      const logPrefix = this.#key("log/");
+      let lastSeq = manifest?.seq ?? 0;
+      let entries = 0;
+      let bytes = 0;
+      for (const entry of await this.#readAll(logPrefix, atRevision)) {
+        const seq = Number(entry.key.slice(logPrefix.length));
+        if (seq <= lastSeq) continue;
+        const batchBytes = await this.#logEntryBytes(seq, entry.value, atRevision);
+        tables.apply(decodeBatch(batchBytes));
+        lastSeq = seq;
+        entries++;
+        bytes += batchBytes.length;
+      }
+      const floorRead = await this.#client.getPrefix(this.#key("floor"), { atRevision, limit: 1 });
+      const floor = floorRead.kvs[0] ? Number(decode(floorRead.kvs[0].value)) : 0;
+      this.#tables = tables;
+      this.#lastSeq = lastSeq;
+      this.#snapshotSeq = manifest?.seq ?? 0;
+      this.#logEntriesSinceSnapshot = entries;
+      this.#logBytesSinceSnapshot = bytes;
+      this.#loaded = true;
+      const state = tables.state();
+      return { ...state, revision: Math.max(state.revision, floor) };
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(`loading the state from etcd under ${this.#prefix} failed: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  write(batch: Batch): Promise<void> {
+    const done = this.#tail.then(() => this.#writeNow(batch));
+    this.#tail = done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * Writes a snapshot of the state as of the last write, then deletes the log it covers and compacts
+   * etcd's history. Runs by itself after enough log; callable (by tests, or before a planned
+   * failover) to take one now. Resolves when done.
+   */
+  async snapshot(): Promise<void> {
+    if (!this.#snapshotting) {
+      this.#snapshotting = this.#takeSnapshot().finally(() => (this.#snapshotting = undefined));
+    }
+    return this.#snapshotting;
+  }
+
+  /** Raises the token floor to `revision` (never lowers it). Guarded like a write. */
+  async raiseTokenFloor(revision: number): Promise<void> {
+    const key = this.#key("floor");
+    const current = await this.#client.get(key);
+    const floor = current.kv ? Number(decode(current.kv.value)) : 0;
+    if (revision <= floor) return;
+    await this.#guarded([{ op: "put", key, value: encode(revision) }]);
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+    await this.#snapshotting?.catch(() => undefined);
+  }
+
+  async #writeNow(batch: Batch): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    if (!this.#loaded) throw new StorageError("EtcdStorage.write before load(): a leader loads the state before it commits anything");
+    const seq = this.#lastSeq + 1;
+    const bytes = encodeBatch(batch);
+    try {
+      const logKey = this.#key(`log/${seqKey(seq)}`);
+      let value: Uint8Array = entryOf({ batch: bytes });
+      if (bytes.length > this.#chunkBytes) {
+        const parts = chunk(bytes, this.#chunkBytes);
+        for (const [index, part] of parts.entries()) await this.#guarded([{ op: "put", key: this.#key(`part/${seqKey(seq)}/${seqKey(index)}`), value: part }]);
+        value = entryOf({ parts: parts.length });
+      }
+      await this.#commitLogEntry(logKey, value);
+    } catch (error) {
+      this.#failure = error instanceof LeaderDeposedError ? error : new StorageError(`writing to etcd under ${this.#prefix} failed: ${describe(error)}`, { cause: error });
+      throw this.#failure;
+    }
+    this.#lastSeq = seq;
+    this.#tables.apply(batch);
+    this.#logEntriesSinceSnapshot++;
+    this.#logBytesSinceSnapshot += bytes.length;
+    if (this.#logEntriesSinceSnapshot >= this.#snapshotAfterEntries || this.#logBytesSinceSnapshot >= this.#snapshotAfterBytes) {
+      // A failed snapshot leaves the previous one and a longer log: the next write tries again.
+      void this.snapshot().catch((error: unknown) => this.#onSnapshotFailed?.(error instanceof Error ? error : new Error(String(error))));
+    }
+  }
+
+  /**
+   * Commits one log entry. The transaction also requires that the key is new, which makes it safe
+   * to send again when an attempt's outcome is unknown (a member died with it in flight): a second
+   * attempt either commits or finds the first one's entry, byte for byte.
+   */
+  async #commitLogEntry(key: string, value: Uint8Array): Promise<void> {
+    const result = await sendAgainIfUnknown(() =>
+      this.#client.txn(
+        [
+          { key: this.#leaderKey, createRevision: this.#epoch },
+          { key, createRevision: 0 },
+        ],
+        [{ op: "put", key, value }],
+        [{ op: "get", key: this.#leaderKey }, { op: "get", key }],
+      ),
+    );
+    if (result.succeeded) return;
+    const leader = result.ranges[0]?.[0];
+    if (leader?.createRevision !== this.#epoch) throw this.#deposed(leader);
+    const existing = result.ranges[1]?.[0];
+    if (existing && Buffer.from(value).equals(existing.value)) return;
+    throw new StorageError(`log entry ${key} already exists with other contents: two writers under ${this.#prefix}? Stop every gateway and check the configuration`);
+  }
+
+  /**
+   * A transaction of puts and deletes under the leader's guard; returns its revision. They are
+   * idempotent (the same bytes put again, ranges deleted again), so an attempt whose outcome is
+   * unknown is sent again.
+   */
+  async #guarded(ops: TxnOp[]): Promise<number> {
+    const result = await sendAgainIfUnknown(() => this.#client.txn([{ key: this.#leaderKey, createRevision: this.#epoch }], ops, [{ op: "get", key: this.#leaderKey }]));
+    if (!result.succeeded) throw this.#deposed(result.ranges[0]?.[0]);
+    return result.revision;
+  }
+
+  async #takeSnapshot(): Promise<void> {
+    // The state as of the last write, taken now: later writes go on while the chunks are written.
+    const seq = this.#lastSeq;
+    if (seq === this.#snapshotSeq) return;
+    const bytes = encodeState(this.#tables.state());
+    const entriesCovered = this.#logEntriesSinceSnapshot;
+    const bytesCovered = this.#logBytesSinceSnapshot;
+    const chunks = chunk(bytes, this.#chunkBytes);
+    const chunkPrefix = `snapshot/${seqKey(seq)}/`;
+    try {
+      for (const [index, part] of chunks.entries()) await this.#guarded([{ op: "put", key: this.#key(`${chunkPrefix}${seqKey(index)}`), value: part }]);
+      const next = seqKey(seq + 1);
+      const switchedAt = await this.#guarded([
+        { op: "put", key: this.#key("snapshot/manifest"), value: encode({ seq, chunks: chunks.length, bytes: bytes.length } satisfies Manifest) },
+        // Older snapshots (and chunks a dead leader left half-written) sort before this one.
+        { op: "deleteRange", key: this.#key("snapshot/0"), end: this.#key(chunkPrefix) },
+        { op: "deleteRange", key: this.#key("log/"), end: this.#key(`log/${next}`) },
+        { op: "deleteRange", key: this.#key("part/"), end: this.#key(`part/${next}`) },
+      ]);
+      this.#snapshotSeq = seq;
+      this.#logEntriesSinceSnapshot -= entriesCovered;
+      this.#logBytesSinceSnapshot -= bytesCovered;
+      // Compaction only frees space inside etcd's file for reuse; giving it back needs a defragmentation.
+      await this.#client.compact(switchedAt);
+    } catch (error) {
+      if (error instanceof LeaderDeposedError) this.#failure ??= error;
+      throw error;
+    }
+  }
+
+  /** Every key under `prefix` as of `atRevision`, in pages that stay under etcd3's answer limit. */
+  async #readAll(prefix: string, atRevision: number): Promise<KeyValue[]> {
+    const all: KeyValue[] = [];
+    const pageSize = Math.max(1, Math.floor(PAGE_BYTES / Math.max(this.#chunkBytes, 1)));
+    for (;;) {
+      const page = await this.#client.getPrefix(prefix, { atRevision, limit: pageSize, after: all.at(-1)?.key });
+      all.push(...page.kvs);
+      if (page.kvs.length < pageSize) return all;
+    }
+  }
+
+  async #logEntryBytes(seq: number, value: Buffer, atRevision: number): Promise<Uint8Array> {
+    const entry = decode(value) as LogEntry;
+    if ("batch" in entry) return entry.batch;
+    return this.#readNumbered(`part/${seqKey(seq)}/`, entry.parts, atRevision, `log entry ${seq}`);
+  }
+
+  /**
+   * The pieces 0..count-1 under `prefix`, joined. Pieces numbered past `count` are ignored: a leader
+   * that died while writing a larger snapshot or batch under the same number left them there.
+   */
+  async #readNumbered(prefix: string, count: number, atRevision: number, what: string): Promise<Buffer> {
+    const pieces = (await this.#readAll(this.#key(prefix), atRevision)).slice(0, count);
+    const complete = pieces.length === count && pieces.every((piece, index) => piece.key === this.#key(`${prefix}${seqKey(index)}`));
+    if (!complete) throw new StorageError(`${what} in etcd under ${this.#prefix} lacks some of its ${count} pieces; restore a backup`);
+    return Buffer.concat(pieces.map((piece) => piece.value));
+  }
+
+  #deposed(leader: KeyValue | undefined): LeaderDeposedError {
+    return new LeaderDeposedError(
+      leader
+        ? `the election key ${this.#leaderKey} was created again (revision ${leader.createRevision}, this leader's epoch ${this.#epoch})`
+        : `the election key ${this.#leaderKey} is gone (its lease lapsed or was revoked)`,
+    );
+  }
+
+  #key(suffix: string): string {
+    return `${this.#prefix}${suffix}`;
+  }
+}
+
+export interface EtcdStorageOptions {
+  client: EtcdClient;
+  /** Where the data lives, e.g. `/leasehold/data/`; nothing else may write under it. */
+  prefix: string;
+  /** The leader's election key and its create revision (its term, from Leadership). */
+  leaderKey: string;
+  epoch: number;
+  /** Largest value of one request: default 1 MiB, under etcd's 1.5 MiB request limit with room for the request itself. */
+  chunkBytes?: number;
+  /** A snapshot after this many log entries (default 10,000) or bytes of log (default 16 MiB), whichever comes first. */
+  snapshotAfterEntries?: number;
+  snapshotAfterBytes?: number;
+  /** Told when a snapshot taken by itself failed (to log it); a deposed leader's next write fails anyway. */
+  onSnapshotFailed?: (error: Error) => void;
+}
+
+/** This leader was replaced: its writes can no longer commit, and it must stop serving at once. */
+export class LeaderDeposedError extends StorageError {
+  constructor(reason: string) {
+    super(`this gateway is no longer the leader: ${reason}; it stops serving and its clients reconnect to the new leader`);
+    this.name = "LeaderDeposedError";
+  }
+}
+
+const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+/** Bytes per page of a multi-page read (see MAX_ANSWER_BYTES in etcd-client.ts). */
+const PAGE_BYTES = 32 * 1024 * 1024;
+/** Attempts at a log entry whose outcome is unknown: one per member of a 3-member cluster, plus one. */
+const WRITE_ATTEMPTS = 4;
+
+interface Manifest {
+  seq: number;
+  chunks: number;
+  bytes: number;
+}
+
+type LogEntry = { batch: Uint8Array } | { parts: number };
+
+function entryOf(entry: LogEntry): Uint8Array {
+  return encode(entry);
+}
+
+/** Fixed width, so that key order is numeric order (2^53 has 16 digits). */
+function seqKey(seq: number): string {
+  return String(seq).padStart(16, "0");
+}
+
+/** Sends an idempotent request again while its outcome is unknown (its member died with it in flight). */
+async function sendAgainIfUnknown<T>(send: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof EtcdRequestError && error.outcomeUnknown) || attempt >= WRITE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+function chunk(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.length; offset += size) chunks.push(bytes.subarray(offset, offset + size));
+  return chunks.length > 0 ? chunks : [bytes];
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
