@@ -19,8 +19,11 @@ import { defer, repoRoot } from "../support/fixtures.js";
  */
 
 const PNPM = ["-y", "pnpm@12.4.2"];
-/** The build and the packs: 2 min here at a load average of 17, seconds when CI has just built. */
-const PACK_BUDGET_MS = 5 * 60_000;
+/**
+ * The build and the packs: 2 min here at a load average of 17 after an incremental build, over 5 min
+ * for a full build of the four packages beside a lint run; a minute when CI has just built.
+ */
+const PACK_BUDGET_MS = 12 * 60_000;
 /** The install, server and lock: 8 min here at a load average of 17 (SQLite's compile is most of it). */
 const INSTALL_BUDGET_MS = 15 * 60_000;
 
