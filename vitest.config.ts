@@ -11,6 +11,7 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
  * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance);
  * - chaos: the nemesis run (`npm run chaos`) for one minute, its history checked (test/chaos).
+ * - packaging: the packed packages installed with npm in an empty folder, and the systemd unit (test/packaging).
  */
 
 const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.ts"];
@@ -23,6 +24,7 @@ const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformanc
 const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
 /** Tiers that start the server as a child process run the built CLI (test/support/server-process.ts), brought up to date once per run. */
 const BUILT = ["test/support/built-cli.ts"];
+const PACKAGING_FILES = ["test/packaging/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
 function tier(
@@ -68,7 +70,7 @@ export default defineConfig({
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
       tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES], globalSetup: BUILT }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], globalSetup: BUILT }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
       tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),
@@ -79,6 +81,8 @@ export default defineConfig({
       // One minute of faults, after starting a server and five workers from the sources (16 s at a load of 15 on
       // 2 cores) and before stopping them and checking: 96 s in all there. A budget catches a hang.
       tier("chaos", CHAOS_FILES, 360_000),
+      // The npm install compiles SQLite: 5 to 14 min of the 10 to 17 the tier took at a load of 17 to 20.
+      tier("packaging", PACKAGING_FILES, 1_500_000),
     ],
   },
 });

@@ -45,7 +45,7 @@ export interface ServerOptions {
   logger?: Logger;
   /** Watch history and slow-watcher tuning (defaults: 10,000 changes or 64 MiB of history, pause above 4 MiB unsent). */
   watch?: { historyEvents?: number; historyBytes?: number; pauseBytes?: number };
-  /** The browser build of the client, served at /leasehold.js; default: the one built in @leasehold/client. */
+  /** The browser build of the client, served at /leasehold.js; default: the server's own copy, leasehold.js beside the pages' scripts (dist/pages, built by `pnpm build`). */
   browserBundlePath?: string;
   /** The folder of the pages' built scripts (dashboard.js, demo-leader.js, page-connection.js); default: dist/pages, built by `pnpm build`. */
   pageScriptsPath?: string;

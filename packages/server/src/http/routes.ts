@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,13 +7,15 @@ import { DEMO_LEADER_CSS, DEMO_LEADER_HTML } from "./demo-page.js";
 import { send } from "./respond.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 
-/** Where the browser build of the client is, unless the server is told otherwise. */
-export function defaultBundlePath(): string | undefined {
-  try {
-    return createRequire(import.meta.url).resolve("@leasehold/client/browser-bundle");
-  } catch {
-    return undefined;
-  }
+/**
+ * Where the browser build of the client is, unless the server is told otherwise: beside the pages'
+ * scripts, where `pnpm build` bundles it with them (see packages/client/scripts/bundle-pages.mjs). The
+ * server ships its own copy rather than looking for the client package's, so that where (or whether)
+ * npm installed @leasehold/client does not matter, and the pages and the bundle they load come from
+ * one build.
+ */
+export function defaultBundlePath(): string {
+  return join(defaultPageScriptsPath(), "leasehold.js");
 }
 
 /**
@@ -54,7 +55,7 @@ const PAGE_SCRIPTS: ReadonlyMap<string, string> = new Map([
  * the operator's endpoints (`operations`: probes and metrics, see probes.ts). Every response carries
  * the security headers. WebSocket upgrades on any path go to the protocol.
  */
-export function createHttpHandler(bundlePath: string | undefined, pageScriptsPath: string, operations: OperationsHandler) {
+export function createHttpHandler(bundlePath: string, pageScriptsPath: string, operations: OperationsHandler) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -88,17 +89,13 @@ export function createHttpHandler(bundlePath: string | undefined, pageScriptsPat
   };
 }
 
-function serveBundle(response: ServerResponse, bundlePath: string | undefined, map: boolean): Promise<void> {
-  if (bundlePath === undefined) {
-    send(response, 503, "text/plain", "the browser bundle is not built; run `pnpm build`\n");
-    return Promise.resolve();
-  }
+function serveBundle(response: ServerResponse, bundlePath: string, map: boolean): Promise<void> {
   return serveFile(
     response,
     map ? `${bundlePath}.map` : bundlePath,
     // Pages on other origins may import the client from here.
     { "content-type": map ? "application/json" : JAVASCRIPT, "access-control-allow-origin": "*" },
-    `the browser bundle is missing at ${bundlePath}; run \`pnpm build\`\n`,
+    `the browser bundle is missing at ${bundlePath}; run \`pnpm build\` (it bundles the client beside the pages' scripts)\n`,
   );
 }
 
