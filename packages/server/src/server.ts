@@ -237,7 +237,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     metricsListener = options.metricsPort === undefined ? undefined : await listenForMetrics(createOperationsHandler(operations, undefined), options.metricsHost ?? "127.0.0.1", options.metricsPort);
   } catch (error) {
     http.close();
-    storage.close();
+    await storage.close();
     throw error;
   }
   const stopStallWatch = logger ? watchForStalls(logger, options.stallMs ?? 1_000) : () => {};
