@@ -156,21 +156,7 @@ program
       logger.fatal(`leasehold stopped: ${error.message}`);
       process.exit(1);
     });
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "shutting down");
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+    stopOnSignals(logger, () => server.close());
     // Rotating secrets: a reload that fails (a file half-written, a key that does not match) changes
     // nothing and is only logged; the server never exits over it.
     process.on("SIGHUP", () => {
@@ -201,12 +187,17 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     { url: gateway.url, advertise: gateway.advertise, etcd: endpoints },
     `leasehold gateway listening on ${gateway.url} (advertised as ${gateway.advertise}), state in etcd at ${endpoints.join(", ")}${clusterSecret ? "" : "; no --cluster-secret-file: the leader counts relayed clients under their follower's address"}`,
   );
+  stopOnSignals(logger, () => gateway.close());
+}
+
+/** SIGINT and SIGTERM close cleanly once (a second signal while closing changes nothing), then exit 0, or 1 if closing failed. */
+function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    gateway.close().then(
+    close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
