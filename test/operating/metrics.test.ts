@@ -15,6 +15,8 @@ const LEASEHOLD_METRICS = [
   "leasehold_lock_acquires_total",
   "leasehold_lock_wait_seconds",
   "leasehold_lock_losses_total",
+  "leasehold_locks_in_delay",
+  "leasehold_lock_delays_started_total",
   "leasehold_requests_total",
   "leasehold_request_duration_seconds",
   "leasehold_watchers",
@@ -83,6 +85,29 @@ describe("GET /metrics", () => {
     const metrics = await scrape(httpBase(server.url));
     expect(metrics.value("leasehold_lock_losses_total", { kind: "lock", reason: "revoked" })).toBe(1);
     expect(metrics.value("leasehold_lock_acquires_total", { kind: "lock", outcome: "busy" })).toBe(1);
+  });
+
+  it("shows a lock in its lock-delay (a gauge, by kind) and counts the delays started, not those of clean releases", async () => {
+    const server = await startServer();
+    const base = httpBase(server.url);
+    const a = await startClient(server.url);
+    const lease = await a.leases.grant(10_000);
+    // A clean release starts no delay, whatever the hold's lockDelayMs.
+    await (await a.locks.acquire("printers/1", lease.id, { lockDelayMs: 60_000 })).release();
+    const before = await scrape(base);
+    expect(before.value("leasehold_locks_in_delay", { kind: "lock" })).toBe(0);
+    expect(before.value("leasehold_lock_delays_started_total", { kind: "lock" })).toBe(0);
+
+    // Long enough to outlast the scrape on a loaded machine; the end of a delay is tested on fake time.
+    await a.locks.acquire("printers/1", lease.id, { lockDelayMs: 60_000 });
+    await a.locks.acquire("printers/2", lease.id, { lockDelayMs: 60_000 });
+    expect(await a.admin.forceRelease("printers/1")).toBe(true);
+    const during = await scrape(base);
+    expect(during.value("leasehold_locks_in_delay", { kind: "lock" })).toBe(1);
+    expect(during.value("leasehold_locks_in_delay", { kind: "semaphore" })).toBe(0);
+    expect(during.value("leasehold_lock_delays_started_total", { kind: "lock" })).toBe(1);
+    expect(during.value("leasehold_locks_held", { kind: "lock" })).toBe(1);
+    expect(during.text).not.toContain("printers/");
   });
 
   it("needs an admin token on the main port when authentication is on, and none on the metrics listener", async () => {
