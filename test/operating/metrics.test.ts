@@ -170,6 +170,43 @@ describe("probes", () => {
     expect(metrics.count("leasehold_storage_commit_duration_seconds", { outcome: "failed" })).toBe(1);
   });
 
+  it("/readyz is not ready while a commit has not finished for longer than the bound, with the reason, and ready again once it completes", async () => {
+    let hold = false;
+    const held: (() => void)[] = [];
+    // An asynchronous store (as etcd is) whose writes the test holds: a stalled disk or backend.
+    const storage = {
+      durable: true,
+      load: () => ({ revision: 0, nextLeaseId: 1, sessions: [], leases: [], holds: [], waits: [], keys: [], counters: [] }),
+      write: () => (hold ? new Promise<void>((resolve) => void held.push(resolve)) : Promise.resolve()),
+      close() {},
+    };
+    const server = await createServer({ host: "127.0.0.1", port: 0, storage });
+    defer(() => server.close());
+    const base = httpBase(server.url);
+    const client = await startClient(server.url);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    hold = true;
+    const granted = client.leases.grant(60_000);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    // Past STUCK_COMMIT_MS (5 s) the write in flight counts as stuck.
+    const stuck = await vi.waitFor(
+      async () => {
+        const answer = await fetch(`${base}/readyz`);
+        expect(answer.status).toBe(503);
+        return answer.text();
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    expect(stuck).toMatch(/^not ready: a commit has waited \d+ ms to be written/);
+    expect((await fetch(`${base}/healthz`)).status).toBe(503);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    hold = false;
+    held.shift()?.();
+    await granted;
+    await vi.waitFor(async () => expect((await fetch(`${base}/readyz`)).status).toBe(200));
+  });
+
   it("/readyz is not ready while the cluster knows no leader", async () => {
     let leader = false;
     const server = await startServer({ leaderKnown: () => leader });
