@@ -301,7 +301,9 @@ export class LockTable {
     entry.delayTimer?.cancel();
     entry.delayTimer = undefined;
     if (!entry.delays) return;
-    const next = Math.min(...entry.delays.map((delay) => delay.until));
+    // A loop, not Math.min(...): a semaphore may have more delays running than a call takes arguments.
+    let next = Infinity;
+    for (const delay of entry.delays) next = Math.min(next, delay.until);
     entry.delayTimer = this.hooks.setTimer(next - this.hooks.now(), () => {
       entry.delayTimer = undefined;
       this.delaysOf(entry);
