@@ -4,6 +4,7 @@ import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
+import { acceptCommonRequest } from "./request-fast-path.js";
 import { ServerMessage } from "./server-messages.js";
 
 /**
@@ -55,6 +56,9 @@ export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: false, code: read.problem.code, error: read.problem.error, id: requestIdOf(read.value) };
+  // The common requests, when well formed, skip zod's parse; everything else (every refusal) goes through it.
+  const common = acceptCommonRequest(read.value);
+  if (common !== undefined) return { ok: true, message: common };
   const parsed = ClientMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return describeInvalid(read.value, parsed.error);
