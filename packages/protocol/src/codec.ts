@@ -4,6 +4,7 @@ import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
+import { acceptReply } from "./reply-fast-path.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
 import { ServerMessage } from "./server-messages.js";
 
@@ -69,6 +70,8 @@ export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: true, code: read.problem.code, error: `invalid server message: ${read.problem.error}` };
+  const reply = acceptReply(read.value);
+  if (reply !== undefined) return { ok: true, message: reply };
   const parsed = ServerMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${summarize(parsed.error)}` };
