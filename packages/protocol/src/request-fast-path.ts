@@ -10,8 +10,9 @@ import { storedValueProblem } from "./values.js";
  * `ClientMessage` schema (codec.ts), which alone words the refusals and picks their codes. So the
  * fast path cannot change a refusal; at worst a request it does not know costs the zod parse.
  *
- * Measured (A/B, uncontended lock pairs and kv.put, 16 clients, loaded 2-core machine): zod's
- * discriminated-union parse was 10-18 % of the server's busy CPU per request.
+ * Measured (server CPU profiles, uncontended lock pairs and kv.put, 16 clients, loaded 2-core
+ * machine): zod's discriminated-union parse was 10-18 % of the server's busy CPU. With this path,
+ * decoding a lock.acquire frame takes 1.9 µs instead of 3.9, a kv.put 2.0 instead of 4.3.
  * `request-fast-path.test.ts` holds it to the schema: every message it accepts, zod accepts and
  * returns equal, and it knows no field the schema does not.
  */
