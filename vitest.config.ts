@@ -5,10 +5,13 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * all, as CI does). A file belongs to exactly one tier, by where it lives:
  * - unit: pure tests beside the module they test, fake time, no sockets or processes;
  * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state);
+ * - cli: the `leasehold` commands as child processes, from the built CLI (test/cli; its global setup builds it if stale);
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
  * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
- * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance).
+ * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance);
+ * - chaos: the nemesis run (`npm run chaos`) for one minute, its history checked (test/chaos).
+ * - packaging: the packed packages installed with npm in an empty folder, and the systemd unit (test/packaging).
  */
 
 const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.ts"];
@@ -16,14 +19,24 @@ const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.t
 // timing-sensitive as the hostile tests (its bystander's slowest request took 205 ms against 9 ms at a load of 17).
 const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts"];
 const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
+const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
+const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
+/** Tiers that start the server as a child process run the built CLI (test/support/server-process.ts), brought up to date once per run. */
+const BUILT = ["test/support/built-cli.ts"];
+const PACKAGING_FILES = ["test/packaging/**/*.test.ts"];
 
 /** A tier that inherits the root settings (source conditions), with its own files and budget. */
 function tier(
   name: string,
   include: string[],
   budgetMs: number,
-  { exclude = [], isolate = true, realTime = true }: { exclude?: string[]; isolate?: boolean; realTime?: boolean } = {},
+  {
+    exclude = [],
+    isolate = true,
+    realTime = true,
+    globalSetup = [],
+  }: { exclude?: string[]; isolate?: boolean; realTime?: boolean; globalSetup?: string[] } = {},
 ): TestProjectInlineConfiguration {
   return {
     extends: true,
@@ -32,6 +45,7 @@ function tier(
       isolate,
       // Tiers on real sockets and processes wait for events up to 10 s (vi.waitFor, expect.poll), not 1 s.
       setupFiles: realTime ? ["test/support/patient-waits.ts"] : [],
+      globalSetup,
       expect: { poll: { timeout: realTime ? 10_000 : 1_000 } },
       include,
       exclude: ["**/node_modules/**", ...exclude],
@@ -55,12 +69,20 @@ export default defineConfig({
       // run, the 16-million-value frame-scan test 15 s against 1.7 s. A budget catches a hang, not slowness.
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
-      tier("unit", ["packages/*/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES] }),
+      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], globalSetup: BUILT }),
+      // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
+      // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
+      tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),
       tier("browser", BROWSER_FILES, 120_000),
-      tier("attack", ATTACK_FILES, 120_000),
+      tier("attack", ATTACK_FILES, 120_000, { globalSetup: BUILT }),
       tier("cluster", CLUSTER_FILES, 120_000),
       tier("conformance", CONFORMANCE_FILES, 60_000),
+      // One minute of faults, after starting a server and five workers from the sources (16 s at a load of 15 on
+      // 2 cores) and before stopping them and checking: 96 s in all there. A budget catches a hang.
+      tier("chaos", CHAOS_FILES, 360_000),
+      // The npm install compiles SQLite: 5 to 14 min of the 10 to 17 the tier took at a load of 17 to 20.
+      tier("packaging", PACKAGING_FILES, 1_500_000),
     ],
   },
 });

@@ -4,6 +4,7 @@ import { ErrorCode } from "@leasehold/protocol";
 import { LeaseholdClient, connect } from "@leasehold/client";
 import { defer, startClient, startServer } from "./support/fixtures.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { inspectOver } from "./support/inspect.js";
 
 describe("client transport on real sockets", () => {
   it("answers a second open() during the first dial with that dial: one session on the server, both settled", async () => {
@@ -13,7 +14,7 @@ describe("client transport on real sockets", () => {
     const both = Promise.all([client.open(), client.open()]);
     const settled = await Promise.race([both.then(() => "settled"), new Promise((resolve) => setTimeout(resolve, 3_000, "still waiting"))]);
     expect(settled).toBe("settled");
-    expect(server.coordinator.sessions.size).toBe(1);
+    expect((await inspectOver(server.url)).sessions.length).toBe(1);
     expect(client.state).toMatchObject({ kind: "open", url: server.url, session: client.sessionId });
   });
 
@@ -64,7 +65,7 @@ describe("client transport on real sockets", () => {
     await vi.waitFor(() => expect(client.state).toMatchObject({ kind: "open", url: second.url }));
     expect(client.sessionId).not.toBe(session);
     expect(lease.lost).toBe(true);
-    expect(second.coordinator.sessions.size).toBe(1);
+    expect((await inspectOver(second.url)).sessions.length).toBe(1);
   });
 
   it("releases with `await using`: the lock, the lease, the election term, the watch and the client", async () => {
@@ -90,9 +91,9 @@ describe("client transport on real sockets", () => {
         await expect(client.leases.timeToLive(leaseId)).resolves.toMatchObject({ ttlMs: 5_000 });
       }
       await expect(client.leases.timeToLive(leaseId)).rejects.toMatchObject({ code: ErrorCode.LEASE_NOT_FOUND });
-      expect(server.coordinator.sessions.size).toBe(2);
+      expect((await inspectOver(server.url)).sessions.length).toBe(2);
     }
-    await vi.waitFor(() => expect(server.coordinator.sessions.size).toBe(1));
+    await vi.waitFor(async () => expect((await inspectOver(server.url)).sessions.length).toBe(1));
   });
 });
 

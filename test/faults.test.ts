@@ -1,18 +1,11 @@
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, LeaseholdClient } from "@leasehold/client";
-import { inspect } from "@leasehold/server";
-import { defer, lockOf, spawnScript, startClient, startServer } from "./support/fixtures.js";
+import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { inspectOver, lockIn } from "./support/inspect.js";
 
 const TTL = 1_000;
-
-/** The server-side session of a client, read in-process, to compare grant times with when it was last heard. */
-function sessionOf(server: Awaited<ReturnType<typeof startServer>>, id: string) {
-  const session = server.coordinator.sessions.get(id);
-  if (!session) throw new Error(`no session ${id}`);
-  return session;
-}
 
 describe("faults", () => {
   it("a client closed while its first connection hangs in the handshake rejects open() instead of waiting forever", async () => {
@@ -40,19 +33,22 @@ describe("faults", () => {
     const waiter = await startClient(server.url);
     const lease = await waiter.leases.grant(10_000);
     const waiting = waiter.locks.acquire("lock:kill", lease.id, { wait: true });
-    await vi.waitFor(() => expect(lockOf(server, "lock:kill")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:kill")?.waiters.length).toBe(1));
 
-    const session = sessionOf(server, acquired.session as string);
     const killedAt = performance.now();
     holder.process.kill("SIGKILL");
+    // The holder's lease, read after the kill: it runs out no sooner than `remaining` after we asked
+    // (a heartbeat still in flight could only move its deadline later).
+    const askedAt = performance.now();
+    const holderLease = (await inspectOver(server.url)).leases.find((each) => each.session === acquired.session);
+    expect(holderLease, "the killed holder's lease, before it ran out").toBeDefined();
     const lock = await waiting;
     const grantedAt = performance.now();
-    const lastHeard = session.lastHeard;
 
     expect(lock.acquired).toBe(true);
     expect(lock.token!).toBeGreaterThan(acquired.token as number);
-    // Never before the holder's lease could have run out...
-    expect(grantedAt).toBeGreaterThanOrEqual(lastHeard + TTL);
+    // Never before the holder's lease could have run out (remaining is rounded to the ms)...
+    expect(grantedAt).toBeGreaterThanOrEqual(askedAt + holderLease!.remaining - 1);
     // ...and not much after (a heartbeat is at most TTL/3 old when the kill lands).
     expect(grantedAt - killedAt).toBeGreaterThanOrEqual(TTL * (2 / 3) - 50);
     expect(grantedAt - killedAt).toBeLessThan(TTL + 1_500);
@@ -64,7 +60,7 @@ describe("faults", () => {
     const acquired = await holder.next((line) => line.event === "acquired");
     const waiter = await startClient(server.url);
     const waiting = waiter.locks.acquire("lock:pause", (await waiter.leases.grant(10_000)).id, { wait: true });
-    await vi.waitFor(() => expect(lockOf(server, "lock:pause")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:pause")?.waiters.length).toBe(1));
 
     holder.process.kill("SIGSTOP");
     const lock = await waiting;
@@ -91,7 +87,7 @@ describe("faults", () => {
       grantedAt = performance.now();
       return granted;
     });
-    await vi.waitFor(() => expect(lockOf(server, "lock:cut")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:cut")?.waiters.length).toBe(1));
     let abortedAt = Number.NaN;
     lock.signal.addEventListener("abort", () => (abortedAt = performance.now()));
 
@@ -118,7 +114,7 @@ describe("faults", () => {
       grantedAt = performance.now();
       return granted;
     });
-    await vi.waitFor(() => expect(lockOf(server, "lock:drop")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:drop")?.waiters.length).toBe(1));
     let abortedAt = Number.NaN;
     lock.signal.addEventListener("abort", () => (abortedAt = performance.now()));
     const expired = new Promise<void>((resolve) => holder.addEventListener("expired", () => resolve()));
@@ -127,7 +123,7 @@ describe("faults", () => {
     expect((await waiting).acquired).toBe(true);
     expect(abortedAt).toBeLessThan(grantedAt);
     // When the network heals, the session is found gone, and the client says so...
-    await vi.waitFor(() => expect(inspect(server.coordinator).sessions.map((session) => session.session)).not.toContain(holder.sessionId), { timeout: 5_000 });
+    await vi.waitFor(async () => expect((await inspectOver(server.url)).sessions.map((session) => session.session)).not.toContain(holder.sessionId), { timeout: 5_000 });
     proxy.restore();
     // The network is back: dial now, as an application told so would, rather than after the backoff wait.
     holder.wake();
@@ -147,14 +143,14 @@ describe("faults", () => {
     const lock = await holder.locks.acquire("lock:outlived", lease.id);
     const reconnected = new Promise<void>((resolve) => holder.addEventListener("reconnected", () => resolve()));
     proxy.cut();
-    await vi.waitFor(() => expect(inspect(server.coordinator).leases.map((each) => each.lease)).not.toContain(lease.id), { timeout: 5_000 });
+    await vi.waitFor(async () => expect((await inspectOver(server.url)).leases.map((each) => each.lease)).not.toContain(lease.id), { timeout: 5_000 });
     proxy.restore();
     // The network is back: dial now, as an application told so would, rather than after the backoff wait.
     holder.wake();
     await reconnected;
     expect(lock.signal.aborted).toBe(true);
     expect(lease.signal.aborted).toBe(true);
-    expect(lockOf(server, "lock:outlived")).toBeUndefined();
+    expect(lockIn(await inspectOver(server.url), "lock:outlived")).toBeUndefined();
   });
 
   it("a cut shorter than the TTL resumes the session: lock kept, same token, waiter not granted", async () => {
@@ -171,7 +167,7 @@ describe("faults", () => {
       granted = true;
       return result;
     });
-    await vi.waitFor(() => expect(lockOf(server, "lock:short")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:short")?.waiters.length).toBe(1));
     const events: string[] = [];
     for (const name of ["disconnected", "reconnected", "expired"]) holder.addEventListener(name, () => events.push(name));
 
@@ -189,7 +185,7 @@ describe("faults", () => {
     expect(lock.signal.aborted).toBe(false);
     expect(lease.signal.aborted).toBe(false);
     expect(granted).toBe(false);
-    expect(lockOf(server, "lock:short")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
+    expect(lockIn(await inspectOver(server.url), "lock:short")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
     // The resumed session still works: a release hands the lock on.
     await lock.release();
     const next = await waiting;
@@ -206,18 +202,18 @@ describe("faults", () => {
     const held = await owner.locks.acquire("lock:queued", (await owner.leases.grant(10_000)).id);
     const waiter = await startClient(proxyUrl);
     const waiting = waiter.locks.acquire("lock:queued", (await waiter.leases.grant(5_000)).id, { wait: true });
-    await vi.waitFor(() => expect(lockOf(server, "lock:queued")?.waiters.length).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:queued")?.waiters.length).toBe(1));
     proxy.cut();
     // Granted while the waiter is away: the reply is lost with the connection...
     await held.release();
-    await vi.waitFor(() => expect(lockOf(server, "lock:queued")?.holders).toHaveLength(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:queued")?.holders).toHaveLength(1));
     proxy.restore();
     // The network is back: dial now, as an application told so would, rather than after the backoff wait.
     waiter.wake();
     // ...and recovered from the resync on resume.
     const lock = await waiting;
     expect(lock.acquired).toBe(true);
-    expect(lockOf(server, "lock:queued")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
-    expect(lockOf(server, "lock:queued")?.waiters.length).toBe(0);
+    expect(lockIn(await inspectOver(server.url), "lock:queued")?.holders.map((hold) => hold.token)).toEqual([lock.token]);
+    expect(lockIn(await inspectOver(server.url), "lock:queued")?.waiters.length).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { LeaseNotFoundError, type Lock } from "@leasehold/client";
 import { startClient, startServer } from "./support/fixtures.js";
+import { inspectOver, lockIn } from "./support/inspect.js";
 
 describe("locks", () => {
   it("answers a try at once: granted when free, refused when held", async () => {
@@ -36,7 +37,7 @@ describe("locks", () => {
         }),
       );
       // Each request reaches the server before the next one is sent.
-      await vi.waitFor(() => expect(server.coordinator.locks.get("lock:fifo")?.queue.size).toBe(index + 1));
+      await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:fifo")?.waiters.length).toBe(index + 1));
     }
     await first.release();
     for (let index = 0; index < waiters.length; index++) {
@@ -80,7 +81,7 @@ describe("locks", () => {
     expect(waited.acquired).toBe(false);
     expect(elapsed).toBeGreaterThanOrEqual(290);
     expect(elapsed).toBeLessThan(3_000);
-    expect(server.coordinator.locks.get("lock:timeout")?.queue.size).toBe(0);
+    expect(lockIn(await inspectOver(server.url), "lock:timeout")?.waiters.length).toBe(0);
     expect(held.held).toBe(true);
   });
 
@@ -92,13 +93,13 @@ describe("locks", () => {
     const held = await a.locks.acquire("lock:abort", (await a.leases.grant(5_000)).id);
     const controller = new AbortController();
     const aborted = b.locks.acquire("lock:abort", (await b.leases.grant(5_000)).id, { wait: true, signal: controller.signal });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:abort")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:abort")?.waiters.length).toBe(1));
     const third = c.locks.acquire("lock:abort", (await c.leases.grant(5_000)).id, { wait: true });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:abort")?.queue.size).toBe(2));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:abort")?.waiters.length).toBe(2));
     const reason = new Error("user gave up");
     controller.abort(reason);
     await expect(aborted).rejects.toBe(reason);
-    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:abort")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:abort")?.waiters.length).toBe(1));
     await held.release();
     expect((await third).acquired).toBe(true);
   });
@@ -114,7 +115,7 @@ describe("locks", () => {
       events.push("waiter granted");
       return lock;
     });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("lock:close")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "lock:close")?.waiters.length).toBe(1));
     const started = performance.now();
     const closing = a.close();
     // The holder's handle is lost before the goodbye leaves, so before anyone else can be granted.
@@ -122,7 +123,9 @@ describe("locks", () => {
     await closing;
     expect((await waiting).acquired).toBe(true);
     expect(events).toEqual(["holder told", "waiter granted"]);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // Handed on by the goodbye, not by the holder's 60 s lease running out (a bound far from both,
+    // as a loaded machine takes seconds at times).
+    expect(performance.now() - started).toBeLessThan(30_000);
   });
 
   it("releases a lease's locks when it is revoked, aborting their signals", async () => {

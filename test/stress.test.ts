@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode, LeaseholdError, connect, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
-import { createServer, type LeaseholdServer } from "@leasehold/server";
+import { createServer } from "@leasehold/server";
 import { defer } from "./support/fixtures.js";
+import { inspectOver, lockIn } from "./support/inspect.js";
+import { seededRandom } from "./support/seeded-random.js";
 
 /**
  * A randomized run of many clients on a few locks: tries, bounded waits, aborted waits, releases and
@@ -27,8 +29,8 @@ describe("stress", () => {
     const server = await createServer({ host: "127.0.0.1", port: 0 });
     defer(() => server.close());
     const ledger = new Ledger();
-    const serverCheck = watchServer(server, ledger);
-    defer(async () => clearInterval(serverCheck));
+    const stopServerCheck = watchServer(server.url, ledger);
+    defer(stopServerCheck);
 
     const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, index) => Member.join(server.url, index, ledger)));
     defer(() => Promise.all(clients.map((member) => member.client.close())));
@@ -39,7 +41,7 @@ describe("stress", () => {
         Array.from({ length: WORKERS_PER_CLIENT }, (_, worker) => member.work(`${member.index}.${worker}`, rng(SEED, member.index * 16 + worker), deadline)),
       ),
     );
-    clearInterval(serverCheck);
+    await stopServerCheck();
 
     const { stats } = ledger;
     console.log(`stress seed ${SEED}: ${JSON.stringify(stats)}`);
@@ -58,10 +60,11 @@ describe("stress", () => {
     // Everyone lets go and leaves: nothing may be left behind on the server.
     await Promise.all(clients.map((member) => member.client.close()));
     await vi.waitFor(
-      () => {
-        expect([...server.coordinator.locks.entries()].map((entry) => entry.name)).toEqual([]);
-        expect(server.coordinator.sessions.size).toBe(0);
-        expect(server.coordinator.leases.size).toBe(0);
+      async () => {
+        const state = await inspectOver(server.url);
+        expect(state.locks.map((entry) => entry.name)).toEqual([]);
+        expect(state.sessions).toEqual([]);
+        expect(state.leases).toEqual([]);
       },
       { timeout: 10_000, interval: 20 },
     );
@@ -233,14 +236,26 @@ class Member {
   }
 }
 
-/** The server's own view, sampled all along: an exclusive lock never has two holders. */
-function watchServer(server: LeaseholdServer, ledger: Ledger): ReturnType<typeof setInterval> {
-  return setInterval(() => {
-    for (const name of LOCKS) {
-      const holders = server.coordinator.locks.get(name)?.holders;
-      if (holders && holders.size > 1) ledger.violations.push(`${name}: the server lists ${holders.size} holders: tokens ${[...holders.keys()].join(", ")}`);
+/**
+ * The server's own view, read as an admin reads it (`admin.state`) all along, one read after another
+ * with 2 ms between: an exclusive lock never has two holders. Returns the function that stops it.
+ */
+function watchServer(url: string, ledger: Ledger): () => Promise<void> {
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      const state = await inspectOver(url);
+      for (const name of LOCKS) {
+        const holders = lockIn(state, name)?.holders ?? [];
+        if (holders.length > 1) ledger.violations.push(`${name}: the server lists ${holders.length} holders: tokens ${holders.map((hold) => hold.token).join(", ")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
-  }, 2);
+  })().catch((error: unknown) => ledger.unexpectedError("server check", "admin.state", error));
+  return async () => {
+    running = false;
+    await sampling;
+  };
 }
 
 /** Resolves with the operation's outcome, or with undefined (and a note) if it has not settled in STUCK_MS. */
@@ -262,14 +277,7 @@ async function watchdog<T>(operation: Promise<T>, what: string, ledger: Ledger):
 
 /** mulberry32, seeded per worker from the run's seed, so that each worker's choices replay. */
 function rng(seed: number, stream: number): () => number {
-  let state = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  return seededRandom(seed ^ Math.imul(stream + 1, 0x9e3779b9));
 }
 
 function between(random: () => number, min: number, max: number): number {

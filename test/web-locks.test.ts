@@ -7,6 +7,7 @@ import { BOUNDS, ErrorCode } from "@leasehold/protocol";
 import { createServer } from "@leasehold/server";
 import { defer, startClient, startServer } from "./support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "./support/security.js";
+import { inspectOver, lockIn } from "./support/inspect.js";
 
 /**
  * `client.locks.request` against the Web Locks API's behaviour (the specification and the
@@ -87,7 +88,7 @@ describe("locks.request, shaped like navigator.locks.request", () => {
       if (detail !== undefined) expect((error as Error).message).toContain(detail);
       expect(called).toBe(false);
       // Nothing reached the server: no waiter, no lease of the client's own.
-      expect(server.coordinator.locks.get(name)?.queue.size ?? 0).toBe(0);
+      expect(lockIn(await inspectOver(server.url), name)?.waiters.length ?? 0).toBe(0);
       expect(client.leases.list()).toEqual([]);
     });
   }
@@ -109,11 +110,11 @@ describe("locks.request with steal", () => {
       (error: unknown) => error,
     );
     const waiting = waiter!.locks.request(name, (lock) => lock?.token);
-    await expect.poll(() => server.coordinator.locks.get(name)?.queue.size).toBe(1);
+    await expect.poll(async () => lockIn(await inspectOver(server.url), name)?.waiters.length).toBe(1);
 
     const stolenWith = await thief!.locks.request(name, { steal: true }, async (lock) => {
       // Granted at once, ahead of the waiter, with a newer token; the waiter still waits.
-      expect(server.coordinator.locks.get(name)?.queue.size).toBe(1);
+      expect(lockIn(await inspectOver(server.url), name)?.waiters.length).toBe(1);
       expect(await holdingOutcome).toMatchObject({ name: "AbortError" });
       expect(held!.held).toBe(false);
       expect(held!.signal.reason).toMatchObject({ code: ErrorCode.LOCK_STOLEN });
@@ -132,16 +133,16 @@ describe("locks.request with steal", () => {
     const name = "lock:stolen-durably";
     const held = await holder!.locks.acquire(name, (await holder!.leases.grant(30_000)).id);
     waiter!.locks.acquire(name, (await waiter!.leases.grant(30_000)).id, { wait: true }).catch(() => {});
-    await expect.poll(() => server.coordinator.locks.get(name)?.queue.size).toBe(1);
+    await expect.poll(async () => lockIn(await inspectOver(server.url), name)?.waiters.length).toBe(1);
     const stolen = await thief!.locks.acquire(name, (await thief!.leases.grant(30_000)).id, { steal: true });
     await expect.poll(() => held.held).toBe(false);
     await server.close();
 
     const again = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
     defer(() => again.close());
-    const entry = again.coordinator.locks.get(name);
-    expect([...(entry?.holders.keys() ?? [])]).toEqual([stolen.token]);
-    expect(entry?.queue.size).toBe(1);
+    const entry = lockIn(await inspectOver(again.url), name);
+    expect(entry?.holders.map((hold) => hold.token)).toEqual([stolen.token]);
+    expect(entry?.waiters).toHaveLength(1);
   });
 
   it("needs the steal right (admins have it); the server refuses steal with a wait, shared mode or a limit", async () => {
@@ -181,8 +182,8 @@ describe("locks.query, shaped like navigator.locks.query", () => {
       a!.locks.acquire("q/second", leaseA!.id, { wait: true, mode: "shared" }),
     ];
     for (const wait of waits) wait.catch(() => {});
-    await expect.poll(() => server.coordinator.locks.get("q/second")?.queue.size).toBe(2);
-    await expect.poll(() => server.coordinator.locks.get("q/first")?.queue.size).toBe(1);
+    await expect.poll(async () => lockIn(await inspectOver(server.url), "q/second")?.waiters.length).toBe(2);
+    await expect.poll(async () => lockIn(await inspectOver(server.url), "q/first")?.waiters.length).toBe(1);
 
     const snapshot = await c!.locks.query("q/");
     expect(snapshot).toEqual({

@@ -7,6 +7,7 @@ import { createServer as createTcpServer } from "node:net";
 import { buildBrowserBundle, buildPageScripts, cspViolations, launchChromium, openPage } from "../support/browser.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
+import { inspectOver } from "../support/inspect.js";
 
 let browser: Browser;
 let bundle: string;
@@ -215,6 +216,6 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
       expect(await cspViolations(page)).toEqual([]);
     }
     expect(attempts).toBe(0);
-    expect(server.coordinator.sessions.size).toBe(0);
+    expect((await inspectOver(server.url, TOKENS.admin)).sessions).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { CLI_TEST_TIMEOUT_MS, nodeCommand, runCli, startCli } from "../support/cli-process.js";
+import { nodeCommand, runCli, startCli } from "../support/cli-process.js";
 import { startClient, startServer } from "../support/fixtures.js";
 
-describe("leasehold elect", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold elect", () => {
   it("runs the command while this process leads, with the election and token in its environment; --observe prints each leader", async () => {
     const server = await startServer();
     const other = await startClient(server.url);

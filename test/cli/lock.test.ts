@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { LeaseholdClient } from "@leasehold/client";
-import { CLI_TEST_TIMEOUT_MS, nodeCommand, runCli, startCli } from "../support/cli-process.js";
+import { nodeCommand, runCli, startCli } from "../support/cli-process.js";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { freePort } from "../support/server-process.js";
@@ -12,7 +12,7 @@ import { TcpProxy } from "../support/tcp-proxy.js";
 // `leasehold lock NAME -- command`, run as a shell script would: the real CLI in its own process
 // against a real server, its command a real child process of it.
 
-describe("leasehold lock: the command and its exit status", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold lock: the command and its exit status", () => {
   it("runs the command with the lock's name, fencing token and lease in its environment, and exits with its status", async () => {
     const server = await startServer();
     const observer = await startClient(server.url);
@@ -53,7 +53,7 @@ describe("leasehold lock: the command and its exit status", { timeout: CLI_TEST_
   });
 });
 
-describe("leasehold lock: not acquired, refused, unreachable", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold lock: not acquired, refused, unreachable", () => {
   it("exits 1 when --try finds the lock taken and when --wait runs out, or the status given with -E; the command never runs", async () => {
     const server = await startServer();
     const holder = await startClient(server.url);
@@ -76,7 +76,7 @@ describe("leasehold lock: not acquired, refused, unreachable", { timeout: CLI_TE
   it("exits 64 on a usage error: an unknown flag, --try with --wait, a bad duration, no command", async () => {
     const server = await startServer();
     const mistakes = [["--bogus", "--", "true"], ["--try", "--wait", "1s", "--", "true"], ["--wait", "soon", "--", "true"], ["--shared", "--limit", "2", "--", "true"], []];
-    // Independent runs, started together: each CLI start costs seconds of tsx on a loaded machine.
+    // Independent runs, started together: each CLI start costs a second or more on a loaded machine.
     const runs = await Promise.all(mistakes.map((args) => runCli(["lock", "x", "--url", server.url, ...args])));
     for (const [index, run] of runs.entries()) expect(run.status, `${mistakes[index]?.join(" ")}: ${run.stderr}`).toBe(64);
   });
@@ -107,7 +107,7 @@ describe("leasehold lock: not acquired, refused, unreachable", { timeout: CLI_TE
   });
 });
 
-describe("leasehold lock: signals", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold lock: signals", () => {
   it.each([
     ["SIGINT", 130],
     ["SIGTERM", 143],
@@ -137,7 +137,7 @@ describe("leasehold lock: signals", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   });
 });
 
-describe("leasehold lock: a loss while the command runs", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold lock: a loss while the command runs", () => {
   it("stops the command with SIGTERM, then SIGKILL after --kill-after, and exits 75, when the connection is cut", async () => {
     const server = await startServer();
     const proxy = TcpProxy.forUrl(server.url);
@@ -183,7 +183,7 @@ describe("leasehold lock: a loss while the command runs", { timeout: CLI_TEST_TI
   });
 });
 
-describe("leasehold lock: two processes on one name", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold lock: two processes on one name", () => {
   it("run their commands one after the other, in the order they queued", async () => {
     const server = await startServer();
     const holder = await startClient(server.url);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { CLI_TEST_TIMEOUT_MS, runCli, startCli } from "../support/cli-process.js";
+import { runCli, startCli } from "../support/cli-process.js";
 import { startClient, startServer } from "../support/fixtures.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
-describe("leasehold get/put/del/ls/watch", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold get/put/del/ls/watch", () => {
   it("writes and reads values as JSON, lists and deletes by prefix, and watches the changes", async () => {
     const server = await startServer();
     const client = await startClient(server.url);
@@ -53,7 +53,7 @@ describe("leasehold get/put/del/ls/watch", { timeout: CLI_TEST_TIMEOUT_MS }, () 
   });
 });
 
-describe("leasehold counter, status, release", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+describe("leasehold counter, status, release", () => {
   it("reads, increments and sets a counter", async () => {
     const server = await startServer();
     const url = ["--url", server.url];

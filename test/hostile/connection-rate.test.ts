@@ -26,7 +26,7 @@ describe("connections opened faster than the per-address rate", () => {
     expect(opened + refused, summary).toBe(ATTEMPTS);
     // Measured: +0.5 MB (33 of 150 opened). A refused connection costs nothing once answered 429.
     expect(memory.stop(), "server memory growth").toBeLessThan(16 * 1024 * 1024);
-    await bystander.expectUnharmed(1_000, 1);
+    await bystander.expectAnswered(1);
     expect(target.alive()).toBe(true);
   });
 });

@@ -44,7 +44,7 @@ describe("fragments before the handshake", () => {
     // about 2 MB per connection, held for 10 s, before any bound.
     expect(growth, "server memory growth at its peak").toBeLessThan(64 * 1024 * 1024);
     // The attack is over in well under a second: a few answers are all the bystander has time for.
-    await bystander.expectUnharmed(1_000, 1);
+    await bystander.expectAnswered(1);
     expect(target.alive()).toBe(true);
   });
 });

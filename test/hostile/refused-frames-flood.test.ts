@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
 import { spawnScript } from "../support/fixtures.js";
-import { Bystander, startTarget } from "./support.js";
+import { Bystander, measureControl, startTarget } from "./support.js";
 
 const RATE = 100;
 const FLOOD_MS = 3_000;
@@ -16,6 +16,7 @@ describe("a flood of refused frames", () => {
   for (const kind of ["stale", "junk"] as const) {
     it(`${kind === "stale" ? "stale request ids" : "unknown ops and invalid messages"}: answered near the rate, paused, and cut off with 4008 past its overdraft; a bystander is unharmed`, async () => {
       const target = await startTarget(["--memory", "--max-requests-per-second", String(RATE), "--request-burst", String(RATE)]);
+      const control = await measureControl(target.url);
       const bystander = await Bystander.start(target.url);
       const rssBefore = target.rssBytes();
       const flooder = spawnScript("../support/flooder.ts", [target.url, String(FLOOD_MS), kind]);
@@ -33,7 +34,7 @@ describe("a flood of refused frames", () => {
       expect(answered, JSON.stringify(tally)).toBeLessThanOrEqual(2 * RATE + 2 * RATE * connectedS * 1.2);
       expect(answered * 10, JSON.stringify(tally)).toBeLessThan(tally.sent as number);
       expect(tally.unreadable).toBe(0);
-      await bystander.expectUnharmed(1_000);
+      await bystander.expectUnharmed(control);
       expect(target.alive()).toBe(true);
       expect(target.rssBytes() - rssBefore, "server memory growth").toBeLessThan(64 * 1024 * 1024);
     });
@@ -42,23 +43,21 @@ describe("a flood of refused frames", () => {
   // At the default limits (50,000 frames a second) most of a flood is within budget and answered
   // BAD_REQUEST. Before the per-turn frame budget, one read of the flooder's socket (5,600 frames)
   // was handled back to back in one turn of the event loop: 200-500 ms during which no other
-  // session was read, so that a bystander waited on the flood nearly all the time it lasted.
+  // session was read, so that a bystander waited on the flood nearly all the time it lasted. The
+  // control: the same bystander while a process keeps one core busy, as the flooder's does.
   it("at the default limits: one session's pipelined frames do not hold up a bystander", async () => {
     const target = await startTarget();
-    const bystander = await Bystander.start(target.url, { pauseMs: 1 });
+    const control = await measureControl(target.url, { pauseMs: 1 });
     const flooder = spawnScript("../support/flooder.ts", [target.url, String(FLOOD_MS), "stale"]);
     await flooder.next((line) => line.event === "flooding");
+    const bystander = await Bystander.start(target.url, { pauseMs: 1 });
     const tally = await flooder.next((line) => line.event === "done", 30_000);
     const codes = tally.codes as Record<string, number>;
     // The flood was answered (it is within the budget), not cut off.
     expect(codes[ErrorCode.BAD_REQUEST] ?? 0, JSON.stringify(tally)).toBeGreaterThan(1_000);
-    const report = await bystander.expectUnharmed(5_000, 100);
-    // The time the bystander spent waiting on slow answers (over 50 ms each): its single slowest
-    // answer is the machine's noise as much as the server's (a loaded 2-core machine deschedules the
-    // server for hundreds of ms at times), the sum is not. Measured in 3 s floods: 3.5-3.8 s before,
-    // 0-90 ms after.
-    const stalledMs = report.latencies.filter((latency) => latency > 50).reduce((sum, latency) => sum + latency, 0);
-    expect(stalledMs, `time spent in answers slower than 50 ms (p50 ${report.p50.toFixed(1)} ms, max ${report.max.toFixed(0)} ms, ${report.answered} answered)`).toBeLessThan(1_000);
+    // Measured at a load of 15: 48 answers a second against 150 in the control with the budget; 1-3
+    // answers in 3.5 s without it.
+    await bystander.expectUnharmed(control);
     expect(target.alive()).toBe(true);
   });
 });

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { CloseCode, PROTOCOL_VERSION, encode } from "@leasehold/protocol";
 import { defer, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
-import { STATIC_TOKENS } from "../support/security.js";
+import { STATIC_TOKENS, TOKENS } from "../support/security.js";
+import { inspectOver } from "../support/inspect.js";
 
 function openTcp(port: number): Promise<{ socket: Socket; ended: Promise<number> }> {
   return new Promise((resolve, reject) => {
@@ -36,7 +37,7 @@ describe("handshake deadlines", () => {
     const raw = await Raw.open(server.url);
     const closed = await raw.closed();
     expect(closed.code).toBe(CloseCode.HANDSHAKE_TIMEOUT);
-    expect(server.coordinator.sessions.size).toBe(0);
+    expect((await inspectOver(server.url, TOKENS.admin)).sessions).toEqual([]);
   });
 
   it("before the welcome one frame may hold only maxHandshakeBytes (1009, though under maxFrameBytes); after it, the frame limit applies", async () => {
@@ -45,7 +46,7 @@ describe("handshake deadlines", () => {
     const early = await Raw.open(server.url);
     early.socket.send(encode({ op: "hello", version: PROTOCOL_VERSION, agent: "a".repeat(100), padding: "x".repeat(3_000) }));
     expect((await early.closed()).code).toBe(CloseCode.MESSAGE_TOO_BIG);
-    expect(server.coordinator.sessions.size).toBe(0);
+    expect((await inspectOver(server.url)).sessions).toEqual([]);
     // ...while the same bytes in a request after the welcome are an ordinary request.
     const late = await Raw.open(server.url);
     await late.hello();

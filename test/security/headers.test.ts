@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defer, startServer } from "../support/fixtures.js";
+import { inspectOver } from "../support/inspect.js";
 
 /** Sends `request` (a whole HTTP/1.1 request head, or the start of one that `then` goes on with) on a raw TCP socket and reads the response until the server closes. */
 function exchange(port: number, request: string, then?: (socket: Socket) => void): Promise<{ status: number; headers: Map<string, string>; body: string }> {
@@ -125,7 +126,7 @@ describe("security headers", () => {
     const wrongMethod = await exchange(server.port, upgrade(`${KEY}Sec-WebSocket-Version: 13\r\n`).replace(/^GET/, "PUT"));
     expect(wrongMethod.status).toBe(405);
     expectSecurityHeaders(wrongMethod.headers, "405 upgrade with PUT");
-    expect(server.coordinator.sessions.size).toBe(0);
+    expect((await inspectOver(server.url)).sessions).toEqual([]);
   });
 
   it("refusals of the connection bounds carry them too: 429 past the rate, 503 past the per-address count", async () => {

@@ -8,6 +8,7 @@ import { createServer } from "@leasehold/server";
 import { defer, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
 import { STATIC_TOKENS, TENANT_RIGHTS, TOKENS, mintJwt } from "../support/security.js";
+import { inspectOver } from "../support/inspect.js";
 
 const secret = randomBytes(32);
 
@@ -70,6 +71,7 @@ describe("principal names are unique", () => {
     second.send({ op: "hello", version: PROTOCOL_VERSION, auth: ticket });
     const refused = await second.next((message) => message.type === "error");
     expect(refused).toMatchObject({ code: ErrorCode.LIMIT_EXCEEDED, message: expect.stringMatching(/^the principal jwt:tab-1 holds 1 sessions/) });
-    expect(server.coordinator.accounts.get("jwt:tab-1")?.sessions).toBe(1);
+    const sessions = (await inspectOver(server.url, TOKENS.admin)).sessions;
+    expect(sessions.filter((session) => session.account === "jwt:tab-1")).toHaveLength(1);
   });
 });

@@ -3,6 +3,8 @@ import { LimitExceededError, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
 import { spawnScript, startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
+import { inspectOver, sessionIn } from "../support/inspect.js";
+import { busyCore } from "../hostile/support.js";
 
 /** Latencies of `count` sequential round trips, in ms, sorted. */
 async function roundTrips(client: LeaseholdClient, count: number): Promise<number[]> {
@@ -11,7 +13,7 @@ async function roundTrips(client: LeaseholdClient, count: number): Promise<numbe
     const started = performance.now();
     await client.counters.get("calm");
     times.push(performance.now() - started);
-    await new Promise((resolve) => setTimeout(resolve, 2));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return times.sort((a, b) => a - b);
 }
@@ -20,11 +22,15 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
 
 describe("quotas and back-pressure", () => {
   it("a flooding session is answered RATE_LIMITED and slowed (or, if it gets far past its budget, cut off with 4008), while another session's latency stays normal", async () => {
-    const rate = 500;
+    // Low enough that a starved server still reads the flood faster than the rate (at 500 a second
+    // and a load of 30 it never answered RATE_LIMITED); the calm session's pauses keep it below.
+    const rate = 200;
     const server = await startServer({ limits: { maxRequestsPerSecond: rate, requestBurst: 100 } });
     const calm = await startClient(server.url);
     await roundTrips(calm, 50); // warm up
-    const baseline = await roundTrips(calm, 150);
+    // The control: the same round trips while a process that sends nothing keeps one core busy, as
+    // the flooder's process does (the machine's load, not the server, is most of a tail here).
+    const [baseline] = await Promise.all([roundTrips(calm, 150), busyCore(1_000)]);
 
     const flooder = spawnScript("./flooder.ts", [server.url, "3000"]);
     await flooder.next((line) => line.event === "flooding");
@@ -42,10 +48,12 @@ describe("quotas and back-pressure", () => {
     expect([0, CloseCode.RATE_LIMITED]).toContain(tally.closed);
     // Reading from it stopped while it was over budget, so it could not even send much.
     expect(ok + limited).toBeLessThan(tally.sent as number);
-    // The calm session never waited behind it.
-    const summary = { baseline: [quantile(baseline, 0.5), quantile(baseline, 0.99)], during: [quantile(during, 0.5), quantile(during, 0.99)] };
+    // The calm session never waited behind it: its median and its total time waiting (the tail, summed:
+    // a single slowest answer is the machine's noise as much as the server's) stay near the control's.
+    const total = (times: number[]) => times.reduce((sum, time) => sum + time, 0);
+    const summary = { control: [quantile(baseline, 0.5), total(baseline)], during: [quantile(during, 0.5), total(during)] };
     expect(quantile(during, 0.5), JSON.stringify(summary)).toBeLessThan(quantile(baseline, 0.5) * 4 + 1);
-    expect(quantile(during, 0.99), JSON.stringify(summary)).toBeLessThan(Math.max(50, quantile(baseline, 0.99) * 4));
+    expect(total(during), JSON.stringify(summary)).toBeLessThan(total(baseline) * 4 + 50);
   });
 
   it("bye and cancel get through even when the budget is spent", async () => {
@@ -77,20 +85,20 @@ describe("quotas and back-pressure", () => {
     const value = "x".repeat(32 * 1024);
     const before = process.memoryUsage();
     let written = 0;
-    const session = server.coordinator.sessions.get(welcome.session)!;
-    while (session.outlet !== null && written < 64 * 1024 * 1024) {
+    const connected = async () => sessionIn(await inspectOver(server.url), welcome.session)?.connected;
+    while ((await connected()) === true && written < 64 * 1024 * 1024) {
       await Promise.all(Array.from({ length: 32 }, (_, i) => writer.put(`firehose/${i}`, value)));
       written += 32 * value.length;
     }
     const after = process.memoryUsage();
     clearInterval(pongs);
-    expect(session.outlet, "the slow reader should have been detached").toBeNull();
+    expect(await connected(), "the slow reader should have been detached").toBe(false);
     // Cut off within a few MiB of the cap, far from the 64 MiB it would otherwise have been sent.
     expect(written).toBeLessThan(maxBacklogBytes * 8);
     expect(after.rss - before.rss).toBeLessThan(48 * 1024 * 1024);
     // The other sessions go on; the reader's lease expires by its TTL like any silent client's.
     expect((await writer.put("firehose/after", 1)).revision).toBeGreaterThan(0);
-    await vi.waitFor(() => expect(server.coordinator.leases.size).toBe(0), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(async () => expect((await inspectOver(server.url)).leases).toEqual([]), { timeout: 5_000, interval: 50 });
     // When it reads again it finds the close code at the end of what was sent before the cut.
     (reader.socket as unknown as { _socket: { resume(): void } })._socket.resume();
     expect((await reader.closed()).code).toBe(CloseCode.SLOW_CONSUMER);

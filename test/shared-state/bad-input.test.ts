@@ -4,6 +4,7 @@ import type { LeaseholdServer } from "@leasehold/server";
 import { describe, expect, test } from "vitest";
 import { Raw } from "../support/raw.js";
 import { useHarness } from "./fixtures/harness.js";
+import { inspectOver } from "../support/inspect.js";
 
 const harness = useHarness();
 
@@ -17,17 +18,18 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string } &
 }
 
 /** Asserts the server's state did not move: same revision, no keys, no counters. */
-function unchanged(server: LeaseholdServer, revision: number) {
-  expect(server.coordinator.revision).toBe(revision);
-  expect(server.coordinator.shared.kv.size).toBe(0);
-  expect(server.coordinator.shared.counters.size).toBe(0);
+async function unchanged(server: LeaseholdServer, revision: number) {
+  const state = await inspectOver(server.url);
+  expect(state.revision).toBe(revision);
+  expect(state.keys).toBe(0);
+  expect(state.counters).toBe(0);
 }
 
 describe("bad input gets coded errors and changes nothing", () => {
   test("values the wire cannot carry are refused by the client before sending", async () => {
     const server = await harness.server();
     const client = await harness.client(server);
-    const revision = server.coordinator.revision;
+    const revision = (await inspectOver(server.url)).revision;
     let deep: unknown = "bottom";
     for (let depth = 0; depth < 100; depth++) deep = { deeper: deep };
     const bad: unknown[] = [new Date(), new Map([["a", 1]]), new (class Point {})(), Number.NaN, Number.POSITIVE_INFINITY, () => 1, undefined, 10n, Symbol("s"), [1, undefined], { nested: [new Set()] }, deep];
@@ -42,7 +44,7 @@ describe("bad input gets coded errors and changes nothing", () => {
     const good = { s: "x", n: -1.5, b: false, z: null, bytes: new Uint8Array([1, 2, 3]), list: [1, "two", [3]], nested: { a: { b: {} } }, skipped: undefined } as unknown as Value;
     await client.put("k", good);
     expect((await client.get("k"))?.value).toEqual({ s: "x", n: -1.5, b: false, z: null, bytes: new Uint8Array([1, 2, 3]), list: [1, "two", [3]], nested: { a: { b: {} } } });
-    expect(server.coordinator.revision).toBe(revision + 1);
+    expect((await inspectOver(server.url)).revision).toBe(revision + 1);
   });
 
   test("the server refuses wrong value types from any client with BAD_REQUEST", async () => {
@@ -56,7 +58,7 @@ describe("bad input gets coded errors and changes nothing", () => {
     raw.fire({ op: "kv.put", key: "k", value: new Date() });
     expect((await raw.closed()).code).toBe(CloseCode.PROTOCOL_ERROR);
     expect(raw.errorsBeforeClose().at(-1)).toMatchObject({ code: ErrorCode.BAD_REQUEST, message: expect.stringMatching(/extension type/) });
-    unchanged(server, 0);
+    await unchanged(server, 0);
     const client = await harness.client(server);
     await client.put("still", "serving");
     expect(await client.get("still")).toMatchObject({ value: "serving" });
@@ -77,18 +79,18 @@ describe("bad input gets coded errors and changes nothing", () => {
     await expect(client.put(`${emoji}😀`, 1)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
     await client.put("k".repeat(BOUNDS.maxNameLength), 1);
     await client.put(emoji, 1);
-    expect(server.coordinator.shared.kv.size).toBe(2);
+    expect((await inspectOver(server.url)).keys).toBe(2);
   });
 
   test("a value larger than the server's frame limit is LIMIT_EXCEEDED, and the connection stays usable", async () => {
     const server = await harness.server({ limits: { maxFrameBytes: 8 * 1024 } });
     const client = await harness.client(server);
-    const revision = server.coordinator.revision;
+    const revision = (await inspectOver(server.url)).revision;
     const error = await rejection(client.put("big", "x".repeat(9 * 1024)));
     expect(error).toBeInstanceOf(LimitExceededError);
     expect(error.code).toBe(ErrorCode.LIMIT_EXCEEDED);
     await expect(client.put("big", new Uint8Array(16 * 1024))).rejects.toBeInstanceOf(LimitExceededError);
-    unchanged(server, revision);
+    await unchanged(server, revision);
     expect(client.connected).toBe(true);
     await client.put("small", "x".repeat(4 * 1024));
     expect(await client.get("big")).toBeNull();
@@ -98,13 +100,13 @@ describe("bad input gets coded errors and changes nothing", () => {
     const server = await harness.server();
     const client = await harness.client(server);
     await client.counters.set("c", Number.MAX_SAFE_INTEGER - 1);
-    const revision = server.coordinator.revision;
+    const revision = (await inspectOver(server.url)).revision;
     const overflow = await rejection(client.counters.increment("c", 2));
     expect(overflow).toBeInstanceOf(ConflictError);
     expect(overflow.code).toBe(ErrorCode.COUNTER_OVERFLOW);
     expect(await client.counters.increment("c", 1)).toBe(Number.MAX_SAFE_INTEGER);
     await client.counters.set("d", Number.MIN_SAFE_INTEGER);
-    const after = server.coordinator.revision;
+    const after = (await inspectOver(server.url)).revision;
     await expect(client.counters.decrement("d")).rejects.toMatchObject({ code: ErrorCode.COUNTER_OVERFLOW });
     await expect(client.counters.increment("c", Number.MIN_SAFE_INTEGER - 10)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
     await expect(client.counters.set("c", 2 ** 53)).rejects.toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
@@ -112,7 +114,7 @@ describe("bad input gets coded errors and changes nothing", () => {
     await expect(client.counters.compareAndSet("c", Number.MAX_SAFE_INTEGER, Number.NaN)).rejects.toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect(await client.counters.get("c")).toBe(Number.MAX_SAFE_INTEGER);
     expect(await client.counters.get("d")).toBe(Number.MIN_SAFE_INTEGER);
-    expect(server.coordinator.revision).toBe(after);
+    expect((await inspectOver(server.url)).revision).toBe(after);
     expect(after).toBe(revision + 2);
   });
 
@@ -124,7 +126,7 @@ describe("bad input gets coded errors and changes nothing", () => {
     await owner.locks.acquire("lock:other", lease.id);
     const watch = other.watch("");
     await watch.ready;
-    const revision = server.coordinator.revision;
+    const revision = (await inspectOver(server.url)).revision;
 
     // Someone else's lease, a lease that does not exist, a stale fence, a failed compare: each refused whole.
     expect(await rejection(other.put("k", 1, { lease: lease.id }))).toMatchObject({ code: ErrorCode.LEASE_NOT_OWNED });
@@ -136,9 +138,10 @@ describe("bad input gets coded errors and changes nothing", () => {
     expect(await rejection(owner.delete("k", { fence: { lock: "lock", token: lock.token! + 1 } }))).toMatchObject({ code: ErrorCode.FENCE_FAILED });
     expect(await rejection(other.watch("", { fromRevision: revision + 5 }).ready)).toMatchObject({ code: ErrorCode.OUT_OF_RANGE });
 
-    expect(server.coordinator.revision).toBe(revision);
-    expect(server.coordinator.shared.kv.size).toBe(0);
-    expect(server.coordinator.leases.get(lease.id)?.keys.size).toBe(0);
+    const state = await inspectOver(server.url);
+    expect(state.revision).toBe(revision);
+    expect(state.keys).toBe(0);
+    expect(state.leases.find((each) => each.lease === lease.id)?.keys).toBe(0);
     // The next change is the first event the watch sees.
     const written = await other.put("marker", 1);
     const first = await watch[Symbol.asyncIterator]().next();

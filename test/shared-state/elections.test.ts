@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { ErrorCode, LeaseExpiredError, ReleasedError, TimeoutError, type LeaderInfo } from "@leasehold/client";
 import { describe, expect, test, vi } from "vitest";
 import { aborted, drain, useHarness } from "./fixtures/harness.js";
+import { electionIn, inspectOver, sessionIn } from "../support/inspect.js";
 
 const harness = useHarness();
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -60,7 +61,7 @@ describe("elections", () => {
       elected = true;
       return term;
     });
-    await vi.waitFor(() => expect(server.coordinator.elections.get("app-leader")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(electionIn(await inspectOver(server.url), "app-leader")?.waiters.length).toBe(1));
     expect(elected).toBe(false);
 
     const killedAt = performance.now();
@@ -96,9 +97,9 @@ describe("elections", () => {
     const leases = await Promise.all(clients.slice(0, 3).map((client) => client.leases.grant(5_000)));
     const first = await clients[0]!.elections.campaign("app-leader", leases[0]!.id, { value: "c0" });
     const second = clients[1]!.elections.campaign("app-leader", leases[1]!.id, { value: "c1" });
-    await vi.waitFor(() => expect(server.coordinator.elections.get("app-leader")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(electionIn(await inspectOver(server.url), "app-leader")?.waiters.length).toBe(1));
     const third = clients[2]!.elections.campaign("app-leader", leases[2]!.id, { value: "c2" });
-    await vi.waitFor(() => expect(server.coordinator.elections.get("app-leader")?.queue.size).toBe(2));
+    await vi.waitFor(async () => expect(electionIn(await inspectOver(server.url), "app-leader")?.waiters.length).toBe(2));
 
     await first.resign();
     expect(first.signal.reason).toBeInstanceOf(ReleasedError);
@@ -110,8 +111,7 @@ describe("elections", () => {
     const back = new Promise((resolve) => observer.addEventListener("reconnected", resolve, { once: true }));
     observer.dropConnection();
     await back;
-    const session = () => server.coordinator.sessions.get(observer.sessionId!);
-    await vi.waitFor(() => expect(session()?.subscriptions.size).toBe(1));
+    await vi.waitFor(async () => expect(sessionIn(await inspectOver(server.url), observer.sessionId)?.subscriptions).toBe(1));
 
     await secondTerm.resign();
     const thirdTerm = await third;
@@ -156,10 +156,10 @@ describe("elections", () => {
     await expect(b!.elections.campaign("e", leaseB.id, { wait: 100 })).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
     const controller = new AbortController();
     const pending = b!.elections.campaign("e", leaseB.id, { signal: controller.signal });
-    await vi.waitFor(() => expect(server.coordinator.elections.get("e")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(electionIn(await inspectOver(server.url), "e")?.waiters.length).toBe(1));
     controller.abort(new Error("gave up"));
     await expect(pending).rejects.toThrow("gave up");
-    await vi.waitFor(() => expect(server.coordinator.elections.get("e")?.queue.size).toBe(0));
+    await vi.waitFor(async () => expect(electionIn(await inspectOver(server.url), "e")?.waiters.length).toBe(0));
     expect(await b!.elections.leader("e")).toEqual({ value: null, token: expect.any(Number) });
   });
 });

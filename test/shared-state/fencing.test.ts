@@ -25,7 +25,8 @@ describe("fenced writes", () => {
   test("a holder whose lease expired (keepAlive: false) is refused after the next holder got the lock", async () => {
     const server = await harness.server();
     const [stale, next] = await harness.clients(server, 2);
-    const staleLease = await stale!.leases.grant(300, { keepAlive: false });
+    // Long enough for the acquire and the write below at a load of 30 (a 300 ms lease ran out first).
+    const staleLease = await stale!.leases.grant(2_000, { keepAlive: false });
     const lock = await stale!.locks.acquire("lock:job", staleLease.id);
     await stale!.put("job", "v1", { fence: { lock: "lock:job", token: lock.token! } });
 

@@ -1,6 +1,8 @@
 import { ConflictError, ErrorCode, type Lease, type LeaseholdClient, type Lock } from "@leasehold/client";
 import { describe, expect, test, vi } from "vitest";
+import { seededRandom } from "../support/seeded-random.js";
 import { useHarness } from "./fixtures/harness.js";
+import { inspectOver, lockIn } from "../support/inspect.js";
 
 const harness = useHarness();
 
@@ -34,22 +36,11 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A small seeded generator, so that a failing run can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("shared locks and semaphores", () => {
   test("randomized: 8 clients, random modes; readers share, writers are alone, a semaphore never passes its limit", async () => {
     const seed = Date.now();
-    const next = random(seed);
+    // Seeded, so that a failing run can be replayed from its seed.
+    const next = seededRandom(seed);
     const server = await harness.server();
     const clients = await harness.clients(server, 8);
     const occupancy = new Occupancy({ "gpu-slots": 3 });
@@ -85,18 +76,18 @@ describe("shared locks and semaphores", () => {
     // The run did exercise sharing and a full semaphore (not just one holder at a time).
     expect(occupancy.peaks.get("cache:rebuild")).toBeGreaterThan(1);
     expect(occupancy.peaks.get("gpu-slots")).toBe(3);
-    expect([...server.coordinator.locks.entries()]).toEqual([]);
+    expect((await inspectOver(server.url)).locks).toEqual([]);
   });
 
   test("FIFO across modes: a reader that comes after a waiting writer waits behind it", async () => {
     const server = await harness.server();
     const [r1, w, r2, r3] = await harness.clients(server, 4);
     const leases = await Promise.all([r1, w, r2, r3].map((client) => client!.leases.grant(5_000)));
-    const queue = () => server.coordinator.locks.get("cache:rebuild")?.queue.size ?? 0;
+    const queue = async () => lockIn(await inspectOver(server.url), "cache:rebuild")?.waiters.length ?? 0;
 
     const first = await r1!.locks.acquire("cache:rebuild", leases[0]!.id, { mode: "shared" });
     const writer = w!.locks.acquire("cache:rebuild", leases[1]!.id, { wait: true });
-    await vi.waitFor(() => expect(queue()).toBe(1));
+    await vi.waitFor(async () => expect(await queue()).toBe(1));
     // Free for readers right now, but a writer is in line: a try is refused and a wait queues.
     expect((await r3!.locks.acquire("cache:rebuild", leases[3]!.id, { mode: "shared" })).acquired).toBe(false);
     let secondGranted = false;
@@ -104,7 +95,7 @@ describe("shared locks and semaphores", () => {
       secondGranted = true;
       return lock;
     });
-    await vi.waitFor(() => expect(queue()).toBe(2));
+    await vi.waitFor(async () => expect(await queue()).toBe(2));
 
     await first.release();
     const written = await writer;
@@ -123,13 +114,13 @@ describe("shared locks and semaphores", () => {
     expect(slots.every((slot) => slot.acquired)).toBe(true);
     expect((await clients[4]!.semaphores.acquire("gpu-slots", leases[4]!.id, { limit: 4 })).acquired).toBe(false);
     const fifth = clients[4]!.semaphores.acquire("gpu-slots", leases[4]!.id, { limit: 4, wait: true });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("gpu-slots")?.queue.size).toBe(1));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "gpu-slots")?.waiters.length).toBe(1));
     const sixth = clients[5]!.semaphores.acquire("gpu-slots", leases[5]!.id, { limit: 4, wait: true });
-    await vi.waitFor(() => expect(server.coordinator.locks.get("gpu-slots")?.queue.size).toBe(2));
+    await vi.waitFor(async () => expect(lockIn(await inspectOver(server.url), "gpu-slots")?.waiters.length).toBe(2));
     await slots[2]!.release();
     const granted = await fifth;
     expect(granted.acquired).toBe(true);
-    expect(server.coordinator.locks.get("gpu-slots")?.holders.size).toBe(4);
+    expect(lockIn(await inspectOver(server.url), "gpu-slots")?.holders.length).toBe(4);
     await clients[0]!.leases.revoke(leases[0]!.id);
     expect((await sixth).acquired).toBe(true);
   });

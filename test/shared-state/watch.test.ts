@@ -1,6 +1,7 @@
 import { ConflictError, ErrorCode, LimitExceededError, type LeaseholdClient, type WatchEvent } from "@leasehold/client";
 import { describe, expect, test, vi } from "vitest";
 import { controllableSockets, drain, useHarness } from "./fixtures/harness.js";
+import { inspectOver, sessionIn } from "../support/inspect.js";
 
 const harness = useHarness();
 
@@ -79,7 +80,7 @@ describe("watch", () => {
       sockets.blocked = true;
       const expired = reconnected(watcher, "expired");
       watcher.dropConnection();
-      await vi.waitFor(() => expect(server.coordinator.sessions.has(watcher.sessionId!)).toBe(false), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(async () => expect(sessionIn(await inspectOver(server.url), watcher.sessionId)).toBeUndefined(), { timeout: 5_000, interval: 20 });
       sockets.blocked = false;
       // The network is back: dial now, as an application told so would, rather than after the backoff wait.
       watcher.wake();
@@ -135,11 +136,11 @@ describe("watch", () => {
     for (let index = 0; index < 2_000 && !overflowed; index += 20) {
       const batch = await Promise.all(Array.from({ length: 20 }, (_, offset) => writer.put(`big:${index + offset}`, value)));
       revisions.push(...batch.map((result) => result.revision));
-      overflowed = server.coordinator.shared.watches.size === 0;
+      overflowed = sessionIn(await inspectOver(server.url), watcher.sessionId)?.subscriptions === 0;
     }
     expect(overflowed).toBe(true);
     // The server holds no backlog of its own for the dropped watcher.
-    expect(server.coordinator.shared.watches.history.size).toBeLessThanOrEqual(50);
+    expect((await inspectOver(server.url)).history).toBeLessThanOrEqual(50);
 
     sockets.current!.resume();
     const events: WatchEvent[] = [];
@@ -161,7 +162,7 @@ describe("watch", () => {
     const error = await drain(watch, events);
     expect(events.map((event) => event.key)).toEqual(["k:0", "k:1", "k:2", "k:3", "k:4"]);
     expect(error).toBeInstanceOf(LimitExceededError);
-    await vi.waitFor(() => expect(server.coordinator.shared.watches.size).toBe(0));
+    await vi.waitFor(async () => expect(sessionIn(await inspectOver(server.url), client.sessionId)?.subscriptions).toBe(0));
   });
 
   test("watches count against maxWatchesPerSession and close frees them", async () => {
@@ -175,10 +176,11 @@ describe("watch", () => {
     a.close();
     const d = client.watch("d");
     await d.ready;
-    expect(server.coordinator.shared.watches.size).toBe(1);
+    // d and the observer b: two open, as many as allowed.
+    expect(sessionIn(await inspectOver(server.url), client.sessionId)?.subscriptions).toBe(2);
     d.close();
     b.close();
-    await vi.waitFor(() => expect([...server.coordinator.sessions.values()][0]!.subscriptions.size).toBe(0));
+    await vi.waitFor(async () => expect(sessionIn(await inspectOver(server.url), client.sessionId)?.subscriptions).toBe(0));
   });
 
   test("the server drops a connection's watches when it detaches, and the client opens them again", async () => {
@@ -190,17 +192,18 @@ describe("watch", () => {
     await watch.ready;
     const events: WatchEvent[] = [];
     void drain(watch, events);
-    expect(server.coordinator.shared.watches.size).toBe(1);
+    const watching = async () => sessionIn(await inspectOver(server.url), client.sessionId)?.subscriptions;
+    expect(await watching()).toBe(1);
     sockets.blocked = true;
     client.dropConnection();
-    await vi.waitFor(() => expect(server.coordinator.shared.watches.size).toBe(0));
+    await vi.waitFor(async () => expect(await watching()).toBe(0));
     const missed = await writer.put("while-away", 1);
     const back = reconnected(client);
     sockets.blocked = false;
     // The network is back: dial now, as an application told so would, rather than after the backoff wait.
     client.wake();
     await back;
-    await vi.waitFor(() => expect(server.coordinator.shared.watches.size).toBe(1));
+    await vi.waitFor(async () => expect(await watching()).toBe(1));
     await vi.waitFor(() => expect(events.map((event) => event.revision)).toEqual([missed.revision]));
     watch.close();
   });

@@ -1,14 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
-import { fileURLToPath } from "node:url";
 import { vi } from "vitest";
+import { BUILT_CLI } from "./built-cli.js";
 import { defer, repoRoot } from "./fixtures.js";
-
-/**
- * For tests that start the CLI several times: one start costs 1.5 s of CPU (tsx compiling the
- * sources), and took 4-5 s of wall time on the shared 2-core machine at a load average of 20.
- */
-export const CLI_TEST_TIMEOUT_MS = 120_000;
 
 /** A `leasehold` client command (lock, elect, get, ...) running as its own process, as a shell would start it. */
 export interface CliProcess {
@@ -23,11 +17,12 @@ export interface CliProcess {
 }
 
 /**
- * Starts `leasehold <args>` from the TypeScript sources (the real CLI, as `startServerProcess` starts
- * `serve`), with `env` added to the test's environment; killed after the test if still running.
+ * Starts `leasehold <args>` as built for users (`packages/server/dist/cli.js`, which the cli tier's
+ * global setup, `built-cli.ts`, brings up to date with the sources once per run), with `env` added to
+ * the test's environment; killed after the test if still running.
  */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL("../../packages/server/src/cli.ts", import.meta.url)), ...args], {
+  const child = spawn(process.execPath, [BUILT_CLI, ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

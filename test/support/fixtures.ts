@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
 import { connect, type ConnectOptions, type LeaseholdClient } from "@leasehold/client";
-import { createServer, inspect, type Inspection, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -26,11 +26,6 @@ export async function startServer(options: ServerOptions = {}): Promise<Leasehol
   return server;
 }
 
-/** The lock, semaphore or election `name` as an admin sees it (holders, queue in order); undefined when nobody holds or awaits it. */
-export function lockOf(server: LeaseholdServer, name: string): Inspection["locks"][number] | undefined {
-  return inspect(server.coordinator).locks.find((lock) => lock.name === name);
-}
-
 /** A client closed after the test. */
 export async function startClient(url: string | readonly string[], options: ConnectOptions = {}): Promise<LeaseholdClient> {
   const client = await connect(url, options);
@@ -48,7 +43,12 @@ export interface ChildScript {
 
 /** `nodeArgs` go to Node itself before the script (`--max-old-space-size=96`, say). */
 export function spawnScript(script: string, args: string[], nodeArgs: string[] = []): ChildScript {
-  const child = spawn(process.execPath, [...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args], {
+  return spawnNode([...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args]);
+}
+
+/** Node with these arguments as a child (see spawnScript), e.g. a built script without tsx. */
+export function spawnNode(argv: string[]): ChildScript {
+  const child = spawn(process.execPath, argv, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -83,7 +83,7 @@ export function spawnScript(script: string, args: string[], nodeArgs: string[] =
       const seen = lines.find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child script ${script} printed no matching line within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`child ${argv.filter((arg) => !arg.startsWith("-")).slice(0, 2).join(" ")} printed no matching line within ${timeoutMs} ms`)), timeoutMs);
         waiters.push({
           match,
           resolve: (line) => {

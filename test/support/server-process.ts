@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { defer, repoRoot, spawnScript, type ChildScript } from "./fixtures.js";
+import { BUILT_CLI } from "./built-cli.js";
+import { defer, repoRoot, spawnNode, type ChildScript } from "./fixtures.js";
 
 /** A port that was free a moment ago, so that a restarted server can listen where its clients look. */
 export async function freePort(): Promise<number> {
@@ -13,16 +13,21 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** The real CLI (`leasehold serve`) in its own process, so that tests can SIGKILL or SIGTERM it. */
+/**
+ * The real CLI (`leasehold serve`) in its own process, so that tests can SIGKILL or SIGTERM it: the
+ * build in dist/ (the tier's global setup, test/support/built-cli.ts, brings it up to date), because a
+ * start through tsx took longer than an 8 s lease at a load of 30 and a restart test then failed.
+ */
 export async function startServerProcess(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildScript; url: string }> {
-  const child = spawnScript("../../packages/server/src/cli.ts", ["serve", "--host", "127.0.0.1", "--min-ttl", "100", ...args], nodeArgs);
-  const line = await child.next((entry) => typeof entry.url === "string", 20_000);
+  const child = spawnNode([...nodeArgs, BUILT_CLI, "serve", "--host", "127.0.0.1", "--min-ttl", "100", ...args]);
+  // A hang guard, not a speed bound.
+  const line = await child.next((entry) => typeof entry.url === "string", 50_000);
   return { child, url: line.url as string };
 }
 
 /** Runs the CLI to completion and returns its exit code and what it printed on stderr. */
 export async function runServerToExit(args: string[], timeoutMs = 20_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fileURLToPath(new URL("../../packages/server/src/cli.ts", import.meta.url)), "serve", "--host", "127.0.0.1", ...args], {
+  const child = spawn(process.execPath, [BUILT_CLI, "serve", "--host", "127.0.0.1", ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

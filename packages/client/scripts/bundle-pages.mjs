@@ -9,9 +9,15 @@
 // main script get the same module instance: it reads ?token= and removes it from the address bar,
 // and a second copy would find it gone).
 //
+// The browser bundle those pages load ("/leasehold.js") is built into the same folder: the server
+// serves its own copy, built with its pages from the same sources, wherever the client package
+// happens to be installed (or if it is not).
+//
 //   node bundle-pages.mjs [outdir]   (default: packages/server/dist/pages)
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { bundleClient } from "./bundle.mjs";
 
 const pages = fileURLToPath(new URL("../../server/src/pages/", import.meta.url));
 const outdir = process.argv[2] ?? fileURLToPath(new URL("../../server/dist/pages/", import.meta.url));
@@ -45,3 +51,4 @@ const result = await build({
 });
 if (result.errors.length > 0) process.exit(1);
 console.log(`page scripts: ${outdir}`);
+if (!(await bundleClient(join(outdir, "leasehold.js")))) process.exit(1);

@@ -305,10 +305,13 @@ export class LeaseholdClient extends EventTarget {
   #onWelcome(welcome: Welcome): void {
     const first = this.#session === undefined;
     this.#session = { id: welcome.session, secret: welcome.secret };
-    // A new session's interval is the server's base; a resumed one's is already shortened by its
-    // leases, and taking it as the base would expect pings faster than the server sends them once
-    // those leases are gone.
-    if (!welcome.resumed) this.#heartbeatMs = welcome.heartbeat;
+    // The silence rule rests on the session's base interval (PROTOCOL.md section 5). A server that
+    // announces it is right every time: the process that resumes a session (after a restart with other
+    // flags, or another cluster member) may not have the base of the one that created it. From an older
+    // server, a new session's interval is the base; a resumed one's is already shortened by its leases,
+    // and taking it as the base would expect pings faster than the server sends them once those end.
+    if (welcome.baseHeartbeat !== undefined) this.#heartbeatMs = welcome.baseHeartbeat;
+    else if (!welcome.resumed) this.#heartbeatMs = welcome.heartbeat;
     this.#leasesChanged();
     if (first) {
       this.#calls.flush();
@@ -343,11 +346,16 @@ export class LeaseholdClient extends EventTarget {
         this.#liveness.pongAcknowledged(message.ack);
         return;
       case "lease.ended": {
-        const reason = message.reason === "expired" ? `lease ${message.lease} expired on the server` : `lease ${message.lease} was revoked by an administrator`;
+        // A reason this client does not know (a later server's) ends the lease all the same (PROTOCOL.md section 2).
+        const reason =
+          message.reason === "expired" ? `lease ${message.lease} expired on the server`
+          : message.reason === "revoked" ? `lease ${message.lease} was revoked by an administrator`
+          : `lease ${message.lease} ended on the server (${message.reason})`;
         this.#leaseRegistry.get(message.lease)?.end(new LeaseExpiredError(ErrorCode.LEASE_EXPIRED, reason));
         return;
       }
       case "lock.lost":
+        // Any reason but "stolen" (including one this client does not know) is a plain loss (PROTOCOL.md section 2).
         this.#locksByToken
           .get(message.token)
           ?.lose(

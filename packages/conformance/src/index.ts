@@ -2,8 +2,8 @@
 export { RawConnection } from "./wire/connection.js";
 export { fromTagged, toTagged, type InvalidFrameVector, type MessageVector, type Tagged } from "./vectors.js";
 export { decode as kitDecode } from "./wire/codec.js";
-export { runScenarios, type RunOptions, type ScenarioResult } from "./server/runner.js";
+export { runScenarios, type RunOptions } from "./server/runner.js";
 export { serverScenarios } from "./server/scenarios/index.js";
 export { SMALL_LIMITS, SMALL_LIMITS_FLAGS } from "./server/profile.js";
-export { summaryLine, jsonReport, junitReport } from "./server/report.js";
+export { summaryLine, jsonReport, junitReport, type ScenarioResult } from "./report.js";
 export type { Scenario, KitContext } from "./server/scenario.js";

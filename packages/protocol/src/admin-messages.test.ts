@@ -37,4 +37,26 @@ describe("admin feed messages", () => {
     expect(decodeServerMessage(encode({ ...update, locks: [{ ...update.locks[0], kind: "mutex" }] }))).toMatchObject({ ok: false });
     expect(Results["admin.subscribe"].safeParse({ subscription: 3, revision: 40 }).success).toBe(true);
   });
+
+  it("admin.state carries the optional counts (account, subscriptions, a lease's keys, keys, counters, history), and parses without them", () => {
+    const bare = {
+      now: 12_345,
+      revision: 40,
+      sessions: [{ session: "s1", address: "127.0.0.1:5000", connected: true, ageMs: 100 }],
+      leases: [{ lease: 1, session: "s1", ttl: 5_000, remaining: 4_000, keepAlive: true }],
+      locks: [{ name: "job", kind: "lock", holders: [{ session: "s1", lease: 1, token: 39, mode: "exclusive" }], waiters: [] }],
+    };
+    const full = {
+      ...bare,
+      sessions: [{ ...bare.sessions[0], account: "token:ops", subscriptions: 2 }],
+      leases: [{ ...bare.leases[0], keys: 3 }],
+      keys: 3,
+      counters: 1,
+      history: 17,
+    };
+    expect(Results["admin.state"].parse(bare)).toEqual(bare);
+    expect(Results["admin.state"].parse(full)).toEqual(full);
+    expect(Results["admin.state"].safeParse({ ...full, history: -1 }).success).toBe(false);
+    expect(Results["admin.state"].safeParse({ ...full, sessions: [{ ...full.sessions[0], subscriptions: 0.5 }] }).success).toBe(false);
+  });
 });

@@ -4,6 +4,7 @@ import en from "zod/v4/locales/en.js";
 import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
+import { describeIssues, MAX_QUOTED } from "./issue-text.js";
 import { acceptReply } from "./reply-fast-path.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
 import { ServerMessage } from "./server-messages.js";
@@ -32,11 +33,6 @@ const packr = new Packr({
 export function useEnglishErrorMessages(): void {
   z.config(en());
 }
-
-/** Longest piece of a received value (an op name, a map key) quoted in an error text. */
-const MAX_QUOTED = 64;
-/** Longest description of a message's problems. */
-const MAX_SUMMARY = 512;
 
 export function encode(message: unknown): Uint8Array {
   return packr.pack(message);
@@ -74,7 +70,7 @@ export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
   if (reply !== undefined) return { ok: true, message: reply };
   const parsed = ServerMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
-  return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${summarize(parsed.error)}` };
+  return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${describeIssues(read.value, parsed.error.issues)}` };
 }
 
 type Read = { ok: true; value: unknown; problem: FrameProblem | undefined } | { ok: false; fatal: true; code: ErrorCode; error: string };
@@ -136,27 +132,9 @@ function describeInvalid(value: unknown, error: z.core.$ZodError): Decoded<never
     ok: false,
     fatal: false,
     code: outOfRange ? ErrorCode.OUT_OF_RANGE : ErrorCode.BAD_REQUEST,
-    error: `invalid ${record.op}: ${summarize(error)}`,
+    error: `invalid ${record.op}: ${describeIssues(value, error.issues)}`,
     id,
   };
-}
-
-/**
- * At most three issues, each with its path, in at most `MAX_SUMMARY` characters. A path holds the
- * received map keys on the way to the issue: each is cut to `MAX_QUOTED` characters, so that no text
- * grows with what was sent.
- */
-function summarize(error: z.core.$ZodError): string {
-  const text = error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.slice(0, 8).map(pathElement).join(".") : "message"}: ${describeIssue(issue)}`)
-    .join("; ");
-  return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY)}...` : text;
-}
-
-function pathElement(key: PropertyKey): string {
-  const text = String(key);
-  return text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}...` : text;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -171,11 +149,4 @@ function hasRangeIssue(issues: readonly z.core.$ZodIssue[]): boolean {
     const branches = issue.errors.filter((branch) => !branch.every((inner) => inner.code === "invalid_value" || inner.code === "invalid_type"));
     return branches.some((branch) => hasRangeIssue(branch));
   });
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code !== "invalid_union") return issue.message;
-  // Name the closest branch's complaint rather than a bare "Invalid input".
-  const inner = issue.errors.flat().find((candidate) => candidate.code === "too_big" || candidate.code === "too_small") ?? issue.errors.flat()[0];
-  return inner ? inner.message : issue.message;
 }

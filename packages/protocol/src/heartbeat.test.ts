@@ -6,12 +6,12 @@ describe("heartbeatInterval", () => {
   const cases: [string, number, number[], number][] = [
     ["no kept-alive lease: the longest interval", 3_333, [], 3_333],
     ["a long TTL does not lengthen it", 3_333, [60_000], 3_333],
-    ["a third of a short TTL", 3_333, [3_000], 1_000],
-    ["the shortest of several TTLs wins, in any order", 5_000, [9_000, 1_500, 6_000], 500],
-    ["a third is rounded down, so that pings are never late", 5_000, [1_000], 333],
+    ["a quarter of a short TTL", 3_333, [3_000], 750],
+    ["the shortest of several TTLs wins, in any order", 5_000, [9_000, 1_500, 6_000], 375],
+    ["a quarter is rounded down, so that pings are never late", 5_000, [1_001], 250],
     ["never below the floor, however short the TTL", 5_000, [90], HEARTBEAT_DEFAULTS.minHeartbeatMs],
     ["the floor also holds for a tiny longest interval", 10, [], HEARTBEAT_DEFAULTS.minHeartbeatMs],
-    ["exactly at the floor", 5_000, [150], 50],
+    ["exactly at the floor", 5_000, [200], 50],
   ];
   for (const [label, longestMs, ttls, expected] of cases) {
     it(label, () => {
@@ -24,6 +24,6 @@ describe("heartbeatInterval", () => {
       yield 30_000;
       yield 2_400;
     }
-    expect(heartbeatInterval(HEARTBEAT_DEFAULTS.heartbeatMs, ttls())).toBe(800);
+    expect(heartbeatInterval(HEARTBEAT_DEFAULTS.heartbeatMs, ttls())).toBe(600);
   });
 });

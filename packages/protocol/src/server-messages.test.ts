@@ -16,6 +16,17 @@ const FIRST_LIMITS = {
   maxWatchesPerSession: 100,
 };
 
+describe("push reasons, open to later servers' values (PROTOCOL.md section 2)", () => {
+  it("reads a lock.lost or lease.ended whose reason this version does not define, and bounds its length", () => {
+    const lost = { type: "lock.lost", name: "c/1", token: 9, reason: "confiscated" };
+    expect(ServerMessage.parse(lost)).toEqual(lost);
+    const ended = { type: "lease.ended", lease: 3, reason: "reclaimed" };
+    expect(ServerMessage.parse(ended)).toEqual(ended);
+    expect(ServerMessage.safeParse({ ...lost, reason: "x".repeat(65) }).success).toBe(false);
+    expect(ServerMessage.safeParse({ ...lost, reason: 7 }).success).toBe(false);
+  });
+});
+
 describe("WelcomeLimits, derived from DEFAULT_LIMITS", () => {
   it("has one field per default limit, so that a limit added to DEFAULT_LIMITS is announced without another edit", () => {
     expect(Object.keys(WelcomeLimits.shape).sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());

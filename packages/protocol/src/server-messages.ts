@@ -81,11 +81,26 @@ export const ErrorMessage = z.object({
   message: z.string(),
 });
 
+/** The reasons a `lease.ended` carries today. */
+export const LEASE_ENDED_REASONS = ["expired", "revoked"] as const;
+/** The reasons a `lock.lost` carries today. */
+export const LOCK_LOST_REASONS = ["revoked", "stolen"] as const;
+
+/**
+ * A push's `reason`: one of today's values, or a later one. Open on purpose (PROTOCOL.md section 2,
+ * "Versions and compatibility"): a holder that never used `steal` still receives "stolen", so a client
+ * must read any reason as the loss it reports rather than refuse the frame. The bound keeps a hostile
+ * server's text short in the client's error messages.
+ */
+function openReason<const Known extends readonly [string, ...string[]]>(known: Known) {
+  return z.union([z.enum(known), z.string().check(z.maxLength(64))]);
+}
+
 /** A lease ended without its owner asking (it expired) or was revoked by an admin. Everything bound to it is gone. */
 export const LeaseEnded = z.object({
   type: z.literal("lease.ended"),
   lease: LeaseId,
-  reason: z.enum(["expired", "revoked"]),
+  reason: openReason(LEASE_ENDED_REASONS),
 });
 
 /** A held lock, semaphore slot or election seat was taken away: force-released by an admin, or stolen by a `lock.acquire` with `steal`. */
@@ -93,7 +108,7 @@ export const LockLost = z.object({
   type: z.literal("lock.lost"),
   name: Name,
   token: Token,
-  reason: z.enum(["revoked", "stolen"]),
+  reason: openReason(LOCK_LOST_REASONS),
 });
 
 export const WatchEvent = z.object({
@@ -254,10 +269,28 @@ export const Results = {
     now: NonNegativeInt,
     revision: Revision,
     sessions: z.array(
-      z.object({ session: z.string(), address: z.string(), agent: z.optional(z.string()), connected: z.boolean(), ageMs: NonNegativeInt }),
+      z.object({
+        session: z.string(),
+        address: z.string(),
+        agent: z.optional(z.string()),
+        connected: z.boolean(),
+        ageMs: NonNegativeInt,
+        /** The account its quotas count against: its principal (`token:NAME`, `jwt:SUB`), or its IP address without authentication. */
+        account: z.optional(z.string()),
+        /** Watches, election observers and admin feeds open on its connection. */
+        subscriptions: z.optional(NonNegativeInt),
+      }),
     ),
     leases: z.array(
-      z.object({ lease: LeaseId, session: z.string(), ttl: Millis, remaining: NonNegativeInt, keepAlive: z.boolean() }),
+      z.object({
+        lease: LeaseId,
+        session: z.string(),
+        ttl: Millis,
+        remaining: NonNegativeInt,
+        keepAlive: z.boolean(),
+        /** Keys bound to it, deleted when it ends. */
+        keys: z.optional(NonNegativeInt),
+      }),
     ),
     locks: z.array(
       z.object({
@@ -268,6 +301,13 @@ export const Results = {
         waiters: z.array(z.object({ session: z.string(), lease: LeaseId, mode: LockMode })),
       }),
     ),
+    // Counts that tell an admin (and a test) that state was made or freed; optional, as servers before them omit them.
+    /** Keys stored. */
+    keys: z.optional(NonNegativeInt),
+    /** Counters stored. */
+    counters: z.optional(NonNegativeInt),
+    /** Changes kept for watches that resume from a revision (bounded by the server's watch history limits). */
+    history: z.optional(NonNegativeInt),
   }),
   "admin.release": z.object({ released: z.boolean() }),
   "admin.revoke": z.object({ revoked: z.boolean() }),

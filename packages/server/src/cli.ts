@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
+import { readFileSync } from "node:fs";
+import { clusterSecretOf } from "./auth/cluster-secret.js";
+import { startGateway } from "./cluster/gateway.js";
+import type { ServerOptions } from "./options.js";
 import { resolve } from "node:path";
 import { addClientCommands } from "./commands/index.js";
 import { createServer } from "./server.js";
@@ -33,6 +38,9 @@ program
       .argParser(integer(65_536, Number.MAX_SAFE_INTEGER)),
   )
   .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug").env("LEASEHOLD_LOG_LEVEL").default("info"))
+  .addOption(new Option("--log-format <format>", "auto: readable lines on a terminal, JSON lines otherwise").env("LEASEHOLD_LOG_FORMAT").choices(["auto", "json", "pretty"]).default("auto"))
+  .addOption(new Option("--metrics-port <port>", "also serve /metrics and the probes on this port, without authentication (0: any free port)").env("LEASEHOLD_METRICS_PORT").argParser(integer(0, 65_535)))
+  .addOption(new Option("--metrics-host <host>", "interface of the --metrics-port listener").env("LEASEHOLD_METRICS_HOST").default("127.0.0.1"))
   // Security (README, "Security"). Any of --auth-file, --jwt-secret-file, --jwt-public-key turns authentication on.
   .addOption(new Option("--auth-file <file>", "static tokens with their permissions (JSON); turns authentication on").env("LEASEHOLD_AUTH_FILE"))
   .addOption(new Option("--jwt-secret-file <file>", "accept HS256 JWTs signed with the secret in this file; turns authentication on").env("LEASEHOLD_JWT_SECRET_FILE"))
@@ -67,8 +75,19 @@ program
   )
   .addOption(new Option("--lock-delay <ms>", "how long a lock lost rather than released (lease expired, admin revoke) stays ungrantable, unless its acquire says").env("LEASEHOLD_LOCK_DELAY_MS").argParser(integer(0, 86_400_000)))
   .addOption(new Option("--max-backlog <bytes>", "unsent bytes before a slow reader is cut off (4006)").env("LEASEHOLD_MAX_BACKLOG_BYTES").argParser(integer(65_536, 1024 * 1024 * 1024)))
+  // A cluster on etcd (README, "Running a cluster").
+  .addOption(new Option("--etcd <urls>", "run as a gateway of a cluster whose state is in etcd at these client URLs (comma-separated); --data is then unused").env("LEASEHOLD_ETCD"))
+  .addOption(new Option("--cluster-secret-file <file>", "a secret shared by every gateway: followers prove themselves to the leader with it and pass clients' real addresses").env("LEASEHOLD_CLUSTER_SECRET_FILE"))
+  .addOption(new Option("--advertise <url>", "the URL other gateways reach this one at (default ws://host:port as it listens)").env("LEASEHOLD_ADVERTISE"))
+  .addOption(new Option("--etcd-prefix <prefix>", "where in etcd the cluster keeps its keys").env("LEASEHOLD_ETCD_PREFIX").default("/leasehold/"))
+  .addOption(new Option("--election-ttl <s>", "TTL of the leader's election lease: a failover takes about this long (etcd's minimum: 1.5 election timeouts)").env("LEASEHOLD_ELECTION_TTL").default(2).argParser(integer(1, 60)))
   .action(async (options: ServeOptions) => {
-    const logger = pino({ level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } });
+    const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
+    // pino-pretty as a stream in this thread (not a transport's worker): lines come out in order with the rest, and nothing is lost at exit.
+    const logger = pino(
+      { level: options.logLevel, redact: { paths: ["*.auth", "token", "*.token", "credential"], censor: "[redacted]" } },
+      readable ? pretty({ colorize: process.stdout.isTTY, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }) : undefined,
+    );
     if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together");
     const jwtFiles =
       options.jwtSecretFile !== undefined || options.jwtPublicKey !== undefined
@@ -81,7 +100,7 @@ program
       throw new Error(`LEASEHOLD_MEMORY=${memoryEnv} is not understood: set it to 1 or true for in-memory mode, or unset it to keep state in --data`);
     }
     const dataDir = options.memory ? null : options.data;
-    const server = await createServer({
+    const serverOptions: ServerOptions = {
       dataDir,
       maxDataBytes: options.maxDataBytes,
       sync: options.sync,
@@ -114,7 +133,14 @@ program
       tls: options.tlsCert !== undefined && options.tlsKey !== undefined ? { certFile: options.tlsCert, keyFile: options.tlsKey } : undefined,
       lockDelayMs: options.lockDelay,
       logger,
-    });
+      metricsPort: options.metricsPort,
+      metricsHost: options.metricsHost,
+    };
+    if (options.etcd !== undefined) {
+      await serveGateway(options, serverOptions, logger);
+      return;
+    }
+    const server = await createServer(serverOptions);
     const storage = !dataDir
       ? "in memory: nothing survives a restart"
       : options.sync === "process"
@@ -123,28 +149,14 @@ program
     const security = server.security;
     const auth = security.auth === "off" ? "auth off: any client may connect and use admin operations" : `auth ${security.auth}`;
     logger.info(
-      { url: server.url, auth: security.auth, origins: security.origins, dataDir: dataDir && resolve(dataDir) },
-      `leasehold listening on ${server.url}, ${storage} (${auth}; browser origins: ${security.origins})`,
+      { url: server.url, auth: security.auth, origins: security.origins, dataDir: dataDir && resolve(dataDir), metricsUrl: server.metricsUrl },
+      `leasehold listening on ${server.url}, ${storage} (${auth}; browser origins: ${security.origins})${server.metricsUrl ? `; metrics and probes without auth on ${server.metricsUrl}/metrics` : ""}`,
     );
     void server.failed.then((error) => {
       logger.fatal(`leasehold stopped: ${error.message}`);
       process.exit(1);
     });
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "shutting down");
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+    stopOnSignals(logger, () => server.close());
     // Rotating secrets: a reload that fails (a file half-written, a key that does not match) changes
     // nothing and is only logged; the server never exits over it.
     process.on("SIGHUP", () => {
@@ -158,7 +170,51 @@ program
     });
   });
 
+/** `serve --etcd`: one gateway of a cluster (cluster/gateway.ts); stops on SIGINT/SIGTERM. */
+async function serveGateway(options: ServeOptions, serverOptions: ServerOptions, logger: Logger): Promise<void> {
+  if (options.memory) throw new Error("--memory and --etcd exclude each other: a cluster keeps its state in etcd");
+  const endpoints = (options.etcd ?? "").split(",").map((url) => url.trim()).filter((url) => url !== "");
+  if (endpoints.length === 0) throw new Error("--etcd needs at least one etcd client URL, such as http://127.0.0.1:2379");
+  const clusterSecret = options.clusterSecretFile === undefined ? undefined : clusterSecretOf(readFileSync(options.clusterSecretFile, "utf8"));
+  const gateway = await startGateway({
+    endpoints,
+    prefix: options.etcdPrefix,
+    electionTtlSeconds: options.electionTtl,
+    advertise: options.advertise,
+    server: { ...serverOptions, dataDir: null, clusterSecret },
+  });
+  logger.info(
+    { url: gateway.url, advertise: gateway.advertise, etcd: endpoints },
+    `leasehold gateway listening on ${gateway.url} (advertised as ${gateway.advertise}), state in etcd at ${endpoints.join(", ")}${clusterSecret ? "" : "; no --cluster-secret-file: the leader counts relayed clients under their follower's address"}`,
+  );
+  stopOnSignals(logger, () => gateway.close());
+}
+
+/** SIGINT and SIGTERM close cleanly once (a second signal while closing changes nothing), then exit 0, or 1 if closing failed. */
+function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
 interface ServeOptions {
+  etcd?: string;
+  clusterSecretFile?: string;
+  advertise?: string;
+  etcdPrefix: string;
+  electionTtl: number;
   host: string;
   port: number;
   heartbeat?: number;
@@ -170,6 +226,9 @@ interface ServeOptions {
   maxDataBytes?: number;
   sync: SyncMode;
   logLevel: string;
+  logFormat: "auto" | "json" | "pretty";
+  metricsPort?: number;
+  metricsHost: string;
   authFile?: string;
   jwtSecretFile?: string;
   jwtPublicKey?: string;

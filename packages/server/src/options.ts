@@ -4,6 +4,7 @@ import type { AuthOptions } from "./auth/authenticator.js";
 import type { TlsOptions } from "./reload.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 import type { Storage } from "./persistence/storage.js";
+import type { ServingAuthority } from "./persistence/commit.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./core/shared/watches.js";
 
 /** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
@@ -44,7 +45,7 @@ export interface ServerOptions {
   logger?: Logger;
   /** Watch history and slow-watcher tuning (defaults: 10,000 changes or 64 MiB of history, pause above 4 MiB unsent). */
   watch?: { historyEvents?: number; historyBytes?: number; pauseBytes?: number };
-  /** The browser build of the client, served at /leasehold.js; default: the one built in @leasehold/client. */
+  /** The browser build of the client, served at /leasehold.js; default: the server's own copy, leasehold.js beside the pages' scripts (dist/pages, built by `pnpm build`). */
   browserBundlePath?: string;
   /** The folder of the pages' built scripts (dashboard.js, demo-leader.js, page-connection.js); default: dist/pages, built by `pnpm build`. */
   pageScriptsPath?: string;
@@ -60,6 +61,17 @@ export interface ServerOptions {
   sync?: SyncMode;
   /** Another storage backend (instead of `dataDir`). */
   storage?: Storage;
+  /**
+   * Checked before any frame is handled and before any commit: once it throws, the server stops
+   * serving (as on a storage failure, but closing connections with 1012 so that clients resume
+   * elsewhere). A cluster leader passes its election (see cluster/gateway.ts).
+   */
+  authority?: ServingAuthority;
+  /**
+   * The cluster secret: an upgrade that carries it (from a follower gateway relaying a client) may
+   * name the client's real address, used for per-address limits. See auth/cluster-secret.ts.
+   */
+  clusterSecret?: Buffer;
   /** Authentication and permissions (static tokens, JWTs). Absent: auth off, every client may do everything. */
   auth?: AuthOptions;
   /**
@@ -75,6 +87,19 @@ export interface ServerOptions {
    * its holder's lease expired or was revoked by an admin (not after a release). Default 0.
    */
   lockDelayMs?: number;
+  /**
+   * Opens a second HTTP listener on this port (0 picks one) that serves only /metrics, /livez,
+   * /readyz and /healthz, without authentication: for a scraper on a trusted network. Absent: none.
+   */
+  metricsPort?: number;
+  /** Interface of the metrics listener. Default 127.0.0.1. */
+  metricsHost?: string;
+  /** For /readyz: whether a cluster leader is known (a cluster backend fills it in). Default: always. */
+  leaderKnown?: () => boolean;
+  /** A commit that takes longer than this is logged as slow, in ms. Default 250. */
+  slowCommitMs?: number;
+  /** An event-loop stall longer than this is logged, in ms. Default 1000. */
+  stallMs?: number;
 }
 
 export interface ResolvedOptions {

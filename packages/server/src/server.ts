@@ -1,17 +1,22 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
-import { CommitPipeline } from "./persistence/commit.js";
+import { CommitPipeline, afterThisTurnsReads } from "./persistence/commit.js";
+import { forwardedPeer } from "./auth/cluster-secret.js";
 import { Connection, type ConnectionHost } from "./connection/connection.js";
 import { Heartbeats } from "./connection/heartbeat.js";
 import { TurnBudget } from "./connection/turn-budget.js";
 import { Coordinator } from "./core/coordinator.js";
-import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath } from "./http/routes.js";
+import { createOperationsHandler, readiness, type OperationsHost } from "./http/probes.js";
+import { SECURITY_HEADERS } from "./http/security-headers.js";
+import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath, type OperationsHandler } from "./http/routes.js";
+import { Metrics } from "./metrics/metrics.js";
+import { watchForStalls } from "./metrics/stall-watch.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, remoteIp } from "./connection/upgrade.js";
+import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
 import { Right } from "./auth/permissions.js";
@@ -20,13 +25,16 @@ import { OriginPolicy } from "./auth/origin.js";
 import { restore } from "./persistence/restore.js";
 import { AddressQuota, AddressRate } from "./auth/quota.js";
 import { readCertificate, reloadSecrets, type ReloadReport } from "./reload.js";
-import { MemoryStorage, type Storage } from "./persistence/storage.js";
+import { HandedOverError, MemoryStorage, type Storage } from "./persistence/storage.js";
+import { TimedStorage } from "./persistence/timed-storage.js";
 
 export interface LeaseholdServer {
   /** Where clients connect: `ws://host:port`, or `wss://host:port` with TLS. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** The separate metrics listener (`http://host:port`), when `metricsPort` was given. */
+  readonly metricsUrl: string | undefined;
   /** The rules engine, for in-process inspection (tests, dashboards). */
   readonly coordinator: Coordinator;
   /** What protects the server, for its startup line: authentication ("off", or "on: ...") and the browser origins allowed. */
@@ -47,6 +55,12 @@ export interface LeaseholdServer {
    */
   reload(): ReloadReport;
   /**
+   * Stops serving at once, as a storage failure does, but as a hand-over: nothing more is
+   * acknowledged, every connection is closed with 1012 (reconnect and resume elsewhere) and `failed`
+   * resolves. A cluster leader calls it when its election is lost. Call `close()` after it.
+   */
+  stepDown(reason: string): void;
+  /**
    * Stops accepting, commits what is pending, tells every client the server is restarting (close
    * code 1012: reconnect and resume), and resolves when done.
    */
@@ -61,33 +75,55 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   useEnglishErrorMessages();
   const resolved = resolveOptions(options);
   const certificate = options.tls && readCertificate(options.tls);
-  const storage: Storage = options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage());
   const logger = resolved.logger;
   const connections = new Set<Connection>();
+  let coordinator!: Coordinator;
+  let openSockets = 0;
+  const metrics = new Metrics({
+    coordinator: () => coordinator,
+    connections: () => openSockets,
+    databaseBytes: () => storage.sizeBytes(),
+  });
+  const slowCommitMs = options.slowCommitMs ?? 250;
+  const storage = new TimedStorage(
+    options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage()),
+    (seconds, ok) => {
+      metrics.committed(seconds, ok);
+      if (seconds * 1_000 > slowCommitMs) logger?.warn({ commitMs: Math.round(seconds * 1_000), ok }, `slow commit: over ${slowCommitMs} ms`);
+    },
+  );
   let reportFailure!: (error: Error) => void;
   const failed = new Promise<Error>((resolve) => (reportFailure = resolve));
-  let coordinator!: Coordinator;
   const commits = new CommitPipeline(
     storage,
     () => ({ revision: coordinator.revision, nextLeaseId: coordinator.nextLeaseId }),
     (error) => {
-      logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
-      for (const connection of connections) connection.close(CloseCode.INTERNAL_ERROR, "storage failure");
+      if (error instanceof HandedOverError) {
+        // Another server took over the data (a new cluster leader): clients resume there.
+        logger?.warn({ err: error }, "stopped serving: another server took over");
+        for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "not the leader any more: reconnect and resume");
+      } else {
+        logger?.fatal({ err: error }, "storage failed; no further change can be acknowledged");
+        for (const connection of connections) connection.close(CloseCode.INTERNAL_ERROR, "storage failure");
+      }
       reportFailure(error);
     },
+    afterThisTurnsReads,
+    options.authority,
   );
   const guard = new Guard(new Authenticator(options.auth), resolved.limits, resolved.clock);
   // The admin feed stops for a session whose admin right a reload took away.
   const access = { mayAdminister: (session: Session) => guard.mayUse(session, Right.admin, "") };
-  coordinator = new Coordinator(resolved, { changes: commits.journal, access });
+  coordinator = new Coordinator(resolved, { changes: commits.journal, access, events: metrics });
   try {
-    restore(coordinator, storage.load());
+    restore(coordinator, await storage.load());
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
 
-  const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath(), options.pageScriptsPath ?? defaultPageScriptsPath());
+  const operations: OperationsHost = { metricsText: () => metrics.text(), notReady: readiness(commits, options.leaderKnown ?? (() => true)) };
+  const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath(), options.pageScriptsPath ?? defaultPageScriptsPath(), createOperationsHandler(operations, guard.authenticator));
   const addresses = new AddressQuota(resolved.limits);
   const rates = new AddressRate(resolved.maxNewConnectionsPerSecond);
   /** Connections past their address's quota: not counted, and answered 503 or 4005 at their first request. */
@@ -126,7 +162,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   // New connections per address per second, before anything is read or a TLS handshake made: that
   // also bounds the handshakes (TLS, then a JWT checked per hello) one address can make the server do.
   http.on("connection", (socket: Socket) => {
-    if (!rates.take(socket.remoteAddress ?? "unknown", resolved.clock.now())) refuseConnection(socket, options.tls !== undefined, resolved.maxNewConnectionsPerSecond);
+    if (rates.take(socket.remoteAddress ?? "unknown", resolved.clock.now())) return;
+    metrics.connectionRefused("rate");
+    refuseConnection(socket, options.tls !== undefined, resolved.maxNewConnectionsPerSecond);
   });
   // Open connections per address, counted from the TCP connection (after TLS under TLS) whether or not
   // it ever upgrades. A connection that never completes an HTTP request or upgrade (half-open, or just
@@ -134,25 +172,43 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (socket.destroyed || socket.writableEnded) return;
     socket.setTimeout(resolved.handshakeTimeoutMs, destroyOnTimeout);
-    if (!addresses.tryOpen(socket.remoteAddress ?? "unknown")) overQuota.add(socket);
-    else socket.once("close", closeCounted);
+    openSockets += 1;
+    if (!addresses.tryOpen(socket.remoteAddress ?? "unknown")) {
+      metrics.connectionRefused("quota");
+      overQuota.add(socket);
+      socket.once("close", closeUncounted);
+    } else socket.once("close", closeCounted);
   });
   function closeCounted(this: Socket): void {
+    openSockets -= 1;
     addresses.closed(this.remoteAddress ?? "unknown");
+  }
+  function closeUncounted(): void {
+    openSockets -= 1;
   }
   http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
     if (socket.writableEnded) return; // refused past the connection rate: answered already
-    if (commits.failure) {
+    if (!commits.serving()) {
       socket.destroy();
       return;
     }
-    if (!admitUpgrade(request, socket, origins, logger)) return;
+    if (!admitUpgrade(request, socket, origins, logger)) {
+      metrics.connectionRefused("origin");
+      return;
+    }
+    const relayed = forwardedPeer(request, options.clusterSecret);
+    if (relayed === "refused") {
+      logger?.warn({ address: remoteIp(request) }, "upgrade refused: wrong cluster secret");
+      refuseUpgrade(socket, 403, "the cluster secret does not match: every gateway must be given the same --cluster-secret-file");
+      return;
+    }
     // What the connection needs of the request is read here, and the connection is made outside this
     // scope: a listener made in it would capture `request`, and keep the IncomingMessage (headers,
     // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
-    const ip = remoteIp(request);
-    const address = remoteAddress(request);
-    const refusal = overQuota.has(socket) ? tooManyConnections(ip) : undefined;
+    const ip = relayed?.ip ?? remoteIp(request);
+    const address = relayed?.address ?? remoteAddress(request);
+    // A proven gateway carries many clients' connections: its own address's quota is not theirs.
+    const refusal = overQuota.has(socket) && !relayed ? tooManyConnections(ip) : undefined;
     wss.handleUpgrade(request, socket, head, (ws) => {
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
@@ -171,21 +227,34 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       });
     });
   } catch (error) {
-    storage.close();
+    await storage.close();
     throw error;
   }
   const address = http.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  let metricsListener: Server | undefined;
+  try {
+    metricsListener = options.metricsPort === undefined ? undefined : await listenForMetrics(createOperationsHandler(operations, undefined), options.metricsHost ?? "127.0.0.1", options.metricsPort);
+  } catch (error) {
+    http.close();
+    await storage.close();
+    throw error;
+  }
+  const stopStallWatch = logger ? watchForStalls(logger, options.stallMs ?? 1_000) : () => {};
   let closing: Promise<void> | undefined;
 
   return {
     url: `${options.tls ? "wss" : "ws"}://${host}:${address.port}`,
     host: address.address,
     port: address.port,
+    metricsUrl: metricsListener && urlOf(metricsListener),
     coordinator,
     security: { auth: guard.authenticator.describe(), origins: origins.describe(), tls: options.tls !== undefined },
     durable: storage.durable,
     failed,
+    stepDown(reason) {
+      commits.fail(new HandedOverError(reason));
+    },
     reload() {
       const report = reloadSecrets(guard, coordinator.sessions.values(), coordinator.accounts, https && options.tls && { options: options.tls, server: https });
       for (const closed of report.closed) logger?.info(closed, "session closed: its token was removed from the token file");
@@ -193,9 +262,16 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
+        stopStallWatch();
+        metricsListener?.close();
+        metricsListener?.closeAllConnections();
         http.close(() => {
-          storage.close();
-          resolve();
+          // A write still in flight (a networked store) settles before the store closes.
+          void commits
+            .settled()
+            .then(() => storage.close())
+            .catch((error: unknown) => logger?.error({ err: error }, "closing the storage failed"))
+            .finally(resolve);
         });
         // Whatever is pending goes to disk (and its replies out) before the goodbye.
         commits.flush();
@@ -215,6 +291,29 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
       return closing;
     },
   };
+}
+
+/** The metrics listener: probes and /metrics only, without authentication (see ServerOptions.metricsPort). */
+async function listenForMetrics(operations: OperationsHandler, host: string, port: number): Promise<Server> {
+  const server = createHttpServer((request, response) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (operations(path, request, response)) return;
+    response.writeHead(404, { "content-type": "text/plain" }).end("not found; this listener serves /metrics, /livez, /readyz and /healthz\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+function urlOf(server: Server): string {
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 /** The handshake deadline's 'timeout' listener: one function for every socket rather than a closure each. */

@@ -1,5 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { runClientConformance } from "./run.js";
 import { CLIENT_SCENARIOS } from "./scenarios/index.js";
 
@@ -26,10 +29,15 @@ describe("client conformance", () => {
     expect(status).toBe(0);
   }, 180_000);
 
-  it("fails a client that never answers pings in heartbeat.pong (the human report, exit status 1)", async () => {
-    const { status, out } = await cli(["--driver-cmd", brokenDriver("no-pong"), "--only", "heartbeat"]);
+  it("fails a client that never answers pings in heartbeat.pong (the human report, JUnit, exit status 1)", async () => {
+    const junit = join(mkdtempSync(join(tmpdir(), "leasehold-junit-")), "client.xml");
+    onTestFinished(() => rmSync(dirname(junit), { recursive: true, force: true }));
+    const { status, out } = await cli(["--driver-cmd", brokenDriver("no-pong"), "--only", "heartbeat", "--junit", junit]);
     expect(out).toMatch(/^FAIL heartbeat\.pong +§5 Heartbeats +\d+ ms\n +ping seq 1 got no pong within 3000 ms/m);
     expect(out).toMatch(/\n0 passed, 1 failed\n$/);
+    expect(readFileSync(junit, "utf8")).toMatch(
+      /<testsuite name="leasehold-conformance client" tests="1" failures="1" skipped="0"[\s\S]*<testcase classname="leasehold\.client\.heartbeat" name="heartbeat\.pong \(§5 Heartbeats\)"[\s\S]*<failure message="ping seq 1 got no pong within 3000 ms/,
+    );
     expect(status).toBe(1);
   }, 60_000);
 

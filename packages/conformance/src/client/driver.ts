@@ -1,10 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
 import { ScenarioFailure, withTimeout } from "./verdict.js";
-import type { Frame } from "./wire.js";
+import type { WireMap } from "../wire/codec.js";
 
 /** A driver's answer to one command (CONFORMANCE.md, "Client mode"). */
-export type Answer = { ok: Frame; at: number } | { error: { code: string; message: string }; at: number };
+export type Answer = { ok: WireMap; at: number } | { error: { code: string; message: string }; at: number };
 
 /** Something the application saw on its own: a lease or lock lost, with the code of its reason. */
 export interface DriverEvent {
@@ -54,7 +54,7 @@ export class Driver {
   }
 
   /** Sends a command; the driver answers it with the same `id`. */
-  send(what: string, fields: Frame = {}): Sent {
+  send(what: string, fields: WireMap = {}): Sent {
     const id = `${what}-${this.#nextId++}`;
     const answered = new Promise<Answer>((resolve) => this.#pending.set(id, resolve));
     if (this.#exit === undefined) this.child.stdin.write(`${JSON.stringify({ id, do: what, ...fields })}\n`);
@@ -62,7 +62,7 @@ export class Driver {
   }
 
   /** Waits for the answer to `sent`; a failure if none comes in time or it is an error. */
-  async ok(sent: Sent, timeoutMs: number, what: string): Promise<Frame> {
+  async ok(sent: Sent, timeoutMs: number, what: string): Promise<WireMap> {
     const answer = await this.answer(sent, timeoutMs, what);
     if ("error" in answer) throw new ScenarioFailure(`${what}: the application got an error ${answer.error.code} (${answer.error.message})`);
     return answer.ok;
@@ -139,7 +139,7 @@ export class Driver {
       this.log.push(line);
       return;
     }
-    const fields = message as Frame;
+    const fields = message as WireMap;
     if (typeof fields.id === "string" && this.#pending.has(fields.id)) {
       const resolve = this.#pending.get(fields.id);
       this.#pending.delete(fields.id);
@@ -153,12 +153,12 @@ export class Driver {
   }
 }
 
-function toAnswer(fields: Frame, at: number): Answer {
+function toAnswer(fields: WireMap, at: number): Answer {
   const error = fields.error;
   if (typeof error === "object" && error !== null) {
-    const { code, message } = error as Frame;
+    const { code, message } = error as WireMap;
     return { error: { code: String(code), message: String(message ?? "") }, at };
   }
   const ok = fields.ok;
-  return { ok: typeof ok === "object" && ok !== null ? (ok as Frame) : {}, at };
+  return { ok: typeof ok === "object" && ok !== null ? (ok as WireMap) : {}, at };
 }

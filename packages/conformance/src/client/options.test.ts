@@ -3,7 +3,7 @@ import { parseClientArgs, selectScenarios } from "./options.js";
 import { CLIENT_SCENARIOS } from "./scenarios/index.js";
 
 describe("client mode arguments", () => {
-  it("reads --listen, --driver-cmd, --only, --skip and --json", () => {
+  it("reads --listen, --driver-cmd, --only, --skip, --json and --junit", () => {
     expect(parseClientArgs(["--listen", "127.0.0.1:7171", "--driver-cmd", "python3 driver.py", "--only", "push, heartbeat", "--skip", "push.lock-lost", "--json"])).toEqual({
       host: "127.0.0.1",
       port: 7171,
@@ -13,6 +13,7 @@ describe("client mode arguments", () => {
       json: true,
     });
     expect(parseClientArgs(["--driver-cmd", "./d", "--listen", "[::1]:0"])).toMatchObject({ host: "::1", port: 0 });
+    expect(parseClientArgs(["--driver-cmd", "./d", "--junit", "out/client.xml"])).toMatchObject({ junit: "out/client.xml" });
     expect(parseClientArgs(["--list"])).toEqual({ list: true });
   });
 
@@ -24,7 +25,7 @@ describe("client mode arguments", () => {
 
   it("selects a scenario by its name or by its group", () => {
     const names = (only: string[], skip: string[]): string[] => selectScenarios(CLIENT_SCENARIOS, { only, skip }).map((scenario) => scenario.name);
-    expect(names(["push"], ["push.lock-lost"])).toEqual(["push.granted-wait", "push.lease-ended"]);
+    expect(names(["push"], ["push.lock-lost"])).toEqual(["push.granted-wait", "push.lease-ended", "push.unknown-reason"]);
     expect(names(["heartbeat.pong"], [])).toEqual(["heartbeat.pong"]);
     expect(names([], ["push", "refused-4000", "resume", "deadline"])).toEqual(["heartbeat.pong"]);
   });

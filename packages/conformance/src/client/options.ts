@@ -7,9 +7,11 @@ export interface ClientOptions {
   only: string[];
   skip: string[];
   json: boolean;
+  /** Where to write JUnit XML too. */
+  junit?: string;
 }
 
-export const USAGE = `usage: leasehold-conformance client --driver-cmd "<command>" [--listen 127.0.0.1:PORT] [--only a,b] [--skip c] [--json] [--list]
+export const USAGE = `usage: leasehold-conformance client --driver-cmd "<command>" [--listen 127.0.0.1:PORT] [--only a,b] [--skip c] [--json] [--junit FILE] [--list]
 
   --driver-cmd     the shell command that starts your driver, once per scenario: it reads commands as
                    JSON lines on stdin and writes what the application saw as JSON lines on stdout
@@ -18,6 +20,7 @@ export const USAGE = `usage: leasehold-conformance client --driver-cmd "<command
                    driver is told each scenario's URL, ws://HOST:PORT/<scenario>
   --only, --skip   scenario names or groups (heartbeat, deadline, resume, refused-4000, push), comma separated
   --json           print the results as JSON instead of the human summary
+  --junit FILE     also write JUnit XML to FILE
   --list           list the scenarios and the PROTOCOL.md section each checks`;
 
 /** Reads the arguments after `client`; `list`/`help` ask for text only; an `error` says what is wrong. */
@@ -32,6 +35,7 @@ export function parseClientArgs(argv: string[]): ClientOptions | { list: true } 
         only: { type: "string" },
         skip: { type: "string" },
         json: { type: "boolean" },
+        junit: { type: "string" },
         list: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -46,7 +50,7 @@ export function parseClientArgs(argv: string[]): ClientOptions | { list: true } 
   const listen = /^\[?([^\]]+?)\]?:(\d+)$/.exec(values.listen ?? "127.0.0.1:0");
   const port = Number(listen?.[2]);
   if (listen?.[1] === undefined || port > 65_535) return { error: "--listen needs HOST:PORT, e.g. 127.0.0.1:7171 (port 0: any free port)" };
-  return { host: listen[1], port, driverCmd, only: list(values.only), skip: list(values.skip), json: values.json === true };
+  return { host: listen[1], port, driverCmd, only: list(values.only), skip: list(values.skip), json: values.json === true, ...(values.junit !== undefined && { junit: values.junit }) };
 }
 
 /** The scenarios `--only` and `--skip` leave; a name selects itself and every `<name>.*` scenario. */

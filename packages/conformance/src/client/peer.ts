@@ -1,11 +1,11 @@
 import type { RawData, WebSocket } from "ws";
 import type { ScriptedSession } from "./session.js";
 import { ScenarioFailure } from "./verdict.js";
-import { decodeFrame, describe, encodeFrame, type Frame } from "./wire.js";
+import { decodeClientFrame, describe, encode, type WireMap } from "../wire/codec.js";
 
 /** A frame from the client and when it arrived (performance.now()). */
 export interface Arrival {
-  frame: Frame;
+  frame: WireMap;
   at: number;
 }
 
@@ -36,8 +36,8 @@ export class Peer {
     return this.socket.readyState === this.socket.OPEN;
   }
 
-  send(frame: Frame): void {
-    if (this.open) this.socket.send(encodeFrame(frame));
+  send(frame: WireMap): void {
+    if (this.open) this.socket.send(encode(frame));
   }
 
   /** The next frame that is not a pong, or a failure naming `what` was expected. */
@@ -125,14 +125,14 @@ export class Peer {
     const at = performance.now();
     this.lastHeardAt = at;
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    const frame = decodeFrame(bytes, isBinary);
+    const frame = decodeClientFrame(bytes, isBinary);
     if (typeof frame === "string") this.#violation ??= frame;
     else if (frame.op === "pong") this.#takePong(frame, at);
     else this.#inbox.push({ frame, at });
     this.#wake?.();
   }
 
-  #takePong(frame: Frame, at: number): void {
+  #takePong(frame: WireMap, at: number): void {
     const session = this.#session;
     const seq = frame.seq;
     // Section 5: a pong has no id, and answers a ping that was sent.

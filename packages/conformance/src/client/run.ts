@@ -1,6 +1,7 @@
+import { writeFile } from "node:fs/promises";
+import { jsonReport, junitReport, progressLine, summaryLine, type ScenarioResult } from "../report.js";
 import { Driver } from "./driver.js";
 import { parseClientArgs, selectScenarios, USAGE } from "./options.js";
-import { jsonReport, progressLine, summaryLine, type ScenarioResult } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { CLIENT_SCENARIOS } from "./scenarios/index.js";
 import { ScriptedServer } from "./scripted-server.js";
@@ -10,7 +11,7 @@ import { ScenarioFailure, withTimeout } from "./verdict.js";
 const SCENARIO_TIMEOUT_MS = 30_000;
 
 /**
- * `leasehold-conformance client --driver-cmd CMD [--listen HOST:PORT] [--only a,b] [--skip c] [--json]`:
+ * `leasehold-conformance client --driver-cmd CMD [--listen HOST:PORT] [--only a,b] [--skip c] [--json] [--junit FILE]`:
  * plays every selected scenario against the client the driver runs and prints the report. The exit
  * status is 0 when every selected scenario passed, 1 otherwise, 2 on bad usage.
  */
@@ -31,7 +32,8 @@ export async function runClientConformance(argv: string[]): Promise<number> {
   } finally {
     await server.close();
   }
-  process.stdout.write(options.json ? `${jsonReport(listen, results)}\n` : `${summaryLine(results)}\n`);
+  if (options.junit !== undefined) await writeFile(options.junit, junitReport("client", results));
+  process.stdout.write(options.json ? `${jsonReport("client", { listen }, results)}\n` : `${summaryLine(results)}\n`);
   return results.some((result) => result.status === "failed") || results.length === 0 ? 1 : 0;
 }
 

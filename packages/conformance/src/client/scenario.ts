@@ -3,7 +3,7 @@ import type { Arrival, Peer } from "./peer.js";
 import type { Stage } from "./scripted-server.js";
 import { ScriptedSession, reply, type Resync } from "./session.js";
 import { ScenarioFailure } from "./verdict.js";
-import { describe, type Frame } from "./wire.js";
+import { describe, type WireMap } from "../wire/codec.js";
 
 /**
  * One client scenario: the kit plays a server's part of it and judges what the client sends, and
@@ -33,14 +33,14 @@ export const PROMPT_MS = 3_000;
 export const RECONNECT_MS = 8_000;
 
 /** Tells the driver to connect, takes the connection and its `hello`, and opens a new session. */
-export async function openSession(play: Play, heartbeatMs: number): Promise<{ session: ScriptedSession; peer: Peer }> {
+export async function openSession(play: Play, heartbeatMs: number, baseHeartbeatMs?: number): Promise<{ session: ScriptedSession; peer: Peer }> {
   const connected = play.driver.send("connect", { url: play.stage.url });
   const peer = await play.stage.nextConnection(RECONNECT_MS, "a connection after the driver's connect command");
   const hello = await peer.next(PROMPT_MS, "hello");
   checkHello(hello.frame, undefined);
   const session = new ScriptedSession();
   peer.attach(session);
-  peer.send(session.welcome(heartbeatMs));
+  peer.send(session.welcome(heartbeatMs, undefined, baseHeartbeatMs));
   await play.driver.ok(connected, PROMPT_MS, "connect");
   return { session, peer };
 }
@@ -73,21 +73,21 @@ export async function takeResume(play: Play, session: ScriptedSession): Promise<
 }
 
 /** Sends a resumed `welcome`; the kit from now on admits requests above `resync.lastRequest` only. */
-export function welcomeBack(peer: Peer, session: ScriptedSession, heartbeatMs: number, resync: Resync): void {
+export function welcomeBack(peer: Peer, session: ScriptedSession, heartbeatMs: number, resync: Resync, baseHeartbeatMs?: number): void {
   session.highestRequest = resync.lastRequest;
-  peer.send(session.welcome(heartbeatMs, resync));
+  peer.send(session.welcome(heartbeatMs, resync, baseHeartbeatMs));
 }
 
 /**
  * The next request, checked against section 3: the expected `op`, a positive integer `id` above every
  * id the kit admits to having received, and each of `fields` as given.
  */
-export async function expectRequest(peer: Peer, session: ScriptedSession, op: string, fields: Frame, what: string): Promise<Arrival & { id: number }> {
+export async function expectRequest(peer: Peer, session: ScriptedSession, op: string, fields: WireMap, what: string): Promise<Arrival & { id: number }> {
   return checkRequest(await peer.next(PROMPT_MS, what), session, op, fields, what);
 }
 
 /** `expectRequest`'s checks, on a frame already taken. */
-export function checkRequest(arrival: Arrival, session: ScriptedSession, op: string, fields: Frame, what: string): Arrival & { id: number } {
+export function checkRequest(arrival: Arrival, session: ScriptedSession, op: string, fields: WireMap, what: string): Arrival & { id: number } {
   const { frame } = arrival;
   if (frame.op !== op) throw new ScenarioFailure(`expected ${what} (op "${op}"), got ${describe(frame)}`);
   const id = frame.id;
@@ -127,11 +127,11 @@ export async function expectAcquired(play: Play, sent: Sent, token: number, what
   if (ok.acquired !== true || ok.token !== token) throw new ScenarioFailure(`${what}: the server granted it with token ${token}, but the application saw ${describe(ok)}`);
 }
 
-function checkHello(frame: Frame, resuming: ScriptedSession | undefined): void {
+function checkHello(frame: WireMap, resuming: ScriptedSession | undefined): void {
   if (frame.op !== "hello") throw new ScenarioFailure(`the first frame must be hello (section 2), got ${describe(frame)}`);
   if (frame.version !== 1) throw new ScenarioFailure(`hello must carry version 1 (section 2), got ${describe(frame)}`);
   if (frame.id !== undefined) throw new ScenarioFailure(`hello is not a request and has no id (section 2), got ${describe(frame)}`);
-  const resume = frame.resume as Frame | undefined;
+  const resume = frame.resume as WireMap | undefined;
   if (resuming === undefined) {
     if (resume !== undefined) throw new ScenarioFailure(`a first connection has no session to resume, yet hello carries resume: ${describe(frame)}`);
     return;

@@ -1,5 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { ANNOUNCED_LIMITS, type Frame } from "./wire.js";
+import type { WireMap } from "../wire/codec.js";
+
+/** The limits a scripted server announces: the spec's defaults (PROTOCOL.md section 14). */
+const ANNOUNCED_LIMITS = {
+  maxFrameBytes: 65_536,
+  minTtlMs: 1_000,
+  maxTtlMs: 86_400_000,
+  maxWaitMs: 86_400_000,
+  maxSessions: 100_000,
+  maxLeasesPerSession: 1_000,
+  maxWaitersPerLock: 100_000,
+  maxLocksPerSession: 10_000,
+  maxWatchesPerSession: 100,
+} as const;
 
 /**
  * What the scripted server remembers of the one session a scenario plays: its id and secret (which
@@ -18,8 +31,9 @@ export class ScriptedSession {
   /** Requests must carry ids above this one (section 3); a resume may set it back to what the kit admits. */
   highestRequest = 0;
 
-  welcome(heartbeatMs: number, resync?: Resync): Frame {
-    const frame: Frame = {
+  /** A `welcome`; `baseHeartbeatMs` is announced as `baseHeartbeat` when given (servers before it sent none, section 5). */
+  welcome(heartbeatMs: number, resync?: Resync, baseHeartbeatMs?: number): WireMap {
+    const frame: WireMap = {
       type: "welcome",
       version: 1,
       session: this.id,
@@ -29,22 +43,23 @@ export class ScriptedSession {
       limits: { ...ANNOUNCED_LIMITS },
     };
     if (resync !== undefined) frame.resync = resync;
+    if (baseHeartbeatMs !== undefined) frame.baseHeartbeat = baseHeartbeatMs;
     return frame;
   }
 }
 
-/** `welcome.resync` (section 7). */
-export interface Resync {
+/** `welcome.resync` (section 7); a type rather than an interface, so that it is a WireMap. */
+export type Resync = {
   lastRequest: number;
   leases: Array<{ lease: number; ttl: number; keepAlive: boolean }>;
   holds: Array<{ request: number; name: string; lease: number; token: number }>;
   waits: Array<{ request: number; name: string; lease: number }>;
-}
+};
 
-export function reply(id: number, result: Frame): Frame {
+export function reply(id: number, result: WireMap): WireMap {
   return { type: "reply", id, result };
 }
 
-export function errorFrame(code: string, message: string, id?: number): Frame {
+export function errorFrame(code: string, message: string, id?: number): WireMap {
   return id === undefined ? { type: "error", code, message } : { type: "error", id, code, message };
 }

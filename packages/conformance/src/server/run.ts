@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { RawConnection } from "../wire/connection.js";
 import { SMALL_LIMITS_FLAGS } from "./profile.js";
-import { jsonReport, junitReport, progressLine, summaryLine } from "./report.js";
+import { jsonReport, junitReport, progressLine, summaryLine } from "../report.js";
 import { runScenarios } from "./runner.js";
 import { serverScenarios } from "./scenarios/index.js";
 
@@ -58,8 +58,8 @@ export async function runServerConformance(argv: string[]): Promise<number> {
     ...(restartCmd !== undefined && { restart: () => restartServer(restartCmd, url) }),
     onResult: values.json ? undefined : (result) => process.stdout.write(`${progressLine(result)}\n`),
   });
-  if (values.junit) await writeFile(values.junit, junitReport(results));
-  process.stdout.write(values.json ? `${jsonReport(url, results)}\n` : `${summaryLine(results)}\n`);
+  if (values.junit) await writeFile(values.junit, junitReport("server", results));
+  process.stdout.write(values.json ? `${jsonReport("server", { url }, results)}\n` : `${summaryLine(results)}\n`);
   return results.some((r) => r.status === "failed") || results.length === 0 ? 1 : 0;
 }
 

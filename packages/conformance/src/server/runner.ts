@@ -1,5 +1,6 @@
 import { RawConnection } from "../wire/connection.js";
 import { KitProxy } from "../wire/proxy.js";
+import type { ScenarioResult } from "../report.js";
 import type { KitContext, Scenario, Session } from "./scenario.js";
 
 export interface RunOptions {
@@ -14,15 +15,6 @@ export interface RunOptions {
   readonly scenarioTimeoutMs?: number;
   /** Called after each scenario (the CLI prints progress with it). */
   readonly onResult?: (result: ScenarioResult) => void;
-}
-
-export interface ScenarioResult {
-  readonly name: string;
-  readonly section: string;
-  readonly status: "passed" | "failed" | "skipped";
-  readonly ms: number;
-  /** Why it failed or was skipped. */
-  readonly detail?: string;
 }
 
 /** Runs the selected scenarios one after the other (they share the server's per-address quotas). */

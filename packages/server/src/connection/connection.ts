@@ -143,7 +143,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     batchWrites(this.raw);
     this.socket.send(encode(message));
     // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
-    if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
+    if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
+      this.coordinator.options.logger?.warn({ session: this.session?.id, address: this.address, buffered: this.socket.bufferedAmount }, "slow consumer closed: too much unsent data");
+      this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
+    }
   }
 
   close(code: number, reason: string): void {
@@ -158,6 +161,8 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   #onFrame(data: Buffer, isBinary: boolean): void {
     const state = this.#state;
     if (state.phase === "closed") return;
+    // A cluster leader woken from a pause must not answer even a read from state another may have replaced.
+    if (!this.commits.serving()) return;
     this.host.turns.frame(this.socket);
     if (state.phase === "handshake") return state.frame(data, isBinary);
     const session = state.session;
@@ -205,9 +210,12 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       session.fail(request.id, ErrorCode.BAD_REQUEST, `request id ${request.id} is not above this session's last request id ${session.lastRequest}; every request needs a larger id than the one before`);
       return;
     }
+    const started = performance.now();
     try {
       run(attached, request);
+      this.coordinator.events.requestHandled(request.op, "OK", (performance.now() - started) / 1_000);
     } catch (error) {
+      this.coordinator.events.requestHandled(request.op, error instanceof ServerError ? error.code : ErrorCode.INTERNAL, (performance.now() - started) / 1_000);
       if (error instanceof ServerError) {
         session.fail(request.id, error.code, error.message);
       } else {

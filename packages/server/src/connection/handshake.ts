@@ -109,6 +109,7 @@ export class Handshake {
     const { coordinator, guard } = connection;
     if (!admission.ok) {
       coordinator.options.logger?.info({ address: connection.address, agent: hello.agent, reason: admission.reason }, "connection refused: not authenticated");
+      coordinator.events.connectionRefused("auth");
       connection.send({ type: "error", code: ErrorCode.UNAUTHENTICATED, message: admission.reason });
       connection.close(CloseCode.UNAUTHENTICATED, "not authenticated");
       return;
@@ -118,7 +119,10 @@ export class Handshake {
     const resumed = session !== undefined;
     const owner = sessionOwner(admission.principal, connection.ip);
     if (session) {
-      session.outlet?.close(CloseCode.SESSION_TAKEN_OVER, "another connection resumed this session");
+      if (session.outlet) {
+        coordinator.options.logger?.info({ session: session.id, from: session.outlet.address, to: connection.address }, "session taken over by a new connection");
+        session.outlet.close(CloseCode.SESSION_TAKEN_OVER, "another connection resumed this session");
+      }
       session.address = connection.address;
       // The principal's limits as they are now (its token's may have changed since a restart).
       if (session.account.key === owner.account) coordinator.accounts.open(owner.account, owner.limits);

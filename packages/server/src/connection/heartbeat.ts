@@ -18,7 +18,7 @@ export interface Beating extends Pinger, Scheduled {
  * The heartbeats of all of a server's connections, on one timer rather than a timer per connection
  * (see TimerQueue). Each beat sends a ping that carries the last pong heard, so that the client's
  * deadline counts from a moment it knows the server had heard it; the next beat is due one interval
- * later, at the session's interval (Coordinator.heartbeatInterval: a third of its shortest kept-alive
+ * later, at the session's interval (Coordinator.heartbeatInterval: a quarter of its shortest kept-alive
  * TTL, at most the configured interval). Silence is judged by the rules, not here: anything heard
  * moves the session's `lastHeard`, and the coordinator ends the leases and the session whose deadlines
  * pass (core/coordinator.ts, `#onDeadline`).

@@ -85,7 +85,7 @@ export function remoteIp(request: IncomingMessage): string {
 }
 
 /** Writes an HTTP refusal to the socket of an upgrade (no WebSocket exists yet) and closes it. */
-function refuseUpgrade(socket: Duplex, status: number, message: string, extraHeaders = ""): void {
+export function refuseUpgrade(socket: Duplex, status: number, message: string, extraHeaders = ""): void {
   socket.end(httpRefusal(status, message, extraHeaders));
   // A peer that never closes its side is not waited for.
   setTimeout(() => socket.destroy(), 1_000).unref();

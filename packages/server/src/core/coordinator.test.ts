@@ -306,7 +306,7 @@ describe("locks passed on", () => {
 });
 
 describe("sessions", () => {
-  it("heartbeat interval = min(heartbeatMs, session grace / 3, shortest kept-alive TTL / 3), never below the floor", () => {
+  it("heartbeat interval = min(heartbeatMs, session grace / 3, shortest kept-alive TTL / 4), never below the floor", () => {
     const tight = setup({ heartbeatMs: 5_000, sessionGraceMs: 3_000 });
     // A live client answers every ping; pings must come often enough that it is never dropped as silent.
     expect(tight.coordinator.heartbeatInterval(tight.open("g"))).toBe(1_000);
@@ -316,15 +316,15 @@ describe("sessions", () => {
     grant(session, 60_000);
     expect(coordinator.heartbeatInterval(session)).toBe(5_000);
     grant(session, 9_000);
-    expect(coordinator.heartbeatInterval(session)).toBe(3_000);
+    expect(coordinator.heartbeatInterval(session)).toBe(2_250);
     grant(session, 1_500, false); // not kept alive by heartbeats: no say in their interval
-    expect(coordinator.heartbeatInterval(session)).toBe(3_000);
+    expect(coordinator.heartbeatInterval(session)).toBe(2_250);
     const short = grant(session, 1_000);
-    expect(coordinator.heartbeatInterval(session)).toBe(333);
+    expect(coordinator.heartbeatInterval(session)).toBe(250);
     coordinator.endLease(short, "released");
-    expect(coordinator.heartbeatInterval(session)).toBe(3_000);
+    expect(coordinator.heartbeatInterval(session)).toBe(2_250);
     grant(session, 90);
-    expect(coordinator.heartbeatInterval(session)).toBe(50); // 30 would flood: the floor is 50
+    expect(coordinator.heartbeatInterval(session)).toBe(50); // 22 would flood: the floor is 50
     // Another session's leases do not change this one's interval.
     expect(coordinator.heartbeatInterval(open("b"))).toBe(5_000);
   });

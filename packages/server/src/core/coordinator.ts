@@ -3,6 +3,7 @@ import { CloseCode, ErrorCode, heartbeatInterval, type LockMode, type ResultOf, 
 import { Accounts, principalDefaults, valueBytes, type SessionOwner } from "./accounts.js";
 import { AdminFeed, OPEN_ACCESS, type AdminAccess } from "./admin-feed.js";
 import { UNRECORDED, type Changes } from "./changes.js";
+import { NO_EVENTS, type LeaseEndReason, type ServerEvents } from "./events.js";
 import { Revisions } from "./fencing.js";
 import { ServerError } from "../errors.js";
 import { LockTable } from "./lock-table.js";
@@ -12,7 +13,7 @@ import type { ResolvedOptions } from "../options.js";
 import { SharedState } from "./shared/shared-state.js";
 import { TimerQueue } from "./timer-queue.js";
 
-export type LeaseEndReason = "expired" | "revoked" | "released";
+export type { LeaseEndReason } from "./events.js";
 
 /**
  * The rules of sessions, leases and locks, in one place and independent of sockets and storage.
@@ -44,20 +45,23 @@ export class Coordinator {
   readonly changes: Changes;
   /** Who may go on reading the admin feed (the auth guard); everyone unless the server passes it. */
   readonly access: AdminAccess;
+  /** Where grants, waits, losses and lease ends are counted (the server's metrics); nowhere unless the server passes them. */
+  readonly events: ServerEvents;
 
   constructor(
     readonly options: ResolvedOptions,
-    seams: { changes?: Changes; access?: AdminAccess } = {},
+    seams: { changes?: Changes; access?: AdminAccess; events?: ServerEvents } = {},
   ) {
     this.changes = seams.changes ?? UNRECORDED;
     this.access = seams.access ?? OPEN_ACCESS;
+    this.events = seams.events ?? NO_EVENTS;
     this.accounts = new Accounts(principalDefaults(options.limits), options.maxDataBytes);
     const hooks = {
       valueAdded: (lease: Lease, value: Value) => this.accounts.add(lease.session.account, "bytes", valueBytes(value)),
       valueRemoved: (lease: Lease, value: Value) => this.accounts.give(lease.session.account, "bytes", valueBytes(value)),
       nextToken: () => this.nextRevision(),
       isLive: (lease: Lease) => this.#checkLease(lease),
-      granted: (hold: Hold) => this.#grantedFromQueue(hold),
+      granted: (hold: Hold, waiter: Waiter) => this.#grantedFromQueue(hold, waiter),
       changed: (entry: LockEntry) => {
         this.shared.changed(entry);
         this.adminFeed.changed(entry);
@@ -268,6 +272,7 @@ export class Coordinator {
   endLease(lease: Lease, reason: LeaseEndReason): void {
     if (lease.ended) return;
     lease.ended = true;
+    this.#reportEnd(lease, reason);
     this.leases.delete(lease.id);
     lease.session.leases.delete(lease.id);
     this.accounts.give(lease.session.account, "leases");
@@ -275,6 +280,7 @@ export class Coordinator {
     this.adminFeed.leaseChanged(lease);
     if (reason !== "released") lease.session.send({ type: "lease.ended", lease: lease.id, reason });
     for (const waiter of lease.waits) {
+      this.events.waitEnded(waiter.entry.kind, "lease_ended", this.now - waiter.since);
       lease.session.fail(waiter.request, ErrorCode.LEASE_NOT_FOUND, `lease ${lease.id} ended (${reason}) while waiting for "${waiter.entry.name}"`);
     }
     // Its keys go before its locks are passed on, so that the next holder never sees them.
@@ -331,7 +337,11 @@ export class Coordinator {
         maxWaiters: maxWaitersPerLock,
         lockDelay,
       });
-      for (const gone of stolen) gone.lease.session.send({ type: "lock.lost", name: request.name, token: gone.token, reason: "stolen" });
+      this.events.acquired(hold.entry.kind, "stolen");
+      for (const gone of stolen) {
+        this.events.lockLost(gone.entry.kind, "stolen");
+        gone.lease.session.send({ type: "lock.lost", name: request.name, token: gone.token, reason: "stolen" });
+      }
       return hold;
     }
     const wait = request.wait === true || request.wait > 0;
@@ -339,6 +349,7 @@ export class Coordinator {
       { lease, name: request.name, mode: request.mode, limit: request.limit, request: request.id, value: request.value, maxWaiters: maxWaitersPerLock, lockDelay },
       wait,
     );
+    this.events.acquired(table.kind === "election" ? "election" : request.limit === undefined ? "lock" : "semaphore", outcome.kind);
     if (outcome.kind === "granted") return outcome.hold;
     if (outcome.kind === "busy") return "busy";
     if (request.wait !== true) {
@@ -353,6 +364,7 @@ export class Coordinator {
   startWaitTimer(table: LockTable, waiter: Waiter, ms: number): void {
     waiter.timer = this.options.clock.setTimer(ms, () => {
       waiter.timer = null;
+      this.events.waitEnded(waiter.entry.kind, "timeout", this.now - waiter.since);
       table.withdraw(waiter);
       const session = waiter.lease.session;
       if (waiter.entry.kind === "election") session.reply<"election.campaign">(waiter.request, { elected: false });
@@ -364,6 +376,7 @@ export class Coordinator {
   cancel(session: Session, request: number): boolean {
     const waiter: Waiter | undefined = session.waits.get(request);
     if (!waiter) return false;
+    this.events.waitEnded(waiter.entry.kind, "cancelled", this.now - waiter.since);
     this.table(waiter.entry.kind).withdraw(waiter);
     session.fail(request, ErrorCode.CANCELLED, `the wait for "${waiter.entry.name}" was cancelled`);
     return true;
@@ -378,6 +391,7 @@ export class Coordinator {
     const entry = this.locks.get(name);
     if (!entry || entry.holders.size === 0) return false;
     for (const hold of [...entry.holders.values()]) {
+      this.events.lockLost(entry.kind, "revoked");
       hold.lease.session.send({ type: "lock.lost", name, token: hold.token, reason: "revoked" });
       this.locks.revoke(hold);
     }
@@ -386,10 +400,21 @@ export class Coordinator {
 
   // Deadlines
 
-  #grantedFromQueue(hold: Hold): void {
+  #grantedFromQueue(hold: Hold, waiter: Waiter): void {
+    this.events.waitEnded(hold.entry.kind, "granted", this.now - waiter.since);
     const session = hold.lease.session;
     if (hold.entry.kind === "election") session.reply<"election.campaign">(hold.request, { elected: true, token: hold.token });
     else session.reply<"lock.acquire">(hold.request, { acquired: true, token: hold.token });
+  }
+
+  /** Counts a lease's end and what its holders lost; logs an expiry, which an operator wants to see. */
+  #reportEnd(lease: Lease, reason: LeaseEndReason): void {
+    this.events.leaseEnded(reason);
+    if (reason !== "released") for (const hold of lease.holds) this.events.lockLost(hold.entry.kind, reason === "expired" ? "lease_expired" : "lease_revoked");
+    if (reason !== "expired") return;
+    const session = lease.session;
+    const silentMs = Math.round(this.now - (lease.keepAlive ? session.lastHeard : lease.renewedAt));
+    this.options.logger?.info({ session: session.id, lease: lease.id, ttl: lease.ttl, silentMs, holds: lease.holds.size }, "lease expired");
   }
 
   /** True if the lease is alive now; a lease whose deadline has passed is ended on the spot. */

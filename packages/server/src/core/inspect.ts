@@ -5,8 +5,9 @@ import type { Coordinator } from "./coordinator.js";
 export type Inspection = ResultOf<"admin.state">;
 
 /**
- * A read-only picture of the coordinator: sessions, leases with the time they have left, and every
- * lock, semaphore and election with its holders and its queue in order. Admins get it over the wire
+ * A read-only picture of the coordinator: sessions (with their account and open subscriptions), leases
+ * with the time they have left, every lock, semaphore and election with its holders and its queue in
+ * order, and how many keys, counters and changes of watch history it keeps. Admins get it over the wire
  * (`admin.state`); tests read it instead of the coordinator's own maps, so that the same checks can
  * later run against a server in another process, or a cluster, through `client.admin.state()`.
  */
@@ -22,6 +23,8 @@ export function inspect(coordinator: Coordinator): Inspection {
       agent: session.agent,
       connected: session.outlet !== null,
       ageMs: Math.round(now - session.createdAt),
+      account: session.account.key,
+      subscriptions: session.subscriptions.size,
     })),
     leases: [...coordinator.leases.values()].map((lease) => ({
       lease: lease.id,
@@ -29,6 +32,7 @@ export function inspect(coordinator: Coordinator): Inspection {
       ttl: lease.ttl,
       remaining: Math.max(0, Math.round(coordinator.deadline(lease) - now)),
       keepAlive: lease.keepAlive,
+      keys: lease.keys.size,
     })),
     locks: tables.flatMap((table) =>
       [...table.entries()].map((entry) => ({
@@ -39,5 +43,8 @@ export function inspect(coordinator: Coordinator): Inspection {
         waiters: [...entry.queue].map((waiter) => ({ session: waiter.lease.session.id, lease: waiter.lease.id, mode: waiter.mode })),
       })),
     ),
+    keys: coordinator.shared.kv.size,
+    counters: coordinator.shared.counters.size,
+    history: coordinator.shared.watches.history.size,
   };
 }

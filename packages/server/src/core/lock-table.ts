@@ -11,7 +11,7 @@ export interface LockTableHooks {
   /** Checks the lease at the moment of a grant, ending it first if its deadline has passed. */
   isLive(lease: Lease): boolean;
   /** A queued waiter was granted: answer its request. */
-  granted(hold: Hold): void;
+  granted(hold: Hold, waiter: Waiter): void;
   /** The holders or the queue of an entry changed (an election's leader for observers; anything for the admin feed). */
   changed(entry: LockEntry): void;
   /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed), and for lock-delays. */
@@ -207,7 +207,7 @@ export class LockTable {
       if (!this.#canGrant(entry, head.mode)) break;
       this.#removeWaiter(head);
       const hold = this.#grant(entry, head.lease, head.mode, head.request, head.value, head.lockDelay);
-      this.hooks.granted(hold);
+      this.hooks.granted(hold, head);
     }
     this.#dropIfIdle(entry);
   }

@@ -9,13 +9,20 @@ const OVER_EVERY_NAME: readonly Requirement[] = [{ right: Right.admin, name: "",
 export const adminHandlers = {
   "admin.release": {
     needs: (request) => [{ right: Right.admin, name: request.name }],
-    run: ({ coordinator }, request) => ({ now: { released: coordinator.forceRelease(request.name) } }),
+    run({ coordinator, session }, request) {
+      const released = coordinator.forceRelease(request.name);
+      if (released) coordinator.options.logger?.info({ lock: request.name, by: session.principal ?? "anonymous", session: session.id }, "admin released a lock");
+      return { now: { released } };
+    },
   },
   "admin.revoke": {
     needs: () => OVER_EVERY_NAME,
-    run({ coordinator }, request) {
+    run({ coordinator, session }, request) {
       const lease = coordinator.leases.get(request.lease);
-      if (lease) coordinator.endLease(lease, "revoked");
+      if (lease) {
+        coordinator.options.logger?.info({ lease: lease.id, owner: lease.session.id, by: session.principal ?? "anonymous", session: session.id }, "admin revoked a lease");
+        coordinator.endLease(lease, "revoked");
+      }
       return { now: { revoked: lease !== undefined } };
     },
   },

@@ -28,6 +28,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <option value="wait">longest wait</option>
 </select></label>
 </div>
+<section id="charts" aria-label="live charts from /metrics"></section>
+<div id="charts-status" class="empty"></div>
 <div id="layout">
 <main>
 <h2>Locks and semaphores</h2><div id="locks"></div>
@@ -70,4 +72,8 @@ tbody tr.selected:hover { background: #ebf4ff; }
 .empty { color: #718096; font-style: italic; }
 .error { color: #c53030; }
 .note { color: #718096; margin-top: 2rem; }
+#charts { display: flex; flex-wrap: wrap; gap: 1rem; margin: .5rem 0 1rem; }
+figure.chart { margin: 0; border: 1px solid #e2e8f0; border-radius: .4rem; padding: .5rem; background: #fcfdfe; }
+figure.chart svg { display: block; border-bottom: 1px solid #e2e8f0; }
+figcaption { font-size: 12px; color: #4a5568; margin-top: .3rem; max-width: 300px; }
 `;

@@ -1,19 +1,21 @@
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DASHBOARD_CSS, DASHBOARD_HTML } from "./dashboard-page.js";
 import { DEMO_LEADER_CSS, DEMO_LEADER_HTML } from "./demo-page.js";
+import { send } from "./respond.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 
-/** Where the browser build of the client is, unless the server is told otherwise. */
-export function defaultBundlePath(): string | undefined {
-  try {
-    return createRequire(import.meta.url).resolve("@leasehold/client/browser-bundle");
-  } catch {
-    return undefined;
-  }
+/**
+ * Where the browser build of the client is, unless the server is told otherwise: beside the pages'
+ * scripts, where `pnpm build` bundles it with them (see packages/client/scripts/bundle-pages.mjs). The
+ * server ships its own copy rather than looking for the client package's, so that where (or whether)
+ * npm installed @leasehold/client does not matter, and the pages and the bundle they load come from
+ * one build.
+ */
+export function defaultBundlePath(): string {
+  return join(defaultPageScriptsPath(), "leasehold.js");
 }
 
 /**
@@ -28,6 +30,9 @@ export function defaultPageScriptsPath(): string {
 const HTML = "text/html; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
 const JAVASCRIPT = "text/javascript; charset=utf-8";
+
+/** Serves a path and returns true, or returns false for a path it does not serve. */
+export type OperationsHandler = (path: string, request: IncomingMessage, response: ServerResponse) => boolean;
 
 /** The pages and the styles they load (nothing inline: see security-headers.ts). */
 const STATIC: ReadonlyMap<string, { type: string; body: string }> = new Map([
@@ -47,10 +52,10 @@ const PAGE_SCRIPTS: ReadonlyMap<string, string> = new Map([
 /**
  * The HTTP side of the server: the dashboard at `/`, the leader-election demo at `/demo/leader` (with
  * their scripts, read from `pageScriptsPath`, and styles), the browser bundle at `/leasehold.js`, and
- * `/healthz`. Every response carries the security headers. WebSocket upgrades on any path go to the
- * protocol.
+ * the operator's endpoints (`operations`: probes and metrics, see probes.ts). Every response carries
+ * the security headers. WebSocket upgrades on any path go to the protocol.
  */
-export function createHttpHandler(bundlePath: string | undefined, pageScriptsPath: string) {
+export function createHttpHandler(bundlePath: string, pageScriptsPath: string, operations: OperationsHandler) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -58,6 +63,7 @@ export function createHttpHandler(bundlePath: string | undefined, pageScriptsPat
       send(response, 405, "text/plain", "only GET is served here\n");
       return;
     }
+    if (operations(path, request, response)) return;
     const page = STATIC.get(path);
     if (page) {
       send(response, 200, page.type, page.body);
@@ -77,26 +83,19 @@ export function createHttpHandler(bundlePath: string | undefined, pageScriptsPat
       case "/favicon.ico":
         response.writeHead(204).end();
         return;
-      case "/healthz":
-        send(response, 200, "text/plain", "ok\n");
-        return;
       default:
         send(response, 404, "text/plain", "not found; the dashboard is at /, the demo at /demo/leader, clients connect with WebSocket\n");
     }
   };
 }
 
-function serveBundle(response: ServerResponse, bundlePath: string | undefined, map: boolean): Promise<void> {
-  if (bundlePath === undefined) {
-    send(response, 503, "text/plain", "the browser bundle is not built; run `pnpm build`\n");
-    return Promise.resolve();
-  }
+function serveBundle(response: ServerResponse, bundlePath: string, map: boolean): Promise<void> {
   return serveFile(
     response,
     map ? `${bundlePath}.map` : bundlePath,
     // Pages on other origins may import the client from here.
     { "content-type": map ? "application/json" : JAVASCRIPT, "access-control-allow-origin": "*" },
-    `the browser bundle is missing at ${bundlePath}; run \`pnpm build\`\n`,
+    `the browser bundle is missing at ${bundlePath}; run \`pnpm build\` (it bundles the client beside the pages' scripts)\n`,
   );
 }
 
@@ -109,9 +108,4 @@ async function serveFile(response: ServerResponse, file: string, headers: Record
   } catch {
     send(response, 503, "text/plain", missing);
   }
-}
-
-function send(response: ServerResponse, status: number, type: string, body: string): void {
-  response.writeHead(status, { "content-type": type, "cache-control": "no-cache" });
-  response.end(body);
 }

@@ -11,11 +11,15 @@
  *   drawn): 5,000 locks make a page of 200 rows rather than a 21,000 px one, and sorting 5,000
  *   entries costs about 2 ms;
  * - waiting and holding times are computed on the server's clock (`since` in the feed) and
- *   refreshed once a second on the drawn rows only.
+ *   refreshed once a second on the drawn rows only;
+ * - live charts read /metrics (dashboard-charts.ts); a lock's recent grants are kept in the page from
+ *   the feed's changes (lock-history.ts) and listed in the detail panel.
  */
 // /page-connection.js has run already (the page loads it first): ?token= is out of the address bar.
 // With authentication on, admin.subscribe needs a credential with the admin right: /?token=...
 import { pageConnection } from "./page-connection.js";
+import { startCharts } from "./dashboard-charts.js";
+import { LockHistory } from "./lock-history.js";
 import { AdminMirror, connect, type AdminLeaseView, type AdminLockView, type AdminSessionView, type LeaseholdClient } from "@leasehold/client";
 
 /** Rows drawn per table; the rest are counted, and found with the filter. */
@@ -28,6 +32,7 @@ type Sort = "name" | "queue" | "wait";
 type Order<Item> = (a: Item, b: Item) => number;
 
 const mirror = new AdminMirror();
+const history = new LockHistory();
 const view: { filter: string; sort: Sort; selected: { table: TableName; key: string } | null } = { filter: "", sort: "name", selected: null };
 /** Keys changed since the last frame, per table; null: everything (a new snapshot, a new filter or sort). */
 const changed: Record<TableName, Set<string> | null> = { locks: null, elections: null, leases: null, sessions: null };
@@ -268,7 +273,7 @@ function drawDetail(): void {
   }
   const entry = tables[selected.table].source.get(selected.key);
   if (!entry) {
-    put(panel, selected.key + "\n\nnow free: nobody holds or awaits it");
+    put(panel, [selected.key, "", "now free: nobody holds or awaits it", "", ...historyLines(selected.table, selected.key)].join("\n"));
     return;
   }
   const lines = [entry.name, entry.kind + (entry.limit ? " of " + entry.limit : ""), "", "holders (" + count(entry.held) + "):"];
@@ -276,7 +281,20 @@ function drawDetail(): void {
   lines.push("", (entry.kind === "election" ? "candidates" : "waiters") + " (" + count(entry.waiting) + "):");
   entry.waiters.forEach((w, i) => lines.push("  " + (i + 1) + ". " + nameOf(w.session) + " · session " + short(w.session) + " · lease " + w.lease + " · " + w.mode + " · waiting " + age(w.since)));
   if (entry.waiting > entry.waiters.length) lines.push("  … " + count(entry.waiting - entry.waiters.length) + " more (the feed lists the first " + entry.waiters.length + ")");
+  lines.push("", ...historyLines(selected.table, entry.name));
   put(panel, lines.join("\n"));
+}
+
+/** The recent grants of a lock or election, as this page saw them since it opened. */
+function historyLines(table: "locks" | "elections", name: string): string[] {
+  const grants = history.of(table, name);
+  const lines = ["recent grants (seen since this page opened):"];
+  if (grants.length === 0) lines.push("  none yet");
+  for (const grant of grants) {
+    const held = grant.endedAt === undefined ? "holding for " + age(grant.since) : "held " + duration(grant.endedAt - grant.since);
+    lines.push("  " + grant.holder + " · token " + grant.token + (grant.mode === "shared" ? " · shared" : "") + " · " + held);
+  }
+  return lines;
 }
 
 function select(table: TableName, key: string): void {
@@ -334,6 +352,8 @@ async function watchServer(server: string, token: string | undefined): Promise<v
     showError("cannot reach " + server + ": " + messageOf(error) + (codeOf(error) === "UNAUTHENTICATED" ? " (this server requires authentication: open the dashboard as /?token=<a token with the admin right>)" : ""));
     return;
   }
+  const chartStatus = byId("charts-status", HTMLElement);
+  startCharts(byId("charts", HTMLElement), token, (text) => put(chartStatus, text));
   client.addEventListener("disconnected", () => {
     status = "reconnecting…";
     redraw({ locks: [], elections: [], leases: [], sessions: [] });
@@ -342,6 +362,7 @@ async function watchServer(server: string, token: string | undefined): Promise<v
     try {
       for await (const update of client.admin.subscribe()) {
         const changes = mirror.apply(update);
+        history.record(update, nameOf, update.now);
         status = mirror.synced ? "live" : "loading…";
         redraw(changes.reset ? null : changes);
       }

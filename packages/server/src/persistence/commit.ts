@@ -1,6 +1,6 @@
 import type { ServerMessage } from "@leasehold/protocol";
 import { Journal } from "./journal.js";
-import type { Storage } from "./storage.js";
+import { HandedOverError, type Storage } from "./storage.js";
 
 /**
  * Runs a callback once the event loop has read what is already waiting on the sockets. Not
@@ -12,6 +12,15 @@ export type AfterReads = (callback: () => void) => void;
 /** Node's check phase, which follows the poll phase that read this turn's frames. */
 export const afterThisTurnsReads: AfterReads = (callback) => void setImmediate(callback);
 
+/**
+ * Whether this server may still answer from its state. A cluster leader's election (cluster/
+ * leadership.ts): past the instant its election lease could have lapsed, another gateway may lead.
+ */
+export interface ServingAuthority {
+  /** Throws, saying why, once this server may no longer answer. */
+  check(): void;
+}
+
 /** Something that can put a message on the wire right away. */
 export interface Sender {
   sendNow(message: ServerMessage): void;
@@ -22,12 +31,20 @@ export interface Sender {
  * are on disk: the changes of all requests handled in one turn of the event loop go into one
  * transaction (one fsync), and only then are their replies and pushes sent. A reply is therefore
  * never sent for a change that a crash could still lose. With in-memory storage messages go at once.
+ *
+ * A store whose `write` returns a promise (etcd) has one batch in flight at a time: what changes
+ * meanwhile collects in the journal and goes in the next batch, written when the one in flight is
+ * done, so batches commit in order and grow with the store's latency rather than queueing up.
  */
 export class CommitPipeline {
   readonly journal: Journal;
   /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
   #held: (() => void)[] = [];
   #scheduled = false;
+  /** When the commit now scheduled was asked for (performance.now()), or undefined: for the readiness probe. */
+  #scheduledAt: number | undefined;
+  /** A write has not settled yet: flushes wait for it. */
+  #inFlight: Promise<void> | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -38,12 +55,34 @@ export class CommitPipeline {
     readonly onFailure: (error: Error) => void,
     /** When the commit of this turn's changes runs; tests inject their own. */
     readonly afterReads: AfterReads = afterThisTurnsReads,
+    /** Checked before every commit and release of replies (see `serving`). */
+    readonly authority?: ServingAuthority,
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
   }
 
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /** How long the commit now scheduled has waited to run, in ms (0 when none is): a stuck commit keeps growing it. */
+  get pendingMs(): number {
+    return this.#scheduledAt === undefined ? 0 : performance.now() - this.#scheduledAt;
+  }
+
+  /**
+   * False once nothing more may be acknowledged: storage failed, or `authority` (a cluster leader's
+   * election) says this server may no longer answer from its state, which stops it at once.
+   */
+  serving(): boolean {
+    if (this.#failure) return false;
+    try {
+      this.authority?.check();
+      return true;
+    } catch (error) {
+      this.fail(new HandedOverError(error instanceof Error ? error.message : String(error), { cause: error }));
+      return false;
+    }
   }
 
   send(sender: Sender, message: ServerMessage): void {
@@ -61,37 +100,67 @@ export class CommitPipeline {
    * error or a `bye` reply must not close before that message is sent.
    */
   after(action: () => void): void {
-    if (this.#held.length === 0 || this.#failure) {
+    if ((this.#held.length === 0 && !this.#inFlight) || this.#failure) {
       action();
       return;
     }
     this.#held.push(action);
+    this.#schedule();
   }
 
-  /** Commits what changed and releases the messages held behind it. */
+  /** Commits what changed and releases the messages held behind it (once the batch in flight, if any, is done). */
   flush(): void {
     this.#scheduled = false;
-    if (this.#failure) return;
+    if (this.#inFlight || !this.serving()) return;
+    this.#scheduledAt = undefined;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
+    const held = this.#held;
+    this.#held = [];
+    let written: void | Promise<void> = undefined;
     if (batch) {
       try {
-        this.storage.write(batch);
+        written = this.storage.write(batch);
       } catch (error) {
-        this.#failure = error instanceof Error ? error : new Error(String(error));
-        this.#held = [];
-        this.onFailure(this.#failure);
+        this.fail(error);
         return;
       }
     }
-    const held = this.#held;
+    if (!(written instanceof Promise)) {
+      for (const release of held) release();
+      return;
+    }
+    this.#inFlight = written.then(
+      () => {
+        this.#inFlight = undefined;
+        for (const release of held) release();
+        // What arrived while this batch was in flight goes in the next one.
+        if (this.#held.length > 0 || this.journal.dirty) this.flush();
+      },
+      (error: unknown) => {
+        this.#inFlight = undefined;
+        this.fail(error);
+      },
+    );
+  }
+
+  /** Resolves once no write is in flight (for a clean close). */
+  async settled(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+  }
+
+  /** Stops acknowledging anything: held messages are dropped and `onFailure` is told (once). */
+  fail(error: unknown): void {
+    if (this.#failure) return;
+    this.#failure = error instanceof Error ? error : new Error(String(error));
     this.#held = [];
-    for (const release of held) release();
+    this.onFailure(this.#failure);
   }
 
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
+    this.#scheduledAt = performance.now();
     // After the poll phase: every request already read in this turn joins the same transaction.
     this.afterReads(() => this.flush());
   }

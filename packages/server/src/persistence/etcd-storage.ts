@@ -1,19 +1,7 @@
 import { decode, encode } from "@leasehold/protocol";
 import { EtcdRequestError, type EtcdClient, type KeyValue, type TxnOp } from "../cluster/etcd-client.js";
-import { StorageError, type Batch, type StoredState } from "./storage.js";
+import { HandedOverError, StorageError, type Batch, type Storage, type StoredState } from "./storage.js";
 import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from "./stored-tables.js";
-
-/**
- * Storage as the cluster needs it: like `Storage`, but `write` (and `load`, `close`) wait on the
- * network. The server restructure reconciles the two interfaces.
- */
-export interface AsyncStorage {
-  readonly durable: boolean;
-  load(): Promise<StoredState>;
-  /** Applies a batch atomically; rejects if it could not be made durable (then nothing of it is applied). */
-  write(batch: Batch): Promise<void>;
-  close(): Promise<void>;
-}
 
 /**
  * The leader's state in etcd, under `prefix`:
@@ -33,7 +21,7 @@ export interface AsyncStorage {
  * `load` reads the snapshot and replays the log after it, producing what SqliteStorage's load would
  * for the same batches; every read is at one etcd revision, a consistent view.
  */
-export class EtcdStorage implements AsyncStorage {
+export class EtcdStorage implements Storage {
   readonly durable = true;
   readonly #client: EtcdClient;
   readonly #prefix: string;
@@ -289,7 +277,7 @@ export interface EtcdStorageOptions {
 }
 
 /** This leader was replaced: its writes can no longer commit, and it must stop serving at once. */
-export class LeaderDeposedError extends StorageError {
+export class LeaderDeposedError extends HandedOverError {
   constructor(reason: string) {
     super(`this gateway is no longer the leader: ${reason}; it stops serving and its clients reconnect to the new leader`);
     this.name = "LeaderDeposedError";

@@ -67,6 +67,11 @@ export class Journal implements Changes {
     this.#rows()?.counters.set(name, value === 0 ? null : { name, value, owner: owner.key });
   }
 
+  /** Something changed since the last `take`. */
+  get dirty(): boolean {
+    return this.#batch !== undefined;
+  }
+
   /** The batch to commit, or undefined when nothing changed. */
   take(revision: number, nextLeaseId: number): Batch | undefined {
     const batch = this.#batch;

@@ -189,6 +189,12 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  /** Bytes of the database file (pages in use and free), without the WAL: two pragmas, read per metrics scrape. */
+  sizeBytes(): number {
+    if (!this.#db.open) return 0;
+    return Number(this.#db.pragma("page_count", { simple: true })) * Number(this.#db.pragma("page_size", { simple: true }));
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }

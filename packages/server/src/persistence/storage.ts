@@ -2,18 +2,27 @@ import type { LockMode, Value } from "@leasehold/protocol";
 
 /**
  * Durable storage behind one narrow interface: load everything at start, then write batches of row
- * changes, each batch all-or-nothing and durable when `write` returns. The rules of leases and locks
- * stay in the coordinator; a store only keeps rows, so that another backend (etcd, a replicated log)
- * can implement this without touching them.
+ * changes, each batch all-or-nothing and durable when `write` returns (or its promise resolves). The
+ * rules of leases and locks stay in the coordinator; a store only keeps rows, so that another backend
+ * (etcd, a replicated log) can implement this without touching them.
+ *
+ * SQLite answers at once; a networked store (etcd) returns promises. The commit pipeline keeps one
+ * batch in flight and holds every reply behind its batch either way (persistence/commit.ts).
  */
 export interface Storage {
   /** False for the in-memory store: nothing is written, and replies need not wait for a commit. */
   readonly durable: boolean;
   /** Everything stored, as of the last completed batch. */
-  load(): StoredState;
-  /** Applies a batch atomically; throws if it could not be made durable (then nothing of it is applied). */
-  write(batch: Batch): void;
-  close(): void;
+  load(): StoredState | Promise<StoredState>;
+  /**
+   * Applies a batch atomically; throws (or rejects) if it could not be made durable (then nothing of
+   * it is applied). Never called again before the previous call's promise settled.
+   */
+  write(batch: Batch): void | Promise<void>;
+  /** Bytes the store takes on disk, for the metrics; absent for a store without one. */
+  sizeBytes?(): number | undefined;
+  /** Resolves once the last write has settled. */
+  close(): void | Promise<void>;
 }
 
 export interface SessionRow {
@@ -138,5 +147,17 @@ export class StorageError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StorageError";
+  }
+}
+
+/**
+ * The store refuses this server's writes because another server took over the same data (a new
+ * cluster leader): nothing is wrong with the data, so clients are told to reconnect and resume
+ * (close 1012) rather than that the server failed (1011).
+ */
+export class HandedOverError extends StorageError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HandedOverError";
   }
 }

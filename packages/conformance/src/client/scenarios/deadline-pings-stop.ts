@@ -4,11 +4,11 @@ import { ScenarioFailure } from "../verdict.js";
 import type { DriverEvent } from "../driver.js";
 import type { Arrival, Peer } from "../peer.js";
 import type { Stage } from "../scripted-server.js";
-import { describe } from "../wire.js";
+import { describe } from "../../wire/codec.js";
 
 const TTL_MS = 1_500;
-/** A third of the TTL, as a server pings a session whose shortest kept-alive lease is 1,500 ms (section 5). */
-const HEARTBEAT_MS = 500;
+/** A quarter of the TTL, as a server pings a session whose shortest kept-alive lease is 1,500 ms (section 5). */
+const HEARTBEAT_MS = 375;
 /** Longer than the TTL: a client that does not count acknowledged pongs (section 6) gives the lease up in this phase. */
 const PINGING_MS = 2_500;
 /** `clientSafetyMarginMs` for 1,500 ms: min(1000, max(20, round(1500 × 0.05))) = 75 (section 6). */

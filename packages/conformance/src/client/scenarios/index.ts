@@ -4,7 +4,9 @@ import { heartbeatPong } from "./heartbeat-pong.js";
 import { pushGrantedWait } from "./push-granted-wait.js";
 import { pushLeaseEnded } from "./push-lease-ended.js";
 import { pushLockLost } from "./push-lock-lost.js";
+import { pushUnknownReason } from "./push-unknown-reason.js";
 import { refused4000WithId, refused4000WithoutId } from "./refused-4000.js";
+import { resumeBaseHeartbeat } from "./resume-base-heartbeat.js";
 import { resumeResend } from "./resume-resend.js";
 import { resumeResync } from "./resume-resync.js";
 
@@ -14,9 +16,11 @@ export const CLIENT_SCENARIOS: readonly Scenario[] = [
   deadlinePingsStop,
   resumeResend,
   resumeResync,
+  resumeBaseHeartbeat,
   refused4000WithId,
   refused4000WithoutId,
   pushGrantedWait,
   pushLockLost,
   pushLeaseEnded,
+  pushUnknownReason,
 ];

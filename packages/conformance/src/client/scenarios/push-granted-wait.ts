@@ -1,7 +1,7 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, type Scenario } from "../scenario.js";
 import { reply } from "../session.js";
 import { ScenarioFailure } from "../verdict.js";
-import { describe } from "../wire.js";
+import { describe } from "../../wire/codec.js";
 
 const TOKEN = 42;
 /** How long the wait stays queued before the kit grants it. */

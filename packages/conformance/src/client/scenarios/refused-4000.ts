@@ -1,7 +1,7 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
 import { errorFrame, reply } from "../session.js";
 import { ScenarioFailure } from "../verdict.js";
-import { describe } from "../wire.js";
+import { describe } from "../../wire/codec.js";
 
 const PROTOCOL_ERROR = 4000;
 /** How long the kit watches for re-sends after its welcome: a client re-sends before anything else, at once. */

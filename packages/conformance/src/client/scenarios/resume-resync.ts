@@ -1,6 +1,6 @@
 import { LEASE, PROMPT_MS, STEADY_HEARTBEAT_MS, STEADY_TTL_MS, acquireGranted, expectAcquired, expectRequest, openWithLease, takeResume, welcomeBack, type Scenario } from "../scenario.js";
 import { ScenarioFailure } from "../verdict.js";
-import { describe } from "../wire.js";
+import { describe } from "../../wire/codec.js";
 
 /** How long the kit watches the resumed connection: a settled request must not be sent again. */
 const SETTLED_WINDOW_MS = 500;

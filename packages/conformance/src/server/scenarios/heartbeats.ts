@@ -10,9 +10,9 @@ export const heartbeatScenarios: Scenario[] = [
       const { connection, welcome } = await kit.session();
       const ttl = kit.ttl(600);
       await connection.call("lease.grant", { ttl });
-      // With a kept-alive lease of TTL T the interval is at most floor(T / 3): a client's deadline
-      // (heardAt + T - margin) then always has a ping, and its acknowledgement, well before it.
-      const interval = Math.max(50, Math.min(welcome.heartbeat as number, Math.floor(ttl / 3)));
+      // With a kept-alive lease of TTL T the interval is floor(T / 4): a client's deadline
+      // (heardAt + T - margin) then has T / 2 - margin of slack for a late ping (section 6).
+      const interval = leaseInterval(welcome.heartbeat as number, ttl);
       const pings: Received[] = [];
       for (let i = 0; i < 4; i++) pings.push(await connection.next((m) => m.type === "ping", interval * 3, `ping ${i + 1}`));
       for (const [i, ping] of pings.entries()) {
@@ -33,10 +33,10 @@ export const heartbeatScenarios: Scenario[] = [
     async run(kit) {
       const { connection, welcome } = await kit.session();
       connection.answerPings = false;
-      // A kept-alive lease shortens the interval (floor(T / 3)) so that three pings fit in its TTL.
+      // A kept-alive lease shortens the interval (floor(T / 4)) so that four pings fit in its TTL.
       const ttl = kit.ttl(1_500);
       await connection.call("lease.grant", { ttl });
-      const interval = Math.max(50, Math.min(welcome.heartbeat as number, Math.floor(ttl / 3)));
+      const interval = leaseInterval(welcome.heartbeat as number, ttl);
       const first = await connection.next((m) => m.type === "ping", interval * 3, "the first ping");
       const second = await connection.next((m) => m.type === "ping", interval * 3, "the second ping");
       checkEqual([first.message.ack, second.message.ack], [0, 0], "acks while no pong was sent");
@@ -79,9 +79,14 @@ export const heartbeatScenarios: Scenario[] = [
       first.connection.close();
       const resumed = await kit.session({ continueFrom: first.connection, resume: { session: String(first.welcome.session), secret: String(first.welcome.secret) } });
       check(resumed.welcome.resumed === true, "the session should resume");
-      check((resumed.welcome.heartbeat as number) <= Math.max(50, Math.floor(ttl / 3)), `a resumed welcome's heartbeat should be shortened by the session's ${ttl} ms lease, got ${String(resumed.welcome.heartbeat)}`);
+      check((resumed.welcome.heartbeat as number) <= leaseInterval(base, ttl), `a resumed welcome's heartbeat should be shortened by the session's ${ttl} ms lease, got ${String(resumed.welcome.heartbeat)}`);
       checkEqual([resumed.welcome.baseHeartbeat, resumed.welcome.sessionGrace], [base, first.welcome.sessionGrace], "a resumed welcome's baseHeartbeat and sessionGrace");
       check(base <= Math.floor((first.welcome.sessionGrace as number) / 3) || base === 50, `the base interval ${base} ms should be at most a third of the session grace ${String(first.welcome.sessionGrace)} ms`);
     },
   },
 ];
+
+/** The interval of a session whose shortest kept-alive lease has TTL `ttl` (section 5): a quarter of it, at most `base`, at least 50 ms. */
+function leaseInterval(base: number, ttl: number): number {
+  return Math.max(50, Math.min(base, Math.floor(ttl / 4)));
+}

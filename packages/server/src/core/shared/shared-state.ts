@@ -1,6 +1,7 @@
 import { ErrorCode, encode, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
 import type { Changes } from "../changes.js";
+import type { ServerEvents } from "../events.js";
 import { checkFence } from "../fencing.js";
 import { ServerError } from "../../errors.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
@@ -18,6 +19,8 @@ export const PAGE_BYTES = 1024 * 1024;
 /** What shared state needs from the coordinator. */
 export interface SharedStateHost {
   readonly options: ResolvedOptions;
+  /** Where watch overflows are counted. */
+  readonly events: ServerEvents;
   readonly revision: number;
   readonly locks: LockTable;
   readonly elections: LockTable;
@@ -47,7 +50,10 @@ export class SharedState {
 
   constructor(readonly host: SharedStateHost) {
     const options = host.options.watch;
-    this.watches = new Watches(options, host.options.clock);
+    this.watches = new Watches(options, host.options.clock, (session, prefix) => {
+      host.events.watchOverflowed();
+      host.options.logger?.warn({ session: session.id, history: options.history.events }, "watch overflow: a watcher fell behind the history kept and was closed");
+    });
     this.observers = new Observers(host.elections, host.options.clock, options);
   }
 

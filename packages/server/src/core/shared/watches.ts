@@ -56,6 +56,8 @@ export class Watches {
   constructor(
     readonly options: WatchOptions,
     readonly clock: Clock,
+    /** A watcher fell too far behind and was dropped with WATCH_OVERFLOW (for metrics and the operator's log). */
+    readonly overflowed: (session: Session, prefix: string) => void = () => {},
   ) {
     this.history = new History(options.history);
   }
@@ -131,6 +133,7 @@ export class Watches {
 
   #overflow(watch: ServerWatch): void {
     watch.close();
+    this.overflowed(watch.session, watch.prefix);
     watch.session.send({
       type: "watch.closed",
       watch: watch.id,

@@ -1,0 +1,126 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { killAllChildrenNow, stopAllChildren } from "../infra/children.js";
+import { removeAllTempDirs } from "../servers/tempdir.js";
+import { checkHistory } from "./checker.js";
+import { HistoryWriter, readHistory, sharedNow } from "./history.js";
+import { lockNames } from "./names.js";
+import { seededRandom } from "../../../test/support/seeded-random.js";
+import { Nemesis } from "./nemesis.js";
+import { StateReader } from "./reader.js";
+import { formatSummary, summarize, type RunFacts } from "./report.js";
+import { startSingleNode } from "./topology/single-node.js";
+import type { Topology } from "./topology/topology.js";
+import { ChaosWorker } from "./workers.js";
+
+/**
+ * `npm run chaos -- --minutes N`: the nemesis run of issue 12 (guarantee 6). Starts the system under
+ * test (one durable server; `--cluster` once the gateway lands), workers that take locks and write
+ * under them through proxies of this process, and a nemesis that kills, pauses and cuts for N minutes;
+ * then checks the merged history (checker.ts) and exits 1 on any violation, 2 if the run itself failed.
+ * `--check <dir>` checks the history of an earlier run again.
+ *
+ * Options: --workers 5, --locks 3, --ttl 1000 (ms), --seed <n> (the fault schedule), --out <dir>.
+ */
+
+const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../..");
+const { values } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "1" },
+    workers: { type: "string", default: "5" },
+    locks: { type: "string", default: "3" },
+    ttl: { type: "string", default: "1000" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    cluster: { type: "boolean", default: false },
+    check: { type: "string" },
+  },
+});
+
+const log = (line: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+process.on("SIGINT", () => void shutDown("interrupted", 130));
+process.on("SIGTERM", () => void shutDown("terminated", 143));
+// Whatever happens, no server or worker outlives the run.
+process.on("exit", killAllChildrenNow);
+
+try {
+  if (values.check !== undefined) process.exit(checkAgain(values.check));
+  process.exit(await run());
+} catch (error) {
+  log(`the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await shutDown("failed", 2);
+}
+
+async function run(): Promise<number> {
+  const facts = {
+    minutes: positive("minutes"),
+    workers: Math.round(positive("workers")),
+    locks: Math.round(positive("locks")),
+    ttlMs: Math.round(positive("ttl")),
+    seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed),
+  };
+  if (values.cluster) throw new Error("--cluster needs the cluster gateway (issue 12), which is not on this branch yet; run without --cluster for one server");
+  const historyDir = values.out ?? mkdtempSync(join(tmpdir(), "leasehold-chaos-"));
+  mkdirSync(historyDir, { recursive: true });
+  const history = new HistoryWriter(join(historyDir, "runner.jsonl"));
+  const locks = lockNames(facts.locks);
+
+  log(`starting the server, then ${facts.workers} workers; history in ${historyDir}`);
+  const topology: Topology = await startSingleNode(repoRoot);
+  const workers = await Promise.all(
+    Array.from({ length: facts.workers }, (_, index) => ChaosWorker.start(`w${index + 1}`, { repoRoot, urls: topology.urls, locks, ttlMs: facts.ttlMs, historyDir })),
+  );
+  const reader = new StateReader(topology.urls, locks, history);
+  history.write({ type: "phase", name: "workload", at: sharedNow(), ttlMs: facts.ttlMs });
+  const nemesis = new Nemesis(topology, workers, facts.ttlMs, history, seededRandom(facts.seed), () => reader.read(30_000));
+  log(`faults for ${facts.minutes} min (seed ${facts.seed})`);
+  await nemesis.run(sharedNow() + facts.minutes * 60_000);
+
+  history.write({ type: "phase", name: "stopping", at: sharedNow(), ttlMs: facts.ttlMs });
+  const crashed = workers.filter((worker) => !worker.alive);
+  log("stopping the workers, reading the final state");
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await reader.read(30_000);
+  await topology.stop();
+  history.close();
+  for (const worker of crashed) log(`worker ${worker.name} died during the run; its last output:\n${worker.output.join("\n")}`);
+
+  const result = checkHistory(readHistory(historyDir), { ttlMs: facts.ttlMs });
+  const summary = summarize({ ...facts, topology: topology.description, historyDir } satisfies RunFacts, result);
+  writeFileSync(join(historyDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  process.stderr.write(`${formatSummary(summary)}\n`);
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (crashed.length > 0) return 2;
+  return summary.passed ? 0 : 1;
+}
+
+/** Checks a finished run's history again (after a change to the checker, say). */
+function checkAgain(dir: string): number {
+  const events = readHistory(dir);
+  const phase = events.find((event) => event.type === "phase");
+  if (!phase || phase.type !== "phase") throw new Error(`${dir} holds no chaos history (no runner.jsonl with a phase line)`);
+  const result = checkHistory(events, { ttlMs: phase.ttlMs });
+  const summary = summarize({ minutes: 0, topology: "(checked again)", workers: 0, locks: 0, ttlMs: phase.ttlMs, seed: 0, historyDir: dir }, result);
+  process.stderr.write(`${formatSummary(summary)}\n`);
+  return summary.passed ? 0 : 1;
+}
+
+function positive(name: "minutes" | "workers" | "locks" | "ttl"): number {
+  const value = Number(values[name]);
+  if (!(value > 0)) throw new Error(`--${name} must be a positive number, not ${JSON.stringify(values[name])}`);
+  return value;
+}
+
+let shuttingDown = false;
+async function shutDown(reason: string, exitCode: number): Promise<never> {
+  if (!shuttingDown) {
+    shuttingDown = true;
+    log(`${reason}: stopping every process the run started`);
+    await Promise.race([stopAllChildren(), new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    removeAllTempDirs();
+  }
+  process.exit(exitCode);
+}

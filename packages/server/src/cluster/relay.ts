@@ -1,0 +1,181 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { CloseCode } from "@leasehold/protocol";
+import type { Logger } from "pino";
+import WebSocket, { WebSocketServer, type RawData } from "ws";
+import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
+import type { OriginPolicy } from "../auth/origin.js";
+import { admitUpgrade, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+
+/**
+ * A follower gateway's listener: every WebSocket a client opens here is relayed to the leader over
+ * one upstream WebSocket of its own, frames passed through as they are (the leader decodes,
+ * authenticates the `hello` and applies every limit), closes mirrored both ways. Back-pressure is per
+ * connection: a side whose peer has not taken what was sent to it is paused (not read), so a slow
+ * reader's backlog builds up at the leader, whose slow-consumer rule (4006) then applies as on a
+ * direct connection.
+ *
+ * The upstream upgrade carries the cluster secret and the client's address (auth/cluster-secret.ts).
+ * The client's upgrade completes only once the upstream one has: with no leader reachable the client
+ * gets HTTP 503 and tries its next URL.
+ */
+export class Relay {
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #pairs = new Set<{ client: WebSocket; upstream: WebSocket }>();
+
+  constructor(readonly options: RelayOptions) {
+    this.#http = createServer((_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
+    this.#http.on("clientError", refuseBadRequest);
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
+    this.#wss.on("wsClientError", refuseMalformedUpgrade);
+    this.#http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(request, socket, head));
+  }
+
+  /** Listens on `host:port` (0: any free port) and returns the port. */
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once("error", reject);
+      this.#http.listen(port, host, () => {
+        this.#http.off("error", reject);
+        resolve();
+      });
+    });
+    return (this.#http.address() as AddressInfo).port;
+  }
+
+  /** Stops listening at once and closes every relayed connection with 1012 (reconnect and resume). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    for (const { client, upstream } of this.#pairs) {
+      upstream.terminate();
+      closeClient(client, CloseCode.SERVICE_RESTART, "this gateway's role changed: reconnect and resume");
+    }
+    this.#http.closeAllConnections();
+    this.#wss.close();
+    await closed;
+  }
+
+  get connections(): number {
+    return this.#pairs.size;
+  }
+
+  async #upgrade(request: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // The client may reset while the leader is dialled: an 'error' with no listener would end the process.
+    socket.on("error", () => socket.destroy());
+    if (!admitUpgrade(request, socket, this.options.origins, this.options.logger)) return;
+    const ip = remoteIp(request);
+    const address = `${ip}:${request.socket.remotePort ?? 0}`;
+    let upstream: WebSocket;
+    try {
+      const leader = await this.options.leaderUrl();
+      if (leader === undefined) throw new Error("no gateway leads now (an election is under way, or etcd has no quorum)");
+      upstream = await openUpstream(leader, this.options.secret, ip, address, this.options.maxFrameBytes, this.options.connectTimeoutMs);
+    } catch (error) {
+      this.options.onLeaderUnreachable?.();
+      this.options.logger?.info({ address, err: error }, "relay refused: the leader is not reachable");
+      refuseUpgrade(socket, 503, `the leader is not reachable through this gateway (${error instanceof Error ? error.message : String(error)}); try another gateway or again shortly`);
+      return;
+    }
+    if (socket.destroyed) {
+      upstream.terminate();
+      return;
+    }
+    this.#wss.handleUpgrade(request, socket, head, (client) => this.#pipe(client, upstream));
+  }
+
+  #pipe(client: WebSocket, upstream: WebSocket): void {
+    const pair = { client, upstream };
+    this.#pairs.add(pair);
+    forward(client, upstream, this.options.highWaterBytes);
+    forward(upstream, client, this.options.highWaterBytes);
+    client.on("close", (code, reason) => {
+      this.#pairs.delete(pair);
+      closeUpstream(upstream, code, reason.toString());
+    });
+    upstream.on("close", (code, reason) => {
+      this.#pairs.delete(pair);
+      // 1006: the leader vanished (killed, cut off): the client resumes elsewhere.
+      if (code === 1006 || code === 1005) closeClient(client, CloseCode.SERVICE_RESTART, "the leader went away: reconnect and resume");
+      else closeClient(client, code, reason.toString());
+    });
+    client.on("error", () => client.terminate());
+    upstream.on("error", () => upstream.terminate());
+  }
+}
+
+export interface RelayOptions {
+  /** The leader's WebSocket URL (its advertise URL), or undefined when nobody leads. */
+  leaderUrl: () => Promise<string | undefined>;
+  /** Told when the leader could not be reached, so that the next lookup reads etcd again. */
+  onLeaderUnreachable?: () => void;
+  secret: Buffer | undefined;
+  origins: OriginPolicy;
+  maxFrameBytes: number;
+  /** Unsent bytes towards one side before the other side is no longer read. */
+  highWaterBytes: number;
+  connectTimeoutMs: number;
+  logger: Logger | undefined;
+}
+
+function openUpstream(url: string, secret: Buffer | undefined, ip: string, address: string, maxFrameBytes: number, timeoutMs: number): Promise<WebSocket> {
+  const headers: Record<string, string> = secret ? { [GATEWAY_SECRET_HEADER]: secret.toString("utf8"), [FORWARDED_FOR_HEADER]: ip, [FORWARDED_ADDRESS_HEADER]: address } : {};
+  const upstream = new WebSocket(url, { headers, maxPayload: maxFrameBytes * 2, handshakeTimeout: timeoutMs, perMessageDeflate: false });
+  return new Promise((resolve, reject) => {
+    upstream.once("open", () => {
+      upstream.removeAllListeners("error");
+      resolve(upstream);
+    });
+    upstream.once("unexpected-response", (_request, response) => {
+      upstream.terminate();
+      reject(new Error(`the leader at ${url} answered HTTP ${response.statusCode}`));
+    });
+    upstream.once("error", (error) => reject(error));
+  });
+}
+
+/** Passes every frame of `from` to `to` as it is; stops reading `from` while `to` has more than `highWater` unsent. */
+function forward(from: WebSocket, to: WebSocket, highWater: number): void {
+  let unsent = 0;
+  let paused = false;
+  from.on("message", (data: RawData, isBinary: boolean) => {
+    if (to.readyState !== WebSocket.OPEN) return;
+    const size = byteLength(data);
+    unsent += size;
+    to.send(data, { binary: isBinary }, () => {
+      unsent -= size;
+      if (paused && unsent <= highWater / 2) {
+        paused = false;
+        from.resume();
+      }
+    });
+    if (!paused && unsent > highWater) {
+      paused = true;
+      from.pause();
+    }
+  });
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
+
+/** Codes a peer may send (RFC 6455: not 1005, 1006, 1015); any other close of the other side becomes 1012. */
+function sendable(code: number): boolean {
+  return code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+function closeClient(client: WebSocket, code: number, reason: string): void {
+  if (client.readyState === WebSocket.CLOSED || client.readyState === WebSocket.CLOSING) return;
+  client.close(sendable(code) ? code : CloseCode.SERVICE_RESTART, reason.slice(0, 120));
+  // A client that does not answer the close is not waited for.
+  setTimeout(() => client.terminate(), 1_000).unref();
+}
+
+function closeUpstream(upstream: WebSocket, code: number, reason: string): void {
+  if (upstream.readyState === WebSocket.CLOSED || upstream.readyState === WebSocket.CLOSING) return;
+  if (sendable(code)) upstream.close(code, reason.slice(0, 120));
+  else upstream.terminate();
+}
+

@@ -1,0 +1,76 @@
+import { connect as tcpConnect } from "node:net";
+import { describe, expect, it, vi } from "vitest";
+import { Relay } from "../../packages/server/src/cluster/relay.js";
+import { OriginPolicy } from "../../packages/server/src/auth/origin.js";
+import { FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../../packages/server/src/auth/cluster-secret.js";
+import { defer, startClient, startServer } from "../support/fixtures.js";
+import { WebSocket } from "../support/raw.js";
+
+const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
+
+/** A follower's relay on a free port, to `leaderUrl`; closed after the test. */
+async function startRelay(leaderUrl: () => Promise<string | undefined>): Promise<string> {
+  const relay = new Relay({ leaderUrl, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, logger: undefined });
+  const port = await relay.listen("127.0.0.1", 0);
+  defer(() => relay.close());
+  return `ws://127.0.0.1:${port}`;
+}
+
+describe("a follower's relay", () => {
+  it("carries a client's session to the leader, frames and closes passed through", async () => {
+    const server = await startServer({ clusterSecret: SECRET });
+    const url = await startRelay(async () => server.url);
+    const client = await startClient(url);
+    const lease = await client.leases.grant(5_000);
+    const lock = await client.locks.acquire("relayed", lease.id);
+    expect(lock.acquired).toBe(true);
+    expect(server.coordinator.sessions.get(client.sessionId!)?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    await client.close();
+    // bye, then 1000 from the leader, mirrored to the client: the session is gone on the leader.
+    await vi.waitFor(() => expect(server.coordinator.sessions.has(client.sessionId!)).toBe(false));
+  });
+
+  it("answers 503 when no leader is known, and the client's next URL is tried", async () => {
+    const server = await startServer({ clusterSecret: SECRET });
+    const nowhere = await startRelay(async () => undefined);
+    const client = await startClient([nowhere, server.url]);
+    expect(server.coordinator.sessions.has(client.sessionId!)).toBe(true);
+  });
+
+  it("survives a client that resets its connection while the leader is being dialled", async () => {
+    let answer!: (url: string | undefined) => void;
+    const dialled = vi.fn();
+    const url = await startRelay(() => {
+      dialled();
+      return new Promise((resolve) => (answer = resolve));
+    });
+    const { port } = new URL(url);
+    const socket = tcpConnect(Number(port), "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await vi.waitFor(() => expect(dialled).toHaveBeenCalled());
+    socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    answer(undefined);
+    // The relay still answers.
+    const server = await startServer({ clusterSecret: SECRET });
+    const later = await startRelay(async () => server.url);
+    const client = await startClient(later);
+    expect(client.sessionId).toBeDefined();
+  });
+});
+
+describe("the leader's check of the cluster secret", () => {
+  it("refuses an upgrade that claims to be a gateway with a wrong secret (403), and takes the forwarded address only with the right one", async () => {
+    const server = await startServer({ clusterSecret: SECRET });
+    const refused = new WebSocket(server.url, { headers: { [GATEWAY_SECRET_HEADER]: "wrong-secret-wrong-secret", [FORWARDED_FOR_HEADER]: "203.0.113.9" } });
+    const status = await new Promise<number>((resolve) => {
+      refused.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+      refused.on("error", () => resolve(-1));
+    });
+    expect(status).toBe(403);
+    const relay = await startRelay(async () => server.url);
+    const client = await startClient(relay);
+    expect(server.coordinator.sessions.get(client.sessionId!)?.address).not.toContain("203.0.113.9");
+  });
+});

@@ -1,0 +1,62 @@
+import { writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { vi } from "vitest";
+import type { EtcdCluster } from "../../support/etcd-cluster.js";
+import { spawnScript, type ChildScript } from "../../support/fixtures.js";
+import { freePort } from "../../support/server-process.js";
+
+/**
+ * `count` gateways (`leasehold serve --etcd ...`, the real CLI, each a child process) over `cluster`,
+ * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnScript).
+ * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
+ */
+export async function startGateways(cluster: EtcdCluster, count = 3, args: string[] = []): Promise<GatewayProcess[]> {
+  const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
+  writeFileSync(secretFile, randomBytes(24).toString("hex"));
+  const gateways = await Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const port = await freePort();
+      const child = spawnScript("../../packages/server/src/cli.ts", [
+        "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
+        "--etcd", cluster.endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
+      ]);
+      return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
+    }),
+  );
+  await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
+  return gateways;
+}
+
+export class GatewayProcess {
+  constructor(
+    readonly index: number,
+    readonly child: ChildScript,
+    readonly url: string,
+  ) {}
+
+  /** The role it last announced: "leader", "follower" (also before its first announcement), or "dead". */
+  get role(): "leader" | "follower" | "dead" {
+    if (this.child.process.exitCode !== null || this.child.process.signalCode === "SIGKILL") return "dead";
+    const last = [...this.child.lines].reverse().find((line) => line.role === "leader" || line.role === "follower");
+    return last?.role === "leader" ? "leader" : "follower";
+  }
+
+  kill(): void {
+    this.child.process.kill("SIGKILL");
+  }
+}
+
+/** The one gateway that leads, once exactly one says so. */
+export async function leaderOf(gateways: readonly GatewayProcess[], timeout = 10_000): Promise<GatewayProcess> {
+  return vi.waitFor(
+    () => {
+      const leaders = gateways.filter((gateway) => gateway.role === "leader");
+      if (leaders.length !== 1) throw new Error(`${leaders.length} gateways lead`);
+      return leaders[0]!;
+    },
+    { timeout, interval: 50 },
+  );
+}
