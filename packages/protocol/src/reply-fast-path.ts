@@ -25,6 +25,7 @@ export function acceptReply(value: unknown): ServerMessage | undefined {
   return fields === 3 ? (value as ServerMessage) : undefined;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** A map as msgpackr decodes one (with `mapsAsObjects`); the fast paths take nothing else. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }

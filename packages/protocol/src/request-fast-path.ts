@@ -72,7 +72,8 @@ const isName = (value: unknown): boolean => typeof value === "string" && value.l
 const isPositive = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1;
 const isMillis = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= BOUNDS.maxDelayMs;
 
-const FIELD_CHECKS: Readonly<Record<FieldKind, (value: unknown) => boolean>> = {
+/** Also the rules of the result fast path's fields (result-fast-path.ts). */
+export const FIELD_CHECKS: Readonly<Record<FieldKind, (value: unknown) => boolean>> = {
   name: isName,
   positive: isPositive,
   nonNegative: (value) => Number.isSafeInteger(value) && (value as number) >= 0,
