@@ -1,17 +1,39 @@
-import { ErrorCode, Results, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
+import { ErrorCode, Results, acceptCommonResult, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
 import { errorFromCode, type LeaseholdError } from "./errors.js";
 import type { InFlight, Settlement } from "./resume-settlement.js";
 
-interface Pending {
-  readonly id: number;
-  readonly op: RequestOp;
-  readonly message: Request;
+/**
+ * A request in flight, and what its caller holds (`call()` returns it as `{ id, result }`): one object
+ * per request, its promise made without a closure of its own (see `captureSettlers`).
+ */
+class Pending {
   /** When the request last went out on a socket (monotonic ms); undefined while unsent. */
-  sentAt: number | undefined;
-  resolve(result: unknown): void;
-  reject(error: Error): void;
+  sentAt: number | undefined = undefined;
   /** Set when the caller gave up (abort): a late success must be undone rather than delivered. */
-  orphaned?: (result: unknown) => void;
+  orphaned: ((result: unknown) => void) | undefined = undefined;
+  resolve!: (result: unknown) => void;
+  reject!: (error: Error) => void;
+  readonly result: Promise<unknown>;
+
+  constructor(
+    readonly id: number,
+    readonly op: RequestOp,
+    readonly message: Request,
+  ) {
+    opening = this;
+    this.result = new Promise(captureSettlers);
+    opening = undefined;
+  }
+}
+
+/**
+ * The one executor of every request's promise: the Promise constructor calls it at once, while
+ * `opening` is the request being made, so no request allocates an executor closure.
+ */
+let opening: Pending | undefined;
+function captureSettlers(resolve: (result: unknown) => void, reject: (error: Error) => void): void {
+  opening!.resolve = resolve;
+  opening!.reject = reject;
 }
 
 /** What the request table needs: a way to send, the clock, and who to tell about a reply's send time. */
@@ -38,17 +60,10 @@ export class Calls {
   call<Op extends RequestOp>(op: Op, params: ParamsOf<Op>): { id: number; result: Promise<ResultOf<Op>> } {
     const id = this.#nextId++;
     if (this.#closedWith) return { id, result: Promise.reject(this.#closedWith()) };
-    const message = requestMessage(op, id, params);
-    let resolve!: (value: unknown) => void;
-    let reject!: (error: Error) => void;
-    const result = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const pending: Pending = { id, op, message, sentAt: undefined, resolve, reject };
+    const pending = new Pending(id, op, requestMessage(op, id, params));
     this.#pending.set(id, pending);
     this.#transmit(pending);
-    return { id, result: result as Promise<ResultOf<Op>> };
+    return pending as { id: number; result: Promise<ResultOf<Op>> };
   }
 
   /** Gives up on a request: it rejects now, and `onLateSuccess` runs if its success still arrives. */
@@ -63,13 +78,18 @@ export class Calls {
     const pending = this.#take(id);
     if (!pending) return;
     if (pending.sentAt !== undefined) this.host.heardAt(pending.sentAt);
-    const parsed = Results[pending.op].safeParse(result);
-    if (!parsed.success) {
-      pending.reject(errorFromCode(ErrorCode.INTERNAL, `the server sent a malformed ${pending.op} result: ${parsed.error.message}`));
-      return;
+    // The common results, when well formed, are taken as they are; the schema checks the rest and words what is wrong.
+    let checked: unknown = result;
+    if (!acceptCommonResult(pending.op, result)) {
+      const parsed = Results[pending.op].safeParse(result);
+      if (!parsed.success) {
+        pending.reject(errorFromCode(ErrorCode.INTERNAL, `the server sent a malformed ${pending.op} result: ${parsed.error.message}`));
+        return;
+      }
+      checked = parsed.data;
     }
-    if (pending.orphaned) pending.orphaned(parsed.data);
-    else pending.resolve(parsed.data);
+    if (pending.orphaned) pending.orphaned(checked);
+    else pending.resolve(checked);
   }
 
   settleError(id: number, error: LeaseholdError): void {

@@ -5,6 +5,8 @@ import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
+import { acceptReply } from "./reply-fast-path.js";
+import { acceptCommonRequest } from "./request-fast-path.js";
 import { ServerMessage } from "./server-messages.js";
 
 /**
@@ -51,6 +53,9 @@ export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: false, code: read.problem.code, error: read.problem.error, id: requestIdOf(read.value) };
+  // The common requests, when well formed, skip zod's parse; everything else (every refusal) goes through it.
+  const common = acceptCommonRequest(read.value);
+  if (common !== undefined) return { ok: true, message: common };
   const parsed = ClientMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return describeInvalid(read.value, parsed.error);
@@ -61,6 +66,8 @@ export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: true, code: read.problem.code, error: `invalid server message: ${read.problem.error}` };
+  const reply = acceptReply(read.value);
+  if (reply !== undefined) return { ok: true, message: reply };
   const parsed = ServerMessage.safeParse(read.value);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, fatal: true, code: ErrorCode.BAD_REQUEST, error: `invalid server message: ${describeIssues(read.value, parsed.error.issues)}` };

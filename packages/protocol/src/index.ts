@@ -6,5 +6,6 @@ export * from "./values.js";
 export * from "./client-messages.js";
 export * from "./server-messages.js";
 export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
+export { acceptCommonResult } from "./result-fast-path.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";

@@ -154,16 +154,17 @@ export class Guard {
 
   /**
    * Checks a request's rights (its handler's `needs`, handlers/): throws PERMISSION_DENIED naming the
-   * first right missing, or UNAUTHENTICATED for a session never admitted.
+   * first right missing, or UNAUTHENTICATED for a session never admitted. The list of needs is built
+   * only for a restricted principal: with authentication off every request skips making it.
    */
-  admit(session: Session, op: string, needs: readonly Requirement[]): void {
+  admit<R extends { op: string }>(session: Session, request: R, needs: ((request: R) => readonly Requirement[]) | undefined): void {
     const gate = this.#gates.get(session);
     if (!gate) throw new ServerError(ErrorCode.UNAUTHENTICATED, "this session was not admitted by a handshake");
     const principal = gate.principal;
-    if (principal.unrestricted) return;
-    for (const need of needs) {
+    if (principal.unrestricted || needs === undefined) return;
+    for (const need of needs(request)) {
       if (need.orAdmin && allows(principal, Right.admin, need.name)) continue;
-      if (!allows(principal, need.right, need.name)) throw refusal(principal, need, op);
+      if (!allows(principal, need.right, need.name)) throw refusal(principal, need, request.op);
     }
   }
 

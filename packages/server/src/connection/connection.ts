@@ -22,6 +22,7 @@ import { Handshake, type HandshakeHost } from "./handshake.js";
 import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
+import { batchWrites } from "./write-batch.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
 type State = Handshake | Attached | { phase: "closed" };
@@ -139,6 +140,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
 
   sendNow(message: ServerMessage): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
+    batchWrites(this.raw);
     this.socket.send(encode(message));
     // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
     if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
@@ -248,7 +250,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
 
   cutOff(code: CloseCode, reason: string): void {
     this.#leave();
-    cutOff(this.socket, code, reason);
+    cutOff(this.socket, this.raw, code, reason);
   }
 
   /** Answers a frame that cannot be trusted with an error (with its id, if one could be read), then closes. */

@@ -1,13 +1,16 @@
 import type { Duplex } from "node:stream";
 import type { CloseCode } from "@leasehold/protocol";
 import type WebSocket from "ws";
+import { flushWrites } from "./write-batch.js";
 
 /**
  * Closes and destroys the socket now, for a peer that must cost nothing more: the close frame is
  * written before the socket goes, and what ws held of it is freed at once.
  */
-export function cutOff(ws: WebSocket, code: CloseCode, reason: string): void {
+export function cutOff(ws: WebSocket, raw: Duplex, code: CloseCode, reason: string): void {
   if (ws.readyState === ws.OPEN) ws.close(code, reason.slice(0, 120));
+  // Replies of this turn still held by the write batch go out before the close frame and the socket's end.
+  flushWrites(raw);
   ws.terminate();
 }
 

@@ -31,7 +31,7 @@ export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimi
     bytes += chunk.length;
     if (bytes > limits.maxHandshakeBytes || heldFragments(ws) >= limits.maxHandshakeFrames) {
       lift();
-      cutOff(ws, CloseCode.MESSAGE_TOO_BIG, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
+      cutOff(ws, raw, CloseCode.MESSAGE_TOO_BIG, `more than ${limits.maxHandshakeBytes} bytes or ${limits.maxHandshakeFrames} frames before the handshake completed`);
       return;
     }
     for (const reader of readers) reader.call(raw, chunk);

@@ -115,16 +115,21 @@ export class AdminFeed {
     return true;
   }
 
+  // Each of these is called on every grant, release and lease change: with no admin subscribed (the
+  // usual case) they return before making the closure that marks the change for each subscriber.
   sessionChanged(session: Session): void {
+    if (this.#subscribers.size === 0) return;
     this.#mark((subscriber) => subscriber.sessions.add(session.id));
   }
 
   leaseChanged(lease: Lease): void {
+    if (this.#subscribers.size === 0) return;
     this.#mark((subscriber) => subscriber.leases.add(lease.id));
   }
 
   /** The holders or the queue of a lock, semaphore or election changed (LockTable's `changed` hook). */
   changed(entry: LockEntry): void {
+    if (this.#subscribers.size === 0) return;
     this.#mark((subscriber) => (entry.kind === "election" ? subscriber.elections : subscriber.locks).add(entry.name));
   }
 

@@ -32,7 +32,7 @@ export function dispatch<Op extends RequestOp>(context: RequestContext, request:
   // The codec refuses unknown ops (UNKNOWN_OP, with the id) before a request gets here; this is the
   // same answer for an op the protocol knows and this table would not (a mixed build).
   if (handler === undefined) throw new ServerError(ErrorCode.UNKNOWN_OP, `unknown op ${(request as Request).op}`);
-  context.guard.admit(context.session, request.op, handler.needs?.(request) ?? []);
+  context.guard.admit(context.session, request, handler.needs);
   return handler.run(context, request);
 }
 

@@ -1,0 +1,70 @@
+import { once } from "node:events";
+import type { Socket } from "node:net";
+import { CloseCode } from "@leasehold/protocol";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { cutOff } from "./cut-off.js";
+import { batchWrites } from "./write-batch.js";
+
+/** ws's own stream under a WebSocket (the `raw` a Connection is given). */
+const streamOf = (socket: WebSocket): Socket => (socket as unknown as { _socket: Socket })._socket;
+
+let server: WebSocketServer | undefined;
+afterEach(() => server?.close());
+
+/** A ws server answering each frame as Connection.sendNow does, and a client; `answer` runs per frame. */
+async function pair(answer: (socket: WebSocket, raw: Socket, data: Buffer) => void): Promise<{ client: WebSocket; writes: () => number }> {
+  server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  let writes = 0;
+  server.on("connection", (socket) => {
+    const raw = streamOf(socket);
+    // Every trip of the stream's buffered data to the kernel goes through one of these two.
+    const writev = raw._writev?.bind(raw);
+    const write = raw._write.bind(raw);
+    raw._writev = (chunks, callback) => (writes++, writev?.(chunks, callback));
+    raw._write = (chunk, encoding, callback) => (writes++, write(chunk, encoding, callback));
+    socket.on("message", (data: Buffer) => answer(socket, raw, data));
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${port}`);
+  await once(client, "open");
+  return { client, writes: () => writes };
+}
+
+describe("batchWrites", () => {
+  it("sends the replies to frames read together in one write, all of them, in order", async () => {
+    const { client, writes } = await pair((socket, raw, data) => {
+      batchWrites(raw);
+      socket.send(data);
+    });
+    const FRAMES = 16;
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) => client.on("message", (data: Buffer) => received.push(data.readUInt32BE(0)) === FRAMES && resolve()));
+    // One write from the client: the server reads the frames together and answers each.
+    const raw = streamOf(client);
+    raw.cork();
+    for (let i = 0; i < FRAMES; i++) client.send(Buffer.from([0, 0, 0, i]));
+    raw.uncork();
+    await all;
+    expect(received).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
+    // Without the batch: one write per reply (16).
+    expect(writes()).toBe(1);
+    client.terminate();
+  });
+
+  it("writes what it holds before a cut-off destroys the socket: the reply and the close code arrive", async () => {
+    const { client } = await pair((socket, raw, data) => {
+      batchWrites(raw);
+      socket.send(data);
+      cutOff(socket, raw, CloseCode.RATE_LIMITED, "cut");
+    });
+    const received: Buffer[] = [];
+    client.on("message", (data: Buffer) => received.push(data));
+    const closed = once(client, "close");
+    client.send(Buffer.from("last"));
+    const [code] = (await closed) as [number];
+    expect(received.map(String)).toEqual(["last"]);
+    expect(code).toBe(CloseCode.RATE_LIMITED);
+  });
+});
