@@ -3,29 +3,34 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { vi } from "vitest";
+import { onTestFailed, vi } from "vitest";
 import type { EtcdCluster } from "../../support/etcd-cluster.js";
-import { spawnScript, type ChildScript } from "../../support/fixtures.js";
+import { BUILT_CLI } from "../../support/built-cli.js";
+import { spawnNode, type ChildScript } from "../../support/fixtures.js";
 import { freePort } from "../../support/server-process.js";
 
 /**
- * `count` gateways (`leasehold serve --etcd ...`, the real CLI, each a child process) over `cluster`,
- * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnScript).
+ * `count` gateways (`leasehold serve --etcd ...`, the CLI as built, each a child process) over `cluster`,
+ * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
  * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, count = 3, args: string[] = []): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, count = 3, args: readonly string[] = []): Promise<GatewayProcess[]> {
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
     Array.from({ length: count }, async (_, index) => {
       const port = await freePort();
-      const child = spawnScript("../../packages/server/src/cli.ts", [
-        "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
+      const child = spawnNode([
+        BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
         "--etcd", cluster.endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
       ]);
       return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
     }),
   );
+  // A failed run shows what each gateway said (roles, step-downs, etcd errors): a flake under load is otherwise blind.
+  onTestFailed(() => {
+    for (const gateway of gateways) console.log(`gateway ${gateway.index} (${gateway.url}):\n${gateway.child.lines.filter((line) => (line.level as number) >= 30).map((line) => `  ${((line.receivedAt as number) / 1000).toFixed(2)} s ${String(line.msg)}${line.err ? ` (${JSON.stringify((line.err as { message?: string }).message)})` : ""}`).join("\n")}`);
+  });
   await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
   return gateways;
 }

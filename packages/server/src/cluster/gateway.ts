@@ -31,18 +31,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // The leader's address, read from etcd at most every LEADER_CACHE_MS: a leader paused (SIGSTOP)
   // still accepts TCP connections, so a failed dial alone would not tell that it changed.
   let leaderUrl: { url: Promise<string | undefined>; readAt: number } | undefined;
+  const readLeaderUrl = () => {
+    if (!leaderUrl || performance.now() - leaderUrl.readAt > LEADER_CACHE_MS) {
+      const url = currentLeader(client, electionPrefix).then(
+        (leader) => leader?.value.toString("utf8"),
+        () => undefined,
+      );
+      leaderUrl = { url, readAt: performance.now() };
+    }
+    return leaderUrl.url;
+  };
   const makeRelay = () =>
     new Relay({
-      leaderUrl: () => {
-        if (!leaderUrl || performance.now() - leaderUrl.readAt > LEADER_CACHE_MS) {
-          const url = currentLeader(client, electionPrefix).then(
-            (leader) => leader?.value.toString("utf8"),
-            () => undefined,
-          );
-          leaderUrl = { url, readAt: performance.now() };
-        }
-        return leaderUrl.url;
-      },
+      leaderUrl: readLeaderUrl,
       onLeaderUnreachable: () => (leaderUrl = undefined),
       secret: options.server.clusterSecret,
       origins: new OriginPolicy(options.server.allowOrigins),
@@ -53,6 +54,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   let relay: Relay | undefined = makeRelay();
   const port = await relay.listen(host, options.server.port ?? 7070);
+  // While it relays, a follower reads who leads every LEADER_CACHE_MS and moves its clients off a
+  // leader etcd no longer names (a paused one keeps their sockets open and silent: Relay.leaderIs).
+  const leaderCheck = setInterval(() => {
+    const following = relay;
+    if (!following || following.connections === 0) return;
+    void readLeaderUrl().then((leader) => {
+      if (leader !== undefined && relay === following) following.leaderIs(leader);
+    });
+  }, LEADER_CACHE_MS);
   const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const advertise = options.advertise ?? url;
   let role: GatewayRole = "follower";
@@ -127,6 +137,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       stopped = true;
+      clearInterval(leaderCheck);
       stopping.abort();
       await loop;
       await relay?.close();
@@ -135,7 +146,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-/** How long a follower relays to the leader it read from etcd before reading again. */
+/** How long a follower relays to the leader it read from etcd before reading again, and how often it checks that its relayed connections go to that leader. */
 const LEADER_CACHE_MS = 500;
 
 export interface GatewayOptions {
