@@ -14,7 +14,7 @@ import { freePort } from "../../support/server-process.js";
  * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
  * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, count = 3, args: readonly string[] = []): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints }: GatewayOptions = {}): Promise<GatewayProcess[]> {
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
@@ -22,7 +22,7 @@ export async function startGateways(cluster: EtcdCluster, count = 3, args: reado
       const port = await freePort();
       const child = spawnNode([
         BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
-        "--etcd", cluster.endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
+        "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
       ]);
       return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
     }),
@@ -33,6 +33,15 @@ export async function startGateways(cluster: EtcdCluster, count = 3, args: reado
   });
   await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
   return gateways;
+}
+
+export interface GatewayOptions {
+  /** How many; default 3. */
+  count?: number;
+  /** More flags of `leasehold serve`. */
+  args?: readonly string[];
+  /** etcd's client URLs in the order the gateways are given them (they send to the first until it fails); default the cluster's. */
+  endpoints?: readonly string[];
 }
 
 export class GatewayProcess {
