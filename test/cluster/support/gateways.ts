@@ -14,7 +14,7 @@ import { freePort } from "../../support/server-process.js";
  * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
  * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints }: GatewayOptions = {}): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints, manualStop = false }: GatewayOptions = {}): Promise<GatewayProcess[]> {
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
@@ -23,12 +23,12 @@ export async function startGateways(cluster: EtcdCluster, { count = 3, args = []
       const child = spawnNode([
         BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
         "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
-      ]);
+      ], { manualStop });
       return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
     }),
   );
   // A failed run shows what each gateway said (roles, step-downs, etcd errors): a flake under load is otherwise blind.
-  onTestFailed(() => {
+  if (!manualStop) onTestFailed(() => {
     for (const gateway of gateways) console.log(`gateway ${gateway.index} (${gateway.url}):\n${gateway.child.lines.filter((line) => (line.level as number) >= 30).map((line) => `  ${((line.receivedAt as number) / 1000).toFixed(2)} s ${String(line.msg)}${line.err ? ` (${JSON.stringify((line.err as { message?: string }).message)})` : ""}`).join("\n")}`);
   });
   await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
@@ -42,6 +42,8 @@ export interface GatewayOptions {
   args?: readonly string[];
   /** etcd's client URLs in the order the gateways are given them (they send to the first until it fails); default the cluster's. */
   endpoints?: readonly string[];
+  /** True: the caller kills them (gateways shared by a file's tests, from `afterAll`); default: killed after the test. */
+  manualStop?: boolean;
 }
 
 export class GatewayProcess {
