@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EtcdClient } from "../../packages/server/src/cluster/etcd-client.js";
 import { writeTimeoutFor } from "../../packages/server/src/cluster/gateway.js";
-import { startEtcdCluster } from "../support/etcd-cluster.js";
+import { raftFollower, startEtcdCluster } from "../support/etcd-cluster.js";
 import { defer, startClient } from "../support/fixtures.js";
 import { leaderOf, startGateways } from "./support/gateways.js";
 
@@ -12,11 +11,8 @@ describe("a leader gateway whose etcd member hangs", () => {
     const cluster = await startEtcdCluster();
     // The member the gateways write to first is a raft follower: pausing etcd's own leader would add
     // an etcd election (643 to 799 ms measured) to what this test measures.
-    const probe = new EtcdClient(cluster.endpoints);
-    const statuses = await probe.status();
-    probe.close();
-    const hung = cluster.members.find((member) => statuses.some((status) => status.endpoint === member.clientUrl && status.ok && !status.isLeader))!;
-    const gateways = await startGateways(cluster, { endpoints: [hung.clientUrl, ...cluster.endpoints.filter((endpoint) => endpoint !== hung.clientUrl)] });
+    const { member: hung, endpointsFromIt } = await raftFollower(cluster);
+    const gateways = await startGateways(cluster, { endpoints: endpointsFromIt });
     const leader = await leaderOf(gateways);
     const client = await startClient(leader.url);
     await client.put("before", "1");
