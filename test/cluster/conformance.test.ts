@@ -15,7 +15,7 @@ describe("the conformance kit against a cluster", () => {
   it("passes every scenario through a follower gateway, the leader killed -9 where the kit restarts the server", async () => {
     const cluster = await startEtcdCluster();
     // Four gateways: one may be killed by the restart scenarios and three still run.
-    const gateways = await startGateways(cluster, { count: 4, args: SMALL_LIMITS_FLAGS });
+    const gateways = await startGateways(cluster, { count: 4, args: SMALL_LIMITS_FLAGS, electionTtlSeconds: 2 });
     const leader = await leaderOf(gateways);
     const entry = gateways.find((gateway) => gateway !== leader)!;
     const restarts: number[] = [];
@@ -42,7 +42,7 @@ describe("the conformance kit against a cluster", () => {
 
   it("passes every lock scenario through each gateway, the leader included", async () => {
     const cluster = await startEtcdCluster();
-    const gateways = await startGateways(cluster, { args: SMALL_LIMITS_FLAGS });
+    const gateways = await startGateways(cluster, { args: SMALL_LIMITS_FLAGS, electionTtlSeconds: 2 });
     await leaderOf(gateways);
     const only = serverScenarios.filter((scenario) => scenario.name.startsWith("locks.")).map((scenario) => scenario.name);
     expect(only.length).toBeGreaterThan(5);

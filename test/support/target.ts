@@ -21,14 +21,15 @@ export const singleServer: Target = { name: "one server", start: () => startServ
 /**
  * 3 etcd members and 3 gateways (the built CLI) for all the tests of the file that calls this at its top
  * level, started in `beforeAll` (about 3 s, and up to 20 s under load) and stopped in `afterAll`. Each
- * test gets a follower's URL, so that every frame crosses the relay to the leader.
+ * test gets a follower's URL, so that every frame crosses the relay to the leader. Election TTL 2 s,
+ * the CLI's default: these tests are about the rules through a cluster, not about failover speed.
  */
 export function sharedCluster(): Target {
   let cluster: EtcdCluster | undefined;
   let gateways: GatewayProcess[] = [];
   beforeAll(async () => {
     cluster = await startEtcdCluster({ manualStop: true });
-    gateways = await startGateways(cluster, { manualStop: true });
+    gateways = await startGateways(cluster, { manualStop: true, electionTtlSeconds: 2 });
   });
   afterAll(async () => {
     for (const gateway of gateways) gateway.kill();

@@ -12,9 +12,9 @@ import { freePort } from "../../support/server-process.js";
 /**
  * `count` gateways (`leasehold serve --etcd ...`, the CLI as built, each a child process) over `cluster`,
  * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
- * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
+ * Short timings: election TTL 1 s unless told (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints, manualStop = false }: GatewayOptions = {}): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints, manualStop = false, electionTtlSeconds = 1 }: GatewayOptions = {}): Promise<GatewayProcess[]> {
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
@@ -22,7 +22,7 @@ export async function startGateways(cluster: EtcdCluster, { count = 3, args = []
       const port = await freePort();
       const child = spawnNode([
         BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
-        "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
+        "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", String(electionTtlSeconds), ...args,
       ], { manualStop });
       return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
     }),
@@ -42,6 +42,12 @@ export interface GatewayOptions {
   args?: readonly string[];
   /** etcd's client URLs in the order the gateways are given them (they send to the first until it fails); default the cluster's. */
   endpoints?: readonly string[];
+  /**
+   * Default 1 s, etcd's minimum at the fixture's timings, for the failover tests. Tests of the rules
+   * through a cluster pass 2 (the default of `--election-ttl`): at 1 s, a leader on this 2-core machine
+   * with a busy core beside the suite lost its lease to late keepalives twice in a minute.
+   */
+  electionTtlSeconds?: number;
   /** True: the caller kills them (gateways shared by a file's tests, from `afterAll`); default: killed after the test. */
   manualStop?: boolean;
 }
