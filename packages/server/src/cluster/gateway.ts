@@ -59,8 +59,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const leaderCheck = setInterval(() => {
     const following = relay;
     if (!following || following.connections === 0) return;
-    void readLeaderUrl().then((leader) => {
-      if (leader !== undefined && relay === following) following.leaderIs(leader);
+    const reading = readLeaderUrl();
+    // When the read this answer comes from was sent (it may be a cached one, up to LEADER_CACHE_MS old).
+    const readAt = leaderUrl?.readAt ?? performance.now();
+    void reading.then((leader) => {
+      if (leader !== undefined && relay === following) following.leaderIs(leader, readAt);
     });
   }, LEADER_CACHE_MS);
   const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;

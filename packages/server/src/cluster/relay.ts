@@ -61,14 +61,15 @@ export class Relay {
   }
 
   /**
-   * etcd names `leader` as the leader now: every connection relayed to another gateway is closed
+   * etcd named `leader` as the leader at `readAt` (performance.now()): every connection relayed to another gateway is closed
    * with 1012, so that its client resumes on `leader` at once. A leader paused (SIGSTOP) keeps its
    * TCP connections open and silent, and a client would otherwise learn only from its own silence
    * rule, three heartbeat intervals, which for a kept-alive lease is longer than its TTL.
    */
-  leaderIs(leader: string): void {
+  leaderIs(leader: string, readAt: number): void {
     for (const pair of this.#pairs) {
-      if (pair.leader === leader) continue;
+      // A reading taken before a connection was opened may predate the leader it went to.
+      if (pair.leader === leader || pair.openedAt > readAt) continue;
       this.#pairs.delete(pair);
       pair.upstream.terminate();
       closeClient(pair.client, CloseCode.SERVICE_RESTART, "the leader changed: reconnect and resume");
@@ -101,7 +102,7 @@ export class Relay {
   }
 
   #pipe(client: WebSocket, upstream: WebSocket, leader: string): void {
-    const pair = { client, upstream, leader };
+    const pair = { client, upstream, leader, openedAt: performance.now() };
     this.#pairs.add(pair);
     forward(client, upstream, this.options.highWaterBytes);
     forward(upstream, client, this.options.highWaterBytes);
@@ -125,6 +126,8 @@ interface RelayedPair {
   client: WebSocket;
   upstream: WebSocket;
   leader: string;
+  /** performance.now() when it was opened. */
+  openedAt: number;
 }
 
 export interface RelayOptions {
