@@ -80,6 +80,10 @@ describe("EtcdClient when a member dies", () => {
     const own = await startEtcdCluster();
     const [dead, ...alive] = own.members;
     await dead!.kill();
+    // If the dead member was etcd's raft leader, the others elect a new one first: a write proposed
+    // meanwhile is dropped by raft and times out ("etcdserver: request timed out", seen under load).
+    // The writes below that must succeed wait for a leader; this test is about the client, not elections.
+    await Promise.all(alive.map((member) => member.waitHealthy()));
     const reader = new EtcdClient([dead!.clientUrl, ...alive.map((member) => member.clientUrl)]);
     defer(() => reader.close());
     await reader.put("/k", text("v")).catch(() => undefined);

@@ -168,6 +168,30 @@ describe("EtcdStorage when an etcd member dies", () => {
   });
 });
 
+describe("EtcdStorage closed with a write in flight to a hung member", () => {
+  it("does not send it again: close() resolves after the attempt in flight, not after all 4", async () => {
+    const own = await startEtcdCluster({ size: 1 });
+    const writeTimeoutMs = 300;
+    const client = new EtcdClient(own.endpoints, { writeTimeoutMs });
+    defer(() => client.close());
+    const leaderKey = "/leader";
+    const epoch = await client.put(leaderKey, new Uint8Array());
+    const storage = new EtcdStorage({ client, prefix: "/data/", leaderKey, epoch });
+    await storage.load();
+    own.members[0]!.pause();
+    defer(() => own.members[0]!.resume());
+    const write = storage.write(keyBatch(1, "a", "1"));
+    write.catch(() => undefined);
+    // As a leader that steps down does: its server closes the store with a write outstanding.
+    const started = performance.now();
+    await storage.close();
+    const closedAfterMs = performance.now() - started;
+    await expect(write).rejects.toThrow(/writing to etcd under \/data\/ failed/);
+    expect(closedAfterMs).toBeGreaterThanOrEqual(writeTimeoutMs - 50);
+    expect(closedAfterMs).toBeLessThan(2 * writeTimeoutMs);
+  });
+});
+
 describe("EtcdStorage keeps etcd's database bounded", () => {
   it("snapshots, deletes the old log and compacts, so that 6 MiB of writes leave under 2 MiB in use", async () => {
     const own = await startEtcdCluster();

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { EtcdClient } from "../../packages/server/src/cluster/etcd-client.js";
 import { Leadership } from "../../packages/server/src/cluster/leadership.js";
-import { startEtcdCluster } from "../support/etcd-cluster.js";
+import { raftFollower, startEtcdCluster } from "../support/etcd-cluster.js";
 import { defer, spawnScript } from "../support/fixtures.js";
 
 describe("Leadership when one etcd member hangs", () => {
@@ -9,11 +9,7 @@ describe("Leadership when one etcd member hangs", () => {
     const own = await startEtcdCluster();
     // A raft follower: pausing etcd's own leader stops every lease renewal for an election timeout
     // (500 ms here, half the TTL), which etcd's minimum TTL of 1.5 election timeouts allows for.
-    const probe = new EtcdClient(own.endpoints);
-    const statuses = await probe.status();
-    probe.close();
-    const follower = statuses.find((status) => status.ok && !status.isLeader)!.endpoint;
-    const client = new EtcdClient([follower, ...own.endpoints.filter((endpoint) => endpoint !== follower)]);
+    const client = new EtcdClient((await raftFollower(own)).endpointsFromIt);
     defer(() => client.close());
     const losses: string[] = [];
     const a = new Leadership({ client, prefix: "/election/", ttlSeconds: 1, onLost: (reason) => losses.push(reason) });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EtcdClient } from "../../packages/server/src/cluster/etcd-client.js";
 import { defer } from "./fixtures.js";
 import { freePort } from "./server-process.js";
 
@@ -84,6 +85,22 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   for (const member of members) member.spawn();
   await Promise.all(members.map((member) => member.waitHealthy()));
   return { ...cluster, startMs: performance.now() - started };
+}
+
+/**
+ * A member that is not etcd's raft leader now, and every endpoint with it first (the order a client
+ * sends to): for tests that pause or kill a member without an etcd election on top of it.
+ */
+export async function raftFollower(cluster: EtcdCluster): Promise<{ member: EtcdMember; endpointsFromIt: string[] }> {
+  const probe = new EtcdClient(cluster.endpoints);
+  try {
+    const statuses = await probe.status();
+    const member = cluster.members.find((each) => statuses.some((status) => status.endpoint === each.clientUrl && status.ok && !status.isLeader));
+    if (!member) throw new Error(`no etcd member reports itself a raft follower: ${JSON.stringify(statuses)}`);
+    return { member, endpointsFromIt: [member.clientUrl, ...cluster.endpoints.filter((endpoint) => endpoint !== member.clientUrl)] };
+  } finally {
+    probe.close();
+  }
 }
 
 interface MemberConfig {

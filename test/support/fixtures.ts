@@ -46,13 +46,17 @@ export function spawnScript(script: string, args: string[], nodeArgs: string[] =
   return spawnNode([...nodeArgs, "--conditions=source", "--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args]);
 }
 
-/** Node with these arguments as a child (see spawnScript), e.g. a built script without tsx. */
-export function spawnNode(argv: string[]): ChildScript {
+/**
+ * Node with these arguments as a child (see spawnScript), e.g. a built script without tsx. Killed after
+ * the test, unless `manualStop` (a child shared by a file's tests, started in `beforeAll`: the caller
+ * kills it from `afterAll`).
+ */
+export function spawnNode(argv: string[], { manualStop = false }: { manualStop?: boolean } = {}): ChildScript {
   const child = spawn(process.execPath, argv, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });
-  defer(() => {
+  if (!manualStop) defer(() => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGCONT");
       child.kill("SIGKILL");

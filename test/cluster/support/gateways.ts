@@ -3,31 +3,53 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { vi } from "vitest";
+import { onTestFailed, vi } from "vitest";
 import type { EtcdCluster } from "../../support/etcd-cluster.js";
-import { spawnScript, type ChildScript } from "../../support/fixtures.js";
+import { BUILT_CLI } from "../../support/built-cli.js";
+import { spawnNode, type ChildScript } from "../../support/fixtures.js";
 import { freePort } from "../../support/server-process.js";
 
 /**
- * `count` gateways (`leasehold serve --etcd ...`, the real CLI, each a child process) over `cluster`,
- * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnScript).
- * Short timings: election TTL 1 s (etcd's minimum at the fixture's 500 ms election timeout).
+ * `count` gateways (`leasehold serve --etcd ...`, the CLI as built, each a child process) over `cluster`,
+ * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
+ * Short timings: election TTL 1 s unless told (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, count = 3, args: string[] = []): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints, manualStop = false, electionTtlSeconds = 1 }: GatewayOptions = {}): Promise<GatewayProcess[]> {
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
     Array.from({ length: count }, async (_, index) => {
       const port = await freePort();
-      const child = spawnScript("../../packages/server/src/cli.ts", [
-        "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
-        "--etcd", cluster.endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", "1", ...args,
-      ]);
+      const child = spawnNode([
+        BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
+        "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", String(electionTtlSeconds), ...args,
+      ], { manualStop });
       return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
     }),
   );
+  // A failed run shows what each gateway said (roles, step-downs, etcd errors): a flake under load is otherwise blind.
+  if (!manualStop) onTestFailed(() => {
+    for (const gateway of gateways) console.log(`gateway ${gateway.index} (${gateway.url}):\n${gateway.child.lines.filter((line) => (line.level as number) >= 30).map((line) => `  ${((line.receivedAt as number) / 1000).toFixed(2)} s ${String(line.msg)}${line.err ? ` (${JSON.stringify((line.err as { message?: string }).message)})` : ""}`).join("\n")}`);
+  });
   await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
   return gateways;
+}
+
+export interface GatewayOptions {
+  /** How many; default 3. */
+  count?: number;
+  /** More flags of `leasehold serve`. */
+  args?: readonly string[];
+  /** etcd's client URLs in the order the gateways are given them (they send to the first until it fails); default the cluster's. */
+  endpoints?: readonly string[];
+  /**
+   * Default 1 s, etcd's minimum at the fixture's timings, for the failover tests. Tests of the rules
+   * through a cluster pass 2 (the default of `--election-ttl`): at 1 s, a leader on this 2-core machine
+   * with a busy core beside the suite lost its lease to late keepalives twice in a minute.
+   */
+  electionTtlSeconds?: number;
+  /** True: the caller kills them (gateways shared by a file's tests, from `afterAll`); default: killed after the test. */
+  manualStop?: boolean;
 }
 
 export class GatewayProcess {

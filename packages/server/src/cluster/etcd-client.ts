@@ -21,12 +21,14 @@ import { Etcd3, isRecoverableError, type IKeyValue, type IRequestOp, type IRespo
 export class EtcdClient {
   readonly #connections: { endpoint: string; etcd: Etcd3 }[];
   readonly #requestTimeoutMs: number;
+  readonly #writeTimeoutMs: number;
   #current = 0;
   #closed = false;
 
   constructor(endpoints: readonly string[], options: EtcdClientOptions = {}) {
     if (endpoints.length === 0) throw new Error("no etcd endpoints given: pass at least one URL such as http://127.0.0.1:2379");
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? this.#requestTimeoutMs;
     const timeout = this.#requestTimeoutMs;
     this.#connections = endpoints.map((endpoint) => ({
       endpoint,
@@ -53,12 +55,12 @@ export class EtcdClient {
    * the operations come back in `ranges`, in the order of the operations (undefined for the others).
    */
   async txn(compare: readonly CreateRevisionIs[], success: readonly TxnOp[], failure: readonly TxnOp[] = []): Promise<TxnResult> {
-    const response = await this.#write(({ etcd }) =>
+    const response = await this.#write(({ etcd }, call) =>
       etcd.kv.txn({
         compare: compare.map((entry) => ({ key: bytes(entry.key), target: "Create", result: "Equal", create_revision: entry.createRevision })),
         success: success.map(requestOp),
         failure: failure.map(requestOp),
-      }),
+      }, call),
     );
     return { succeeded: response.succeeded, revision: Number(response.header.revision), ranges: response.responses.map(rangeOf) };
   }
@@ -86,19 +88,19 @@ export class EtcdClient {
   }
 
   async put(key: string, value: Uint8Array, lease?: string): Promise<number> {
-    const response = await this.#write(({ etcd }) => etcd.kv.put({ key: bytes(key), value: Buffer.from(value), lease: lease ?? 0 }));
+    const response = await this.#write(({ etcd }, call) => etcd.kv.put({ key: bytes(key), value: Buffer.from(value), lease: lease ?? 0 }, call));
     return Number(response.header.revision);
   }
 
   /** Deletes every key under `prefix`; returns how many. */
   async deletePrefix(prefix: string): Promise<number> {
-    const response = await this.#write(({ etcd }) => etcd.kv.deleteRange({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+    const response = await this.#write(({ etcd }, call) => etcd.kv.deleteRange({ key: bytes(prefix), range_end: prefixEnd(prefix) }, call));
     return Number(response.deleted);
   }
 
   /** A lease of `ttlSeconds` (etcd may raise it to its minimum); its id is an int64 in decimal. */
   async grantLease(ttlSeconds: number): Promise<{ id: string; ttlSeconds: number }> {
-    const response = await this.#write(({ etcd }) => etcd.leaseClient.leaseGrant({ TTL: ttlSeconds }));
+    const response = await this.#write(({ etcd }, call) => etcd.leaseClient.leaseGrant({ TTL: ttlSeconds }, call));
     return { id: response.ID, ttlSeconds: Number(response.TTL) };
   }
 
@@ -127,7 +129,7 @@ export class EtcdClient {
   /** Ends a lease now, deleting its keys. A lease already gone is not an error. */
   async revokeLease(id: string): Promise<void> {
     try {
-      await this.#write(({ etcd }) => etcd.leaseClient.leaseRevoke({ ID: id }));
+      await this.#write(({ etcd }, call) => etcd.leaseClient.leaseRevoke({ ID: id }, call));
     } catch (error) {
       if (!/requested lease not found/.test(describe(error))) throw error;
     }
@@ -135,7 +137,7 @@ export class EtcdClient {
 
   /** Drops etcd's history of every revision before `revision` (the space is reused; see defragmentation in the README). */
   async compact(revision: number): Promise<void> {
-    await this.#write(({ etcd }) => etcd.kv.compact({ revision, physical: false }));
+    await this.#write(({ etcd }, call) => etcd.kv.compact({ revision, physical: false }, call));
   }
 
   /** Each member's status; a member that does not answer is reported with its error. */
@@ -218,11 +220,11 @@ export class EtcdClient {
     throw new EtcdRequestError(`etcd did not answer on any of ${this.#connections.map((entry) => entry.endpoint).join(", ")}: ${describe(last)}`, false, last);
   }
 
-  /** A call not safe to repeat: one attempt; a failure that may have been applied says so. */
-  async #write<T>(call: (connection: { endpoint: string; etcd: Etcd3 }) => Promise<T>): Promise<T> {
+  /** A call not safe to repeat: one attempt, within the write timeout; a failure that may have been applied says so. */
+  async #write<T>(call: (connection: { endpoint: string; etcd: Etcd3 }, options: { deadline: number }) => Promise<T>): Promise<T> {
     const connection = this.#connection();
     try {
-      return await call(connection);
+      return await call(connection, { deadline: Date.now() + this.#writeTimeoutMs });
     } catch (error) {
       const unreachable = isRecoverableError(error as Error) || /deadline|unavailable|connect/i.test(describe(error));
       if (unreachable) this.#rotate();
@@ -235,8 +237,14 @@ export class EtcdClient {
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export interface EtcdClientOptions {
-  /** Deadline of each request, in ms; default 3,000 (etcd itself gives up on a proposal after 5 s + 2 election timeouts). */
+  /** Deadline of each read and keepalive, in ms; default 3,000 (etcd itself gives up on a proposal after 5 s + 2 election timeouts). */
   requestTimeoutMs?: number;
+  /**
+   * Deadline of each write (transaction, put, delete, lease grant and revoke, compaction), in ms;
+   * default `requestTimeoutMs`. A write to a member that hangs waits this long before the next
+   * write goes to the next member: a gateway derives it from its election TTL (gateway.ts).
+   */
+  writeTimeoutMs?: number;
 }
 
 /** A compare of a transaction: `create_revision(key) == createRevision` (0: the key does not exist). */

@@ -22,7 +22,7 @@ import { admitUpgrade, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, 
 export class Relay {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
-  readonly #pairs = new Set<{ client: WebSocket; upstream: WebSocket }>();
+  readonly #pairs = new Set<RelayedPair>();
 
   constructor(readonly options: RelayOptions) {
     this.#http = createServer((_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
@@ -60,6 +60,22 @@ export class Relay {
     return this.#pairs.size;
   }
 
+  /**
+   * etcd named `leader` as the leader at `readAt` (performance.now()): every connection relayed to another gateway is closed
+   * with 1012, so that its client resumes on `leader` at once. A leader paused (SIGSTOP) keeps its
+   * TCP connections open and silent, and a client would otherwise learn only from its own silence
+   * rule, three heartbeat intervals, which for a kept-alive lease is longer than its TTL.
+   */
+  leaderIs(leader: string, readAt: number): void {
+    for (const pair of this.#pairs) {
+      // A reading taken before a connection was opened may predate the leader it went to.
+      if (pair.leader === leader || pair.openedAt > readAt) continue;
+      this.#pairs.delete(pair);
+      pair.upstream.terminate();
+      closeClient(pair.client, CloseCode.SERVICE_RESTART, "the leader changed: reconnect and resume");
+    }
+  }
+
   async #upgrade(request: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     // The client may reset while the leader is dialled: an 'error' with no listener would end the process.
     socket.on("error", () => socket.destroy());
@@ -67,8 +83,9 @@ export class Relay {
     const ip = remoteIp(request);
     const address = `${ip}:${request.socket.remotePort ?? 0}`;
     let upstream: WebSocket;
+    let leader: string | undefined;
     try {
-      const leader = await this.options.leaderUrl();
+      leader = await this.options.leaderUrl();
       if (leader === undefined) throw new Error("no gateway leads now (an election is under way, or etcd has no quorum)");
       upstream = await openUpstream(leader, this.options.secret, ip, address, this.options.maxFrameBytes, this.options.connectTimeoutMs);
     } catch (error) {
@@ -81,11 +98,11 @@ export class Relay {
       upstream.terminate();
       return;
     }
-    this.#wss.handleUpgrade(request, socket, head, (client) => this.#pipe(client, upstream));
+    this.#wss.handleUpgrade(request, socket, head, (client) => this.#pipe(client, upstream, leader));
   }
 
-  #pipe(client: WebSocket, upstream: WebSocket): void {
-    const pair = { client, upstream };
+  #pipe(client: WebSocket, upstream: WebSocket, leader: string): void {
+    const pair = { client, upstream, leader, openedAt: performance.now() };
     this.#pairs.add(pair);
     forward(client, upstream, this.options.highWaterBytes);
     forward(upstream, client, this.options.highWaterBytes);
@@ -102,6 +119,15 @@ export class Relay {
     client.on("error", () => client.terminate());
     upstream.on("error", () => upstream.terminate());
   }
+}
+
+/** One relayed connection: the client's socket, its upstream one, and the leader URL that upstream went to. */
+interface RelayedPair {
+  client: WebSocket;
+  upstream: WebSocket;
+  leader: string;
+  /** performance.now() when it was opened. */
+  openedAt: number;
 }
 
 export interface RelayOptions {

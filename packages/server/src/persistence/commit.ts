@@ -156,7 +156,8 @@ export class CommitPipeline {
 
   /** Resolves once no write is in flight (for a clean close). */
   async settled(): Promise<void> {
-    while (this.#inFlight) await this.#inFlight;
+    // Once failed (storage, or a cluster leader deposed) nothing waits on a write's outcome any more.
+    while (this.#inFlight && !this.#failure) await this.#inFlight;
   }
 
   /** Stops acknowledging anything: held messages are dropped and `onFailure` is told (once). */

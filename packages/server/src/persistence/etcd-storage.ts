@@ -42,6 +42,7 @@ export class EtcdStorage implements Storage {
   #snapshotting: Promise<void> | undefined;
   #failure: Error | undefined;
   #loaded = false;
+  #closed = false;
 
   constructor(options: EtcdStorageOptions) {
     this.#client = options.client;
@@ -121,7 +122,13 @@ export class EtcdStorage implements Storage {
     await this.#guarded([{ op: "put", key, value: encode(revision) }]);
   }
 
+  /**
+   * Resolves once the write in flight has settled. A write whose outcome is unknown is not sent
+   * again after close: a leader closes its store when it steps down, and waiting for every attempt
+   * (4 write timeouts with etcd's quorum lost) kept it from relaying as a follower meanwhile.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#tail;
     await this.#snapshotting?.catch(() => undefined);
   }
@@ -160,7 +167,7 @@ export class EtcdStorage implements Storage {
    * attempt either commits or finds the first one's entry, byte for byte.
    */
   async #commitLogEntry(key: string, value: Uint8Array): Promise<void> {
-    const result = await sendAgainIfUnknown(() =>
+    const result = await this.#sendAgainIfUnknown(() =>
       this.#client.txn(
         [
           { key: this.#leaderKey, createRevision: this.#epoch },
@@ -184,9 +191,20 @@ export class EtcdStorage implements Storage {
    * unknown is sent again.
    */
   async #guarded(ops: TxnOp[]): Promise<number> {
-    const result = await sendAgainIfUnknown(() => this.#client.txn([{ key: this.#leaderKey, createRevision: this.#epoch }], ops, [{ op: "get", key: this.#leaderKey }]));
+    const result = await this.#sendAgainIfUnknown(() => this.#client.txn([{ key: this.#leaderKey, createRevision: this.#epoch }], ops, [{ op: "get", key: this.#leaderKey }]));
     if (!result.succeeded) throw this.#deposed(result.ranges[0]?.[0]);
     return result.revision;
+  }
+
+  /** Sends an idempotent request again while its outcome is unknown (its member died with it in flight), unless the store was closed meanwhile. */
+  async #sendAgainIfUnknown<T>(send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (!(error instanceof EtcdRequestError && error.outcomeUnknown) || attempt >= WRITE_ATTEMPTS || this.#closed) throw error;
+      }
+    }
   }
 
   async #takeSnapshot(): Promise<void> {
@@ -305,17 +323,6 @@ function entryOf(entry: LogEntry): Uint8Array {
 /** Fixed width, so that key order is numeric order (2^53 has 16 digits). */
 function seqKey(seq: number): string {
   return String(seq).padStart(16, "0");
-}
-
-/** Sends an idempotent request again while its outcome is unknown (its member died with it in flight). */
-async function sendAgainIfUnknown<T>(send: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await send();
-    } catch (error) {
-      if (!(error instanceof EtcdRequestError && error.outcomeUnknown) || attempt >= WRITE_ATTEMPTS) throw error;
-    }
-  }
 }
 
 function chunk(bytes: Uint8Array, size: number): Uint8Array[] {
