@@ -74,14 +74,17 @@ describe("durability", () => {
       }
     };
     const workers = clients.map((client, index) => work(client, index));
-    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(300), { timeout: 20_000, interval: 50 });
+    // The kill only has to land in the middle of the load (every client with a request in flight),
+    // which it does after any number of acknowledgements: 100 rather than 300 (a server that forgot its
+    // revision counter at the restart still fails both tests, checked on purpose).
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(100), { timeout: 20_000, interval: 50 });
 
     first.child.process.kill("SIGKILL");
     await exited(first.child);
     const ackedBeforeKill = { keys: acked.keys.size, increments: acked.increments };
     const second = await startServerProcess(["--port", String(port), "--data", dir, "--sync", sync]);
     // The clients resume on their own and go on; let them run a little on the new process.
-    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(ackedBeforeKill.keys + 50), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(ackedBeforeKill.keys + 20), { timeout: 20_000, interval: 50 });
     stop = true;
     await Promise.all(workers);
 
