@@ -1,19 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
 import { SqliteStorage, StorageError, createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
 import { CloseCode, FakeClock } from "@leasehold/protocol";
-import { defer, startClient, startServer } from "./support/fixtures.js";
+import { dataDir, defer, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
-import { freePort, runServerToExit, startServerProcess } from "./support/server-process.js";
-
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { freePort, startServerProcess } from "./support/server-process.js";
 
 async function exited(child: { process: import("node:child_process").ChildProcess }): Promise<number | null> {
   const process = child.process;
@@ -216,41 +208,6 @@ describe("durability", () => {
       const entry = await client.get(`term:${index}`);
       expect(entry).toEqual({ value: index, revision });
     }
-  });
-
-  it("refuses a damaged database with a clear error and a non-zero exit, and leaves it as it was", async () => {
-    const dir = dataDir();
-    const damaged = "this is not a database, but somebody's data ".repeat(200);
-    writeFileSync(join(dir, "leasehold.db"), damaged);
-    const result = await runServerToExit(["--port", "0", "--data", dir]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/not a readable leasehold database/);
-    expect(result.stdout).not.toMatch(/listening/);
-    expect(readFileSync(join(dir, "leasehold.db"), "utf8")).toBe(damaged);
-  });
-
-  it("refuses LEASEHOLD_MEMORY=0 rather than silently running without durability", async () => {
-    const result = await runServerToExit(["--port", "0", "--data", dataDir()], 20_000, { LEASEHOLD_MEMORY: "0" });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/LEASEHOLD_MEMORY=0 is not understood/);
-  });
-
-  it("refuses a data directory that another server is using", async () => {
-    const dir = dataDir();
-    // The first server in this process (one child process fewer to start): to the second, it is another process all the same.
-    await startServer({ dataDir: dir });
-    const result = await runServerToExit(["--port", "0", "--data", dir]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/locked by another process/);
-  });
-
-  it("refuses a data directory it cannot create", async () => {
-    const dir = dataDir();
-    const blocker = join(dir, "file");
-    writeFileSync(blocker, "");
-    const result = await runServerToExit(["--port", "0", "--data", join(blocker, "data")]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/cannot create the data directory/);
   });
 
   it("sends the message before a close (a bye's reply, a refusal) before closing, although messages wait for their commit", async () => {

@@ -8,7 +8,6 @@ import { PROTOCOL_VERSION } from "@leasehold/protocol";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
-import { startServerProcess } from "../support/server-process.js";
 import { httpBase, scrape } from "../support/prometheus.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
@@ -78,11 +77,4 @@ describe("operator log", () => {
     expect(metrics.value("leasehold_storage_database_bytes")).toBeGreaterThan(4_096);
   });
 
-  it("the CLI writes JSON lines when stdout is not a terminal, and opens the metrics listener of --metrics-port", async () => {
-    const { child } = await startServerProcess(["--memory", "--port", "0", "--metrics-port", "0"]);
-    const listening = child.lines.find((line) => typeof line.url === "string")!;
-    expect(listening.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const metrics = await scrape(listening.metricsUrl as string);
-    expect(metrics.value("leasehold_sessions", { state: "connected" })).toBe(0);
-  });
 });
