@@ -5,9 +5,11 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * all, as CI does). A file belongs to exactly one tier, by where it lives:
  * - unit: pure tests beside the module they test, fake time, no sockets or processes;
  * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state);
- * - cli: the `leasehold` commands as child processes, from the built CLI (test/cli; its global setup builds it if stale);
+ * - cli: the `leasehold` commands as child processes, `serve`'s flags and refusals included, from the built CLI
+ *   (test/cli; its global setup builds it if stale);
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
- * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood; the fuzzer);
+ * - attack: hostile clients and floods (test/hostile: a server process with a capped heap, or a hostile server's
+ *   reply to our client; the quotas' flood; the fuzzer);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
  * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance);
  * - chaos: the nemesis run (`npm run chaos`) for one minute, its history checked (test/chaos).
