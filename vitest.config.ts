@@ -5,9 +5,11 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * all, as CI does). A file belongs to exactly one tier, by where it lives:
  * - unit: pure tests beside the module they test, fake time, no sockets or processes;
  * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state);
- * - cli: the `leasehold` commands as child processes, from the built CLI (test/cli; its global setup builds it if stale);
+ * - cli: the `leasehold` commands as child processes, `serve`'s flags and refusals included, from the built CLI
+ *   (test/cli; its global setup builds it if stale);
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
- * - attack: hostile clients and floods (test/hostile: a server process with a capped heap; the quotas' flood);
+ * - attack: hostile clients and floods (test/hostile: a server process with a capped heap, or a hostile server's
+ *   reply to our client; the quotas' flood; the fuzzer);
  * - cluster: several server processes over etcd (test/cluster, added with issue 12);
  * - conformance: the protocol conformance kit (packages/conformance) and its runs against our server (test/conformance);
  * - chaos: the nemesis run (`npm run chaos`) for one minute, its history checked (test/chaos).
@@ -17,7 +19,9 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
 const BROWSER_FILES = ["test/browser/**/*.test.ts", "test/security/origin.test.ts"];
 // The quotas file floods a server and measures another session's latency meanwhile: an attack, and as
 // timing-sensitive as the hostile tests (its bystander's slowest request took 205 ms against 9 ms at a load of 17).
-const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts"];
+// The fuzzer sends random and mutated frames from hostile sessions for up to 25 s per property (it stops
+// at that limit, so a loaded machine runs fewer cases): 33 s of the e2e tier at a load of 18.
+const ATTACK_FILES = ["test/hostile/**/*.test.ts", "test/security/quotas.test.ts", "test/security/fuzz.test.ts"];
 const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
 const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
@@ -34,15 +38,17 @@ function tier(
   {
     exclude = [],
     isolate = true,
+    pool = "forks",
     realTime = true,
     globalSetup = [],
-  }: { exclude?: string[]; isolate?: boolean; realTime?: boolean; globalSetup?: string[] } = {},
+  }: { exclude?: string[]; isolate?: boolean; pool?: "forks" | "threads"; realTime?: boolean; globalSetup?: string[] } = {},
 ): TestProjectInlineConfiguration {
   return {
     extends: true,
     test: {
       name,
       isolate,
+      pool,
       // Tiers on real sockets and processes wait for events up to 10 s (vi.waitFor, expect.poll), not 1 s.
       setupFiles: realTime ? ["test/support/patient-waits.ts"] : [],
       globalSetup,
@@ -66,11 +72,15 @@ export default defineConfig({
     projects: [
       // Budgets per test: the slowest test of each tier on this 2-core machine at a load of 17 (8 engineers'
       // suites at once), plus room: the durability load tests took 22 s there against 6 s on a quieter
-      // run, the 16-million-value frame-scan test 15 s against 1.7 s. A budget catches a hang, not slowness.
+      // run, the 16-million-value frame-scan test (now in the attack tier) 15 s against 1.7 s. A budget catches a hang, not slowness.
+      // Unit files run in worker threads (no sockets, processes or signals), which start faster than
+      // forks: 7 to 18 s against 22 to 26 s for the tier at a load of 17 to 20, same tests passing.
       // Unit files share their workers' module graph (isolate: false): importing each file's graph anew
       // was most of the unit tier's time (28 s against 14 s on this loaded machine, same tests passing).
-      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, realTime: false }),
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], globalSetup: BUILT }),
+      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, pool: "threads", realTime: false }),
+      // End-to-end files share their workers' module graph too: each file imported the server, client and
+      // protocol sources anew, 121 s of import time summed over the tier's files at a load of 18.
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
       tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),

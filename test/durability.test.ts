@@ -1,19 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import { ConnectionError, ErrorCode, type LeaseholdClient } from "@leasehold/client";
-import { SqliteStorage, StorageError, createServer } from "@leasehold/server";
-import { CloseCode } from "@leasehold/protocol";
-import { defer, spawnScript, startClient, startServer } from "./support/fixtures.js";
+import { SqliteStorage, StorageError, createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { CloseCode, FakeClock } from "@leasehold/protocol";
+import { dataDir, defer, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
-import { freePort, runServerToExit, startServerProcess } from "./support/server-process.js";
-
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { freePort, startServerProcess } from "./support/server-process.js";
 
 async function exited(child: { process: import("node:child_process").ChildProcess }): Promise<number | null> {
   const process = child.process;
@@ -21,12 +13,23 @@ async function exited(child: { process: import("node:child_process").ChildProces
   return new Promise((resolve) => process.once("exit", (code) => resolve(code)));
 }
 
+/**
+ * Stops an in-process server as a crash would (`stepDown`: nothing pending is committed or answered,
+ * every connection drops) and starts another on the same data directory and port, where its clients
+ * come back on their own.
+ */
+async function crashAndRestart(server: LeaseholdServer, dir: string, options: ServerOptions = {}): Promise<LeaseholdServer> {
+  server.stepDown("the test crashes this server");
+  await server.close();
+  return startServer({ ...options, dataDir: dir, port: Number(new URL(server.url).port) });
+}
+
 const isUnknown = (error: unknown) => error instanceof ConnectionError && error.code === ErrorCode.OUTCOME_UNKNOWN;
 
 describe("durability", () => {
   // `--sync process` skips the fsync per commit: a killed process loses nothing all the same (the
   // operating system still has every write); only a power loss or kernel crash could.
-  it.each([["full"], ["process"]])("with --sync %s, keeps every acknowledged change through a SIGKILL in the middle of a load, and never reuses a revision or token", async (sync) => {
+  it.each([["full"], ["process"]] as const)("with --sync %s, keeps every acknowledged change through a SIGKILL in the middle of a load, and never reuses a revision or token", async (sync) => {
     const dir = dataDir();
     const port = await freePort();
     const first = await startServerProcess(["--port", String(port), "--data", dir, "--sync", sync]);
@@ -63,14 +66,19 @@ describe("durability", () => {
       }
     };
     const workers = clients.map((client, index) => work(client, index));
-    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(300), { timeout: 20_000, interval: 50 });
+    // The kill only has to land in the middle of the load (every client with a request in flight),
+    // which it does after any number of acknowledgements: 100 rather than 300 (a server that forgot its
+    // revision counter at the restart still fails both tests, checked on purpose).
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(100), { timeout: 20_000, interval: 50 });
 
     first.child.process.kill("SIGKILL");
     await exited(first.child);
     const ackedBeforeKill = { keys: acked.keys.size, increments: acked.increments };
-    const second = await startServerProcess(["--port", String(port), "--data", dir, "--sync", sync]);
+    // The process dies for real; what it left on disk is then read by a server in this process, on the
+    // same port (one process start fewer: 0.6 s of CPU, 2 to 5 s of wall time on this loaded machine).
+    const second = await startServer({ port, dataDir: dir, sync });
     // The clients resume on their own and go on; let them run a little on the new process.
-    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(ackedBeforeKill.keys + 50), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(acked.keys.size).toBeGreaterThan(ackedBeforeKill.keys + 20), { timeout: 20_000, interval: 50 });
     stop = true;
     await Promise.all(workers);
 
@@ -92,14 +100,18 @@ describe("durability", () => {
     expect(revision).toBeGreaterThan(Math.max(...numbers));
   });
 
+  // The next two restart an in-process server on the same data directory and port, stopped as a crash
+  // stops it (crashAndRestart): nothing pending is committed or answered. A process start took up to
+  // 8 s on this loaded machine, which the holder's lease had to outlast and then the test waited a
+  // further TTL: 16 s and 11 s; now about 4 s and under 1 s. Death by SIGKILL is the load tests' job above.
   it("a holder that comes back after a restart keeps its lock and token, and its waiters keep waiting in their order", async () => {
     const dir = dataDir();
-    const port = await freePort();
-    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const first = await startServer({ dataDir: dir });
     const holder = await startClient(first.url);
     const waiters = await Promise.all([1, 2, 3].map(() => startClient(first.url)));
-    // Longer than a restart of the server process takes (even on a busy machine), or the holder would rightly give up first.
-    const ttl = 8_000;
+    // Longer than the clients' time away (an in-process restart and the reconnect backoff: well under
+    // 1 s at a load of 20), or the holder would rightly give up first.
+    const ttl = 3_000;
     const lease = await holder.leases.grant(ttl);
     const lock = await holder.locks.acquire("lock:restart", lease.id);
     const grants: { waiter: number; token: number }[] = [];
@@ -120,10 +132,8 @@ describe("durability", () => {
     }
     const reconnected = Promise.all([holder, ...waiters].map((client) => new Promise<void>((resolve) => client.addEventListener("reconnected", () => resolve(), { once: true }))));
 
-    first.child.process.kill("SIGKILL");
-    await exited(first.child);
-    const second = await startServerProcess(["--port", String(port), "--data", dir]);
-    const restartedAt = Number(second.child.lines.find((line) => typeof line.url === "string")?.receivedAt);
+    await crashAndRestart(first, dir);
+    const restartedAt = performance.now();
     await reconnected;
     // Past a full TTL after the restart: the holder's heartbeats keep its lease, so the waiter still waits.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, restartedAt + ttl + 500 - performance.now())));
@@ -141,31 +151,41 @@ describe("durability", () => {
     expect(new Set(tokens).size).toBe(tokens.length);
   });
 
-  it("a holder that does not come back after a restart loses its lock one TTL after the restart", async () => {
+  it("a holder that does not come back after a restart loses its lock one TTL after the restart, not before", async () => {
     const dir = dataDir();
-    const port = await freePort();
-    const first = await startServerProcess(["--port", String(port), "--data", dir]);
-    const holder = spawnScript("./holder.ts", [first.url, "lock:gone", "2000"]);
-    const acquired = await holder.next((line) => line.event === "acquired");
+    const first = await startServer({ dataDir: dir });
+    // A raw socket as the holder: once the server is gone it never comes back.
+    const holder = await Raw.open(first.url);
+    await holder.hello();
+    const holderLease = await holder.grant(2_000);
+    const acquired = await holder.request({ op: "lock.acquire", name: "lock:gone", lease: holderLease });
+    expect(acquired).toMatchObject({ type: "reply", result: { acquired: true, token: expect.any(Number) } });
+    const holderToken = acquired.type === "reply" ? Number(acquired.result.token) : Number.NaN;
     const waiter = await startClient(first.url);
     const waiting = waiter.locks.acquire("lock:gone", (await waiter.leases.grant(20_000)).id, { wait: true });
     await vi.waitFor(async () => {
       const state = await waiter.admin.state();
       expect(state.locks.find((entry) => entry.name === "lock:gone")?.waiters).toHaveLength(1);
     });
+    const reconnected = new Promise<void>((resolve) => waiter.addEventListener("reconnected", () => resolve(), { once: true }));
 
-    first.child.process.kill("SIGKILL");
-    holder.process.kill("SIGKILL");
-    await exited(first.child);
-    const second = await startServerProcess(["--port", String(port), "--data", dir]);
-    const restartedAt = Number(second.child.lines.find((line) => typeof line.url === "string")?.receivedAt);
+    // The restarted server on fake time: "one TTL after the restart" to the millisecond, however busy the machine.
+    const clock = new FakeClock(0);
+    const second = await crashAndRestart(first, dir, { clock });
+    await reconnected;
+    let granted = false;
+    void waiting.then(() => (granted = true));
+    const holders = async () => (await waiter.admin.state()).locks.find((entry) => entry.name === "lock:gone")?.holders ?? [];
+    // Every lease got a fresh full TTL at the restart: not granted a millisecond before it ran out...
+    clock.advance(2_000 - 1);
+    expect(await holders()).toHaveLength(1);
+    expect(granted).toBe(false);
+    // ...and granted when it does, with a greater token.
+    clock.advance(1);
     const lock = await waiting;
-    const grantedAt = performance.now();
     expect(lock.acquired).toBe(true);
-    expect(lock.token!).toBeGreaterThan(acquired.token as number);
-    // Every lease got a fresh full TTL at the restart: not granted before it ran out.
-    expect(grantedAt - restartedAt).toBeGreaterThanOrEqual(2_000 - 250);
-    expect(grantedAt - restartedAt).toBeLessThan(2_000 + 3_000);
+    expect(lock.token!).toBeGreaterThan(holderToken);
+    expect(second.url).toBe(first.url);
   });
 
   it("SIGTERM commits everything, tells clients to resume, and exits 0; nothing acknowledged is lost", async () => {
@@ -182,7 +202,8 @@ describe("durability", () => {
 
     first.child.process.kill("SIGTERM");
     expect(await exited(first.child)).toBe(0);
-    await startServerProcess(["--port", String(port), "--data", dir]);
+    // What the process committed is read by a server in this process (as in the SIGKILL tests above).
+    await startServer({ port, dataDir: dir });
     await vi.waitFor(() => expect(events).toContain("reconnected"), { timeout: 10_000 });
     expect(events).not.toContain("expired");
     expect(lock.held).toBe(true);
@@ -190,41 +211,6 @@ describe("durability", () => {
       const entry = await client.get(`term:${index}`);
       expect(entry).toEqual({ value: index, revision });
     }
-  });
-
-  it("refuses a damaged database with a clear error and a non-zero exit, and leaves it as it was", async () => {
-    const dir = dataDir();
-    const damaged = "this is not a database, but somebody's data ".repeat(200);
-    writeFileSync(join(dir, "leasehold.db"), damaged);
-    const result = await runServerToExit(["--port", "0", "--data", dir]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/not a readable leasehold database/);
-    expect(result.stdout).not.toMatch(/listening/);
-    expect(readFileSync(join(dir, "leasehold.db"), "utf8")).toBe(damaged);
-  });
-
-  it("refuses LEASEHOLD_MEMORY=0 rather than silently running without durability", async () => {
-    const result = await runServerToExit(["--port", "0", "--data", dataDir()], 20_000, { LEASEHOLD_MEMORY: "0" });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/LEASEHOLD_MEMORY=0 is not understood/);
-  });
-
-  it("refuses a data directory that another server is using", async () => {
-    const dir = dataDir();
-    // The first server in this process (one child process fewer to start): to the second, it is another process all the same.
-    await startServer({ dataDir: dir });
-    const result = await runServerToExit(["--port", "0", "--data", dir]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/locked by another process/);
-  });
-
-  it("refuses a data directory it cannot create", async () => {
-    const dir = dataDir();
-    const blocker = join(dir, "file");
-    writeFileSync(blocker, "");
-    const result = await runServerToExit(["--port", "0", "--data", join(blocker, "data")]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/cannot create the data directory/);
   });
 
   it("sends the message before a close (a bye's reply, a refusal) before closing, although messages wait for their commit", async () => {

@@ -8,8 +8,6 @@ import { PROTOCOL_VERSION } from "@leasehold/protocol";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
-import { startServerProcess } from "../support/server-process.js";
-import { startCli } from "../support/cli-process.js";
 import { httpBase, scrape } from "../support/prometheus.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 
@@ -131,22 +129,5 @@ describe("operator log", () => {
     expect(overflow()).toMatchObject({ session: welcome.session, history: 20, level: 40 });
     const metrics = await scrape(httpBase(server.url));
     expect(metrics.value("leasehold_watch_overflows_total")).toBe(1);
-  });
-
-  it("the CLI writes JSON lines when stdout is not a terminal, and opens the metrics listener of --metrics-port", async () => {
-    const { child } = await startServerProcess(["--memory", "--port", "0", "--metrics-port", "0"]);
-    const listening = child.lines.find((line) => typeof line.url === "string")!;
-    expect(listening.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const metrics = await scrape(listening.metricsUrl as string);
-    expect(metrics.value("leasehold_sessions", { state: "connected" })).toBe(0);
-  });
-
-  it("the CLI writes readable lines, not JSON, with --log-format pretty (what `auto` picks on a terminal)", async () => {
-    const cli = startCli(["serve", "--memory", "--host", "127.0.0.1", "--port", "0", "--log-format", "pretty"]);
-    await cli.printed("leasehold listening on ws://127.0.0.1:");
-    const line = cli.stdout().split("\n").find((text) => text.includes("leasehold listening on"))!;
-    // "[12:03:04.567] INFO: leasehold listening on ...": a time, a level name, the message; no JSON.
-    expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: leasehold listening on ws:\/\/127\.0\.0\.1:\d+/);
-    expect(cli.stdout()).not.toContain('"level":');
   });
 });

@@ -3,21 +3,12 @@
  * principal's parked sessions and keys still count against it, and a session's secret in the hands
  * of another principal does not resume it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CloseCode, ErrorCode, PROTOCOL_VERSION, type ServerMessage } from "@leasehold/protocol";
 import { createServer, type LeaseholdServer } from "@leasehold/server";
-import { defer } from "../support/fixtures.js";
+import { dataDir, defer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
-
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-quotas-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Tenant A may hold 2 sessions and 3 keys. */
 async function start(dir: string): Promise<LeaseholdServer> {

@@ -1,12 +1,9 @@
-import { writeFileSync } from "node:fs";
 import { get } from "node:https";
 import { connect as tlsConnect } from "node:tls";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connect } from "@leasehold/client";
 import { startClient, startServer } from "../support/fixtures.js";
-import { startServerProcess } from "../support/server-process.js";
-import { STATIC_TOKENS, TOKENS, makeCertificates } from "../support/security.js";
+import { makeCertificates } from "../support/security.js";
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -38,40 +35,6 @@ describe("TLS", () => {
     // Without the CA the certificate is not trusted; plain ws:// to a TLS port gets nowhere.
     await expect(connect(server.url, { autoReconnect: false })).rejects.toMatchObject({ code: "NOT_CONNECTED" });
     await expect(connect(server.url.replace("wss:", "ws:"), { autoReconnect: false })).rejects.toMatchObject({ code: "NOT_CONNECTED" });
-  });
-
-  it("the CLI turns on TLS, authentication and an origin list by flags, and says so in its startup line", async () => {
-    const pki = makeCertificates();
-    const authFile = join(pki.dir, "tokens.json");
-    writeFileSync(authFile, JSON.stringify({ tokens: STATIC_TOKENS }));
-    const { child, url } = await startServerProcess([
-      "--memory",
-      "--port",
-      "0",
-      "--tls-cert",
-      join(pki.dir, "server.crt"),
-      "--tls-key",
-      join(pki.dir, "server.key"),
-      "--auth-file",
-      authFile,
-      "--allow-origin",
-      "https://app.example",
-    ]);
-    expect(url).toMatch(/^wss:/);
-    const line = child.lines.find((entry) => entry.url === url)!;
-    expect(line.msg).toContain("auth on: 4 static tokens");
-    expect(line.msg).toContain("https://app.example");
-    expect(JSON.stringify(child.lines)).not.toContain(TOKENS.admin);
-    const admin = await startClient(url, { ca: pki.ca, auth: TOKENS.admin });
-    expect((await admin.admin.state()).sessions).toHaveLength(1);
-    await expect(connect(url, { ca: pki.ca, autoReconnect: false })).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
-  });
-
-  it("the CLI says that auth is off when it is", async () => {
-    const { child, url } = await startServerProcess(["--memory", "--port", "0"]);
-    const line = child.lines.find((entry) => entry.url === url)!;
-    expect(line.msg).toContain("auth off: any client may connect");
-    expect(line.auth).toBe("off");
   });
 
   it("a connection past the per-address rate is closed before any TLS handshake: no certificate is sent, no CPU spent on it", async () => {

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
@@ -17,6 +20,13 @@ export function defer(fn: () => unknown): void {
   onTestFinished(async () => {
     await fn();
   });
+}
+
+/** An empty data directory, removed after the test. */
+export function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** A server on a free port of 127.0.0.1, closed after the test. Short TTLs are allowed. */

@@ -52,3 +52,11 @@ export function requestWithRaw(op: string, fields: Record<string, unknown>, fiel
   frame.set(raw, head.length - 1);
   return frame;
 }
+
+/** An array32 of `n` fixints (zeros): n + 1 values in n + 5 bytes, the densest frame there is in values per byte. */
+export function fixintArray(n: number): Uint8Array {
+  const frame = new Uint8Array(n + 5);
+  frame[0] = 0xdd;
+  new DataView(frame.buffer).setUint32(1, n);
+  return frame;
+}

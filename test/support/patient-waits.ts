@@ -8,6 +8,12 @@ import { vi } from "vitest";
 
 const PATIENT_TIMEOUT_MS = 10_000;
 
-const waitFor = vi.waitFor.bind(vi);
-vi.waitFor = ((callback, options = {}) =>
-  waitFor(callback, typeof options === "number" ? { timeout: options } : { timeout: PATIENT_TIMEOUT_MS, ...options })) as typeof vi.waitFor;
+// In a tier whose files share their worker (isolate: false) this runs once per file: wrap only once.
+const PATIENT = Symbol.for("leasehold.patientWaits");
+if (!(PATIENT in vi.waitFor)) {
+  const waitFor = vi.waitFor.bind(vi);
+  vi.waitFor = Object.assign(
+    ((callback, options = {}) => waitFor(callback, typeof options === "number" ? { timeout: options } : { timeout: PATIENT_TIMEOUT_MS, ...options })) as typeof vi.waitFor,
+    { [PATIENT]: true },
+  );
+}
