@@ -1,6 +1,6 @@
 import { EtcdClient, EtcdRequestError } from "../cluster/etcd-client.js";
 import { dataPrefixOf, electionPrefixOf } from "../cluster/layout.js";
-import { Leadership, currentLeader } from "../cluster/leadership.js";
+import { Leadership, LeadershipLost, currentLeader } from "../cluster/leadership.js";
 import { EtcdStorage } from "../persistence/etcd-storage.js";
 import type { StoredState } from "../persistence/storage.js";
 import { CommandFailure, ExitCode } from "./exit-codes.js";
@@ -27,10 +27,11 @@ export async function readEtcdSnapshot(target: EtcdTarget): Promise<StoredState>
 }
 
 /**
- * Runs `work` on the cluster's storage as its sole writer: it refuses while a gateway leads (a running
- * leader would go on serving its own state), then wins the gateways' election itself, so that every
- * write is guarded by its term as a leader's are, and a gateway started meanwhile waits for it.
- * Resigns afterwards; the next gateway to lead loads what `work` wrote.
+ * Runs `work` on the cluster's storage as its sole writer: it wins the gateways' election itself, so
+ * that every write is guarded by its term as a leader's are and a gateway started meanwhile waits for
+ * it. While a gateway leads it waits (a stopped gateway's election key lingers until its lease lapses:
+ * its --election-ttl), and refuses after CAMPAIGN_TIMEOUT_MS: a running leader would go on serving its
+ * own state. Resigns afterwards; the next gateway to lead loads what `work` wrote.
  */
 export async function withEtcdStorage<T>(target: EtcdTarget, work: (storage: EtcdStorage, current: StoredState) => Promise<T>): Promise<T> {
   const client = new EtcdClient(target.endpoints, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
@@ -38,15 +39,13 @@ export async function withEtcdStorage<T>(target: EtcdTarget, work: (storage: Etc
   const leadership = new Leadership({ client, prefix: electionPrefix, ttlSeconds: ELECTION_TTL_SECONDS, value: new TextEncoder().encode("leasehold restore") });
   try {
     return await unreachableAsUnavailable(target, async () => {
-      const leader = await currentLeader(client, electionPrefix);
-      if (leader) {
+      const term = await leadership.campaign(AbortSignal.timeout(CAMPAIGN_TIMEOUT_MS)).catch(async (error: unknown) => {
+        if (!(error instanceof LeadershipLost)) throw error;
+        const leader = await currentLeader(client, electionPrefix).catch(() => undefined);
         throw new CommandFailure(
           ExitCode.CANNOT_CREATE,
-          `a gateway leads the cluster under ${target.prefix} (${leader.value.toString("utf8")}): stop every gateway (leasehold serve --etcd) before restoring or importing, then start them again`,
+          `${leader ? `a gateway leads the cluster under ${target.prefix} (${leader.value.toString("utf8")})` : `could not win the election under ${electionPrefix} (${error.message})`}: stop every gateway (leasehold serve --etcd) before restoring or importing, then start them again`,
         );
-      }
-      const term = await leadership.campaign(AbortSignal.timeout(CAMPAIGN_TIMEOUT_MS)).catch((error: unknown) => {
-        throw new CommandFailure(ExitCode.CANNOT_CREATE, `could not take the cluster's election under ${electionPrefix} (${error instanceof Error ? error.message : String(error)}): stop every gateway and try again`);
       });
       const storage = new EtcdStorage({ client, prefix: dataPrefixOf(target.prefix), leaderKey: term.key, epoch: term.epoch });
       const result = await work(storage, await storage.load());
@@ -65,8 +64,9 @@ export async function withEtcdStorage<T>(target: EtcdTarget, work: (storage: Etc
 const NO_EPOCH = -1;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Held only while the restore writes; a restore that dies lets the gateways take over after it. */
-const ELECTION_TTL_SECONDS = 10;
-const CAMPAIGN_TIMEOUT_MS = 10_000;
+const ELECTION_TTL_SECONDS = 5;
+/** Longer than a stopped gateway's election key lingers at the default --election-ttl (2 s). */
+const CAMPAIGN_TIMEOUT_MS = 5_000;
 
 async function unreachableAsUnavailable<T>(target: EtcdTarget, run: () => Promise<T>): Promise<T> {
   try {
