@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { decodeClientMessage, encode } from "@leasehold/protocol";
 import { SqliteStorage } from "./sqlite-storage.js";
 import { emptyBatch, emptyState, type StoredState } from "./storage.js";
 import { restoreInto, tokenFloor } from "./token-floor.js";
@@ -38,6 +39,19 @@ describe("tokenFloor", () => {
     expect(tokenFloor(9, 7, 0)).toBe(9);
     // JavaScript's safe integers hold microseconds until 2255.
     expect(Number.isSafeInteger(tokenFloor(0, 0, Date.UTC(2255, 0, 1)))).toBe(true);
+  });
+});
+
+describe("a token above the floor on the wire", () => {
+  it("is accepted as the uint64 another language's msgpack library writes, and read back exactly", () => {
+    const token = tokenFloor(0, 0, Date.UTC(2026, 10, 28)) + 1;
+    const uint64 = Buffer.alloc(9);
+    uint64[0] = 0xcf;
+    uint64.writeBigUInt64BE(BigInt(token), 1);
+    const template = Buffer.from(encode({ op: "kv.put", id: 1, key: "k", value: 1, fence: { lock: "l", token: 7 } }));
+    const at = template.lastIndexOf(0x07);
+    const frame = Buffer.concat([template.subarray(0, at), uint64, template.subarray(at + 1)]);
+    expect(decodeClientMessage(frame)).toEqual({ ok: true, message: { op: "kv.put", id: 1, key: "k", value: 1, fence: { lock: "l", token } } });
   });
 });
 
