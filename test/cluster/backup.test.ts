@@ -72,27 +72,34 @@ describe("backup, restore and import with a cluster on etcd", () => {
     expect((await nextIssued(checker)).token).toBeGreaterThan(issuedAfter);
   });
 
-  it("backs up a prefix while its gateway runs; an older backup restored over it or into a new prefix hands out tokens above every one before; a running gateway is waited for, then refused", async () => {
-    const cluster = await startEtcdCluster({ size: 1 });
-    const etcd = ["--etcd", cluster.endpoints.join(",")];
-    const { gateway, client } = await serveCluster(cluster);
-    await issueMore(client, "before");
-    const file = join(tempDir(), "cluster.backup");
-    const backup = await runSourceCli(["backup", ...etcd, "--out", file]);
-    expect(backup.stderr).toBe("");
-    expect(backup.status).toBe(0);
-    expect(backup.stdout).toMatch(/backed up etcd .* \/leasehold\/ to .*: 1 session, 1 lease, 1 held, 0 waiting, 1 key/);
-    const issuedAfter = await issueMore(client, "after");
+  it("backs up a prefix while its gateway runs, and refuses to restore over it while a gateway leads; restored into a new prefix or a data directory, the backup hands out tokens above every one before", async () => {
+    const { cluster, etcd, client, file, issuedAfter } = await backedUpCluster();
 
     const busy = await runSourceCli(["restore", file, ...etcd]);
     expect(busy.status).toBe(73);
     expect(busy.stderr).toMatch(/a gateway leads the cluster under \/leasehold\/ \(ws:.*\): stop every gateway/);
+    expect(await client.get("after/key")).toMatchObject({ value: 1 });
 
     // Into a new prefix: nothing there says how far tokens went, only the time of the restore does.
     const fresh = await runSourceCli(["restore", file, ...etcd, "--etcd-prefix", "/restored/"]);
     expect(fresh.stderr).toBe("");
     expect(fresh.status).toBe(0);
+    const served = await serveCluster(cluster, ["--etcd-prefix", "/restored/"]);
+    expect(await served.client.get("before/key")).toMatchObject({ value: 1 });
+    expect(await served.client.get("after/key")).toBeNull();
+    expect((await nextIssued(served.client)).token).toBeGreaterThan(issuedAfter);
 
+    // Back from a cluster to a single node: the same file restores into a data directory.
+    const single = join(tempDir(), "data");
+    expect((await runSourceCli(["restore", file, "--data-dir", single])).status).toBe(0);
+    const server = await startServer({ dataDir: single });
+    const singleClient = await startClient(server.url);
+    expect(await singleClient.get("before/key")).toMatchObject({ value: 1 });
+    expect((await nextIssued(singleClient)).token).toBeGreaterThan(issuedAfter);
+  });
+
+  it("restores an older backup over the cluster's own prefix once its gateways stop, with --force only; tokens go on above every one before", async () => {
+    const { cluster, etcd, client, gateway, file, issuedAfter } = await backedUpCluster();
     await client.close();
     await stop(gateway);
     const refused = await runSourceCli(["restore", file, ...etcd]);
@@ -102,13 +109,26 @@ describe("backup, restore and import with a cluster on etcd", () => {
     expect(forced.stderr).toBe("");
     expect(forced.status).toBe(0);
 
-    for (const prefix of ["/leasehold/", "/restored/"]) {
-      const served = await serveCluster(cluster, ["--etcd-prefix", prefix]);
-      expect(await served.client.get("before/key"), prefix).toMatchObject({ value: 1 });
-      expect(await served.client.get("after/key"), prefix).toBeNull();
-      expect((await nextIssued(served.client)).token, prefix).toBeGreaterThan(issuedAfter);
-      await served.client.close();
-      await stop(served.gateway);
-    }
+    const served = await serveCluster(cluster);
+    expect(await served.client.get("before/key")).toMatchObject({ value: 1 });
+    expect(await served.client.get("after/key")).toBeNull();
+    expect((await nextIssued(served.client)).token).toBeGreaterThan(issuedAfter);
   });
 });
+
+/**
+ * A one-member etcd with one gateway, a lock and key written (`before`), a backup of it taken with
+ * the CLI while the gateway runs, then another lock and key (`after`) that the backup does not hold.
+ */
+async function backedUpCluster(): Promise<{ cluster: EtcdCluster; etcd: string[]; gateway: GatewayProcess; client: LeaseholdClient; file: string; issuedAfter: number }> {
+  const cluster = await startEtcdCluster({ size: 1 });
+  const etcd = ["--etcd", cluster.endpoints.join(",")];
+  const { gateway, client } = await serveCluster(cluster);
+  await issueMore(client, "before");
+  const file = join(tempDir(), "cluster.backup");
+  const backup = await runSourceCli(["backup", ...etcd, "--out", file]);
+  expect(backup.stderr).toBe("");
+  expect(backup.status).toBe(0);
+  expect(backup.stdout).toMatch(/backed up etcd .* \/leasehold\/ to .*: 1 session, 1 lease, 1 held, 0 waiting, 1 key/);
+  return { cluster, etcd, gateway, client, file, issuedAfter: await issueMore(client, "after") };
+}
