@@ -7,7 +7,9 @@ import { clusterSecretOf } from "./auth/cluster-secret.js";
 import { startGateway } from "./cluster/gateway.js";
 import type { ServerOptions } from "./options.js";
 import { resolve } from "node:path";
+import { dataCommands } from "./commands/backup.js";
 import { addClientCommands } from "./commands/index.js";
+import { usageErrorsExit64 } from "./commands/run.js";
 import { createServer } from "./server.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 
@@ -256,6 +258,7 @@ interface ServeOptions {
 }
 
 addClientCommands(program);
+for (const command of dataCommands()) program.addCommand(usageErrorsExit64(command));
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`leasehold: ${error instanceof Error ? error.message : String(error)}`);

@@ -5,6 +5,7 @@ import { EtcdStorage } from "../persistence/etcd-storage.js";
 import { createServer, type LeaseholdServer } from "../server.js";
 import type { ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
+import { dataPrefixOf, electionPrefixOf } from "./layout.js";
 import { Leadership, currentLeader } from "./leadership.js";
 import { Relay } from "./relay.js";
 
@@ -27,7 +28,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.server.logger;
   const client = new EtcdClient(options.endpoints, { requestTimeoutMs: options.requestTimeoutMs, writeTimeoutMs: options.writeTimeoutMs ?? writeTimeoutFor(options.electionTtlSeconds) });
   const host = options.server.host ?? "127.0.0.1";
-  const electionPrefix = `${options.prefix}election/`;
+  const electionPrefix = electionPrefixOf(options.prefix);
   // The leader's address, read from etcd at most every LEADER_CACHE_MS: a leader paused (SIGSTOP)
   // still accepts TCP connections, so a failed dial alone would not tell that it changed.
   let leaderUrl: { url: Promise<string | undefined>; readAt: number } | undefined;
@@ -96,7 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         leaderUrl = undefined;
         const storage = new EtcdStorage({
           client,
-          prefix: `${options.prefix}data/`,
+          prefix: dataPrefixOf(options.prefix),
           leaderKey: term.key,
           epoch: term.epoch,
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),

@@ -22,10 +22,16 @@ export const ExitCode = {
   NOT_ACQUIRED: 1,
   /** Bad flags or arguments, or a request the server refused as malformed (EX_USAGE). */
   USAGE: 64,
+  /** `restore`: the backup file is damaged, truncated, or of a newer format (EX_DATAERR). */
+  DATA_ERROR: 65,
+  /** `backup`, `restore`, `import`: the file or data directory to read cannot be read (EX_NOINPUT). */
+  NO_INPUT: 66,
   /** The server could not be reached, or the connection was lost before the grant (EX_UNAVAILABLE). */
   UNAVAILABLE: 69,
   /** The server failed, or something unexpected happened (EX_SOFTWARE). */
   INTERNAL: 70,
+  /** `backup`, `restore`, `import`: the target holds data (without --force), is in use by a server, or cannot be written (EX_CANTCREAT). */
+  CANNOT_CREATE: 73,
   /** The lock or leadership was lost while the command ran; wins over the command's own status (EX_TEMPFAIL). */
   LOST: 75,
   /** The credential was refused, or the principal lacks the right (EX_NOPERM). */

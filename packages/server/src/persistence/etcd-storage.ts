@@ -15,8 +15,9 @@ import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from
  *   under the request limit. After each snapshot the log entries it covers and the older snapshot's
  *   chunks are deleted in the transaction that switches the manifest, and etcd's history before it is
  *   compacted, so that etcd's database stays bounded (see the README on defragmentation).
- * - `floor`: the token floor, a revision that every token handed out afterwards exceeds (raised by
- *   import and restore, so that moving between stores never lets a token go backwards).
+ * - `floor`: a revision that every token handed out afterwards exceeds (`raiseTokenFloor`). `leasehold
+ *   restore` and `import` do not need it: they raise the stored revision itself, in the batch that
+ *   replaces the state (persistence/token-floor.ts), as they do in SQLite.
  *
  * `load` reads the snapshot and replays the log after it, producing what SqliteStorage's load would
  * for the same batches; every read is at one etcd revision, a consistent view.

@@ -129,6 +129,25 @@ export function emptyState(): StoredState {
   return { revision: 0, nextLeaseId: 1, sessions: [], leases: [], holds: [], waits: [], keys: [], counters: [] };
 }
 
+/** A store that never committed anything (a new data directory or etcd prefix). */
+export function isEmptyState(state: StoredState): boolean {
+  const { sessions, leases, holds, waits, keys, counters } = state;
+  return state.revision === 0 && [sessions, leases, holds, waits, keys, counters].every((rows) => rows.length === 0);
+}
+
+/** What a state holds, for people: "2 sessions, 3 leases, 1 lock held, 0 waiting, 5 keys, 1 counter". */
+export function describeState(state: StoredState): string {
+  const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  return [
+    count(state.sessions.length, "session"),
+    count(state.leases.length, "lease"),
+    `${state.holds.length} held`,
+    `${state.waits.length} waiting`,
+    count(state.keys.length, "key"),
+    count(state.counters.length, "counter"),
+  ].join(", ");
+}
+
 /** Storage for `dataDir: null`: nothing survives a restart, and nothing waits for a disk. */
 export class MemoryStorage implements Storage {
   readonly durable = false;
