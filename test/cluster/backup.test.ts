@@ -6,7 +6,7 @@ import type { LeaseholdClient } from "@leasehold/client";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { leaderOf, startGateways, type GatewayProcess } from "./support/gateways.js";
-import { runSourceCli } from "./support/source-cli.js";
+import { runCli } from "../support/cli-process.js";
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "leasehold-backup-"));
@@ -32,7 +32,7 @@ async function nextIssued(client: LeaseholdClient): Promise<{ token: number; rev
 
 /** One gateway over `cluster` (with `args`), once it leads, and a client on it. */
 async function serveCluster(cluster: EtcdCluster, args: string[] = []): Promise<{ gateway: GatewayProcess; client: LeaseholdClient }> {
-  const gateways = await startGateways(cluster, 1, args);
+  const gateways = await startGateways(cluster, { count: 1, args });
   const gateway = await leaderOf(gateways, 20_000);
   return { gateway, client: await startClient(gateway.url) };
 }
@@ -53,14 +53,14 @@ describe("backup, restore and import with a cluster on etcd", () => {
     await client.put("config", { mode: "fast" });
     await client.counters.increment("visits", 3);
 
-    const imported = await runSourceCli(["import", "--from-data-dir", dir, "--etcd", cluster.endpoints.join(",")]);
+    const imported = await runCli(["import", "--from-data-dir", dir, "--etcd", cluster.endpoints.join(",")]);
     expect(imported.stderr).toBe("");
     expect(imported.status).toBe(0);
     expect(imported.stdout).toMatch(/restored .* into etcd .* \/leasehold\/: 1 session, 1 lease, 1 held/);
     // Handed out by the single node after the import read its data.
     const issuedAfter = await issueMore(client, "later");
 
-    const again = await runSourceCli(["import", "--from-data-dir", dir, "--etcd", cluster.endpoints.join(",")]);
+    const again = await runCli(["import", "--from-data-dir", dir, "--etcd", cluster.endpoints.join(",")]);
     expect(again.status).toBe(73);
     expect(again.stderr).toMatch(/already holds data .*pass --force/);
 
@@ -75,13 +75,13 @@ describe("backup, restore and import with a cluster on etcd", () => {
   it("backs up a prefix while its gateway runs, and refuses to restore over it while a gateway leads; restored into a new prefix or a data directory, the backup hands out tokens above every one before", async () => {
     const { cluster, etcd, client, file, issuedAfter } = await backedUpCluster();
 
-    const busy = await runSourceCli(["restore", file, ...etcd]);
+    const busy = await runCli(["restore", file, ...etcd]);
     expect(busy.status).toBe(73);
     expect(busy.stderr).toMatch(/a gateway leads the cluster under \/leasehold\/ \(ws:.*\): stop every gateway/);
     expect(await client.get("after/key")).toMatchObject({ value: 1 });
 
     // Into a new prefix: nothing there says how far tokens went, only the time of the restore does.
-    const fresh = await runSourceCli(["restore", file, ...etcd, "--etcd-prefix", "/restored/"]);
+    const fresh = await runCli(["restore", file, ...etcd, "--etcd-prefix", "/restored/"]);
     expect(fresh.stderr).toBe("");
     expect(fresh.status).toBe(0);
     const served = await serveCluster(cluster, ["--etcd-prefix", "/restored/"]);
@@ -91,7 +91,7 @@ describe("backup, restore and import with a cluster on etcd", () => {
 
     // Back from a cluster to a single node: the same file restores into a data directory.
     const single = join(tempDir(), "data");
-    expect((await runSourceCli(["restore", file, "--data-dir", single])).status).toBe(0);
+    expect((await runCli(["restore", file, "--data-dir", single])).status).toBe(0);
     const server = await startServer({ dataDir: single });
     const singleClient = await startClient(server.url);
     expect(await singleClient.get("before/key")).toMatchObject({ value: 1 });
@@ -102,10 +102,10 @@ describe("backup, restore and import with a cluster on etcd", () => {
     const { cluster, etcd, client, gateway, file, issuedAfter } = await backedUpCluster();
     await client.close();
     await stop(gateway);
-    const refused = await runSourceCli(["restore", file, ...etcd]);
+    const refused = await runCli(["restore", file, ...etcd]);
     expect(refused.status).toBe(73);
     expect(refused.stderr).toMatch(/already holds data .*pass --force/);
-    const forced = await runSourceCli(["restore", file, ...etcd, "--force"]);
+    const forced = await runCli(["restore", file, ...etcd, "--force"]);
     expect(forced.stderr).toBe("");
     expect(forced.status).toBe(0);
 
@@ -126,7 +126,7 @@ async function backedUpCluster(): Promise<{ cluster: EtcdCluster; etcd: string[]
   const { gateway, client } = await serveCluster(cluster);
   await issueMore(client, "before");
   const file = join(tempDir(), "cluster.backup");
-  const backup = await runSourceCli(["backup", ...etcd, "--out", file]);
+  const backup = await runCli(["backup", ...etcd, "--out", file]);
   expect(backup.stderr).toBe("");
   expect(backup.status).toBe(0);
   expect(backup.stdout).toMatch(/backed up etcd .* \/leasehold\/ to .*: 1 session, 1 lease, 1 held, 0 waiting, 1 key/);
