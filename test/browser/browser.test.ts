@@ -171,6 +171,30 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     expect(errors).toEqual([]);
   });
 
+  it("the dashboard shows a lock in its lock-delay, with no holder and the time left counting down, until the delay ends", async () => {
+    const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts });
+    const { page, errors } = await openPage(browser, `http://127.0.0.1:${server.port}/`);
+    const alice = await startClient(server.url, { agent: "alice" });
+    const lease = await alice.leases.grant(10_000);
+    await alice.locks.acquire("printers/1", lease.id, { lockDelayMs: 4_000 });
+    const row = page.locator('#locks tr[data-key="printers/1"]');
+    await vi.waitFor(async () => expect(await row.textContent()).toContain("alice · token"), { timeout: 3_000, interval: 50 });
+    expect(await row.textContent()).not.toContain("lock-delay");
+
+    expect(await alice.admin.forceRelease("printers/1")).toBe(true);
+    const left = async () => Number(/in lock-delay · (\d+\.\d) s left/.exec((await row.textContent()) ?? "")?.[1]);
+    await vi.waitFor(async () => expect(await left()).toBeGreaterThan(0), { timeout: 3_000, interval: 50 });
+    expect(await row.textContent()).not.toContain("alice");
+    const first = await left();
+    // The countdown is refreshed once a second.
+    await vi.waitFor(async () => expect(await left()).toBeLessThan(first), { timeout: 3_000, interval: 100 });
+    await row.click();
+    await expect(textOf(page, "detail")).resolves.toMatch(/in lock-delay · \d+\.\d s left \(nobody is granted it until then\)/);
+    // Once the delay ends the lock is free and forgotten: its row goes.
+    await vi.waitFor(async () => expect(await row.count()).toBe(0), { timeout: 10_000, interval: 100 });
+    expect(errors).toEqual([]);
+  });
+
   it("the dashboard and the demo work under their CSP with ?token=, which leaves the address bar at once", async () => {
     const server = await startServer({ browserBundlePath: bundle, pageScriptsPath: pageScripts, auth: { tokens: STATIC_TOKENS } });
     const origin = `http://127.0.0.1:${server.port}`;

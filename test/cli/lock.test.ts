@@ -162,6 +162,22 @@ describe("leasehold lock: a loss while the command runs", () => {
     expect(next.acquired).toBe(true);
   });
 
+  it("exits 69 when the connection is lost while queued, before the grant; the command never runs", async () => {
+    const server = await startServer();
+    const proxy = TcpProxy.forUrl(server.url);
+    const proxyUrl = await proxy.start();
+    defer(() => proxy.close());
+    const holder = await startClient(server.url);
+    await holdLock(holder, "queued-cut");
+    const cli = startCli(["lock", "queued-cut", "--ttl", "600ms", "--url", proxyUrl, "--", ...nodeCommand(`say("ran")`)]);
+    await vi.waitFor(async () => expect((await holder.locks.query("queued-cut")).pending).toHaveLength(1), { timeout: 15_000 });
+    proxy.blackhole();
+    expect(await cli.exited).toBe(69);
+    expect(cli.stdout()).not.toContain("ran");
+    // The client's own deadline fired while it waited: it says so rather than wait for a grant it cannot keep.
+    expect(cli.stderr()).toContain("no word from the server");
+  });
+
   it("exits 75 when an admin releases the lock, even though the command then exits 0; the next holder waits out the lock-delay", async () => {
     const server = await startServer();
     const admin = await startClient(server.url);

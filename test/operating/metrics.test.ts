@@ -15,6 +15,8 @@ const LEASEHOLD_METRICS = [
   "leasehold_lock_acquires_total",
   "leasehold_lock_wait_seconds",
   "leasehold_lock_losses_total",
+  "leasehold_locks_in_delay",
+  "leasehold_lock_delays_started_total",
   "leasehold_requests_total",
   "leasehold_request_duration_seconds",
   "leasehold_watchers",
@@ -85,6 +87,29 @@ describe("GET /metrics", () => {
     expect(metrics.value("leasehold_lock_acquires_total", { kind: "lock", outcome: "busy" })).toBe(1);
   });
 
+  it("shows a lock in its lock-delay (a gauge, by kind) and counts the delays started, not those of clean releases", async () => {
+    const server = await startServer();
+    const base = httpBase(server.url);
+    const a = await startClient(server.url);
+    const lease = await a.leases.grant(10_000);
+    // A clean release starts no delay, whatever the hold's lockDelayMs.
+    await (await a.locks.acquire("printers/1", lease.id, { lockDelayMs: 60_000 })).release();
+    const before = await scrape(base);
+    expect(before.value("leasehold_locks_in_delay", { kind: "lock" })).toBe(0);
+    expect(before.value("leasehold_lock_delays_started_total", { kind: "lock" })).toBe(0);
+
+    // Long enough to outlast the scrape on a loaded machine; the end of a delay is tested on fake time.
+    await a.locks.acquire("printers/1", lease.id, { lockDelayMs: 60_000 });
+    await a.locks.acquire("printers/2", lease.id, { lockDelayMs: 60_000 });
+    expect(await a.admin.forceRelease("printers/1")).toBe(true);
+    const during = await scrape(base);
+    expect(during.value("leasehold_locks_in_delay", { kind: "lock" })).toBe(1);
+    expect(during.value("leasehold_locks_in_delay", { kind: "semaphore" })).toBe(0);
+    expect(during.value("leasehold_lock_delays_started_total", { kind: "lock" })).toBe(1);
+    expect(during.value("leasehold_locks_held", { kind: "lock" })).toBe(1);
+    expect(during.text).not.toContain("printers/");
+  });
+
   it("needs an admin token on the main port when authentication is on, and none on the metrics listener", async () => {
     const server = await startServer({ auth: { tokens: STATIC_TOKENS }, metricsPort: 0 });
     const base = httpBase(server.url);
@@ -143,6 +168,43 @@ describe("probes", () => {
     expect((await fetch(`${base}/livez`)).status).toBe(200);
     const metrics = await scrape(base);
     expect(metrics.count("leasehold_storage_commit_duration_seconds", { outcome: "failed" })).toBe(1);
+  });
+
+  it("/readyz is not ready while a commit has not finished for longer than the bound, with the reason, and ready again once it completes", async () => {
+    let hold = false;
+    const held: (() => void)[] = [];
+    // An asynchronous store (as etcd is) whose writes the test holds: a stalled disk or backend.
+    const storage = {
+      durable: true,
+      load: () => ({ revision: 0, nextLeaseId: 1, sessions: [], leases: [], holds: [], waits: [], keys: [], counters: [] }),
+      write: () => (hold ? new Promise<void>((resolve) => void held.push(resolve)) : Promise.resolve()),
+      close() {},
+    };
+    const server = await createServer({ host: "127.0.0.1", port: 0, storage });
+    defer(() => server.close());
+    const base = httpBase(server.url);
+    const client = await startClient(server.url);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    hold = true;
+    const granted = client.leases.grant(60_000);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    // Past STUCK_COMMIT_MS (5 s) the write in flight counts as stuck.
+    const stuck = await vi.waitFor(
+      async () => {
+        const answer = await fetch(`${base}/readyz`);
+        expect(answer.status).toBe(503);
+        return answer.text();
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    expect(stuck).toMatch(/^not ready: a commit has waited \d+ ms to be written/);
+    expect((await fetch(`${base}/healthz`)).status).toBe(503);
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    hold = false;
+    held.shift()?.();
+    await granted;
+    await vi.waitFor(async () => expect((await fetch(`${base}/readyz`)).status).toBe(200));
   });
 
   it("/readyz is not ready while the cluster knows no leader", async () => {

@@ -40,12 +40,13 @@ interface Manifest {
   exports?: unknown;
   bin?: Record<string, string>;
   engines?: { node?: string };
+  license?: string;
   dependencies?: Record<string, string>;
 }
 
 let work: string;
 const tarballs: string[] = [];
-const packed = new Map<string, { manifest: Manifest; files: string[] }>();
+const packed = new Map<string, { manifest: Manifest; files: string[]; tarball: string }>();
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "leasehold-packaging-"));
@@ -58,7 +59,7 @@ beforeAll(async () => {
     tarballs.push(join(work, tarball));
     const files = (await run("tar", ["-tzf", join(work, tarball)], work)).split("\n").filter(Boolean);
     const manifest = JSON.parse(await run("tar", ["-xOzf", join(work, tarball), "package/package.json"], work)) as Manifest;
-    packed.set(name, { manifest, files });
+    packed.set(name, { manifest, files, tarball: join(work, tarball) });
   }
 }, PACK_BUDGET_MS);
 
@@ -67,7 +68,7 @@ afterAll(() => {
 });
 
 describe("the packed packages", () => {
-  it("are complete manifests: no source condition, no workspace ranges, engines, files, a README, the bin's file", () => {
+  it("are complete manifests: no source condition, no workspace ranges, engines, files, a README, the MIT license, the bin's file", () => {
     expect([...packed.keys()]).toEqual(expect.arrayContaining(["protocol", "client", "server"]));
     for (const [name, { manifest, files }] of packed) {
       // src/ is not packed: a consumer resolving the "source" condition (as vitest configs often do) must not be sent there.
@@ -75,11 +76,19 @@ describe("the packed packages", () => {
       expect(Object.values(manifest.dependencies ?? {}).filter((range) => range.startsWith("workspace:")), name).toEqual([]);
       expect(manifest.engines?.node, name).toBe(">=20");
       expect(files, name).toContain("package/README.md");
+      expect(manifest.license, name).toBe("MIT");
+      expect(files, name).toContain("package/LICENSE");
       expect(files.filter((file) => file.startsWith("package/src/") || file.includes(".test.")), name).toEqual([]);
       for (const bin of Object.values(manifest.bin ?? {})) expect(files, `${name} bin`).toContain(`package/${bin.replace(/^\.\//, "")}`);
     }
     // The server serves its own browser bundle and page scripts, whatever npm did with the client package.
     expect(packed.get("server")?.files).toEqual(expect.arrayContaining(["package/dist/pages/leasehold.js", "package/dist/pages/dashboard.js"]));
+  });
+
+  it("carry the repository's LICENSE text, word for word", async () => {
+    const license = readFileSync(join(repoRoot, "LICENSE"), "utf8");
+    expect(license).toContain("Copyright (c) 2026 the leasehold authors");
+    for (const [name, { tarball }] of packed) expect(await run("tar", ["-xOzf", tarball, "package/LICENSE"], work), name).toBe(license);
   });
 
   it("installed with npm: `npx leasehold serve` starts a server, a script importing @leasehold/client takes a lock, the pages load", { timeout: INSTALL_BUDGET_MS }, async () => {

@@ -150,6 +150,12 @@ export const AdminLockView = z.object({
   /** Waiters (an election's candidates), in queue order; at most 100 are listed. */
   waiters: z.array(AdminPlace),
   waiting: NonNegativeInt,
+  /**
+   * Lock-delays running (holds lost rather than released, see lock-delay): how many, and when the
+   * last one ends, on the clock of `now`. Absent when none runs. A lock in its delay may have no
+   * holder and no waiter and still be listed: nobody can be granted it until `until`.
+   */
+  delay: z.optional(z.object({ count: PositiveInt, until: NonNegativeInt })),
 });
 export type AdminLockView = z.infer<typeof AdminLockView>;
 

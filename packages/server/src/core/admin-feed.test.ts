@@ -18,8 +18,8 @@ function setup() {
   const worker = coordinator.openSession("test:worker", "worker", sessionOwner(ANONYMOUS, "test:worker"));
   const lease = coordinator.grantLease(worker, 60_000, false);
   let request = 1;
-  const acquire = (name: string) => {
-    const outcome = coordinator.acquire(worker, coordinator.locks, { id: request++, name, lease: lease.id, mode: "exclusive", limit: undefined, wait: 0, value: undefined });
+  const acquire = (name: string, lockDelay?: number) => {
+    const outcome = coordinator.acquire(worker, coordinator.locks, { id: request++, name, lease: lease.id, mode: "exclusive", limit: undefined, wait: 0, value: undefined, lockDelay });
     if (typeof outcome !== "object") throw new Error(`"${name}" was not granted`);
     return outcome;
   };
@@ -54,6 +54,25 @@ describe("AdminFeed", () => {
     expect(after.at(-1)?.synced).toBe(true);
     expect(after.flatMap((update) => update.locks.map((lock) => lock.name))).toEqual(["kept"]);
     expect(subscriber.pending).toBe(0);
+  });
+
+  it("shows a lock in its lock-delay, with no holder, until the delay ends; then the lock is gone", () => {
+    const { clock, coordinator, admin, acquire, updates } = setup();
+    acquire("printer", 2_000);
+    coordinator.adminFeed.open(admin, 7);
+    expect(updates()[0]?.locks).toEqual([expect.objectContaining({ name: "printer", held: 1, delay: undefined })]);
+
+    clock.advance(500);
+    expect(coordinator.forceRelease("printer")).toBe(true);
+    clock.advance(ADMIN_FLUSH_MS);
+    const during = updates().at(-1);
+    expect(during?.locks).toEqual([expect.objectContaining({ name: "printer", held: 0, waiting: 0, delay: { count: 1, until: 2_500 } })]);
+    expect(during?.now).toBe(500 + ADMIN_FLUSH_MS);
+
+    clock.advance(2_500 - clock.now() - 1);
+    expect(updates().at(-1)).toBe(during);
+    clock.advance(1 + ADMIN_FLUSH_MS);
+    expect(updates().at(-1)?.locksGone).toEqual(["printer"]);
   });
 
   it("pauses between the pushes of a large snapshot and goes on where it stopped", () => {

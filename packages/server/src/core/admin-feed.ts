@@ -235,8 +235,8 @@ export class AdminFeed {
     const drained =
       take(subscriber.sessions, (id) => sessionView(host.sessions.get(id)), push.sessions, push.sessionsGone) &&
       take(subscriber.leases, (id) => leaseView(host.leases.get(id)), push.leases, push.leasesGone) &&
-      take(subscriber.locks, (name) => lockView(host.locks.get(name)), push.locks, push.locksGone) &&
-      take(subscriber.elections, (name) => lockView(host.elections.get(name)), push.locks, push.electionsGone);
+      take(subscriber.locks, (name) => lockView(host.locks, name), push.locks, push.locksGone) &&
+      take(subscriber.elections, (name) => lockView(host.elections, name), push.locks, push.electionsGone);
     push.synced = drained && subscriber.pending === 0;
     return push;
   }
@@ -264,8 +264,11 @@ function leaseView(lease: Lease | undefined): AdminLeaseView | undefined {
   };
 }
 
-function lockView(entry: LockEntry | undefined): AdminLockView | undefined {
-  if (!entry || (entry.holders.size === 0 && entry.queue.size === 0)) return undefined;
+function lockView(table: LockTable, name: string): AdminLockView | undefined {
+  const entry = table.get(name);
+  if (!entry) return undefined;
+  const delays = table.delaysOf(entry);
+  if (entry.holders.size === 0 && entry.queue.size === 0 && delays.length === 0) return undefined;
   const holders: AdminLockView["holders"] = [];
   for (const hold of entry.holders.values()) {
     if (holders.length === ADMIN_LISTED) break;
@@ -284,5 +287,7 @@ function lockView(entry: LockEntry | undefined): AdminLockView | undefined {
     held: entry.holders.size,
     waiters,
     waiting: entry.queue.size,
+    // A loop, not Math.max(...): a semaphore's delays are bounded by its limit, up to 1,000,000 arguments.
+    delay: delays.length === 0 ? undefined : { count: delays.length, until: Math.round(delays.reduce((last, delay) => Math.max(last, delay.until), 0)) },
   };
 }

@@ -68,6 +68,7 @@ export class Coordinator {
       },
       now: () => this.now,
       setTimer: (ms: number, callback: () => void) => this.options.clock.setTimer(ms, callback),
+      delayStarted: (entry: LockEntry) => this.events.lockDelayStarted(entry.kind),
       changes: this.changes,
     };
     this.locks = new LockTable("lock", hooks);

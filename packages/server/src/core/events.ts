@@ -23,6 +23,8 @@ export interface ServerEvents {
   acquired(kind: LockKind, outcome: AcquireOutcome): void;
   waitEnded(kind: LockKind, outcome: WaitOutcome, waitedMs: number): void;
   lockLost(kind: LockKind, reason: LossReason): void;
+  /** A hold lost rather than released left its lock-delay behind: the lock stays ungrantable for that long. */
+  lockDelayStarted(kind: LockKind): void;
   watchOverflowed(): void;
   /** A request was handled: `code` is its immediate answer (OK when the handler accepted it, even if it answers later). */
   requestHandled(op: RequestOp, code: ErrorCode | "OK", seconds: number): void;
@@ -37,6 +39,7 @@ export const NO_EVENTS: ServerEvents = {
   acquired() {},
   waitEnded() {},
   lockLost() {},
+  lockDelayStarted() {},
   watchOverflowed() {},
   requestHandled() {},
   committed() {},

@@ -18,6 +18,8 @@ export interface LockTableHooks {
   now(): number;
   /** A timer on the server's clock, for the end of a lock-delay. */
   setTimer(ms: number, callback: () => void): Timer;
+  /** A lost hold's lock-delay started (for the metrics). */
+  delayStarted(entry: LockEntry): void;
   /** Where holds and waits are reported for storage. */
   readonly changes: Changes;
   /** A value (an election candidate's) is now kept, held or queued; and no longer kept. For the principal's byte count. */
@@ -212,6 +214,15 @@ export class LockTable {
     this.#dropIfIdle(entry);
   }
 
+  /** The lock-delays of an entry still running now (ended ones are dropped here, whether or not their timer has fired). */
+  delaysOf(entry: LockEntry): readonly LockDelay[] {
+    if (!entry.delays) return [];
+    const now = this.hooks.now();
+    const active = entry.delays.filter((delay) => delay.until > now);
+    entry.delays = active.length === 0 ? undefined : active;
+    return active;
+  }
+
   /** Stops every lock-delay timer (server shutdown). */
   stopTimers(): void {
     for (const entry of this.#entries.values()) entry.delayTimer?.cancel();
@@ -283,16 +294,19 @@ export class LockTable {
     const entry = hold.entry;
     (entry.delays ??= []).push({ mode: hold.mode, until: this.hooks.now() + hold.lockDelay });
     this.#armDelayTimer(entry);
+    this.hooks.delayStarted(entry);
   }
 
   #armDelayTimer(entry: LockEntry): void {
     entry.delayTimer?.cancel();
     entry.delayTimer = undefined;
     if (!entry.delays) return;
-    const next = Math.min(...entry.delays.map((delay) => delay.until));
+    // A loop, not Math.min(...): a semaphore may have more delays running than a call takes arguments.
+    let next = Infinity;
+    for (const delay of entry.delays) next = Math.min(next, delay.until);
     entry.delayTimer = this.hooks.setTimer(next - this.hooks.now(), () => {
       entry.delayTimer = undefined;
-      this.#activeDelays(entry);
+      this.delaysOf(entry);
       this.#armDelayTimer(entry);
       this.hooks.changed(entry);
       this.pump(entry);
@@ -304,17 +318,8 @@ export class LockTable {
     this.#armDelayTimer(entry);
   }
 
-  /** The lock-delays still running (ended ones are dropped here, whether or not their timer has fired). */
-  #activeDelays(entry: LockEntry): readonly LockDelay[] {
-    if (!entry.delays) return [];
-    const now = this.hooks.now();
-    const active = entry.delays.filter((delay) => delay.until > now);
-    entry.delays = active.length === 0 ? undefined : active;
-    return active;
-  }
-
   #canGrant(entry: LockEntry, mode: LockMode): boolean {
-    const delays = this.#activeDelays(entry);
+    const delays = this.delaysOf(entry);
     if (entry.kind === "semaphore") return entry.holders.size + delays.length < entry.limit;
     const first = entry.holders.values().next();
     // An exclusive hold is always the only one, so the first holder tells the mode of all.

@@ -36,6 +36,7 @@ export class Metrics implements ServerEvents {
   readonly #acquires: HotCounter;
   readonly #waitSeconds: HotHistogram;
   readonly #losses: HotCounter;
+  readonly #delaysStarted: HotCounter;
   readonly #watchOverflows: HotCounter;
   readonly #commitSeconds: HotHistogram;
   readonly #refusals: HotCounter;
@@ -82,6 +83,16 @@ export class Metrics implements ServerEvents {
       collect() {
         const { waiting } = lockTallies(sources.coordinator());
         for (const kind of LOCK_KINDS) this.set({ kind }, waiting[kind]);
+      },
+    });
+    new Gauge({
+      name: "leasehold_locks_in_delay",
+      help: "Locks and semaphores with a lock-delay running (a hold lost rather than released, not grantable again yet), by kind.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const { delayed } = lockTallies(sources.coordinator());
+        for (const kind of DELAY_KINDS) this.set({ kind }, delayed[kind]);
       },
     });
     new Gauge({
@@ -135,6 +146,7 @@ export class Metrics implements ServerEvents {
       registers,
     });
     this.#losses = new HotCounter({ name: "leasehold_lock_losses_total", help: "Holds lost without a release, by kind and reason: stolen, revoked (admin), lease_expired, lease_revoked.", labelNames: ["kind", "reason"], registers });
+    this.#delaysStarted = new HotCounter({ name: "leasehold_lock_delays_started_total", help: "Lock-delays started: holds with a lock-delay lost rather than released (lease expired or revoked, admin release), by kind.", labelNames: ["kind"], registers });
     this.#watchOverflows = new HotCounter({ name: "leasehold_watch_overflows_total", help: "Watches closed with WATCH_OVERFLOW because they fell behind the history kept.", registers });
     this.#commitSeconds = new HotHistogram({
       name: "leasehold_storage_commit_duration_seconds",
@@ -167,6 +179,10 @@ export class Metrics implements ServerEvents {
     this.#losses.add(kind, reason);
   }
 
+  lockDelayStarted(kind: LockKind): void {
+    this.#delaysStarted.add(kind);
+  }
+
   watchOverflowed(): void {
     this.#watchOverflows.add();
   }
@@ -186,18 +202,22 @@ export class Metrics implements ServerEvents {
 }
 
 const LOCK_KINDS: readonly LockKind[] = ["lock", "semaphore", "election"];
+/** Elections have no lock-delay. */
+const DELAY_KINDS: readonly LockKind[] = ["lock", "semaphore"];
 
 type Tally = Record<LockKind, number>;
 
-/** Holds and waiters by kind, in one pass over both tables. */
-function lockTallies(coordinator: Coordinator): { held: Tally; waiting: Tally } {
+/** Holds, waiters and names in lock-delay by kind, in one pass over both tables. */
+function lockTallies(coordinator: Coordinator): { held: Tally; waiting: Tally; delayed: Tally } {
   const held: Tally = { lock: 0, semaphore: 0, election: 0 };
   const waiting: Tally = { lock: 0, semaphore: 0, election: 0 };
+  const delayed: Tally = { lock: 0, semaphore: 0, election: 0 };
   for (const table of [coordinator.locks, coordinator.elections]) {
     for (const entry of table.entries()) {
       held[entry.kind] += entry.holders.size;
       waiting[entry.kind] += entry.queue.size;
+      if (table.delaysOf(entry).length > 0) delayed[entry.kind] += 1;
     }
   }
-  return { held, waiting };
+  return { held, waiting, delayed };
 }

@@ -159,7 +159,13 @@ const more = (listed: number, total: number): string => (total > listed ? "\n…
 
 function holdersText(entry: AdminLockView): string {
   const lines = entry.holders.slice(0, IN_CELL).map((h) => nameOf(h.session) + " · token " + h.token + (h.mode === "shared" ? " · shared" : "") + " · " + age(h.since));
-  return (lines.join("\n") || "(free)") + more(Math.min(IN_CELL, entry.holders.length), entry.held);
+  const holders = (lines.join("\n") || (entry.delay ? "" : "(free)")) + more(Math.min(IN_CELL, entry.holders.length), entry.held);
+  return entry.delay ? [holders, delayText(entry.delay)].filter(Boolean).join("\n") : holders;
+}
+
+/** A lock whose holder was lost (not released) is ungrantable for its lock-delay: say so, with the time left. */
+function delayText(delay: NonNullable<AdminLockView["delay"]>): string {
+  return "in lock-delay" + (delay.count > 1 ? " (" + count(delay.count) + " lost holds)" : "") + " · " + duration(delay.until - mirror.serverNow()) + " left";
 }
 
 function waitersText(entry: AdminLockView): string {
@@ -276,7 +282,7 @@ function drawDetail(): void {
     put(panel, [selected.key, "", "now free: nobody holds or awaits it", "", ...historyLines(selected.table, selected.key)].join("\n"));
     return;
   }
-  const lines = [entry.name, entry.kind + (entry.limit ? " of " + entry.limit : ""), "", "holders (" + count(entry.held) + "):"];
+  const lines = [entry.name, entry.kind + (entry.limit ? " of " + entry.limit : ""), ...(entry.delay ? [delayText(entry.delay) + " (nobody is granted it until then)"] : []), "", "holders (" + count(entry.held) + "):"];
   for (const h of entry.holders) lines.push("  " + nameOf(h.session) + " · session " + short(h.session) + " · lease " + h.lease + " · token " + h.token + " · " + h.mode + " · for " + age(h.since));
   lines.push("", (entry.kind === "election" ? "candidates" : "waiters") + " (" + count(entry.waiting) + "):");
   entry.waiters.forEach((w, i) => lines.push("  " + (i + 1) + ". " + nameOf(w.session) + " · session " + short(w.session) + " · lease " + w.lease + " · " + w.mode + " · waiting " + age(w.since)));

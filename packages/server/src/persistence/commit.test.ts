@@ -1,8 +1,12 @@
 import { DEFAULT_LIMITS, type ServerMessage } from "@leasehold/protocol";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Account } from "../core/accounts.js";
 import { CommitPipeline } from "./commit.js";
 import { emptyState, type Batch } from "./storage.js";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("CommitPipeline", () => {
   it("commits one turn's changes in one write, and sends the replies held behind them only after it", () => {
@@ -60,6 +64,39 @@ describe("CommitPipeline", () => {
     await settle();
     expect([sent, closed]).toEqual([[1, 2, 3], true]);
     await commits.settled();
+  });
+
+  it("pendingMs (the readiness probe's stuck commit) counts a commit not yet run and a write in flight, from when it was asked for, until it settles", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const writes: (() => void)[] = [];
+    const turnEnds: (() => void)[] = [];
+    const storage = { durable: true, load: emptyState, write: () => new Promise<void>((resolve) => void writes.push(resolve)), close: () => {} };
+    const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), () => {}, (callback) => void turnEnds.push(callback));
+    const sender = { sendNow: () => {} };
+    const owner = new Account("test", DEFAULT_LIMITS);
+    expect(commits.pendingMs).toBe(0);
+    commits.journal.counter("a", 1, owner);
+    commits.send(sender, { type: "reply", id: 1, result: {} });
+    vi.advanceTimersByTime(100);
+    expect(commits.pendingMs).toBe(100);
+    turnEnds.shift()?.();
+    // The write is in flight and does not settle: still pending, and growing.
+    vi.advanceTimersByTime(6_000);
+    expect(commits.pendingMs).toBe(6_100);
+    // A change behind it does not make the wait look younger.
+    commits.journal.counter("b", 2, owner);
+    commits.send(sender, { type: "reply", id: 2, result: {} });
+    turnEnds.shift()?.();
+    expect(commits.pendingMs).toBe(6_100);
+    writes.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(1);
+    // The first batch is written; the second, asked for at 6,100, is in flight now.
+    vi.advanceTimersByTime(50);
+    expect(commits.pendingMs).toBe(50);
+    writes.shift()?.();
+    await commits.settled();
+    expect(commits.pendingMs).toBe(0);
   });
 
   it("a rejected asynchronous write stops acknowledging: its replies and later ones are never sent", async () => {

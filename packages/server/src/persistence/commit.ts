@@ -41,8 +41,10 @@ export class CommitPipeline {
   /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
   #held: (() => void)[] = [];
   #scheduled = false;
-  /** When the commit now scheduled was asked for (performance.now()), or undefined: for the readiness probe. */
+  /** When the commit now scheduled was first asked for (performance.now()), or undefined: for the readiness probe. */
   #scheduledAt: number | undefined;
+  /** When the batch in flight was asked for, or undefined: a write that never settles is a stuck commit too. */
+  #inFlightSince: number | undefined;
   /** A write has not settled yet: flushes wait for it. */
   #inFlight: Promise<void> | undefined;
   #failure: Error | undefined;
@@ -65,9 +67,13 @@ export class CommitPipeline {
     return this.#failure;
   }
 
-  /** How long the commit now scheduled has waited to run, in ms (0 when none is): a stuck commit keeps growing it. */
+  /**
+   * How long the oldest change or message not yet written has waited, in ms (0 when none waits): a
+   * commit that does not run, or a write that does not settle, keeps growing it.
+   */
   get pendingMs(): number {
-    return this.#scheduledAt === undefined ? 0 : performance.now() - this.#scheduledAt;
+    const since = Math.min(this.#scheduledAt ?? Infinity, this.#inFlightSince ?? Infinity);
+    return since === Infinity ? 0 : performance.now() - since;
   }
 
   /**
@@ -112,6 +118,7 @@ export class CommitPipeline {
   flush(): void {
     this.#scheduled = false;
     if (this.#inFlight || !this.serving()) return;
+    const askedAt = this.#scheduledAt;
     this.#scheduledAt = undefined;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
@@ -130,15 +137,18 @@ export class CommitPipeline {
       for (const release of held) release();
       return;
     }
+    this.#inFlightSince = askedAt ?? performance.now();
     this.#inFlight = written.then(
       () => {
         this.#inFlight = undefined;
+        this.#inFlightSince = undefined;
         for (const release of held) release();
         // What arrived while this batch was in flight goes in the next one.
         if (this.#held.length > 0 || this.journal.dirty) this.flush();
       },
       (error: unknown) => {
         this.#inFlight = undefined;
+        this.#inFlightSince = undefined;
         this.fail(error);
       },
     );
@@ -160,7 +170,8 @@ export class CommitPipeline {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    this.#scheduledAt = performance.now();
+    // Kept if set: a flush put off behind a batch in flight has been waiting since it was first asked for.
+    this.#scheduledAt ??= performance.now();
     // After the poll phase: every request already read in this turn joins the same transaction.
     this.afterReads(() => this.flush());
   }
