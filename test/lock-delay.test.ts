@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { startClient, startServer } from "./support/fixtures.js";
+import { defer, startClient, startServer } from "./support/fixtures.js";
+import { freePort, startServerProcess } from "./support/server-process.js";
 
 // Lock-delay end to end (the rules themselves are tested on fake time in coordinator.test.ts).
 describe("lock-delay", () => {
@@ -35,4 +39,35 @@ describe("lock-delay", () => {
     expect((await third).acquired).toBe(true);
     expect(performance.now() - releasedAt).toBeLessThan(15_000);
   });
+
+  it("a lock-delay still running when the server is killed runs on after the restart until its wall-clock end, then the waiter is granted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const holder = await startClient(first.url);
+    const lease = await holder.leases.grant(20_000);
+    expect((await holder.locks.acquire("printer", lease.id, { lockDelayMs: DELAY_MS })).acquired).toBe(true);
+    // Wall-clock time, as the server keeps the delay's end; taken before the server starts the delay.
+    const revokedAt = Date.now();
+    expect(await holder.admin.forceRelease("printer")).toBe(true);
+    // The reply came after the commit: a SIGKILL now loses nothing acknowledged.
+    const killed = new Promise((resolve) => first.child.process.once("exit", resolve));
+    first.child.process.kill("SIGKILL");
+    await killed;
+
+    const second = await startServerProcess(["--port", String(port), "--data", dir]);
+    const next = await startClient(second.url);
+    const nextLease = await next.leases.grant(20_000);
+    // A restart takes well under DELAY_MS: the delay still runs.
+    expect((await next.locks.acquire("printer", nextLease.id)).acquired).toBe(false);
+    const granted = await next.locks.acquire("printer", nextLease.id, { wait: true });
+    const grantedAt = Date.now();
+    expect(granted.acquired).toBe(true);
+    expect(grantedAt - revokedAt).toBeGreaterThanOrEqual(DELAY_MS);
+    expect(grantedAt - revokedAt).toBeLessThan(DELAY_MS + 5_000);
+  });
 });
+
+/** Longer than a restart of the server process takes on a loaded machine, short enough for a quick test. */
+const DELAY_MS = 5_000;

@@ -69,6 +69,8 @@ describe("EtcdStorage on a real 3-member etcd", () => {
     const loaded = await new EtcdStorage({ client, prefix, leaderKey, epoch }).load();
     expect(normalised(loaded)).toEqual(normalised(reference.load()));
     expect(loaded.holds.length + loaded.waits.length + loaded.keys.length).toBeGreaterThan(10);
+    // Rows of lost holds whose lock-delay runs keep its end in both stores.
+    expect(loaded.holds.some((row) => row.delayUntil !== undefined)).toBe(true);
     // Snapshots happened by themselves (every 40 entries): the log holds fewer than 40 entries.
     expect((await client.getPrefix(`${prefix}log/`, { keysOnly: true })).kvs.length).toBeLessThan(40);
   });
@@ -241,7 +243,7 @@ function sqliteTestBatches(): Batch[] {
         [1, { id: 1, session: "s1", ttl: 5_000, keepAlive: true }],
         [2, { id: 2, session: "s1", ttl: 9_000, keepAlive: false }],
       ]),
-      holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 700 }]]),
+      holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 700, delayUntil: undefined }]]),
       waits: new Map([["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, lockDelay: 0, seq: 9, expiresAt: 123 }]]),
       keys: new Map([["k", { key: "k", value: { a: [1, "b", null, new Uint8Array([1, 2])] }, revision: 6, lease: 1, owner: "token:worker" }]]),
       counters: new Map([
@@ -282,7 +284,7 @@ function randomBatches(seed: number, count: number): Batch[] {
           const table = pick(["lock", "election"] as const);
           // Tokens come from one global revision: never the same in both tables.
           const token = table === "lock" ? id * 2 : id * 2 + 1;
-          batch.holds.set(`${table}:${token}`, remove ? null : { table, name: `n${id}`, limit: pick([undefined, 3]), token, lease: id, mode: pick(["exclusive", "shared"] as const), request: index, value: pick(values) as Value | undefined, lockDelay: pick([0, 250]) });
+          batch.holds.set(`${table}:${token}`, remove ? null : { table, name: `n${id}`, limit: pick([undefined, 3]), token, lease: id, mode: pick(["exclusive", "shared"] as const), request: index, value: pick(values) as Value | undefined, lockDelay: pick([0, 250]), delayUntil: pick([undefined, 9_000]) });
           break;
         }
         case "wait":

@@ -1,5 +1,5 @@
 import type { Account } from "./accounts.js";
-import type { Hold, Lease, Session, Waiter } from "./model.js";
+import type { Hold, Lease, LockDelay, LockEntry, Session, Waiter } from "./model.js";
 import type { KvEntry } from "./shared/kv-store.js";
 
 /**
@@ -15,6 +15,10 @@ export interface Changes {
   leaseGone(lease: Lease): void;
   hold(hold: Hold): void;
   holdGone(hold: Hold): void;
+  /** A hold was lost with a lock-delay: its row stays, with the delay's end (wall-clock ms), until `delayGone`. */
+  holdDelayed(hold: Hold, wallUntil: number): void;
+  /** A lost hold's lock-delay ended, or a steal cleared it. */
+  delayGone(entry: LockEntry, delay: LockDelay): void;
   wait(waiter: Waiter): void;
   waitGone(waiter: Waiter): void;
   /** A key's new entry, or undefined once it is deleted. */
@@ -31,6 +35,8 @@ export const UNRECORDED: Changes = {
   leaseGone() {},
   hold() {},
   holdGone() {},
+  holdDelayed() {},
+  delayGone() {},
   wait() {},
   waitGone() {},
   key() {},

@@ -519,7 +519,7 @@ describe("lock-delay", () => {
       nextLeaseId: 2,
       sessions: [{ id: "gone", secret: "s", createdAt: 0, agent: undefined, lastRequest: 1, principal: undefined, account: undefined }],
       leases: [{ id: 1, session: "gone", ttl: 1_000, keepAlive: true }],
-      holds: [{ table: "lock", name: "res", limit: undefined, token: 5, lease: 1, mode: "exclusive", request: 1, value: undefined, lockDelay: 700 }],
+      holds: [{ table: "lock", name: "res", limit: undefined, token: 5, lease: 1, mode: "exclusive", request: 1, value: undefined, lockDelay: 700, delayUntil: undefined }],
       waits: [],
       keys: [],
       counters: [],

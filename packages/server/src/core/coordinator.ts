@@ -67,6 +67,7 @@ export class Coordinator {
         this.adminFeed.changed(entry);
       },
       now: () => this.now,
+      wallNow: () => this.options.clock.wallNow(),
       setTimer: (ms: number, callback: () => void) => this.options.clock.setTimer(ms, callback),
       delayStarted: (entry: LockEntry) => this.events.lockDelayStarted(entry.kind),
       changes: this.changes,

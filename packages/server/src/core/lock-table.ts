@@ -16,6 +16,8 @@ export interface LockTableHooks {
   changed(entry: LockEntry): void;
   /** The server's clock, for when a hold was granted and a waiter queued (shown by the admin feed), and for lock-delays. */
   now(): number;
+  /** Wall-clock ms, for the stored end of a lock-delay (so that a restarted server resumes it). */
+  wallNow(): number;
   /** A timer on the server's clock, for the end of a lock-delay. */
   setTimer(ms: number, callback: () => void): Timer;
   /** A lost hold's lock-delay started (for the metrics). */
@@ -177,8 +179,8 @@ export class LockTable {
     const touched = new Set<LockEntry>();
     for (const hold of lease.holds) {
       if (!this.#owns(hold.entry)) continue;
-      if (lost) this.#startDelay(hold);
-      this.#removeHold(hold);
+      if (lost) this.#loseHold(hold);
+      else this.#removeHold(hold);
       touched.add(hold.entry);
     }
     for (const waiter of lease.waits) {
@@ -191,9 +193,24 @@ export class LockTable {
 
   /** Takes a hold away without its owner asking (admin force-release); its lock-delay starts. */
   revoke(hold: Hold): void {
-    this.#startDelay(hold);
-    this.#removeHold(hold);
+    this.#loseHold(hold);
     this.pump(hold.entry);
+  }
+
+  /**
+   * Puts back a lock-delay read from storage (the row of the hold that left it), running for the time
+   * left of it by the wall clock; one that ended while the server was down is dropped, with its row.
+   */
+  restoreDelay(name: string, limit: number | undefined, mode: LockMode, token: number, msLeft: number): void {
+    const entry = this.#entryFor(name, limit, mode);
+    const delay: LockDelay = { mode, until: this.hooks.now() + msLeft, token };
+    if (msLeft <= 0) {
+      this.hooks.changes.delayGone(entry, delay);
+      this.#dropIfIdle(entry);
+      return;
+    }
+    (entry.delays ??= []).push(delay);
+    this.#armDelayTimer(entry);
   }
 
   /** Grants queued waiters from the front for as long as they fit. */
@@ -218,7 +235,11 @@ export class LockTable {
   delaysOf(entry: LockEntry): readonly LockDelay[] {
     if (!entry.delays) return [];
     const now = this.hooks.now();
-    const active = entry.delays.filter((delay) => delay.until > now);
+    const active: LockDelay[] = [];
+    for (const delay of entry.delays) {
+      if (delay.until > now) active.push(delay);
+      else this.hooks.changes.delayGone(entry, delay);
+    }
     entry.delays = active.length === 0 ? undefined : active;
     return active;
   }
@@ -286,15 +307,22 @@ export class LockTable {
   }
 
   /**
-   * A lost hold's lock-delay: until it ends, the hold counts as still there (see LockDelay), and the
-   * entry is kept even with no holder and no waiter, so that a try in the meantime is refused.
+   * Takes away a hold its owner did not give up, starting its lock-delay: until the delay ends, the
+   * hold counts as still there (see LockDelay), and the entry is kept even with no holder and no
+   * waiter, so that a try in the meantime is refused. The delay starts before the hold goes, so that
+   * the entry is not dropped as idle in between; its stored row stays, with the delay's wall-clock end.
    */
-  #startDelay(hold: Hold): void {
-    if (hold.lockDelay <= 0) return;
+  #loseHold(hold: Hold): void {
+    if (hold.lockDelay <= 0) {
+      this.#removeHold(hold);
+      return;
+    }
     const entry = hold.entry;
-    (entry.delays ??= []).push({ mode: hold.mode, until: this.hooks.now() + hold.lockDelay });
+    (entry.delays ??= []).push({ mode: hold.mode, until: this.hooks.now() + hold.lockDelay, token: hold.token });
     this.#armDelayTimer(entry);
     this.hooks.delayStarted(entry);
+    this.#removeHold(hold);
+    this.hooks.changes.holdDelayed(hold, this.hooks.wallNow() + hold.lockDelay);
   }
 
   #armDelayTimer(entry: LockEntry): void {
@@ -314,6 +342,7 @@ export class LockTable {
   }
 
   #endDelays(entry: LockEntry): void {
+    for (const delay of entry.delays ?? []) this.hooks.changes.delayGone(entry, delay);
     entry.delays = undefined;
     this.#armDelayTimer(entry);
   }

@@ -187,6 +187,8 @@ export interface Hold {
 export interface LockDelay {
   readonly mode: LockMode;
   readonly until: number;
+  /** The lost hold's token: its stored row stands for the delay until it ends. */
+  readonly token: number;
 }
 
 export interface Waiter {

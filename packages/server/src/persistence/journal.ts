@@ -1,7 +1,7 @@
 import type { Account } from "../core/accounts.js";
 import type { Changes } from "../core/changes.js";
 import type { KvEntry } from "../core/shared/kv-store.js";
-import type { Hold, Lease, Session, Waiter } from "../core/model.js";
+import type { Hold, Lease, LockDelay, LockEntry, Session, Waiter } from "../core/model.js";
 import { emptyBatch, type Batch, type HoldRow, type SessionRow, type TableKind, type WaitRow } from "./storage.js";
 
 /**
@@ -49,6 +49,14 @@ export class Journal implements Changes {
 
   holdGone(hold: Hold): void {
     this.#rows()?.holds.set(holdKey(hold), null);
+  }
+
+  holdDelayed(hold: Hold, wallUntil: number): void {
+    this.#rows()?.holds.set(holdKey(hold), { ...holdRow(hold), delayUntil: wallUntil });
+  }
+
+  delayGone(entry: LockEntry, delay: LockDelay): void {
+    this.#rows()?.holds.set(`${tableOf(entry.kind)}:${delay.token}`, null);
   }
 
   wait(waiter: Waiter): void {
@@ -132,6 +140,7 @@ function holdRow(hold: Hold): HoldRow {
     request: hold.request,
     value: hold.value,
     lockDelay: hold.lockDelay,
+    delayUntil: undefined,
   };
 }
 

@@ -56,6 +56,66 @@ describe("restore", () => {
   });
 });
 
+describe("restore of a lock-delay running when the server stopped", () => {
+  /**
+   * On a first server, an admin takes "ahead" (lock-delay 5 s) and "past" (1 s) from their holders at
+   * wall-clock WALL; a second server restores what was stored 2 s later, on its own clock, with a
+   * session queued for "ahead".
+   */
+  function restartDuringDelays() {
+    const journal = new Journal(true, () => {});
+    const before = new Coordinator(resolveOptions({ clock: new FakeClock(0, WALL) }), { changes: journal });
+    const holder = before.openSession("test:holder", "holder", sessionOwner(ANONYMOUS, "test:holder"));
+    const lease = before.grantLease(holder, 60_000, false).id;
+    const hold = (id: number, name: string, lockDelay: number) =>
+      before.acquire(holder, before.locks, { id, name, lease, mode: "exclusive", limit: undefined, wait: 0, value: undefined, lockDelay });
+    expect(typeof hold(1, "ahead", 5_000)).toBe("object");
+    expect(typeof hold(2, "past", 1_000)).toBe("object");
+    expect([before.forceRelease("ahead"), before.forceRelease("past")]).toEqual([true, true]);
+    const batch = journal.take(before.revision, before.nextLeaseId);
+    if (!batch) throw new Error("the journal recorded nothing");
+    const stored = stateOf(batch);
+    expect(stored.holds.map((row) => [row.name, row.delayUntil])).toEqual([
+      ["ahead", WALL + 5_000],
+      ["past", WALL + 1_000],
+    ]);
+
+    const clock = new FakeClock(0, WALL + 2_000);
+    const afterJournal = new Journal(true, () => {});
+    const after = new Coordinator(resolveOptions({ clock }), { changes: afterJournal });
+    restore(after, stored);
+    const next = after.openSession("test:next", "next", sessionOwner(ANONYMOUS, "test:next"));
+    const sent: ServerMessage[] = [];
+    next.outlet = { address: "test:next", bufferedAmount: 0, send: (message) => void sent.push(message), close: () => {} };
+    const nextLease = after.grantLease(next, 60_000, false).id;
+    const acquire = (id: number, name: string, wait: number) =>
+      after.acquire(next, after.locks, { id, name, lease: nextLease, mode: "exclusive", limit: undefined, wait, value: undefined });
+    /** The rows the second server deleted so far, by name. */
+    const deleted = () => {
+      const rows = afterJournal.take(after.revision, after.nextLeaseId)?.holds ?? new Map();
+      return [...rows].filter(([, row]) => row === null).map(([key]) => stored.holds.find((row) => `${row.table}:${row.token}` === key)?.name);
+    };
+    return { clock, sent, acquire, deleted };
+  }
+
+  it("a delay still ahead runs for the time left by the wall clock: the waiter is granted exactly at its end, not before", () => {
+    const { clock, sent, acquire, deleted } = restartDuringDelays();
+    expect(deleted()).toEqual(["past"]);
+    expect(acquire(1, "ahead", 0)).toBe("busy");
+    expect(acquire(2, "ahead", 60_000)).toBe("queued");
+    clock.advance(2_999);
+    expect(sent).toEqual([]);
+    clock.advance(1);
+    expect(sent).toEqual([{ type: "reply", id: 2, result: { acquired: true, token: expect.any(Number) } }]);
+    expect(deleted()).toEqual(["ahead"]);
+  });
+
+  it("a delay that ended while the server was down is dropped: the lock is granted at once", () => {
+    const { acquire } = restartDuringDelays();
+    expect(acquire(1, "past", 0)).toMatchObject({ token: expect.any(Number) });
+  });
+});
+
 /** What storage would load after this one batch on an empty database. */
 function stateOf(batch: Batch): StoredState {
   const rows = <T>(changes: Map<unknown, T | null>): T[] => [...changes.values()].filter((row): row is T => row !== null);

@@ -28,11 +28,17 @@ export function restore(coordinator: Coordinator, state: StoredState): void {
     session.leases.set(lease.id, lease);
     leases.set(lease.id, lease);
   }
-  for (const row of state.holds) {
-    const lease = leases.get(row.lease);
-    if (lease) coordinator.table(row.table).restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value, row.lockDelay);
-  }
   const wallNow = coordinator.options.clock.wallNow();
+  for (const row of state.holds) {
+    const table = coordinator.table(row.table);
+    // The row of a hold lost with a lock-delay: the delay runs on for what is left of it by the wall clock.
+    if (row.delayUntil !== undefined) {
+      table.restoreDelay(row.name, row.limit, row.mode, row.token, row.delayUntil - wallNow);
+      continue;
+    }
+    const lease = leases.get(row.lease);
+    if (lease) table.restoreHold(row.name, row.limit, lease, row.token, row.mode, row.request, row.value, row.lockDelay);
+  }
   for (const row of state.waits) {
     const lease = leases.get(row.lease);
     if (!lease) continue;

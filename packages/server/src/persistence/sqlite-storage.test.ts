@@ -36,7 +36,11 @@ describe("SqliteStorage", () => {
           [1, { id: 1, session: "s1", ttl: 5_000, keepAlive: true }],
           [2, { id: 2, session: "s1", ttl: 9_000, keepAlive: false }],
         ]),
-        holds: new Map([["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500 }]]),
+        holds: new Map([
+          ["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500, delayUntil: undefined }],
+          // A hold lost with a lock-delay: its row stands for the delay until its wall-clock end.
+          ["lock:4", { table: "lock", name: "db", limit: undefined, token: 4, lease: 9, mode: "shared", request: 1, value: undefined, lockDelay: 2_000, delayUntil: 1_700_000_002_000 }],
+        ]),
         waits: new Map([
           ["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, seq: 9, expiresAt: 123, lockDelay: 250 }],
         ]),
@@ -55,7 +59,10 @@ describe("SqliteStorage", () => {
     expect(state.nextLeaseId).toBe(3);
     expect(state.sessions).toEqual([{ id: "s1", secret: "x", createdAt: 1_000, agent: "test", lastRequest: 4, principal: "token:worker", account: "token:worker" }]);
     expect(state.leases).toEqual([{ id: 1, session: "s1", ttl: 5_000, keepAlive: true }]);
-    expect(state.holds).toEqual([{ table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500 }]);
+    expect(state.holds).toEqual([
+      { table: "lock", name: "db", limit: undefined, token: 4, lease: 9, mode: "shared", request: 1, value: undefined, lockDelay: 2_000, delayUntil: 1_700_000_002_000 },
+      { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: undefined, lockDelay: 1_500, delayUntil: undefined },
+    ]);
     expect(state.waits[0]).toMatchObject({ table: "election", name: "leader", request: 3, value: { tab: 1 }, seq: 9, expiresAt: 123, lockDelay: 250 });
     // Bytes come back as a Buffer, which is a Uint8Array.
     expect(state.keys[0]?.value).toEqual({ a: [1, "b", null, Buffer.from([1, 2])] });
@@ -120,11 +127,15 @@ describe("a data directory written by the release before quotas (schema version 
     const state = storage.load();
     expect(state.sessions).toEqual([{ id: "s1", secret: "secret", createdAt: 1_000, agent: "worker", lastRequest: 5, principal: undefined, account: undefined }]);
     expect(state.leases).toEqual([{ id: 1, session: "s1", ttl: 60_000, keepAlive: true }]);
-    // Holds from before lock-delays (schema version 3) have none.
-    expect(state.holds).toMatchObject([{ table: "lock", name: "gpu", token: 2, lease: 1, lockDelay: 0 }]);
+    // Holds from before lock-delays (schema version 3) have none, and are all held (no running delay, version 4).
+    expect(state.holds).toEqual([{ table: "lock", name: "gpu", limit: undefined, token: 2, lease: 1, mode: "exclusive", request: 3, value: undefined, lockDelay: 0, delayUntil: undefined }]);
     expect(state.keys).toEqual([{ key: "config", value: { mode: "fast" }, revision: 1, lease: undefined, owner: undefined }]);
     expect(state.counters).toEqual([{ name: "visits", value: 42, owner: undefined }]);
     expect(state.revision).toBe(3);
+    // The migrated holds table keeps the end of a lost hold's running lock-delay (version 4).
+    const lost = { table: "lock" as const, name: "gpu", limit: undefined, token: 2, lease: 1, mode: "exclusive" as const, request: 3, value: undefined, lockDelay: 500, delayUntil: 1_700_000_000_500 };
+    storage.write(batch({ revision: 4, nextLeaseId: 2, leases: new Map([[1, null]]), holds: new Map([["lock:2", lost]]) }));
+    expect(storage.load().holds).toEqual([lost]);
     storage.close();
     const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
     expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);

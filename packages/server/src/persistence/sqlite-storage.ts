@@ -42,6 +42,9 @@ const MIGRATIONS: readonly string[] = [
   // is lost rather than released), so that a restarted server still applies it. Rows from version 2 had none: 0.
   `ALTER TABLE holds ADD COLUMN lock_delay INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE waits ADD COLUMN lock_delay INTEGER NOT NULL DEFAULT 0;`,
+  // 4: a hold lost with a lock-delay keeps its row, with the delay's wall-clock end, until the delay
+  // ends, so that a restarted server resumes the delay. Rows from version 3 are all held: NULL.
+  `ALTER TABLE holds ADD COLUMN delay_until INTEGER;`,
 ];
 /** The version this server writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -176,7 +179,7 @@ export class SqliteStorage implements Storage {
     const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
     const putLease = db.prepare("INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)");
     const deleteLease = db.prepare("DELETE FROM leases WHERE id = ?");
-    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value, lock_delay, delay_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const deleteHold = db.prepare("DELETE FROM holds WHERE tbl = ? AND token = ?");
     const putWait = db.prepare(
       "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -200,7 +203,7 @@ export class SqliteStorage implements Storage {
         else deleteLease.run(id);
       }
       for (const [id, row] of batch.holds) {
-        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value), row.lockDelay);
+        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value), row.lockDelay, row.delayUntil ?? null);
         else {
           const [table, token] = splitKey(id);
           deleteHold.run(table, Number(token));
@@ -277,7 +280,7 @@ function readState(db: Database.Database): StoredState {
       ttl: row.ttl,
       keepAlive: row.keep_alive === 1,
     })),
-    holds: (db.prepare("SELECT tbl, token, name, lim, lease, mode, request, value, lock_delay FROM holds ORDER BY token").all() as HoldRecord[]).map((row) => ({
+    holds: (db.prepare("SELECT tbl, token, name, lim, lease, mode, request, value, lock_delay, delay_until FROM holds ORDER BY token").all() as HoldRecord[]).map((row) => ({
       table: row.tbl,
       name: row.name,
       limit: row.lim ?? undefined,
@@ -287,6 +290,7 @@ function readState(db: Database.Database): StoredState {
       request: row.request,
       value: row.value === null ? undefined : (decode(row.value) as Value),
       lockDelay: row.lock_delay,
+      delayUntil: row.delay_until ?? undefined,
     })),
     waits: (db.prepare("SELECT session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay FROM waits ORDER BY seq").all() as WaitRecord[]).map(
       (row) => ({
@@ -358,6 +362,7 @@ type HoldRecord = {
   request: number;
   value: Buffer | null;
   lock_delay: number;
+  delay_until: number | null;
 };
 type WaitRecord = {
   session: string;

@@ -60,6 +60,12 @@ export interface HoldRow {
   value: Value | undefined;
   /** Ms the lock stays ungrantable after this hold is lost (expired, revoked by an admin); 0 for none. 0 before schema version 3. */
   lockDelay: number;
+  /**
+   * Set once the hold is lost with a lock-delay: the wall-clock ms when the delay ends. The row then
+   * stands for the running delay, not a hold (its lease is gone), and is deleted when the delay ends
+   * or a steal clears it. Undefined for a hold still held, and before schema version 4.
+   */
+  delayUntil: number | undefined;
 }
 
 export interface WaitRow {
@@ -135,13 +141,16 @@ export function isEmptyState(state: StoredState): boolean {
   return state.revision === 0 && [sessions, leases, holds, waits, keys, counters].every((rows) => rows.length === 0);
 }
 
-/** What a state holds, for people: "2 sessions, 3 leases, 1 lock held, 0 waiting, 5 keys, 1 counter". */
+/** What a state holds, for people: "2 sessions, 3 leases, 1 held, 1 lock-delay, 0 waiting, 5 keys, 1 counter". */
 export function describeState(state: StoredState): string {
   const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  // The rows of lost holds whose lock-delay still runs are not held; named only when there are any.
+  const delays = state.holds.filter((row) => row.delayUntil !== undefined).length;
   return [
     count(state.sessions.length, "session"),
     count(state.leases.length, "lease"),
-    `${state.holds.length} held`,
+    `${state.holds.length - delays} held`,
+    ...(delays === 0 ? [] : [count(delays, "lock-delay")]),
     `${state.waits.length} waiting`,
     count(state.keys.length, "key"),
     count(state.counters.length, "counter"),

@@ -155,6 +155,7 @@ function holdRow(row: HoldRow): HoldRow {
     request: row.request,
     value: optionalValue(row, "value"),
     lockDelay: row.lockDelay ?? 0,
+    delayUntil: row.delayUntil ?? undefined,
   };
 }
 

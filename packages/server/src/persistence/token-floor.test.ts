@@ -24,7 +24,7 @@ function stateWith(names: string[], revision: number, nextLeaseId: number): Stor
     const lease = index + 1;
     state.sessions.push({ id: `s-${name}`, secret: "secret", createdAt: 1, agent: undefined, lastRequest: 1, principal: undefined, account: undefined });
     state.leases.push({ id: lease, session: `s-${name}`, ttl: 60_000, keepAlive: true });
-    state.holds.push({ table: "lock", name, limit: undefined, token: lease * 10, lease, mode: "exclusive", request: 1, value: undefined, lockDelay: 0 });
+    state.holds.push({ table: "lock", name, limit: undefined, token: lease * 10, lease, mode: "exclusive", request: 1, value: undefined, lockDelay: 0, delayUntil: undefined });
     state.keys.push({ key: name, value: name, revision: lease * 10 + 1, lease: undefined, owner: undefined });
   }
   return state;
