@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -103,9 +103,22 @@ async function main(): Promise<void> {
   // smoke test, a developer's check) writes its report beside its raw results.
   const complete = profile.name === "full" && only.size === ALL_WORKLOADS.length;
   const reportFile = complete ? resolve(repoRoot, "BENCHMARKS.md") : resultsFile.replace(/\.jsonl$/, ".md");
-  writeFileSync(reportFile, markdown);
+  writeFileSync(reportFile, complete ? markdown + handWrittenTail(reportFile) : markdown);
   log(`wrote ${relative(repoRoot, reportFile)} and ${relative(repoRoot, resultsFile)}`);
   for (const target of targets) log(`target ${target.status.padEnd(12)} ${target.target}: ${target.measured} (goal ${target.goal})`);
+}
+
+/**
+ * The profiles' summaries and the levers' A/B figures (issue 16) are written by people, under this
+ * heading at the end of BENCHMARKS.md: a full run replaces the generated part above it and keeps them.
+ */
+const HAND_WRITTEN_HEADING = "## Where the time goes";
+
+function handWrittenTail(reportFile: string): string {
+  if (!existsSync(reportFile)) return "";
+  const previous = readFileSync(reportFile, "utf8");
+  const start = previous.indexOf(`\n${HAND_WRITTEN_HEADING}\n`);
+  return start === -1 ? "" : previous.slice(start);
 }
 
 function parseOnly(argv: string[]): ReadonlySet<WorkloadId> {
