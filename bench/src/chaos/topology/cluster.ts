@@ -1,0 +1,36 @@
+import { startLeaseholdCluster } from "../../servers/cluster.js";
+import type { Topology } from "./topology.js";
+
+/** Election TTL of the gateways, in s: etcd's minimum at the raft timings below (1.5 × 500 ms, rounded up). */
+const ELECTION_TTL_S = 1;
+
+/**
+ * A cluster (issue 12): 3 etcd members and 3 gateways (`leasehold serve --etcd`) over them, every one a
+ * member the nemesis may kill -9 (and restart) or SIGSTOP (and SIGCONT). The workers know every gateway
+ * (each starts on another one, see run.ts), so that a relay through a follower is part of the run.
+ * Raft timings 50/500 ms, as the cluster tests use: short enough for failovers within a client's TTL of
+ * a few seconds, long enough that a member starved of CPU on 2 busy cores does not start elections.
+ * The gateways run from the TypeScript sources, as the single node does, so that CI needs no build.
+ */
+export async function startCluster(repoRoot: string): Promise<Topology> {
+  const cluster = await startLeaseholdCluster(repoRoot, {
+    etcd: { size: 3, heartbeatMs: 50, electionMs: 500 },
+    gateways: 3,
+    electionTtlS: ELECTION_TTL_S,
+    cli: "sources",
+  });
+  const members = [...cluster.gateways, ...cluster.etcd.members];
+  return {
+    description: cluster.description,
+    urls: cluster.urls,
+    members,
+    // Half the faults hit the leading gateway, the only one whose loss needs a failover (a follower's
+    // loss only moves its clients); drawn among all six, it would be hit one fault in six.
+    pick(random) {
+      const leader = cluster.gateways.find((gateway) => gateway.role === "leader");
+      if (leader !== undefined && random() < 0.5) return leader;
+      return members[Math.floor(random() * members.length)]!;
+    },
+    stop: () => cluster.stop(),
+  };
+}
