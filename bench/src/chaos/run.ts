@@ -25,7 +25,7 @@ import { ChaosWorker } from "./workers.js";
  * then checks the merged history (checker.ts) and exits 1 on any violation, 2 if the run itself failed.
  * `--check <dir>` checks the history of an earlier run again.
  *
- * Options: --topology single, --workers 5, --locks 3, --ttl (ms; 1000 single, 3000 cluster), --seed <n>
+ * Options: --topology single, --workers 5, --locks 3, --ttl (ms; 1000 single, 2000 cluster), --seed <n>
  * (the fault schedule), --out <dir>.
  */
 
@@ -48,7 +48,7 @@ const { values } = parseArgs({
  * takes the election TTL (1 s) plus the new leader's restore and the clients' reconnects before a
  * lock can be granted again; the checker wants a lock held again within TTL + 1 s of a heal.
  */
-const DEFAULT_TTL_MS = { single: 1_000, cluster: 3_000 } as const;
+const DEFAULT_TTL_MS = { single: 1_000, cluster: 2_000 } as const;
 
 // Declared before the top-level await below, which runs the whole run (and may shut down on failure).
 let shuttingDown = false;

@@ -1,4 +1,5 @@
 import { startLeaseholdCluster } from "../../servers/cluster.js";
+import { shuffle } from "../nemesis.js";
 import type { Topology } from "./topology.js";
 
 /** Election TTL of the gateways, in s: etcd's minimum at the raft timings below (1.5 × 500 ms, rounded up). */
@@ -19,17 +20,26 @@ export async function startCluster(repoRoot: string): Promise<Topology> {
     electionTtlS: ELECTION_TTL_S,
     cli: "sources",
   });
-  const members = [...cluster.gateways, ...cluster.etcd.members];
+  const oneOf = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)]!;
+  // Kills and pauses hit the leading gateway, an etcd member and a following gateway in turn (in an
+  // order shuffled every round), so that even a one-minute run hits the leader (the only gateway whose
+  // loss needs a failover) and etcd; drawn among all six, the leader would be hit one fault in six.
+  const kinds = [
+    (random: () => number) => cluster.gateways.find((gateway) => gateway.role === "leader") ?? oneOf(cluster.gateways, random),
+    (random: () => number) => oneOf(cluster.etcd.members, random),
+    (random: () => number) => {
+      const followers = cluster.gateways.filter((gateway) => gateway.role === "follower");
+      return oneOf(followers.length > 0 ? followers : cluster.gateways, random);
+    },
+  ];
+  let round: typeof kinds = [];
   return {
     description: cluster.description,
     urls: cluster.urls,
-    members,
-    // Half the faults hit the leading gateway, the only one whose loss needs a failover (a follower's
-    // loss only moves its clients); drawn among all six, it would be hit one fault in six.
+    members: [...cluster.gateways, ...cluster.etcd.members],
     pick(random) {
-      const leader = cluster.gateways.find((gateway) => gateway.role === "leader");
-      if (leader !== undefined && random() < 0.5) return leader;
-      return members[Math.floor(random() * members.length)]!;
+      if (round.length === 0) round = shuffle([...kinds], random);
+      return round.pop()!(random);
     },
     stop: () => cluster.stop(),
   };
