@@ -284,11 +284,13 @@ export class Plan {
       const etcdMember = cluster.value.etcd.members[0]!;
       this.servers.add(single.value.description);
       const etcd: RunningServer = { kind: "etcd", url: etcdMember.clientUrl, pid: etcdMember.pid, description: cluster.value.etcd.description, stop: async () => undefined };
+      // etcd's own counters, for the cluster and etcd's recipe alike: how many writes and WAL fsyncs an operation costs.
+      const counters = () => etcdMember.counters();
       const targets = [
-        subject("leasehold", gatewayServer(leader, leader), CLUSTER_LABELS.leader),
-        subject("leasehold", gatewayServer(follower, leader), CLUSTER_LABELS.follower),
+        { ...subject("leasehold", gatewayServer(leader, leader), CLUSTER_LABELS.leader), counters },
+        { ...subject("leasehold", gatewayServer(follower, leader), CLUSTER_LABELS.follower), counters },
         subject("leasehold", single.value, CLUSTER_LABELS.single),
-        subject("etcd", etcd, CLUSTER_LABELS.etcd),
+        { ...subject("etcd", etcd, CLUSTER_LABELS.etcd), counters },
       ];
       const variants = { pairs: `lock pairs, ${params.clients} clients`, contended: `contended grants, ${params.clients} clients on one lock` };
       this.layout.push({ workload: "cluster", variants: [variants.pairs, variants.contended], systems: targets.map((target) => target.label) });

@@ -101,6 +101,8 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "pair p50", metric: "p50Ms", show: ms },
     { title: "pair p99", metric: "p99Ms", show: ms },
     { title: "handoff p50", metric: "handoffP50Ms", show: ms },
+    { title: "etcd writes/op", metric: "revisionPerOp", show: (value) => num(value, 3) },
+    { title: "etcd WAL fsyncs/op", metric: "walFsyncsPerOp", show: (value) => num(value, 3) },
     { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
   ],
   failover: [

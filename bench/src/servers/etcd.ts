@@ -135,6 +135,21 @@ export class EtcdMember {
   }
 
   /**
+   * From the member's Prometheus text: `walFsyncs` (WAL fsyncs: one per raft batch, however many
+   * proposals it holds), `proposals` (raft proposals committed) and `revision` (one per write
+   * transaction, the store's revision).
+   */
+  async counters(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.clientUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const read = (metric: string) => Number(new RegExp(`^${metric} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    return {
+      walFsyncs: read("etcd_disk_wal_fsync_duration_seconds_count"),
+      proposals: read("etcd_server_proposals_committed_total"),
+      revision: read("etcd_debugging_mvcc_current_revision"),
+    };
+  }
+
+  /**
    * etcd opens its client port before it can serve: /health answers {"health":"true"} only once the
    * member sees a leader and can answer requests.
    */
