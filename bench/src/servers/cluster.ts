@@ -87,6 +87,7 @@ export async function startLeaseholdCluster(repoRoot: string, options: Leasehold
 export class Gateway {
   #child: Child | undefined;
   #role: "leader" | "follower" | "down" = "down";
+  #lastLoad: GatewayLoad | undefined;
 
   constructor(
     readonly name: string,
@@ -98,6 +99,11 @@ export class Gateway {
 
   get role(): "leader" | "follower" | "down" {
     return this.#role;
+  }
+
+  /** The figures of its last load as a new leader (its "loaded the state from etcd" log line). */
+  get lastLoad(): GatewayLoad | undefined {
+    return this.#lastLoad;
   }
 
   get pid(): number {
@@ -129,6 +135,7 @@ export class Gateway {
         // pino's JSON lines; only a role announcement contains this.
         const role = /"role":"(leader|follower)"/.exec(line)?.[1];
         if (role === "leader" || role === "follower") this.#role = role;
+        if (line.includes('"loaded the state from etcd"')) this.#lastLoad = JSON.parse(line) as GatewayLoad;
       }
     });
     // From the sources through tsx a start took 3 to 4 s at a load of 15 on 2 cores (see single-node.ts).
@@ -156,4 +163,13 @@ export class Gateway {
     this.resume();
     await this.#child?.stop();
   }
+}
+
+/** A new leader's time from winning its election to serving, and what its load read. */
+export interface GatewayLoad {
+  servingMs: number;
+  loadMs: number;
+  logEntries: number;
+  logBytes: number;
+  snapshotBytes: number;
 }

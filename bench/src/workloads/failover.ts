@@ -28,11 +28,19 @@ export async function failover(cluster: LeaseholdCluster, params: FailoverParams
     const grantedAfter = await firstGrant(survivors, killedAt, params.maxMs);
     if (grantedAfter === undefined) failed++;
     else times.add(grantedAfter);
-    log(`failover ${kill}/${params.kills}: ${leader.name} killed, ${grantedAfter === undefined ? `no grant within ${params.maxMs} ms` : `first grant after ${grantedAfter.toFixed(0)} ms`}`);
+    log(`failover ${kill}/${params.kills}: ${leader.name} killed, ${grantedAfter === undefined ? `no grant within ${params.maxMs} ms` : `first grant after ${grantedAfter.toFixed(0)} ms`}${describeLoad(survivors)}`);
     await leader.restart();
   }
   const summary = times.summary();
   return { kills: params.kills, failovers: summary.count, failed, p50Ms: summary.p50, maxMs: summary.max, minMs: times.size === 0 ? Number.NaN : (times.sorted()[0] as number) };
+}
+
+/** The new leader's election-to-serving time and what its load replayed (the part of a failover that grows with traffic). */
+function describeLoad(survivors: readonly Gateway[]): string {
+  const leader = survivors.find((gateway) => gateway.role === "leader");
+  const load = leader?.lastLoad;
+  if (!leader || !load) return "";
+  return `; ${leader.name} served ${load.servingMs} ms after winning its election (load ${load.loadMs} ms: snapshot ${load.snapshotBytes} B, ${load.logEntries} log entries, ${load.logBytes} B)`;
 }
 
 /** Ms from `since` to the first grant through any of `gateways`, or undefined after `maxMs`. */
