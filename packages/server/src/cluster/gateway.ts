@@ -90,7 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),
         });
         server = await createServer({ ...options.server, host, port, storage, authority: leadership });
-        // What a failover spends after the election: the bench and the chaos run read these figures.
+        // What a failover spends after the election, grown with the log replayed (the failover bench prints these figures).
         const { ms: loadMs, ...read } = storage.lastLoad ?? { ms: Number.NaN };
         logger?.info({ ...read, loadMs: Math.round(loadMs), servingMs: Math.round(performance.now() - wonAt) }, "loaded the state from etcd");
         becomes("leader");
