@@ -121,12 +121,12 @@ export class EtcdStorage implements Storage {
     return this.#snapshotting;
   }
 
-  /** Raises the token floor to `revision` (never lowers it). Guarded like a write. */
-  /** What the last `load` read and how long it took (logged by a new leader; measured by the bench). */
+  /** What the last `load` read and how long it took (logged by a new leader; printed by the failover bench). */
   get lastLoad(): LoadFigures | undefined {
     return this.#lastLoad;
   }
 
+  /** Raises the token floor to `revision` (never lowers it). Guarded like a write. */
   async raiseTokenFloor(revision: number): Promise<void> {
     const key = this.#key("floor");
     const current = await this.#client.get(key);
@@ -169,8 +169,8 @@ export class EtcdStorage implements Storage {
    * Starts a snapshot once the log since the last one is long enough that replaying it would slow a
    * failover: after `snapshotAfterEntries` entries or `snapshotAfterBytes` bytes, but not before the
    * log is a quarter of the snapshot's size, so that a large state is not rewritten every few
-   * seconds (snapshots then write at most 4 bytes per byte of log, and a load replays at most a
-   * quarter of what it reads anyway).
+   * seconds: snapshots then write at most 4 bytes per byte of log, and the replay stays small
+   * beside the snapshot a load reads anyway.
    */
   #snapshotIfLogLong(): void {
     const long = this.#logEntriesSinceSnapshot >= this.#snapshotAfterEntries || this.#logBytesSinceSnapshot >= this.#snapshotAfterBytes;
