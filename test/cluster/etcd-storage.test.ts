@@ -207,22 +207,6 @@ describe("EtcdStorage keeps a new leader's replay short (a failover replays the 
     console.log(`a new leader's load after 1,100 writes: ${next.lastLoad?.ms.toFixed(0)} ms, ${next.lastLoad?.logEntries} log entries replayed`);
   });
 
-  it("a new leader that loads a long log (its predecessor died before snapshotting) snapshots it at once", async () => {
-    const { client, prefix, leaderKey, epoch } = await setup();
-    const dead = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: Number.MAX_SAFE_INTEGER });
-    await dead.load();
-    for (let index = 1; index <= 30; index++) await dead.write(keyBatch(index, `k${index}`, index));
-    await dead.close();
-    const next = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: 20 });
-    await next.load();
-    await vi.waitFor(async () => expect((await client.getPrefix(`${prefix}log/`, { keysOnly: true })).kvs).toHaveLength(0));
-    expect(next.lastLoad?.logEntries).toBe(30);
-    await next.close();
-    const third = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: 20 });
-    expect((await third.load()).keys).toHaveLength(30);
-    expect(third.lastLoad?.logEntries).toBe(0);
-  });
-
   it("waits for a log of a quarter of a large snapshot's size, so that a large state is not rewritten every few entries", async () => {
     const { client, prefix, leaderKey, epoch } = await setup();
     const storage = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: 10 });

@@ -92,9 +92,6 @@ export class EtcdStorage implements Storage {
       this.#snapshotBytes = manifest?.bytes ?? 0;
       this.#loaded = true;
       this.#lastLoad = { ms: performance.now() - startedAt, snapshotBytes: this.#snapshotBytes, logEntries: entries, logBytes: bytes };
-      // The last leader died before its next snapshot: without one now, every later failover replays
-      // this log again, and longer.
-      this.#snapshotIfLogLong();
       const state = tables.state();
       return { ...state, revision: Math.max(state.revision, floor) };
     } catch (error) {
@@ -297,8 +294,7 @@ export interface EtcdStorageOptions {
   chunkBytes?: number;
   /**
    * A snapshot after this many log entries (default 1,000) or bytes of log (default 1 MiB), whichever
-   * comes first, once the log is also a quarter of the last snapshot's size; a new leader that loads
-   * a longer log takes one at once.
+   * comes first, once the log is also a quarter of the last snapshot's size.
    */
   snapshotAfterEntries?: number;
   snapshotAfterBytes?: number;
