@@ -2,6 +2,7 @@ import type { SystemName } from "./adapters/types.js";
 import { fileLimits } from "./infra/machine.js";
 import type { Profile } from "./profile.js";
 import type { Row, WorkloadId } from "./results.js";
+import { startLeaseholdCluster, type Gateway, type LeaseholdCluster } from "./servers/cluster.js";
 import { startEtcd } from "./servers/etcd.js";
 import { startLeasehold } from "./servers/leasehold.js";
 import { startRedis } from "./servers/redis.js";
@@ -9,6 +10,7 @@ import type { RunningServer } from "./servers/types.js";
 import { inPassOrder, subject, type Subject } from "./systems.js";
 import { clientsLabel, sessionsLabel, waitersLabel } from "./report/targets.js";
 import { contended } from "./workloads/contended.js";
+import { failover } from "./workloads/failover.js";
 import type { Metrics } from "./workloads/common.js";
 import { keyValue } from "./workloads/key-value.js";
 import { queueDepth } from "./workloads/queue-depth.js";
@@ -16,7 +18,7 @@ import { sessions } from "./workloads/sessions.js";
 import { uncontended } from "./workloads/uncontended.js";
 import { ATTACK_VARIANTS, underAttack } from "./workloads/under-attack.js";
 
-export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack"];
+export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack", "cluster", "failover"];
 
 /** Loopback addresses the many-session clients bind to (the whole 127.0.0.0/8 is local on Linux). */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${index + 2}`);
@@ -25,6 +27,17 @@ const FD_RESERVE = 256;
 
 /** The durable workload's in-memory and default durable leasehold servers, as the report names them. */
 export const DURABLE_LABELS = { memory: "leasehold --memory", durable: "leasehold --data" } as const;
+
+/**
+ * The cluster rows' systems. etcd's label is the plain "etcd", so that the report's "vs etcd" column
+ * compares with it: there it is the same 3-member cluster the gateways run on, not the single member.
+ */
+export const CLUSTER_LABELS = {
+  leader: "leasehold cluster, via the leader",
+  follower: "leasehold cluster, via a follower (relayed)",
+  single: "leasehold --data (one server)",
+  etcd: "etcd",
+} as const;
 
 export interface PlanResult {
   rows: Row[];
@@ -47,6 +60,8 @@ export class Plan {
   private leasehold: RunningServer | undefined;
   /** The `--data` server, started with the others so that its start-up overlaps theirs. */
   private durableServer: Promise<RunningServer> | undefined;
+  /** 3 etcd members and 3 gateways, started by the first cluster workload, stopped at the end of the run. */
+  private leaseholdCluster: Promise<LeaseholdCluster> | undefined;
 
   constructor(
     private readonly profile: Profile,
@@ -69,8 +84,14 @@ export class Plan {
       "key-value": () => this.keyValue(),
       durable: () => this.durable(),
       "under-attack": () => this.underAttack(),
+      cluster: () => this.cluster(),
+      failover: () => this.failover(),
     };
-    for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
+    try {
+      for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
+    } finally {
+      await this.leaseholdCluster?.then((cluster) => cluster.stop()).catch(() => undefined);
+    }
     return { rows: this.rows, notes: this.notes, servers: [...this.servers], layout: this.layout };
   }
 
@@ -245,6 +266,76 @@ export class Plan {
     }
   }
 
+  /**
+   * Lock pairs and contended grants through the cluster (via the leader, and via a follower that relays),
+   * beside one durable server and etcd's own lock recipe on the same 3 etcd members, alternating.
+   */
+  private async cluster(): Promise<void> {
+    const params = this.profile.cluster;
+    const [cluster, single] = await Promise.allSettled([this.startCluster(), startLeasehold(this.repoRoot, { kind: "durable" }, this.limits.hard)]);
+    try {
+      if (cluster.status === "rejected" || single.status === "rejected") {
+        const reason = cluster.status === "rejected" ? cluster.reason : single.status === "rejected" ? single.reason : undefined;
+        this.note(`the cluster rows were not measured: a server did not start (${firstLine(reason)})`);
+        return;
+      }
+      const leader = await cluster.value.leader();
+      const follower = cluster.value.gateways.find((gateway) => gateway !== leader)!;
+      const etcdMember = cluster.value.etcd.members[0]!;
+      this.servers.add(single.value.description);
+      const etcd: RunningServer = { kind: "etcd", url: etcdMember.clientUrl, pid: etcdMember.pid, description: cluster.value.etcd.description, stop: async () => undefined };
+      // etcd's own counters, for the cluster and etcd's recipe alike: how many writes and WAL fsyncs an operation costs.
+      const counters = () => etcdMember.counters();
+      const targets = [
+        { ...subject("leasehold", gatewayServer(leader, leader), CLUSTER_LABELS.leader), counters },
+        { ...subject("leasehold", gatewayServer(follower, leader), CLUSTER_LABELS.follower), counters },
+        subject("leasehold", single.value, CLUSTER_LABELS.single),
+        { ...subject("etcd", etcd, CLUSTER_LABELS.etcd), counters },
+      ];
+      const variants = { pairs: `lock pairs, ${params.clients} clients`, contended: `contended grants, ${params.clients} clients on one lock` };
+      this.layout.push({ workload: "cluster", variants: [variants.pairs, variants.contended], systems: targets.map((target) => target.label) });
+      const { lockTtlMs } = this.profile;
+      await this.eachPass("cluster", variants.pairs, targets, async (target) => {
+        const metrics = await uncontended(target, { ...params, ttlMs: lockTtlMs });
+        return { ...metrics, opsPerS: metrics.pairsPerS as number };
+      });
+      await this.eachPass("cluster", variants.contended, targets, async (target) => {
+        const metrics = await contended(target, { ...params, ttlMs: lockTtlMs });
+        return { ...metrics, opsPerS: metrics.grantsPerS as number };
+      });
+    } finally {
+      if (single.status === "fulfilled") await single.value.stop();
+    }
+  }
+
+  /** Kills of the leading gateway, each timed to the first grant by the next leader (one row: over every kill). */
+  private async failover(): Promise<void> {
+    const { kills, electionTtlS } = this.profile.cluster;
+    const variant = `kill -9 of the leading gateway, --election-ttl ${electionTtlS}`;
+    this.layout.push({ workload: "failover", variants: [variant], systems: ["leasehold cluster"] });
+    const base = { workload: "failover" as const, variant, system: "leasehold cluster", pass: 1 };
+    try {
+      const cluster = await this.startCluster();
+      this.record({ ...base, metrics: await failover(cluster, { kills, maxMs: 30_000 }, this.log) });
+    } catch (error) {
+      this.record({ ...base, metrics: {}, skipped: `failed: ${firstLine(error)}` });
+    }
+  }
+
+  private startCluster(): Promise<LeaseholdCluster> {
+    this.leaseholdCluster ??= startLeaseholdCluster(this.repoRoot, {
+      etcd: { size: 3, fileLimit: this.limits.hard },
+      gateways: 3,
+      electionTtlS: this.profile.cluster.electionTtlS,
+      cli: "built",
+      fileLimit: this.limits.hard,
+    }).then((cluster) => {
+      this.servers.add(cluster.description);
+      return cluster;
+    });
+    return this.leaseholdCluster;
+  }
+
   /** Runs one measurement per pass per subject, subjects in alternating order. */
   private async eachPass(
     workload: WorkloadId,
@@ -318,6 +409,14 @@ export class Plan {
         return startEtcd(this.limits.hard);
     }
   }
+}
+
+/**
+ * A gateway as a measured server: clients dial `dialled`; the CPU read is the leader's, which runs the
+ * rules (a follower only relays; etcd's CPU is apart, in its own processes).
+ */
+function gatewayServer(dialled: Gateway, leader: Gateway): RunningServer {
+  return { kind: "leasehold", url: dialled.url, pid: leader.pid, description: `${dialled.name} (${dialled.role})`, stop: async () => undefined };
 }
 
 /** One line for the report: the error's first line and, for a child's captured output, its last line too. */

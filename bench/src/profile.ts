@@ -25,6 +25,12 @@ export interface Profile {
   durable: { clients: number; warmupMs: number; durationMs: number };
   underAttack: { warmupMs: number; durationMs: number; parkParallel: number };
   /**
+   * The cluster rows: lock pairs and contended grants with `clients` clients, through 3 gateways over 3
+   * etcd members (etcd's own raft timings), beside one durable server and etcd's lock recipe on the
+   * same members; then `kills` failovers of the leading gateway at `--election-ttl electionTtlS`.
+   */
+  cluster: { clients: number; warmupMs: number; durationMs: number; kills: number; electionTtlS: number };
+  /**
    * etcd at 10,000 waiters or sessions costs two to four minutes per pass here (its gRPC client
    * spends milliseconds of CPU per call on two cores), so those levels run this many passes; every
    * other measurement runs `passes`.
@@ -49,6 +55,8 @@ export const FULL: Profile = {
   keyValue: { clients: 16, warmupMs: 1_500, durationMs: 2_500, keysPerClient: 100, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 1_500, durationMs: 2_500 },
   underAttack: { warmupMs: 1_000, durationMs: 3_000, parkParallel: 16 },
+  // 2 s: etcd's minimum lease TTL at its default raft timings (1.5 election timeouts of 1 s, rounded up).
+  cluster: { clients: 16, warmupMs: 1_500, durationMs: 2_500, kills: 10, electionTtlS: 2 },
   etcdLarge: { fromLevel: 10_000, passes: 1 },
   watchdogMs: 30 * 60_000,
 };
@@ -64,6 +72,10 @@ export const QUICK: Profile = {
   keyValue: { clients: 16, warmupMs: 50, durationMs: 250, keysPerClient: 20, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 50, durationMs: 250 },
   underAttack: { warmupMs: 200, durationMs: 500, parkParallel: 8 },
+  // Two kills (2.2 to 2.5 s each to the first grant, then a restart), the cluster's start (9 to 14 s) and the
+  // rows' short windows: 34 to 41 s in all at a load of 16 to 20.
+  cluster: { clients: 16, warmupMs: 50, durationMs: 250, kills: 2, electionTtlS: 2 },
   etcdLarge: { fromLevel: 10_000, passes: 2 },
-  watchdogMs: 180_000,
+  // The cluster rows and 2 failovers add 34 to 41 s (at a load of 16 to 20) to the rest.
+  watchdogMs: 240_000,
 };

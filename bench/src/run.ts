@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ensureBinaries } from "./infra/binaries.js";
 import { killAllChildrenNow, stopAllChildren } from "./infra/children.js";
 import { machineFacts } from "./infra/machine.js";
-import { ALL_WORKLOADS, DURABLE_LABELS, Plan } from "./plan.js";
+import { ALL_WORKLOADS, CLUSTER_LABELS, DURABLE_LABELS, Plan } from "./plan.js";
 import { FULL, QUICK } from "./profile.js";
 import { removeAllTempDirs } from "./servers/tempdir.js";
 import { renderMarkdown } from "./report/markdown.js";
@@ -78,6 +78,8 @@ async function main(): Promise<void> {
     sessionsVariant: commonLevel,
     durableLabels: DURABLE_LABELS,
     largeSessions: largeSessions(),
+    clusterLabels: CLUSTER_LABELS,
+    electionTtlS: profile.cluster.electionTtlS,
   });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const resultsFile = resolve(repoRoot, "bench/results", `${stamp}${profile.name === "quick" ? "-quick" : ""}.jsonl`);

@@ -10,6 +10,11 @@ export interface Subject {
   readonly label: string;
   readonly system: LockSystem;
   readonly server: RunningServer;
+  /**
+   * Counters of the subject's own besides CPU, read before and after a measured window and reported
+   * per operation (`<name>PerOp`): the cluster rows read etcd's WAL fsyncs and writes here.
+   */
+  readonly counters?: () => Promise<Record<string, number>>;
 }
 
 export function makeSystem(name: SystemName, url: string): LockSystem {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { Value } from "@leasehold/protocol";
+import { decode, encode, type Value } from "@leasehold/protocol";
 import { EtcdClient } from "../../packages/server/src/cluster/etcd-client.js";
 import { Leadership } from "../../packages/server/src/cluster/leadership.js";
 import { EtcdStorage, LeaderDeposedError } from "../../packages/server/src/persistence/etcd-storage.js";
@@ -216,6 +216,41 @@ describe("EtcdStorage keeps etcd's database bounded", () => {
       return bytes;
     });
     console.log(`etcd db in use: ${(before / 1024).toFixed(0)} KiB before, ${(after / 1024).toFixed(0)} KiB (file ${((await fileSize(client)) / 1024).toFixed(0)} KiB) after 400 writes of 16 KiB (${perWriteMs.toFixed(1)} ms each, one after another, with snapshots)`);
+  });
+});
+
+describe("EtcdStorage keeps a new leader's replay short (a failover replays the log since the last snapshot)", () => {
+  it("by default snapshots within 1,000 log entries, so a new leader replays at most that many", async () => {
+    const { client, prefix, leaderKey, epoch } = await setup();
+    const storage = new EtcdStorage({ client, prefix, leaderKey, epoch });
+    await storage.load();
+    for (let index = 1; index <= 1_100; index++) await storage.write(keyBatch(index, `k${index % 10}`, index));
+    await vi.waitFor(async () => expect((await client.getPrefix(`${prefix}log/`, { keysOnly: true })).kvs.length).toBeLessThanOrEqual(1_000));
+    await storage.close();
+    const next = new EtcdStorage({ client, prefix, leaderKey, epoch });
+    expect((await next.load()).keys).toHaveLength(10);
+    expect(next.lastLoad?.logEntries).toBeLessThanOrEqual(1_000);
+    console.log(`a new leader's load after 1,100 writes: ${next.lastLoad?.ms.toFixed(0)} ms, ${next.lastLoad?.logEntries} log entries replayed`);
+  });
+
+  it("waits for a log of a quarter of a large snapshot's size, so that a large state is not rewritten every few entries", async () => {
+    const { client, prefix, leaderKey, epoch } = await setup();
+    const storage = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: 10 });
+    await storage.load();
+    await storage.write(keyBatch(1, "large", "x".repeat(100_000)));
+    await storage.snapshot();
+    const manifestSeq = async () => (decode((await client.get(`${prefix}snapshot/manifest`)).kv?.value ?? encode(null)) as { seq: number } | null)?.seq;
+    expect(await manifestSeq()).toBe(1);
+    // 40 small entries: 4 times the entry threshold, but far less than a quarter of the 100 KB snapshot.
+    for (let index = 2; index <= 41; index++) await storage.write(keyBatch(index, `k${index % 5}`, index));
+    await storage.close();
+    expect(await manifestSeq()).toBe(1);
+    const next = new EtcdStorage({ client, prefix, leaderKey, epoch, snapshotAfterEntries: 10 });
+    await next.load();
+    // A quarter of the snapshot's size in one entry: the log is now worth a snapshot.
+    await next.write(keyBatch(42, "large2", "y".repeat(30_000)));
+    await vi.waitFor(async () => expect(await manifestSeq()).toBe(42));
+    await next.close();
   });
 });
 

@@ -43,7 +43,8 @@ export type HistoryEvent =
    * `held` believes it holds at least until `deadline`, paused or not.
    */
   | { readonly type: "hold"; readonly process: string; readonly id: number; readonly at: number; readonly held: boolean; readonly deadline: number }
-  | { readonly type: "fault"; readonly phase: "start" | "heal"; readonly fault: number; readonly kind: FaultKind; readonly target: string; readonly at: number }
+  /** `role`: what the target was when hit (a gateway: "leader" or "follower"), when the topology says. */
+  | { readonly type: "fault"; readonly phase: "start" | "heal"; readonly fault: number; readonly kind: FaultKind; readonly target: string; readonly role?: string; readonly at: number }
   /** The run's own milestones: `workload` when the workers run, `stopping` when they are told to stop. */
   | { readonly type: "phase"; readonly name: "workload" | "stopping"; readonly at: number; readonly ttlMs: number };
 

@@ -40,11 +40,12 @@ export class Nemesis {
 
   async #inject(kind: FaultKind): Promise<void> {
     const fault = ++this.#faults;
-    const record = (phase: "start" | "heal", target: string) => this.history.write({ type: "fault", phase, fault, kind, target, at: sharedNow() });
+    const record = (phase: "start" | "heal", target: string, role?: string) =>
+      this.history.write({ type: "fault", phase, fault, kind, target, ...(role !== undefined && { role }), at: sharedNow() });
     switch (kind) {
       case "kill-member": {
-        const member = this.#pick(this.topology.members);
-        record("start", member.name);
+        const member = this.topology.pick(this.random);
+        record("start", member.name, member.role);
         await member.kill();
         // Down for up to one TTL: shorter than the TTL, holders resume with their locks; longer, they lose them.
         await sleep(this.random() * this.ttlMs);
@@ -53,7 +54,7 @@ export class Nemesis {
         return;
       }
       case "pause-member":
-        return this.#hold(record, this.#pick(this.topology.members), (member) => member.pause(), (member) => member.resume(), [0.25, 2.5]);
+        return this.#hold(record, this.topology.pick(this.random), (member) => member.pause(), (member) => member.resume(), [0.25, 2.5]);
       case "pause-worker":
         return this.#hold(record, this.#pick(this.workers), (worker) => worker.pause(), (worker) => worker.resume(), [0.25, 3]);
       case "cut-worker":
@@ -64,14 +65,14 @@ export class Nemesis {
   }
 
   /** Applies a fault to `target`, keeps it for a random time between `ttls[0]` and `ttls[1]` TTLs, and heals it. */
-  async #hold<T extends { readonly name: string }>(
-    record: (phase: "start" | "heal", target: string) => void,
+  async #hold<T extends { readonly name: string; readonly role?: string }>(
+    record: (phase: "start" | "heal", target: string, role?: string) => void,
     target: T,
     apply: (target: T) => void,
     heal: (target: T) => void,
     [fromTtls, toTtls]: [number, number],
   ): Promise<void> {
-    record("start", target.name);
+    record("start", target.name, target.role);
     apply(target);
     await sleep(this.ttlMs * (fromTtls + this.random() * (toTtls - fromTtls)));
     heal(target);
@@ -83,7 +84,8 @@ export class Nemesis {
   }
 }
 
-function shuffle<T>(items: T[], random: () => number): T[] {
+/** Shuffles `items` in place (Fisher-Yates) with `random`, and returns them. */
+export function shuffle<T>(items: T[], random: () => number): T[] {
   for (let index = items.length - 1; index > 0; index--) {
     const other = Math.floor(random() * (index + 1));
     [items[index], items[other]] = [items[other]!, items[index]!];

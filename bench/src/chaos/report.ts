@@ -1,5 +1,5 @@
 import { VIOLATION_CLASSES, type CheckResult } from "./checker.js";
-import { FAULT_KINDS } from "./history.js";
+import { FAULT_KINDS, type HistoryEvent } from "./history.js";
 
 /** The run as it is described in the report's first lines. */
 export interface RunFacts {
@@ -16,6 +16,8 @@ export interface RunFacts {
 export interface ChaosSummary {
   readonly run: RunFacts;
   readonly faults: CheckResult["faults"];
+  /** Faults by kind and what they hit: "kill-member gateway (leader)", "pause-member etcd", "cut-worker worker". */
+  readonly faultTargets: Readonly<Record<string, number>>;
   readonly counts: CheckResult["counts"];
   /** Per fault kind: heals checked, and the time until every lock was held again (ms), p50 and max. */
   readonly recovery: Record<string, { readonly heals: number; readonly p50Ms: number | null; readonly maxMs: number | null }>;
@@ -27,7 +29,7 @@ export interface ChaosSummary {
 /** How many violations the report spells out (they are all counted). */
 const LISTED = 20;
 
-export function summarize(run: RunFacts, result: CheckResult): ChaosSummary {
+export function summarize(run: RunFacts, result: CheckResult, events: readonly HistoryEvent[]): ChaosSummary {
   const recovery = Object.fromEntries(
     FAULT_KINDS.map((kind) => {
       const times = [...result.recoveryMs[kind]].sort((a, b) => a - b);
@@ -38,6 +40,7 @@ export function summarize(run: RunFacts, result: CheckResult): ChaosSummary {
   return {
     run,
     faults: result.faults,
+    faultTargets: faultTargets(events),
     counts: result.counts,
     recovery,
     violations: result.byClass,
@@ -54,6 +57,7 @@ export function formatSummary(summary: ChaosSummary): string {
     `chaos: ${run.minutes} min against ${run.topology}; ${run.workers} workers, ${run.locks} locks, TTL ${run.ttlMs} ms, seed ${run.seed}`,
     `history: ${run.historyDir}`,
     `faults (${faultTotal}): ${FAULT_KINDS.map((kind) => `${kind} ${summary.faults[kind]}`).join(", ")}`,
+    `faults by target: ${Object.entries(summary.faultTargets).map(([target, count]) => `${target} ${count}`).join(", ")}`,
     `grants ${counts.grants}; fenced puts acknowledged ${counts.putsAcknowledged}, refused as stale ${counts.putsFenced}; increments ${counts.increments}`,
     `holders acting after their deadline (paused) ${counts.lateActions}; outcomes unknown ${counts.indeterminate}; reads ${counts.reads}`,
     `held again after a heal (ms, p50 / max over heals; bound TTL + 1 s = ${run.ttlMs + 1_000}): ${FAULT_KINDS.map((kind) => {
@@ -65,4 +69,16 @@ export function formatSummary(summary: ChaosSummary): string {
     summary.passed ? "PASS" : "FAIL",
   ];
   return lines.join("\n");
+}
+
+/** Counts the faults started by kind and by the kind of process hit (a numbered name without its number). */
+function faultTargets(events: readonly HistoryEvent[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const event of events) {
+    if (event.type !== "fault" || event.phase !== "start") continue;
+    const kindOfProcess = /^w\d+$/.test(event.target) ? "worker" : event.target.replace(/-\d+$/, "");
+    const key = `${event.kind} ${kindOfProcess}${event.role === undefined ? "" : ` (${event.role})`}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 }

@@ -32,6 +32,7 @@ const PRIMARY: Partial<Record<WorkloadId, string>> = {
   uncontended: "pairsPerS",
   contended: "grantsPerS",
   "key-value": "opsPerS",
+  cluster: "opsPerS",
 };
 
 const COLUMNS: Record<WorkloadId, Column[]> = {
@@ -95,6 +96,22 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "p99", metric: "p99Ms", show: ms },
     { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
   ],
+  cluster: [
+    { title: "ops/s", metric: "opsPerS", show: num },
+    { title: "pair p50", metric: "p50Ms", show: ms },
+    { title: "pair p99", metric: "p99Ms", show: ms },
+    { title: "handoff p50", metric: "handoffP50Ms", show: ms },
+    { title: "etcd writes/op", metric: "revisionPerOp", show: (value) => num(value, 3) },
+    { title: "etcd WAL fsyncs/op", metric: "walFsyncsPerOp", show: (value) => num(value, 3) },
+    { title: "server CPU/op", metric: "serverCpuUsPerOp", show: us },
+  ],
+  failover: [
+    { title: "kills", metric: "kills", show: num },
+    { title: "to the first grant, p50", metric: "p50Ms", show: ms },
+    { title: "max", metric: "maxMs", show: ms },
+    { title: "min", metric: "minMs", show: ms },
+    { title: "no grant within 30 s", metric: "failed", show: num },
+  ],
 };
 
 const TITLES: Record<WorkloadId, string> = {
@@ -105,6 +122,8 @@ const TITLES: Record<WorkloadId, string> = {
   "key-value": "5. Key-value: put and get, 16 clients",
   durable: "6. Durable (`--data`) vs in-memory (`--memory`) leasehold",
   "under-attack": "7. Under attack: a bystander tenant's latency while another tenant attacks",
+  cluster: "8. Cluster: 3 gateways over 3 etcd members, beside one durable server and etcd's own lock recipe",
+  failover: "9. Cluster failover: kill -9 of the leading gateway to the first grant by the next",
 };
 
 const EXPLANATIONS: Record<WorkloadId, string> = {
@@ -118,6 +137,10 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
   "key-value": "One request in flight per client, small values (see the profile), each client over its own keys; gets read keys written beforehand.",
   "under-attack":
     "A fresh leasehold server per pass (`--memory`, authentication on, two tenants with the default limits). The bystander tenant times one counter read at a time; the attacker, in its own process, first floods requests the server must refuse (every request id after the first is stale) as fast as its socket takes them, then opens sessions as fast as it can, each granting a day-long lease that is not kept alive before dropping its connection (parking). Each phase is timed after a warm-up with the attack already running. The control phase runs a process that only keeps one core busy and sends nothing: on a two-core machine whose attacker process takes a core, it shows the tail that scheduling alone adds, apart from anything the server does.",
+  cluster:
+    "Three gateways (`leasehold serve --etcd`, the built CLI) over three etcd members on 127.0.0.1 with etcd's default raft timings (heartbeat 100 ms, election 1 s) and its WAL fsync'd in a temp dir; clients connect to the leading gateway, or to a follower that relays each connection to the leader. Beside it, one durable leasehold server (`--data`, `--sync full`) and etcd's own lock recipe (as in workloads 1 and 2) on the same three members, its clients on the first member (etcd forwards writes to its raft leader). Lock pairs as workload 1, contended grants as workload 2. Server CPU is the leading gateway's, the single server's or the first etcd member's: etcd's CPU serving the gateways is not in the leasehold rows. \"vs etcd\" is against the recipe on the same cluster.",
+  failover:
+    "The leading gateway is killed with SIGKILL; from the kill, a new client tries through the surviving gateways in turn (a fresh connection, a lease, a try-acquire of a fresh lock, 20 ms between tries) until a lock is granted. The killed gateway is restarted (it follows) before the next kill. The figure is the election TTL (the dead leader's election lease must lapse in etcd) plus the next leader's load of the state from etcd and the client's try.",
   durable:
     "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };
@@ -174,7 +197,8 @@ export function renderMarkdown(input: ReportInput): string {
   for (const { workload, variants, systems } of input.layout) {
     out.push(`## ${TITLES[workload]}`, "", EXPLANATIONS[workload], "");
     for (const variant of variants) {
-      const passes = workload === "sessions" ? profile.sessions.passes : profile.passes;
+      // The failover row is one measurement over every kill.
+      const passes = workload === "sessions" ? profile.sessions.passes : workload === "failover" ? 1 : profile.passes;
       out.push(`**${variant}**`, "", workloadTable(input.aggregates, workload, variant, systems, passes), "");
     }
   }
@@ -190,7 +214,9 @@ function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, v
   const columns = COLUMNS[workload];
   const primary = PRIMARY[workload];
   const header = ["system", ...columns.map((column) => column.title)];
-  if (primary !== undefined) header.push("vs Redis", "vs etcd");
+  // The ratio columns against the systems this table has (the cluster rows have no Redis).
+  const bases = primary === undefined ? [] : ["redis", "etcd"].filter((base) => systems.includes(base));
+  for (const base of bases) header.push(base === "redis" ? "vs Redis" : "vs etcd");
   // Durable vs in-memory compares leasehold with itself: the first system listed is the in-memory one.
   const inMemory = workload === "durable" ? systems[0] : undefined;
   if (inMemory !== undefined) header.push("vs in-memory");
@@ -206,10 +232,7 @@ function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, v
       if (column.metric === "handoffFromCallP50Ms") return `${ms(entry.metrics.handoffFromCallP50Ms)} / ${ms(entry.metrics.handoffFromCallP99Ms)}`;
       return column.show(entry.metrics[column.metric]);
     });
-    if (primary !== undefined) {
-      const against = (other: string) => pairedRatio(entry, find(aggregates, workload, variant, other), primary);
-      cells.push(ratio(against("redis")), ratio(against("etcd")));
-    }
+    if (primary !== undefined) for (const base of bases) cells.push(ratio(pairedRatio(entry, find(aggregates, workload, variant, base), primary)));
     if (inMemory !== undefined) cells.push(ratio(pairedRatio(entry, find(aggregates, workload, variant, inMemory), "opsPerS")));
     const notes = entry.notes.length > 0 ? ` (${entry.notes.join("; ")})` : "";
     rows.push([`${system}${entry.passes < passes ? ` [${entry.passes} of ${passes} passes]` : ""}${notes}`, ...cells]);

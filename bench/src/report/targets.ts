@@ -22,6 +22,10 @@ export interface TargetInputs {
   durableLabels: { memory: string; durable: string };
   /** leasehold's largest session level, and the locks its holders found lost when they let go. */
   largeSessions: { label: string; lost: number | undefined } | undefined;
+  /** The cluster rows' labels for the cluster (via its leader) and for etcd's recipe on the same members. */
+  clusterLabels: { leader: string; etcd: string };
+  /** The failover row's election TTL, in s. */
+  electionTtlS: number;
 }
 
 export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
@@ -99,6 +103,19 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
       (value) =>
         `${ratio(value)} (${ms(get("under-attack", attack, "leasehold", "p99Ms"))} vs ${ms(get("under-attack", "quiet", "leasehold", "p99Ms"))}; a busy core alone: ${ms(get("under-attack", "busy core (control)", "leasehold", "p99Ms"))})`,
     );
+  }
+  // The cluster against etcd's own recipe on the same 3 members, each variant the cluster workload ran.
+  for (const entry of inputs.aggregates.filter((each) => each.workload === "cluster" && each.system === inputs.clusterLabels.leader)) {
+    atLeast(`cluster ${entry.variant}: ops/s vs etcd's recipe on the same cluster`, "≥ 5×", paired("cluster", entry.variant, inputs.clusterLabels.leader, inputs.clusterLabels.etcd, "opsPerS"), 5, ratio);
+  }
+  for (const entry of inputs.aggregates.filter((each) => each.workload === "failover")) {
+    const p50 = entry.metrics.p50Ms;
+    results.push({
+      target: `failover (${entry.variant}): to the first grant, p50`,
+      goal: `< 3 s at an election TTL of ${inputs.electionTtlS} s`,
+      measured: p50 === undefined ? "–" : `${ms(p50)} (max ${ms(entry.metrics.maxMs)}, ${num(entry.metrics.failovers)} of ${num(entry.metrics.kills)} kills)`,
+      status: p50 === undefined || !Number.isFinite(p50) ? "not measured" : p50 < 3_000 && (entry.metrics.failed ?? 0) === 0 ? "met" : "missed",
+    });
   }
   if (inputs.largeSessions !== undefined) {
     const { label, lost } = inputs.largeSessions;

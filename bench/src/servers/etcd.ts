@@ -1,69 +1,175 @@
-import { drainOutput, spawnChild } from "../infra/children.js";
+import { join } from "node:path";
+import { drainOutput, spawnChild, type Child } from "../infra/children.js";
 import { freePort } from "../infra/ports.js";
 import { tempDir } from "./tempdir.js";
 import type { RunningServer } from "./types.js";
 
 /** Starts a single-member etcd on 127.0.0.1 with its data (WAL, fsync'd as in production) in a temp dir. */
 export async function startEtcd(fileLimit: number): Promise<RunningServer> {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const dir = tempDir("etcd");
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const child = spawnChild({
-    name: "etcd",
-    command: "etcd",
-    args: [
-      "--name", "default",
-      "--data-dir", dir.path,
-      "--listen-client-urls", clientUrl,
-      "--advertise-client-urls", clientUrl,
-      "--listen-peer-urls", peerUrl,
-      "--initial-advertise-peer-urls", peerUrl,
-      "--initial-cluster", `default=${peerUrl}`,
-      "--logger", "zap",
-      "--log-level", "warn",
-    ],
-    fileLimit,
-  });
-  const tail = drainOutput(child);
-  try {
-    await waitForHealth(clientUrl, child.exited, 20_000);
-  } catch (error) {
-    await child.stop();
-    dir.remove();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tail.join("\n")}`);
-  }
+  const cluster = await startEtcdCluster({ size: 1, fileLimit });
+  const [member] = cluster.members as [EtcdMember];
   return {
     kind: "etcd",
-    url: clientUrl,
-    pid: child.pid,
-    description: `etcd --data-dir <tmp> --listen-client-urls ${clientUrl}`,
-    async stop() {
-      await child.stop();
-      dir.remove();
-    },
+    url: member.clientUrl,
+    pid: member.pid,
+    description: `etcd --data-dir <tmp> --listen-client-urls ${member.clientUrl}`,
+    stop: () => cluster.stop(),
   };
 }
 
+export interface EtcdClusterOptions {
+  size: number;
+  fileLimit?: number;
+  /**
+   * Raft timings in ms; default etcd's own, 100/1000, at which etcd's minimum lease TTL (1.5 election
+   * timeouts, in whole seconds) is 2 s. The chaos run uses 50/500 as the cluster tests do (1 s).
+   */
+  heartbeatMs?: number;
+  electionMs?: number;
+}
+
+export interface EtcdCluster {
+  readonly members: readonly EtcdMember[];
+  /** Every member's client URL, in member order. */
+  readonly endpoints: readonly string[];
+  /** For the report: the members and their timings. */
+  readonly description: string;
+  /** Kills every member and removes the data. */
+  stop(): Promise<void>;
+}
+
 /**
- * etcd opens its client port before its single member has elected itself, so an open port is not
- * enough: /health answers {"health":"true"} only once the member can serve requests.
+ * etcd members on 127.0.0.1 (free ports, data in one temp dir, WAL fsync'd as in production), started
+ * together (a member is healthy only once a quorum runs) and registered with the harness's children,
+ * so that an interrupted run stops them too.
  */
-async function waitForHealth(clientUrl: string, exited: Promise<unknown>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let gone = false;
-  void exited.then(() => (gone = true));
-  while (Date.now() < deadline) {
-    if (gone) throw new Error("etcd exited before it was healthy");
-    try {
-      const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
-      const body = (await response.json()) as { health?: unknown };
-      if (body.health === "true" || body.health === true) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+export async function startEtcdCluster(options: EtcdClusterOptions): Promise<EtcdCluster> {
+  const dir = tempDir("etcd");
+  const ports = await Promise.all(Array.from({ length: options.size * 2 }, () => freePort()));
+  const names = Array.from({ length: options.size }, (_, index) => (options.size === 1 ? "default" : `etcd-${index + 1}`));
+  const peerUrl = (index: number) => `http://127.0.0.1:${ports[index * 2 + 1]}`;
+  const initialCluster = names.map((name, index) => `${name}=${peerUrl(index)}`).join(",");
+  const timings = options.heartbeatMs === undefined ? [] : ["--heartbeat-interval", String(options.heartbeatMs), "--election-timeout", String(options.electionMs ?? options.heartbeatMs * 10)];
+  const members = names.map(
+    (name, index) =>
+      new EtcdMember(name, `http://127.0.0.1:${ports[index * 2]}`, options.fileLimit, [
+        "--name", name,
+        "--data-dir", join(dir.path, name),
+        "--listen-client-urls", `http://127.0.0.1:${ports[index * 2]}`,
+        "--advertise-client-urls", `http://127.0.0.1:${ports[index * 2]}`,
+        "--listen-peer-urls", peerUrl(index),
+        "--initial-advertise-peer-urls", peerUrl(index),
+        "--initial-cluster", initialCluster,
+        "--initial-cluster-state", "new",
+        ...timings,
+        "--logger", "zap",
+        "--log-level", "warn",
+      ]),
+  );
+  const stop = async () => {
+    await Promise.all(members.map((member) => member.stop()));
+    dir.remove();
+  };
+  try {
+    for (const member of members) member.spawn();
+    await Promise.all(members.map((member) => member.waitHealthy(20_000)));
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  throw new Error(`etcd was not healthy within ${timeoutMs} ms`);
+  const timing = options.heartbeatMs === undefined ? "etcd's default timings" : `--heartbeat-interval ${options.heartbeatMs} --election-timeout ${options.electionMs ?? options.heartbeatMs * 10}`;
+  return {
+    members,
+    endpoints: members.map((member) => member.clientUrl),
+    description: `etcd, ${options.size} member${options.size === 1 ? "" : "s"} on 127.0.0.1 (${timing})`,
+    stop,
+  };
+}
+
+/** One etcd process: kill -9 and restart it on its data, or SIGSTOP/SIGCONT it (the chaos run's nemesis does). */
+export class EtcdMember {
+  #child: Child | undefined;
+  #tail: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly clientUrl: string,
+    readonly fileLimit: number | undefined,
+    readonly args: readonly string[],
+  ) {}
+
+  get pid(): number {
+    if (!this.#child) throw new Error(`etcd member ${this.name} is not running`);
+    return this.#child.pid;
+  }
+
+  /** Starts the process without waiting for it to serve. */
+  spawn(): void {
+    this.#child = spawnChild({ name: this.name, command: "etcd", args: this.args, ...(this.fileLimit !== undefined && { fileLimit: this.fileLimit }) });
+    this.#tail = drainOutput(this.#child);
+  }
+
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    child.process.kill("SIGKILL");
+    await child.exited;
+  }
+
+  async restart(): Promise<void> {
+    this.spawn();
+    await this.waitHealthy(30_000);
+  }
+
+  pause(): void {
+    this.#child?.process.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.#child?.process.kill("SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    this.resume();
+    await this.#child?.stop();
+  }
+
+  /**
+   * From the member's Prometheus text: `walFsyncs` (WAL fsyncs: one per raft batch, however many
+   * proposals it holds), `proposals` (raft proposals committed) and `revision` (one per write
+   * transaction, the store's revision).
+   */
+  async counters(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.clientUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const read = (metric: string) => Number(new RegExp(`^${metric} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    return {
+      walFsyncs: read("etcd_disk_wal_fsync_duration_seconds_count"),
+      proposals: read("etcd_server_proposals_committed_total"),
+      revision: read("etcd_debugging_mvcc_current_revision"),
+    };
+  }
+
+  /**
+   * etcd opens its client port before it can serve: /health answers {"health":"true"} only once the
+   * member sees a leader and can answer requests.
+   */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const child = this.#child;
+    if (!child) throw new Error(`etcd member ${this.name} is not running`);
+    const deadline = Date.now() + timeoutMs;
+    let gone = false;
+    void child.exited.then(() => (gone = true));
+    while (Date.now() < deadline) {
+      if (gone) throw new Error(`etcd member ${this.name} exited before it was healthy:\n${this.#tail.join("\n")}`);
+      try {
+        const response = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+        const body = (await response.json()) as { health?: unknown };
+        if (body.health === "true" || body.health === true) return;
+      } catch {
+        // not listening yet, or no leader yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`etcd member ${this.name} was not healthy within ${timeoutMs} ms:\n${this.#tail.join("\n")}`);
+  }
 }

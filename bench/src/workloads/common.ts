@@ -1,6 +1,7 @@
 import type { LockClient, LockSystem } from "../adapters/types.js";
 import { cpuMs } from "../infra/procfs.js";
 import type { LockMonitor } from "../metrics/lock-monitor.js";
+import type { Subject } from "../systems.js";
 
 /** What every workload returns for one system in one pass: named numbers, plus an optional note. */
 export interface Metrics {
@@ -30,6 +31,20 @@ export class Window {
       serverCpuUsPerOp: operations > 0 ? (serverCpuMs * 1000) / operations : Number.NaN,
     };
   }
+}
+
+/**
+ * Reads the subject's own counters (`Subject.counters`) now; the function returned reads them again and
+ * gives each one's growth per operation as `<name>PerOp`. Nothing for a subject without counters.
+ */
+export async function startCounters(subject: Subject): Promise<(operations: number) => Promise<Metrics>> {
+  const read = subject.counters;
+  if (read === undefined) return async () => ({});
+  const before = await read();
+  return async (operations) => {
+    const after = await read();
+    return Object.fromEntries(Object.entries(after).map(([name, value]) => [`${name}PerOp`, operations > 0 ? (value - (before[name] ?? 0)) / operations : Number.NaN]));
+  };
 }
 
 /** Opens `count` clients, at most `concurrency` connects in flight. */

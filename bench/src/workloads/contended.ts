@@ -3,7 +3,7 @@ import type { LockClient } from "../adapters/types.js";
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import { jainIndex, Samples } from "../metrics/stats.js";
 import type { Subject } from "../systems.js";
-import { closeMany, connectMany, freshName, violations, Window, type Metrics } from "./common.js";
+import { closeMany, connectMany, freshName, startCounters, violations, Window, type Metrics } from "./common.js";
 
 export interface ContendedParams {
   clients: number;
@@ -16,7 +16,8 @@ export interface ContendedParams {
  * Every client queues for the same lock, holds it for 0 ms and queues again: how fast and how fairly
  * the lock moves from one client to the next.
  */
-export async function contended({ system, server }: Subject, params: ContendedParams): Promise<Metrics> {
+export async function contended(target: Subject, params: ContendedParams): Promise<Metrics> {
+  const { system, server } = target;
   const clients = await connectMany(system, params.clients);
   try {
     const name = freshName("contended");
@@ -24,11 +25,13 @@ export async function contended({ system, server }: Subject, params: ContendedPa
     const monitor = new LockMonitor(system.fenced);
     const waits = new Samples();
     const perClient = clients.map(() => 0);
+    const counters = await startCounters(target);
     const window = new Window(server.pid);
     await runRound(clients, name, params.durationMs, params.ttlMs, monitor, waits, perClient);
     // Grants that crossed the window's end are checked for safety but not counted.
     const grants = perClient.reduce((sum, count) => sum + count, 0);
     const cpu = window.close(grants);
+    const ownCounters = await counters(grants);
     const handoff = monitor.handoff.summary();
     const fromCall = monitor.handoffFromCall.summary();
     return {
@@ -42,6 +45,7 @@ export async function contended({ system, server }: Subject, params: ContendedPa
       waitP99Ms: waits.summary().p99,
       jain: jainIndex(perClient),
       ...cpu,
+      ...ownCounters,
       ...violations([monitor]),
     };
   } finally {

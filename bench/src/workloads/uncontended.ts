@@ -1,7 +1,7 @@
 import { LockMonitor } from "../metrics/lock-monitor.js";
 import { Samples } from "../metrics/stats.js";
 import type { Subject } from "../systems.js";
-import { closeMany, connectMany, freshName, loopFor, violations, Window, type Metrics } from "./common.js";
+import { closeMany, connectMany, freshName, loopFor, startCounters, violations, Window, type Metrics } from "./common.js";
 
 export interface UncontendedParams {
   clients: number;
@@ -15,7 +15,8 @@ export interface UncontendedParams {
  * nobody competes. One pair is one acquire and one release, timed from the acquire call to the
  * release's answer.
  */
-export async function uncontended({ system, server }: Subject, params: UncontendedParams): Promise<Metrics> {
+export async function uncontended(target: Subject, params: UncontendedParams): Promise<Metrics> {
+  const { system, server } = target;
   const clients = await connectMany(system, params.clients);
   try {
     const names = clients.map(() => freshName("uncontended"));
@@ -43,15 +44,18 @@ export async function uncontended({ system, server }: Subject, params: Uncontend
     // The warm-up also grants each client its lease and loads scripts, which are not what we measure.
     await loopFor(clients, params.warmupMs, pair);
     recording = true;
+    const counters = await startCounters(target);
     const window = new Window(server.pid);
     await loopFor(clients, params.durationMs, pair);
     const cpu = window.close(pairs);
+    const ownCounters = await counters(pairs);
     const summary = latency.summary();
     return {
       pairsPerS: pairs / (cpu.elapsedS as number),
       p50Ms: summary.p50,
       p99Ms: summary.p99,
       ...cpu,
+      ...ownCounters,
       refused,
       ...violations(monitors),
     };

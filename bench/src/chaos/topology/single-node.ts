@@ -23,6 +23,7 @@ export async function startSingleNode(repoRoot: string): Promise<Topology> {
     description: "one leasehold server, durable (SQLite, --sync full)",
     urls: [`ws://127.0.0.1:${port}`],
     members: [server],
+    pick: () => server,
     async stop() {
       await server.stop();
       data.remove();

@@ -1,12 +1,12 @@
 /**
  * What a chaos run runs against, behind one interface so that the runner, the nemesis and the checker
- * do not care whether it is one server or a cluster: `single-node.ts` now; a cluster of gateways over
- * etcd members (`--cluster`) implements the same interface with more members of more kinds.
+ * do not care whether it is one server (`single-node.ts`) or a cluster of gateways over etcd members
+ * (`cluster.ts`, `--topology cluster`), which has more members of more kinds.
  */
 
 /** A process of the system under test that the nemesis may kill or pause. */
 export interface Member {
-  /** For the report and the history: "server", later "gateway-1", "etcd-2". */
+  /** For the report and the history: "server", "gateway-1", "etcd-2". */
   readonly name: string;
   /** SIGKILL; resolves once the process is gone. */
   kill(): Promise<void>;
@@ -16,6 +16,8 @@ export interface Member {
   pause(): void;
   /** SIGCONT. */
   resume(): void;
+  /** What it is in the system when the nemesis hits it (a gateway: "leader" or "follower"), for the report. */
+  readonly role?: string;
 }
 
 export interface Topology {
@@ -24,6 +26,8 @@ export interface Topology {
   /** The URLs a client dials, in order. Workers reach each through a proxy of their own. */
   readonly urls: readonly string[];
   readonly members: readonly Member[];
+  /** The member a kill or a pause hits next, drawn with `random`. */
+  pick(random: () => number): Member;
   /** Stops every process (resumed first if paused) and removes the data. */
   stop(): Promise<void>;
 }

@@ -92,6 +92,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
       try {
         const term = await leadership.campaign(stopping.signal);
+        const wonAt = performance.now();
         await relay?.close();
         relay = undefined;
         leaderUrl = undefined;
@@ -103,6 +104,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),
         });
         server = await createServer({ ...options.server, host, port, storage, authority: leadership });
+        // What a failover spends after the election, grown with the log replayed (the failover bench prints these figures).
+        const { ms: loadMs, ...read } = storage.lastLoad ?? { ms: Number.NaN };
+        logger?.info({ ...read, loadMs: Math.round(loadMs), servingMs: Math.round(performance.now() - wonAt) }, "loaded the state from etcd");
         becomes("leader");
         backoffMs = 100;
         const error = await Promise.race([server.failed, new Promise<undefined>((resolve) => stopping.signal.addEventListener("abort", () => resolve(undefined)))]);
