@@ -65,6 +65,36 @@ export function spawnChild(spec: SpawnSpec): Child {
   return child;
 }
 
+/**
+ * A process that is killed (SIGKILL), paused (SIGSTOP), resumed (SIGCONT) and started again: an etcd
+ * member, a gateway, the chaos run's single server. A subclass starts it and keeps it in `child`.
+ */
+export class RestartableChild {
+  protected child: Child | undefined;
+
+  /** SIGKILL; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.process.kill("SIGKILL");
+    await child.exited;
+  }
+
+  pause(): void {
+    this.child?.process.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.child?.process.kill("SIGCONT");
+  }
+
+  /** Resumed first: a stopped process would not act on the SIGTERM until its grace ran out. */
+  async stop(): Promise<void> {
+    this.resume();
+    await this.child?.stop();
+  }
+}
+
 /** Stops every child still running, in parallel. */
 export async function stopAllChildren(): Promise<void> {
   await Promise.all([...live].map((child) => child.stop()));

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { drainOutput, spawnChild, waitForLine, type Child } from "../infra/children.js";
+import { drainOutput, RestartableChild, spawnChild, waitForLine } from "../infra/children.js";
 import { freePort } from "../infra/ports.js";
 import { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./etcd.js";
 import { tempDir } from "./tempdir.js";
@@ -84,8 +84,7 @@ export async function startLeaseholdCluster(repoRoot: string, options: Leasehold
  * `"follower"`); a gateway killed or not yet started is "down". It listens on a port fixed for the
  * run, so that after a kill -9 and a restart its clients find it where they look.
  */
-export class Gateway {
-  #child: Child | undefined;
+export class Gateway extends RestartableChild {
   #role: "leader" | "follower" | "down" = "down";
   #lastLoad: GatewayLoad | undefined;
 
@@ -95,7 +94,9 @@ export class Gateway {
     readonly repoRoot: string,
     readonly options: Pick<LeaseholdClusterOptions, "cli" | "fileLimit">,
     readonly args: readonly string[],
-  ) {}
+  ) {
+    super();
+  }
 
   get role(): "leader" | "follower" | "down" {
     return this.#role;
@@ -107,8 +108,8 @@ export class Gateway {
   }
 
   get pid(): number {
-    if (!this.#child) throw new Error(`${this.name} is not running`);
-    return this.#child.pid;
+    if (!this.child) throw new Error(`${this.name} is not running`);
+    return this.child.pid;
   }
 
   /** Starts it (again, after a kill) and resolves once it listens. */
@@ -121,10 +122,10 @@ export class Gateway {
       cwd: this.repoRoot,
       ...(this.options.fileLimit !== undefined && { fileLimit: this.options.fileLimit }),
     });
-    this.#child = child;
+    this.child = child;
     this.#role = "follower";
     void child.exited.then(() => {
-      if (this.#child === child) this.#role = "down";
+      if (this.child === child) this.#role = "down";
     });
     let buffered = "";
     child.process.stdout?.on("data", (chunk: Buffer) => {
@@ -141,27 +142,6 @@ export class Gateway {
     // From the sources through tsx a start took 3 to 4 s at a load of 15 on 2 cores (see single-node.ts).
     await waitForLine(child, (line) => (line.includes('"url"') ? line : undefined), 60_000);
     drainOutput(child);
-  }
-
-  /** SIGKILL; resolves once the process is gone. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (!child) return;
-    child.process.kill("SIGKILL");
-    await child.exited;
-  }
-
-  pause(): void {
-    this.#child?.process.kill("SIGSTOP");
-  }
-
-  resume(): void {
-    this.#child?.process.kill("SIGCONT");
-  }
-
-  async stop(): Promise<void> {
-    this.resume();
-    await this.#child?.stop();
   }
 }
 

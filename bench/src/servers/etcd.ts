@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { drainOutput, spawnChild, type Child } from "../infra/children.js";
+import { drainOutput, RestartableChild, spawnChild } from "../infra/children.js";
 import { freePort } from "../infra/ports.js";
 import { tempDir } from "./tempdir.js";
 import type { RunningServer } from "./types.js";
@@ -87,8 +87,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
 }
 
 /** One etcd process: kill -9 and restart it on its data, or SIGSTOP/SIGCONT it (the chaos run's nemesis does). */
-export class EtcdMember {
-  #child: Child | undefined;
+export class EtcdMember extends RestartableChild {
   #tail: string[] = [];
 
   constructor(
@@ -96,42 +95,24 @@ export class EtcdMember {
     readonly clientUrl: string,
     readonly fileLimit: number | undefined,
     readonly args: readonly string[],
-  ) {}
+  ) {
+    super();
+  }
 
   get pid(): number {
-    if (!this.#child) throw new Error(`etcd member ${this.name} is not running`);
-    return this.#child.pid;
+    if (!this.child) throw new Error(`etcd member ${this.name} is not running`);
+    return this.child.pid;
   }
 
   /** Starts the process without waiting for it to serve. */
   spawn(): void {
-    this.#child = spawnChild({ name: this.name, command: "etcd", args: this.args, ...(this.fileLimit !== undefined && { fileLimit: this.fileLimit }) });
-    this.#tail = drainOutput(this.#child);
-  }
-
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (!child) return;
-    child.process.kill("SIGKILL");
-    await child.exited;
+    this.child = spawnChild({ name: this.name, command: "etcd", args: this.args, ...(this.fileLimit !== undefined && { fileLimit: this.fileLimit }) });
+    this.#tail = drainOutput(this.child);
   }
 
   async restart(): Promise<void> {
     this.spawn();
     await this.waitHealthy(30_000);
-  }
-
-  pause(): void {
-    this.#child?.process.kill("SIGSTOP");
-  }
-
-  resume(): void {
-    this.#child?.process.kill("SIGCONT");
-  }
-
-  async stop(): Promise<void> {
-    this.resume();
-    await this.#child?.stop();
   }
 
   /**
@@ -154,7 +135,7 @@ export class EtcdMember {
    * member sees a leader and can answer requests.
    */
   async waitHealthy(timeoutMs: number): Promise<void> {
-    const child = this.#child;
+    const child = this.child;
     if (!child) throw new Error(`etcd member ${this.name} is not running`);
     const deadline = Date.now() + timeoutMs;
     let gone = false;

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { drainOutput, spawnChild, waitForLine, type Child } from "../../infra/children.js";
+import { drainOutput, RestartableChild, spawnChild, waitForLine } from "../../infra/children.js";
 import { freePort } from "../../infra/ports.js";
 import { tempDir } from "../../servers/tempdir.js";
 import type { Member, Topology } from "./topology.js";
@@ -31,20 +31,14 @@ export async function startSingleNode(repoRoot: string): Promise<Topology> {
   };
 }
 
-class ServerMember implements Member {
+class ServerMember extends RestartableChild implements Member {
   readonly name = "server";
-  #child: Child | undefined;
 
   constructor(
     readonly repoRoot: string,
     readonly flags: readonly string[],
-  ) {}
-
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (!child) return;
-    child.process.kill("SIGKILL");
-    await child.exited;
+  ) {
+    super();
   }
 
   async restart(): Promise<void> {
@@ -54,23 +48,10 @@ class ServerMember implements Member {
       args: ["--conditions=source", "--import", "tsx", resolve(this.repoRoot, "packages/server/src/cli.ts"), "serve", ...this.flags],
       cwd: this.repoRoot,
     });
-    this.#child = child;
+    this.child = child;
     // A start from the sources goes through tsx: from a kill to serving again took 3 to 4 s at a load of 15 on
     // 2 cores, 8 to 30 s at a load of 25 to 32 (less the up to one TTL the nemesis leaves it down).
     await waitForLine(child, (line) => (line.includes('"url"') ? line : undefined), 60_000);
     drainOutput(child);
-  }
-
-  pause(): void {
-    this.#child?.process.kill("SIGSTOP");
-  }
-
-  resume(): void {
-    this.#child?.process.kill("SIGCONT");
-  }
-
-  async stop(): Promise<void> {
-    this.resume();
-    await this.#child?.stop();
   }
 }
