@@ -8,17 +8,18 @@ import { startLeasehold } from "./servers/leasehold.js";
 import { startRedis } from "./servers/redis.js";
 import type { RunningServer } from "./servers/types.js";
 import { inPassOrder, subject, type Subject } from "./systems.js";
-import { clientsLabel, sessionsLabel, waitersLabel } from "./report/targets.js";
+import { clientsLabel, mixedLabel, sessionsLabel, waitersLabel } from "./report/targets.js";
 import { contended } from "./workloads/contended.js";
 import { failover } from "./workloads/failover.js";
 import type { Metrics } from "./workloads/common.js";
 import { keyValue } from "./workloads/key-value.js";
+import { mixed } from "./workloads/mixed.js";
 import { queueDepth } from "./workloads/queue-depth.js";
 import { sessions } from "./workloads/sessions.js";
 import { uncontended } from "./workloads/uncontended.js";
 import { ATTACK_VARIANTS, underAttack } from "./workloads/under-attack.js";
 
-export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack", "cluster", "failover"];
+export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack", "cluster", "failover", "mixed"];
 
 /** Loopback addresses the many-session clients bind to (the whole 127.0.0.0/8 is local on Linux). */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${index + 2}`);
@@ -86,6 +87,7 @@ export class Plan {
       "under-attack": () => this.underAttack(),
       cluster: () => this.cluster(),
       failover: () => this.failover(),
+      mixed: () => this.mixed(),
     };
     try {
       for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
@@ -320,6 +322,14 @@ export class Plan {
     } catch (error) {
       this.record({ ...base, metrics: {}, skipped: `failed: ${firstLine(error)}` });
     }
+  }
+
+  /** Every client loops: waiting acquire on one of many locks, fenced writes, release; each system as it is used. */
+  private async mixed(): Promise<void> {
+    const params = this.profile.mixed;
+    const variant = mixedLabel(params);
+    this.layout.push({ workload: "mixed", variants: [variant], systems: this.labels() });
+    await this.eachPass("mixed", variant, this.subjects, (target) => mixed(target, { ...params, ttlMs: this.profile.lockTtlMs }));
   }
 
   private startCluster(): Promise<LeaseholdCluster> {

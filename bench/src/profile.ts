@@ -30,6 +30,8 @@ export interface Profile {
    * same members; then `kills` failovers of the leading gateway at `--election-ttl electionTtlS`.
    */
   cluster: { clients: number; warmupMs: number; durationMs: number; kills: number; electionTtlS: number };
+  /** The mixed row: `clients` clients loop a waiting acquire on one of `names` locks, `puts` fenced writes, release. */
+  mixed: { clients: number; names: number; puts: number; valueBytes: number; warmupMs: number; durationMs: number };
   /**
    * etcd at 10,000 waiters or sessions costs two to four minutes per pass here (its gRPC client
    * spends milliseconds of CPU per call on two cores), so those levels run this many passes; every
@@ -57,6 +59,7 @@ export const FULL: Profile = {
   underAttack: { warmupMs: 1_000, durationMs: 3_000, parkParallel: 16 },
   // 2 s: etcd's minimum lease TTL at its default raft timings (1.5 election timeouts of 1 s, rounded up).
   cluster: { clients: 16, warmupMs: 1_500, durationMs: 2_500, kills: 10, electionTtlS: 2 },
+  mixed: { clients: 100, names: 50, puts: 2, valueBytes: 100, warmupMs: 1_500, durationMs: 2_500 },
   etcdLarge: { fromLevel: 10_000, passes: 1 },
   watchdogMs: 30 * 60_000,
 };
@@ -75,7 +78,10 @@ export const QUICK: Profile = {
   // Two kills (2.2 to 2.5 s each to the first grant, then a restart), the cluster's start (9 to 14 s) and the
   // rows' short windows: 34 to 41 s in all at a load of 16 to 20.
   cluster: { clients: 16, warmupMs: 50, durationMs: 250, kills: 2, electionTtlS: 2 },
+  // As many clients and locks as the full run (the row is about 100 clients), shorter windows: 20 s for the
+  // row's 8 measurements at a load of 13 (connecting 100 etcd clients is most of it).
+  mixed: { clients: 100, names: 50, puts: 2, valueBytes: 100, warmupMs: 200, durationMs: 500 },
   etcdLarge: { fromLevel: 10_000, passes: 2 },
-  // The cluster rows and 2 failovers add 34 to 41 s (at a load of 16 to 20) to the rest.
-  watchdogMs: 240_000,
+  // The cluster rows and 2 failovers add 34 to 41 s (at a load of 16 to 20) to the rest, the mixed row about 20 s.
+  watchdogMs: 270_000,
 };

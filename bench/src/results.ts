@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { median } from "./metrics/stats.js";
 import type { Metrics } from "./workloads/common.js";
 
-export type WorkloadId = "uncontended" | "contended" | "queue-depth" | "sessions" | "key-value" | "durable" | "under-attack" | "cluster" | "failover";
+export type WorkloadId = "uncontended" | "contended" | "queue-depth" | "sessions" | "key-value" | "durable" | "under-attack" | "cluster" | "failover" | "mixed";
 
 /** One system, one variant of one workload, one pass. */
 export interface Row {
@@ -31,7 +31,7 @@ export interface Aggregate {
 }
 
 /** Metrics that are counts of bad events: summed over passes rather than taken as a median. */
-const SUMMED = new Set(["exclusionViolations", "tokenViolations", "lostLocks", "refused", "missing", "sessionsFailed", "failed"]);
+const SUMMED = new Set(["exclusionViolations", "tokenViolations", "lostLocks", "refused", "missing", "sessionsFailed", "failed", "fenceRefused", "staleFenceAccepted"]);
 
 export function aggregate(rows: readonly Row[]): Aggregate[] {
   const groups = new Map<string, Row[]>();

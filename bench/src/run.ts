@@ -9,7 +9,7 @@ import { ALL_WORKLOADS, CLUSTER_LABELS, DURABLE_LABELS, Plan } from "./plan.js";
 import { FULL, QUICK } from "./profile.js";
 import { removeAllTempDirs } from "./servers/tempdir.js";
 import { renderMarkdown } from "./report/markdown.js";
-import { evaluateTargets, sessionsLabel } from "./report/targets.js";
+import { evaluateTargets, mixedLabel, sessionsLabel } from "./report/targets.js";
 import { aggregate, writeJsonLines, type WorkloadId } from "./results.js";
 
 /**
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     largeSessions: largeSessions(),
     clusterLabels: CLUSTER_LABELS,
     electionTtlS: profile.cluster.electionTtlS,
+    mixedVariant: mixedLabel(profile.mixed),
   });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const resultsFile = resolve(repoRoot, "bench/results", `${stamp}${profile.name === "quick" ? "-quick" : ""}.jsonl`);

@@ -1,5 +1,5 @@
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from "etcd3";
-import { waitDeadline, type AcquireOptions, type AcquireResult, type LockClient, type LockSystem, type WaiterPool } from "./types.js";
+import { waitDeadline, type AcquireOptions, type AcquireResult, type FenceToken, type LockClient, type LockSystem, type WaiterPool } from "./types.js";
 
 /**
  * etcd locks by the standard recipe (the one etcd's own `concurrency.Mutex` follows): each client
@@ -118,6 +118,21 @@ class EtcdLockClient implements LockClient {
 
   async put(key: string, value: string): Promise<void> {
     await this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(value) });
+  }
+
+  /**
+   * As etcd's docs fence a write under `concurrency.Mutex` (`txn.If(mutex.IsOwner())`): one transaction
+   * that puts only while our lock key still exists with the create revision that is our token.
+   */
+  async fencedPut(key: string, value: string, fence: FenceToken): Promise<boolean> {
+    const held = this.held.get(fence.lock);
+    if (held === undefined) return false;
+    const txn = await this.client.kv.txn({
+      compare: [{ key: held.key, target: "Create", result: "Equal", create_revision: String(fence.token) }],
+      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value) } }],
+      failure: [],
+    });
+    return txn.succeeded;
   }
 
   async get(key: string): Promise<string | undefined> {

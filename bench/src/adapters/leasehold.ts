@@ -1,6 +1,6 @@
-import { connect, type Lease, type LeaseholdClient, type Lock, type WebSocketConstructor } from "@leasehold/client";
+import { connect, FenceError, type Lease, type LeaseholdClient, type Lock, type WebSocketConstructor } from "@leasehold/client";
 import WebSocket from "ws";
-import type { AcquireOptions, AcquireResult, ConnectOptions, LockClient, LockSystem, WaiterPool } from "./types.js";
+import type { AcquireOptions, AcquireResult, ConnectOptions, FenceToken, LockClient, LockSystem, WaiterPool } from "./types.js";
 
 /** leasehold through its own client: one session per client, one kept-alive lease per client. */
 export function leaseholdSystem(url: string): LockSystem {
@@ -94,6 +94,17 @@ class LeaseholdLockClient implements LockClient {
 
   async put(key: string, value: string): Promise<void> {
     await this.client.put(key, value);
+  }
+
+  /** The client's own fenced write: the server applies it only while the lock is held with exactly this token. */
+  async fencedPut(key: string, value: string, fence: FenceToken): Promise<boolean> {
+    try {
+      await this.client.put(key, value, { fence });
+      return true;
+    } catch (error) {
+      if (error instanceof FenceError) return false;
+      throw error;
+    }
   }
 
   async get(key: string): Promise<string | undefined> {

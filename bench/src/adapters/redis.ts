@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { sleep, waitDeadline, type AcquireOptions, type AcquireResult, type LockClient, type LockSystem } from "./types.js";
+import { sleep, waitDeadline, type AcquireOptions, type AcquireResult, type FenceToken, type LockClient, type LockSystem } from "./types.js";
 
 /**
  * Redis locks the way most applications take them: `SET key value NX PX ttl`, released with a
@@ -16,6 +16,11 @@ export const RETRY_MS = 1;
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const ACQUIRE_FENCED = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) else return 0 end`;
+/**
+ * A fenced write: SET only while the lock still holds our value and its fence counter is still our
+ * token (a later grant would have INCRed it), in one script, so the check and the write are atomic.
+ */
+const PUT_FENCED = `if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('SET', KEYS[3], ARGV[3]) return 1 else return 0 end`;
 /** Keep-alive of a held lock: extend only while it is still ours. */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 
@@ -27,10 +32,11 @@ export function redisSystem(url: string, fenced: boolean): LockSystem {
     async connect() {
       const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 10_000 });
       await redis.connect();
-      const [release, acquireFenced, renew] = (await Promise.all(
-        [RELEASE, ACQUIRE_FENCED, RENEW].map((script) => redis.script("LOAD", script)),
-      )) as [string, string, string];
-      return new RedisLockClient(redis, fenced, { release, acquireFenced, renew });
+      // The plain variant's connect stays as it was (the idle-sessions row times connects): no fenced-put script.
+      const [release, acquireFenced, renew, putFenced] = (await Promise.all(
+        (fenced ? [RELEASE, ACQUIRE_FENCED, RENEW, PUT_FENCED] : [RELEASE, ACQUIRE_FENCED, RENEW]).map((script) => redis.script("LOAD", script)),
+      )) as [string, string, string, string | undefined];
+      return new RedisLockClient(redis, fenced, { release, acquireFenced, renew, putFenced });
     },
   };
 }
@@ -39,6 +45,8 @@ interface Scripts {
   release: string;
   acquireFenced: string;
   renew: string;
+  /** Loaded for the fenced variant only. */
+  putFenced: string | undefined;
 }
 
 interface Held {
@@ -84,6 +92,14 @@ class RedisLockClient implements LockClient {
 
   async put(key: string, value: string): Promise<void> {
     await this.redis.set(key, value);
+  }
+
+  async fencedPut(key: string, value: string, fence: FenceToken): Promise<boolean> {
+    if (this.scripts.putFenced === undefined) throw new Error("plain Redis locks carry no token to fence a write with: use redis-fenced");
+    const held = this.held.get(fence.lock);
+    if (held === undefined) return false;
+    const written = await this.redis.evalsha(this.scripts.putFenced, 3, fence.lock, `${fence.lock}:fence`, key, held.value, fence.token, value);
+    return written === 1;
   }
 
   async get(key: string): Promise<string | undefined> {

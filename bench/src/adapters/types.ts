@@ -28,8 +28,20 @@ export interface LockClient {
   /** Releases a lock this client holds. Resolves to false when the lock was no longer ours (expired or taken). */
   release(name: string): Promise<boolean>;
   put(key: string, value: string): Promise<void>;
+  /**
+   * Writes only while `fence.lock` is still held by this client under the grant whose token is
+   * `fence.token`, checked by the server in the same request; false when refused (nothing written).
+   * Fenced systems only (`LockSystem.fenced`): the others have no token to check.
+   */
+  fencedPut(key: string, value: string, fence: FenceToken): Promise<boolean>;
   get(key: string): Promise<string | undefined>;
   close(): Promise<void>;
+}
+
+/** A lock this client holds and the token of its grant, as a fenced write names them. */
+export interface FenceToken {
+  lock: string;
+  token: number;
 }
 
 export interface ConnectOptions {

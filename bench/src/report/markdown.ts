@@ -33,6 +33,7 @@ const PRIMARY: Partial<Record<WorkloadId, string>> = {
   contended: "grantsPerS",
   "key-value": "opsPerS",
   cluster: "opsPerS",
+  mixed: "cyclesPerS",
 };
 
 const COLUMNS: Record<WorkloadId, Column[]> = {
@@ -112,6 +113,19 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "min", metric: "minMs", show: ms },
     { title: "no grant within 30 s", metric: "failed", show: num },
   ],
+  mixed: [
+    { title: "cycles/s", metric: "cyclesPerS", show: num },
+    { title: "cycle p50", metric: "cycleP50Ms", show: ms },
+    { title: "cycle p99", metric: "cycleP99Ms", show: ms },
+    { title: "acquire wait p50", metric: "waitP50Ms", show: ms },
+    { title: "acquire wait p99", metric: "waitP99Ms", show: ms },
+    { title: "Jain", metric: "jain", show: (value) => num(value, 4) },
+    { title: "fewest cycles / mean", metric: "fewestCyclesShare", show: pct },
+    { title: "fenced puts refused", metric: "fenceRefused", show: num },
+    { title: "stale-token put accepted (probe)", metric: "staleFenceAccepted", show: num },
+    { title: "client CPU/cycle", metric: "clientCpuUsPerOp", show: us },
+    { title: "server CPU/cycle", metric: "serverCpuUsPerOp", show: us },
+  ],
 };
 
 const TITLES: Record<WorkloadId, string> = {
@@ -124,6 +138,7 @@ const TITLES: Record<WorkloadId, string> = {
   "under-attack": "7. Under attack: a bystander tenant's latency while another tenant attacks",
   cluster: "8. Cluster: 3 gateways over 3 etcd members, beside one durable server and etcd's own lock recipe",
   failover: "9. Cluster failover: kill -9 of the leading gateway to the first grant by the next",
+  mixed: "10. Mixed: 100 clients loop a waiting acquire on one of 50 locks, two fenced puts, release",
 };
 
 const EXPLANATIONS: Record<WorkloadId, string> = {
@@ -141,6 +156,8 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
     "Three gateways (`leasehold serve --etcd`, the built CLI) over three etcd members on 127.0.0.1 with etcd's default raft timings (heartbeat 100 ms, election 1 s) and its WAL fsync'd in a temp dir; clients connect to the leading gateway, or to a follower that relays each connection to the leader. Beside it, one durable leasehold server (`--data`, `--sync full`) and etcd's own lock recipe (as in workloads 1 and 2) on the same three members, its clients on the first member (etcd forwards writes to its raft leader). Lock pairs as workload 1, contended grants as workload 2. Server CPU is the leading gateway's, the single server's or the first etcd member's: etcd's CPU serving the gateways is not in the leasehold rows. \"vs etcd\" is against the recipe on the same cluster.",
   failover:
     "The leading gateway is killed with SIGKILL; from the kill, a new client tries through the surviving gateways in turn (a fresh connection, a lease, a try-acquire of a fresh lock, 20 ms between tries) until a lock is granted. The killed gateway is restarted (it follows) before the next kill. The figure is the election TTL (the dead leader's election lease must lapse in etcd) plus the next leader's load of the state from etcd and the client's try.",
+  mixed:
+    "Each client loops a cycle: a waiting acquire on one of the locks drawn at random (each client draws the same sequence in every system and pass), two writes of a small value under that lock, release. leasehold fences its writes with the grant's token (`kv.put` with `fence`: applied only while the lock is held with exactly that token); etcd puts in a transaction guarded by its lock key's create revision (`txn.If(mutex.IsOwner())`, as etcd's docs fence writes under `concurrency.Mutex`); redis-fenced runs one Lua script that writes only while the lock holds its value and its `INCR` counter still equals the token; plain Redis writes with a plain `SET` (no token to fence with). Redis waiters retry `SET NX PX` every 1 ms (no queue). A cycle is timed from the acquire call to the release's reply, the acquire wait to the grant; cycles/s counts the cycles that ended inside the window. Jain's index is over per-client cycle counts; \"fewest cycles / mean\" shows a starved client that the index hides (one client with nothing among 100 still scores 0.99). A fenced put refused means the lock was lost while its holder worked: counted, never expected. After the window, a probe on a fresh lock writes with the token of the grant before the current one: a fenced system must refuse it (0 = refused, as it must).",
   durable:
     "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };

@@ -26,6 +26,8 @@ export interface TargetInputs {
   clusterLabels: { leader: string; etcd: string };
   /** The failover row's election TTL, in s. */
   electionTtlS: number;
+  /** The mixed row's variant (see `mixedLabel`). */
+  mixedVariant: string;
 }
 
 export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
@@ -117,6 +119,11 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
       status: p50 === undefined || !Number.isFinite(p50) ? "not measured" : p50 < 3_000 && (entry.metrics.failed ?? 0) === 0 ? "met" : "missed",
     });
   }
+  const mixed = inputs.mixedVariant;
+  const cycles = (system: string, metric: string) => get("mixed", mixed, system, metric);
+  atLeast(`mixed (${mixed}): cycles/s vs Redis`, "≥ 1.1×", paired("mixed", mixed, "leasehold", "redis", "cyclesPerS"), 1.1, (value) =>
+    `${ratio(value)} (cycle p99 ${ms(cycles("leasehold", "cycleP99Ms"))} vs ${ms(cycles("redis", "cycleP99Ms"))}; Jain ${num(cycles("leasehold", "jain"), 4)} vs ${num(cycles("redis", "jain"), 4)})`,
+  );
   if (inputs.largeSessions !== undefined) {
     const { label, lost } = inputs.largeSessions;
     const open = get("sessions", label, "leasehold", "sessionsOpen");
@@ -136,6 +143,10 @@ export function clientsLabel(clients: number): string {
 
 export function waitersLabel(depth: number): string {
   return `${depth.toLocaleString("en-US")} waiters`;
+}
+
+export function mixedLabel(params: { clients: number; names: number; puts: number }): string {
+  return `${clientsLabel(params.clients)}, ${num(params.names)} locks, ${params.puts} fenced puts per cycle`;
 }
 
 export function sessionsLabel(count: number): string {
