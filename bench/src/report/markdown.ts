@@ -260,12 +260,18 @@ function workloadTable(aggregates: readonly Aggregate[], workload: WorkloadId, v
 function safety(aggregates: readonly Aggregate[]): string {
   const checked = aggregates.filter((entry) => entry.metrics.exclusionViolations !== undefined);
   const bad = checked.filter(
-    (entry) => (entry.metrics.exclusionViolations ?? 0) > 0 || (entry.metrics.tokenViolations ?? 0) > 0 || (entry.metrics.lostLocks ?? 0) > 0,
+    (entry) =>
+      (entry.metrics.exclusionViolations ?? 0) > 0 ||
+      (entry.metrics.tokenViolations ?? 0) > 0 ||
+      (entry.metrics.lostLocks ?? 0) > 0 ||
+      // The mixed row's own checks (in its table): fenced writes refused, and a stale token's write accepted.
+      (entry.metrics.fenceRefused ?? 0) > 0 ||
+      (entry.metrics.staleFenceAccepted ?? 0) > 0,
   );
   const summary =
     bad.length === 0
       ? `No violation observed: in ${checked.length} lock measurements no lock had two holders at once (in-process holder count), every fenced system's tokens grew with every grant, and no release found its lock gone.`
-      : `**${bad.length} measurement(s) observed a violation** (see below).`;
+      : `**${bad.length} measurement(s) observed a violation** (see below; the mixed row's refused fenced puts and stale-token probe are in its own table).`;
   const rows = checked.map((entry) => [
     entry.workload,
     entry.variant,

@@ -43,6 +43,17 @@ describe("the mixed row's section", () => {
   });
 });
 
+describe("the safety summary", () => {
+  it("counts a refused fenced put or an accepted stale-token put of the mixed row as a violation", () => {
+    const clean = ROWS.map((row) => ({ ...row, metrics: { ...row.metrics, fenceRefused: 0, exclusionViolations: 0, tokenViolations: 0, lostLocks: 0 } }));
+    expect(render(clean)).toContain("No violation observed: in 2 lock measurements");
+    const probeFailed = clean.map((row) => (row.system === "redis" && row.pass === 2 ? { ...row, metrics: { ...row.metrics, staleFenceAccepted: 1 } } : row));
+    expect(render(probeFailed)).toContain("**1 measurement(s) observed a violation**");
+    const refused = clean.map((row) => (row.system === "leasehold" && row.pass === 1 ? { ...row, metrics: { ...row.metrics, fenceRefused: 2 } } : row));
+    expect(render(refused)).toContain("**1 measurement(s) observed a violation**");
+  });
+});
+
 function mixedRow(system: string, pass: number, metrics: Row["metrics"]): Row {
   return { workload: "mixed", variant: VARIANT, system, pass, metrics };
 }
