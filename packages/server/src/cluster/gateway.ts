@@ -185,7 +185,7 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** Deadline of each etcd write, in ms; default `writeTimeoutFor(electionTtlSeconds)`, half the TTL. */
   writeTimeoutMs?: number;
-  /** The leader's log entries in flight to etcd at once (EtcdStorage's `writesInFlight`, default 3). */
+  /** The leader's log entries in flight to etcd at once (EtcdStorage's `writesInFlight`, default 1). */
   writesInFlight?: number;
   /** The server the leader runs, and the listener (host, port, origins, frame size) of every role. */
   server: ServerOptions & { logger?: Logger };

@@ -15,7 +15,9 @@ import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from
  *   only if `log/<seq - 1>` did when it committed, so the log never has a gap, a load never replays
  *   an entry that follows a missing one, and no token or revision of an entry past a failed one is
  *   ever stored. An entry that reached etcd before its predecessor is refused and sent again once the
- *   predecessor has committed. A batch too big for one etcd request (1.5
+ *   predecessor has committed: with 3 in flight on a loaded 2-core machine that was 2 entries in 3
+ *   (etcd orders only a request sent after the previous one's answer: etcd-io/etcd#11672). A
+ *   batch too big for one etcd request (1.5
  *   MiB by default) is written first as `part/<seq>/<n>` keys, each guarded the same way, and the log
  *   key that names them commits it; parts without their log key are never read.
  * - `snapshot/manifest` and `snapshot/<seq>/<n>`: the whole state as of log entry `seq`, in chunks
@@ -361,8 +363,9 @@ export interface EtcdStorageOptions {
   snapshotAfterEntries?: number;
   snapshotAfterBytes?: number;
   /**
-   * Log entries in flight at once (default 3): their round trips to etcd overlap, and
-   * etcd puts concurrent proposals in one raft append and WAL fsync.
+   * Log entries in flight at once (default 1): their round trips to etcd overlap, and etcd puts
+   * concurrent proposals in one raft append and WAL fsync. Not more by default: measured on this
+   * 2-core machine, 3 in flight gave half the lock pairs per second of 1 (BENCHMARKS.md §8).
    */
   writesInFlight?: number;
   /** Told when a snapshot taken by itself failed (to log it); a deposed leader's next write fails anyway. */
@@ -387,8 +390,8 @@ export class LeaderDeposedError extends HandedOverError {
 }
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
-/** See `writesInFlight`; measured in BENCHMARKS.md §8. */
-export const DEFAULT_WRITES_IN_FLIGHT = 3;
+/** See `writesInFlight`. */
+const DEFAULT_WRITES_IN_FLIGHT = 1;
 /**
  * A new leader replays the log since the last snapshot before it serves, so the log's length is
  * part of every failover. Measured on this 2-core machine at a load of 15 (3 etcd members, entries
