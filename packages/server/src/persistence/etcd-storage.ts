@@ -17,8 +17,9 @@ import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from
  *   ever stored. An entry that reached etcd before its predecessor is refused and sent again once the
  *   predecessor has committed: with 3 in flight on a loaded 2-core machine that was 2 entries in 3
  *   (etcd orders only a request sent after the previous one's answer: etcd-io/etcd#11672). A batch
- *   too big for one etcd request (1.5 MiB by default) is written first as `part/<seq>/<n>` keys, each guarded the same way, and the log
- *   key that names them commits it; parts without their log key are never read.
+ *   too big for one etcd request (1.5 MiB by default) is written first as `part/<seq>/<n>` keys,
+ *   each guarded the same way, and the log key that names them commits it; parts without their log
+ *   key are never read.
  * - `snapshot/manifest` and `snapshot/<seq>/<n>`: the whole state as of log entry `seq`, in chunks
  *   under the request limit. After each snapshot the log entries it covers and the older snapshot's
  *   chunks are deleted in the transaction that switches the manifest (all but `log/<seq>` itself,
