@@ -8,6 +8,7 @@ import { Leadership } from "../../packages/server/src/cluster/leadership.js";
 import { EtcdStorage, LeaderDeposedError } from "../../packages/server/src/persistence/etcd-storage.js";
 import { SqliteStorage } from "../../packages/server/src/persistence/sqlite-storage.js";
 import { emptyBatch, type Batch, type StoredState } from "../../packages/server/src/persistence/storage.js";
+import { encodeBatch } from "../../packages/server/src/persistence/stored-tables.js";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { defer } from "../support/fixtures.js";
 
@@ -102,6 +103,55 @@ describe("EtcdStorage on a real 3-member etcd", () => {
     expect((await new EtcdStorage({ client, prefix, leaderKey: termB.key, epoch: termB.epoch }).load()).keys.map((row) => row.key).sort()).toEqual(["after", "before"]);
   });
 
+  it("log entries in flight together commit in order: one that reaches etcd before its predecessor is refused, sent again after it, and acknowledged after it", async () => {
+    const { prefix, leaderKey, epoch } = await setup();
+    const client = holdingClient();
+    const storage = new EtcdStorage({ client, prefix, leaderKey, epoch });
+    await storage.load();
+    await storage.write(keyBatch(1, "a", 1));
+    const second = client.hold(`${prefix}log/${seqKey(2)}`);
+    const acknowledged: string[] = [];
+    const writes = [storage.write(keyBatch(2, "b", 2)).then(() => acknowledged.push("b")), storage.write(keyBatch(3, "c", 3)).then(() => acknowledged.push("c"))];
+    // Entry 3 reached etcd first: refused for the lack of entry 2, so nothing after a missing entry is stored.
+    await vi.waitFor(() => expect(storage.reorderedWrites).toBe(1));
+    expect(await logSeqs(client, prefix)).toEqual([1]);
+    expect(acknowledged).toEqual([]);
+    (await second).send();
+    await Promise.all(writes);
+    expect(acknowledged).toEqual(["b", "c"]);
+    expect(await logSeqs(client, prefix)).toEqual([1, 2, 3]);
+    expect((await new EtcdStorage({ client, prefix, leaderKey, epoch }).load()).keys.map((row) => row.key)).toEqual(["a", "b", "c"]);
+  });
+
+  it("an entry that fails stops the leader: the entry in flight behind it never commits, and the next leader goes on from the one before", async () => {
+    const { prefix, leaderKey, epoch } = await setup();
+    const client = holdingClient();
+    const storage = new EtcdStorage({ client, prefix, leaderKey, epoch });
+    await storage.load();
+    await storage.write(keyBatch(1, "a", 1));
+    const second = client.hold(`${prefix}log/${seqKey(2)}`);
+    const writes = [storage.write(keyBatch(2, "b", 2)), storage.write(keyBatch(3, "c", 3))];
+    await vi.waitFor(() => expect(storage.reorderedWrites).toBe(1));
+    (await second).fail(new Error("the member refused it"));
+    for (const write of writes) await expect(write).rejects.toThrow(/writing to etcd under .* failed: the member refused it/);
+    await expect(storage.write(keyBatch(4, "d", 4))).rejects.toThrow(/the member refused it/);
+    expect(await logSeqs(client, prefix)).toEqual([1]);
+    // The next leader (a new election key) loads entry 1 only and writes its own entry 2.
+    await client.txn([], [{ op: "delete", key: leaderKey }]);
+    const next = await client.put(`${leaderKey}-next`, new Uint8Array());
+    const successor = new EtcdStorage({ client, prefix, leaderKey: `${leaderKey}-next`, epoch: next });
+    expect((await successor.load()).revision).toBe(1);
+    await successor.write(keyBatch(2, "e", 5));
+    expect((await new EtcdStorage({ client, prefix, leaderKey: `${leaderKey}-next`, epoch: next }).load()).keys.map((row) => row.key)).toEqual(["a", "e"]);
+  });
+
+  it("refuses to load a log with a gap (this code never writes one): nothing after a missing entry is replayed", async () => {
+    const { client, prefix, leaderKey, epoch } = await setup();
+    await client.put(`${prefix}log/${seqKey(1)}`, encode({ batch: encodeBatch(keyBatch(1, "a", 1)) }));
+    await client.put(`${prefix}log/${seqKey(3)}`, encode({ batch: encodeBatch(keyBatch(3, "c", 3)) }));
+    await expect(new EtcdStorage({ client, prefix, leaderKey, epoch }).load()).rejects.toThrow(/lacks entry 2 before entry 3; restore a backup/);
+  });
+
   it("a snapshot larger than etcd's 1.5 MiB request limit is written in chunks, and so is a batch that large", async () => {
     const { client, prefix, leaderKey, epoch } = await setup();
     const storage = new EtcdStorage({ client, prefix, leaderKey, epoch });
@@ -117,7 +167,8 @@ describe("EtcdStorage on a real 3-member etcd", () => {
     expect((await client.getPrefix(`${prefix}part/`, { keysOnly: true })).kvs.length).toBe(2);
     await storage.snapshot();
     expect((await client.getPrefix(`${prefix}snapshot/`, { keysOnly: true })).kvs.map((kv) => kv.key.slice(prefix.length).split("/")[2] ?? "manifest")).toHaveLength(3);
-    expect((await client.getPrefix(`${prefix}log/`, { keysOnly: true })).kvs).toEqual([]);
+    // The snapshot's own entry stays (the next entry is guarded by its existence), without its parts.
+    expect(await logSeqs(client, prefix)).toEqual([1]);
     expect((await client.getPrefix(`${prefix}part/`, { keysOnly: true })).kvs).toEqual([]);
     const loaded = await new EtcdStorage({ client, prefix, leaderKey, epoch }).load();
     expect(loaded.keys).toHaveLength(40);
@@ -260,6 +311,42 @@ async function inUse(client: EtcdClient): Promise<number> {
 
 async function fileSize(client: EtcdClient): Promise<number> {
   return Math.max(...(await client.status()).map((status) => (status.ok ? status.dbSize : 0)));
+}
+
+/**
+ * A client whose transaction that puts a held key waits until the test sends it on (or fails it
+ * without reaching etcd): the test decides the order in which etcd sees the entries in flight.
+ */
+function holdingClient() {
+  const holds = new Map<string, (held: { send: () => void; fail: (error: Error) => void }) => void>();
+  class HoldingClient extends EtcdClient {
+    override async txn(...args: Parameters<EtcdClient["txn"]>): ReturnType<EtcdClient["txn"]> {
+      const put = args[1].find((op) => op.op === "put");
+      const onHeld = put && holds.get(put.key);
+      if (put && onHeld) {
+        holds.delete(put.key);
+        await new Promise<void>((send, fail) => onHeld({ send: () => send(), fail }));
+      }
+      return super.txn(...args);
+    }
+
+    /** Resolves once the transaction putting `key` arrives, with what lets it go on. */
+    hold(key: string): Promise<{ send: () => void; fail: (error: Error) => void }> {
+      return new Promise((resolve) => holds.set(key, resolve));
+    }
+  }
+  const client = new HoldingClient(cluster.endpoints);
+  defer(() => client.close());
+  return client;
+}
+
+/** The sequence numbers of the log entries stored under `prefix`. */
+async function logSeqs(client: EtcdClient, prefix: string): Promise<number[]> {
+  return (await client.getPrefix(`${prefix}log/`, { keysOnly: true })).kvs.map((kv) => Number(kv.key.slice(`${prefix}log/`.length)));
+}
+
+function seqKey(seq: number): string {
+  return String(seq).padStart(16, "0");
 }
 
 function keyBatch(revision: number, key: string, value: Value): Batch {

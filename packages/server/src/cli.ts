@@ -82,6 +82,7 @@ program
   .addOption(new Option("--cluster-secret-file <file>", "a secret shared by every gateway: followers prove themselves to the leader with it and pass clients' real addresses").env("LEASEHOLD_CLUSTER_SECRET_FILE"))
   .addOption(new Option("--advertise <url>", "the URL other gateways reach this one at (default ws://host:port as it listens)").env("LEASEHOLD_ADVERTISE"))
   .addOption(new Option("--etcd-prefix <prefix>", "where in etcd the cluster keeps its keys").env("LEASEHOLD_ETCD_PREFIX").default("/leasehold/"))
+  .addOption(new Option("--etcd-writes-in-flight <n>", "the leader's group commits in flight to etcd at once: their round trips overlap; more than 1 was slower on a 2-core machine (BENCHMARKS.md §8)").env("LEASEHOLD_ETCD_WRITES_IN_FLIGHT").default(1).argParser(integer(1, 16)))
   .addOption(new Option("--election-ttl <s>", "TTL of the leader's election lease: a failover takes about this long (etcd's minimum: 1.5 election timeouts)").env("LEASEHOLD_ELECTION_TTL").default(2).argParser(integer(1, 60)))
   .action(async (options: ServeOptions) => {
     const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
@@ -182,6 +183,7 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     endpoints,
     prefix: options.etcdPrefix,
     electionTtlSeconds: options.electionTtl,
+    writesInFlight: options.etcdWritesInFlight,
     advertise: options.advertise,
     server: { ...serverOptions, dataDir: null, clusterSecret },
   });
@@ -217,6 +219,7 @@ interface ServeOptions {
   advertise?: string;
   etcdPrefix: string;
   electionTtl: number;
+  etcdWritesInFlight: number;
   host: string;
   port: number;
   heartbeat?: number;

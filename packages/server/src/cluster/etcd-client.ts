@@ -54,10 +54,14 @@ export class EtcdClient {
    * One transaction: if every `compare` holds, `success` runs, else `failure`. The range reads among
    * the operations come back in `ranges`, in the order of the operations (undefined for the others).
    */
-  async txn(compare: readonly CreateRevisionIs[], success: readonly TxnOp[], failure: readonly TxnOp[] = []): Promise<TxnResult> {
+  async txn(compare: readonly Compare[], success: readonly TxnOp[], failure: readonly TxnOp[] = []): Promise<TxnResult> {
     const response = await this.#write(({ etcd }, call) =>
       etcd.kv.txn({
-        compare: compare.map((entry) => ({ key: bytes(entry.key), target: "Create", result: "Equal", create_revision: entry.createRevision })),
+        compare: compare.map((entry) =>
+          "exists" in entry
+            ? { key: bytes(entry.key), target: "Create", result: "Greater", create_revision: 0 }
+            : { key: bytes(entry.key), target: "Create", result: "Equal", create_revision: entry.createRevision },
+        ),
         success: success.map(requestOp),
         failure: failure.map(requestOp),
       }, call),
@@ -252,6 +256,14 @@ export interface CreateRevisionIs {
   key: string;
   createRevision: number;
 }
+
+/** A compare of a transaction: the key exists (`create_revision(key) > 0`). */
+export interface KeyExists {
+  key: string;
+  exists: true;
+}
+
+export type Compare = CreateRevisionIs | KeyExists;
 
 export type TxnOp =
   | { op: "put"; key: string; value: Uint8Array; lease?: string }

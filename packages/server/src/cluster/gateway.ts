@@ -101,6 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           prefix: dataPrefixOf(options.prefix),
           leaderKey: term.key,
           epoch: term.epoch,
+          writesInFlight: options.writesInFlight,
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),
         });
         server = await createServer({ ...options.server, host, port, storage, authority: leadership });
@@ -184,6 +185,8 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** Deadline of each etcd write, in ms; default `writeTimeoutFor(electionTtlSeconds)`, half the TTL. */
   writeTimeoutMs?: number;
+  /** The leader's log entries in flight to etcd at once (EtcdStorage's `writesInFlight`, default 1). */
+  writesInFlight?: number;
   /** The server the leader runs, and the listener (host, port, origins, frame size) of every role. */
   server: ServerOptions & { logger?: Logger };
 }

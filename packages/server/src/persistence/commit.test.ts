@@ -115,4 +115,76 @@ describe("CommitPipeline", () => {
     expect(commits.failure?.message).toBe("etcd unreachable");
     expect(sent).toEqual([]);
   });
+
+  it("with writesInFlight 3: three batches go out at once, the fourth waits for a slot, and replies go in batch order whatever order the writes end in", async () => {
+    const { commits, writes, sent, turn, settle } = windowedPipeline(3);
+    for (const id of [1, 2, 3, 4]) turn(id);
+    // The window is full: the fourth turn's change waits in the journal, its reply behind it.
+    expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2"], ["c3"]]);
+    writes[2]!.settle();
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([]);
+    writes[0]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3]);
+    // A slot freed: the fourth turn's change went out.
+    expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2"], ["c3"], ["c4"]]);
+    // A read's reply (no change of its own) waits behind the batch in flight.
+    commits.send(sender(sent), { type: "reply", id: 50, result: {} });
+    await settle();
+    expect(sent).toEqual([1, 2, 3]);
+    writes[3]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3, 4, 50]);
+    await commits.settled();
+  });
+
+  it("with writesInFlight 3: a batch that fails stops everything behind it, even batches that committed after it was sent", async () => {
+    const { commits, writes, sent, turn, settle, failures } = windowedPipeline(3);
+    for (const id of [1, 2, 3]) turn(id);
+    writes[0]!.settle();
+    writes[2]!.settle();
+    await settle();
+    expect(sent).toEqual([1]);
+    writes[1]!.fail(new Error("etcd refused entry 2"));
+    await settle();
+    expect(failures).toEqual(["etcd refused entry 2"]);
+    turn(4);
+    await settle();
+    // Nothing behind the failure is acknowledged, and nothing more is written.
+    expect([sent, writes.length]).toEqual([[1], 3]);
+    await commits.settled();
+  });
 });
+
+/** A pipeline over a store that keeps each write's promise for the test to settle, in any order; `turn(id)` is one turn: a change to counter `c<id>` and reply `id`. */
+function windowedPipeline(writesInFlight: number) {
+  const writes: { names: string[]; settle: () => void; fail: (error: Error) => void }[] = [];
+  const sent: number[] = [];
+  const failures: string[] = [];
+  const turnEnds: (() => void)[] = [];
+  const storage = {
+    durable: true,
+    writesInFlight,
+    load: emptyState,
+    write: (batch: Batch) => new Promise<void>((resolve, reject) => void writes.push({ names: [...batch.counters.keys()], settle: resolve, fail: reject })),
+    close: () => {},
+  };
+  const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), (error) => void failures.push(error.message), (callback) => void turnEnds.push(callback));
+  const owner = new Account("test", DEFAULT_LIMITS);
+  const turn = (id: number) => {
+    commits.journal.counter(`c${id}`, id, owner);
+    commits.send(sender(sent), { type: "reply", id, result: {} });
+    for (let end = turnEnds.shift(); end; end = turnEnds.shift()) end();
+  };
+  const settle = async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let end = turnEnds.shift(); end; end = turnEnds.shift()) end();
+  };
+  return { commits, writes, sent, failures, turn, settle };
+}
+
+function sender(sent: number[]) {
+  return { sendNow: (message: ServerMessage) => void sent.push(message.type === "reply" ? message.id : -1) };
+}

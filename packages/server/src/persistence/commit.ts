@@ -32,9 +32,13 @@ export interface Sender {
  * transaction (one fsync), and only then are their replies and pushes sent. A reply is therefore
  * never sent for a change that a crash could still lose. With in-memory storage messages go at once.
  *
- * A store whose `write` returns a promise (etcd) has one batch in flight at a time: what changes
- * meanwhile collects in the journal and goes in the next batch, written when the one in flight is
- * done, so batches commit in order and grow with the store's latency rather than queueing up.
+ * A store whose `write` returns a promise (etcd) has up to `storage.writesInFlight` batches in flight
+ * (default 1): each turn's changes go out at once while a slot is free, so that their round trips
+ * overlap; once every slot is taken, what changes meanwhile collects in the journal and goes in one
+ * batch when the oldest settles, so batches grow with the store's latency rather than queueing up.
+ * The store keeps batches in order (storage.ts); the messages held behind a batch are released only
+ * once it and every batch before it have committed, and a failed batch stops everything: nothing
+ * behind it, in the same or a later batch, is ever sent.
  */
 export class CommitPipeline {
   readonly journal: Journal;
@@ -43,10 +47,9 @@ export class CommitPipeline {
   #scheduled = false;
   /** When the commit now scheduled was first asked for (performance.now()), or undefined: for the readiness probe. */
   #scheduledAt: number | undefined;
-  /** When the batch in flight was asked for, or undefined: a write that never settles is a stuck commit too. */
-  #inFlightSince: number | undefined;
-  /** A write has not settled yet: flushes wait for it. */
-  #inFlight: Promise<void> | undefined;
+  /** Batches written and not yet released, oldest first, each with the messages held behind it. */
+  #inFlight: InFlightBatch[] = [];
+  readonly #window: number;
   #failure: Error | undefined;
 
   constructor(
@@ -61,6 +64,7 @@ export class CommitPipeline {
     readonly authority?: ServingAuthority,
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
+    this.#window = Math.max(1, storage.writesInFlight ?? 1);
   }
 
   get failure(): Error | undefined {
@@ -72,7 +76,8 @@ export class CommitPipeline {
    * commit that does not run, or a write that does not settle, keeps growing it.
    */
   get pendingMs(): number {
-    const since = Math.min(this.#scheduledAt ?? Infinity, this.#inFlightSince ?? Infinity);
+    // A write that never settles is a stuck commit too: counted from when its batch was asked for.
+    const since = Math.min(this.#scheduledAt ?? Infinity, this.#inFlight[0]?.askedAt ?? Infinity);
     return since === Infinity ? 0 : performance.now() - since;
   }
 
@@ -106,7 +111,7 @@ export class CommitPipeline {
    * error or a `bye` reply must not close before that message is sent.
    */
   after(action: () => void): void {
-    if ((this.#held.length === 0 && !this.#inFlight) || this.#failure) {
+    if ((this.#held.length === 0 && this.#inFlight.length === 0) || this.#failure) {
       action();
       return;
     }
@@ -114,11 +119,11 @@ export class CommitPipeline {
     this.#schedule();
   }
 
-  /** Commits what changed and releases the messages held behind it (once the batch in flight, if any, is done). */
+  /** Commits what changed and releases the messages held behind it (at once while fewer than the window's batches are in flight). */
   flush(): void {
     this.#scheduled = false;
-    if (this.#inFlight || !this.serving()) return;
-    const askedAt = this.#scheduledAt;
+    if (this.#inFlight.length >= this.#window || !this.serving()) return;
+    const askedAt = this.#scheduledAt ?? performance.now();
     this.#scheduledAt = undefined;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
@@ -134,30 +139,29 @@ export class CommitPipeline {
       }
     }
     if (!(written instanceof Promise)) {
-      for (const release of held) release();
+      // No change of its own (or a store that answers at once): its messages follow the batches in flight.
+      const last = this.#inFlight.at(-1);
+      if (last) last.held.push(...held);
+      else for (const release of held) release();
       return;
     }
-    this.#inFlightSince = askedAt ?? performance.now();
-    this.#inFlight = written.then(
+    const entry: InFlightBatch = { held, askedAt, written, committed: false };
+    this.#inFlight.push(entry);
+    written.then(
       () => {
-        this.#inFlight = undefined;
-        this.#inFlightSince = undefined;
-        for (const release of held) release();
-        // What arrived while this batch was in flight goes in the next one.
+        entry.committed = true;
+        this.#releaseCommitted();
+        // What arrived while every slot was taken goes in the next batch.
         if (this.#held.length > 0 || this.journal.dirty) this.flush();
       },
-      (error: unknown) => {
-        this.#inFlight = undefined;
-        this.#inFlightSince = undefined;
-        this.fail(error);
-      },
+      (error: unknown) => this.fail(error),
     );
   }
 
   /** Resolves once no write is in flight (for a clean close). */
   async settled(): Promise<void> {
     // Once failed (storage, or a cluster leader deposed) nothing waits on a write's outcome any more.
-    while (this.#inFlight && !this.#failure) await this.#inFlight;
+    while (this.#inFlight.length > 0 && !this.#failure) await this.#inFlight.at(-1)?.written.catch(() => undefined);
   }
 
   /** Stops acknowledging anything: held messages are dropped and `onFailure` is told (once). */
@@ -165,7 +169,16 @@ export class CommitPipeline {
     if (this.#failure) return;
     this.#failure = error instanceof Error ? error : new Error(String(error));
     this.#held = [];
+    this.#inFlight = [];
     this.onFailure(this.#failure);
+  }
+
+  /** Releases, oldest first, the messages of every batch committed with all the batches before it. */
+  #releaseCommitted(): void {
+    for (let oldest = this.#inFlight[0]; oldest?.committed && !this.#failure; oldest = this.#inFlight[0]) {
+      this.#inFlight.shift();
+      for (const release of oldest.held) release();
+    }
   }
 
   #schedule(): void {
@@ -176,4 +189,13 @@ export class CommitPipeline {
     // After the poll phase: every request already read in this turn joins the same transaction.
     this.afterReads(() => this.flush());
   }
+}
+
+interface InFlightBatch {
+  /** Messages to send once this batch and every one before it have committed. */
+  held: (() => void)[];
+  /** When its commit was first asked for (performance.now()): for `pendingMs`. */
+  askedAt: number;
+  written: Promise<void>;
+  committed: boolean;
 }

@@ -1,5 +1,5 @@
 import { decode, encode } from "@leasehold/protocol";
-import { EtcdRequestError, type EtcdClient, type KeyValue, type TxnOp } from "../cluster/etcd-client.js";
+import { EtcdRequestError, type Compare, type EtcdClient, type KeyValue, type TxnOp } from "../cluster/etcd-client.js";
 import { HandedOverError, StorageError, type Batch, type Storage, type StoredState } from "./storage.js";
 import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from "./stored-tables.js";
 
@@ -8,12 +8,22 @@ import { StoredTables, decodeBatch, decodeState, encodeBatch, encodeState } from
  * - `log/<seq>`: one group commit each, written by one transaction guarded by
  *   `create_revision(leaderKey) == epoch`: once the leader's election key is gone (its lease lapsed or
  *   was revoked) no write of it can succeed, however late it arrives; the guard's failure throws
- *   LeaderDeposedError and the server stops that leader. A batch too big for one etcd request (1.5
- *   MiB by default) is written first as `part/<seq>/<n>` keys, each guarded the same way, and the log
- *   key that names them commits it; parts without their log key are never read.
+ *   LeaderDeposedError and the server stops that leader. Up to `writesInFlight` entries are in flight
+ *   at once, and etcd may apply their transactions in any order (each gRPC call is its own goroutine
+ *   on the member, and a follower member forwards proposals to its raft leader), so each entry after
+ *   the first this leader writes is also guarded by its predecessor's existence: `log/<seq>` exists
+ *   only if `log/<seq - 1>` did when it committed, so the log never has a gap, a load never replays
+ *   an entry that follows a missing one, and no token or revision of an entry past a failed one is
+ *   ever stored. An entry that reached etcd before its predecessor is refused and sent again once the
+ *   predecessor has committed: with 3 in flight on a loaded 2-core machine that was 2 entries in 3
+ *   (etcd orders only a request sent after the previous one's answer: etcd-io/etcd#11672). A batch
+ *   too big for one etcd request (1.5 MiB by default) is written first as `part/<seq>/<n>` keys,
+ *   each guarded the same way, and the log key that names them commits it; parts without their log
+ *   key are never read.
  * - `snapshot/manifest` and `snapshot/<seq>/<n>`: the whole state as of log entry `seq`, in chunks
  *   under the request limit. After each snapshot the log entries it covers and the older snapshot's
- *   chunks are deleted in the transaction that switches the manifest, and etcd's history before it is
+ *   chunks are deleted in the transaction that switches the manifest (all but `log/<seq>` itself,
+ *   the predecessor of the next entry, perhaps already in flight), and etcd's history before it is
  *   compacted, so that etcd's database stays bounded (see the README on defragmentation).
  * - `floor`: a revision that every token handed out afterwards exceeds (`raiseTokenFloor`). `leasehold
  *   restore` and `import` do not need it: they raise the stored revision itself, in the batch that
@@ -32,18 +42,25 @@ export class EtcdStorage implements Storage {
   readonly #snapshotAfterEntries: number;
   readonly #snapshotAfterBytes: number;
   readonly #onSnapshotFailed: ((error: Error) => void) | undefined;
-  /** The state as of the last written batch: what a snapshot writes. */
+  readonly writesInFlight: number;
+  /** The state as of the last committed batch (`#lastSeq`): what a snapshot writes. */
   #tables = new StoredTables();
+  /** The last entry committed with every entry before it. */
   #lastSeq = 0;
+  /** The number the next `write` takes. */
+  #nextSeq = 1;
+  /** The last entry that `load` read: the first write after it has no predecessor of this leader's to wait for. */
+  #loadedSeq = 0;
   #snapshotSeq = 0;
   #logEntriesSinceSnapshot = 0;
   #logBytesSinceSnapshot = 0;
   /** Bytes of the last snapshot written or loaded: the log may grow to a share of it before the next. */
   #snapshotBytes = 0;
   #lastLoad: LoadFigures | undefined;
-  /** Writes are applied in order: each waits for the one before. */
+  /** The promise of the last `write`: the next one's predecessor. */
   #tail: Promise<void> = Promise.resolve();
   #snapshotting: Promise<void> | undefined;
+  #reorderedWrites = 0;
   #failure: Error | undefined;
   #loaded = false;
   #closed = false;
@@ -57,6 +74,7 @@ export class EtcdStorage implements Storage {
     this.#snapshotAfterEntries = options.snapshotAfterEntries ?? SNAPSHOT_AFTER_ENTRIES;
     this.#snapshotAfterBytes = options.snapshotAfterBytes ?? SNAPSHOT_AFTER_BYTES;
     this.#onSnapshotFailed = options.onSnapshotFailed;
+    this.writesInFlight = options.writesInFlight ?? DEFAULT_WRITES_IN_FLIGHT;
   }
 
   /** The snapshot and every log entry after it, replayed; the revision raised to the token floor. */
@@ -78,6 +96,9 @@ export class EtcdStorage implements Storage {
       for (const entry of await this.#readAll(logPrefix, atRevision)) {
         const seq = Number(entry.key.slice(logPrefix.length));
         if (seq <= lastSeq) continue;
+        // Cannot happen (each entry is guarded by its predecessor's existence); replaying past a gap
+        // would resurrect changes whose causes are lost, so nothing is served from such a log.
+        if (seq !== lastSeq + 1) throw new StorageError(`the log in etcd under ${this.#prefix} lacks entry ${lastSeq + 1} before entry ${seq}; restore a backup`);
         const batchBytes = await this.#logEntryBytes(seq, entry.value, atRevision);
         tables.apply(decodeBatch(batchBytes));
         lastSeq = seq;
@@ -88,6 +109,8 @@ export class EtcdStorage implements Storage {
       const floor = floorRead.kvs[0] ? Number(decode(floorRead.kvs[0].value)) : 0;
       this.#tables = tables;
       this.#lastSeq = lastSeq;
+      this.#nextSeq = lastSeq + 1;
+      this.#loadedSeq = lastSeq;
       this.#snapshotSeq = manifest?.seq ?? 0;
       this.#logEntriesSinceSnapshot = entries;
       this.#logBytesSinceSnapshot = bytes;
@@ -102,8 +125,13 @@ export class EtcdStorage implements Storage {
     }
   }
 
+  /**
+   * Sends the batch as the next log entry at once, beside the writes still in flight; resolves once
+   * it and every earlier entry have committed, rejects if it or any earlier entry failed.
+   */
   write(batch: Batch): Promise<void> {
-    const done = this.#tail.then(() => this.#writeNow(batch));
+    const seq = this.#nextSeq++;
+    const done = this.#writeInOrder(seq, batch, this.#tail);
     this.#tail = done.catch(() => undefined);
     return done;
   }
@@ -123,6 +151,11 @@ export class EtcdStorage implements Storage {
   /** What the last `load` read and how long it took (logged by a new leader; printed by the failover bench). */
   get lastLoad(): LoadFigures | undefined {
     return this.#lastLoad;
+  }
+
+  /** Log entries that reached etcd before their predecessor and were sent again after it (for tests and measurements). */
+  get reorderedWrites(): number {
+    return this.#reorderedWrites;
   }
 
   /** Raises the token floor to `revision` (never lowers it). Guarded like a write. */
@@ -145,11 +178,15 @@ export class EtcdStorage implements Storage {
     await this.#snapshotting?.catch(() => undefined);
   }
 
-  async #writeNow(batch: Batch): Promise<void> {
+  async #writeInOrder(seq: number, batch: Batch, previous: Promise<void>): Promise<void> {
     if (this.#failure) throw this.#failure;
     if (!this.#loaded) throw new StorageError("EtcdStorage.write before load(): a leader loads the state before it commits anything");
-    const seq = this.#lastSeq + 1;
     const bytes = encodeBatch(batch);
+    // Settles once the predecessor has committed (or failed): the failure is #failure by then.
+    const predecessor = previous.then(() => {
+      if (this.#failure) throw this.#failure;
+    });
+    predecessor.catch(() => undefined);
     try {
       const logKey = this.#key(`log/${seqKey(seq)}`);
       let value: Uint8Array = entryOf({ batch: bytes });
@@ -158,9 +195,12 @@ export class EtcdStorage implements Storage {
         for (const [index, part] of parts.entries()) await this.#guarded([{ op: "put", key: this.#key(`part/${seqKey(seq)}/${seqKey(index)}`), value: part }]);
         value = entryOf({ parts: parts.length });
       }
-      await this.#commitLogEntry(logKey, value);
+      const predecessorKey = seq > this.#loadedSeq + 1 ? this.#key(`log/${seqKey(seq - 1)}`) : undefined;
+      await this.#commitLogEntry(logKey, value, predecessorKey, predecessor);
+      // Acknowledged in order: not before every earlier entry has committed.
+      await predecessor;
     } catch (error) {
-      this.#failure = error instanceof LeaderDeposedError ? error : new StorageError(`writing to etcd under ${this.#prefix} failed: ${describe(error)}`, { cause: error });
+      this.#failure ??= error instanceof StorageError ? error : new StorageError(`writing to etcd under ${this.#prefix} failed: ${describe(error)}`, { cause: error });
       throw this.#failure;
     }
     this.#lastSeq = seq;
@@ -187,25 +227,29 @@ export class EtcdStorage implements Storage {
   /**
    * Commits one log entry. The transaction also requires that the key is new, which makes it safe
    * to send again when an attempt's outcome is unknown (a member died with it in flight): a second
-   * attempt either commits or finds the first one's entry, byte for byte.
+   * attempt either commits or finds the first one's entry, byte for byte. With `predecessorKey` it
+   * also requires that entry to exist; refused only for its lack, it is sent again once `predecessor`
+   * (that entry's own write) has committed, and fails with it.
    */
-  async #commitLogEntry(key: string, value: Uint8Array): Promise<void> {
-    const result = await this.#sendAgainIfUnknown(() =>
-      this.#client.txn(
-        [
-          { key: this.#leaderKey, createRevision: this.#epoch },
-          { key, createRevision: 0 },
-        ],
-        [{ op: "put", key, value }],
-        [{ op: "get", key: this.#leaderKey }, { op: "get", key }],
-      ),
-    );
-    if (result.succeeded) return;
-    const leader = result.ranges[0]?.[0];
-    if (leader?.createRevision !== this.#epoch) throw this.#deposed(leader);
-    const existing = result.ranges[1]?.[0];
-    if (existing && Buffer.from(value).equals(existing.value)) return;
-    throw new StorageError(`log entry ${key} already exists with other contents: two writers under ${this.#prefix}? Stop every gateway and check the configuration`);
+  async #commitLogEntry(key: string, value: Uint8Array, predecessorKey: string | undefined, predecessor: Promise<void>): Promise<void> {
+    const compare: Compare[] = [
+      { key: this.#leaderKey, createRevision: this.#epoch },
+      { key, createRevision: 0 },
+      ...(predecessorKey === undefined ? [] : [{ key: predecessorKey, exists: true as const }]),
+    ];
+    const reads: TxnOp[] = [{ op: "get", key: this.#leaderKey }, { op: "get", key }, ...(predecessorKey === undefined ? [] : [{ op: "get" as const, key: predecessorKey }])];
+    for (let waitedForPredecessor = false; ; waitedForPredecessor = true) {
+      const result = await this.#sendAgainIfUnknown(() => this.#client.txn(compare, [{ op: "put", key, value }], reads));
+      if (result.succeeded) return;
+      const leader = result.ranges[0]?.[0];
+      if (leader?.createRevision !== this.#epoch) throw this.#deposed(leader);
+      const existing = result.ranges[1]?.[0];
+      if (existing && Buffer.from(value).equals(existing.value)) return;
+      if (existing) throw new StorageError(`log entry ${key} already exists with other contents: two writers under ${this.#prefix}? Stop every gateway and check the configuration`);
+      if (waitedForPredecessor) throw new StorageError(`log entry ${predecessorKey ?? "?"} is missing after it committed: was the data under ${this.#prefix} changed by hand? Restore a backup`);
+      this.#reorderedWrites++;
+      await predecessor;
+    }
   }
 
   /**
@@ -246,7 +290,8 @@ export class EtcdStorage implements Storage {
         { op: "put", key: this.#key("snapshot/manifest"), value: encode({ seq, chunks: chunks.length, bytes: bytes.length } satisfies Manifest) },
         // Older snapshots (and chunks a dead leader left half-written) sort before this one.
         { op: "deleteRange", key: this.#key("snapshot/0"), end: this.#key(chunkPrefix) },
-        { op: "deleteRange", key: this.#key("log/"), end: this.#key(`log/${next}`) },
+        // Not log/<seq> itself: the next entry, perhaps in flight now, is guarded by its existence.
+        { op: "deleteRange", key: this.#key("log/"), end: this.#key(`log/${seqKey(seq)}`) },
         { op: "deleteRange", key: this.#key("part/"), end: this.#key(`part/${next}`) },
       ]);
       this.#snapshotSeq = seq;
@@ -317,6 +362,12 @@ export interface EtcdStorageOptions {
    */
   snapshotAfterEntries?: number;
   snapshotAfterBytes?: number;
+  /**
+   * Log entries in flight at once (default 1): their round trips to etcd overlap, and etcd puts
+   * concurrent proposals in one raft append and WAL fsync. Not more by default: measured on this
+   * 2-core machine, 3 in flight gave half the lock pairs per second of 1 (BENCHMARKS.md §8).
+   */
+  writesInFlight?: number;
   /** Told when a snapshot taken by itself failed (to log it); a deposed leader's next write fails anyway. */
   onSnapshotFailed?: (error: Error) => void;
 }
@@ -339,6 +390,8 @@ export class LeaderDeposedError extends HandedOverError {
 }
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+/** See `writesInFlight`. */
+const DEFAULT_WRITES_IN_FLIGHT = 1;
 /**
  * A new leader replays the log since the last snapshot before it serves, so the log's length is
  * part of every failover. Measured on this 2-core machine at a load of 15 (3 etcd members, entries

@@ -6,8 +6,9 @@ import type { LockMode, Value } from "@leasehold/protocol";
  * rules of leases and locks stay in the coordinator; a store only keeps rows, so that another backend
  * (etcd, a replicated log) can implement this without touching them.
  *
- * SQLite answers at once; a networked store (etcd) returns promises. The commit pipeline keeps one
- * batch in flight and holds every reply behind its batch either way (persistence/commit.ts).
+ * SQLite answers at once; a networked store (etcd) returns promises. The commit pipeline keeps up to
+ * `writesInFlight` batches in flight and holds every reply behind its batch and every batch before it
+ * either way (persistence/commit.ts).
  */
 export interface Storage {
   /** False for the in-memory store: nothing is written, and replies need not wait for a commit. */
@@ -15,8 +16,14 @@ export interface Storage {
   /** Everything stored, as of the last completed batch. */
   load(): StoredState | Promise<StoredState>;
   /**
+   * How many writes may be unsettled at once (default 1). A store that allows more keeps them in
+   * call order whatever order their round trips end in: a batch is never stored without every batch
+   * written before it, and its promise resolves only after theirs.
+   */
+  readonly writesInFlight?: number;
+  /**
    * Applies a batch atomically; throws (or rejects) if it could not be made durable (then nothing of
-   * it is applied). Never called again before the previous call's promise settled.
+   * it is applied). Never called while `writesInFlight` earlier calls' promises are unsettled.
    */
   write(batch: Batch): void | Promise<void>;
   /** Bytes the store takes on disk, for the metrics; absent for a store without one. */

@@ -14,6 +14,10 @@ export class TimedStorage implements Storage {
     return this.inner.durable;
   }
 
+  get writesInFlight(): number | undefined {
+    return this.inner.writesInFlight;
+  }
+
   load(): StoredState | Promise<StoredState> {
     return this.inner.load();
   }
