@@ -63,7 +63,7 @@ async function main(): Promise<void> {
 
   const aggregates = aggregate(result.rows);
   const redisLevels = new Set(result.rows.filter((row) => row.workload === "sessions" && row.system === "redis" && row.skipped === undefined).map((row) => row.variant));
-  const commonLevel = [...profile.sessions.levels].reverse().map(sessionsLabel).find((label) => redisLevels.has(label));
+  const commonLevels = profile.sessions.levels.map(sessionsLabel).filter((label) => redisLevels.has(label));
   // leasehold's highest session level, where the holders' count of lost locks is recorded.
   const largeSessions = () => {
     const levels = aggregates.filter((entry) => entry.workload === "sessions" && entry.system === "leasehold" && entry.metrics.sessionsOpen !== undefined);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     uncontendedClients: profile.uncontended.clients,
     contendedVariant: `${profile.contended.clients} clients`,
     queueDepths: profile.queueDepth.depths,
-    sessionsVariant: commonLevel,
+    sessionsVariants: commonLevels,
     durableLabels: DURABLE_LABELS,
     largeSessions: largeSessions(),
     clusterLabels: CLUSTER_LABELS,

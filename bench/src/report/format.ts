@@ -14,6 +14,10 @@ export function ms(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} ms`;
 }
 
+export function us(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} µs`;
+}
+
 export function ratio(value: number | undefined): string {
   if (value === Number.POSITIVE_INFINITY) return "∞";
   return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)}×`;

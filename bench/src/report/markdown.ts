@@ -1,7 +1,7 @@
 import type { MachineFacts } from "../infra/machine.js";
 import type { Profile } from "../profile.js";
 import { find, pairedRatio, type Aggregate, type WorkloadId } from "../results.js";
-import { bytes, ms, num, pct, ratio, table } from "./format.js";
+import { bytes, ms, num, pct, ratio, table, us } from "./format.js";
 import type { TargetResult } from "./targets.js";
 
 export interface ReportInput {
@@ -296,10 +296,6 @@ function statusMark(status: TargetResult["status"]): string {
 
 function seconds(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} s`;
-}
-
-function us(value: number | undefined): string {
-  return value === undefined || !Number.isFinite(value) ? "–" : `${num(value)} µs`;
 }
 
 const METHOD = [

@@ -1,5 +1,5 @@
 import { find, pairedRatio, type Aggregate } from "../results.js";
-import { bytes, ms, num, pct, ratio } from "./format.js";
+import { bytes, ms, num, pct, ratio, us } from "./format.js";
 
 /** One goal from the issue, what this run measured for it, and whether it was met. */
 export interface TargetResult {
@@ -16,8 +16,8 @@ export interface TargetInputs {
   uncontendedClients: readonly number[];
   contendedVariant: string;
   queueDepths: readonly number[];
-  /** The largest session level measured for Redis and leasehold alike. */
-  sessionsVariant: string | undefined;
+  /** The session levels measured for Redis and leasehold alike, lowest first. */
+  sessionsVariants: readonly string[];
   /** The labels of leasehold's in-memory and default durable servers in the durable workload. */
   durableLabels: { memory: string; durable: string };
   /** leasehold's largest session level, and the locks its holders found lost when they let go. */
@@ -30,6 +30,10 @@ export interface TargetInputs {
   mixedVariant: string;
 }
 
+/**
+ * Issue 16's goals (and the earlier issues' that still stand) against one run's figures. Throughput
+ * ratios are paired by pass; a goal whose figures the run lacks is "not measured", never met.
+ */
 export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   const get: Lookup = (workload, variant, system, metric) => {
     const value = find(inputs.aggregates, workload, variant, system)?.metrics[metric];
@@ -51,8 +55,13 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
 
   for (const clients of inputs.uncontendedClients) {
     const variant = clientsLabel(clients);
-    atLeast(`uncontended, ${variant}: pairs/s vs Redis`, "≥ 1.0×", paired("uncontended", variant, "leasehold", "redis", "pairsPerS"), 1, ratio);
+    atLeast(`uncontended, ${variant}: pairs/s vs Redis`, "≥ 1.1×", paired("uncontended", variant, "leasehold", "redis", "pairsPerS"), 1.1, ratio);
     atLeast(`uncontended, ${variant}: pairs/s vs etcd (leasehold in memory)`, "≥ 10×", paired("uncontended", variant, "leasehold", "etcd", "pairsPerS"), 10, ratio);
+    // The server process's utime + stime over the window, divided by the pairs (workloads/common.ts).
+    const cpuUs = (system: string) => get("uncontended", variant, system, "serverCpuUsPerOp");
+    atMost(`uncontended, ${variant}: server CPU per pair vs Redis`, "≤ 1.2×", paired("uncontended", variant, "leasehold", "redis", "serverCpuUsPerOp"), 1.2, (value) =>
+      `${ratio(value)} (${us(cpuUs("leasehold"))} vs ${us(cpuUs("redis"))})`,
+    );
   }
   const contended = inputs.contendedVariant;
   atLeast("contended: grants to another client", "≥ 99 %", get("contended", contended, "leasehold", "otherClientShare"), 0.99, pct);
@@ -74,28 +83,33 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
       (value) => `${ratio(value)} (${ms(at(deep))} vs ${ms(at(shallow))})`,
     );
   }
-  const level = inputs.sessionsVariant;
-  const both = (metric: string) =>
+  const both = (level: string | undefined, metric: string) =>
     level === undefined ? { mine: undefined, redis: undefined } : { mine: get("sessions", level, "leasehold", metric), redis: get("sessions", level, "redis", metric) };
-  const memory = both("bytesPerSession");
-  atMost(`memory per idle session vs Redis${level === undefined ? "" : ` (${level})`}`, "≤ 1.0×", over(memory.mine, memory.redis), 1, (value) =>
-    `${ratio(value)} (${bytes(memory.mine)} vs ${bytes(memory.redis)})`,
-  );
-  const cpu = both("idleServerCpuPct");
+  // Memory at every level both measured: at a low level a server's fixed growth (heap reserve, compiled
+  // code) weighs on each session, at a high one the sessions themselves do; the goal holds at both.
+  for (const level of inputs.sessionsVariants.length > 0 ? inputs.sessionsVariants : [undefined]) {
+    const memory = both(level, "bytesPerSession");
+    atMost(`memory per idle session vs Redis${level === undefined ? "" : ` (${level})`}`, "≤ 0.8×", over(memory.mine, memory.redis), 0.8, (value) =>
+      `${ratio(value)} (${bytes(memory.mine)} vs ${bytes(memory.redis)})`,
+    );
+  }
+  const level = inputs.sessionsVariants.at(-1);
+  const cpu = both(level, "idleServerCpuPct");
   atMost(`idle server CPU vs Redis${level === undefined ? "" : ` (${level})`}`, "≤ 2×", over(cpu.mine, cpu.redis), 2, (value) =>
     `${ratio(value)} (${num(cpu.mine)} % vs ${num(cpu.redis)} % of a core)`,
   );
   for (const op of ["put", "get"]) {
-    atLeast(`key-value ${op}, 16 clients: ops/s vs Redis`, "≥ 1.0×", paired("key-value", op, "leasehold", "redis", "opsPerS"), 1, ratio);
+    atLeast(`key-value ${op}, 16 clients: ops/s vs Redis`, "≥ 1.1×", paired("key-value", op, "leasehold", "redis", "opsPerS"), 1.1, ratio);
   }
   // The default durable mode (an fsync per group commit) against in-memory; the durable workload lists `--memory` first.
-  for (const variant of ["put, 16 clients", "lock pairs, 16 clients"]) {
-    atLeast(`durable (\`--data\`) ${variant}: ops/s vs in-memory`, "≥ 0.5×", paired("durable", variant, inputs.durableLabels.durable, inputs.durableLabels.memory, "opsPerS"), 0.5, ratio);
+  // Issue 16 raised put's goal to 0.7×; lock pairs keep the earlier 0.5× (the issue sets none for them).
+  for (const [variant, bound] of [["put, 16 clients", 0.7], ["lock pairs, 16 clients", 0.5]] as const) {
+    atLeast(`durable (\`--data\`) ${variant}: ops/s vs in-memory`, `≥ ${bound}×`, paired("durable", variant, inputs.durableLabels.durable, inputs.durableLabels.memory, "opsPerS"), bound, ratio);
   }
   // etcd writes every change to its disk log: set against leasehold with its default durable storage
   // too (the uncontended rows above use the in-memory server). Not paired: different workloads' passes.
   const durablePairs = get("durable", "lock pairs, 16 clients", inputs.durableLabels.durable, "opsPerS");
-  atLeast("durable (`--data`) lock pairs, 16 clients vs etcd (uncontended, 16 clients)", "≥ 10×", over(durablePairs, get("uncontended", "16 clients", "etcd", "pairsPerS")), 10, ratio);
+  atLeast("durable (`--data`) lock pairs, 16 clients vs etcd (uncontended, 16 clients)", "≥ 15×", over(durablePairs, get("uncontended", "16 clients", "etcd", "pairsPerS")), 15, ratio);
   for (const attack of ["refused-frame flood", "session parking"]) {
     atMost(
       `under attack (${attack}): bystander p99 vs quiet`,

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First, before the other modules load and their start-up grows the young generation: see young-generation.ts.
+import "./young-generation.js";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
