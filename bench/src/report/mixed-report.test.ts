@@ -64,7 +64,7 @@ function mixedTarget(rows: Row[]) {
     uncontendedClients: [],
     contendedVariant: "16 clients",
     queueDepths: [],
-    sessionsVariant: undefined,
+    sessionsVariants: [],
     durableLabels: { memory: "memory", durable: "durable" },
     largeSessions: undefined,
     clusterLabels: { leader: "leader", etcd: "etcd" },

@@ -80,6 +80,7 @@ function evaluate(rows: readonly (Row | readonly Row[])[], overrides: Partial<Ta
     largeSessions: undefined,
     clusterLabels: { leader: "cluster", etcd: "etcd" },
     electionTtlS: 2,
+    mixedVariant: "100 clients, 50 locks",
     ...overrides,
   });
 }
