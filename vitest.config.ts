@@ -72,6 +72,10 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     passWithNoTests: true,
+    // Transformed sources are kept on disk between runs (node_modules/.experimental-vitest-cache, keyed by each
+    // file's content): a second run of the unit tier spent 0.3 s transforming instead of 1.6 s, and took 4.3 s
+    // instead of 6.3 s at a load of 10 (4.5 s of CPU instead of 5.9 s). A first run (CI's) is as before.
+    experimental: { fsModuleCache: true },
     projects: [
       // Budgets per test: the slowest test of each tier on this 2-core machine at a load of 17 (8 engineers'
       // suites at once), plus room: the durability load tests took 22 s there against 6 s on a quieter
