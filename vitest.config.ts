@@ -42,7 +42,7 @@ function tier(
     realTime = true,
     globalSetup = [],
     maxWorkers,
-  }: { exclude?: string[]; isolate?: boolean; pool?: "forks" | "threads"; realTime?: boolean; globalSetup?: string[]; maxWorkers?: number } = {},
+  }: { exclude?: string[]; isolate?: boolean; pool?: "forks" | "threads"; realTime?: boolean; globalSetup?: string[]; maxWorkers?: { count: number; groupOrder: number } } = {},
 ): TestProjectInlineConfiguration {
   return {
     extends: true,
@@ -50,8 +50,9 @@ function tier(
       name,
       isolate,
       pool,
-      // Unset: vitest's default, one worker fewer than the cores (one worker on this 2-core machine).
-      ...(maxWorkers === undefined ? {} : { maxWorkers }),
+      // Unset: vitest's default, one worker fewer than the cores (one worker on this 2-core machine). A tier with
+      // its own count runs as its own group, after the tiers of lower groupOrder (vitest refuses the run otherwise).
+      ...(maxWorkers === undefined ? {} : { maxWorkers: maxWorkers.count, sequence: { groupOrder: maxWorkers.groupOrder } }),
       // Tiers on real sockets and processes wait for events up to 10 s (vi.waitFor, expect.poll), not 1 s.
       setupFiles: realTime ? ["test/support/patient-waits.ts"] : [],
       globalSetup,
@@ -89,7 +90,7 @@ export default defineConfig({
       // protocol sources anew, 121 s of import time summed over the tier's files at a load of 18.
       // Three workers, where vitest's default is one on 2 cores: e2e files mostly wait (on sockets, timers, child
       // processes), so three overlap well: 75 s against 106 s for one worker at a load of 11 to 15.
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT, maxWorkers: 3 }),
+      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT, maxWorkers: { count: 3, groupOrder: 1 } }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
       tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),
