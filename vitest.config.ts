@@ -90,7 +90,7 @@ export default defineConfig({
       // protocol sources anew, 121 s of import time summed over the tier's files at a load of 18.
       // Three workers, where vitest's default is one on 2 cores: e2e files mostly wait (on sockets, timers, child
       // processes), so three overlap well: the tier took 75 s against 106 s for one worker at a load of 11 to 15,
-      // unit and e2e together 52 to 57 s at a load of 12 against 168 s for one worker at a load of 11 to 20.
+      // unit and e2e together 52 to 90 s (median 63 s) at a load of 7 to 14 against 168 s for one worker at 11 to 20.
       tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT, maxWorkers: { count: 3, groupOrder: 1 } }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
