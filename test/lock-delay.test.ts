@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { defer, startClient, startServer } from "./support/fixtures.js";
+import { FakeClock } from "@leasehold/protocol";
+import { dataDir, startClient, startServer } from "./support/fixtures.js";
 import { freePort, startServerProcess } from "./support/server-process.js";
 
 // Lock-delay end to end (the rules themselves are tested on fake time in coordinator.test.ts).
@@ -41,33 +39,46 @@ describe("lock-delay", () => {
   });
 
   it("a lock-delay still running when the server is killed runs on after the restart until its wall-clock end, then the waiter is granted", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "leasehold-data-"));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = dataDir();
     const port = await freePort();
     const first = await startServerProcess(["--port", String(port), "--data", dir]);
     const holder = await startClient(first.url);
     const lease = await holder.leases.grant(20_000);
     expect((await holder.locks.acquire("printer", lease.id, { lockDelayMs: DELAY_MS })).acquired).toBe(true);
-    // Wall-clock time, as the server keeps the delay's end; taken before the server starts the delay.
-    const revokedAt = Date.now();
+    // Wall-clock time, as the server keeps the delay's end: it starts the delay between these two readings.
+    const revokedAfter = Date.now();
     expect(await holder.admin.forceRelease("printer")).toBe(true);
+    const revokedBefore = Date.now();
     // The reply came after the commit: a SIGKILL now loses nothing acknowledged.
     const killed = new Promise((resolve) => first.child.process.once("exit", resolve));
     first.child.process.kill("SIGKILL");
     await killed;
 
-    const second = await startServerProcess(["--port", String(port), "--data", dir]);
+    // What the killed process left is read by a server in this process on fake time, its wall clock set
+    // to now: the delay's end is then checked to the millisecond, however long the kill took on a busy machine.
+    const restartedAt = Date.now();
+    const clock = new FakeClock(0, restartedAt);
+    const second = await startServer({ port, dataDir: dir, clock });
     const next = await startClient(second.url);
-    const nextLease = await next.leases.grant(20_000);
-    // A restart takes well under DELAY_MS: the delay still runs.
+    const nextLease = await next.leases.grant(DELAY_MS * 2);
     expect((await next.locks.acquire("printer", nextLease.id)).acquired).toBe(false);
-    const granted = await next.locks.acquire("printer", nextLease.id, { wait: true });
-    const grantedAt = Date.now();
-    expect(granted.acquired).toBe(true);
-    expect(grantedAt - revokedAt).toBeGreaterThanOrEqual(DELAY_MS);
-    expect(grantedAt - revokedAt).toBeLessThan(DELAY_MS + 5_000);
+    let granted = false;
+    const waiting = next.locks.acquire("printer", nextLease.id, { wait: true });
+    waiting.then(
+      () => (granted = true),
+      () => {},
+    );
+    await vi.waitFor(async () => expect((await next.locks.query("printer")).pending).toHaveLength(1));
+    // Not granted a millisecond before the earliest end the delay can have...
+    clock.advance(revokedAfter + DELAY_MS - restartedAt - 1);
+    expect((await next.locks.query("printer")).held).toHaveLength(0);
+    expect(granted).toBe(false);
+    // ...and granted by its latest.
+    clock.advance(revokedBefore - revokedAfter + 1);
+    expect((await next.locks.query("printer")).held).toHaveLength(1);
+    expect((await waiting).acquired).toBe(true);
   });
 });
 
-/** Longer than a restart of the server process takes on a loaded machine, short enough for a quick test. */
-const DELAY_MS = 5_000;
+/** Longer than a kill of the server process takes on a loaded machine; it costs no wall time (fake time after the restart). */
+const DELAY_MS = 60_000;

@@ -1,17 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { LeaseholdClient } from "@leasehold/client";
 import { runCli } from "../support/cli-process.js";
-import { defer, startClient, startServer } from "../support/fixtures.js";
+import { dataDir, startClient, startServer } from "../support/fixtures.js";
+import { issueMore, nextIssued } from "../support/issued.js";
 import { startServerProcess } from "../support/server-process.js";
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-backup-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** The header line of a backup file (persistence/backup-file.ts). */
 function headerOf(file: string): { format: number; kind: string; maxToken: number; maxRevision: number } {
@@ -19,26 +13,9 @@ function headerOf(file: string): { format: number; kind: string; maxToken: numbe
   return JSON.parse(text.slice("leasehold-backup ".length, text.indexOf("\n"))) as ReturnType<typeof headerOf>;
 }
 
-/** A lock and a key written now: the largest token or revision they were given. */
-async function issueMore(client: LeaseholdClient, name: string): Promise<number> {
-  const lease = await client.leases.grant(60_000);
-  const lock = await client.locks.acquire(name, lease.id);
-  const put = await client.put(`${name}/key`, 1);
-  return Math.max(lock.token!, put.revision);
-}
-
-/** The token of a new lock and the revision of a new key on the server at `url`: what it hands out next. */
-async function nextIssued(client: LeaseholdClient): Promise<{ token: number; revision: number }> {
-  const lease = await client.leases.grant(10_000);
-  const lock = await client.locks.acquire("after-restore", lease.id);
-  // A fenced write with the new (large) token: the protocol carries it both ways.
-  const put = await client.put("after-restore/key", 1, { fence: { lock: "after-restore", token: lock.token! } });
-  return { token: lock.token!, revision: put.revision };
-}
-
 describe("leasehold backup and restore of a data directory", () => {
   it("backs up a live server; restored into a new directory, a server has its locks, keys and counters and hands out tokens above every one before, also those granted after the backup", async () => {
-    const source = join(tempDir(), "data");
+    const source = join(dataDir(), "data");
     const first = await startServerProcess(["--port", "0", "--data", source]);
     const client = await startClient(first.url);
     const lease = await client.leases.grant(60_000);
@@ -46,7 +23,7 @@ describe("leasehold backup and restore of a data directory", () => {
     await client.put("config", { mode: "fast" });
     await client.counters.increment("visits", 3);
 
-    const file = join(tempDir(), "leasehold.backup");
+    const file = join(dataDir(), "leasehold.backup");
     const backup = await runCli(["backup", "--data-dir", source, "--out", file]);
     expect(backup.stderr).toBe("");
     expect(backup.status).toBe(0);
@@ -59,7 +36,7 @@ describe("leasehold backup and restore of a data directory", () => {
     const issuedAfter = await issueMore(client, "later");
     expect(issuedAfter).toBeGreaterThan(header.maxRevision);
 
-    const target = join(tempDir(), "restored");
+    const target = join(dataDir(), "restored");
     const restore = await runCli(["restore", file, "--data-dir", target]);
     expect(restore.stderr).toBe("");
     expect(restore.status).toBe(0);
@@ -78,11 +55,11 @@ describe("leasehold backup and restore of a data directory", () => {
   });
 
   it("refuses a directory a server runs on, and one holding data without --force; with --force an older backup replaces it and tokens still grow", async () => {
-    const dir = join(tempDir(), "data");
+    const dir = join(dataDir(), "data");
     const server = await startServerProcess(["--port", "0", "--data", dir]);
     const client = await startClient(server.url);
     await issueMore(client, "before");
-    const file = join(tempDir(), "older.backup");
+    const file = join(dataDir(), "older.backup");
     expect((await runCli(["backup", "--data-dir", dir, "--out", file])).status).toBe(0);
     const issuedAfter = await issueMore(client, "after");
 
@@ -109,11 +86,11 @@ describe("leasehold backup and restore of a data directory", () => {
   });
 
   it("refuses a truncated, damaged, foreign or newer-format file with exit 65 and writes nothing", async () => {
-    const source = join(tempDir(), "data");
+    const source = join(dataDir(), "data");
     const server = await startServer({ dataDir: source });
     const client = await startClient(server.url);
     await issueMore(client, "x");
-    const dir = tempDir();
+    const dir = dataDir();
     const good = join(dir, "good.backup");
     expect((await runCli(["backup", "--data-dir", source, "--out", good])).status).toBe(0);
     const bytes = readFileSync(good);

@@ -1,34 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { LeaseholdClient } from "@leasehold/client";
-import { defer, startClient, startServer } from "../support/fixtures.js";
+import { dataDir, startClient, startServer } from "../support/fixtures.js";
+import { issueMore, nextIssued } from "../support/issued.js";
 import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { leaderOf, startGateways, type GatewayProcess } from "./support/gateways.js";
 import { runCli } from "../support/cli-process.js";
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-backup-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A lock and a key written now: the largest token or revision they were given. */
-async function issueMore(client: LeaseholdClient, name: string): Promise<number> {
-  const lease = await client.leases.grant(60_000);
-  const lock = await client.locks.acquire(name, lease.id);
-  const put = await client.put(`${name}/key`, 1);
-  return Math.max(lock.token!, put.revision);
-}
-
-/** What the leader hands out next: a lock's token, and the revision of a write fenced by it. */
-async function nextIssued(client: LeaseholdClient): Promise<{ token: number; revision: number }> {
-  const lease = await client.leases.grant(10_000);
-  const lock = await client.locks.acquire("after-restore", lease.id);
-  const put = await client.put("after-restore/key", 1, { fence: { lock: "after-restore", token: lock.token! } });
-  return { token: lock.token!, revision: put.revision };
-}
 
 /** One gateway over `cluster` (with `args`), once it leads, and a client on it. */
 async function serveCluster(cluster: EtcdCluster, args: string[] = []): Promise<{ gateway: GatewayProcess; client: LeaseholdClient }> {
@@ -45,7 +22,7 @@ async function stop(gateway: GatewayProcess): Promise<void> {
 describe("backup, restore and import with a cluster on etcd", () => {
   it("imports a live single-node data directory into etcd; the cluster serves its locks, keys and counters and hands out tokens above every one the single node did", async () => {
     const cluster = await startEtcdCluster({ size: 1 });
-    const dir = join(tempDir(), "data");
+    const dir = join(dataDir(), "data");
     const single = await startServer({ dataDir: dir });
     const client = await startClient(single.url);
     const lease = await client.leases.grant(60_000);
@@ -90,7 +67,7 @@ describe("backup, restore and import with a cluster on etcd", () => {
     expect((await nextIssued(served.client)).token).toBeGreaterThan(issuedAfter);
 
     // Back from a cluster to a single node: the same file restores into a data directory.
-    const single = join(tempDir(), "data");
+    const single = join(dataDir(), "data");
     expect((await runCli(["restore", file, "--data-dir", single])).status).toBe(0);
     const server = await startServer({ dataDir: single });
     const singleClient = await startClient(server.url);
@@ -125,7 +102,7 @@ async function backedUpCluster(): Promise<{ cluster: EtcdCluster; etcd: string[]
   const etcd = ["--etcd", cluster.endpoints.join(",")];
   const { gateway, client } = await serveCluster(cluster);
   await issueMore(client, "before");
-  const file = join(tempDir(), "cluster.backup");
+  const file = join(dataDir(), "cluster.backup");
   const backup = await runCli(["backup", ...etcd, "--out", file]);
   expect(backup.stderr).toBe("");
   expect(backup.status).toBe(0);

@@ -25,6 +25,13 @@ export async function startServerProcess(args: string[], nodeArgs: string[] = []
   return { child, url: line.url as string };
 }
 
+/** The exit code of a server process once it has exited (null after a signal). */
+export async function exited(child: ChildScript): Promise<number | null> {
+  const process = child.process;
+  if (process.exitCode !== null || process.signalCode !== null) return process.exitCode;
+  return new Promise((resolve) => process.once("exit", (code) => resolve(code)));
+}
+
 /** Runs the CLI to completion and returns its exit code and what it printed on stderr. */
 export async function runServerToExit(args: string[], timeoutMs = 20_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, [BUILT_CLI, "serve", "--host", "127.0.0.1", ...args], {

@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { encode } from "@leasehold/protocol";
+import { FakeClock, encode } from "@leasehold/protocol";
 import { LEGACY_ACCOUNT } from "../core/accounts.js";
-import { createServer } from "../server.js";
+import { Coordinator } from "../core/coordinator.js";
+import { resolveOptions } from "../options.js";
+import { restore } from "./restore.js";
 import { DATABASE_FILE, SCHEMA_VERSION, SqliteStorage } from "./sqlite-storage.js";
 import { StorageError, emptyBatch, type Batch } from "./storage.js";
 
@@ -143,15 +145,18 @@ describe("a data directory written by the release before quotas (schema version 
     db.close();
   });
 
-  it("is served: its session is restored and its keys and counters count against the legacy account", async () => {
+  it("is restored: its session comes back and its keys and counters count against the legacy account", () => {
     const dir = tempDir();
     writeReleaseOneDatabase(dir);
-    const server = await createServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    // What a server does with its data directory as it starts (server.ts), without the sockets.
+    const storage = new SqliteStorage(dir);
+    const coordinator = new Coordinator(resolveOptions({ clock: new FakeClock(0) }));
     try {
-      expect([...server.coordinator.sessions.keys()]).toEqual(["s1"]);
-      expect(server.coordinator.accounts.get(LEGACY_ACCOUNT)).toMatchObject({ sessions: 1, leases: 1, keys: 1, counters: 1 });
+      restore(coordinator, storage.load());
     } finally {
-      await server.close();
+      storage.close();
     }
+    expect([...coordinator.sessions.keys()]).toEqual(["s1"]);
+    expect(coordinator.accounts.get(LEGACY_ACCOUNT)).toMatchObject({ sessions: 1, leases: 1, keys: 1, counters: 1 });
   });
 });
