@@ -23,6 +23,7 @@ program
   .addOption(new Option("--host <host>", "interface to listen on").env("LEASEHOLD_HOST").default("127.0.0.1"))
   .addOption(new Option("--port <port>", "port to listen on (0: any free port)").env("LEASEHOLD_PORT").default(7070).argParser(integer(0, 65_535)))
   .addOption(new Option("--heartbeat <ms>", "longest heartbeat interval").env("LEASEHOLD_HEARTBEAT_MS").argParser(integer(10, 60_000)))
+  .addOption(new Option("--session-grace <ms>", "how long a silent session with no longer lease is kept for its client to resume it").env("LEASEHOLD_SESSION_GRACE_MS").argParser(integer(100, 86_400_000)))
   .addOption(new Option("--min-ttl <ms>", "shortest lease TTL accepted").env("LEASEHOLD_MIN_TTL_MS").argParser(integer(10, 86_400_000)))
   .addOption(new Option("--max-frame <bytes>", "largest frame accepted").env("LEASEHOLD_MAX_FRAME_BYTES").argParser(integer(1_024, 16 * 1024 * 1024)))
   .addOption(new Option("--max-sessions <n>", "most live sessions").env("LEASEHOLD_MAX_SESSIONS").argParser(integer(1, 10_000_000)))
@@ -109,6 +110,7 @@ program
       host: options.host,
       port: options.port,
       heartbeatMs: options.heartbeat,
+      sessionGraceMs: options.sessionGrace,
       limits: {
         ...(options.minTtl !== undefined && { minTtlMs: options.minTtl }),
         ...(options.maxFrame !== undefined && { maxFrameBytes: options.maxFrame }),
@@ -220,6 +222,7 @@ interface ServeOptions {
   host: string;
   port: number;
   heartbeat?: number;
+  sessionGrace?: number;
   minTtl?: number;
   maxFrame?: number;
   maxSessions?: number;
