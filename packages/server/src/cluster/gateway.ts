@@ -3,7 +3,7 @@ import { DEFAULT_LIMITS } from "@leasehold/protocol";
 import { OriginPolicy } from "../auth/origin.js";
 import { EtcdStorage } from "../persistence/etcd-storage.js";
 import { createServer, type LeaseholdServer } from "../server.js";
-import type { ServerOptions } from "../options.js";
+import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
 import { dataPrefixOf, electionPrefixOf } from "./layout.js";
 import { Leadership, currentLeader } from "./leadership.js";
@@ -51,6 +51,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       maxFrameBytes: options.server.limits?.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
       highWaterBytes: 1024 * 1024,
       connectTimeoutMs: 2_000,
+      handshakeTimeoutMs: resolveOptions(options.server).handshakeTimeoutMs,
       logger,
     });
   let relay: Relay | undefined = makeRelay();

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
 import type { OriginPolicy } from "../auth/origin.js";
-import { admitUpgrade, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
 
 /**
  * A follower gateway's listener: every WebSocket a client opens here is relayed to the leader over
@@ -25,8 +25,11 @@ export class Relay {
   readonly #pairs = new Set<RelayedPair>();
 
   constructor(readonly options: RelayOptions) {
-    this.#http = createServer((_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
+    // The handshake deadline as on the leader's own listener: without it a follower kept a silent TCP
+    // connection, or an upgrade request never finished, for Node's 60 s (90 s with its 30 s checks).
+    this.#http = createServer(handshakeDeadlines(options.handshakeTimeoutMs), (_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
     this.#http.on("clientError", refuseBadRequest);
+    this.#http.on("connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
     this.#wss.on("wsClientError", refuseMalformedUpgrade);
     this.#http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(request, socket, head));
@@ -98,7 +101,10 @@ export class Relay {
       upstream.terminate();
       return;
     }
-    this.#wss.handleUpgrade(request, socket, head, (client) => this.#pipe(client, upstream, leader));
+    this.#wss.handleUpgrade(request, socket, head, (client) => {
+      socket.removeListener("timeout", destroyOnTimeout);
+      this.#pipe(client, upstream, leader);
+    });
   }
 
   #pipe(client: WebSocket, upstream: WebSocket, leader: string): void {
@@ -141,6 +147,8 @@ export interface RelayOptions {
   /** Unsent bytes towards one side before the other side is no longer read. */
   highWaterBytes: number;
   connectTimeoutMs: number;
+  /** A client's TCP connection must have become a WebSocket by then (the server's `handshakeTimeoutMs`). */
+  handshakeTimeoutMs: number;
   logger: Logger | undefined;
 }
 
