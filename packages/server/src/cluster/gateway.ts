@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { DEFAULT_LIMITS } from "@leasehold/protocol";
 import { OriginPolicy } from "../auth/origin.js";
 import { EtcdStorage } from "../persistence/etcd-storage.js";
+import { readCertificate } from "../reload.js";
 import { createServer, type LeaseholdServer } from "../server.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
@@ -42,6 +43,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return leaderUrl.url;
   };
+  // Read once: every gateway serves the same certificate, as leader and as follower (SIGHUP reloads only a single server).
+  const tls = options.server.tls && readCertificate(options.server.tls);
   const makeRelay = () =>
     new Relay({
       leaderUrl: readLeaderUrl,
@@ -52,6 +55,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       highWaterBytes: 1024 * 1024,
       connectTimeoutMs: 2_000,
       handshakeTimeoutMs: resolveOptions(options.server).handshakeTimeoutMs,
+      tls,
       logger,
     });
   let relay: Relay | undefined = makeRelay();
@@ -68,7 +72,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (leader !== undefined && relay === following) following.leaderIs(leader, readAt);
     });
   }, LEADER_CACHE_MS);
-  const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `${tls ? "wss" : "ws"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const advertise = options.advertise ?? url;
   let role: GatewayRole = "follower";
   let server: LeaseholdServer | undefined;
@@ -104,7 +108,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           epoch: term.epoch,
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),
         });
-        server = await createServer({ ...options.server, host, port, storage, authority: leadership });
+        server = await createServer({ ...options.server, ...(tls && { tls }), host, port, storage, authority: leadership });
         // What a failover spends after the election, grown with the log replayed (the failover bench prints these figures).
         const { ms: loadMs, ...read } = storage.lastLoad ?? { ms: Number.NaN };
         logger?.info({ ...read, loadMs: Math.round(loadMs), servingMs: Math.round(performance.now() - wonAt) }, "loaded the state from etcd");

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode } from "@leasehold/protocol";
 import type { Logger } from "pino";
@@ -27,9 +28,12 @@ export class Relay {
   constructor(readonly options: RelayOptions) {
     // The handshake deadline as on the leader's own listener: without it a follower kept a silent TCP
     // connection, or an upgrade request never finished, for Node's 60 s (90 s with its 30 s checks).
-    this.#http = createServer(handshakeDeadlines(options.handshakeTimeoutMs), (_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
+    const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+    const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
+    // TLS as on the leader's listener (--tls-cert): a client given every gateway's wss:// URL must reach a follower too.
+    this.#http = options.tls ? createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse) : createServer(deadlines, refuse);
     this.#http.on("clientError", refuseBadRequest);
-    this.#http.on("connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
+    this.#http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
     this.#wss.on("wsClientError", refuseMalformedUpgrade);
     this.#http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(request, socket, head));
@@ -149,6 +153,8 @@ export interface RelayOptions {
   connectTimeoutMs: number;
   /** A client's TCP connection must have become a WebSocket by then (the server's `handshakeTimeoutMs`). */
   handshakeTimeoutMs: number;
+  /** The certificate and key of the client-facing listener (wss://), as the leader's; none: plain ws://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger | undefined;
 }
 
