@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { clusterSecretOf } from "./auth/cluster-secret.js";
 import { startGateway } from "./cluster/gateway.js";
 import type { ServerOptions } from "./options.js";
+import type { ReloadReport } from "./reload.js";
 import { resolve } from "node:path";
 import { dataCommands } from "./commands/backup.js";
 import { addClientCommands } from "./commands/index.js";
@@ -161,17 +162,7 @@ program
       process.exit(1);
     });
     stopOnSignals(logger, () => server.close());
-    // Rotating secrets: a reload that fails (a file half-written, a key that does not match) changes
-    // nothing and is only logged; the server never exits over it.
-    process.on("SIGHUP", () => {
-      try {
-        const report = server.reload();
-        const closed = report.closed.length === 0 ? "" : `; ${report.closed.length} session${report.closed.length === 1 ? "" : "s"} closed (token removed)`;
-        logger.info({ signal: "SIGHUP", auth: report.auth, tls: report.tls, closed: report.closed.length }, `secrets reloaded: auth ${report.auth}${report.tls ? ", TLS certificate" : ""}${closed}`);
-      } catch (error) {
-        logger.error({ signal: "SIGHUP", err: error }, `reload failed, the previous secrets stay in use: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
+    reloadOnSighup(logger, () => server.reload());
   });
 
 /** `serve --etcd`: one gateway of a cluster (cluster/gateway.ts); stops on SIGINT/SIGTERM. */
@@ -192,6 +183,24 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     `leasehold gateway listening on ${gateway.url} (advertised as ${gateway.advertise}), state in etcd at ${endpoints.join(", ")}${clusterSecret ? "" : "; no --cluster-secret-file: the leader counts relayed clients under their follower's address"}`,
   );
   stopOnSignals(logger, () => gateway.close());
+  reloadOnSighup(logger, () => gateway.reload());
+}
+
+/**
+ * Rotating secrets on SIGHUP: a reload that fails (a file half-written, a key that does not match)
+ * changes nothing and is only logged; the process never exits over it (without a handler, SIGHUP
+ * would end it).
+ */
+function reloadOnSighup(logger: Logger, reload: () => ReloadReport): void {
+  process.on("SIGHUP", () => {
+    try {
+      const report = reload();
+      const closed = report.closed.length === 0 ? "" : `; ${report.closed.length} session${report.closed.length === 1 ? "" : "s"} closed (token removed)`;
+      logger.info({ signal: "SIGHUP", auth: report.auth, tls: report.tls, closed: report.closed.length }, `secrets reloaded: auth ${report.auth}${report.tls ? ", TLS certificate" : ""}${closed}`);
+    } catch (error) {
+      logger.error({ signal: "SIGHUP", err: error }, `reload failed, the previous secrets stay in use: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
 }
 
 /** SIGINT and SIGTERM close cleanly once (a second signal while closing changes nothing), then exit 0, or 1 if closing failed. */

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { DEFAULT_LIMITS } from "@leasehold/protocol";
 import { OriginPolicy } from "../auth/origin.js";
 import { EtcdStorage } from "../persistence/etcd-storage.js";
-import { readCertificate } from "../reload.js";
+import { readCertificate, type ReloadReport } from "../reload.js";
 import { createServer, type LeaseholdServer } from "../server.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
@@ -43,8 +43,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return leaderUrl.url;
   };
-  // Read once: every gateway serves the same certificate, as leader and as follower (SIGHUP reloads only a single server).
-  const tls = options.server.tls && readCertificate(options.server.tls);
+  // Every gateway serves the same certificate, as leader and as follower; `reload()` reads it again.
+  let tls = options.server.tls && readCertificate(options.server.tls);
   const makeRelay = () =>
     new Relay({
       leaderUrl: readLeaderUrl,
@@ -148,6 +148,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onRole(listener) {
       roles.push(listener);
     },
+    reload() {
+      // Read first: a certificate that cannot be used changes nothing (readCertificate throws).
+      const certificate = options.server.tls && readCertificate(options.server.tls);
+      if (server) return server.reload();
+      tls = certificate;
+      if (tls) relay?.useCertificate(tls);
+      // A follower checks no credentials: the next term's leader reads the auth files as it starts.
+      return { auth: "checked by the leader", tls: tls !== undefined, closed: [] };
+    },
     async close() {
       stopped = true;
       clearInterval(leaderCheck);
@@ -203,6 +212,12 @@ export interface Gateway {
   /** The running server while this gateway leads. */
   readonly server: LeaseholdServer | undefined;
   onRole(listener: (role: GatewayRole) => void): void;
+  /**
+   * SIGHUP: while leading, the server's reload (token file, JWT keys, certificate: server.reload());
+   * while following, the certificate of the relay's listener (and of the next term). Throws, changing
+   * nothing, if a file cannot be used.
+   */
+  reload(): ReloadReport;
   /** Stops campaigning, steps down if leading (clients get 1012), and closes the etcd connections. */
   close(): Promise<void>;
 }

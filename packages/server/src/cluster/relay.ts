@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode } from "@leasehold/protocol";
 import type { Logger } from "pino";
@@ -22,6 +22,7 @@ import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseB
  */
 export class Relay {
   readonly #http: Server;
+  readonly #https: HttpsServer | undefined;
   readonly #wss: WebSocketServer;
   readonly #pairs = new Set<RelayedPair>();
 
@@ -31,7 +32,8 @@ export class Relay {
     const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
     const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
     // TLS as on the leader's listener (--tls-cert): a client given every gateway's wss:// URL must reach a follower too.
-    this.#http = options.tls ? createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse) : createServer(deadlines, refuse);
+    this.#https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
+    this.#http = this.#https ?? createServer(deadlines, refuse);
     this.#http.on("clientError", refuseBadRequest);
     this.#http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
@@ -61,6 +63,11 @@ export class Relay {
     this.#http.closeAllConnections();
     this.#wss.close();
     await closed;
+  }
+
+  /** A new certificate for new connections (SIGHUP); open ones go on. */
+  useCertificate(pair: { cert: string | Buffer; key: string | Buffer }): void {
+    this.#https?.setSecureContext(pair);
   }
 
   get connections(): number {
