@@ -201,8 +201,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
     const ip = relayed?.ip ?? remoteIp(request);
     const address = relayed?.address ?? remoteAddress(request);
-    // A proven gateway carries many clients' connections: its own address's quota is not theirs.
-    const refusal = overQuota.has(socket) && !relayed ? tooManyConnections(ip) : undefined;
+    // A proven gateway carries many clients' connections: its own address's quota is not theirs, and each
+    // relayed client counts under its own address instead, as if it had connected here.
+    const relayedOverQuota = relayed !== undefined && !addresses.tryOpen(ip);
+    if (relayed && !relayedOverQuota) socket.once("close", () => addresses.closed(ip));
+    if (relayedOverQuota) metrics.connectionRefused("quota");
+    const refusal = (overQuota.has(socket) && !relayed) || relayedOverQuota ? tooManyConnections(ip) : undefined;
     wss.handleUpgrade(request, socket, head, (ws) => {
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
