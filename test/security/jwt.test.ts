@@ -94,17 +94,6 @@ describe("JWT tickets", () => {
     expect(client.connected).toBe(true);
   });
 
-  it("requests sent right behind the hello wait for the ticket's check and are answered in order", async () => {
-    const server = await startServer({ auth: { jwt: { secret } } });
-    const raw = await Raw.open(server.url);
-    raw.send({ op: "hello", version: 1, auth: await mintJwt(secret, "HS256") });
-    const ids = [raw.fire({ op: "counter.add", name: "tenant-a/n", delta: 1 }), raw.fire({ op: "counter.add", name: "tenant-b/n", delta: 1 })];
-    await raw.next((message) => message.type === "error" && message.id === ids[1]);
-    expect(raw.received.map((message) => message.type)).toEqual(["welcome", "reply", "error"]);
-    expect(raw.received[1]).toMatchObject({ id: ids[0], result: { value: 1 } });
-    expect(raw.received[2]).toMatchObject({ id: ids[1], code: ErrorCode.PERMISSION_DENIED });
-  });
-
   it("static tokens and JWTs work side by side", async () => {
     const server = await startServer({ auth: { tokens: STATIC_TOKENS, jwt: { secret } } });
     expect(server.security.auth).toBe("on: 4 static tokens, JWT (HS256)");

@@ -1,48 +1,15 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { connect, type LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
-import { defer, startClient, startServer, type ChildScript } from "../support/fixtures.js";
+import { startClient, startServer } from "../support/fixtures.js";
 import { Raw } from "../support/raw.js";
-import { STATIC_TOKENS, TENANT_RIGHTS, TOKENS, makeCertificates, mintJwt } from "../support/security.js";
+import { TENANT_C, admitted, entry, scratchDir, sighup, writeTokens, type TokenEntry } from "../support/reload.js";
+import { TOKENS, makeCertificates, mintJwt } from "../support/security.js";
 import { startServerProcess } from "../support/server-process.js";
-
-type TokenEntry = (typeof STATIC_TOKENS)[number];
-
-const TENANT_C = { name: "tenant-c", token: "tenant-c-0123456789abcdef", permissions: [{ prefix: "tenant-c/", allow: TENANT_RIGHTS }] } satisfies TokenEntry;
-const entry = (name: string): TokenEntry => STATIC_TOKENS.find((token) => token.name === name)!;
-
-function scratchDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "leasehold-reload-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function writeTokens(file: string, tokens: TokenEntry[]): void {
-  writeFileSync(file, JSON.stringify({ tokens }));
-}
-
-/** Sends SIGHUP and waits for the reload's log line (the n-th since start): info when it worked, error when it did not. */
-async function sighup(child: ChildScript, nth: number): Promise<Record<string, unknown>> {
-  child.process.kill("SIGHUP");
-  let seen = 0;
-  return child.next((line) => line.signal === "SIGHUP" && ++seen === nth, 10_000);
-}
-
-/** A hello with `auth` on a new connection: true if welcomed; false if refused with UNAUTHENTICATED and 4003. */
-async function admitted(url: string, auth: string): Promise<boolean> {
-  const raw = await Raw.open(url);
-  raw.send({ op: "hello", version: 1, auth });
-  const answer = await raw.next((message) => message.type === "welcome" || message.type === "error");
-  if (answer.type === "welcome") return true;
-  expect(answer).toMatchObject({ type: "error", code: ErrorCode.UNAUTHENTICATED });
-  expect((await raw.closed()).code).toBe(CloseCode.UNAUTHENTICATED);
-  return false;
-}
 
 /** Counts a client's disconnections, so that a test can tell that its session went on undisturbed. */
 function drops(client: LeaseholdClient): { count: number } {

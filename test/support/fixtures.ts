@@ -59,11 +59,12 @@ export function spawnScript(script: string, args: string[], nodeArgs: string[] =
 /**
  * Node with these arguments as a child (see spawnScript), e.g. a built script without tsx. Killed after
  * the test, unless `manualStop` (a child shared by a file's tests, started in `beforeAll`: the caller
- * kills it from `afterAll`).
+ * kills it from `afterAll`). `env` adds to this process's environment.
  */
-export function spawnNode(argv: string[], { manualStop = false }: { manualStop?: boolean } = {}): ChildScript {
+export function spawnNode(argv: string[], { manualStop = false, env = {} }: { manualStop?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildScript {
   const child = spawn(process.execPath, argv, {
     cwd: repoRoot,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   if (!manualStop) defer(() => {

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +24,30 @@ export const STATIC_TOKENS: NonNullable<NonNullable<ServerOptions["auth"]>["toke
   { name: "ops", token: TOKENS.admin, permissions: [{ prefix: "", allow: ["admin", ...TENANT_RIGHTS] }] },
   { name: "auditor", token: TOKENS.auditor, permissions: [{ prefix: "", allow: ["read"] }] },
 ];
+
+/**
+ * The HS256 secret of the authentication scenarios' targets (test/scenarios/auth.ts): text, as `serve
+ * --jwt-secret-file` reads it; mint with `mintJwt(JWT_KEY, "HS256")`.
+ */
+export const JWT_SECRET = randomBytes(32).toString("hex");
+export const JWT_KEY = new TextEncoder().encode(JWT_SECRET);
+
+/** The authentication scenarios' server: the static tokens above, and HS256 tickets signed with JWT_SECRET. */
+export const AUTH_OPTIONS: ServerOptions = { auth: { tokens: STATIC_TOKENS, jwt: { secret: JWT_SECRET } } };
+
+/**
+ * The same as `serve` flags, for a cluster's gateways: the token file and the secret file in a temporary
+ * directory that `cleanup` removes (call it from afterAll).
+ */
+export function authFlags(): { args: string[]; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "leasehold-auth-"));
+  writeFileSync(join(dir, "tokens.json"), JSON.stringify({ tokens: STATIC_TOKENS }));
+  writeFileSync(join(dir, "jwt-secret"), JWT_SECRET);
+  return {
+    args: ["--auth-file", join(dir, "tokens.json"), "--jwt-secret-file", join(dir, "jwt-secret")],
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
 
 /** A ticket as an application's backend would mint it for a browser tab. */
 export async function mintJwt(

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from "vitest";
-import { leaderOf, startGateways, type GatewayProcess } from "../cluster/support/gateways.js";
+import type { ServerOptions } from "@leasehold/server";
+import { leaderOf, startGateways, type GatewayOptions, type GatewayProcess } from "../cluster/support/gateways.js";
 import { startEtcdCluster, type EtcdCluster } from "./etcd-cluster.js";
 import { startServer } from "./fixtures.js";
 
@@ -16,20 +17,29 @@ export interface Target {
 }
 
 /** A fresh server in this process per test, closed after it. */
-export const singleServer: Target = { name: "one server", start: () => startServer() };
+export const singleServer: Target = singleServerWith({});
+
+/**
+ * The same with server options, for scenarios that need a timing other than the default: the cluster
+ * tier passes the same settings as `serve` flags (`sharedCluster({ args })`).
+ */
+export function singleServerWith(options: ServerOptions): Target {
+  return { name: "one server", start: () => startServer(options) };
+}
 
 /**
  * 3 etcd members and 3 gateways (the built CLI) for all the tests of the file that calls this at its top
  * level, started in `beforeAll` (about 3 s, and up to 20 s under load) and stopped in `afterAll`. Each
  * test gets a follower's URL, so that every frame crosses the relay to the leader. Election TTL 2 s,
  * the CLI's default: these tests are about the rules through a cluster, not about failover speed.
+ * `args` are more `serve` flags for every gateway (a scenario's timings, authentication...).
  */
-export function sharedCluster(): Target {
+export function sharedCluster({ args = [] }: Pick<GatewayOptions, "args"> = {}): Target {
   let cluster: EtcdCluster | undefined;
   let gateways: GatewayProcess[] = [];
   beforeAll(async () => {
     cluster = await startEtcdCluster({ manualStop: true });
-    gateways = await startGateways(cluster, { manualStop: true, electionTtlSeconds: 2 });
+    gateways = await startGateways(cluster, { manualStop: true, electionTtlSeconds: 2, args });
   });
   afterAll(async () => {
     for (const gateway of gateways) gateway.kill();

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { clusterSecretOf } from "./auth/cluster-secret.js";
 import { startGateway } from "./cluster/gateway.js";
 import type { ServerOptions } from "./options.js";
+import type { ReloadReport } from "./reload.js";
 import { resolve } from "node:path";
 import { dataCommands } from "./commands/backup.js";
 import { addClientCommands } from "./commands/index.js";
@@ -25,6 +26,7 @@ program
   .addOption(new Option("--host <host>", "interface to listen on").env("LEASEHOLD_HOST").default("127.0.0.1"))
   .addOption(new Option("--port <port>", "port to listen on (0: any free port)").env("LEASEHOLD_PORT").default(7070).argParser(integer(0, 65_535)))
   .addOption(new Option("--heartbeat <ms>", "longest heartbeat interval").env("LEASEHOLD_HEARTBEAT_MS").argParser(integer(10, 60_000)))
+  .addOption(new Option("--session-grace <ms>", "how long a silent session with no longer lease is kept for its client to resume it").env("LEASEHOLD_SESSION_GRACE_MS").argParser(integer(100, 86_400_000)))
   .addOption(new Option("--min-ttl <ms>", "shortest lease TTL accepted").env("LEASEHOLD_MIN_TTL_MS").argParser(integer(10, 86_400_000)))
   .addOption(new Option("--max-frame <bytes>", "largest frame accepted").env("LEASEHOLD_MAX_FRAME_BYTES").argParser(integer(1_024, 16 * 1024 * 1024)))
   .addOption(new Option("--max-sessions <n>", "most live sessions").env("LEASEHOLD_MAX_SESSIONS").argParser(integer(1, 10_000_000)))
@@ -112,6 +114,7 @@ program
       host: options.host,
       port: options.port,
       heartbeatMs: options.heartbeat,
+      sessionGraceMs: options.sessionGrace,
       limits: {
         ...(options.minTtl !== undefined && { minTtlMs: options.minTtl }),
         ...(options.maxFrame !== undefined && { maxFrameBytes: options.maxFrame }),
@@ -162,17 +165,7 @@ program
       process.exit(1);
     });
     stopOnSignals(logger, () => server.close());
-    // Rotating secrets: a reload that fails (a file half-written, a key that does not match) changes
-    // nothing and is only logged; the server never exits over it.
-    process.on("SIGHUP", () => {
-      try {
-        const report = server.reload();
-        const closed = report.closed.length === 0 ? "" : `; ${report.closed.length} session${report.closed.length === 1 ? "" : "s"} closed (token removed)`;
-        logger.info({ signal: "SIGHUP", auth: report.auth, tls: report.tls, closed: report.closed.length }, `secrets reloaded: auth ${report.auth}${report.tls ? ", TLS certificate" : ""}${closed}`);
-      } catch (error) {
-        logger.error({ signal: "SIGHUP", err: error }, `reload failed, the previous secrets stay in use: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
+    reloadOnSighup(logger, () => server.reload());
   });
 
 /** `serve --etcd`: one gateway of a cluster (cluster/gateway.ts); stops on SIGINT/SIGTERM. */
@@ -194,6 +187,24 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     `leasehold gateway listening on ${gateway.url} (advertised as ${gateway.advertise}), state in etcd at ${endpoints.join(", ")}${clusterSecret ? "" : "; no --cluster-secret-file: the leader counts relayed clients under their follower's address"}`,
   );
   stopOnSignals(logger, () => gateway.close());
+  reloadOnSighup(logger, () => gateway.reload());
+}
+
+/**
+ * Rotating secrets on SIGHUP: a reload that fails (a file half-written, a key that does not match)
+ * changes nothing and is only logged; the process never exits over it (without a handler, SIGHUP
+ * would end it).
+ */
+function reloadOnSighup(logger: Logger, reload: () => ReloadReport): void {
+  process.on("SIGHUP", () => {
+    try {
+      const report = reload();
+      const closed = report.closed.length === 0 ? "" : `; ${report.closed.length} session${report.closed.length === 1 ? "" : "s"} closed (token removed)`;
+      logger.info({ signal: "SIGHUP", auth: report.auth, tls: report.tls, closed: report.closed.length }, `secrets reloaded: auth ${report.auth}${report.tls ? ", TLS certificate" : ""}${closed}`);
+    } catch (error) {
+      logger.error({ signal: "SIGHUP", err: error }, `reload failed, the previous secrets stay in use: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
 }
 
 /** SIGINT and SIGTERM close cleanly once (a second signal while closing changes nothing), then exit 0, or 1 if closing failed. */
@@ -225,6 +236,7 @@ interface ServeOptions {
   host: string;
   port: number;
   heartbeat?: number;
+  sessionGrace?: number;
   minTtl?: number;
   maxFrame?: number;
   maxSessions?: number;

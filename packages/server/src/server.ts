@@ -16,7 +16,7 @@ import { Metrics } from "./metrics/metrics.js";
 import { watchForStalls } from "./metrics/stall-watch.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
-import { admitUpgrade, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
+import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
 import { Right } from "./auth/permissions.js";
@@ -133,14 +133,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     if (overQuota.has(request.socket)) refuseRequest(response, tooManyConnections(request.socket.remoteAddress));
     else routes(request, response);
   };
-  // An HTTP request must be complete (headers and all) by the handshake deadline. Node checks those
-  // deadlines every `connectionsCheckingInterval` (30 s by default: a request sending one header line
-  // at a time lived 33 s under a 10 s deadline), so it checks here at a quarter of the deadline.
-  const deadlines = {
-    headersTimeout: resolved.handshakeTimeoutMs,
-    requestTimeout: resolved.handshakeTimeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(resolved.handshakeTimeoutMs / 4))),
-  };
+  // An HTTP request must be complete (headers and all) by the handshake deadline.
+  const deadlines = handshakeDeadlines(resolved.handshakeTimeoutMs);
   const https = certificate && createHttpsServer({ ...certificate, handshakeTimeout: resolved.handshakeTimeoutMs, ...deadlines }, handler);
   const http = https ?? createHttpServer(deadlines, handler);
   http.on("clientError", refuseBadRequest);
@@ -171,7 +165,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   // idle) is dropped after the handshake deadline; ws clears the timeout once the socket is a WebSocket.
   http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (socket.destroyed || socket.writableEnded) return;
-    socket.setTimeout(resolved.handshakeTimeoutMs, destroyOnTimeout);
+    dropIfIdle(socket, resolved.handshakeTimeoutMs);
     openSockets += 1;
     if (!addresses.tryOpen(socket.remoteAddress ?? "unknown")) {
       metrics.connectionRefused("quota");
@@ -207,8 +201,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     // raw headers, streams: over 1 KiB) alive for as long as the connection is open.
     const ip = relayed?.ip ?? remoteIp(request);
     const address = relayed?.address ?? remoteAddress(request);
-    // A proven gateway carries many clients' connections: its own address's quota is not theirs.
-    const refusal = overQuota.has(socket) && !relayed ? tooManyConnections(ip) : undefined;
+    // A proven gateway carries many clients' connections: its own address's quota is not theirs, and each
+    // relayed client counts under its own address instead, as if it had connected here.
+    const relayedOverQuota = relayed !== undefined && !addresses.tryOpen(ip);
+    if (relayed && !relayedOverQuota) socket.once("close", () => addresses.closed(ip));
+    if (relayedOverQuota) metrics.connectionRefused("quota");
+    const refusal = (overQuota.has(socket) && !relayed) || relayedOverQuota ? tooManyConnections(ip) : undefined;
     wss.handleUpgrade(request, socket, head, (ws) => {
       // ws has cleared the handshake timeout but not its listener (a once-wrapper of ~200 bytes), which
       // would otherwise stay for the socket's life.
@@ -317,10 +315,6 @@ function urlOf(server: Server): string {
 }
 
 /** The handshake deadline's 'timeout' listener: one function for every socket rather than a closure each. */
-function destroyOnTimeout(this: Socket): void {
-  this.destroy();
-}
-
 function remoteAddress(request: IncomingMessage): string {
   const socket = request.socket;
   return `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`;

@@ -14,7 +14,8 @@ import { freePort } from "../../support/server-process.js";
  * on ports picked here, sharing one cluster secret. Each is killed after the test (spawnNode).
  * Short timings: election TTL 1 s unless told (etcd's minimum at the fixture's 500 ms election timeout).
  */
-export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], endpoints = cluster.endpoints, manualStop = false, electionTtlSeconds = 1 }: GatewayOptions = {}): Promise<GatewayProcess[]> {
+export async function startGateways(cluster: EtcdCluster, { count = 3, args = [], env = {}, endpoints = cluster.endpoints, manualStop = false, electionTtlSeconds = 1 }: GatewayOptions = {}): Promise<GatewayProcess[]> {
+  const scheme = args.includes("--tls-cert") ? "wss" : "ws";
   const secretFile = join(mkdtempSync(join(tmpdir(), "leasehold-secret-")), "cluster-secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const gateways = await Promise.all(
@@ -23,8 +24,8 @@ export async function startGateways(cluster: EtcdCluster, { count = 3, args = []
       const child = spawnNode([
         BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
         "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", String(electionTtlSeconds), ...args,
-      ], { manualStop });
-      return new GatewayProcess(index, child, `ws://127.0.0.1:${port}`);
+      ], { manualStop, env });
+      return new GatewayProcess(index, child, `${scheme}://127.0.0.1:${port}`);
     }),
   );
   // A failed run shows what each gateway said (roles, step-downs, etcd errors): a flake under load is otherwise blind.
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   count?: number;
   /** More flags of `leasehold serve`. */
   args?: readonly string[];
+  /** More environment variables (NODE_EXTRA_CA_CERTS, so that a follower trusts the leader's test certificate). */
+  env?: NodeJS.ProcessEnv;
   /** etcd's client URLs in the order the gateways are given them (they send to the first until it fails); default the cluster's. */
   endpoints?: readonly string[];
   /**

@@ -2,8 +2,9 @@ import type { Logger } from "pino";
 import { DEFAULT_LIMITS } from "@leasehold/protocol";
 import { OriginPolicy } from "../auth/origin.js";
 import { EtcdStorage } from "../persistence/etcd-storage.js";
+import { readCertificate, type ReloadReport } from "../reload.js";
 import { createServer, type LeaseholdServer } from "../server.js";
-import type { ServerOptions } from "../options.js";
+import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
 import { dataPrefixOf, electionPrefixOf } from "./layout.js";
 import { Leadership, currentLeader } from "./leadership.js";
@@ -42,6 +43,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     return leaderUrl.url;
   };
+  // Every gateway serves the same certificate, as leader and as follower; `reload()` reads it again.
+  let tls = options.server.tls && readCertificate(options.server.tls);
   const makeRelay = () =>
     new Relay({
       leaderUrl: readLeaderUrl,
@@ -51,6 +54,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       maxFrameBytes: options.server.limits?.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
       highWaterBytes: 1024 * 1024,
       connectTimeoutMs: 2_000,
+      handshakeTimeoutMs: resolveOptions(options.server).handshakeTimeoutMs,
+      tls,
       logger,
     });
   let relay: Relay | undefined = makeRelay();
@@ -67,7 +72,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (leader !== undefined && relay === following) following.leaderIs(leader, readAt);
     });
   }, LEADER_CACHE_MS);
-  const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `${tls ? "wss" : "ws"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const advertise = options.advertise ?? url;
   let role: GatewayRole = "follower";
   let server: LeaseholdServer | undefined;
@@ -104,7 +109,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           writesInFlight: options.writesInFlight,
           onSnapshotFailed: (error) => logger?.warn({ err: error }, "snapshot to etcd failed; the next write tries again"),
         });
-        server = await createServer({ ...options.server, host, port, storage, authority: leadership });
+        server = await createServer({ ...options.server, ...(tls && { tls }), host, port, storage, authority: leadership });
         // What a failover spends after the election, grown with the log replayed (the failover bench prints these figures).
         const { ms: loadMs, ...read } = storage.lastLoad ?? { ms: Number.NaN };
         logger?.info({ ...read, loadMs: Math.round(loadMs), servingMs: Math.round(performance.now() - wonAt) }, "loaded the state from etcd");
@@ -143,6 +148,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     onRole(listener) {
       roles.push(listener);
+    },
+    reload() {
+      // Read first: a certificate that cannot be used changes nothing (readCertificate throws).
+      const certificate = options.server.tls && readCertificate(options.server.tls);
+      if (server) return server.reload();
+      tls = certificate;
+      if (tls) relay?.useCertificate(tls);
+      // A follower checks no credentials: the next term's leader reads the auth files as it starts.
+      return { auth: "checked by the leader", tls: tls !== undefined, closed: [] };
     },
     async close() {
       stopped = true;
@@ -201,6 +215,12 @@ export interface Gateway {
   /** The running server while this gateway leads. */
   readonly server: LeaseholdServer | undefined;
   onRole(listener: (role: GatewayRole) => void): void;
+  /**
+   * SIGHUP: while leading, the server's reload (token file, JWT keys, certificate: server.reload());
+   * while following, the certificate of the relay's listener (and of the next term). Throws, changing
+   * nothing, if a file cannot be used.
+   */
+  reload(): ReloadReport;
   /** Stops campaigning, steps down if leading (clients get 1012), and closes the etcd connections. */
   close(): Promise<void>;
 }

@@ -1,11 +1,12 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { CloseCode } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
 import type { OriginPolicy } from "../auth/origin.js";
-import { admitUpgrade, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
 
 /**
  * A follower gateway's listener: every WebSocket a client opens here is relayed to the leader over
@@ -21,12 +22,20 @@ import { admitUpgrade, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, 
  */
 export class Relay {
   readonly #http: Server;
+  readonly #https: HttpsServer | undefined;
   readonly #wss: WebSocketServer;
   readonly #pairs = new Set<RelayedPair>();
 
   constructor(readonly options: RelayOptions) {
-    this.#http = createServer((_request, response) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only"));
+    // The handshake deadline as on the leader's own listener: without it a follower kept a silent TCP
+    // connection, or an upgrade request never finished, for Node's 60 s (90 s with its 30 s checks).
+    const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+    const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
+    // TLS as on the leader's listener (--tls-cert): a client given every gateway's wss:// URL must reach a follower too.
+    this.#https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
+    this.#http = this.#https ?? createServer(deadlines, refuse);
     this.#http.on("clientError", refuseBadRequest);
+    this.#http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
     this.#wss.on("wsClientError", refuseMalformedUpgrade);
     this.#http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(request, socket, head));
@@ -54,6 +63,11 @@ export class Relay {
     this.#http.closeAllConnections();
     this.#wss.close();
     await closed;
+  }
+
+  /** A new certificate for new connections (SIGHUP); open ones go on. */
+  useCertificate(pair: { cert: string | Buffer; key: string | Buffer }): void {
+    this.#https?.setSecureContext(pair);
   }
 
   get connections(): number {
@@ -98,7 +112,10 @@ export class Relay {
       upstream.terminate();
       return;
     }
-    this.#wss.handleUpgrade(request, socket, head, (client) => this.#pipe(client, upstream, leader));
+    this.#wss.handleUpgrade(request, socket, head, (client) => {
+      socket.removeListener("timeout", destroyOnTimeout);
+      this.#pipe(client, upstream, leader);
+    });
   }
 
   #pipe(client: WebSocket, upstream: WebSocket, leader: string): void {
@@ -141,6 +158,10 @@ export interface RelayOptions {
   /** Unsent bytes towards one side before the other side is no longer read. */
   highWaterBytes: number;
   connectTimeoutMs: number;
+  /** A client's TCP connection must have become a WebSocket by then (the server's `handshakeTimeoutMs`). */
+  handshakeTimeoutMs: number;
+  /** The certificate and key of the client-facing listener (wss://), as the leader's; none: plain ws://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger | undefined;
 }
 

@@ -99,3 +99,29 @@ function httpRefusal(status: number, message: string, extraHeaders = ""): string
     `Content-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADERS}${extraHeaders}\r\n${body}`
   );
 }
+
+/**
+ * The HTTP deadlines of a listener whose requests (upgrades included) must be complete by the handshake
+ * deadline. Node checks those deadlines every `connectionsCheckingInterval` (30 s by default: a request
+ * sending one header line at a time lived 33 s under a 10 s deadline), so it checks at a quarter of the deadline.
+ */
+export function handshakeDeadlines(handshakeTimeoutMs: number): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: handshakeTimeoutMs,
+    requestTimeout: handshakeTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(handshakeTimeoutMs / 4))),
+  };
+}
+
+/**
+ * Drops `socket` if it is idle for `handshakeTimeoutMs` before it becomes a WebSocket (half-open, or a
+ * request never finished): ws clears the timeout once the socket is a WebSocket, and the caller then
+ * removes the listener (`socket.removeListener("timeout", destroyOnTimeout)`).
+ */
+export function dropIfIdle(socket: Socket, handshakeTimeoutMs: number): void {
+  socket.setTimeout(handshakeTimeoutMs, destroyOnTimeout);
+}
+
+export function destroyOnTimeout(this: Socket): void {
+  this.destroy();
+}
