@@ -4,7 +4,7 @@ import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import { readFileSync } from "node:fs";
 import { clusterSecretOf } from "./auth/cluster-secret.js";
-import { startGateway } from "./cluster/gateway.js";
+import { DEFAULT_RELAY_LINKS, RELAY_MODES, startGateway, type RelayMode } from "./cluster/gateway.js";
 import type { ServerOptions } from "./options.js";
 import { resolve } from "node:path";
 import { dataCommands } from "./commands/backup.js";
@@ -82,6 +82,13 @@ program
   .addOption(new Option("--cluster-secret-file <file>", "a secret shared by every gateway: followers prove themselves to the leader with it and pass clients' real addresses").env("LEASEHOLD_CLUSTER_SECRET_FILE"))
   .addOption(new Option("--advertise <url>", "the URL other gateways reach this one at (default ws://host:port as it listens)").env("LEASEHOLD_ADVERTISE"))
   .addOption(new Option("--etcd-prefix <prefix>", "where in etcd the cluster keeps its keys").env("LEASEHOLD_ETCD_PREFIX").default("/leasehold/"))
+  .addOption(
+    new Option("--relay-mode <mode>", "how a follower carries clients to the leader: one upstream connection per client, or multiplexed over a few links (needs --cluster-secret-file)")
+      .env("LEASEHOLD_RELAY_MODE")
+      .choices(RELAY_MODES)
+      .default("per-client"),
+  )
+  .addOption(new Option("--relay-links <n>", "links a multiplexing follower keeps to the leader").env("LEASEHOLD_RELAY_LINKS").default(DEFAULT_RELAY_LINKS).argParser(integer(1, 64)))
   .addOption(new Option("--election-ttl <s>", "TTL of the leader's election lease: a failover takes about this long (etcd's minimum: 1.5 election timeouts)").env("LEASEHOLD_ELECTION_TTL").default(2).argParser(integer(1, 60)))
   .action(async (options: ServeOptions) => {
     const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
@@ -183,6 +190,8 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     prefix: options.etcdPrefix,
     electionTtlSeconds: options.electionTtl,
     advertise: options.advertise,
+    relayMode: options.relayMode,
+    relayLinks: options.relayLinks,
     server: { ...serverOptions, dataDir: null, clusterSecret },
   });
   logger.info(
@@ -214,6 +223,8 @@ function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
 interface ServeOptions {
   etcd?: string;
   clusterSecretFile?: string;
+  relayMode: RelayMode;
+  relayLinks: number;
   advertise?: string;
   etcdPrefix: string;
   electionTtl: number;

@@ -33,15 +33,8 @@ export class Relay {
   }
 
   /** Listens on `host:port` (0: any free port) and returns the port. */
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once("error", reject);
-      this.#http.listen(port, host, () => {
-        this.#http.off("error", reject);
-        resolve();
-      });
-    });
-    return (this.#http.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenOn(this.#http, host, port);
   }
 
   /** Stops listening at once and closes every relayed connection with 1012 (reconnect and resume). */
@@ -144,6 +137,18 @@ export interface RelayOptions {
   logger: Logger | undefined;
 }
 
+/** Listens on `host:port` (0: any free port) and returns the port. */
+export async function listenOn(http: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  return (http.address() as AddressInfo).port;
+}
+
 function openUpstream(url: string, secret: Buffer | undefined, ip: string, address: string, maxFrameBytes: number, timeoutMs: number): Promise<WebSocket> {
   const headers: Record<string, string> = secret ? { [GATEWAY_SECRET_HEADER]: secret.toString("utf8"), [FORWARDED_FOR_HEADER]: ip, [FORWARDED_ADDRESS_HEADER]: address } : {};
   const upstream = new WebSocket(url, { headers, maxPayload: maxFrameBytes * 2, handshakeTimeout: timeoutMs, perMessageDeflate: false });
@@ -192,7 +197,8 @@ function sendable(code: number): boolean {
   return code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
-function closeClient(client: WebSocket, code: number, reason: string): void {
+/** Closes a client's WebSocket with the code of the other side (1012 for one it may not send), not waiting long for its answer. */
+export function closeClient(client: WebSocket, code: number, reason: string): void {
   if (client.readyState === WebSocket.CLOSED || client.readyState === WebSocket.CLOSING) return;
   client.close(sendable(code) ? code : CloseCode.SERVICE_RESTART, reason.slice(0, 120));
   // A client that does not answer the close is not waited for.
