@@ -112,6 +112,17 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "min", metric: "minMs", show: ms },
     { title: "no grant within 30 s", metric: "failed", show: num },
   ],
+  "cluster-sessions": [
+    { title: "sessions open", metric: "sessionsOpen", show: num },
+    { title: "followers", metric: "followers", show: num },
+    { title: "leader RSS", metric: "leaderRssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+    { title: "leader memory/session", metric: "leaderBytesPerSession", show: bytes },
+    { title: "leader idle CPU", metric: "leaderIdleCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "followers' idle CPU", metric: "followersIdleCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "largest follower RSS", metric: "followerMaxRssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+    { title: "opened/s", metric: "openPerS", show: num },
+    { title: "locks lost", metric: "lostLocks", show: num },
+  ],
 };
 
 const TITLES: Record<WorkloadId, string> = {
@@ -124,6 +135,7 @@ const TITLES: Record<WorkloadId, string> = {
   "under-attack": "7. Under attack: a bystander tenant's latency while another tenant attacks",
   cluster: "8. Cluster: 3 gateways over 3 etcd members, beside one durable server and etcd's own lock recipe",
   failover: "9. Cluster failover: kill -9 of the leading gateway to the first grant by the next",
+  "cluster-sessions": "10. Sessions held through a cluster of gateways that multiplex (`--relay-mode multiplex`)",
 };
 
 const EXPLANATIONS: Record<WorkloadId, string> = {
@@ -141,6 +153,8 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
     "Three gateways (`leasehold serve --etcd`, the built CLI) over three etcd members on 127.0.0.1 with etcd's default raft timings (heartbeat 100 ms, election 1 s) and its WAL fsync'd in a temp dir; clients connect to the leading gateway, or to a follower that relays each connection to the leader. Beside it, one durable leasehold server (`--data`, `--sync full`) and etcd's own lock recipe (as in workloads 1 and 2) on the same three members, its clients on the first member (etcd forwards writes to its raft leader). Lock pairs as workload 1, contended grants as workload 2. Server CPU is the leading gateway's, the single server's or the first etcd member's: etcd's CPU serving the gateways is not in the leasehold rows. \"vs etcd\" is against the recipe on the same cluster.",
   failover:
     "The leading gateway is killed with SIGKILL; from the kill, a new client tries through the surviving gateways in turn (a fresh connection, a lease, a try-acquire of a fresh lock, 20 ms between tries) until a lock is granted. The killed gateway is restarted (it follows) before the next kill. The figure is the election TTL (the dead leader's election lease must lapse in etcd) plus the next leader's load of the state from etcd and the client's try.",
+  "cluster-sessions":
+    "Its own cluster: 3 etcd members and one gateway more than the followers needed, each follower started with `--relay-mode multiplex` and taking at most the profile's sockets per process (12,500 in the full run, under the open-file limit of 20,000), as many session-holder processes, each connecting to its own follower from 4 of 127.0.0.2-17. Each session holds one lock under a kept-alive lease; the leader holds one socket per link (4 per follower), not one per session. Leader memory/session is the growth of the leader's VmRSS from its baseline (elected, before any session) divided by the sessions open; idle CPU is the share of a core used while the sessions only keep their leases alive. Locks lost: releases that found the lock gone at the end.",
   durable:
     "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };

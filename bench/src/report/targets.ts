@@ -117,6 +117,15 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
       status: p50 === undefined || !Number.isFinite(p50) ? "not measured" : p50 < 3_000 && (entry.metrics.failed ?? 0) === 0 ? "met" : "missed",
     });
   }
+  for (const entry of inputs.aggregates.filter((each) => each.workload === "cluster-sessions")) {
+    const { sessionsOpen: open, lostLocks: lost } = entry.metrics;
+    results.push({
+      target: `${entry.variant}: held, no lease lost`,
+      goal: "50,000 sessions, 0 lost",
+      measured: open === undefined || lost === undefined ? "–" : `${num(open)} sessions, ${num(lost)} lost (leader ${num(entry.metrics.leaderRssMiB)} MiB, ${num(entry.metrics.leaderIdleCpuPct)} % of a core idle)`,
+      status: open === undefined || lost === undefined ? "not measured" : open >= 50_000 && lost === 0 ? "met" : "missed",
+    });
+  }
   if (inputs.largeSessions !== undefined) {
     const { label, lost } = inputs.largeSessions;
     const open = get("sessions", label, "leasehold", "sessionsOpen");
