@@ -60,6 +60,17 @@ describe("a multiplexing follower's relay", () => {
     expect(establishedTo(server.port)).toBe(2);
   });
 
+  it("keeps idle sessions alive: heartbeats travel both ways over the link, and no lease lapses", async () => {
+    const server = await startServer({ clusterSecret: SECRET });
+    const { url } = await startMultiplexRelay(async () => server.url, 1);
+    const clients = await Promise.all(Array.from({ length: 4 }, () => startClient(url)));
+    const locks = await Promise.all(clients.map(async (client, index) => client.locks.acquire(`idle/${index}`, (await client.leases.grant(600)).id)));
+    // Several TTLs of silence but for heartbeats.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(locks.every((lock) => lock.held && !lock.signal.aborted)).toBe(true);
+    for (const [index, client] of clients.entries()) expect((await client.locks.query(`idle/${index}`)).held.map((entry) => entry.clientId)).toEqual([client.sessionId]);
+  });
+
   it("a client that stops reading is closed with 4006 while another on the same link goes on", async () => {
     const maxBacklogBytes = 1024 * 1024;
     const server = await startServer({ clusterSecret: SECRET, limits: { maxBacklogBytes }, watch: { pauseBytes: 1024 * 1024 * 1024 } });
