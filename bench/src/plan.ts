@@ -323,7 +323,6 @@ export class Plan {
       const { metrics, note } = await clusterSessions({
         ...params,
         repoRoot: this.repoRoot,
-        electionTtlS: this.profile.cluster.electionTtlS,
         perProcess: Math.min(params.perProcess, this.limits.hard - FD_RESERVE),
         localAddresses: LOCAL_ADDRESSES,
         fileLimit: this.limits.hard,

@@ -36,7 +36,10 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     gateways: followers + 1,
     electionTtlS: params.electionTtlS,
     cli: "built",
-    flags: ["--relay-mode", "multiplex", "--relay-links", String(params.links)],
+    // As the single server of the sessions workload: one tenant opening sessions as fast as it can from 16
+    // addresses, far past the per-address defaults meant for untrusted peers (which the leader applies
+    // to each client's own address).
+    flags: ["--relay-mode", "multiplex", "--relay-links", String(params.links), "--max-sessions-per-principal", "10000000", "--max-leases-per-principal", "100000000", "--max-new-connections-per-second", "1000000"],
     fileLimit: params.fileLimit,
   });
   const holders = new Holders({
@@ -73,6 +76,8 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     const followersCpuMs = relays.reduce((sum, gateway) => sum + cpuMs(gateway.pid), 0) - followersStart;
     const stillLeading = leader.role === "leader";
     const lost = await holders.stop();
+    // What went wrong, when something did: a leader deposed (starved keepalives), slow commits.
+    if (lost !== 0) for (const gateway of cluster.gateways) for (const warning of gateway.warnings) process.stderr.write(`${gateway.name}: ${warning}\n`);
     const metrics: Metrics = {
       sessionsOpen: open,
       sessionsFailed: holders.failures,
