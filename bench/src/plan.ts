@@ -9,6 +9,7 @@ import { startRedis } from "./servers/redis.js";
 import type { RunningServer } from "./servers/types.js";
 import { inPassOrder, subject, type Subject } from "./systems.js";
 import { clientsLabel, mixedLabel, sessionsLabel, waitersLabel } from "./report/targets.js";
+import { clusterSessions } from "./workloads/cluster-sessions.js";
 import { contended } from "./workloads/contended.js";
 import { failover } from "./workloads/failover.js";
 import type { Metrics } from "./workloads/common.js";
@@ -19,7 +20,7 @@ import { sessions } from "./workloads/sessions.js";
 import { uncontended } from "./workloads/uncontended.js";
 import { ATTACK_VARIANTS, underAttack } from "./workloads/under-attack.js";
 
-export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack", "cluster", "failover", "mixed"];
+export const ALL_WORKLOADS: readonly WorkloadId[] = ["uncontended", "contended", "queue-depth", "sessions", "key-value", "durable", "under-attack", "cluster", "failover", "mixed", "cluster-sessions"];
 
 /** Loopback addresses the many-session clients bind to (the whole 127.0.0.0/8 is local on Linux). */
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${index + 2}`);
@@ -88,6 +89,7 @@ export class Plan {
       cluster: () => this.cluster(),
       failover: () => this.failover(),
       mixed: () => this.mixed(),
+      "cluster-sessions": () => this.clusterSessions(),
     };
     try {
       for (const workload of ALL_WORKLOADS) if (only.has(workload)) await steps[workload]();
@@ -307,6 +309,30 @@ export class Plan {
       });
     } finally {
       if (single.status === "fulfilled") await single.value.stop();
+    }
+  }
+
+  /**
+   * Sessions held through a cluster of gateways that multiplex (its own cluster: the followers it
+   * needs and their clients would not fit the shared one's). One pass: growing 50,000 sessions takes minutes.
+   */
+  private async clusterSessions(): Promise<void> {
+    const params = this.profile.clusterSessions;
+    const variant = `${sessionsLabel(params.sessions)} through multiplexing gateways`;
+    this.layout.push({ workload: "cluster-sessions", variants: [variant], systems: ["leasehold cluster"] });
+    const base = { workload: "cluster-sessions" as const, variant, system: "leasehold cluster", pass: 1 };
+    try {
+      const { metrics, note } = await clusterSessions({
+        ...params,
+        repoRoot: this.repoRoot,
+        perProcess: Math.min(params.perProcess, this.limits.hard - FD_RESERVE),
+        localAddresses: LOCAL_ADDRESSES,
+        fileLimit: this.limits.hard,
+        growMsPerSession: 15,
+      });
+      this.record({ ...base, metrics, ...(note !== undefined && { note }) });
+    } catch (error) {
+      this.record({ ...base, metrics: {}, skipped: `failed: ${firstLine(error)}` });
     }
   }
 

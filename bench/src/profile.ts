@@ -21,6 +21,8 @@ export interface Profile {
     settleMs: number;
     idleMs: number;
   };
+  /** Sessions held through a cluster of multiplexing gateways (workloads/cluster-sessions.ts). */
+  clusterSessions: { sessions: number; perProcess: number; links: number; electionTtlS: number; ttlMs: number; settleMs: number; idleMs: number };
   keyValue: { clients: number; warmupMs: number; durationMs: number; keysPerClient: number; valueBytes: number };
   durable: { clients: number; warmupMs: number; durationMs: number };
   underAttack: { warmupMs: number; durationMs: number; parkParallel: number };
@@ -54,6 +56,10 @@ export const FULL: Profile = {
   contended: { clients: 16, warmupMs: 1_500, durationMs: 2_500 },
   queueDepth: { depths: [10, 1_000, 10_000], grants: 1_000, maxMs: 5_000, connections: 50, settleMaxMs: 30_000 },
   sessions: { passes: 2, levels: [1_000, 10_000], leaseholdLevel: 50_000, ttlMs: 15_000, settleMs: 2_000, idleMs: 6_000 },
+  // 12,500 sockets per follower and per holder: four of each, under the open-file limit of 20,000 with room to spare.
+  // An election TTL of 10 s: with 2 s the leader lost its election lease 6 times while 30,000 sessions
+  // opened at a load of 20 on 2 cores (keepalives starved), and each failover made every session reconnect.
+  clusterSessions: { sessions: 50_000, perProcess: 12_500, links: 4, electionTtlS: 10, ttlMs: 30_000, settleMs: 3_000, idleMs: 6_000 },
   keyValue: { clients: 16, warmupMs: 1_500, durationMs: 2_500, keysPerClient: 100, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 1_500, durationMs: 2_500 },
   underAttack: { warmupMs: 1_000, durationMs: 3_000, parkParallel: 16 },
@@ -72,6 +78,7 @@ export const QUICK: Profile = {
   contended: { clients: 16, warmupMs: 50, durationMs: 300 },
   queueDepth: { depths: [10, 100, 200], grants: 100, maxMs: 1_500, connections: 8, settleMaxMs: 1_000 },
   sessions: { passes: 1, levels: [50, 200], leaseholdLevel: 500, ttlMs: 3_000, settleMs: 150, idleMs: 400 },
+  clusterSessions: { sessions: 400, perProcess: 200, links: 2, electionTtlS: 2, ttlMs: 5_000, settleMs: 300, idleMs: 500 },
   keyValue: { clients: 16, warmupMs: 50, durationMs: 250, keysPerClient: 20, valueBytes: 100 },
   durable: { clients: 16, warmupMs: 50, durationMs: 250 },
   underAttack: { warmupMs: 200, durationMs: 500, parkParallel: 8 },

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { median } from "./metrics/stats.js";
 import type { Metrics } from "./workloads/common.js";
 
-export type WorkloadId = "uncontended" | "contended" | "queue-depth" | "sessions" | "key-value" | "durable" | "under-attack" | "cluster" | "failover" | "mixed";
+export type WorkloadId = "uncontended" | "contended" | "queue-depth" | "sessions" | "key-value" | "durable" | "under-attack" | "cluster" | "failover" | "mixed" | "cluster-sessions";
 
 /** One system, one variant of one workload, one pass. */
 export interface Row {

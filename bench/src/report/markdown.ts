@@ -126,6 +126,17 @@ const COLUMNS: Record<WorkloadId, Column[]> = {
     { title: "client CPU/cycle", metric: "clientCpuUsPerOp", show: us },
     { title: "server CPU/cycle", metric: "serverCpuUsPerOp", show: us },
   ],
+  "cluster-sessions": [
+    { title: "sessions open", metric: "sessionsOpen", show: num },
+    { title: "followers", metric: "followers", show: num },
+    { title: "leader RSS", metric: "leaderRssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+    { title: "leader memory/session", metric: "leaderBytesPerSession", show: bytes },
+    { title: "leader idle CPU", metric: "leaderIdleCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "followers' idle CPU", metric: "followersIdleCpuPct", show: (value) => (value === undefined ? "–" : `${num(value)} %`) },
+    { title: "largest follower RSS", metric: "followerMaxRssMiB", show: (value) => (value === undefined ? "–" : `${num(value)} MiB`) },
+    { title: "opened/s", metric: "openPerS", show: num },
+    { title: "locks lost", metric: "lostLocks", show: num },
+  ],
 };
 
 const TITLES: Record<WorkloadId, string> = {
@@ -139,6 +150,7 @@ const TITLES: Record<WorkloadId, string> = {
   cluster: "8. Cluster: 3 gateways over 3 etcd members, beside one durable server and etcd's own lock recipe",
   failover: "9. Cluster failover: kill -9 of the leading gateway to the first grant by the next",
   mixed: "10. Mixed: 100 clients loop a waiting acquire on one of 50 locks, two fenced puts, release",
+  "cluster-sessions": "11. Sessions held through a cluster of gateways that multiplex (`--relay-mode multiplex`)",
 };
 
 const EXPLANATIONS: Record<WorkloadId, string> = {
@@ -158,6 +170,8 @@ const EXPLANATIONS: Record<WorkloadId, string> = {
     "The leading gateway is killed with SIGKILL; from the kill, a new client tries through the surviving gateways in turn (a fresh connection, a lease, a try-acquire of a fresh lock, 20 ms between tries) until a lock is granted. The killed gateway is restarted (it follows) before the next kill. The figure is the election TTL (the dead leader's election lease must lapse in etcd) plus the next leader's load of the state from etcd and the client's try.",
   mixed:
     "Each client loops a cycle: a waiting acquire on one of the locks drawn at random (each client draws the same sequence in every system and pass), two writes of a small value under that lock, release. leasehold fences its writes with the grant's token (`kv.put` with `fence`: applied only while the lock is held with exactly that token); etcd puts in a transaction guarded by its lock key's create revision (`txn.If(mutex.IsOwner())`, as etcd's docs fence writes under `concurrency.Mutex`); redis-fenced runs one Lua script that writes only while the lock holds its value and its `INCR` counter still equals the token; plain Redis writes with a plain `SET` (no token to fence with). Redis waiters retry `SET NX PX` every 1 ms (no queue). A cycle is timed from the acquire call to the release's reply, the acquire wait to the grant; cycles/s counts the cycles that ended inside the window. Jain's index is over per-client cycle counts; \"fewest cycles / mean\" shows a starved client that the index hides (one client with nothing among 100 still scores 0.99). A fenced put refused means the lock was lost while its holder worked: counted, never expected. After the window, a probe on a fresh lock writes with the token of the grant before the current one: a fenced system must refuse it (0 = refused, as it must).",
+  "cluster-sessions":
+    "Its own cluster: 3 etcd members and one gateway more than the followers needed, each follower started with `--relay-mode multiplex` and taking at most the profile's sockets per process (12,500 in the full run, under the open-file limit of 20,000), as many session-holder processes, each connecting to its own follower from 4 of 127.0.0.2-17. Each session holds one lock under a kept-alive lease; the leader holds one socket per link (4 per follower), not one per session. Leader memory/session is the growth of the leader's VmRSS from its baseline (elected, before any session) divided by the sessions open; idle CPU is the share of a core used while the sessions only keep their leases alive. Locks lost: releases that found the lock gone at the end.",
   durable:
     "Same workloads against a leasehold server started with `--memory`, one with `--data <tmpdir>` (the default `--sync full`: one fsync per group commit before any reply) and one with `--data <tmpdir> --sync process` (no fsync per commit: survives a killed server, not a power loss), alternating.",
 };

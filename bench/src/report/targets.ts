@@ -138,6 +138,15 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   atLeast(`mixed (${mixed}): cycles/s vs Redis`, "≥ 1.1×", paired("mixed", mixed, "leasehold", "redis", "cyclesPerS"), 1.1, (value) =>
     `${ratio(value)} (cycle p99 ${ms(cycles("leasehold", "cycleP99Ms"))} vs ${ms(cycles("redis", "cycleP99Ms"))}; Jain ${num(cycles("leasehold", "jain"), 4)} vs ${num(cycles("redis", "jain"), 4)})`,
   );
+  for (const entry of inputs.aggregates.filter((each) => each.workload === "cluster-sessions")) {
+    const { sessionsOpen: open, lostLocks: lost } = entry.metrics;
+    results.push({
+      target: `${entry.variant}: held, no lease lost`,
+      goal: "50,000 sessions, 0 lost",
+      measured: open === undefined || lost === undefined ? "–" : `${num(open)} sessions, ${num(lost)} lost (leader ${num(entry.metrics.leaderRssMiB)} MiB, ${num(entry.metrics.leaderIdleCpuPct)} % of a core idle)`,
+      status: open === undefined || lost === undefined ? "not measured" : open >= 50_000 && lost === 0 ? "met" : "missed",
+    });
+  }
   if (inputs.largeSessions !== undefined) {
     const { label, lost } = inputs.largeSessions;
     const open = get("sessions", label, "leasehold", "sessionsOpen");

@@ -87,6 +87,8 @@ export async function startLeaseholdCluster(repoRoot: string, options: Leasehold
 export class Gateway extends RestartableChild {
   #role: "leader" | "follower" | "down" = "down";
   #lastLoad: GatewayLoad | undefined;
+  /** Its first warnings and errors (pino levels 40 and up), for a row that went wrong. */
+  readonly warnings: string[] = [];
 
   constructor(
     readonly name: string,
@@ -137,6 +139,7 @@ export class Gateway extends RestartableChild {
         const role = /"role":"(leader|follower)"/.exec(line)?.[1];
         if (role === "leader" || role === "follower") this.#role = role;
         if (line.includes('"loaded the state from etcd"')) this.#lastLoad = JSON.parse(line) as GatewayLoad;
+        if (/"level":[4-6]0/.test(line) && this.warnings.length < 20) this.warnings.push(line.slice(0, 400));
       }
     });
     // From the sources through tsx a start took 3 to 4 s at a load of 15 on 2 cores (see single-node.ts).

@@ -44,12 +44,17 @@ export class Holders {
     await this.addHolders(1);
   }
 
-  /** Opens sessions until `total` are open (or failures stop a holder); holders grow in parallel. */
-  async grow(total: number, url: string, timeoutMs: number): Promise<void> {
+  /**
+   * Opens sessions until `total` are open (or failures stop a holder); holders grow in parallel.
+   * Given several URLs, holder i connects to `urls[i % urls.length]` (one gateway each, say).
+   */
+  async grow(total: number, urls: string | readonly string[], timeoutMs: number): Promise<void> {
     await this.addHolders(Math.ceil(total / this.options.perHolder));
     let remaining = total;
+    const all = typeof urls === "string" ? [urls] : urls;
     await Promise.all(
-      this.children.map(async (entry) => {
+      this.children.map(async (entry, index) => {
+        const url = all[index % all.length] as string;
         const target = Math.min(this.options.perHolder, remaining);
         remaining -= target;
         if (target <= entry.sessions) return;

@@ -6,7 +6,7 @@ import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
 import { readFileSync } from "node:fs";
 import { clusterSecretOf } from "./auth/cluster-secret.js";
-import { startGateway } from "./cluster/gateway.js";
+import { DEFAULT_RELAY_LINKS, RELAY_MODES, startGateway, type RelayMode } from "./cluster/gateway.js";
 import type { ServerOptions } from "./options.js";
 import type { ReloadReport } from "./reload.js";
 import { resolve } from "node:path";
@@ -87,6 +87,13 @@ program
   .addOption(new Option("--advertise <url>", "the URL other gateways reach this one at (default ws://host:port as it listens)").env("LEASEHOLD_ADVERTISE"))
   .addOption(new Option("--etcd-prefix <prefix>", "where in etcd the cluster keeps its keys").env("LEASEHOLD_ETCD_PREFIX").default("/leasehold/"))
   .addOption(new Option("--etcd-writes-in-flight <n>", "the leader's group commits in flight to etcd at once: their round trips overlap; more than 1 was slower on a 2-core machine (BENCHMARKS.md §8)").env("LEASEHOLD_ETCD_WRITES_IN_FLIGHT").default(1).argParser(integer(1, 16)))
+  .addOption(
+    new Option("--relay-mode <mode>", "how a follower carries clients to the leader: one upstream connection per client, or multiplexed over a few links (needs --cluster-secret-file)")
+      .env("LEASEHOLD_RELAY_MODE")
+      .choices(RELAY_MODES)
+      .default("per-client"),
+  )
+  .addOption(new Option("--relay-links <n>", "links a multiplexing follower keeps to the leader").env("LEASEHOLD_RELAY_LINKS").default(DEFAULT_RELAY_LINKS).argParser(integer(1, 64)))
   .addOption(new Option("--election-ttl <s>", "TTL of the leader's election lease: a failover takes about this long (etcd's minimum: 1.5 election timeouts)").env("LEASEHOLD_ELECTION_TTL").default(2).argParser(integer(1, 60)))
   .action(async (options: ServeOptions) => {
     const readable = options.logFormat === "pretty" || (options.logFormat === "auto" && process.stdout.isTTY);
@@ -180,6 +187,8 @@ async function serveGateway(options: ServeOptions, serverOptions: ServerOptions,
     electionTtlSeconds: options.electionTtl,
     writesInFlight: options.etcdWritesInFlight,
     advertise: options.advertise,
+    relayMode: options.relayMode,
+    relayLinks: options.relayLinks,
     server: { ...serverOptions, dataDir: null, clusterSecret },
   });
   logger.info(
@@ -229,6 +238,8 @@ function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
 interface ServeOptions {
   etcd?: string;
   clusterSecretFile?: string;
+  relayMode: RelayMode;
+  relayLinks: number;
   advertise?: string;
   etcdPrefix: string;
   electionTtl: number;

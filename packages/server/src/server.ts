@@ -4,7 +4,10 @@ import type { AddressInfo, Socket } from "node:net";
 import { CloseCode, useEnglishErrorMessages } from "@leasehold/protocol";
 import { WebSocketServer } from "ws";
 import { CommitPipeline, afterThisTurnsReads } from "./persistence/commit.js";
-import { forwardedPeer } from "./auth/cluster-secret.js";
+import { forwardedPeer, provesGateway } from "./auth/cluster-secret.js";
+import { LeaderLink } from "./cluster/leader-link.js";
+import { LINK_HEAD_BYTES, LINK_HEADER, LINK_VERSION } from "./cluster/link-envelope.js";
+import type { LinkStream } from "./cluster/link-stream.js";
 import { Connection, type ConnectionHost } from "./connection/connection.js";
 import { Heartbeats } from "./connection/heartbeat.js";
 import { TurnBudget } from "./connection/turn-budget.js";
@@ -140,6 +143,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   http.on("clientError", refuseBadRequest);
   const wss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
+  // A follower's multiplexed links: each envelope is a client's frame behind a head.
+  const linkWss = new WebSocketServer({ noServer: true, maxPayload: resolved.limits.maxFrameBytes + LINK_HEAD_BYTES });
   const origins = new OriginPolicy(options.allowOrigins);
   const tooManyConnections = (ip: string | undefined) => `too many connections from ${ip} (the most is ${resolved.limits.maxConnectionsPerAddress})`;
   const heartbeats = new Heartbeats(resolved.clock, (session) => coordinator.heartbeatInterval(session));
@@ -151,6 +156,30 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     turns: new TurnBudget(),
     closed(connection) {
       connections.delete(connection);
+    },
+  };
+  // A stream of a follower's link is a client's connection, with the client's address: the rate and
+  // quota of new connections per address apply to it as to a direct one, refused with 4005.
+  const countedStreams = new WeakSet<LinkStream>();
+  const linkHost = {
+    turns: connectionHost.turns,
+    logger,
+    opened(stream: LinkStream) {
+      openSockets += 1;
+      if (!rates.take(stream.ip, resolved.clock.now())) {
+        metrics.connectionRefused("rate");
+        refuseAfterUpgrade(stream, stream, `more than ${resolved.maxNewConnectionsPerSecond} new connections per second from ${stream.ip}; retry later`);
+      } else if (!addresses.tryOpen(stream.ip)) {
+        metrics.connectionRefused("quota");
+        refuseAfterUpgrade(stream, stream, tooManyConnections(stream.ip));
+      } else {
+        countedStreams.add(stream);
+        connections.add(new Connection(stream, stream, stream.ip, stream.address, connectionHost));
+      }
+    },
+    ended(stream: LinkStream) {
+      openSockets -= 1;
+      if (countedStreams.delete(stream)) addresses.closed(stream.ip);
     },
   };
   // New connections per address per second, before anything is read or a TLS handshake made: that
@@ -194,6 +223,18 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     if (relayed === "refused") {
       logger?.warn({ address: remoteIp(request) }, "upgrade refused: wrong cluster secret");
       refuseUpgrade(socket, 403, "the cluster secret does not match: every gateway must be given the same --cluster-secret-file");
+      return;
+    }
+    if (request.headers[LINK_HEADER] !== undefined) {
+      if (!provesGateway(request, options.clusterSecret)) {
+        logger?.warn({ address: remoteIp(request) }, "link refused: no cluster secret, or a wrong one");
+        refuseUpgrade(socket, 403, "a multiplexed link is for gateways proving the cluster secret: every gateway must be given the same --cluster-secret-file");
+      } else if (request.headers[LINK_HEADER] !== LINK_VERSION) refuseUpgrade(socket, 400, `this leader speaks link ${LINK_VERSION}; run the same version on every gateway`);
+      else
+        linkWss.handleUpgrade(request, socket, head, (ws) => {
+          socket.removeListener("timeout", destroyOnTimeout);
+          new LeaderLink(ws, socket, linkHost);
+        });
       return;
     }
     // What the connection needs of the request is read here, and the connection is made outside this
@@ -282,9 +323,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
         // Sockets whose close handshake stalls must not hold the server open.
         setTimeout(() => {
           for (const client of wss.clients) client.terminate();
+          for (const link of linkWss.clients) link.terminate();
           http.closeAllConnections();
         }, 1_000).unref();
         wss.close();
+        linkWss.close();
       });
       return closing;
     },

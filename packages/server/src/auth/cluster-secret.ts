@@ -28,6 +28,12 @@ export function forwardedPeer(request: IncomingMessage, secret: Buffer | undefin
   return { ip, address: typeof address === "string" && address !== "" ? address : ip };
 }
 
+/** Whether an upgrade proves the cluster secret (a gateway's multiplexed link must: cluster/leader-link.ts). */
+export function provesGateway(request: IncomingMessage, secret: Buffer | undefined): boolean {
+  const proof = request.headers[GATEWAY_SECRET_HEADER];
+  return secret !== undefined && typeof proof === "string" && sameSecret(Buffer.from(proof, "utf8"), secret);
+}
+
 /** The secret as a header value: the file's contents without surrounding whitespace (a trailing newline, say). */
 export function clusterSecretOf(contents: string): Buffer {
   const secret = contents.trim();

@@ -8,7 +8,8 @@ import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
 import { dataPrefixOf, electionPrefixOf } from "./layout.js";
 import { Leadership, currentLeader } from "./leadership.js";
-import { Relay } from "./relay.js";
+import { MultiplexRelay } from "./multiplex-relay.js";
+import { Relay, type RelayOptions } from "./relay.js";
 
 /**
  * One gateway of a cluster on etcd (`leasehold serve --etcd ...`). It listens on its port all the
@@ -45,8 +46,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   // Every gateway serves the same certificate, as leader and as follower; `reload()` reads it again.
   let tls = options.server.tls && readCertificate(options.server.tls);
-  const makeRelay = () =>
-    new Relay({
+  const makeRelay = (): Relay | MultiplexRelay => {
+    const relayOptions: RelayOptions = {
       leaderUrl: readLeaderUrl,
       onLeaderUnreachable: () => (leaderUrl = undefined),
       secret: options.server.clusterSecret,
@@ -57,8 +58,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       handshakeTimeoutMs: resolveOptions(options.server).handshakeTimeoutMs,
       tls,
       logger,
-    });
-  let relay: Relay | undefined = makeRelay();
+    };
+    return options.relayMode === "multiplex" ? new MultiplexRelay({ ...relayOptions, links: options.relayLinks ?? DEFAULT_RELAY_LINKS }) : new Relay(relayOptions);
+  };
+  if (options.relayMode === "multiplex" && !options.server.clusterSecret) throw new Error("--relay-mode multiplex needs --cluster-secret-file: the leader takes a multiplexed link only from a gateway that proves the secret");
+  let relay: Relay | MultiplexRelay | undefined = makeRelay();
   const port = await relay.listen(host, options.server.port ?? 7070);
   // While it relays, a follower reads who leads every LEADER_CACHE_MS and moves its clients off a
   // leader etcd no longer names (a paused one keeps their sockets open and silent: Relay.leaderIs).
@@ -183,6 +187,13 @@ export function writeTimeoutFor(electionTtlSeconds: number): number {
   return (electionTtlSeconds * 1_000) / 2;
 }
 
+/**
+ * Links a multiplexing follower keeps to the leader. A few rather than one: a link is one TCP
+ * connection, written and read by one event-loop turn at a time at each end, and a lost link drops
+ * only its share of the clients.
+ */
+export const DEFAULT_RELAY_LINKS = 4;
+
 /** How long a follower relays to the leader it read from etcd before reading again, and how often it checks that its relayed connections go to that leader. */
 const LEADER_CACHE_MS = 500;
 
@@ -201,11 +212,22 @@ export interface GatewayOptions {
   writeTimeoutMs?: number;
   /** The leader's log entries in flight to etcd at once (EtcdStorage's `writesInFlight`, default 1). */
   writesInFlight?: number;
+  /**
+   * How a follower carries its clients to the leader: `per-client` (the default) opens an upstream
+   * WebSocket per client; `multiplex` carries them all as streams of a few links (multiplex-relay.ts),
+   * which needs the cluster secret.
+   */
+  relayMode?: RelayMode;
+  /** Links of a multiplexing follower; default DEFAULT_RELAY_LINKS. */
+  relayLinks?: number;
   /** The server the leader runs, and the listener (host, port, origins, frame size) of every role. */
   server: ServerOptions & { logger?: Logger };
 }
 
 export type GatewayRole = "follower" | "leader";
+
+export const RELAY_MODES = ["per-client", "multiplex"] as const;
+export type RelayMode = (typeof RELAY_MODES)[number];
 
 export interface Gateway {
   /** Where clients connect, whatever the role. */

@@ -27,30 +27,12 @@ export class Relay {
   readonly #pairs = new Set<RelayedPair>();
 
   constructor(readonly options: RelayOptions) {
-    // The handshake deadline as on the leader's own listener: without it a follower kept a silent TCP
-    // connection, or an upgrade request never finished, for Node's 60 s (90 s with its 30 s checks).
-    const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
-    const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
-    // TLS as on the leader's listener (--tls-cert): a client given every gateway's wss:// URL must reach a follower too.
-    this.#https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
-    this.#http = this.#https ?? createServer(deadlines, refuse);
-    this.#http.on("clientError", refuseBadRequest);
-    this.#http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
-    this.#wss.on("wsClientError", refuseMalformedUpgrade);
-    this.#http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(request, socket, head));
+    ({ http: this.#http, https: this.#https, wss: this.#wss } = followerListener(options, (request, socket, head) => void this.#upgrade(request, socket, head)));
   }
 
   /** Listens on `host:port` (0: any free port) and returns the port. */
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once("error", reject);
-      this.#http.listen(port, host, () => {
-        this.#http.off("error", reject);
-        resolve();
-      });
-    });
-    return (this.#http.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenOn(this.#http, host, port);
   }
 
   /** Stops listening at once and closes every relayed connection with 1012 (reconnect and resume). */
@@ -165,6 +147,44 @@ export interface RelayOptions {
   logger: Logger | undefined;
 }
 
+/**
+ * The client-facing listener of a follower, whichever way it relays: plain requests refused, TLS and the
+ * handshake deadline as on the leader's own listener (without the deadline a follower kept a silent TCP
+ * connection, or an upgrade never finished, for Node's 60 s, 90 s with its 30 s checks; without TLS a
+ * client given every gateway's wss:// URL could not reach a follower), upgrades handed to `onUpgrade`.
+ */
+export function followerListener(options: RelayOptions, onUpgrade: (request: IncomingMessage, socket: Socket, head: Buffer) => void): FollowerListener {
+  const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+  const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
+  const https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
+  const http = https ?? createServer(deadlines, refuse);
+  http.on("clientError", refuseBadRequest);
+  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
+  wss.on("wsClientError", refuseMalformedUpgrade);
+  http.on("upgrade", onUpgrade);
+  return { http, https, wss };
+}
+
+export interface FollowerListener {
+  http: Server;
+  /** The same server as `http` when the listener is TLS (its certificate can be replaced); else undefined. */
+  https: HttpsServer | undefined;
+  wss: WebSocketServer;
+}
+
+/** Listens on `host:port` (0: any free port) and returns the port. */
+export async function listenOn(http: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  return (http.address() as AddressInfo).port;
+}
+
 function openUpstream(url: string, secret: Buffer | undefined, ip: string, address: string, maxFrameBytes: number, timeoutMs: number): Promise<WebSocket> {
   const headers: Record<string, string> = secret ? { [GATEWAY_SECRET_HEADER]: secret.toString("utf8"), [FORWARDED_FOR_HEADER]: ip, [FORWARDED_ADDRESS_HEADER]: address } : {};
   const upstream = new WebSocket(url, { headers, maxPayload: maxFrameBytes * 2, handshakeTimeout: timeoutMs, perMessageDeflate: false });
@@ -213,7 +233,8 @@ function sendable(code: number): boolean {
   return code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
-function closeClient(client: WebSocket, code: number, reason: string): void {
+/** Closes a client's WebSocket with the code of the other side (1012 for one it may not send), not waiting long for its answer. */
+export function closeClient(client: WebSocket, code: number, reason: string): void {
   if (client.readyState === WebSocket.CLOSED || client.readyState === WebSocket.CLOSING) return;
   client.close(sendable(code) ? code : CloseCode.SERVICE_RESTART, reason.slice(0, 120));
   // A client that does not answer the close is not waited for.

@@ -8,8 +8,6 @@ import {
   type RequestOp,
   type ServerMessage,
 } from "@leasehold/protocol";
-import type { Duplex } from "node:stream";
-import type WebSocket from "ws";
 import type { CommitPipeline, Sender } from "../persistence/commit.js";
 import type { Coordinator } from "../core/coordinator.js";
 import { dispatch } from "../handlers/dispatch.js";
@@ -23,6 +21,7 @@ import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
+import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
 type State = Handshake | Attached | { phase: "closed" };
@@ -94,9 +93,9 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   #state: State;
 
   constructor(
-    readonly socket: WebSocket,
-    /** The TCP (or TLS) stream under the WebSocket: bounded until the handshake completes, ended when the peer is cut off. */
-    readonly raw: Duplex,
+    readonly socket: PeerSocket,
+    /** The TCP (or TLS) stream under the WebSocket, or the link stream itself: bounded until the handshake completes, ended when the peer is cut off. */
+    readonly raw: Wire,
     /** The peer's IP address (the unit of the per-address quota), and with its port. */
     readonly ip: string,
     readonly address: string,

@@ -1,6 +1,5 @@
-import type { Duplex } from "node:stream";
 import { CloseCode } from "@leasehold/protocol";
-import type WebSocket from "ws";
+import type { PeerSocket, Wire } from "./peer-socket.js";
 import { cutOff } from "./cut-off.js";
 
 /** What a connection may send before its `hello` is answered (see ServerOptions). */
@@ -22,7 +21,7 @@ export interface HandshakeLimits {
  * frames are counted by the connection itself (`tooManyHandshakeFrames`). Returns the function that
  * lifts the bound, called once the handshake has completed.
  */
-export function boundHandshake(raw: Duplex, ws: WebSocket, limits: HandshakeLimits): () => void {
+export function boundHandshake(raw: Wire, ws: PeerSocket, limits: HandshakeLimits): () => void {
   // ws's own reader of the socket, which the gate stands in for until it is lifted.
   const readers = raw.listeners("data") as ((chunk: Buffer) => void)[];
   let bytes = 0;
@@ -56,7 +55,7 @@ export function tooManyHandshakeFrames(frames: number, limits: HandshakeLimits):
  * The fragments ws holds of the message it is reading. A ws internal (`_receiver._fragments`): if a
  * future ws renames it, the byte bound still holds, which allows at most one fragment per 7 bytes.
  */
-function heldFragments(ws: WebSocket): number {
+function heldFragments(ws: PeerSocket): number {
   const receiver = (ws as unknown as { _receiver?: { _fragments?: unknown } })._receiver;
   return Array.isArray(receiver?._fragments) ? receiver._fragments.length : 0;
 }

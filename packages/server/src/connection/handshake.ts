@@ -1,6 +1,4 @@
 import { CloseCode, ErrorCode, PROTOCOL_VERSION, SUPPORTED_VERSIONS, decodeClientMessage, type Hello, type ServerMessage, type Timer, type Welcome } from "@leasehold/protocol";
-import type { Duplex } from "node:stream";
-import type WebSocket from "ws";
 import type { Admission } from "../auth/authenticator.js";
 import type { Guard } from "../auth/guard.js";
 import type { Principal } from "../auth/permissions.js";
@@ -8,10 +6,11 @@ import { sessionOwner } from "../auth/session-owner.js";
 import type { Coordinator } from "../core/coordinator.js";
 import type { Session } from "../core/model.js";
 import { boundHandshake, tooManyHandshakeFrames } from "./handshake-budget.js";
+import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** What the handshake needs of its connection. */
 export interface HandshakeHost {
-  readonly socket: WebSocket;
+  readonly socket: PeerSocket;
   /** The peer's IP address (whose account an anonymous session counts against), and with its port. */
   readonly ip: string;
   readonly address: string;
@@ -47,7 +46,7 @@ export class Handshake {
   constructor(
     readonly connection: HandshakeHost,
     /** The TCP (or TLS) stream under the WebSocket, bounded until the handshake completes. */
-    raw: Duplex,
+    raw: Wire,
   ) {
     const options = connection.coordinator.options;
     this.#timer = options.clock.setTimer(options.handshakeTimeoutMs, () => connection.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello within the handshake deadline"));

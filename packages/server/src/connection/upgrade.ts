@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CloseCode, ErrorCode, encode } from "@leasehold/protocol";
 import type { Logger } from "pino";
-import type WebSocket from "ws";
+import type { PeerSocket, Wire } from "./peer-socket.js";
 import type { OriginPolicy } from "../auth/origin.js";
 import { closeWithoutReading } from "./cut-off.js";
 import { RAW_SECURITY_HEADERS, SECURITY_HEADERS } from "../http/security-headers.js";
@@ -36,7 +36,7 @@ export function refuseMalformedUpgrade(error: Error, socket: Duplex, request: In
  * Refuses a WebSocket that exceeds a per-address quota: an error the client can read, then close
  * 4005, without waiting for a peer that does not answer the close.
  */
-export function refuseAfterUpgrade(ws: WebSocket, raw: Duplex, message: string): void {
+export function refuseAfterUpgrade(ws: PeerSocket, raw: Wire, message: string): void {
   ws.on("error", () => {});
   ws.send(encode({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message }));
   closeWithoutReading(ws, raw, CloseCode.TOO_MANY_SESSIONS, "too many connections from this address");

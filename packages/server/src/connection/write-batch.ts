@@ -1,4 +1,4 @@
-import type { Duplex } from "node:stream";
+import type { Wire } from "./peer-socket.js";
 
 /**
  * One write per turn for all the messages sent to a socket in it. ws writes each message as soon as
@@ -11,7 +11,7 @@ import type { Duplex } from "node:stream";
  *
  * Process-wide rather than per server: it holds only the streams corked in the current tick.
  */
-export function batchWrites(stream: Duplex): void {
+export function batchWrites(stream: Wire): void {
   // ws corks and uncorks around its own two writes; those nest inside this one.
   if (stream.writableCorked > 0) return;
   stream.cork();
@@ -20,11 +20,11 @@ export function batchWrites(stream: Duplex): void {
 }
 
 /** Writes what `stream` holds now, before it is destroyed (a destroyed stream drops what it held). */
-export function flushWrites(stream: Duplex): void {
+export function flushWrites(stream: Wire): void {
   while (stream.writableCorked > 0) stream.uncork();
 }
 
-let corked: Duplex[] = [];
+let corked: Wire[] = [];
 
 function flushAll(): void {
   const streams = corked;
