@@ -1,4 +1,5 @@
-import { connect as tcpConnect } from "node:net";
+import { createHash } from "node:crypto";
+import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { Relay } from "../../packages/server/src/cluster/relay.js";
 import { OriginPolicy } from "../../packages/server/src/auth/origin.js";
@@ -57,6 +58,48 @@ describe("a follower's relay", () => {
     const later = await startRelay(async () => server.url);
     const client = await startClient(later);
     expect(client.sessionId).toBeDefined();
+  });
+});
+
+/**
+ * A stand-in leader that answers every upgrade with its 101 and `frames` in one TCP write, as a real leader's
+ * refusal (LIMIT_EXCEEDED, then close 4005) can reach the follower when both land in one chunk.
+ */
+async function leaderWritingFramesWithItsUpgrade(frames: Buffer): Promise<string> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket: Socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    let request = "";
+    socket.on("data", (chunk) => {
+      request += chunk.toString("latin1");
+      if (!request.includes("\r\n\r\n")) return;
+      const key = /sec-websocket-key: *(\S+)/i.exec(request)![1];
+      const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`, "latin1"), frames]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  defer(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+describe("a follower's relay, when the leader speaks first", () => {
+  it("passes on frames the leader wrote in the same chunk as its 101, then its close code", async () => {
+    const payload = Buffer.from("refused: too many connections");
+    const reason = Buffer.from("too many");
+    const close = Buffer.concat([Buffer.from([0x88, 2 + reason.length, 0x0f, 0xa5]), reason]); // 4005
+    const leader = await leaderWritingFramesWithItsUpgrade(Buffer.concat([Buffer.from([0x82, payload.length]), payload, close]));
+    const url = await startRelay(async () => leader);
+    const client = new WebSocket(url);
+    const received: string[] = [];
+    client.on("message", (data) => received.push(data.toString()));
+    const code = await new Promise<number>((resolve) => client.on("close", (closeCode) => resolve(closeCode)));
+    expect(received).toEqual([payload.toString()]);
+    expect(code).toBe(4005);
   });
 });
 

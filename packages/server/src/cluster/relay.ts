@@ -117,6 +117,7 @@ export class Relay {
     });
     client.on("error", () => client.terminate());
     upstream.on("error", () => upstream.terminate());
+    upstream.resume();
   }
 }
 
@@ -191,6 +192,10 @@ function openUpstream(url: string, secret: Buffer | undefined, ip: string, addre
   return new Promise((resolve, reject) => {
     upstream.once("open", () => {
       upstream.removeAllListeners("error");
+      // The leader may write its first frames (a quota's LIMIT_EXCEEDED, then 4005) in the same TCP chunk as
+      // its 101: ws parses them on the next tick, before this promise's continuation has piped the pair, and
+      // a frame with no listener is lost. Paused, they wait in the socket until #pipe resumes it.
+      upstream.pause();
       resolve(upstream);
     });
     upstream.once("unexpected-response", (_request, response) => {
