@@ -1,48 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defer, startServer } from "../support/fixtures.js";
-import { inspectOver } from "../support/inspect.js";
+import { exchange, expectSecurityHeaders, getRequest as get } from "../support/http-exchange.js";
+import { singleServerWith } from "../support/target.js";
+import { describeHttpRefusals, REFUSALS_ALLOWED_ORIGINS, REFUSALS_HANDSHAKE_MS } from "../scenarios/http-refusals.js";
 
-/** Sends `request` (a whole HTTP/1.1 request head, or the start of one that `then` goes on with) on a raw TCP socket and reads the response until the server closes. */
-function exchange(port: number, request: string, then?: (socket: Socket) => void): Promise<{ status: number; headers: Map<string, string>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => {
-      socket.write(request);
-      then?.(socket);
-    });
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      const [head = "", body = ""] = text.split("\r\n\r\n", 2);
-      const [statusLine = "", ...lines] = head.split("\r\n");
-      const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
-      resolve({ status: Number(statusLine.split(" ")[1]), headers, body });
-    });
-  });
-}
-
-const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${extra}\r\n`;
-const upgrade = (extra: string) => `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
-const KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-
-function expectSecurityHeaders(headers: Map<string, string>, what: string): void {
-  const csp = headers.get("content-security-policy") ?? "";
-  const directives = new Map(csp.split(";").map((part) => part.trim().split(/\s+/)).map(([name = "", ...values]) => [name, values]));
-  expect(directives.get("default-src"), `${what}: default-src`).toEqual(["'none'"]);
-  expect(directives.get("script-src"), `${what}: script-src`).toEqual(["'self'"]);
-  expect(directives.get("style-src"), `${what}: style-src`).toEqual(["'self'"]);
-  expect(directives.get("connect-src"), `${what}: connect-src`).toEqual(["'self'"]);
-  expect(directives.get("frame-ancestors"), `${what}: frame-ancestors`).toEqual(["'none'"]);
-  expect(csp, what).not.toMatch(/unsafe-inline|unsafe-eval/);
-  expect(headers.get("x-content-type-options"), what).toBe("nosniff");
-  expect(headers.get("x-frame-options"), what).toBe("DENY");
-  expect(headers.get("referrer-policy"), what).toBe("no-referrer");
-}
+// The refusals a follower's listener makes too run against one server and a cluster (test/scenarios/http-refusals.ts).
+// Single-node: the pages (a follower serves none) and the per-address connection bounds.
+describeHttpRefusals(singleServerWith({ allowOrigins: REFUSALS_ALLOWED_ORIGINS, handshakeTimeoutMs: REFUSALS_HANDSHAKE_MS }));
 
 describe("security headers", () => {
   it("every HTTP route answers with the CSP (no 'unsafe-inline'), nosniff, frame-ancestors 'none', X-Frame-Options and no-referrer", async () => {
@@ -106,29 +74,6 @@ describe("security headers", () => {
     }
   });
 
-  it("refused WebSocket upgrades carry them too: a foreign origin (403) and a malformed upgrade (400, 405)", async () => {
-    const server = await startServer();
-    const foreign = await exchange(server.port, upgrade(`${KEY}Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n`));
-    expect(foreign.status).toBe(403);
-    expect(foreign.body).toContain("https://evil.example may not open a WebSocket here");
-    expectSecurityHeaders(foreign.headers, "403 foreign origin");
-
-    const noKey = await exchange(server.port, upgrade("Sec-WebSocket-Version: 13\r\n"));
-    expect(noKey.status).toBe(400);
-    expect(noKey.body).toContain("Sec-WebSocket-Key");
-    expectSecurityHeaders(noKey.headers, "400 without a key");
-
-    const badVersion = await exchange(server.port, upgrade(`${KEY}Sec-WebSocket-Version: 7\r\n`));
-    expect(badVersion.status).toBe(400);
-    expect(badVersion.headers.get("sec-websocket-version")).toBe("13");
-    expectSecurityHeaders(badVersion.headers, "400 with a bad version");
-
-    const wrongMethod = await exchange(server.port, upgrade(`${KEY}Sec-WebSocket-Version: 13\r\n`).replace(/^GET/, "PUT"));
-    expect(wrongMethod.status).toBe(405);
-    expectSecurityHeaders(wrongMethod.headers, "405 upgrade with PUT");
-    expect((await inspectOver(server.url)).sessions).toEqual([]);
-  });
-
   it("refusals of the connection bounds carry them too: 429 past the rate, 503 past the per-address count", async () => {
     const rated = await startServer({ maxNewConnectionsPerSecond: 1 });
     expect((await exchange(rated.port, get("/healthz"))).status).toBe(200);
@@ -144,20 +89,5 @@ describe("security headers", () => {
     const tooMany = await exchange(counted.port, get("/healthz"));
     expect(tooMany.status).toBe(503);
     expectSecurityHeaders(tooMany.headers, "503 past the per-address count");
-  });
-
-  it("Node's own refusals of a bad request carry them too: 400 for a malformed one, 408 past the handshake deadline", async () => {
-    const server = await startServer({ handshakeTimeoutMs: 500 });
-    const malformed = await exchange(server.port, "NOT HTTP AT ALL\r\n\r\n");
-    expect(malformed.status).toBe(400);
-    expectSecurityHeaders(malformed.headers, "400 malformed request");
-    // A header line every 50 ms, so that the socket is never idle (an idle one is dropped without an answer).
-    const late = await exchange(server.port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", (socket) => {
-      let line = 0;
-      const trickle = setInterval(() => socket.write(`X-Slow-${line++}: 1\r\n`), 50);
-      socket.once("close", () => clearInterval(trickle));
-    });
-    expect(late.status).toBe(408);
-    expectSecurityHeaders(late.headers, "408 request not complete by the deadline");
   });
 });

@@ -6,25 +6,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ServerOptions } from "@leasehold/server";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { buildBrowserBundle, buildPageScripts, launchChromium, openPage } from "../support/browser.js";
-import { WebSocket } from "../support/raw.js";
+import { upgradeStatus } from "../support/http-exchange.js";
 import { STATIC_TOKENS, TOKENS } from "../support/security.js";
 import { inspectOver } from "../support/inspect.js";
-
-/** The HTTP status an upgrade with this Origin header gets: 101 when a WebSocket opens. */
-function upgradeStatus(url: string, origin: string | undefined): Promise<number> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, origin === undefined ? {} : { origin });
-    socket.on("open", () => {
-      socket.terminate();
-      resolve(101);
-    });
-    socket.on("unexpected-response", (_request, response) => {
-      resolve(response.statusCode ?? 0);
-      response.resume();
-    });
-    socket.on("error", () => {});
-  });
-}
 
 /** Collects log records, to see what the server refused and why. */
 function recordingLogger(records: Record<string, unknown>[]): NonNullable<ServerOptions["logger"]> {
@@ -33,20 +17,9 @@ function recordingLogger(records: Record<string, unknown>[]): NonNullable<Server
   return logger as unknown as NonNullable<ServerOptions["logger"]>;
 }
 
+// The allow-list runs against one server and a cluster's follower (test/scenarios/http-refusals.ts, from
+// test/security/headers.test.ts); the follower checks origins with the same policy, built from the same flags.
 describe("origin checks at the upgrade", () => {
-  it("with an allow-list: listed origins and non-browser clients get a WebSocket, others 403 before any exists", async () => {
-    const server = await startServer({ allowOrigins: ["https://app.example", "http://127.0.0.1:9"] });
-    expect(await upgradeStatus(server.url, "https://app.example")).toBe(101);
-    expect(await upgradeStatus(server.url, "HTTPS://APP.EXAMPLE:443")).toBe(101);
-    expect(await upgradeStatus(server.url, "http://127.0.0.1:9")).toBe(101);
-    expect(await upgradeStatus(server.url, undefined)).toBe(101);
-    for (const origin of ["https://evil.example", "http://app.example", "https://app.example.evil", "null", "http://127.0.0.1:10"]) {
-      expect(await upgradeStatus(server.url, origin), origin).toBe(403);
-    }
-    // Read by a Node client, which sends no Origin and so is let in.
-    expect((await inspectOver(server.url)).sessions).toEqual([]);
-  });
-
   it("without a list: the server's own origin, loopback pages and non-browser clients; nothing else", async () => {
     const server = await startServer();
     expect(server.security.origins).toBe("same origin and loopback pages");

@@ -13,6 +13,11 @@ import { startServer } from "./fixtures.js";
  */
 export interface Target {
   readonly name: string;
+  /**
+   * What a test's URL reaches: the server itself, or a cluster's follower, which relays WebSockets to the
+   * leader and answers any other HTTP request 503 (the pages, probes and metrics are the leader's).
+   */
+  readonly via: "server" | "follower";
   start(): Promise<{ url: string }>;
 }
 
@@ -24,7 +29,7 @@ export const singleServer: Target = singleServerWith({});
  * tier passes the same settings as `serve` flags (`sharedCluster({ args })`).
  */
 export function singleServerWith(options: ServerOptions): Target {
-  return { name: "one server", start: () => startServer(options) };
+  return { name: "one server", via: "server", start: () => startServer(options) };
 }
 
 /**
@@ -47,6 +52,7 @@ export function sharedCluster({ args = [] }: Pick<GatewayOptions, "args"> = {}):
   });
   return {
     name: "a cluster, through a follower",
+    via: "follower",
     async start() {
       const leader = await leaderOf(gateways);
       return { url: gateways.find((gateway) => gateway !== leader)!.url };
