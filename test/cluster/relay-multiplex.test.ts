@@ -14,7 +14,7 @@ const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
 
 /** A multiplexing follower's relay on a free port, to `leaderUrl`, with `links` links; closed after the test. */
 async function startMultiplexRelay(leaderUrl: () => Promise<string | undefined>, links = 2): Promise<{ url: string; relay: MultiplexRelay }> {
-  const relay = new MultiplexRelay({ leaderUrl, links, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, logger: undefined });
+  const relay = new MultiplexRelay({ leaderUrl, links, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, maxNewConnectionsPerSecond: 10_000, logger: undefined });
   const port = await relay.listen("127.0.0.1", 0);
   defer(() => relay.close());
   return { url: `ws://127.0.0.1:${port}`, relay };

@@ -11,7 +11,7 @@ const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
 
 /** A follower's relay on a free port, to `leaderUrl`; closed after the test. */
 async function startRelay(leaderUrl: () => Promise<string | undefined>): Promise<string> {
-  const relay = new Relay({ leaderUrl, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, logger: undefined });
+  const relay = new Relay({ leaderUrl, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, maxNewConnectionsPerSecond: 10_000, logger: undefined });
   const port = await relay.listen("127.0.0.1", 0);
   defer(() => relay.close());
   return `ws://127.0.0.1:${port}`;

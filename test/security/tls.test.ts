@@ -1,9 +1,11 @@
 import { get } from "node:https";
-import { connect as tlsConnect } from "node:tls";
-import { describe, expect, it } from "vitest";
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@leasehold/client";
 import { startClient, startServer } from "../support/fixtures.js";
 import { makeCertificates } from "../support/security.js";
+import { singleServerWith } from "../support/target.js";
+import { describeRateBeforeTls, RATE_BEFORE_TLS_PER_SECOND } from "../scenarios/rate-before-tls.js";
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -36,26 +38,8 @@ describe("TLS", () => {
     await expect(connect(server.url, { autoReconnect: false })).rejects.toMatchObject({ code: "NOT_CONNECTED" });
     await expect(connect(server.url.replace("wss:", "ws:"), { autoReconnect: false })).rejects.toMatchObject({ code: "NOT_CONNECTED" });
   });
-
-  it("a connection past the per-address rate is closed before any TLS handshake: no certificate is sent, no CPU spent on it", async () => {
-    const pki = makeCertificates();
-    const server = await startServer({ tls: { cert: pki.cert, key: pki.key }, maxNewConnectionsPerSecond: 1 });
-    expect(await tlsHandshake(server.port, pki.ca)).toBe("secured");
-    expect(await tlsHandshake(server.port, pki.ca)).toBe("closed before the handshake");
-  });
 });
 
-/** Opens a TLS connection: "secured" once the handshake completes, or how it failed. */
-function tlsHandshake(port: number, ca: string): Promise<"secured" | "closed before the handshake"> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" }, () => {
-      resolve("secured");
-      socket.destroy();
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ECONNRESET" || /socket disconnected before secure TLS connection/i.test(error.message)) resolve("closed before the handshake");
-      else reject(error);
-    });
-  });
-}
-
+const pki = makeCertificates({ removeAfterTest: false });
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
+describeRateBeforeTls(singleServerWith({ tls: { cert: pki.cert, key: pki.key }, maxNewConnectionsPerSecond: RATE_BEFORE_TLS_PER_SECOND }));

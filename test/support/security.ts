@@ -65,10 +65,14 @@ export async function mintJwt(
   return jwt.sign(key);
 }
 
-/** A throwaway CA and a certificate it signed for 127.0.0.1 and localhost, made with openssl. */
-export function makeCertificates(): { dir: string; ca: string; cert: string; key: string } {
+/**
+ * A throwaway CA and a certificate it signed for 127.0.0.1 and localhost, made with openssl, removed after the
+ * test; `{ removeAfterTest: false }` for a file's shared target (made at the file's top level), whose
+ * caller removes `dir` itself.
+ */
+export function makeCertificates({ removeAfterTest = true } = {}): { dir: string; ca: string; cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), "leasehold-tls-"));
-  defer(() => rmSync(dir, { recursive: true, force: true }));
+  if (removeAfterTest) defer(() => rmSync(dir, { recursive: true, force: true }));
   const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=leasehold test CA");

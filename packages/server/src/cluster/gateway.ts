@@ -46,6 +46,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   // Every gateway serves the same certificate, as leader and as follower; `reload()` reads it again.
   let tls = options.server.tls && readCertificate(options.server.tls);
+  const resolved = resolveOptions(options.server);
   const makeRelay = (): Relay | MultiplexRelay => {
     const relayOptions: RelayOptions = {
       leaderUrl: readLeaderUrl,
@@ -55,7 +56,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       maxFrameBytes: options.server.limits?.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
       highWaterBytes: 1024 * 1024,
       connectTimeoutMs: 2_000,
-      handshakeTimeoutMs: resolveOptions(options.server).handshakeTimeoutMs,
+      handshakeTimeoutMs: resolved.handshakeTimeoutMs,
+      maxNewConnectionsPerSecond: resolved.maxNewConnectionsPerSecond,
       tls,
       logger,
     };

@@ -6,7 +6,8 @@ import type { Logger } from "pino";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
 import type { OriginPolicy } from "../auth/origin.js";
-import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+import { AddressRate } from "../auth/quota.js";
+import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
 
 /**
  * A follower gateway's listener: every WebSocket a client opens here is relayed to the leader over
@@ -143,27 +144,43 @@ export interface RelayOptions {
   connectTimeoutMs: number;
   /** A client's TCP connection must have become a WebSocket by then (the server's `handshakeTimeoutMs`). */
   handshakeTimeoutMs: number;
+  /** New TCP connections per second from one client address (the server's `maxNewConnectionsPerSecond`), counted before TLS. */
+  maxNewConnectionsPerSecond: number;
   /** The certificate and key of the client-facing listener (wss://), as the leader's; none: plain ws://. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger | undefined;
 }
 
 /**
- * The client-facing listener of a follower, whichever way it relays: plain requests refused, TLS and the
- * handshake deadline as on the leader's own listener (without the deadline a follower kept a silent TCP
- * connection, or an upgrade never finished, for Node's 60 s, 90 s with its 30 s checks; without TLS a
- * client given every gateway's wss:// URL could not reach a follower), upgrades handed to `onUpgrade`.
+ * The client-facing listener of a follower, whichever way it relays: plain requests refused, TLS, the
+ * handshake deadline and the rate of new connections per address as on the leader's own listener (without
+ * the deadline a follower kept a silent TCP connection, or an upgrade never finished, for Node's 60 s, 90 s
+ * with its 30 s checks; without TLS a client given every gateway's wss:// URL could not reach a follower;
+ * without the rate one address made a follower do every TLS handshake it asked for, which the leader, seeing
+ * only the upgrades relayed to it, could not bound), upgrades handed to `onUpgrade`.
  */
 export function followerListener(options: RelayOptions, onUpgrade: (request: IncomingMessage, socket: Socket, head: Buffer) => void): FollowerListener {
-  const refuse = (_request: IncomingMessage, response: ServerResponse) => refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+  const refuse = (request: IncomingMessage, response: ServerResponse) => {
+    if (request.socket.writableEnded) return; // refused past the connection rate: answered already
+    refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+  };
   const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
   const https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
   const http = https ?? createServer(deadlines, refuse);
   http.on("clientError", refuseBadRequest);
-  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => dropIfIdle(socket, options.handshakeTimeoutMs));
+  // Before anything is read or a TLS handshake made ("connection" is the TCP connection, under TLS too).
+  const rates = new AddressRate(options.maxNewConnectionsPerSecond);
+  http.on("connection", (socket: Socket) => {
+    if (!rates.take(socket.remoteAddress ?? "unknown", performance.now())) refuseConnection(socket, options.tls !== undefined, options.maxNewConnectionsPerSecond);
+  });
+  http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    if (!socket.destroyed && !socket.writableEnded) dropIfIdle(socket, options.handshakeTimeoutMs);
+  });
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
-  http.on("upgrade", onUpgrade);
+  http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (!socket.writableEnded) onUpgrade(request, socket, head);
+  });
   return { http, https, wss };
 }
 
