@@ -21,6 +21,12 @@ export interface Target {
   start(): Promise<{ url: string }>;
 }
 
+/** A target whose processes' logs a test can read (to check what they must never hold). */
+export interface LoggingTarget extends Target {
+  /** Everything logged so far, as text: on a cluster, every gateway's lines, the leader's and the followers'. */
+  logs(): string;
+}
+
 /** A fresh server in this process per test, closed after it. */
 export const singleServer: Target = singleServerWith({});
 
@@ -39,7 +45,7 @@ export function singleServerWith(options: ServerOptions): Target {
  * the CLI's default: these tests are about the rules through a cluster, not about failover speed.
  * `args` are more `serve` flags for every gateway (a scenario's timings, authentication...).
  */
-export function sharedCluster({ args = [] }: Pick<GatewayOptions, "args"> = {}): Target {
+export function sharedCluster({ args = [] }: Pick<GatewayOptions, "args"> = {}): LoggingTarget {
   let cluster: EtcdCluster | undefined;
   let gateways: GatewayProcess[] = [];
   beforeAll(async () => {
@@ -57,5 +63,6 @@ export function sharedCluster({ args = [] }: Pick<GatewayOptions, "args"> = {}):
       const leader = await leaderOf(gateways);
       return { url: gateways.find((gateway) => gateway !== leader)!.url };
     },
+    logs: () => gateways.flatMap((gateway) => gateway.child.lines.map((line) => JSON.stringify(line))).join("\n"),
   };
 }
