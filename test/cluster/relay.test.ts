@@ -5,6 +5,7 @@ import { Relay } from "../../packages/server/src/cluster/relay.js";
 import { OriginPolicy } from "../../packages/server/src/auth/origin.js";
 import { FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../../packages/server/src/auth/cluster-secret.js";
 import { defer, startClient, startServer } from "../support/fixtures.js";
+import { exchange, portOf, upgradeRequest } from "../support/http-exchange.js";
 import { WebSocket } from "../support/raw.js";
 
 const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
@@ -86,6 +87,30 @@ async function leaderWritingFramesWithItsUpgrade(frames: Buffer): Promise<string
   });
   return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
+
+describe("a follower's relay and a malformed upgrade", () => {
+  it("closes the upstream it opened for an upgrade that ws then refuses as malformed (400)", async () => {
+    // A stand-in leader that counts the WebSockets open to it (a real one would close a silent one only after its handshake deadline).
+    const leader = new WebSocket.Server({ host: "127.0.0.1", port: 0 });
+    await new Promise((resolve) => leader.once("listening", resolve));
+    defer(() => {
+      for (const client of leader.clients) client.terminate();
+      return new Promise((resolve) => leader.close(resolve));
+    });
+    let dialled = 0;
+    let open = 0;
+    leader.on("connection", (socket) => {
+      dialled += 1;
+      open += 1;
+      socket.on("close", () => (open -= 1));
+    });
+    const url = await startRelay(async () => `ws://127.0.0.1:${(leader.address() as { port: number }).port}`);
+    const response = await exchange(portOf(url), upgradeRequest("Sec-WebSocket-Version: 13\r\n"));
+    expect(response.status).toBe(400);
+    expect(dialled).toBe(1);
+    await vi.waitFor(() => expect(open).toBe(0), { timeout: 2_000 });
+  });
+});
 
 describe("a follower's relay, when the leader speaks first", () => {
   it("passes on frames the leader wrote in the same chunk as its 101, then its close code", async () => {

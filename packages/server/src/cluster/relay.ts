@@ -95,7 +95,15 @@ export class Relay {
       upstream.terminate();
       return;
     }
+    // An upgrade ws finds malformed (no key, a wrong version: answered 400 by wsClientError) never gets its
+    // callback: its upstream, already open, would otherwise stay at the leader until the leader's handshake
+    // deadline, a leader connection per malformed request.
+    let piped = false;
+    socket.once("close", () => {
+      if (!piped) upstream.terminate();
+    });
     this.#wss.handleUpgrade(request, socket, head, (client) => {
+      piped = true;
       socket.removeListener("timeout", destroyOnTimeout);
       this.#pipe(client, upstream, leader);
     });
