@@ -33,7 +33,8 @@ export async function startGateways(cluster: EtcdCluster, { count = 3, args = []
     for (const gateway of gateways) console.log(`gateway ${gateway.index} (${gateway.url}):\n${gateway.child.lines.filter((line) => (line.level as number) >= 30).map((line) => `  ${((line.receivedAt as number) / 1000).toFixed(2)} s ${String(line.msg)}${line.err ? ` (${JSON.stringify((line.err as { message?: string }).message)})` : ""}`).join("\n")}`);
   });
   try {
-    await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 20_000)));
+    // 60 s: at a load of 25 to 33 (five engineers' suites and a CI run on 2 cores) a gateway took over 20 s to print its URL.
+    await Promise.all(gateways.map((gateway) => gateway.child.next((line) => typeof line.url === "string", 60_000)));
   } catch (error) {
     // Shared gateways (manualStop) are killed by the caller only once it has them: killed here, they would
     // outlive a file whose beforeAll failed (three leaked gateways campaigning beside the next files, found under load).
