@@ -1,18 +1,19 @@
 import { createHash } from "node:crypto";
 import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
-import { Relay } from "../../packages/server/src/cluster/relay.js";
+import { Relay, type RelayOptions } from "../../packages/server/src/cluster/relay.js";
+import { followerHttpHandler } from "../../packages/server/src/cluster/follower-http.js";
 import { OriginPolicy } from "../../packages/server/src/auth/origin.js";
 import { FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../../packages/server/src/auth/cluster-secret.js";
 import { defer, startClient, startServer } from "../support/fixtures.js";
-import { exchange, portOf, upgradeRequest } from "../support/http-exchange.js";
+import { exchange, getRequest, portOf, upgradeRequest } from "../support/http-exchange.js";
 import { WebSocket } from "../support/raw.js";
 
 const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
 
 /** A follower's relay on a free port, to `leaderUrl`; closed after the test. */
-async function startRelay(leaderUrl: () => Promise<string | undefined>): Promise<string> {
-  const relay = new Relay({ leaderUrl, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, maxNewConnectionsPerSecond: 10_000, logger: undefined });
+async function startRelay(leaderUrl: () => Promise<string | undefined>, serveHttp?: RelayOptions["serveHttp"]): Promise<string> {
+  const relay = new Relay({ leaderUrl, serveHttp, secret: SECRET, origins: new OriginPolicy(undefined), maxFrameBytes: 1024 * 1024, highWaterBytes: 1024 * 1024, connectTimeoutMs: 2_000, handshakeTimeoutMs: 10_000, maxNewConnectionsPerSecond: 10_000, logger: undefined });
   const port = await relay.listen("127.0.0.1", 0);
   defer(() => relay.close());
   return `ws://127.0.0.1:${port}`;
@@ -109,6 +110,25 @@ describe("a follower's relay and a malformed upgrade", () => {
     expect(response.status).toBe(400);
     expect(dialled).toBe(1);
     await vi.waitFor(() => expect(open).toBe(0), { timeout: 2_000 });
+  });
+});
+
+describe("a follower's plain HTTP", () => {
+  it("is live always, ready only while a leader is known, and its /metrics names the leader", async () => {
+    let leader: string | undefined;
+    const port = portOf(await startRelay(async () => leader, followerHttpHandler({}, async () => leader)));
+    expect((await exchange(port, getRequest("/livez"))).status).toBe(200);
+    for (const probe of ["/readyz", "/healthz"]) {
+      const answer = await exchange(port, getRequest(probe));
+      expect(answer.status, probe).toBe(503);
+      expect(answer.body, probe).toContain("no cluster leader is known");
+    }
+    expect((await exchange(port, getRequest("/metrics"))).body).toContain("(none is known now)");
+    leader = "ws://127.0.0.1:7070";
+    for (const probe of ["/readyz", "/healthz"]) expect((await exchange(port, getRequest(probe))).status, probe).toBe(200);
+    const metrics = await exchange(port, getRequest("/metrics"));
+    expect(metrics.status).toBe(503);
+    expect(metrics.body).toContain("scrape /metrics at the leader (ws://127.0.0.1:7070)");
   });
 });
 

@@ -17,23 +17,32 @@ export const REFUSALS_HANDSHAKE_MS = 1_000;
  * refused upgrades (origin, malformed), Node's own refusals. test/security/headers.test.ts runs these against
  * one server, test/cluster/e2e-http.test.ts against a cluster's follower, whose listener is its own
  * (cluster/relay.ts): it checks the origin, the upgrade and the handshake deadline itself, before it dials the
- * leader. A follower serves no pages, probes or metrics (they are the leader's state): it answers every
- * plain request 503, with the headers, and the scenario checks that instead.
+ * leader. A follower serves the same pages and probes as the leader (cluster/follower-http.ts); its /metrics
+ * answers 503 naming the leader, whose state the metrics are.
  */
 export function describeHttpRefusals(target: Target): void {
   describe(`HTTP answers carry the security headers (${target.name})`, () => {
-    it(target.via === "server" ? "plain requests: 200, 404 and 405 with the headers" : "plain requests to a follower: 503 with the headers, saying it only relays WebSockets", async () => {
+    it("plain requests: the dashboard 200, probes 200, an unknown page 404, POST 405, all with the headers", async () => {
       const port = portOf((await target.start()).url);
       const post = `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
-      const answers: [string, string, number][] =
-        target.via === "server"
-          ? [["GET /healthz", getRequest("/healthz"), 200], ["GET /no/such/page", getRequest("/no/such/page"), 404], ["POST /", post, 405]]
-          : [["GET /", getRequest("/"), 503], ["GET /healthz", getRequest("/healthz"), 503], ["POST /", post, 503]];
+      const answers: [string, string, number][] = [
+        ["GET /", getRequest("/"), 200],
+        ["GET /healthz", getRequest("/healthz"), 200],
+        ["GET /no/such/page", getRequest("/no/such/page"), 404],
+        ["POST /", post, 405],
+      ];
       for (const [what, request, status] of answers) {
         const response = await exchange(port, request);
         expect(response.status, what).toBe(status);
         expectSecurityHeaders(response.headers, what);
-        if (target.via === "follower") expect(response.body, what).toContain("relays WebSocket connections to the leader only");
+        if (what === "GET /") expect(response.body, what).toContain("leasehold · dashboard");
+      }
+      // A follower's process holds none of the cluster's state: its /metrics names the leader instead of reporting an empty cluster.
+      if (target.via === "follower") {
+        const metrics = await exchange(port, getRequest("/metrics"));
+        expect(metrics.status).toBe(503);
+        expect(metrics.body).toMatch(/scrape \/metrics at the leader \(wss?:\/\/127\.0\.0\.1:\d+\)/);
+        expectSecurityHeaders(metrics.headers, "GET /metrics on a follower");
       }
     });
 

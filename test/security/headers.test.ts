@@ -9,7 +9,7 @@ import { singleServerWith } from "../support/target.js";
 import { describeHttpRefusals, REFUSALS_ALLOWED_ORIGINS, REFUSALS_HANDSHAKE_MS } from "../scenarios/http-refusals.js";
 
 // The refusals a follower's listener makes too run against one server and a cluster (test/scenarios/http-refusals.ts).
-// Single-node: the pages (a follower serves none) and the per-address connection bounds.
+// Single-node: the pages' contents (a follower serves the same routes from the same build) and the per-address connection bounds.
 describeHttpRefusals(singleServerWith({ allowOrigins: REFUSALS_ALLOWED_ORIGINS, handshakeTimeoutMs: REFUSALS_HANDSHAKE_MS }));
 
 describe("security headers", () => {

@@ -6,6 +6,7 @@ import { readCertificate, type ReloadReport } from "../reload.js";
 import { createServer, type LeaseholdServer } from "../server.js";
 import { resolveOptions, type ServerOptions } from "../options.js";
 import { EtcdClient } from "./etcd-client.js";
+import { followerHttpHandler } from "./follower-http.js";
 import { dataPrefixOf, electionPrefixOf } from "./layout.js";
 import { Leadership, currentLeader } from "./leadership.js";
 import { MultiplexRelay } from "./multiplex-relay.js";
@@ -47,6 +48,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Every gateway serves the same certificate, as leader and as follower; `reload()` reads it again.
   let tls = options.server.tls && readCertificate(options.server.tls);
   const resolved = resolveOptions(options.server);
+  const serveHttp = followerHttpHandler(options.server, readLeaderUrl);
   const makeRelay = (): Relay | MultiplexRelay => {
     const relayOptions: RelayOptions = {
       leaderUrl: readLeaderUrl,
@@ -59,6 +61,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       handshakeTimeoutMs: resolved.handshakeTimeoutMs,
       maxNewConnectionsPerSecond: resolved.maxNewConnectionsPerSecond,
       tls,
+      serveHttp,
       logger,
     };
     return options.relayMode === "multiplex" ? new MultiplexRelay({ ...relayOptions, links: options.relayLinks ?? DEFAULT_RELAY_LINKS }) : new Relay(relayOptions);

@@ -156,11 +156,13 @@ export interface RelayOptions {
   maxNewConnectionsPerSecond: number;
   /** The certificate and key of the client-facing listener (wss://), as the leader's; none: plain ws://. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Answers plain HTTP requests (a gateway's: follower-http.ts); none: every one is refused 503. */
+  serveHttp?: (request: IncomingMessage, response: ServerResponse) => void;
   logger: Logger | undefined;
 }
 
 /**
- * The client-facing listener of a follower, whichever way it relays: plain requests refused, TLS, the
+ * The client-facing listener of a follower, whichever way it relays: plain requests served by `serveHttp`, TLS, the
  * handshake deadline and the rate of new connections per address as on the leader's own listener (without
  * the deadline a follower kept a silent TCP connection, or an upgrade never finished, for Node's 60 s, 90 s
  * with its 30 s checks; without TLS a client given every gateway's wss:// URL could not reach a follower;
@@ -170,7 +172,8 @@ export interface RelayOptions {
 export function followerListener(options: RelayOptions, onUpgrade: (request: IncomingMessage, socket: Socket, head: Buffer) => void): FollowerListener {
   const refuse = (request: IncomingMessage, response: ServerResponse) => {
     if (request.socket.writableEnded) return; // refused past the connection rate: answered already
-    refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
+    if (options.serveHttp) options.serveHttp(request, response);
+    else refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
   };
   const deadlines = handshakeDeadlines(options.handshakeTimeoutMs);
   const https = options.tls && createHttpsServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs, ...deadlines }, refuse);
