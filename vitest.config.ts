@@ -27,7 +27,7 @@ const CLUSTER_FILES = ["test/cluster/**/*.test.ts"];
 const CLI_FILES = ["test/cli/**/*.test.ts"];
 const CONFORMANCE_FILES = ["packages/conformance/**/*.test.ts", "test/conformance/**/*.test.ts"];
 const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
-/** Tiers that start the server as a child process run the built CLI (test/support/server-process.ts), brought up to date once per run. */
+/** Tiers that start the server or a client script as a child process run them built (test/support/server-process.ts, built-script.ts), brought up to date once per run. */
 const BUILT = ["test/support/built-cli.ts"];
 const PACKAGING_FILES = ["test/packaging/**/*.test.ts"];
 
