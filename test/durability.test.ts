@@ -1,22 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "@leasehold/client";
-import { SqliteStorage, StorageError, createServer, type LeaseholdServer, type ServerOptions } from "@leasehold/server";
+import { SqliteStorage, StorageError, createServer } from "@leasehold/server";
 import { CloseCode, FakeClock } from "@leasehold/protocol";
-import { dataDir, defer, startClient, startServer } from "./support/fixtures.js";
+import { crashAndRestart, dataDir, defer, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
 import { exited, freePort, startServerProcess } from "./support/server-process.js";
-
-/**
- * Stops an in-process server as a crash would (`stepDown`: nothing pending is committed or answered,
- * every connection drops) and starts another on the same data directory and port, where its clients
- * come back on their own.
- */
-async function crashAndRestart(server: LeaseholdServer, dir: string, options: ServerOptions = {}): Promise<LeaseholdServer> {
-  server.stepDown("the test crashes this server");
-  await server.close();
-  return startServer({ ...options, dataDir: dir, port: Number(new URL(server.url).port) });
-}
 
 describe("durability", () => {
   // The next two restart an in-process server on the same data directory and port, stopped as a crash

@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { FakeClock } from "@leasehold/protocol";
-import { dataDir, startClient, startServer } from "./support/fixtures.js";
-import { freePort, startServerProcess } from "./support/server-process.js";
+import { crashAndRestart, dataDir, startClient, startServer } from "./support/fixtures.js";
 
 // Lock-delay end to end (the rules themselves are tested on fake time in coordinator.test.ts).
 describe("lock-delay", () => {
@@ -38,10 +37,9 @@ describe("lock-delay", () => {
     expect(performance.now() - releasedAt).toBeLessThan(15_000);
   });
 
-  it("a lock-delay still running when the server is killed runs on after the restart until its wall-clock end, then the waiter is granted", async () => {
+  it("a lock-delay still running when the server crashes runs on after the restart until its wall-clock end, then the waiter is granted", async () => {
     const dir = dataDir();
-    const port = await freePort();
-    const first = await startServerProcess(["--port", String(port), "--data", dir]);
+    const first = await startServer({ dataDir: dir });
     const holder = await startClient(first.url);
     const lease = await holder.leases.grant(20_000);
     expect((await holder.locks.acquire("printer", lease.id, { lockDelayMs: DELAY_MS })).acquired).toBe(true);
@@ -49,16 +47,13 @@ describe("lock-delay", () => {
     const revokedAfter = Date.now();
     expect(await holder.admin.forceRelease("printer")).toBe(true);
     const revokedBefore = Date.now();
-    // The reply came after the commit: a SIGKILL now loses nothing acknowledged.
-    const killed = new Promise((resolve) => first.child.process.once("exit", resolve));
-    first.child.process.kill("SIGKILL");
-    await killed;
 
-    // What the killed process left is read by a server in this process on fake time, its wall clock set
-    // to now: the delay's end is then checked to the millisecond, however long the kill took on a busy machine.
+    // The reply came after the commit: a crash now loses nothing acknowledged. The restarted server runs
+    // on fake time, its wall clock set to now: the delay's end is then checked to the millisecond,
+    // however long the restart took on a busy machine.
     const restartedAt = Date.now();
     const clock = new FakeClock(0, restartedAt);
-    const second = await startServer({ port, dataDir: dir, clock });
+    const second = await crashAndRestart(first, dir, { clock });
     const next = await startClient(second.url);
     const nextLease = await next.leases.grant(DELAY_MS * 2);
     expect((await next.locks.acquire("printer", nextLease.id)).acquired).toBe(false);
@@ -80,5 +75,5 @@ describe("lock-delay", () => {
   });
 });
 
-/** Longer than a kill of the server process takes on a loaded machine; it costs no wall time (fake time after the restart). */
+/** Longer than a restart takes on a loaded machine; it costs no wall time (fake time after the restart). */
 const DELAY_MS = 60_000;

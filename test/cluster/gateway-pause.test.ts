@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "@leasehold/client";
 import { startEtcdCluster } from "../support/etcd-cluster.js";
-import { defer, spawnScript, startClient } from "../support/fixtures.js";
+import { spawnBuiltScript } from "../support/built-script.js";
+import { defer, startClient } from "../support/fixtures.js";
 import { leaderOf, startGateways } from "./support/gateways.js";
 
 const HOLDER_TTL = 1_500;
@@ -14,7 +15,7 @@ describe("a leader gateway paused past its election TTL", () => {
     const leader = await leaderOf(gateways);
     const followers = gateways.filter((gateway) => gateway !== leader);
     // The holder knows only the leader's URL: once woken, that gateway must relay it to the new leader.
-    const holder = spawnScript("../support/holder.ts", [leader.url, "paused", String(HOLDER_TTL)]);
+    const holder = spawnBuiltScript("./holder.ts", [leader.url, "paused", String(HOLDER_TTL)]);
     const acquired = await holder.next((line) => line.event === "acquired", 20_000);
     const waiter = await startClient(followers.map((gateway) => gateway.url));
     const waits = waiter.locks.acquire("paused", (await waiter.leases.grant(10_000)).id, { wait: true });

@@ -1,46 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { ErrorCode, LeaseExpiredError, ReleasedError, TimeoutError, type LeaderInfo } from "@leasehold/client";
 import { describe, expect, test, vi } from "vitest";
 import { aborted, drain, harnessFor } from "../shared-state/fixtures/harness.js";
-import { defer } from "../support/fixtures.js";
+import { spawnBuiltScript } from "../support/built-script.js";
 import { electionIn, inspectOver, sessionIn } from "../support/inspect.js";
+import { exited } from "../support/server-process.js";
 import type { Target } from "../support/target.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CAMPAIGNER = fileURLToPath(new URL("../shared-state/fixtures/campaigner.ts", import.meta.url));
-
-/** Starts a campaigner process; `next(event)` resolves with the first stdout line of that event. */
-function campaigner(url: string, name: string, ttlMs: number, value: string) {
-  const child: ChildProcess = spawn(process.execPath, ["--conditions=source", "--import", "tsx", CAMPAIGNER, url, name, String(ttlMs), value], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  defer(() => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => void (stderr += chunk.toString()));
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { event: string; resolve(line: Record<string, unknown>): void }[] = [];
-  createInterface({ input: child.stdout! }).on("line", (text) => {
-    const line = JSON.parse(text) as Record<string, unknown>;
-    lines.push(line);
-    for (const waiter of waiters.filter((candidate) => candidate.event === line.event)) waiter.resolve(line);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    next(event: string): Promise<Record<string, unknown>> {
-      const seen = lines.find((line) => line.event === event);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        waiters.push({ event, resolve });
-        void exited.then((code) => reject(new Error(`campaigner exited (${code}) before "${event}": ${stderr}`)));
-      });
-    },
-  };
-}
 
 /** The election scenarios (names unique per test: a cluster is shared by a file's tests): test/shared-state/elections.test.ts runs them against one server, test/cluster/e2e-shared-state.test.ts against a cluster. */
 export function describeElections(target: Target): void {
@@ -55,8 +19,9 @@ export function describeElections(target: Target): void {
       void drain(observation, leaders);
       await observation.ready;
 
-      const child = campaigner(server.url, "app-leader:kill", ttl, "child");
-      const childLeader = await child.next("leader");
+      // A campaigner in its own process (test/shared-state/fixtures/campaigner.ts), to be killed while it leads.
+      const child = spawnBuiltScript("../shared-state/fixtures/campaigner.ts", [server.url, "app-leader:kill", String(ttl), "child"]);
+      const childLeader = await child.next((line) => line.event === "leader");
       expect(await candidate!.elections.leader("app-leader:kill")).toEqual({ value: "child", token: childLeader.token });
 
       const lease = await candidate!.leases.grant(5_000);
@@ -69,8 +34,8 @@ export function describeElections(target: Target): void {
       expect(elected).toBe(false);
 
       const killedAt = performance.now();
-      child.child.kill("SIGKILL");
-      await child.exited;
+      child.process.kill("SIGKILL");
+      await exited(child);
       const term = await campaign;
       const waited = performance.now() - killedAt;
       // The child's lease lived on for its TTL after the child was last heard (it pings every TTL/3).

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { defer, spawnScript, startClient } from "../support/fixtures.js";
+import { spawnBuiltScript } from "../support/built-script.js";
+import { defer, startClient } from "../support/fixtures.js";
 import { inspectOver, lockIn } from "../support/inspect.js";
 import type { Target } from "../support/target.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
@@ -23,7 +24,7 @@ export function describeFaults(target: Target): void {
   describe(`faults (${target.name})`, () => {
     it("grants a killed holder's lock about one TTL after it was last heard, not before", async () => {
       const server = await target.start();
-      const holder = spawnScript("./holder.ts", [server.url, "lock:kill", String(TTL)]);
+      const holder = spawnBuiltScript("./holder.ts", [server.url, "lock:kill", String(TTL)]);
       const acquired = await holder.next((line) => line.event === "acquired");
       const waiter = await startClient(server.url);
       const lease = await waiter.leases.grant(10_000);
@@ -51,7 +52,7 @@ export function describeFaults(target: Target): void {
 
     it("a paused holder loses its lock to a waiter, and learns it is lost with a stale token once resumed", async () => {
       const server = await target.start();
-      const holder = spawnScript("./holder.ts", [server.url, "lock:pause", String(TTL)]);
+      const holder = spawnBuiltScript("./holder.ts", [server.url, "lock:pause", String(TTL)]);
       const acquired = await holder.next((line) => line.event === "acquired");
       const waiter = await startClient(server.url);
       const waiting = waiter.locks.acquire("lock:pause", (await waiter.leases.grant(10_000)).id, { wait: true });

@@ -14,9 +14,12 @@ const harness = useHarness();
 
 describe("watch, on a server with options of its own", () => {
   test("re-opens from the last revision after the session expired and a new one began", async () => {
-    // Heartbeats well inside the grace period, so that only the cut-off watcher's session expires: with a
-    // grace of 200 ms the writer's session expired too, once in seven runs with three e2e workers at a load of 13.
-    const server = await harness.server({ sessionGraceMs: 1_000, heartbeatMs: 50 });
+    // Only the cut-off watcher's session may expire, and the writer's connection must never drop (a put in
+    // flight would then fail as OUTCOME_UNKNOWN). With a grace of 200 ms the writer's session expired too,
+    // once in seven runs at a load of 13; with 50 ms heartbeats its client heard nothing for three of them
+    // (150 ms: what a client gives a link) at a load of 25 and dropped it. The server's heartbeats are a third
+    // of the grace (333 ms), which gives a client 1 s of a stalled event loop.
+    const server = await harness.server({ sessionGraceMs: 1_000 });
     const sockets = controllableSockets();
     const watcher = await harness.client(server, { WebSocket: sockets.WebSocket });
     const writer = await harness.client(server);

@@ -36,6 +36,19 @@ export async function startServer(options: ServerOptions = {}): Promise<Leasehol
   return server;
 }
 
+/**
+ * Stops an in-process server as a crash would (`stepDown`: nothing pending is committed or answered,
+ * every connection drops) and starts another on the same data directory and port, where its clients
+ * come back on their own. What an acknowledged change left on disk is the same as after a SIGKILL (the
+ * operating system keeps the writes of a killed process), without a process start: 0.6 s of CPU, 2 to
+ * 5 s of wall time on this loaded machine. SIGKILL itself is tested by test/durability-sigkill.test.ts.
+ */
+export async function crashAndRestart(server: LeaseholdServer, dir: string, options: ServerOptions = {}): Promise<LeaseholdServer> {
+  server.stepDown("the test crashes this server");
+  await server.close();
+  return startServer({ ...options, dataDir: dir, port: Number(new URL(server.url).port) });
+}
+
 /** A client closed after the test. */
 export async function startClient(url: string | readonly string[], options: ConnectOptions = {}): Promise<LeaseholdClient> {
   const client = await connect(url, options);
