@@ -76,8 +76,6 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     const followersCpuMs = relays.reduce((sum, gateway) => sum + cpuMs(gateway.pid), 0) - followersStart;
     const stillLeading = leader.role === "leader";
     const lost = await holders.stop();
-    // What went wrong, when something did: a leader deposed (starved keepalives), slow commits, a starved holder.
-    process.stderr.write(diagnosis(holders, cluster.gateways, leader));
     if (lost !== 0) for (const gateway of cluster.gateways) for (const warning of gateway.warnings) process.stderr.write(`${gateway.name}: ${warning}\n`);
     const metrics: Metrics = {
       sessionsOpen: open,
@@ -97,16 +95,18 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     return { metrics, ...(holders.firstError !== undefined && { note: holders.firstError }) };
   } finally {
     await holders.stop();
+    // What went wrong, when something did: a leader deposed (starved keepalives), slow commits, a starved holder.
+    process.stderr.write(diagnosis(holders, cluster.gateways));
     await cluster.stop();
   }
 }
 
 /** One line per holder and per gateway: what each holder lost and why, its longest stall; each gateway's warnings by message. */
-function diagnosis(holders: Holders, gateways: readonly Gateway[], leader: Gateway): string {
+function diagnosis(holders: Holders, gateways: readonly Gateway[]): string {
   const lines = holders.reports.map((report, index) => `cluster-sessions: holder report ${index}: ${JSON.stringify(report)}`);
   for (const gateway of gateways) {
     const counts = [...gateway.warningCounts].map(([message, count]) => `${count}× ${message}`).join("; ");
-    lines.push(`cluster-sessions: ${gateway.name}${gateway === leader ? " (leader)" : ""}: ${counts || "no warnings"}`);
+    lines.push(`cluster-sessions: ${gateway.name} (${gateway.role}): ${counts || "no warnings"}`);
   }
   return `${lines.join("\n")}\n`;
 }
