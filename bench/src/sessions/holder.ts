@@ -59,8 +59,8 @@ async function openOne(target: LockSystem, index: number): Promise<void> {
 }
 
 function noteLoss(reason: string): void {
-  if (closing !== undefined) return; // the session is being closed on purpose
-  const key = reason.replace(/"[^"]*"/g, '"…"').replace(/\d+/g, "N");
+  // A loss seen while the holder releases everything (a stall of its own then, past the lease's deadline) is told apart.
+  const key = `${closing === undefined ? "" : "while closing: "}${reason.replace(/"[^"]*"/g, '"…"').replace(/\d+/g, "N")}`;
   lostBy.set(key, (lostBy.get(key) ?? 0) + 1);
   const atMs = performance.now() - bornAt;
   firstLossMs ??= atMs;
