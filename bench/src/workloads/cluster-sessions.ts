@@ -75,11 +75,12 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     const leaderCpuMs = cpuMs(leader.pid) - leaderStart;
     const followersCpuMs = relays.reduce((sum, gateway) => sum + cpuMs(gateway.pid), 0) - followersStart;
     const stillLeading = leader.role === "leader";
+    const failed = holders.failures; // read before stop(), which lets the holders go
     const lost = await holders.stop();
     if (lost !== 0) for (const gateway of cluster.gateways) for (const warning of gateway.warnings) process.stderr.write(`${gateway.name}: ${warning}\n`);
     const metrics: Metrics = {
       sessionsOpen: open,
-      sessionsFailed: holders.failures,
+      sessionsFailed: failed,
       followers: relays.length,
       sessionsPerFollower: open / relays.length,
       leaderBaselineRssMiB: baseline / 2 ** 20,
