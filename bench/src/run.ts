@@ -6,20 +6,20 @@ import { ensureBinaries } from "./infra/binaries.js";
 import { killAllChildrenNow, stopAllChildren } from "./infra/children.js";
 import { machineFacts } from "./infra/machine.js";
 import { ALL_WORKLOADS, CLUSTER_LABELS, DURABLE_LABELS, Plan } from "./plan.js";
-import { FULL, QUICK } from "./profile.js";
+import { FULL, QUICK, type Profile } from "./profile.js";
 import { removeAllTempDirs } from "./servers/tempdir.js";
 import { renderMarkdown } from "./report/markdown.js";
 import { evaluateTargets, mixedLabel, sessionsLabel } from "./report/targets.js";
 import { aggregate, writeJsonLines, type WorkloadId } from "./results.js";
 
 /**
- * `npm run bench [-- --quick] [--only=workload,...]`: starts Redis, etcd and leasehold, runs every workload
+ * `npm run bench [-- --quick] [--only=workload,...] [--cluster-sessions=N]`: starts Redis, etcd and leasehold, runs every workload
  * against each, stops everything it started, and writes BENCHMARKS.md plus raw JSON lines.
  */
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../..");
 const args = process.argv.slice(2);
-const profile = args.includes("--quick") ? QUICK : FULL;
+const profile = withClusterSessions(args.includes("--quick") ? QUICK : FULL, args);
 const only = parseOnly(args);
 const startedAt = new Date();
 const loadAtStart = loadavg()[0] ?? Number.NaN;
@@ -122,6 +122,15 @@ function handWrittenTail(reportFile: string): string {
   const previous = readFileSync(reportFile, "utf8");
   const start = previous.indexOf(`\n${HAND_WRITTEN_HEADING}\n`);
   return start === -1 ? "" : previous.slice(start);
+}
+
+/** `--cluster-sessions=N`: the cluster-sessions row at N sessions instead of the profile's (a smaller run while investigating). */
+function withClusterSessions(chosen: Profile, argv: string[]): Profile {
+  const flag = argv.find((arg) => arg.startsWith("--cluster-sessions="));
+  if (flag === undefined) return chosen;
+  const sessions = Number(flag.slice("--cluster-sessions=".length));
+  if (!Number.isInteger(sessions) || sessions < 1) throw new Error(`--cluster-sessions needs a whole number of sessions, not ${flag}`);
+  return { ...chosen, clusterSessions: { ...chosen.clusterSessions, sessions } };
 }
 
 function parseOnly(argv: string[]): ReadonlySet<WorkloadId> {

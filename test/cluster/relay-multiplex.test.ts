@@ -148,6 +148,32 @@ describe("the leader's check of a link", () => {
   });
 });
 
+describe("the leader's reading of a link", () => {
+  it("handles the envelopes of a link's many streams in few turns: a link is budgeted per stream, not as one client's socket", async () => {
+    const server = await startServer({ clusterSecret: SECRET });
+    const link = await openLinkByHand(server.url, { [LINK_HEADER]: LINK_VERSION, [GATEWAY_SECRET_HEADER]: SECRET.toString() });
+    if (typeof link === "number") throw new Error(`the link was refused with HTTP ${link}`);
+    const STREAMS = 160;
+    // Every stream's OPEN and hello in one write: the leader reads them together. Budgeted as one socket
+    // (16 frames a turn) it needs 20 turns for these 320 envelopes; budgeted per stream, one or two.
+    const raw = (link as unknown as { _socket: import("node:net").Socket })._socket;
+    raw.cork();
+    for (let stream = 1; stream <= STREAMS; stream++) {
+      link.send(encodeOpen(stream, { ip: "192.0.2.8", address: `192.0.2.8:${stream}` }));
+      link.send(encodeData(stream, encode({ op: "hello", version: PROTOCOL_VERSION, agent: "by hand" })));
+    }
+    raw.uncork();
+    let turns = 0;
+    const count = (): void => {
+      turns++;
+      if (server.coordinator.sessions.size < STREAMS) setImmediate(count);
+    };
+    setImmediate(count);
+    await vi.waitFor(() => expect(server.coordinator.sessions.size).toBe(STREAMS));
+    expect(turns).toBeLessThanOrEqual(4);
+  });
+});
+
 describe("a cluster whose followers multiplex", () => {
   it("kill -9 of the leader: clients carried by the followers resume on a surviving gateway within their TTL and keep their locks", async () => {
     const TTL = 8_000;

@@ -1,4 +1,4 @@
-import { connect, FenceError, type Lease, type LeaseholdClient, type Lock, type WebSocketConstructor } from "@leasehold/client";
+import { connect, FenceError, LeaseholdError, ReleasedError, type Lease, type LeaseholdClient, type Lock, type WebSocketConstructor } from "@leasehold/client";
 import WebSocket from "ws";
 import type { AcquireOptions, AcquireResult, ConnectOptions, FenceToken, LockClient, LockSystem, WaiterPool } from "./types.js";
 
@@ -90,6 +90,15 @@ class LeaseholdLockClient implements LockClient {
     const stillHeld = lock.held;
     await lock.release();
     return stillHeld;
+  }
+
+  onLost(name: string, listener: (reason: string) => void): void {
+    const signal = this.held.get(name)?.signal;
+    signal?.addEventListener("abort", () => {
+      const reason: unknown = signal.reason;
+      if (reason instanceof ReleasedError) return;
+      listener(reason instanceof LeaseholdError ? `${reason.code}: ${reason.message}` : String(reason));
+    }, { once: true });
   }
 
   async put(key: string, value: string): Promise<void> {

@@ -27,6 +27,11 @@ export interface LockClient {
   acquire(name: string, ttlMs: number, options: AcquireOptions): Promise<AcquireResult>;
   /** Releases a lock this client holds. Resolves to false when the lock was no longer ours (expired or taken). */
   release(name: string): Promise<boolean>;
+  /**
+   * Calls `listener` once if a lock this client holds is lost before its release (its lease ended,
+   * the connection closed), with the reason as the client learnt it. Systems that cannot tell omit it.
+   */
+  onLost?(name: string, listener: (reason: string) => void): void;
   put(key: string, value: string): Promise<void>;
   /**
    * Writes only while `fence.lock` is still held by this client under the grant whose token is

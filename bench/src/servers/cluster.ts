@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { drainOutput, RestartableChild, spawnChild, waitForLine } from "../infra/children.js";
 import { freePort } from "../infra/ports.js";
+import { profilingFlags } from "../infra/profiling.js";
 import { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./etcd.js";
 import { tempDir } from "./tempdir.js";
 
@@ -89,6 +90,8 @@ export class Gateway extends RestartableChild {
   #lastLoad: GatewayLoad | undefined;
   /** Its first warnings and errors (pino levels 40 and up), for a row that went wrong. */
   readonly warnings: string[] = [];
+  /** How many warnings and errors it logged, by message, and how many leases it saw expire ("lease expired", logged at info). */
+  readonly warningCounts = new Map<string, number>();
 
   constructor(
     readonly name: string,
@@ -120,7 +123,7 @@ export class Gateway extends RestartableChild {
     const child = spawnChild({
       name: `leasehold-${this.name}`,
       command: process.execPath,
-      args: [...entry, ...this.args],
+      args: [...profilingFlags(), ...entry, ...this.args],
       cwd: this.repoRoot,
       ...(this.options.fileLimit !== undefined && { fileLimit: this.options.fileLimit }),
     });
@@ -139,7 +142,11 @@ export class Gateway extends RestartableChild {
         const role = /"role":"(leader|follower)"/.exec(line)?.[1];
         if (role === "leader" || role === "follower") this.#role = role;
         if (line.includes('"loaded the state from etcd"')) this.#lastLoad = JSON.parse(line) as GatewayLoad;
-        if (/"level":[4-6]0/.test(line) && this.warnings.length < 20) this.warnings.push(line.slice(0, 400));
+        if (/"level":[4-6]0/.test(line) || line.includes('"msg":"lease expired"')) {
+          if (this.warnings.length < 20) this.warnings.push(line.slice(0, 400));
+          const message = /"msg":"([^"]*)"/.exec(line)?.[1] ?? "?";
+          this.warningCounts.set(message, (this.warningCounts.get(message) ?? 0) + 1);
+        }
       }
     });
     // From the sources through tsx a start took 3 to 4 s at a load of 15 on 2 cores (see single-node.ts).

@@ -1,7 +1,8 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import type { LockClient, LockSystem } from "../adapters/types.js";
 import { makeSystem } from "../systems.js";
-import type { HolderCommand, HolderConfig, HolderReport } from "./protocol.js";
+import type { HolderCommand, HolderConfig, HolderReport, HolderStalls } from "./protocol.js";
 
 /**
  * A child process that opens idle sessions, each holding one lock under a kept-alive lease, and
@@ -17,6 +18,23 @@ const clients: { client: LockClient; name: string }[] = [];
 let failed = 0;
 let firstError: string | undefined;
 let closing: Promise<void> | undefined;
+/** Locks lost before their release, by reason (numbers and names blanked so that alike reasons count together). */
+const lostBy = new Map<string, number>();
+let firstLossMs: number | undefined;
+let lastLossMs: number | undefined;
+const bornAt = performance.now();
+// This process's own stalls: a holder too busy to answer its pings in time loses its leases by its own deadline.
+const lag = monitorEventLoopDelay({ resolution: 20 });
+lag.enable();
+/** Stalls over STALL_MS: when (ms after start), how long, and how many sessions were open then. */
+const longStalls: { atMs: number; ms: number; open: number }[] = [];
+const STALL_MS = 2_000;
+let expectedTick = performance.now() + 250;
+setInterval(() => {
+  const now = performance.now();
+  if (now - expectedTick > STALL_MS && longStalls.length < 20) longStalls.push({ atMs: Math.round(now - bornAt), ms: Math.round(now - expectedTick), open: clients.length });
+  expectedTick = now + 250;
+}, 250).unref();
 
 function report(message: HolderReport): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -31,12 +49,22 @@ async function openOne(target: LockSystem, index: number): Promise<void> {
     const lock = await client.acquire(name, config.ttlMs, { wait: false });
     if (!lock.acquired) throw new Error(`session ${index} could not take its own lock`);
     clients.push({ client, name });
+    client.onLost?.(name, noteLoss);
   } catch (error) {
     // A session that connected but could not lock is not counted, so it must not stay open either.
     void client?.close().catch(() => undefined);
     failed++;
     firstError ??= error instanceof Error ? error.message : String(error);
   }
+}
+
+function noteLoss(reason: string): void {
+  // A loss seen while the holder releases everything (a stall of its own then, past the lease's deadline) is told apart.
+  const key = `${closing === undefined ? "" : "while closing: "}${reason.replace(/"[^"]*"/g, '"…"').replace(/\d+/g, "N")}`;
+  lostBy.set(key, (lostBy.get(key) ?? 0) + 1);
+  const atMs = performance.now() - bornAt;
+  firstLossMs ??= atMs;
+  lastLossMs = atMs;
 }
 
 async function grow(target: number, url: string): Promise<void> {
@@ -49,7 +77,7 @@ async function grow(target: number, url: string): Promise<void> {
     while (next < target && failed < giveUpAt) await openOne(to, next++);
   };
   await Promise.all(Array.from({ length: config.concurrency }, worker));
-  report({ ready: clients.length, failed, ms: performance.now() - started, ...(firstError !== undefined && { firstError }) });
+  report({ ready: clients.length, failed, ms: performance.now() - started, ...(firstError !== undefined && { firstError }), ...stalls() });
 }
 
 function closeAll(): Promise<void> {
@@ -69,7 +97,7 @@ function closeAll(): Promise<void> {
       }
     };
     await Promise.race([Promise.all(Array.from({ length: 256 }, worker)), new Promise((resolve) => setTimeout(resolve, 30_000))]);
-    report({ closed: true, lost });
+    report({ closed: true, lost, ...stalls(), ...(lostBy.size > 0 && { lostBy: Object.fromEntries(lostBy), firstLossMs, lastLossMs }) });
     process.exit(0);
   })();
   return closing;
@@ -90,3 +118,8 @@ input.on("line", (line) => {
 });
 input.on("close", () => void closeAll());
 report({ ready: 0, failed: 0, ms: 0 });
+
+/** The longest stall of this process so far and its 99th percentile, in ms. */
+function stalls(): HolderStalls {
+  return { maxLagMs: Math.round(lag.max / 1e6), p99LagMs: Math.round(lag.percentile(99) / 1e6), ...(longStalls.length > 0 && { longStalls }) };
+}

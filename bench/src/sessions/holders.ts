@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { spawnChild, waitForLine, type Child } from "../infra/children.js";
 import { cpuMs } from "../infra/procfs.js";
+import { profilingFlags } from "../infra/profiling.js";
 import { parseReport, type HolderConfig, type HolderReport } from "./protocol.js";
 
 export interface HolderOptions {
@@ -19,6 +20,8 @@ const ADDRESSES_PER_HOLDER = 4;
 export class Holders {
   private readonly children: { child: Child; sessions: number; failed: number }[] = [];
   firstError: string | undefined;
+  /** What each holder said last (its growth, then its close): losses by reason, its own stalls. */
+  readonly reports: HolderReport[] = [];
 
   constructor(private readonly options: HolderOptions) {}
 
@@ -61,6 +64,7 @@ export class Holders {
         const report = await this.send(entry.child, { grow: target, url }, timeoutMs);
         if ("error" in report) throw new Error(`session holder: ${report.error}`);
         if (!("ready" in report)) throw new Error("session holder: unexpected report");
+        this.reports.push(report);
         entry.sessions = report.ready;
         entry.failed = report.failed;
         this.firstError ??= report.firstError;
@@ -77,6 +81,7 @@ export class Holders {
         const report = await closed;
         await Promise.race([child.exited, new Promise((resolve) => setTimeout(resolve, 40_000))]);
         await child.stop();
+        if (report !== undefined) this.reports.push(report);
         return report !== undefined && "closed" in report ? report.lost : undefined;
       }),
     );
@@ -105,7 +110,7 @@ export class Holders {
     return spawnChild({
       name: `session-holder-${holderId}`,
       command: process.execPath,
-      args: ["--max-old-space-size=8192", "--import", "tsx", resolve(repoRoot, "bench/src/sessions/holder.ts"), JSON.stringify(full)],
+      args: ["--max-old-space-size=8192", ...profilingFlags(), "--import", "tsx", resolve(repoRoot, "bench/src/sessions/holder.ts"), JSON.stringify(full)],
       cwd: repoRoot,
       fileLimit,
       stdin: true,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuMs, rssBytes } from "../infra/procfs.js";
-import { startLeaseholdCluster } from "../servers/cluster.js";
+import { startLeaseholdCluster, type Gateway } from "../servers/cluster.js";
 import { Holders } from "../sessions/holders.js";
 import type { Metrics } from "./common.js";
 
@@ -75,12 +75,12 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     const leaderCpuMs = cpuMs(leader.pid) - leaderStart;
     const followersCpuMs = relays.reduce((sum, gateway) => sum + cpuMs(gateway.pid), 0) - followersStart;
     const stillLeading = leader.role === "leader";
+    const failed = holders.failures; // read before stop(), which lets the holders go
     const lost = await holders.stop();
-    // What went wrong, when something did: a leader deposed (starved keepalives), slow commits.
     if (lost !== 0) for (const gateway of cluster.gateways) for (const warning of gateway.warnings) process.stderr.write(`${gateway.name}: ${warning}\n`);
     const metrics: Metrics = {
       sessionsOpen: open,
-      sessionsFailed: holders.failures,
+      sessionsFailed: failed,
       followers: relays.length,
       sessionsPerFollower: open / relays.length,
       leaderBaselineRssMiB: baseline / 2 ** 20,
@@ -96,6 +96,18 @@ export async function clusterSessions(params: ClusterSessionsParams): Promise<{ 
     return { metrics, ...(holders.firstError !== undefined && { note: holders.firstError }) };
   } finally {
     await holders.stop();
+    // What went wrong, when something did: a leader deposed (starved keepalives), slow commits, a starved holder.
+    process.stderr.write(diagnosis(holders, cluster.gateways));
     await cluster.stop();
   }
+}
+
+/** One line per holder and per gateway: what each holder lost and why, its longest stall; each gateway's warnings by message. */
+function diagnosis(holders: Holders, gateways: readonly Gateway[]): string {
+  const lines = holders.reports.map((report, index) => `cluster-sessions: holder report ${index}: ${JSON.stringify(report)}`);
+  for (const gateway of gateways) {
+    const counts = [...gateway.warningCounts].map(([message, count]) => `${count}× ${message}`).join("; ");
+    lines.push(`cluster-sessions: ${gateway.name} (${gateway.role}): ${counts || "no warnings"}`);
+  }
+  return `${lines.join("\n")}\n`;
 }

@@ -4,7 +4,9 @@ import type { Socket } from "node:net";
 import { CloseCode } from "@leasehold/protocol";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
+import type { Wire } from "../connection/peer-socket.js";
 import { admitUpgrade, destroyOnTimeout, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+import { batchWritesForTurn } from "../connection/write-batch.js";
 import { DROPPED, Kind, LINK_HEAD_BYTES, LINK_HEADER, LINK_VERSION, decodeEnvelope, encodeAck, encodeClose, encodeData, encodeOpen, type StreamPeer } from "./link-envelope.js";
 import { closeClient, followerListener, listenOn, type RelayOptions } from "./relay.js";
 
@@ -143,6 +145,8 @@ class UpstreamLink {
 
   constructor(
     readonly socket: WebSocket,
+    /** The link's TCP socket, corked to send a turn's envelopes in one write. */
+    readonly raw: Wire,
     readonly highWaterBytes: number,
   ) {
     socket.on("message", (data: RawData, isBinary: boolean) => this.#onEnvelope(data as Buffer, isBinary));
@@ -209,6 +213,7 @@ class UpstreamLink {
 
   #send(envelope: Buffer): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    batchWritesForTurn(this.raw);
     this.socket.send(envelope);
     if (!this.#congested && this.socket.bufferedAmount > this.highWaterBytes) this.#congest();
   }
@@ -257,9 +262,16 @@ function openLink(url: string, options: MultiplexRelayOptions): Promise<Upstream
   const headers = { [GATEWAY_SECRET_HEADER]: options.secret.toString("utf8"), [LINK_HEADER]: LINK_VERSION };
   const socket = new WebSocket(url, { headers, maxPayload: options.maxFrameBytes * 2 + LINK_HEAD_BYTES, handshakeTimeout: options.connectTimeoutMs, perMessageDeflate: false });
   return new Promise((resolve, reject) => {
+    let raw: Wire | undefined;
+    socket.once("upgrade", (response) => (raw = response.socket));
     socket.once("open", () => {
       socket.removeAllListeners("error");
-      resolve(new UpstreamLink(socket, options.highWaterBytes));
+      if (raw === undefined) {
+        socket.terminate();
+        reject(new Error(`the link to ${url} opened without a TCP socket`));
+        return;
+      }
+      resolve(new UpstreamLink(socket, raw, options.highWaterBytes));
     });
     socket.once("unexpected-response", (_request, response) => {
       socket.terminate();

@@ -29,8 +29,11 @@ export class TurnBudget {
 
   constructor(readonly framesPerTurn: number = FRAMES_PER_TURN) {}
 
-  /** Counts one frame read from `socket`; at the budget, its next frames wait for later turns. */
-  frame(socket: PacedSocket): void {
+  /**
+   * Counts one frame read from `socket`; at the budget, its next frames wait for later turns. A socket
+   * that carries many clients (a follower's link) passes its own budget, `framesPerTurn` per client.
+   */
+  frame(socket: PacedSocket, budget: number = this.framesPerTurn): void {
     const frames = (this.#frames.get(socket) ?? 0) + 1;
     this.#frames.set(socket, frames);
     if (!this.#resetScheduled) {
@@ -39,7 +42,7 @@ export class TurnBudget {
       // message is being emitted (check phase) runs a turn later, so each turn has its own budget.
       setImmediate(this.#reset);
     }
-    if (frames === this.framesPerTurn) {
+    if (frames === budget) {
       setSynchronous(socket, false);
       this.#spent.push(socket);
     }

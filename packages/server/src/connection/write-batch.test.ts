@@ -4,7 +4,7 @@ import { CloseCode } from "@leasehold/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { cutOff } from "./cut-off.js";
-import { batchWrites } from "./write-batch.js";
+import { batchWrites, batchWritesForTurn } from "./write-batch.js";
 
 /** ws's own stream under a WebSocket (the `raw` a Connection is given). */
 const streamOf = (socket: WebSocket): Socket => (socket as unknown as { _socket: Socket })._socket;
@@ -66,5 +66,42 @@ describe("batchWrites", () => {
     const [code] = (await closed) as [number];
     expect(received.map(String)).toEqual(["last"]);
     expect(code).toBe(CloseCode.RATE_LIMITED);
+  });
+});
+
+describe("batchWritesForTurn", () => {
+  it("sends what several sockets' callbacks of one turn pass on to one stream in one write, all of it, in order", async () => {
+    // A follower's link in small: whatever any client sends is passed on to the sink's connection.
+    // `pair` counts the writes of every connection; only the sink's (the first) write.
+    const { client: sinkClient, writes } = await pair(() => {});
+    const sinkConnection = [...server!.clients][0]!;
+    const sink = { socket: sinkConnection, raw: streamOf(sinkConnection) };
+    const senders = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const sender = new WebSocket(`ws://127.0.0.1:${(server!.address() as { port: number }).port}`);
+        await once(sender, "open");
+        return sender;
+      }),
+    );
+    for (const connection of server!.clients) {
+      if (connection === sinkConnection) continue;
+      connection.on("message", (data: Buffer) => {
+        batchWritesForTurn(sink.raw);
+        sink.socket.send(data);
+      });
+    }
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) => sinkClient.on("message", (data: Buffer) => received.push(data.readUInt32BE(0)) === senders.length && resolve()));
+    const before = writes();
+    for (const [index, sender] of senders.entries()) sender.send(Buffer.from([0, 0, 0, index]));
+    // Block this thread (the server's too) for a moment, so that every frame is waiting in its socket
+    // when the event loop next polls: the server reads them all in one poll phase, one callback each.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    await all;
+    expect(received.sort()).toEqual([0, 1, 2, 3]);
+    // Flushed at the end of each callback (batchWrites), or not batched: one write per frame (4).
+    expect(writes() - before).toBe(1);
+    for (const sender of senders) sender.terminate();
+    sinkClient.terminate();
   });
 });
