@@ -5,6 +5,7 @@ import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
+import { encodePlain } from "./plain-encoder.js";
 import { acceptReply } from "./reply-fast-path.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
 import { readCommonRequest } from "./request-reader.js";
@@ -35,7 +36,13 @@ export function useEnglishErrorMessages(): void {
   z.config(en());
 }
 
+/** The plainest messages (every common request and reply) are written by hand (plain-encoder.ts), the rest by msgpackr: the same bytes either way. */
 export function encode(message: unknown): Uint8Array {
+  return encodePlain(message) ?? packr.pack(message);
+}
+
+/** `encode` through msgpackr alone: what the hand-written encoder is held to (plain-encoder.test.ts). */
+export function encodeFully(message: unknown): Uint8Array {
   return packr.pack(message);
 }
 
