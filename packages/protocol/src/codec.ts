@@ -5,8 +5,10 @@ import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
+import { encodePlain } from "./plain-encoder.js";
 import { acceptReply } from "./reply-fast-path.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
+import { readCommonRequest } from "./request-reader.js";
 import { ServerMessage } from "./server-messages.js";
 
 /**
@@ -34,7 +36,13 @@ export function useEnglishErrorMessages(): void {
   z.config(en());
 }
 
+/** The plainest messages (every common request and reply) are written by hand (plain-encoder.ts), the rest by msgpackr: the same bytes either way. */
 export function encode(message: unknown): Uint8Array {
+  return encodePlain(message) ?? packr.pack(message);
+}
+
+/** `encode` through msgpackr alone: what the hand-written encoder is held to (plain-encoder.test.ts). */
+export function encodeFully(message: unknown): Uint8Array {
   return packr.pack(message);
 }
 
@@ -50,6 +58,14 @@ export type Decoded<T> =
 
 /** The one place where a server checks what a client sent. Everything past it is typed. */
 export function decodeClientMessage(frame: Uint8Array): Decoded<ClientMessage> {
+  // The common requests in their plainest form are read straight from the bytes (request-reader.ts);
+  // every other frame, and every refusal, takes the full path.
+  const common = readCommonRequest(frame);
+  return common !== undefined ? { ok: true, message: common } : decodeClientMessageFully(frame);
+}
+
+/** `decodeClientMessage` without the reader of plain common requests: what the reader is held to (request-reader.test.ts). */
+export function decodeClientMessageFully(frame: Uint8Array): Decoded<ClientMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: false, code: read.problem.code, error: read.problem.error, id: requestIdOf(read.value) };

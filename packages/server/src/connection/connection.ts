@@ -21,6 +21,7 @@ import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
+import { sendBinary } from "./frame-writer.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
@@ -140,7 +141,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   sendNow(message: ServerMessage): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     batchWrites(this.raw);
-    this.socket.send(encode(message));
+    sendBinary(this.socket, this.raw, encode(message));
     // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
     if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
       this.coordinator.options.logger?.warn({ session: this.session?.id, address: this.address, buffered: this.socket.bufferedAmount }, "slow consumer closed: too much unsent data");

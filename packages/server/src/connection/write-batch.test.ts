@@ -4,6 +4,7 @@ import { CloseCode } from "@leasehold/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { cutOff } from "./cut-off.js";
+import { frameOf, sendBinary } from "./frame-writer.js";
 import { batchWrites, batchWritesForTurn } from "./write-batch.js";
 
 /** ws's own stream under a WebSocket (the `raw` a Connection is given). */
@@ -13,23 +14,24 @@ let server: WebSocketServer | undefined;
 afterEach(() => server?.close());
 
 /** A ws server answering each frame as Connection.sendNow does, and a client; `answer` runs per frame. */
-async function pair(answer: (socket: WebSocket, raw: Socket, data: Buffer) => void): Promise<{ client: WebSocket; writes: () => number }> {
+async function pair(answer: (socket: WebSocket, raw: Socket, data: Buffer) => void): Promise<{ client: WebSocket; writes: () => number; writevs: () => number }> {
   server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   await once(server, "listening");
   const { port } = server.address() as { port: number };
   let writes = 0;
+  let writevs = 0;
   server.on("connection", (socket) => {
     const raw = streamOf(socket);
     // Every trip of the stream's buffered data to the kernel goes through one of these two.
     const writev = raw._writev?.bind(raw);
     const write = raw._write.bind(raw);
-    raw._writev = (chunks, callback) => (writes++, writev?.(chunks, callback));
+    raw._writev = (chunks, callback) => (writes++, writevs++, writev?.(chunks, callback));
     raw._write = (chunk, encoding, callback) => (writes++, write(chunk, encoding, callback));
     socket.on("message", (data: Buffer) => answer(socket, raw, data));
   });
   const client = new WebSocket(`ws://127.0.0.1:${port}`);
   await once(client, "open");
-  return { client, writes: () => writes };
+  return { client, writes: () => writes, writevs: () => writevs };
 }
 
 describe("batchWrites", () => {
@@ -103,5 +105,55 @@ describe("batchWritesForTurn", () => {
     expect(writes() - before).toBe(1);
     for (const sender of senders) sender.terminate();
     sinkClient.terminate();
+  });
+});
+
+describe("sendBinary", () => {
+  const SIZES = [0, 1, 125, 126, 65_535, 65_536, 70_000];
+
+  it("sends each message as one buffer in a plain write (no writev), intact at every header size, in order with ws's own sends", async () => {
+    const { client, writes, writevs } = await pair((socket, raw, data) => {
+      const size = data.readUInt32BE(0);
+      const payload = Buffer.alloc(size, size % 251);
+      // Every other reply through ws itself: the order on the wire must not change.
+      if (data[4] === 1) socket.send(payload);
+      else sendBinary(socket, raw, payload);
+    });
+    const received: Buffer[] = [];
+    const sent: number[] = [];
+    for (const [index, size] of SIZES.entries()) {
+      const done = new Promise<void>((resolve) => client.once("message", (data: Buffer) => (received.push(data), resolve())));
+      const request = Buffer.alloc(5);
+      request.writeUInt32BE(size, 0);
+      request[4] = index === 3 ? 1 : 0;
+      sent.push(size);
+      client.send(request);
+      await done;
+    }
+    expect(received.map((data) => data.length)).toEqual(sent);
+    for (const data of received) expect(data.every((byte) => byte === data.length % 251)).toBe(true);
+    // One write per message; ws's own send (one of them) is the only writev (header and payload).
+    expect(writevs()).toBe(1);
+    expect(writes()).toBe(SIZES.length);
+    client.terminate();
+  });
+
+  it("goes into the turn's batch, and into the socket's bufferedAmount (the slow-consumer rule's measure)", async () => {
+    const seen: number[] = [];
+    const { client, writes } = await pair((socket, raw, data) => {
+      batchWrites(raw);
+      sendBinary(socket, raw, data);
+      sendBinary(socket, raw, data);
+      seen.push(socket.bufferedAmount);
+    });
+    const both = new Promise<void>((resolve) => {
+      let count = 0;
+      client.on("message", () => ++count === 2 && resolve());
+    });
+    client.send(Buffer.alloc(200));
+    await both;
+    expect(seen).toEqual([2 * frameOf(new Uint8Array(200)).length]);
+    expect(writes()).toBe(1);
+    client.terminate();
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 
 /**
- * Canaries for the two `ws` internals the server relies on. Neither is public API, and a `ws`
+ * Canaries for the `ws` internals the server relies on. Neither is public API, and a `ws`
  * upgrade that renames one breaks nothing loudly: turn-budget.ts would stop interleaving a flooding
  * socket with the others, and handshake-budget.ts would count no fragments before a hello. These
  * tests fail first, naming the field and the module to fix.
@@ -64,6 +64,23 @@ describe(`ws ${WS_VERSION} internals`, () => {
     client.send(Buffer.from("second"));
     raw.uncork();
     expect(await secondInSameTurn, `ws ${WS_VERSION} ignored _allowSynchronousEvents = false: turn-budget.ts no longer paces a flooding socket`).toBe(false);
+  });
+
+  it("_sender._state, _queue and _socket and _extensions, which frame-writer.ts reads: an idle sender writes a message to _socket at once", async () => {
+    const { client, server } = await connected();
+    const sender = (server as unknown as { _sender?: { _state?: unknown; _queue?: unknown; _socket?: unknown } })._sender;
+    const fix = `fix sendBinary in frame-writer.ts (ws ${WS_VERSION})`;
+    expect(sender?._state, `ws's idle sender state is no longer 0: ${fix}`).toBe(0);
+    expect(Array.isArray(sender?._queue), `no array _sender._queue: ${fix}`).toBe(true);
+    expect(sender?._socket, `_sender._socket is not the socket's stream: ${fix}`).toBe((server as unknown as { _socket: unknown })._socket);
+    expect((server as unknown as { _extensions?: unknown })._extensions, `no _extensions object: ${fix}`).toEqual({});
+    const stream = sender!._socket as import("node:net").Socket;
+    stream.cork();
+    server.send(Buffer.from("x"));
+    expect(stream.writableLength, `ws no longer writes an idle sender's message to _sender._socket at once: ${fix}`).toBe(3);
+    stream.uncork();
+    const [data] = (await once(client, "message")) as [Buffer];
+    expect(String(data)).toBe("x");
   });
 
   it("_receiver._fragments, which handshake-budget.ts reads: the fragments held of a message not yet complete", async () => {

@@ -1,0 +1,65 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeFully } from "./codec.js";
+import { encodePlain } from "./plain-encoder.js";
+
+/** Replies to the common requests and the requests themselves, as server and client send them. */
+const PLAIN: unknown[] = [
+  { type: "reply", id: 123_456, result: { acquired: true, token: 987_654 } },
+  { type: "reply", id: 7, result: { acquired: false } },
+  { type: "reply", id: 2 ** 32 - 1, result: { released: true } },
+  { type: "reply", id: 300, result: { revision: 70_000 } },
+  { type: "reply", id: 301, result: { entry: { value: "v".repeat(100), revision: 5, lease: undefined } } },
+  { type: "reply", id: 302, result: { entry: null } },
+  { type: "ping", seq: 4, ack: 3 },
+  { op: "lock.acquire", id: 9, name: "orders/42", lease: 1, wait: undefined, mode: undefined },
+  { op: "counter.add", id: 9, name: "c", delta: -(2 ** 31) },
+  { op: "kv.put", id: 9, key: "k", value: "x".repeat(300) },
+];
+
+describe("the hand-written encoder of plain messages", () => {
+  it("writes the common replies and requests (otherwise it would only cost time), byte for byte as msgpackr", () => {
+    for (const message of PLAIN) {
+      const plain = encodePlain(message);
+      expect(plain, JSON.stringify(message)).toBeDefined();
+      expect(Array.from(plain!), JSON.stringify(message)).toEqual(Array.from(encodeFully(message)));
+    }
+  });
+
+  it("leaves to msgpackr what it does not write: floats, -0, large integers, non-ASCII text, binaries, arrays, class instances, deep or large maps", () => {
+    const deep = { a: { b: { c: { d: { e: 1 } } } } };
+    for (const value of [{ x: 1.5 }, { x: -0 }, { x: 2 ** 32 }, { x: -(2 ** 31) - 1 }, { x: "é" }, { x: Uint8Array.of(1) }, { x: [1] }, { x: new Date(0) }, deep, { x: "v".repeat(5_000) }, { x: `${"v".repeat(40)}é` }, Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i])), undefined]) {
+      expect(encodePlain(value), String(JSON.stringify(value))).toBeUndefined();
+    }
+  });
+
+  it("writes exactly msgpackr's bytes for every value it takes (generated values)", () => {
+    let written = 0;
+    const leaf = fc.oneof(
+      fc.integer({ min: -(2 ** 31) - 2, max: 2 ** 31 - 1 }), fc.integer({ min: 2 ** 31, max: 2 ** 32 + 1 }),
+      fc.constantFrom(0, -0, 127, 128, 255, 256, 65_535, 65_536, -32, -33, -128, -129, -32_768, -32_769, 1.5, Number.NaN),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: "grapheme", maxLength: 5 }),
+      fc.string({ minLength: 25, maxLength: 40 }),
+      fc.string({ minLength: 250, maxLength: 300 }),
+      fc.string({ unit: "grapheme", minLength: 30, maxLength: 40 }),
+    );
+    const value = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: "small", withCrossShrink: true }, leaf, tie("map")),
+      map: fc.dictionary(fc.string({ maxLength: 12 }), tie("value"), { maxKeys: 17 }),
+    })).value;
+    fc.assert(
+      fc.property(value, (message) => {
+        const plain = encodePlain(message);
+        if (plain === undefined) return;
+        written++;
+        expect(Array.from(plain)).toEqual(Array.from(encodeFully(message)));
+      }),
+      { numRuns: 1_000 },
+    );
+    expect(written).toBeGreaterThan(150);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * msgpack for the plainest messages, written by hand: maps of at most 15 entries, with ASCII keys,
+ * holding integers that fit in 32 bits, booleans, null, ASCII strings and such maps again: the
+ * replies to the common requests, and the common requests. It writes the bytes msgpackr writes for
+ * the same value (the smallest integer and length forms; properties holding `undefined` left out)
+ * and returns undefined for anything else, which the codec then hands to msgpackr. Measured (CPU time per `encode`, 300,000 calls, alternating rounds,
+ * loaded 2-core machine): a lock.acquire reply 1.37-1.60 → 0.65-0.99 µs, lock.release's 1.17-1.40 →
+ * 0.56-0.62, kv.put's 0.98-1.41 → 0.57-0.68; a kv.get reply with a 100-character value about the same
+ * (1.95-2.08 → 2.10-2.21: the native UTF-8 write dominates).
+ */
+export function encodePlain(message: unknown): Uint8Array | undefined {
+  pos = 0;
+  return writeValue(message, 0) ? scratch.slice(0, pos) : undefined;
+}
+
+/** Deeper than this and the value goes to msgpackr (replies nest two maps deep). */
+const MAX_DEPTH = 4;
+/** Room for the largest plain message (15 entries of 31-character keys and values, nested): larger ones go to msgpackr. */
+const SCRATCH_BYTES = 4_096;
+
+const scratch = new Uint8Array(SCRATCH_BYTES);
+let pos = 0;
+
+function writeValue(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "number":
+      return writeInteger(value);
+    case "string":
+      return writeString(value);
+    case "boolean":
+      return put1(value ? 0xc3 : 0xc2);
+    case "object":
+      if (value === null) return put1(0xc0);
+      if (depth >= MAX_DEPTH || Object.getPrototypeOf(value) !== Object.prototype) return false;
+      return writeMap(value as Record<string, unknown>, depth);
+    default:
+      return false;
+  }
+}
+
+function writeMap(map: Record<string, unknown>, depth: number): boolean {
+  let entries = 0;
+  for (const key in map) if (map[key] !== undefined) entries++;
+  if (entries > 15 || !put1(0x80 | entries)) return false;
+  for (const key in map) {
+    const value = map[key];
+    if (value === undefined) continue;
+    if (!writeString(key) || !writeValue(value, depth + 1)) return false;
+  }
+  return true;
+}
+
+function writeInteger(value: number): boolean {
+  if (!Number.isInteger(value) || Object.is(value, -0)) return false;
+  if (value >= 0) {
+    if (value < 0x80) return put1(value);
+    if (value < 0x100) return put1(0xcc) && put1(value);
+    if (value < 0x1_0000) return put1(0xcd) && put2(value);
+    if (value < 0x1_0000_0000) return put1(0xce) && put4(value);
+    return false;
+  }
+  if (value >= -0x20) return put1(value + 0x100);
+  if (value >= -0x80) return put1(0xd0) && put1(value + 0x100);
+  if (value >= -0x8000) return put1(0xd1) && put2(value + 0x1_0000);
+  if (value >= -0x8000_0000) return put1(0xd2) && put4(value + 0x1_0000_0000);
+  return false;
+}
+
+function writeString(text: string): boolean {
+  const length = text.length;
+  if (length < 0x20) {
+    if (!put1(0xa0 | length) || pos + length > SCRATCH_BYTES) return false;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) return false;
+      scratch[pos++] = code;
+    }
+    return true;
+  }
+  // Longer strings (a stored value) by the native encoder: this loop took 2.6 µs for a kv.get reply
+  // with a 100-character value, msgpackr 2.0. ASCII only (as many bytes as characters), so that the
+  // header, chosen by the length, is msgpackr's.
+  if (length >= 0x1_0000 || !(length < 0x100 ? put1(0xd9) && put1(length) : put1(0xda) && put2(length)) || pos + length > SCRATCH_BYTES) return false;
+  const { read, written } = utf8.encodeInto(text, scratch.subarray(pos, pos + length));
+  pos += written;
+  return read === length && written === length;
+}
+
+const utf8 = new TextEncoder();
+
+function put1(byte: number): boolean {
+  if (pos >= SCRATCH_BYTES) return false;
+  scratch[pos++] = byte;
+  return true;
+}
+
+function put2(value: number): boolean {
+  return put1(value >>> 8) && put1(value & 0xff);
+}
+
+function put4(value: number): boolean {
+  return put1(value >>> 24) && put1((value >>> 16) & 0xff) && put1((value >>> 8) & 0xff) && put1(value & 0xff);
+}
