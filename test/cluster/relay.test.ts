@@ -7,7 +7,7 @@ import { OriginPolicy } from "../../packages/server/src/auth/origin.js";
 import { FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../../packages/server/src/auth/cluster-secret.js";
 import { defer, startClient, startServer } from "../support/fixtures.js";
 import { exchange, getRequest, portOf, upgradeRequest } from "../support/http-exchange.js";
-import { WebSocket } from "../support/raw.js";
+import { WebSocket, rawUpgrade } from "../support/raw.js";
 
 const SECRET = Buffer.from("0123456789abcdef0123456789abcdef");
 
@@ -145,6 +145,33 @@ describe("a follower's relay, when the leader speaks first", () => {
     const code = await new Promise<number>((resolve) => client.on("close", (closeCode) => resolve(closeCode)));
     expect(received).toEqual([payload.toString()]);
     expect(code).toBe(4005);
+  });
+});
+
+describe("a follower's relay that takes a follower for the leader", () => {
+  // A gateway that heads the election before it has taken over is named the leader by etcd while it
+  // still relays: relaying what it is sent came back to itself, a new connection per hop within one
+  // handshake timeout (thousands for one client in the failover bench, which starved the takeover).
+  it("relays one hop at most: a relay dialling itself refuses the relayed upgrade (503), asking its leader once", async () => {
+    let self = "";
+    const asked = vi.fn(async () => self);
+    self = await startRelay(asked);
+    const answer = await rawUpgrade(self);
+    expect(answer.status).toBe(503);
+    expect(answer.body).toContain("the leader at");
+    expect(answer.body).toContain("answered HTTP 503");
+    expect(asked).toHaveBeenCalledTimes(1);
+  });
+
+  it("two followers that each take the other for the leader: the second refuses (503) without dialling anyone", async () => {
+    let second = "";
+    const askedFirst = vi.fn(async () => second);
+    const first = await startRelay(askedFirst);
+    const askedSecond = vi.fn(async () => first);
+    second = await startRelay(askedSecond);
+    expect((await rawUpgrade(first)).status).toBe(503);
+    expect(askedFirst).toHaveBeenCalledTimes(1);
+    expect(askedSecond).not.toHaveBeenCalled();
   });
 });
 

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { connect as tcpConnect } from "node:net";
 import { expect, vi } from "vitest";
 import { PROTOCOL_VERSION, decodeServerMessage, encode, type ServerMessage, type Welcome } from "@leasehold/protocol";
 // `ws` is a dependency of the server package, not of the workspace root: load it from there.
@@ -157,4 +158,16 @@ export class Raw {
   #seen(): string {
     return `received ${JSON.stringify(this.received)}; unreadable ${JSON.stringify(this.unreadable)}; close ${JSON.stringify(this.close)}`;
   }
+}
+
+/** A WebSocket upgrade from a plain TCP socket, as a client sends it: the HTTP status and body of the answer. */
+export async function rawUpgrade(url: string): Promise<{ status: number; body: string }> {
+  const socket = tcpConnect(Number(new URL(url).port), "127.0.0.1");
+  socket.on("error", () => {});
+  socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let answer = "";
+  socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+  await new Promise((resolve) => socket.on("close", resolve));
+  const [head = "", body = ""] = answer.split("\r\n\r\n");
+  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), body };
 }

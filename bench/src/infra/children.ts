@@ -177,7 +177,8 @@ export function drainOutput(child: Child, tail: string[] = [], keep = 20): strin
   return tail;
 }
 
-function remember(lines: string[], line: string, keep = 40): void {
+/** Appends `line` to `lines`, dropping the oldest beyond `keep`. */
+export function remember(lines: string[], line: string, keep = 40): void {
   lines.push(line);
   if (lines.length > keep) lines.shift();
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { drainOutput, RestartableChild, spawnChild, waitForLine } from "../infra/children.js";
+import { Etcd3 } from "etcd3";
+import { remember, RestartableChild, spawnChild, waitForLine } from "../infra/children.js";
 import { freePort } from "../infra/ports.js";
 import { profilingFlags } from "../infra/profiling.js";
 import { startEtcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./etcd.js";
@@ -32,6 +33,8 @@ export interface LeaseholdCluster {
   readonly description: string;
   /** The one running gateway that says it leads, once exactly one does. */
   leader(timeoutMs?: number): Promise<Gateway>;
+  /** What etcd holds of the election and the state's layout, one line each: for a row that went wrong. */
+  describeEtcd(): Promise<string[]>;
   /** Stops every gateway, then every etcd member, and removes the data. */
   stop(): Promise<void>;
 }
@@ -75,6 +78,7 @@ export async function startLeaseholdCluster(repoRoot: string, options: Leasehold
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
+    describeEtcd: () => describeEtcd(etcd.endpoints),
     stop,
   };
   return cluster;
@@ -92,6 +96,14 @@ export class Gateway extends RestartableChild {
   readonly warnings: string[] = [];
   /** How many warnings and errors it logged, by message, and how many leases it saw expire ("lease expired", logged at info). */
   readonly warningCounts = new Map<string, number>();
+  /**
+   * Its last RECENT_LINES lines of output (the JSON log on stdout and anything on stderr) across its
+   * kills and restarts, each marked: what a failed failover prints, since its first warnings are
+   * mostly the traffic rows' slow commits long before. A run of lines with one message is kept as its
+   * first line and a count: a relay refusing every try would otherwise push out everything else.
+   */
+  readonly recent: string[] = [];
+  #lastKept: { message: string; line: string; repeats: number } | undefined;
 
   constructor(
     readonly name: string,
@@ -117,6 +129,11 @@ export class Gateway extends RestartableChild {
     return this.child.pid;
   }
 
+  override async kill(): Promise<void> {
+    this.#mark("killed with SIGKILL");
+    await super.kill();
+  }
+
   /** Starts it (again, after a kill) and resolves once it listens. */
   async restart(): Promise<void> {
     const entry = this.options.cli === "built" ? [resolve(this.repoRoot, "packages/server/dist/cli.js")] : ["--conditions=source", "--import", "tsx", resolve(this.repoRoot, "packages/server/src/cli.ts")];
@@ -128,6 +145,10 @@ export class Gateway extends RestartableChild {
       ...(this.options.fileLimit !== undefined && { fileLimit: this.options.fileLimit }),
     });
     this.child = child;
+    this.#mark(`started, pid ${child.pid}`);
+    child.process.stderr?.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") this.#keep(line);
+    });
     this.#role = "follower";
     void child.exited.then(() => {
       if (this.child === child) this.#role = "down";
@@ -138,6 +159,7 @@ export class Gateway extends RestartableChild {
       const lines = buffered.split("\n");
       buffered = lines.pop() ?? "";
       for (const line of lines) {
+        this.#keep(line);
         // pino's JSON lines; only a role announcement contains this.
         const role = /"role":"(leader|follower)"/.exec(line)?.[1];
         if (role === "leader" || role === "follower") this.#role = role;
@@ -151,9 +173,62 @@ export class Gateway extends RestartableChild {
     });
     // From the sources through tsx a start took 3 to 4 s at a load of 15 on 2 cores (see single-node.ts).
     await waitForLine(child, (line) => (line.includes('"url"') ? line : undefined), 60_000);
-    drainOutput(child);
+  }
+
+  /** A line of the harness's own among the gateway's (whose pino lines carry their own "time"). */
+  #mark(event: string): void {
+    this.#keep(`[bench ${new Date().toISOString()}] ${this.name} ${event}`);
+  }
+
+  #keep(line: string): void {
+    // Stacks say little here and take most of a line; the message and error text stay.
+    const short = line.replace(/,"stack":"(?:[^"\\]|\\.)*"/g, "").slice(0, 600);
+    const message = /"msg":"((?:[^"\\]|\\.)*)"/.exec(short)?.[1] ?? short;
+    const last = this.#lastKept;
+    if (last?.message === message) {
+      last.repeats++;
+      this.recent[this.recent.length - 1] = `${last.line} [and ${last.repeats} more lines with this message, the last at ${new Date().toISOString()}]`;
+      return;
+    }
+    this.#lastKept = { message, line: short, repeats: 0 };
+    remember(this.recent, short, RECENT_LINES);
   }
 }
+
+/** Lines of output a gateway keeps (Gateway.recent): a failover's campaign, load and step-downs fit. */
+const RECENT_LINES = 50;
+
+/**
+ * The election's keys (lowest create revision leads) with their leases' remaining TTLs, and the data's
+ * snapshot manifest and log keys, read from etcd with a client of the harness's own.
+ */
+async function describeEtcd(endpoints: readonly string[]): Promise<string[]> {
+  const etcd = new Etcd3({ hosts: [...endpoints], dialTimeout: 2_000 });
+  const read = async (): Promise<string[]> => {
+    const lines: string[] = [];
+    const election = await etcd.getAll().prefix(ELECTION_PREFIX).sort("Create", "Ascend").exec();
+    if (election.kvs.length === 0) lines.push(`election ${ELECTION_PREFIX}: no key (nobody campaigns)`);
+    for (const kv of election.kvs) {
+      const ttl = await etcd.leaseClient.leaseTimeToLive({ ID: kv.lease });
+      lines.push(`election ${kv.key.toString()} = ${kv.value.toString()}: create revision ${kv.create_revision}, lease ${kv.lease} (${ttl.TTL} s left of ${ttl.grantedTTL})`);
+    }
+    const manifest = await etcd.get(`${DATA_PREFIX}snapshot/manifest`).buffer();
+    const log = await etcd.getAll().prefix(`${DATA_PREFIX}log/`).keys();
+    lines.push(`data ${DATA_PREFIX}: snapshot manifest ${manifest ? `${manifest.length} B` : "absent"}; ${log.length} log keys${log.length > 0 ? ` (${log[0]} .. ${log.at(-1)})` : ""}; revision ${election.header.revision}`);
+    return lines;
+  };
+  try {
+    return await Promise.race([read(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer within 5 s")), 5_000).unref())]);
+  } catch (error) {
+    return [`etcd could not be read: ${error instanceof Error ? error.message : String(error)}`];
+  } finally {
+    etcd.close();
+  }
+}
+
+/** Where the gateways keep their keys: `serve --etcd` without `--etcd-prefix` (packages/server/src/cluster/layout.ts). */
+const ELECTION_PREFIX = "/leasehold/election/";
+const DATA_PREFIX = "/leasehold/data/";
 
 /** A new leader's time from winning its election to serving, and what its load read. */
 export interface GatewayLoad {

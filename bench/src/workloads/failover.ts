@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { leaseholdSystem } from "../adapters/leasehold.js";
 import { Samples } from "../metrics/stats.js";
 import type { Gateway, LeaseholdCluster } from "../servers/cluster.js";
@@ -29,6 +30,7 @@ export async function failover(cluster: LeaseholdCluster, params: FailoverParams
     if (grantedAfter === undefined) failed++;
     else times.add(grantedAfter);
     log(`failover ${kill}/${params.kills}: ${leader.name} killed, ${grantedAfter === undefined ? `no grant within ${params.maxMs} ms` : `first grant after ${grantedAfter.toFixed(0)} ms`}${describeLoad(survivors)}`);
+    if (grantedAfter === undefined) for (const line of await explainFailure(cluster)) log(line);
     await leader.restart();
   }
   const summary = times.summary();
@@ -41,6 +43,29 @@ function describeLoad(survivors: readonly Gateway[]): string {
   const load = leader?.lastLoad;
   if (!leader || !load) return "";
   return `; ${leader.name} served ${load.servingMs} ms after winning its election (load ${load.loadMs} ms: snapshot ${load.snapshotBytes} B, ${load.logEntries} log entries, ${load.logBytes} B)`;
+}
+
+/**
+ * Why no gateway granted: what each one said last (campaign, load, step-down, errors) and what etcd
+ * holds of the election (which key leads, its lease's TTL left) and of the data. A failover that failed
+ * once in a full run and passed every rerun must explain itself from its own run.
+ */
+async function explainFailure(cluster: LeaseholdCluster): Promise<string[]> {
+  const lines = [`  etcd:`, ...(await cluster.describeEtcd()).map((line) => `    ${line}`)];
+  for (const gateway of cluster.gateways) {
+    lines.push(`  ${gateway.name} (${gateway.url}, ${gateway.role}${openFiles(gateway)}), its last ${gateway.recent.length} lines of output:`, ...gateway.recent.map((line) => `    ${line}`));
+  }
+  return lines;
+}
+
+/** A running gateway's open file descriptors (its sockets, mostly), from /proc. */
+function openFiles(gateway: Gateway): string {
+  if (gateway.role === "down") return "";
+  try {
+    return `, ${readdirSync(`/proc/${gateway.pid}/fd`).length} open files`;
+  } catch {
+    return "";
+  }
 }
 
 /** Ms from `since` to the first grant through any of `gateways`, or undefined after `maxMs`. */

@@ -38,7 +38,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const readLeaderUrl = () => {
     if (!leaderUrl || performance.now() - leaderUrl.readAt > LEADER_CACHE_MS) {
       const url = currentLeader(client, electionPrefix).then(
-        (leader) => leader?.value.toString("utf8"),
+        // Its own key heads the election while it still relays: its campaign has yet to see the
+        // predecessor's key go (up to one TTL), or it is about to take over. Nobody serves yet.
+        (leader) => (leader?.value.toString("utf8") === advertise ? undefined : leader?.value.toString("utf8")),
         () => undefined,
       );
       leaderUrl = { url, readAt: performance.now() };

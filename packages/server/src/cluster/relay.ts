@@ -7,7 +7,14 @@ import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
 import type { OriginPolicy } from "../auth/origin.js";
 import { AddressRate } from "../auth/quota.js";
+import { LINK_HEADER } from "./link-envelope.js";
 import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+
+/**
+ * Sent by a follower on every upgrade it relays, with or without the cluster secret: another follower
+ * refuses such an upgrade rather than relay it again (see followerListener). The leader ignores it.
+ */
+export const RELAYED_HEADER = "x-leasehold-relayed";
 
 /**
  * A follower gateway's listener: every WebSocket a client opens here is relayed to the leader over
@@ -190,7 +197,18 @@ export function followerListener(options: RelayOptions, onUpgrade: (request: Inc
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
   http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    if (!socket.writableEnded) onUpgrade(request, socket, head);
+    if (socket.writableEnded) return; // refused past the connection rate: answered already
+    // A follower relays clients, never another gateway: an upgrade relayed here came from a gateway that
+    // took this one for the leader (its own reading of etcd is stale, or this gateway heads the election
+    // but has not taken over yet). Relayed again it would come back round, each hop a new connection
+    // dialled within the same handshake timeout: one client made thousands of connections in 2 s
+    // (a gateway relaying to itself) and starved the campaign that would have ended it.
+    if (relayedByGateway(request)) {
+      socket.on("error", () => socket.destroy());
+      refuseUpgrade(socket, 503, "this gateway does not lead (it follows): a connection relayed by another gateway is not relayed again; that gateway reads the leader from etcd again");
+      return;
+    }
+    onUpgrade(request, socket, head);
   });
   return { http, https, wss };
 }
@@ -214,8 +232,14 @@ export async function listenOn(http: Server, host: string, port: number): Promis
   return (http.address() as AddressInfo).port;
 }
 
+/** Whether an upgrade comes from a gateway (a relayed client, or a multiplexed link), whatever its proof. */
+function relayedByGateway(request: IncomingMessage): boolean {
+  return request.headers[RELAYED_HEADER] !== undefined || request.headers[GATEWAY_SECRET_HEADER] !== undefined || request.headers[LINK_HEADER] !== undefined;
+}
+
 function openUpstream(url: string, secret: Buffer | undefined, ip: string, address: string, maxFrameBytes: number, timeoutMs: number): Promise<WebSocket> {
-  const headers: Record<string, string> = secret ? { [GATEWAY_SECRET_HEADER]: secret.toString("utf8"), [FORWARDED_FOR_HEADER]: ip, [FORWARDED_ADDRESS_HEADER]: address } : {};
+  const proof: Record<string, string> = secret ? { [GATEWAY_SECRET_HEADER]: secret.toString("utf8"), [FORWARDED_FOR_HEADER]: ip, [FORWARDED_ADDRESS_HEADER]: address } : {};
+  const headers = { [RELAYED_HEADER]: "1", ...proof };
   const upstream = new WebSocket(url, { headers, maxPayload: maxFrameBytes * 2, handshakeTimeout: timeoutMs, perMessageDeflate: false });
   return new Promise((resolve, reject) => {
     upstream.once("open", () => {
