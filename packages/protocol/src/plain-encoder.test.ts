@@ -56,10 +56,15 @@ describe("the hand-written encoder of plain messages", () => {
         const plain = encodePlain(message);
         if (plain === undefined) return;
         written++;
-        expect(Array.from(plain)).toEqual(Array.from(encodeFully(message)));
+        const full = encodeFully(message);
+        // Compared as bytes first: a diff of two arrays of numbers for every value cost most of this test's time.
+        if (!Buffer.from(plain).equals(full)) expect(Array.from(plain)).toEqual(Array.from(full));
       }),
-      { numRuns: 1_000 },
+      // 250 values a run (generating them is most of the time: 0.65 s per 1,000 at a load of 2); each run draws
+      // a new seed, printed with a failure for an exact replay, so coverage adds up over runs.
+      { numRuns: 250 },
     );
-    expect(written).toBeGreaterThan(150);
+    // About 42 % of the generated values are plain enough to be written by hand (417 of 1,000 measured).
+    expect(written).toBeGreaterThan(50);
   });
 });

@@ -85,10 +85,12 @@ describe("the reader of plain common requests", () => {
         if (readCommonRequest(frame) !== undefined) read++;
         expectSameAsFullPath(frame, JSON.stringify(message));
       }),
-      { numRuns: 3_000 },
+      // 500 frames a run (3,000 took 0.87 s, a third of the unit tier's tests); each run draws a new seed,
+      // printed with a failure for an exact replay, so coverage adds up over runs.
+      { numRuns: 500 },
     );
-    // Both sides of the decision were exercised.
-    expect(read).toBeGreaterThan(600);
+    // Both sides of the decision were exercised: about 35 % of the frames are read (1,060 of 3,000 measured).
+    expect(read).toBeGreaterThan(100);
   });
 });
 
