@@ -1,7 +1,6 @@
 import {
   CloseCode,
   ErrorCode,
-  decodeClientMessage,
   encode,
   type Request,
   type RequestOf,
@@ -22,6 +21,8 @@ import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
 import { sendBinary } from "./frame-writer.js";
+import { EncodedRefusals } from "./encoded-refusals.js";
+import { RepeatedFrames } from "./repeated-frames.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
@@ -139,9 +140,13 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   }
 
   sendNow(message: ServerMessage): void {
+    this.#write(encode(message));
+  }
+
+  #write(payload: Uint8Array): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
     batchWrites(this.raw);
-    sendBinary(this.socket, this.raw, encode(message));
+    sendBinary(this.socket, this.raw, payload);
     // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
     if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
       this.coordinator.options.logger?.warn({ session: this.session?.id, address: this.address, buffered: this.socket.bufferedAmount }, "slow consumer closed: too much unsent data");
@@ -170,7 +175,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.coordinator.heard(session);
     // Text frames are fatal: a flood of them ends at the first.
     if (!isBinary) return this.refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
-    const decoded = decodeClientMessage(data);
+    const decoded = repeats.decode(session, data);
     const id = decoded.ok ? ("id" in decoded.message ? decoded.message.id : undefined) : decoded.id;
     // Every id received counts, whatever becomes of its request, so that a resume re-sends only what never arrived.
     const fresh = id !== undefined && this.#received(session, id);
@@ -185,10 +190,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     }
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
     if (verdict === "refused" && !(decoded.ok && decoded.message.op === "pong")) {
-      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: this.host.guard.rateLimitedMessage });
+      this.#refuseRepeated(id, ErrorCode.RATE_LIMITED, this.host.guard.rateLimitedMessage);
       return;
     }
-    if (!decoded.ok) return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
+    if (!decoded.ok) return this.#refuseRepeated(id, decoded.code, decoded.error);
     const message = decoded.message;
     switch (message.op) {
       case "hello":
@@ -207,7 +212,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     // Ids name waits and subscriptions and tell a resume what arrived: one used again would shadow
     // the first (which could then never be cancelled or closed) and slip past the per-session quotas.
     if (!fresh) {
-      session.fail(request.id, ErrorCode.BAD_REQUEST, `request id ${request.id} is not above this session's last request id ${session.lastRequest}; every request needs a larger id than the one before`);
+      this.#refuseRepeated(request.id, ErrorCode.BAD_REQUEST, refusals.staleText(request.id, session.lastRequest));
       return;
     }
     const started = performance.now();
@@ -223,6 +228,18 @@ export class Connection implements Outlet, Sender, HandshakeHost {
         session.fail(request.id, ErrorCode.INTERNAL, "the server failed to handle this request; it had no effect");
       }
     }
+  }
+
+  /**
+   * Sends the `error` of a refusal that a flood repeats frame after frame (a stale id, past the rate, a
+   * frame that does not decode), encoded once for all its repeats (encoded-refusals.ts), in its place
+   * among the replies as `send` would.
+   */
+  #refuseRepeated(id: number | undefined, code: ErrorCode, message: string): void {
+    const payload = refusals.encoded(id, code, message);
+    this.commits.after(() => {
+      if (this.commits.failure === undefined) this.#write(payload);
+    });
   }
 
   /** Counts a request id received; false when it is not above the session's last one (a stale id). */
@@ -281,6 +298,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.#state = { phase: "closed" };
   }
 }
+
+/** The last refusal encoded, and the last small frame decoded, process-wide: see encoded-refusals.ts and repeated-frames.ts. */
+const refusals = new EncodedRefusals();
+const repeats = new RepeatedFrames();
 
 /** Runs a request and answers it now if its handler did; the reply is typed by the request's op. */
 function run<Op extends RequestOp>(attached: Attached, request: RequestOf<Op>): void {
