@@ -1,7 +1,6 @@
 /**
- * Refusals a flood repeats are encoded once and a session's repeated frame is not decoded again
- * (connection/encoded-refusals.ts, repeated-frames.ts): the answers stay those of every frame, in
- * order behind the replies that wait for a commit, with durable storage as in memory.
+ * Refusals a flood repeats are encoded once (connection/encoded-refusals.ts): the answers stay those of
+ * every frame, in order behind the replies that wait for a commit, with durable storage as in memory.
  */
 import { describe, expect, it } from "vitest";
 import { ErrorCode, encode } from "@leasehold/protocol";

@@ -1,6 +1,7 @@
 import {
   CloseCode,
   ErrorCode,
+  decodeClientMessage,
   encode,
   type Request,
   type RequestOf,
@@ -22,7 +23,6 @@ import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
 import { sendBinary } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
-import { RepeatedFrames } from "./repeated-frames.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
@@ -175,7 +175,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.coordinator.heard(session);
     // Text frames are fatal: a flood of them ends at the first.
     if (!isBinary) return this.refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
-    const decoded = repeats.decode(session, data);
+    const decoded = decodeClientMessage(data);
     const id = decoded.ok ? ("id" in decoded.message ? decoded.message.id : undefined) : decoded.id;
     // Every id received counts, whatever becomes of its request, so that a resume re-sends only what never arrived.
     const fresh = id !== undefined && this.#received(session, id);
@@ -193,7 +193,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       this.#refuseRepeated(id, ErrorCode.RATE_LIMITED, this.host.guard.rateLimitedMessage);
       return;
     }
-    if (!decoded.ok) return this.#refuseRepeated(id, decoded.code, decoded.error);
+    if (!decoded.ok) return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
     const message = decoded.message;
     switch (message.op) {
       case "hello":
@@ -231,9 +231,8 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   }
 
   /**
-   * Sends the `error` of a refusal that a flood repeats frame after frame (a stale id, past the rate, a
-   * frame that does not decode), encoded once for all its repeats (encoded-refusals.ts), in its place
-   * among the replies as `send` would.
+   * Sends the `error` of a refusal that a flood repeats frame after frame (a stale id, past the rate),
+   * encoded once for all its repeats (encoded-refusals.ts), in its place among the replies as `send` would.
    */
   #refuseRepeated(id: number | undefined, code: ErrorCode, message: string): void {
     const payload = refusals.encoded(id, code, message);
@@ -299,9 +298,8 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   }
 }
 
-/** The last refusal encoded, and the last small frame decoded, process-wide: see encoded-refusals.ts and repeated-frames.ts. */
+/** The last refusal encoded, process-wide: see encoded-refusals.ts. */
 const refusals = new EncodedRefusals();
-const repeats = new RepeatedFrames();
 
 /** Runs a request and answers it now if its handler did; the reply is typed by the request's op. */
 function run<Op extends RequestOp>(attached: Attached, request: RequestOf<Op>): void {
