@@ -39,6 +39,15 @@ export interface Sender {
  * The store keeps batches in order (storage.ts); the messages held behind a batch are released only
  * once it and every batch before it have committed, and a failed batch stops everything: nothing
  * behind it, in the same or a later batch, is ever sent.
+ *
+ * Gathering (a store with `gatherAnsweredClients`, one write in flight): when a batch commits, the
+ * next one does not go at once with only what arrived meanwhile. It waits until as many messages
+ * are held as were held then plus those just released (each client answered is expected to send
+ * its next request), or at most a quarter of the write's round trip. Without it, 16 clients in a
+ * loop split into two groups that take turns (one in flight, the other arriving just after the
+ * next went out), each request waiting for one round trip and most of another; gathered, they
+ * share one. A lone client is never kept waiting: its own next message ends the wait. Measured on
+ * the cluster row (BENCHMARKS.md, "Cluster throughput (round 6)").
  */
 export class CommitPipeline {
   readonly journal: Journal;
@@ -50,6 +59,9 @@ export class CommitPipeline {
   /** Batches written and not yet released, oldest first, each with the messages held behind it. */
   #inFlight: InFlightBatch[] = [];
   readonly #window: number;
+  readonly #gathers: boolean;
+  /** After a commit, while the next batch waits for the clients just answered (see "Gathering"). */
+  #gathering: { messages: number; until: number; timer: ReturnType<typeof setTimeout> } | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -65,6 +77,8 @@ export class CommitPipeline {
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
     this.#window = Math.max(1, storage.writesInFlight ?? 1);
+    // With more in flight, batches overlap instead.
+    this.#gathers = this.#window === 1 && storage.gatherAnsweredClients === true;
   }
 
   get failure(): Error | undefined {
@@ -122,6 +136,10 @@ export class CommitPipeline {
   /** Commits what changed and releases the messages held behind it (at once while fewer than the window's batches are in flight). */
   flush(): void {
     this.#scheduled = false;
+    if (this.#gathering) {
+      if (this.#held.length < this.#gathering.messages && performance.now() < this.#gathering.until) return;
+      this.#stopGathering();
+    }
     if (this.#inFlight.length >= this.#window || !this.serving()) return;
     const askedAt = this.#scheduledAt ?? performance.now();
     this.#scheduledAt = undefined;
@@ -145,12 +163,13 @@ export class CommitPipeline {
       else for (const release of held) release();
       return;
     }
-    const entry: InFlightBatch = { held, askedAt, written, committed: false };
+    const entry: InFlightBatch = { held, askedAt, writtenAt: performance.now(), written, committed: false };
     this.#inFlight.push(entry);
     written.then(
       () => {
         entry.committed = true;
-        this.#releaseCommitted();
+        const released = this.#releaseCommitted();
+        this.#startGathering(released, performance.now() - entry.writtenAt);
         // What arrived while every slot was taken goes in the next batch.
         if (this.#held.length > 0 || this.journal.dirty) this.flush();
       },
@@ -160,8 +179,17 @@ export class CommitPipeline {
 
   /** Resolves once no write is in flight (for a clean close). */
   async settled(): Promise<void> {
-    // Once failed (storage, or a cluster leader deposed) nothing waits on a write's outcome any more.
-    while (this.#inFlight.length > 0 && !this.#failure) await this.#inFlight.at(-1)?.written.catch(() => undefined);
+    for (;;) {
+      // Nothing more is coming: a batch that waits for answered clients goes now.
+      if (this.#gathering) {
+        this.#stopGathering();
+        this.flush();
+      }
+      const last = this.#inFlight.at(-1);
+      // Once failed (storage, or a cluster leader deposed) nothing waits on a write's outcome any more.
+      if (!last || this.#failure) return;
+      await last.written.catch(() => undefined);
+    }
   }
 
   /** Stops acknowledging anything: held messages are dropped and `onFailure` is told (once). */
@@ -170,15 +198,35 @@ export class CommitPipeline {
     this.#failure = error instanceof Error ? error : new Error(String(error));
     this.#held = [];
     this.#inFlight = [];
+    this.#stopGathering();
     this.onFailure(this.#failure);
   }
 
-  /** Releases, oldest first, the messages of every batch committed with all the batches before it. */
-  #releaseCommitted(): void {
+  /** Releases, oldest first, the messages of every batch committed with all the batches before it; returns how many. */
+  #releaseCommitted(): number {
+    let released = 0;
     for (let oldest = this.#inFlight[0]; oldest?.committed && !this.#failure; oldest = this.#inFlight[0]) {
       this.#inFlight.shift();
       for (const release of oldest.held) release();
+      released += oldest.held.length;
     }
+    return released;
+  }
+
+  /** After a commit that answered `released` messages: the next batch waits for their clients (see "Gathering"). */
+  #startGathering(released: number, writeMs: number): void {
+    if (!this.#gathers || released === 0 || this.#failure) return;
+    const waitMs = Math.min(writeMs * GATHER_SHARE_OF_WRITE, GATHER_MAX_MS);
+    const timer = setTimeout(() => {
+      this.#gathering = undefined;
+      if (this.#held.length > 0 || this.journal.dirty) this.flush();
+    }, waitMs);
+    this.#gathering = { messages: this.#held.length + released, until: performance.now() + waitMs, timer };
+  }
+
+  #stopGathering(): void {
+    clearTimeout(this.#gathering?.timer);
+    this.#gathering = undefined;
   }
 
   #schedule(): void {
@@ -196,6 +244,15 @@ interface InFlightBatch {
   held: (() => void)[];
   /** When its commit was first asked for (performance.now()): for `pendingMs`. */
   askedAt: number;
+  /** When it was handed to the store: its round trip sizes the gathering after it. */
+  writtenAt: number;
   written: Promise<void>;
   committed: boolean;
 }
+
+/**
+ * The longest wait for answered clients, as a share of the write that just committed and in ms. A
+ * client that does not come back (it had nothing more to ask) costs the others this much once.
+ */
+const GATHER_SHARE_OF_WRITE = 0.25;
+const GATHER_MAX_MS = 5;
