@@ -195,6 +195,23 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
     await commits.settled();
   });
 
+  it("a push (a watch event) answers no request: the batch after it does not wait", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    commits.journal.counter("w", 1, new Account("test", DEFAULT_LIMITS));
+    commits.send(sender(sent), { type: "watch.events", watch: 7, events: [] });
+    await settle();
+    turn(2);
+    vi.advanceTimersByTime(16);
+    writes[0]!.settle();
+    await settle();
+    expect(writes.map((write) => write.names)).toEqual([["w"], ["c2"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([-1, 2]);
+    await commits.settled();
+  });
+
   it("a client that does not come back holds the next batch a quarter of the last write's round trip at most", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);

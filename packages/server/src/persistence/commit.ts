@@ -41,9 +41,10 @@ export interface Sender {
  * behind it, in the same or a later batch, is ever sent.
  *
  * Gathering (a store with `gatherAnsweredClients`, one write in flight): when a batch commits, the
- * next one does not go at once with only what arrived meanwhile. It waits until as many messages
- * are held as were held then plus those just released (each client answered is expected to send
- * its next request), or at most a quarter of the write's round trip. Without it, 16 clients in a
+ * next one does not go at once with only what arrived meanwhile. It waits until as many answers
+ * (replies and errors: requests done) are held as were held then plus those just released (each
+ * client answered is expected to send its next request; a push such as a watch event is not an
+ * answer and expects nothing), or at most a quarter of the write's round trip. Without it, 16 clients in a
  * loop split into two groups that take turns (one in flight, the other arriving just after the
  * next went out), each request waiting for one round trip and most of another; gathered, they
  * share one. A lone client is never kept waiting: its own next message ends the wait. Measured on
@@ -53,6 +54,8 @@ export class CommitPipeline {
   readonly journal: Journal;
   /** Messages (and closes, see `after`) waiting for the commit of the changes made before them, in order. */
   #held: (() => void)[] = [];
+  /** How many of `#held` answer a request (a reply or an error): each such client may ask again at once. */
+  #heldAnswers = 0;
   #scheduled = false;
   /** When the commit now scheduled was first asked for (performance.now()), or undefined: for the readiness probe. */
   #scheduledAt: number | undefined;
@@ -61,7 +64,7 @@ export class CommitPipeline {
   readonly #window: number;
   readonly #gathers: boolean;
   /** After a commit, while the next batch waits for the clients just answered (see "Gathering"). */
-  #gathering: { messages: number; until: number; timer: ReturnType<typeof setTimeout> } | undefined;
+  #gathering: { answers: number; until: number; timer: ReturnType<typeof setTimeout> } | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -117,6 +120,7 @@ export class CommitPipeline {
     }
     if (this.#failure) return;
     this.#held.push(() => sender.sendNow(message));
+    if (message.type === "reply" || message.type === "error") this.#heldAnswers++;
     this.#schedule();
   }
 
@@ -137,7 +141,7 @@ export class CommitPipeline {
   flush(): void {
     this.#scheduled = false;
     if (this.#gathering) {
-      if (this.#held.length < this.#gathering.messages && performance.now() < this.#gathering.until) return;
+      if (this.#heldAnswers < this.#gathering.answers && performance.now() < this.#gathering.until) return;
       this.#stopGathering();
     }
     if (this.#inFlight.length >= this.#window || !this.serving()) return;
@@ -146,7 +150,9 @@ export class CommitPipeline {
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
     const held = this.#held;
+    const answers = this.#heldAnswers;
     this.#held = [];
+    this.#heldAnswers = 0;
     let written: void | Promise<void> = undefined;
     if (batch) {
       try {
@@ -159,17 +165,19 @@ export class CommitPipeline {
     if (!(written instanceof Promise)) {
       // No change of its own (or a store that answers at once): its messages follow the batches in flight.
       const last = this.#inFlight.at(-1);
-      if (last) last.held.push(...held);
-      else for (const release of held) release();
+      if (last) {
+        last.held.push(...held);
+        last.answers += answers;
+      } else for (const release of held) release();
       return;
     }
-    const entry: InFlightBatch = { held, askedAt, writtenAt: performance.now(), written, committed: false };
+    const entry: InFlightBatch = { held, answers, askedAt, writtenAt: performance.now(), written, committed: false };
     this.#inFlight.push(entry);
     written.then(
       () => {
         entry.committed = true;
-        const released = this.#releaseCommitted();
-        this.#startGathering(released, performance.now() - entry.writtenAt);
+        const answered = this.#releaseCommitted();
+        this.#startGathering(answered, performance.now() - entry.writtenAt);
         // What arrived while every slot was taken goes in the next batch.
         if (this.#held.length > 0 || this.journal.dirty) this.flush();
       },
@@ -197,31 +205,32 @@ export class CommitPipeline {
     if (this.#failure) return;
     this.#failure = error instanceof Error ? error : new Error(String(error));
     this.#held = [];
+    this.#heldAnswers = 0;
     this.#inFlight = [];
     this.#stopGathering();
     this.onFailure(this.#failure);
   }
 
-  /** Releases, oldest first, the messages of every batch committed with all the batches before it; returns how many. */
+  /** Releases, oldest first, the messages of every batch committed with all the batches before it; returns how many answers went. */
   #releaseCommitted(): number {
-    let released = 0;
+    let answered = 0;
     for (let oldest = this.#inFlight[0]; oldest?.committed && !this.#failure; oldest = this.#inFlight[0]) {
       this.#inFlight.shift();
       for (const release of oldest.held) release();
-      released += oldest.held.length;
+      answered += oldest.answers;
     }
-    return released;
+    return answered;
   }
 
-  /** After a commit that answered `released` messages: the next batch waits for their clients (see "Gathering"). */
-  #startGathering(released: number, writeMs: number): void {
-    if (!this.#gathers || released === 0 || this.#failure) return;
+  /** After a commit that sent `answered` answers: the next batch waits for their clients (see "Gathering"). */
+  #startGathering(answered: number, writeMs: number): void {
+    if (!this.#gathers || answered === 0 || this.#failure) return;
     const waitMs = Math.min(writeMs * GATHER_SHARE_OF_WRITE, GATHER_MAX_MS);
     const timer = setTimeout(() => {
       this.#gathering = undefined;
       if (this.#held.length > 0 || this.journal.dirty) this.flush();
     }, waitMs);
-    this.#gathering = { messages: this.#held.length + released, until: performance.now() + waitMs, timer };
+    this.#gathering = { answers: this.#heldAnswers + answered, until: performance.now() + waitMs, timer };
   }
 
   #stopGathering(): void {
@@ -242,6 +251,8 @@ export class CommitPipeline {
 interface InFlightBatch {
   /** Messages to send once this batch and every one before it have committed. */
   held: (() => void)[];
+  /** How many of `held` answer a request (see `#heldAnswers`). */
+  answers: number;
   /** When its commit was first asked for (performance.now()): for `pendingMs`. */
   askedAt: number;
   /** When it was handed to the store: its round trip sizes the gathering after it. */
