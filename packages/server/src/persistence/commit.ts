@@ -44,11 +44,12 @@ export interface Sender {
  * next one does not go at once with only what arrived meanwhile. It waits until as many answers
  * (replies and errors: requests done) are held as were held then plus those just released (each
  * client answered is expected to send its next request; a push such as a watch event is not an
- * answer and expects nothing), or at most half the write's round trip (10 ms at most). Without it, 16 clients in a
- * loop split into two groups that take turns (one in flight, the other arriving just after the
- * next went out), each request waiting for one round trip and most of another; gathered, they
- * share one. A lone client is never kept waiting: its own next message ends the wait. Measured on
- * the cluster row (BENCHMARKS.md, "Cluster throughput (round 6)").
+ * answer and expects nothing), or at most half the write's round trip (10 ms at most). Without
+ * it, 16 clients in a loop split into two groups that take turns (one in flight, the other
+ * arriving just after the next went out), each request waiting for one round trip and most of
+ * another; gathered, they share one. A lone client is never kept waiting: its own next request
+ * ends the wait. Nothing is released sooner: the wait only decides when the next batch is cut.
+ * Measured on the cluster row (BENCHMARKS.md, "Cluster throughput (round 6)").
  */
 export class CommitPipeline {
   readonly journal: Journal;
