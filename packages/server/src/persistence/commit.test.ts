@@ -158,8 +158,102 @@ describe("CommitPipeline", () => {
   });
 });
 
+describe("CommitPipeline gathering (a store with gatherAnsweredClients, one write in flight)", () => {
+  it("after a commit, the next batch waits for the clients just answered, and goes once their requests are in", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    turn(1);
+    // Client 2's request arrives while client 1's batch is in flight (a 16 ms round trip).
+    turn(2);
+    vi.advanceTimersByTime(16);
+    writes[0]!.settle();
+    await settle();
+    expect(sent).toEqual([1]);
+    // Client 1 was just answered: its next request is worth waiting for.
+    expect(writes).toHaveLength(1);
+    turn(3);
+    // Both waiting clients share one round trip (without gathering: c2 alone, then c3 after it).
+    expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2", "c3"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3]);
+    await commits.settled();
+  });
+
+  it("a lone client is not kept waiting: its own next request ends the wait", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    turn(1);
+    vi.advanceTimersByTime(40);
+    writes[0]!.settle();
+    await settle();
+    turn(2);
+    expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2]);
+    await commits.settled();
+  });
+
+  it("a push (a watch event) answers no request: the batch after it does not wait", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    commits.journal.counter("w", 1, new Account("test", DEFAULT_LIMITS));
+    commits.send(sender(sent), { type: "watch.events", watch: 7, events: [] });
+    await settle();
+    turn(2);
+    vi.advanceTimersByTime(16);
+    writes[0]!.settle();
+    await settle();
+    expect(writes.map((write) => write.names)).toEqual([["w"], ["c2"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([-1, 2]);
+    await commits.settled();
+  });
+
+  it("a client that does not come back holds the next batch half the last write's round trip at most", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    turn(1);
+    turn(2);
+    // The write takes 16 ms: the wait after it is 8 ms at most.
+    vi.advanceTimersByTime(16);
+    writes[0]!.settle();
+    await settle();
+    vi.advanceTimersByTime(7);
+    await settle();
+    expect(writes).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    await settle();
+    expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2]);
+    await commits.settled();
+  });
+
+  it("settled() does not wait out a gathering: what waits goes at once, and settles", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    turn(1);
+    turn(2);
+    vi.advanceTimersByTime(40);
+    writes[0]!.settle();
+    await settle();
+    let settled = false;
+    const done = commits.settled().then(() => (settled = true));
+    expect(writes).toHaveLength(2);
+    await settle();
+    expect(settled).toBe(false);
+    writes[1]!.settle();
+    await done;
+    expect(sent).toEqual([1, 2]);
+  });
+});
+
 /** A pipeline over a store that keeps each write's promise for the test to settle, in any order; `turn(id)` is one turn: a change to counter `c<id>` and reply `id`. */
-function windowedPipeline(writesInFlight: number) {
+function windowedPipeline(writesInFlight: number, gatherAnsweredClients = false) {
   const writes: { names: string[]; settle: () => void; fail: (error: Error) => void }[] = [];
   const sent: number[] = [];
   const failures: string[] = [];
@@ -167,6 +261,7 @@ function windowedPipeline(writesInFlight: number) {
   const storage = {
     durable: true,
     writesInFlight,
+    gatherAnsweredClients,
     load: emptyState,
     write: (batch: Batch) => new Promise<void>((resolve, reject) => void writes.push({ names: [...batch.counters.keys()], settle: resolve, fail: reject })),
     close: () => {},

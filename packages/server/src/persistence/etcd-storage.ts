@@ -43,6 +43,8 @@ export class EtcdStorage implements Storage {
   readonly #snapshotAfterBytes: number;
   readonly #onSnapshotFailed: ((error: Error) => void) | undefined;
   readonly writesInFlight: number;
+  /** Each write is a round trip to etcd's members: worth a short wait for the clients just answered (commit.ts). */
+  readonly gatherAnsweredClients = true;
   /** The state as of the last committed batch (`#lastSeq`): what a snapshot writes. */
   #tables = new StoredTables();
   /** The last entry committed with every entry before it. */

@@ -22,6 +22,12 @@ export interface Storage {
    */
   readonly writesInFlight?: number;
   /**
+   * With one write in flight: after a write settles, the next batch waits (briefly) for the clients
+   * its replies went to, so that they share one round trip (persistence/commit.ts, "gathering").
+   * For a store whose write is a network round trip (etcd); SQLite answers at once and never waits.
+   */
+  readonly gatherAnsweredClients?: boolean;
+  /**
    * Applies a batch atomically; throws (or rejects) if it could not be made durable (then nothing of
    * it is applied). Never called while `writesInFlight` earlier calls' promises are unsettled.
    */

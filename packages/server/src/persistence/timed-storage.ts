@@ -18,6 +18,10 @@ export class TimedStorage implements Storage {
     return this.inner.writesInFlight;
   }
 
+  get gatherAnsweredClients(): boolean | undefined {
+    return this.inner.gatherAnsweredClients;
+  }
+
   load(): StoredState | Promise<StoredState> {
     return this.inner.load();
   }
