@@ -113,6 +113,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     },
     afterThisTurnsReads,
     options.authority,
+    resolved.clock,
   );
   const guard = new Guard(new Authenticator(options.auth), resolved.limits, resolved.clock);
   // The admin feed stops for a session whose admin right a reload took away.

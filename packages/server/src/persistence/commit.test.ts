@@ -1,12 +1,8 @@
-import { DEFAULT_LIMITS, type ServerMessage } from "@leasehold/protocol";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_LIMITS, FakeClock, type ServerMessage } from "@leasehold/protocol";
+import { describe, expect, it } from "vitest";
 import { Account } from "../core/accounts.js";
 import { CommitPipeline } from "./commit.js";
 import { emptyState, type Batch } from "./storage.js";
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe("CommitPipeline", () => {
   it("commits one turn's changes in one write, and sends the replies held behind them only after it", () => {
@@ -67,21 +63,21 @@ describe("CommitPipeline", () => {
   });
 
   it("pendingMs (the readiness probe's stuck commit) counts a commit not yet run and a write in flight, from when it was asked for, until it settles", async () => {
-    vi.useFakeTimers({ toFake: ["performance"] });
+    const clock = new FakeClock(0);
     const writes: (() => void)[] = [];
     const turnEnds: (() => void)[] = [];
     const storage = { durable: true, load: emptyState, write: () => new Promise<void>((resolve) => void writes.push(resolve)), close: () => {} };
-    const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), () => {}, (callback) => void turnEnds.push(callback));
+    const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), () => {}, (callback) => void turnEnds.push(callback), undefined, clock);
     const sender = { sendNow: () => {} };
     const owner = new Account("test", DEFAULT_LIMITS);
     expect(commits.pendingMs).toBe(0);
     commits.journal.counter("a", 1, owner);
     commits.send(sender, { type: "reply", id: 1, result: {} });
-    vi.advanceTimersByTime(100);
+    clock.advance(100);
     expect(commits.pendingMs).toBe(100);
     turnEnds.shift()?.();
     // The write is in flight and does not settle: still pending, and growing.
-    vi.advanceTimersByTime(6_000);
+    clock.advance(6_000);
     expect(commits.pendingMs).toBe(6_100);
     // A change behind it does not make the wait look younger.
     commits.journal.counter("b", 2, owner);
@@ -92,7 +88,7 @@ describe("CommitPipeline", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(writes).toHaveLength(1);
     // The first batch is written; the second, asked for at 6,100, is in flight now.
-    vi.advanceTimersByTime(50);
+    clock.advance(50);
     expect(commits.pendingMs).toBe(50);
     writes.shift()?.();
     await commits.settled();
@@ -160,12 +156,11 @@ describe("CommitPipeline", () => {
 
 describe("CommitPipeline gathering (a store with gatherAnsweredClients, one write in flight)", () => {
   it("after a commit, the next batch waits for the clients just answered, and goes once their requests are in", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     turn(1);
     // Client 2's request arrives while client 1's batch is in flight (a 16 ms round trip).
     turn(2);
-    vi.advanceTimersByTime(16);
+    clock.advance(16);
     writes[0]!.settle();
     await settle();
     expect(sent).toEqual([1]);
@@ -181,10 +176,9 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
   });
 
   it("a lone client is not kept waiting: its own next request ends the wait", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     turn(1);
-    vi.advanceTimersByTime(40);
+    clock.advance(40);
     writes[0]!.settle();
     await settle();
     turn(2);
@@ -196,13 +190,12 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
   });
 
   it("a push (a watch event) answers no request: the batch after it does not wait", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     commits.journal.counter("w", 1, new Account("test", DEFAULT_LIMITS));
     commits.send(sender(sent), { type: "watch.events", watch: 7, events: [] });
     await settle();
     turn(2);
-    vi.advanceTimersByTime(16);
+    clock.advance(16);
     writes[0]!.settle();
     await settle();
     expect(writes.map((write) => write.names)).toEqual([["w"], ["c2"]]);
@@ -213,18 +206,17 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
   });
 
   it("a client that does not come back holds the next batch half the last write's round trip at most", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     turn(1);
     turn(2);
     // The write takes 16 ms: the wait after it is 8 ms at most.
-    vi.advanceTimersByTime(16);
+    clock.advance(16);
     writes[0]!.settle();
     await settle();
-    vi.advanceTimersByTime(7);
+    clock.advance(7);
     await settle();
     expect(writes).toHaveLength(1);
-    vi.advanceTimersByTime(1);
+    clock.advance(1);
     await settle();
     expect(writes.map((write) => write.names)).toEqual([["c1"], ["c2"]]);
     writes[1]!.settle();
@@ -234,11 +226,10 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
   });
 
   it("settled() does not wait out a gathering: what waits goes at once, and settles", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
-    const { commits, writes, sent, turn, settle } = windowedPipeline(1, true);
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     turn(1);
     turn(2);
-    vi.advanceTimersByTime(40);
+    clock.advance(40);
     writes[0]!.settle();
     await settle();
     let settled = false;
@@ -266,7 +257,8 @@ function windowedPipeline(writesInFlight: number, gatherAnsweredClients = false)
     write: (batch: Batch) => new Promise<void>((resolve, reject) => void writes.push({ names: [...batch.counters.keys()], settle: resolve, fail: reject })),
     close: () => {},
   };
-  const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), (error) => void failures.push(error.message), (callback) => void turnEnds.push(callback));
+  const clock = new FakeClock(0);
+  const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), (error) => void failures.push(error.message), (callback) => void turnEnds.push(callback), undefined, clock);
   const owner = new Account("test", DEFAULT_LIMITS);
   const turn = (id: number) => {
     commits.journal.counter(`c${id}`, id, owner);
@@ -277,7 +269,7 @@ function windowedPipeline(writesInFlight: number, gatherAnsweredClients = false)
     await new Promise((resolve) => setImmediate(resolve));
     for (let end = turnEnds.shift(); end; end = turnEnds.shift()) end();
   };
-  return { commits, writes, sent, failures, turn, settle };
+  return { commits, writes, sent, failures, turn, settle, clock };
 }
 
 function sender(sent: number[]) {

@@ -1,4 +1,4 @@
-import type { ServerMessage } from "@leasehold/protocol";
+import { systemClock, type Clock, type ServerMessage, type Timer } from "@leasehold/protocol";
 import { Journal } from "./journal.js";
 import { HandedOverError, type Storage } from "./storage.js";
 
@@ -58,14 +58,14 @@ export class CommitPipeline {
   /** How many of `#held` answer a request (a reply or an error): each such client may ask again at once. */
   #heldAnswers = 0;
   #scheduled = false;
-  /** When the commit now scheduled was first asked for (performance.now()), or undefined: for the readiness probe. */
+  /** When the commit now scheduled was first asked for (`clock.now()`), or undefined: for the readiness probe. */
   #scheduledAt: number | undefined;
   /** Batches written and not yet released, oldest first, each with the messages held behind it. */
   #inFlight: InFlightBatch[] = [];
   readonly #window: number;
   readonly #gathers: boolean;
   /** After a commit, while the next batch waits for the clients just answered (see "Gathering"). */
-  #gathering: { answers: number; until: number; timer: ReturnType<typeof setTimeout> } | undefined;
+  #gathering: { answers: number; until: number; timer: Timer } | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -78,6 +78,8 @@ export class CommitPipeline {
     readonly afterReads: AfterReads = afterThisTurnsReads,
     /** Checked before every commit and release of replies (see `serving`). */
     readonly authority?: ServingAuthority,
+    /** Times the commits (for the readiness probe and the gathering's wait). */
+    readonly clock: Clock = systemClock,
   ) {
     this.journal = new Journal(storage.durable, () => this.#schedule());
     this.#window = Math.max(1, storage.writesInFlight ?? 1);
@@ -96,7 +98,7 @@ export class CommitPipeline {
   get pendingMs(): number {
     // A write that never settles is a stuck commit too: counted from when its batch was asked for.
     const since = Math.min(this.#scheduledAt ?? Infinity, this.#inFlight[0]?.askedAt ?? Infinity);
-    return since === Infinity ? 0 : performance.now() - since;
+    return since === Infinity ? 0 : this.clock.now() - since;
   }
 
   /**
@@ -142,11 +144,11 @@ export class CommitPipeline {
   flush(): void {
     this.#scheduled = false;
     if (this.#gathering) {
-      if (this.#heldAnswers < this.#gathering.answers && performance.now() < this.#gathering.until) return;
+      if (this.#heldAnswers < this.#gathering.answers && this.clock.now() < this.#gathering.until) return;
       this.#stopGathering();
     }
     if (this.#inFlight.length >= this.#window || !this.serving()) return;
-    const askedAt = this.#scheduledAt ?? performance.now();
+    const askedAt = this.#scheduledAt ?? this.clock.now();
     this.#scheduledAt = undefined;
     const { revision, nextLeaseId } = this.counters();
     const batch = this.journal.take(revision, nextLeaseId);
@@ -172,13 +174,13 @@ export class CommitPipeline {
       } else for (const release of held) release();
       return;
     }
-    const entry: InFlightBatch = { held, answers, askedAt, writtenAt: performance.now(), written, committed: false };
+    const entry: InFlightBatch = { held, answers, askedAt, writtenAt: this.clock.now(), written, committed: false };
     this.#inFlight.push(entry);
     written.then(
       () => {
         entry.committed = true;
         const answered = this.#releaseCommitted();
-        this.#startGathering(answered, performance.now() - entry.writtenAt);
+        this.#startGathering(answered, this.clock.now() - entry.writtenAt);
         // What arrived while every slot was taken goes in the next batch.
         if (this.#held.length > 0 || this.journal.dirty) this.flush();
       },
@@ -227,15 +229,15 @@ export class CommitPipeline {
   #startGathering(answered: number, writeMs: number): void {
     if (!this.#gathers || answered === 0 || this.#failure) return;
     const waitMs = Math.min(writeMs * GATHER_SHARE_OF_WRITE, GATHER_MAX_MS);
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimer(waitMs, () => {
       this.#gathering = undefined;
       if (this.#held.length > 0 || this.journal.dirty) this.flush();
-    }, waitMs);
-    this.#gathering = { answers: this.#heldAnswers + answered, until: performance.now() + waitMs, timer };
+    });
+    this.#gathering = { answers: this.#heldAnswers + answered, until: this.clock.now() + waitMs, timer };
   }
 
   #stopGathering(): void {
-    clearTimeout(this.#gathering?.timer);
+    this.#gathering?.timer.cancel();
     this.#gathering = undefined;
   }
 
@@ -243,7 +245,7 @@ export class CommitPipeline {
     if (this.#scheduled) return;
     this.#scheduled = true;
     // Kept if set: a flush put off behind a batch in flight has been waiting since it was first asked for.
-    this.#scheduledAt ??= performance.now();
+    this.#scheduledAt ??= this.clock.now();
     // After the poll phase: every request already read in this turn joins the same transaction.
     this.afterReads(() => this.flush());
   }
@@ -254,7 +256,7 @@ interface InFlightBatch {
   held: (() => void)[];
   /** How many of `held` answer a request (see `#heldAnswers`). */
   answers: number;
-  /** When its commit was first asked for (performance.now()): for `pendingMs`. */
+  /** When its commit was first asked for (`clock.now()`): for `pendingMs`. */
   askedAt: number;
   /** When it was handed to the store: its round trip sizes the gathering after it. */
   writtenAt: number;
