@@ -9,3 +9,4 @@ export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErr
 export { acceptCommonResult } from "./result-fast-path.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";
+export { readPong } from "./pong-reader.js";

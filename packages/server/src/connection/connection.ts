@@ -3,6 +3,7 @@ import {
   ErrorCode,
   decodeClientMessage,
   encode,
+  readPong,
   type Request,
   type RequestOf,
   type RequestOp,
@@ -190,6 +191,13 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.coordinator.heard(session);
     // Text frames are fatal: a flood of them ends at the first.
     if (!isBinary) return this.refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
+    // An idle session's one frame, read without decoding; what follows for it is the general path's for a pong.
+    const pongSeq = readPong(data);
+    if (pongSeq !== undefined) {
+      if (this.host.guard.frame(session, "pong") === "cut") return this.#cutForRate(undefined);
+      pongHeard(session, pongSeq);
+      return;
+    }
     const decoded = decodeClientMessage(data);
     const id = decoded.ok ? ("id" in decoded.message ? decoded.message.id : undefined) : decoded.id;
     // Every id received counts, whatever becomes of its request, so that a resume re-sends only what never arrived.
