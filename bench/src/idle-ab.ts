@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
 import { drainOutput, spawnChild, stopAllChildren, waitForLine, type Child } from "./infra/children.js";
-import { cpuMs, mainThreadWaits, systemCpuMs, threadCpuMs } from "./infra/procfs.js";
+import { cpuMs, mainThreadWaits, systemCpuMs, threadCpuMs, writeSyscalls } from "./infra/procfs.js";
 import { Holders } from "./sessions/holders.js";
 
 /**
@@ -62,12 +62,15 @@ async function measure(repoRoot: string, root: string, pass: number): Promise<Re
     // Every allocation sampled, collected or not: where the garbage of an idle server comes from.
     await inspector?.call("HeapProfiler.startSampling", { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     const pid = server.child.pid;
-    const [cpuBefore, systemBefore, waitsBefore, threadsBefore] = [cpuMs(pid), systemCpuMs(pid), mainThreadWaits(pid), threadCpuMs(pid)];
+    const [cpuBefore, systemBefore, waitsBefore, threadsBefore, writesBefore] = [cpuMs(pid), systemCpuMs(pid), mainThreadWaits(pid), threadCpuMs(pid), writeSyscalls(pid)];
     const started = performance.now();
     await sleep(idleMs);
     const cpu = cpuMs(pid) - cpuBefore;
     const system = systemCpuMs(pid) - systemBefore;
     const waits = mainThreadWaits(pid) - waitsBefore;
+    // Pings written: an idle server writes nothing else (one write each, the write batch aside), and on a
+    // loaded machine sessions may be lost while it runs, so the count, not the sessions opened, divides.
+    const pings = writeSyscalls(pid) - writesBefore;
     // The share of the CPU each kind of thread used: the main thread, V8's workers (GC), libuv's pool.
     const threads = Object.fromEntries([...threadCpuMs(pid)].map(([name, ms]) => [name, Number(((ms - (threadsBefore.get(name) ?? 0)) / cpu).toFixed(3))]));
     const seconds = (performance.now() - started) / 1_000;
@@ -80,7 +83,7 @@ async function measure(repoRoot: string, root: string, pass: number): Promise<Re
     }
     const open = holders.sessions;
     const exchanges = (open * seconds * 1_000) / Math.min(HEARTBEAT_MS, ttlMs / 4);
-    return { pass, root, open, idleS: Number(seconds.toFixed(2)), cpuPct: Number(((cpu / 10) / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)), systemShare: Number((system / cpu).toFixed(2)), wakeupsPerS: Math.round(waits / seconds), threads, lost: await holders.stop() };
+    return { pass, root, open, idleS: Number(seconds.toFixed(2)), cpuPct: Number(((cpu / 10) / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)), pingsPerS: Math.round(pings / seconds), usPerPing: Number(((cpu * 1_000) / pings).toFixed(2)), systemShare: Number((system / cpu).toFixed(2)), wakeupsPerS: Math.round(waits / seconds), threads, lost: await holders.stop() };
   } finally {
     await holders.stop();
     await server.child.stop();

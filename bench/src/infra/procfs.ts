@@ -50,6 +50,13 @@ export function threadCpuMs(pid: number): Map<string, number> {
   return byName;
 }
 
+/** Write-family syscalls a process has made so far (`syscw` in /proc/<pid>/io): for a server whose only writes are to its sockets, one per write to a socket. */
+export function writeSyscalls(pid: number): number {
+  const match = /^syscw:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+  if (match?.[1] === undefined) throw new Error(`no syscw in /proc/${pid}/io`);
+  return Number(match[1]);
+}
+
 /** Resident set size of a process, in bytes, from the VmRSS line of /proc/<pid>/status. */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
