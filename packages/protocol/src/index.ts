@@ -1,7 +1,7 @@
 export { PROTOCOL_VERSION, SUPPORTED_VERSIONS } from "./version.js";
 export { ErrorCode, CloseCode } from "./codes.js";
 export { BOUNDS, DEFAULT_LIMITS, clientSafetyMarginMs, type Limits } from "./limits.js";
-export { HEARTBEAT_DEFAULTS, heartbeatInterval } from "./heartbeat.js";
+export { HEARTBEAT_DEFAULTS, heartbeatInterval, heartbeatIntervalOfShortest } from "./heartbeat.js";
 export * from "./values.js";
 export * from "./client-messages.js";
 export * from "./server-messages.js";
