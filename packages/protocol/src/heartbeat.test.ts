@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HEARTBEAT_DEFAULTS, heartbeatInterval } from "./heartbeat.js";
+import { HEARTBEAT_DEFAULTS, heartbeatInterval, heartbeatIntervalOfShortest } from "./heartbeat.js";
 
 describe("heartbeatInterval", () => {
   // [case, longest interval, kept-alive TTLs, interval]
@@ -16,6 +16,8 @@ describe("heartbeatInterval", () => {
   for (const [label, longestMs, ttls, expected] of cases) {
     it(label, () => {
       expect(heartbeatInterval(longestMs, ttls)).toBe(expected);
+      // What the server computes for every ping: the same interval from the shortest TTL alone.
+      expect(heartbeatIntervalOfShortest(longestMs, Math.min(Number.POSITIVE_INFINITY, ...ttls))).toBe(expected);
     });
   }
 

@@ -33,8 +33,17 @@ export const PINGS_PER_TTL = 4;
  * older server without it, the `heartbeat` of a new session's welcome, which is that same number).
  */
 export function heartbeatInterval(longestMs: number, keptAliveTtlsMs: Iterable<number>): number {
-  let interval = longestMs;
-  for (const ttl of keptAliveTtlsMs) interval = Math.min(interval, Math.floor(ttl / PINGS_PER_TTL));
-  return Math.max(HEARTBEAT_DEFAULTS.minHeartbeatMs, interval);
+  let shortest = Number.POSITIVE_INFINITY;
+  for (const ttl of keptAliveTtlsMs) shortest = Math.min(shortest, ttl);
+  return heartbeatIntervalOfShortest(longestMs, shortest);
+}
+
+/**
+ * `heartbeatInterval` given only the shortest kept-alive TTL (+Infinity: none), for a caller that finds it
+ * without building a list: the server computes it for every ping it sends (floor is monotonic, so a
+ * quarter of the shortest TTL is the shortest of the quarters).
+ */
+export function heartbeatIntervalOfShortest(longestMs: number, shortestTtlMs: number): number {
+  return Math.max(HEARTBEAT_DEFAULTS.minHeartbeatMs, Math.min(longestMs, Math.floor(shortestTtlMs / PINGS_PER_TTL)));
 }
 

@@ -1,7 +1,7 @@
 export { PROTOCOL_VERSION, SUPPORTED_VERSIONS } from "./version.js";
 export { ErrorCode, CloseCode } from "./codes.js";
 export { BOUNDS, DEFAULT_LIMITS, clientSafetyMarginMs, type Limits } from "./limits.js";
-export { HEARTBEAT_DEFAULTS, heartbeatInterval } from "./heartbeat.js";
+export { HEARTBEAT_DEFAULTS, heartbeatInterval, heartbeatIntervalOfShortest } from "./heartbeat.js";
 export * from "./values.js";
 export * from "./client-messages.js";
 export * from "./server-messages.js";
@@ -9,3 +9,4 @@ export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErr
 export { acceptCommonResult } from "./result-fast-path.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";
+export { readPong } from "./pong-reader.js";

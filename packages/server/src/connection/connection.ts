@@ -3,6 +3,7 @@ import {
   ErrorCode,
   decodeClientMessage,
   encode,
+  readPong,
   type Request,
   type RequestOf,
   type RequestOp,
@@ -21,8 +22,9 @@ import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
-import { sendBinary } from "./frame-writer.js";
+import { directStream, sendBinary } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
+import { pingFrame } from "./ping-frame.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
@@ -82,7 +84,7 @@ export class Attached implements RequestContext, Beating {
   }
 
   ping(seq: number, ack: number): void {
-    this.connection.send({ type: "ping", seq, ack });
+    this.connection.sendPing(seq, ack);
   }
 }
 
@@ -147,7 +149,26 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     if (this.socket.readyState !== this.socket.OPEN) return;
     batchWrites(this.raw);
     sendBinary(this.socket, this.raw, payload);
-    // A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual.
+    this.#checkBacklog();
+  }
+
+  /**
+   * A heartbeat's ping: the same message as `send({type: "ping", seq, ack})`, and sent as that would be
+   * when nothing waits before it (in-memory storage, no commit holding messages), as one prebuilt frame
+   * (ping-frame.ts) written to the stream at once. Not corked for the turn: the pings due in one
+   * timer run go to different sockets, so a batch would only add a cork, an uncork and a queued chunk
+   * to each; a reply already batched on this socket this turn stays ahead of it (the stream is corked).
+   */
+  sendPing(seq: number, ack: number): void {
+    const stream = this.commits.holdsMessages || this.socket.readyState !== this.socket.OPEN ? undefined : directStream(this.socket, this.raw);
+    const frame = stream === undefined ? undefined : pingFrame(seq, ack);
+    if (stream === undefined || frame === undefined) return this.send({ type: "ping", seq, ack });
+    stream.write(frame);
+    this.#checkBacklog();
+  }
+
+  /** A reader that does not keep up is cut off rather than buffered for without end; its leases expire as usual. */
+  #checkBacklog(): void {
     if (this.socket.bufferedAmount > this.coordinator.options.limits.maxBacklogBytes) {
       this.coordinator.options.logger?.warn({ session: this.session?.id, address: this.address, buffered: this.socket.bufferedAmount }, "slow consumer closed: too much unsent data");
       this.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unsent data");
@@ -175,6 +196,13 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.coordinator.heard(session);
     // Text frames are fatal: a flood of them ends at the first.
     if (!isBinary) return this.refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
+    // An idle session's one frame, read without decoding; what follows for it is the general path's for a pong.
+    const pongSeq = readPong(data);
+    if (pongSeq !== undefined) {
+      if (this.host.guard.frame(session, "pong") === "cut") return this.#cutForRate(undefined);
+      pongHeard(session, pongSeq);
+      return;
+    }
     const decoded = decodeClientMessage(data);
     const id = decoded.ok ? ("id" in decoded.message ? decoded.message.id : undefined) : decoded.id;
     // Every id received counts, whatever becomes of its request, so that a resume re-sends only what never arrived.
@@ -182,12 +210,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     if (!decoded.ok && decoded.fatal) return this.refuse(decoded.code, decoded.error, id);
     // Every frame counts against the rate, refusals included: answering them costs as much as a request.
     const verdict = this.host.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
-    if (verdict === "cut") {
-      this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.host.guard.rateLimitedMessage}; cut off for going on far past it` });
-      this.#leave();
-      this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
-      return;
-    }
+    if (verdict === "cut") return this.#cutForRate(id);
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
     if (verdict === "refused" && !(decoded.ok && decoded.message.op === "pong")) {
       this.#refuseRepeated(id, ErrorCode.RATE_LIMITED, this.host.guard.rateLimitedMessage);
@@ -205,6 +228,13 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       default:
         this.#onRequest(state, message, fresh);
     }
+  }
+
+  /** The session went on far past its rate: told why (with the id of the frame that went too far, if it had one), then closed. */
+  #cutForRate(id: number | undefined): void {
+    this.send({ type: "error", id, code: ErrorCode.RATE_LIMITED, message: `${this.host.guard.rateLimitedMessage}; cut off for going on far past it` });
+    this.#leave();
+    this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
   }
 
   #onRequest(attached: Attached, request: Request, fresh: boolean): void {

@@ -17,12 +17,19 @@ import type { PeerSocket, Wire } from "./peer-socket.js";
  * Measured: see BENCHMARKS.md, "Where the time goes", fourth round.
  */
 export function sendBinary(socket: PeerSocket, raw: Wire, payload: Uint8Array): void {
+  const stream = directStream(socket, raw);
+  if (stream === undefined) socket.send(payload);
+  else stream.write(frameOf(payload));
+}
+
+/**
+ * The stream under `socket` when a whole frame written to it takes exactly the place of ws's own
+ * write of the same message (ws's sender idle, as above); undefined when the message must go through ws.
+ */
+export function directStream(socket: PeerSocket, raw: Wire): SenderInternals["_socket"] | undefined {
   const sender = (socket as { _sender?: SenderInternals })._sender;
-  if (sender?._state !== IDLE || sender._queue.length !== 0 || sender._socket !== (raw as unknown) || hasExtensions(socket)) {
-    socket.send(payload);
-    return;
-  }
-  sender._socket.write(frameOf(payload));
+  if (sender?._state !== IDLE || sender._queue.length !== 0 || sender._socket !== (raw as unknown) || hasExtensions(socket)) return undefined;
+  return sender._socket;
 }
 
 /** What this module reads of ws's `Sender` (ws/lib/sender.js). */

@@ -116,6 +116,11 @@ export class CommitPipeline {
     }
   }
 
+  /** True when `send` holds messages until a commit (durable storage); false when it sends them at once. */
+  get holdsMessages(): boolean {
+    return this.storage.durable;
+  }
+
   send(sender: Sender, message: ServerMessage): void {
     if (!this.storage.durable) {
       sender.sendNow(message);
