@@ -89,8 +89,6 @@ export class SqliteStorage implements Storage {
   readonly #db: Database.Database;
   readonly #directoryLock: Database.Database;
   readonly #write: (batch: Batch) => void;
-  /** The pragmas that make a connection write as this one does (durability, quota): for a writer thread's own connection. */
-  readonly writerPragmas: readonly string[];
 
   constructor(dataDir: string, options: SqliteOptions = {}) {
     const directory = resolve(dataDir);
@@ -108,19 +106,15 @@ export class SqliteStorage implements Storage {
       this.#directoryLock.close();
       throw new StorageError(`cannot open ${this.path}: ${describe(error)}`, { cause: error });
     }
-    const synchronous = options.sync === "process" ? "synchronous = NORMAL" : "synchronous = FULL";
-    const writerPragmas = [synchronous];
     try {
       this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(synchronous);
+      this.#db.pragma(options.sync === "process" ? "synchronous = NORMAL" : "synchronous = FULL");
       const check = this.#db.pragma("quick_check", { simple: true });
       if (check !== "ok") throw new StorageError(`${this.path} is damaged (${String(check)}); restore a backup or move it away to start empty`);
       this.#migrate();
       if (options.maxBytes !== undefined) {
         const pageSize = Number(this.#db.pragma("page_size", { simple: true }));
-        const maxPageCount = `max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`;
-        this.#db.pragma(maxPageCount);
-        writerPragmas.push(maxPageCount);
+        this.#db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
       }
     } catch (error) {
       this.#db.close();
@@ -128,7 +122,6 @@ export class SqliteStorage implements Storage {
       if (error instanceof StorageError) throw error;
       throw new StorageError(explainOpenError(this.path, error), { cause: error });
     }
-    this.writerPragmas = writerPragmas;
     this.#write = this.#prepareWrite();
   }
 
@@ -140,7 +133,9 @@ export class SqliteStorage implements Storage {
     try {
       this.#write(batch);
     } catch (error) {
-      throw writeFailure(this.path, error);
+      const code = (error as { code?: string }).code;
+      if (code === "SQLITE_FULL") throw new StorageError(`the database ${this.path} is full (disk or quota); free space and restart`, { cause: error });
+      throw new StorageError(`writing to ${this.path} failed: ${describe(error)}`, { cause: error });
     }
   }
 
@@ -176,81 +171,62 @@ export class SqliteStorage implements Storage {
   }
 
   #prepareWrite(): (batch: Batch) => void {
-    const statements = WRITE_STATEMENTS.map((sql) => this.#db.prepare(sql));
-    return this.#db.transaction((batch: Batch) => {
-      for (const [statement, ...parameters] of batchOperations(batch)) (statements[statement] as Database.Statement).run(...parameters);
+    const db = this.#db;
+    const setMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    const putSession = db.prepare(
+      "INSERT INTO sessions (id, secret, created_at, agent, last_request, principal, account) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_request = excluded.last_request",
+    );
+    const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
+    const putLease = db.prepare("INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)");
+    const deleteLease = db.prepare("DELETE FROM leases WHERE id = ?");
+    const putHold = db.prepare("INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value, lock_delay, delay_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    const deleteHold = db.prepare("DELETE FROM holds WHERE tbl = ? AND token = ?");
+    const putWait = db.prepare(
+      "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    const deleteWait = db.prepare("DELETE FROM waits WHERE session = ? AND request = ?");
+    const putKey = db.prepare("INSERT OR REPLACE INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?)");
+    const deleteKey = db.prepare("DELETE FROM keys WHERE key = ?");
+    const putCounter = db.prepare("INSERT OR REPLACE INTO counters (name, value, owner) VALUES (?, ?, ?)");
+    const deleteCounter = db.prepare("DELETE FROM counters WHERE name = ?");
+    const blob = (value: Value | undefined) => (value === undefined ? null : Buffer.from(encode(value)));
+
+    return db.transaction((batch: Batch) => {
+      setMeta.run("revision", batch.revision);
+      setMeta.run("next_lease_id", batch.nextLeaseId);
+      for (const [id, row] of batch.sessions) {
+        if (row) putSession.run(row.id, row.secret, row.createdAt, row.agent ?? null, row.lastRequest, row.principal ?? null, row.account ?? null);
+        else deleteSession.run(id);
+      }
+      for (const [id, row] of batch.leases) {
+        if (row) putLease.run(row.id, row.session, row.ttl, row.keepAlive ? 1 : 0);
+        else deleteLease.run(id);
+      }
+      for (const [id, row] of batch.holds) {
+        if (row) putHold.run(row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value), row.lockDelay, row.delayUntil ?? null);
+        else {
+          const [table, token] = splitKey(id);
+          deleteHold.run(table, Number(token));
+        }
+      }
+      for (const [id, row] of batch.waits) {
+        if (row) {
+          putWait.run(row.session, row.request, row.table, row.name, row.limit ?? null, row.lease, row.mode, blob(row.value), row.seq, row.expiresAt ?? null, row.lockDelay);
+        } else {
+          const [session, request] = splitKey(id);
+          deleteWait.run(session, Number(request));
+        }
+      }
+      for (const [key, row] of batch.keys) {
+        if (row) putKey.run(row.key, blob(row.value), row.revision, row.lease ?? null, row.owner ?? null);
+        else deleteKey.run(key);
+      }
+      for (const [name, row] of batch.counters) {
+        if (row === null) deleteCounter.run(name);
+        else putCounter.run(name, row.value, row.owner ?? null);
+      }
     });
   }
-}
-
-/**
- * The statements a batch is written with, in order: `batchOperations` names them by index, so that
- * the same operations run here (SqliteStorage) or in a writer thread (threaded-sqlite-storage.ts).
- */
-const SQL = {
-  setMeta: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-  putSession: "INSERT INTO sessions (id, secret, created_at, agent, last_request, principal, account) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_request = excluded.last_request",
-  deleteSession: "DELETE FROM sessions WHERE id = ?",
-  putLease: "INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)",
-  deleteLease: "DELETE FROM leases WHERE id = ?",
-  putHold: "INSERT OR REPLACE INTO holds (tbl, token, name, lim, lease, mode, request, value, lock_delay, delay_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-  deleteHold: "DELETE FROM holds WHERE tbl = ? AND token = ?",
-  putWait: "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-  deleteWait: "DELETE FROM waits WHERE session = ? AND request = ?",
-  putKey: "INSERT OR REPLACE INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?)",
-  deleteKey: "DELETE FROM keys WHERE key = ?",
-  putCounter: "INSERT OR REPLACE INTO counters (name, value, owner) VALUES (?, ?, ?)",
-  deleteCounter: "DELETE FROM counters WHERE name = ?",
-};
-type StatementName = keyof typeof SQL;
-const STATEMENT_NAMES = Object.keys(SQL) as StatementName[];
-export const WRITE_STATEMENTS: readonly string[] = STATEMENT_NAMES.map((name) => SQL[name]);
-/** Each statement's index in WRITE_STATEMENTS. */
-const Statement = Object.fromEntries(STATEMENT_NAMES.map((name, index) => [name, index])) as Record<StatementName, number>;
-
-/** A parameter SQLite binds: values are stored as msgpack blobs. */
-export type SqlParameter = string | number | Buffer | null;
-/** One statement to run: its index in WRITE_STATEMENTS, then its parameters. */
-export type Operation = [statement: number, ...parameters: SqlParameter[]];
-
-/** The statements that write a batch, to run in order in one transaction. */
-export function batchOperations(batch: Batch): Operation[] {
-  const operations: Operation[] = [
-    [Statement.setMeta, "revision", batch.revision],
-    [Statement.setMeta, "next_lease_id", batch.nextLeaseId],
-  ];
-  for (const [id, row] of batch.sessions) {
-    if (row) operations.push([Statement.putSession, row.id, row.secret, row.createdAt, row.agent ?? null, row.lastRequest, row.principal ?? null, row.account ?? null]);
-    else operations.push([Statement.deleteSession, id]);
-  }
-  for (const [id, row] of batch.leases) {
-    if (row) operations.push([Statement.putLease, row.id, row.session, row.ttl, row.keepAlive ? 1 : 0]);
-    else operations.push([Statement.deleteLease, id]);
-  }
-  for (const [id, row] of batch.holds) {
-    if (row) operations.push([Statement.putHold, row.table, row.token, row.name, row.limit ?? null, row.lease, row.mode, row.request, blob(row.value), row.lockDelay, row.delayUntil ?? null]);
-    else {
-      const [table, token] = splitKey(id);
-      operations.push([Statement.deleteHold, table, Number(token)]);
-    }
-  }
-  for (const [id, row] of batch.waits) {
-    if (row) {
-      operations.push([Statement.putWait, row.session, row.request, row.table, row.name, row.limit ?? null, row.lease, row.mode, blob(row.value), row.seq, row.expiresAt ?? null, row.lockDelay]);
-    } else {
-      const [session, request] = splitKey(id);
-      operations.push([Statement.deleteWait, session, Number(request)]);
-    }
-  }
-  for (const [key, row] of batch.keys) {
-    if (row) operations.push([Statement.putKey, row.key, blob(row.value) as Buffer, row.revision, row.lease ?? null, row.owner ?? null]);
-    else operations.push([Statement.deleteKey, key]);
-  }
-  for (const [name, row] of batch.counters) {
-    if (row === null) operations.push([Statement.deleteCounter, name]);
-    else operations.push([Statement.putCounter, name, row.value, row.owner ?? null]);
-  }
-  return operations;
 }
 
 /**
@@ -404,21 +380,10 @@ type WaitRecord = {
 type KeyRecord = { key: string; value: Buffer; revision: number; lease: number | null; owner: string | null };
 type CounterRecord = { name: string; value: number; owner: string | null };
 
-function blob(value: Value | undefined): Buffer | null {
-  return value === undefined ? null : Buffer.from(encode(value));
-}
-
 /** Splits `${a}:${b}` at the last colon (session ids and tables contain none). */
 function splitKey(id: string): [string, string] {
   const at = id.lastIndexOf(":");
   return [id.slice(0, at), id.slice(at + 1)];
-}
-
-/** Why a batch could not be written to the database at `path`, and what to do. */
-export function writeFailure(path: string, error: unknown): StorageError {
-  const code = (error as { code?: string }).code;
-  if (code === "SQLITE_FULL") return new StorageError(`the database ${path} is full (disk or quota); free space and restart`, { cause: error });
-  return new StorageError(`writing to ${path} failed: ${describe(error)}`, { cause: error });
 }
 
 function describe(error: unknown): string {
