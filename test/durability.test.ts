@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
+import { fsync, mkdirSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "@leasehold/client";
-import { SqliteStorage, StorageError, createServer } from "@leasehold/server";
+import { BackgroundSyncSqliteStorage, SqliteStorage, StorageError, createServer } from "@leasehold/server";
 import { CloseCode, FakeClock } from "@leasehold/protocol";
 import { crashAndRestart, dataDir, defer, startClient, startServer } from "./support/fixtures.js";
 import { Raw } from "./support/raw.js";
@@ -137,12 +137,45 @@ describe("durability", () => {
     expect(refused.errorsBeforeClose()).toEqual([expect.objectContaining({ code: ErrorCode.UNSUPPORTED_VERSION })]);
   });
 
-  it("stops acknowledging when the disk is full: the write that did not fit is never confirmed", async () => {
+  it("answers a change only once its fsync has ended, and goes on handling requests while the fsync runs", async () => {
+    const dir = dataDir();
+    // An fsync held by the test: what a slow disk does, for as long as the test wants.
+    const fsyncs: ((error: null) => void)[] = [];
+    let holding = true;
+    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: (fd, done) => (holding ? fsyncs.push(done) : fsync(fd, done)) });
+    const server = await startServer({ storage });
+    // Closing the server commits (and fsyncs) what the session's end changed.
+    defer(() => {
+      holding = false;
+      for (const done of fsyncs.splice(0)) done(null);
+    });
+    const connecting = startClient(server.url);
+    // The session's own row is committed before the welcome: its fsync is the first.
+    await vi.waitFor(() => expect(fsyncs).toHaveLength(1));
+    fsyncs.shift()?.(null);
+    const client = await connecting;
+    let answered = false;
+    const put = client.put("during", 2).then(() => (answered = true));
+    await vi.waitFor(() => expect(fsyncs).toHaveLength(1));
+    // Applied, written, not yet fsync'd: no answer. This test shares the server's thread, so none of
+    // these turns would run if the fsync held it.
+    expect(server.coordinator.shared.kv.get("during")).toBeDefined();
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(false);
+    fsyncs.shift()?.(null);
+    await put;
+    expect(answered).toBe(true);
+  });
+
+  it.each([
+    ["on the event loop", (dir: string) => new SqliteStorage(dir, { maxBytes: 256 * 1024 })],
+    ["with its fsync off the event loop", (dir: string) => new BackgroundSyncSqliteStorage(dir, { maxBytes: 256 * 1024 })],
+  ])("stops acknowledging when the disk is full (SQLite %s): the write that did not fit is never confirmed", async (_, openStorage) => {
     const dir = dataDir();
     mkdirSync(dir, { recursive: true });
     // A database file capped directly, below any logical quota: what a full disk does (--max-data-bytes
     // refuses writes before this; see test/hostile/data-quota.test.ts).
-    const server = await createServer({ host: "127.0.0.1", port: 0, storage: new SqliteStorage(dir, { maxBytes: 256 * 1024 }) });
+    const server = await createServer({ host: "127.0.0.1", port: 0, storage: openStorage(dir) });
     defer(() => server.close());
     const client = await startClient(server.url);
     const big = "x".repeat(20_000);

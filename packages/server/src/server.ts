@@ -18,7 +18,8 @@ import { createHttpHandler, defaultBundlePath, defaultPageScriptsPath, type Oper
 import { Metrics } from "./metrics/metrics.js";
 import { watchForStalls } from "./metrics/stall-watch.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
-import { physicalDataLimit, SqliteStorage } from "./persistence/sqlite-storage.js";
+import { BackgroundSyncSqliteStorage } from "./persistence/background-sync-sqlite-storage.js";
+import { physicalDataLimit } from "./persistence/sqlite-storage.js";
 import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
@@ -89,7 +90,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   });
   const slowCommitMs = options.slowCommitMs ?? 250;
   const storage = new TimedStorage(
-    options.storage ?? (options.dataDir ? new SqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage()),
+    options.storage ?? (options.dataDir ? new BackgroundSyncSqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage()),
     (seconds, ok) => {
       metrics.committed(seconds, ok);
       if (seconds * 1_000 > slowCommitMs) logger?.warn({ commitMs: Math.round(seconds * 1_000), ok }, `slow commit: over ${slowCommitMs} ms`);

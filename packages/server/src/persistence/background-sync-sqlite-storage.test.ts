@@ -1,0 +1,134 @@
+import { fstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { BackgroundSyncSqliteStorage, type Fsync } from "./background-sync-sqlite-storage.js";
+import { SqliteStorage } from "./sqlite-storage.js";
+import { StorageError, emptyBatch, type Batch } from "./storage.js";
+
+const dirs: string[] = [];
+const opened: { close(): unknown }[] = [];
+afterEach(async () => {
+  for (const storage of opened.splice(0)) await storage.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "leasehold-background-sync-"));
+  dirs.push(dir);
+  return dir;
+}
+function open<T extends { close(): unknown }>(storage: T): T {
+  opened.push(storage);
+  return storage;
+}
+
+/** An fsync that waits until the test lets it end, remembering which file it was asked for. */
+function heldFsync(): { fsync: Fsync; calls: number[]; end(error?: NodeJS.ErrnoException): void } {
+  const waiting: ((error: NodeJS.ErrnoException | null) => void)[] = [];
+  const calls: number[] = [];
+  return {
+    fsync: (fd, done) => {
+      calls.push(fd);
+      waiting.push(done);
+    },
+    calls,
+    end: (error) => waiting.shift()?.(error ?? null),
+  };
+}
+
+async function turns(count: number): Promise<void> {
+  for (let turn = 0; turn < count; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Every kind of row, each with what the database must keep of it (nulls, a msgpack value, a delay). */
+function everyRowBatch(): Batch {
+  return {
+    ...emptyBatch(),
+    revision: 7,
+    nextLeaseId: 3,
+    sessions: new Map([["s1", { id: "s1", secret: "x", createdAt: 1_000, agent: undefined, lastRequest: 4, principal: "token:worker", account: "token:worker" }]]),
+    leases: new Map([
+      [1, { id: 1, session: "s1", ttl: 5_000, keepAlive: true }],
+      [2, { id: 2, session: "s1", ttl: 9_000, keepAlive: false }],
+    ]),
+    holds: new Map([
+      ["lock:5", { table: "lock", name: "gpu", limit: 4, token: 5, lease: 1, mode: "exclusive", request: 2, value: { owner: "a" }, lockDelay: 1_500, delayUntil: undefined }],
+      ["lock:4", { table: "lock", name: "db", limit: undefined, token: 4, lease: 9, mode: "shared", request: 1, value: undefined, lockDelay: 2_000, delayUntil: 1_700_000_002_000 }],
+    ]),
+    waits: new Map([
+      ["s1:3", { table: "election", name: "leader", limit: undefined, session: "s1", request: 3, lease: 2, mode: "exclusive", value: { tab: 1 }, seq: 9, expiresAt: 123, lockDelay: 250 }],
+    ]),
+    keys: new Map([["k", { key: "k", value: { a: [1, "b", null, new Uint8Array([1, 2])] }, revision: 6, lease: 1, owner: "token:worker" }]]),
+    counters: new Map([["visits", { name: "visits", value: 42, owner: "token:worker" }]]),
+  };
+}
+
+function laterBatch(): Batch {
+  return { ...emptyBatch(), revision: 8, nextLeaseId: 3, leases: new Map([[2, null]]), keys: new Map([["k2", { key: "k2", value: "v", revision: 8, lease: undefined, owner: undefined }]]) };
+}
+
+describe("BackgroundSyncSqliteStorage", () => {
+  it("stores what SqliteStorage stores for the same batches, and loads it after a restart", async () => {
+    const dir = tempDir();
+    const storage = new BackgroundSyncSqliteStorage(dir);
+    await storage.write(everyRowBatch());
+    await storage.write(laterBatch());
+    await storage.close();
+
+    const referenceDir = tempDir();
+    const reference = new SqliteStorage(referenceDir);
+    reference.write(everyRowBatch());
+    reference.write(laterBatch());
+    reference.close();
+
+    const expected = open(new SqliteStorage(referenceDir)).load();
+    expect(expected.keys).toHaveLength(2);
+    expect(open(new BackgroundSyncSqliteStorage(dir)).load()).toEqual(expected);
+  });
+
+  it("settles a write only once the WAL file is fsync'd, and the event loop goes on meanwhile", async () => {
+    const dir = tempDir();
+    const held = heldFsync();
+    const storage = open(new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync }));
+    let synced = false;
+    const written = Promise.resolve(storage.write(everyRowBatch())).then(() => (synced = true));
+    await turns(3);
+    expect(synced).toBe(false);
+    expect(held.calls).toHaveLength(1);
+    // The file fsync'd is the database's WAL, where the transaction's frames are.
+    expect(fstatSync(held.calls[0] as number).ino).toBe(statSync(join(dir, "leasehold.db-wal")).ino);
+    held.end();
+    await written;
+    expect(synced).toBe(true);
+  });
+
+  it("rejects the write whose fsync failed, saying so", async () => {
+    const held = heldFsync();
+    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync }));
+    const written = storage.write(everyRowBatch());
+    held.end(Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" }));
+    await expect(written).rejects.toBeInstanceOf(StorageError);
+    await expect(written).rejects.toThrow(/fsync of .*leasehold.db-wal failed: EIO/);
+  });
+
+  it("waits for the fsync in flight before it closes", async () => {
+    const dir = tempDir();
+    const held = heldFsync();
+    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync });
+    const written = storage.write(everyRowBatch());
+    let closed = false;
+    const closing = storage.close().then(() => (closed = true));
+    await turns(3);
+    expect(closed).toBe(false);
+    held.end();
+    await Promise.all([written, closing]);
+    expect(open(new SqliteStorage(dir)).load().revision).toBe(7);
+  });
+
+  it("with sync: \"process\", writes without an fsync and answers at once", () => {
+    const held = heldFsync();
+    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { sync: "process", fsync: held.fsync }));
+    expect(storage.write(everyRowBatch())).toBeUndefined();
+    expect(held.calls).toEqual([]);
+  });
+});

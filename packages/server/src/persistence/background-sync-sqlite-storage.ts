@@ -1,0 +1,101 @@
+import { closeSync, fsync, fsyncSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { SqliteStorage, type SqliteOptions } from "./sqlite-storage.js";
+import { StorageError, type Batch, type Storage, type StoredState } from "./storage.js";
+
+/** Flushes a file to the disk and calls back, as `fs.fsync` does (in libuv's thread pool); tests hold it. */
+export type Fsync = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
+
+export interface BackgroundSyncOptions extends SqliteOptions {
+  /** Default `fs.fsync`. */
+  fsync?: Fsync;
+}
+
+/**
+ * The server's SQLite store. With `sync: "full"` (the default) a commit's fsync runs off the event
+ * loop: the transaction is written with SQLite's `synchronous = NORMAL` (its frames handed to the
+ * operating system, no fsync), then the WAL file is fsync'd in libuv's thread pool, and the write's
+ * promise resolves only then. The commit pipeline holds every reply behind that promise and keeps one
+ * batch in flight, so a reply still goes out only after the fsync of its changes, while the event loop
+ * reads and handles the next requests meanwhile (their changes go into the next batch).
+ *
+ * As durable as SQLite's own `synchronous = FULL`, which is NORMAL plus exactly this fsync of the WAL
+ * after each commit (sqlite.org/pragma.html#pragma_synchronous): with NORMAL, SQLite still fsyncs the
+ * WAL before each checkpoint, the database file after it, and the WAL's header when the file is reused.
+ * An fsync flushes the file, whichever descriptor asks, and covers every write made before it began.
+ *
+ * Why: on this VM's disk an fsync took 0.9 to 2.6 ms while other work shared it (27 µs when quiet),
+ * against about 0.35 ms of CPU for a commit of 8 puts; SQLite's fsync blocked the event loop for it.
+ * A writer thread doing the whole commit was measured too and cost more CPU than it saved on a fast
+ * disk (BENCHMARKS.md, "Durable writes (round 6)"). With `sync: "process"` nothing changes: no fsync.
+ */
+export class BackgroundSyncSqliteStorage implements Storage {
+  readonly durable = true;
+  readonly writesInFlight = 1;
+  readonly path: string;
+  readonly #storage: SqliteStorage;
+  readonly #fsync: Fsync | undefined;
+  /** The WAL file's descriptor, for its fsync; undefined with `sync: "process"`. */
+  readonly #wal: number | undefined;
+  /** The fsync in flight, if any: close waits for it before it closes the descriptor. */
+  #syncing: Promise<void> | undefined;
+
+  constructor(dataDir: string, options: BackgroundSyncOptions = {}) {
+    const full = options.sync !== "process";
+    // SQLite's NORMAL either way: the fsync that FULL would add is this class's own (write).
+    this.#storage = new SqliteStorage(dataDir, { ...options, sync: "process" });
+    this.path = this.#storage.path;
+    if (!full) return;
+    this.#fsync = options.fsync ?? fsync;
+    try {
+      // The WAL exists once the connection has read the database in WAL mode (SqliteStorage's integrity
+      // check), and stays the same file while it is open: SQLite rewrites it from the start after a
+      // checkpoint, and deletes it only when the last connection closes.
+      this.#wal = openSync(`${this.path}-wal`, "r+");
+      // Its directory entry too, once: a WAL file just made must still be found after a power cut.
+      syncDirectory(dirname(this.path));
+    } catch (error) {
+      this.#storage.close();
+      throw new StorageError(`cannot open ${this.path}-wal to fsync it: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  load(): StoredState {
+    return this.#storage.load();
+  }
+
+  write(batch: Batch): void | Promise<void> {
+    this.#storage.write(batch);
+    if (this.#wal === undefined || this.#fsync === undefined) return;
+    const flush = this.#fsync;
+    const wal = this.#wal;
+    const synced = new Promise<void>((resolve, reject) =>
+      flush(wal, (error) => (error ? reject(new StorageError(`fsync of ${this.path}-wal failed: ${error.message}; nothing after it is acknowledged`, { cause: error })) : resolve())),
+    );
+    const settled = synced.catch(() => undefined);
+    this.#syncing = settled;
+    void settled.then(() => {
+      if (this.#syncing === settled) this.#syncing = undefined;
+    });
+    return synced;
+  }
+
+  sizeBytes(): number {
+    return this.#storage.sizeBytes();
+  }
+
+  async close(): Promise<void> {
+    await this.#syncing;
+    if (this.#wal !== undefined) closeSync(this.#wal);
+    this.#storage.close();
+  }
+}
+
+function syncDirectory(directory: string): void {
+  const fd = openSync(directory, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
