@@ -76,9 +76,11 @@ export function describeSharedLocks(target: Target): void {
 
       await Promise.all(clients.map((client, id) => worker(client, id)));
       expect(occupancy.violations, `seed ${seed}`).toEqual([]);
-      // The run did exercise sharing and a full semaphore (not just one holder at a time).
-      expect(occupancy.peaks.get("cache:rebuild")).toBeGreaterThan(1);
-      expect(occupancy.peaks.get("gpu-slots")).toBe(3);
+      // The run did exercise sharing of both (not just one holder at a time). A full semaphore is not asked of
+      // a random run: a hold lasts 0 to 3 ms, and through a cluster three grants must then come in one commit
+      // (CI once saw a peak of 2); "a semaphore grants at most `limit` holders" below fills one for certain.
+      expect(occupancy.peaks.get("cache:rebuild"), `seed ${seed}`).toBeGreaterThan(1);
+      expect(occupancy.peaks.get("gpu-slots"), `seed ${seed}`).toBeGreaterThan(1);
       // Nothing of this test's is left held or queued (a cluster's other tests have names of their own).
       expect((await inspectOver(server.url)).locks.filter((entry) => ["cache:rebuild", "gpu-slots"].includes(entry.name))).toEqual([]);
     });
