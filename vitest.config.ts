@@ -5,7 +5,8 @@ import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config
  * The suite in tiers, each with its own time budget (`npm run test:<name>`; `npm run test` runs them
  * all, as CI does). A file belongs to exactly one tier, by where it lives:
  * - unit: pure tests beside the module they test, fake time, no sockets or processes;
- * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state);
+ * - e2e: real servers and clients on real sockets of 127.0.0.1 (test/, test/security, test/shared-state), and the
+ *   tests beside a module that need real sockets, named `*.socket.test.ts` (ws's internals, the write batching);
  * - cli: the `leasehold` commands as child processes, `serve`'s flags and refusals included, from the built CLI
  *   (test/cli; its global setup builds it if stale);
  * - browser: Chromium driving real pages (test/browser, and the dashboard's origin checks);
@@ -30,6 +31,8 @@ const CHAOS_FILES = ["test/chaos/**/*.test.ts"];
 /** Tiers that start the server or a client script as a child process run them built (test/support/server-process.ts, built-script.ts), brought up to date once per run. */
 const BUILT = ["test/support/built-cli.ts"];
 const PACKAGING_FILES = ["test/packaging/**/*.test.ts"];
+/** Tests beside a module that open real sockets (ws servers on 127.0.0.1): end-to-end by what they do. */
+const SOCKET_FILES = ["packages/*/src/**/*.socket.test.ts"];
 
 /**
  * Temporary files (data directories above all) of the unit and e2e tiers go to memory (tmpfs) where there
@@ -99,13 +102,13 @@ export default defineConfig({
       // Two workers on 2 cores, where vitest's default is one: the generated-input properties of the protocol (a
       // third of the tier's test time) run beside the server's files. 2.8 s against 3.1 to 3.5 s for one worker
       // at a load of 4.5 (3 alternating pairs); each worker imports its own module graph (about 1 s).
-      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: CONFORMANCE_FILES, isolate: false, pool: "threads", realTime: false, maxWorkers: { count: 2, groupOrder: 2 }, env: MEMORY_TMPDIR }),
+      tier("unit", ["packages/*/src/**/*.test.ts", "bench/src/**/*.test.ts"], 30_000, { exclude: [...CONFORMANCE_FILES, ...SOCKET_FILES], isolate: false, pool: "threads", realTime: false, maxWorkers: { count: 2, groupOrder: 2 }, env: MEMORY_TMPDIR }),
       // End-to-end files share their workers' module graph too: each file imported the server, client and
       // protocol sources anew, 121 s of import time summed over the tier's files at a load of 18.
       // Three workers, where vitest's default is one on 2 cores: e2e files mostly wait (on sockets, timers, child
       // processes), so three overlap well: the tier took 75 s against 106 s for one worker at a load of 11 to 15,
       // unit and e2e together 52 to 90 s (median 63 s) at a load of 7 to 14 against 168 s for one worker at 11 to 20.
-      tier("e2e", ["test/**/*.test.ts"], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT, maxWorkers: { count: 3, groupOrder: 1 }, env: MEMORY_TMPDIR }),
+      tier("e2e", ["test/**/*.test.ts", ...SOCKET_FILES], 60_000, { exclude: [...BROWSER_FILES, ...ATTACK_FILES, ...CLUSTER_FILES, ...CONFORMANCE_FILES, ...CLI_FILES, ...CHAOS_FILES, ...PACKAGING_FILES], isolate: false, globalSetup: BUILT, maxWorkers: { count: 3, groupOrder: 1 }, env: MEMORY_TMPDIR }),
       // Each test starts the CLI up to ten times, one after the other, from dist/ (0.6 s of CPU a start,
       // where tsx took 1.9 s): the slowest test took 29 s at a load of 23.
       tier("cli", CLI_FILES, 120_000, { globalSetup: BUILT }),

@@ -12,7 +12,7 @@ import type { PeerSocket, Wire } from "./peer-socket.js";
  * sends), so that this write takes exactly the place ws's own would have. ws counts the stream's
  * buffered bytes in `bufferedAmount`, so the slow-consumer rule sees these writes. Anything else (a
  * gateway's link stream, a ws whose internals are not as expected) goes through `socket.send`.
- * `ws-internals.test.ts` checks the internals this reads.
+ * `ws-internals.socket.test.ts` checks the internals this reads.
  *
  * Measured: see BENCHMARKS.md, "Where the time goes", fourth round.
  */

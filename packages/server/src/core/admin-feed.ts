@@ -47,7 +47,7 @@ export const ADMIN_LISTED = 100;
 /** Largest push, in bytes: well below the 64 KiB frame limit (a 5,000-lock snapshot is about 30 pushes). */
 const PUSH_BYTES = 32 * 1024;
 /** Changes remembered for a paused subscriber beyond what exists before it is given a new snapshot instead. */
-const SLACK_ENTRIES = 10_000;
+export const SLACK_ENTRIES = 10_000;
 
 /** One subscriber's pending work: what changed since its last push, by kind. */
 class AdminSubscriber {
