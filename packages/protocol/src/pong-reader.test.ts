@@ -49,7 +49,9 @@ describe("readPong", () => {
         const seq = readPong(frame);
         if (seq !== undefined) expect(decodeClientMessageFully(frame)).toStrictEqual({ ok: true, message: { op: "pong", seq } });
       }),
-      { numRuns: 5_000 },
+      // 2,000 tails a run: each of the 256 first bytes (the seq's msgpack type) comes some 8 times; each run
+      // draws a new seed, printed with a failure for an exact replay, so coverage adds up over runs.
+      { numRuns: 2_000 },
     );
   });
 });
