@@ -1,6 +1,6 @@
 import { ConstantBackoff, noop } from "cockatiel";
 import { Etcd3, isRecoverableError, type IKeyValue } from "etcd3";
-import { decodeTxnResponse, encodeTxnRequest, prefixEnd } from "./etcd-txn-codec.js";
+import { decodeTxnResponse, encodeTxnRequest, prefixEnd, type Compare, type KeyValue, type TxnOp, type TxnResult } from "./etcd-txn-codec.js";
 import { GrpcStatusError, Status, UnaryChannel } from "./grpc-unary.js";
 
 /**
@@ -262,6 +262,8 @@ interface Connection {
 
 const TXN_PATH = "/etcdserverpb.KV/Txn";
 
+export type { Compare, CreateRevisionIs, KeyExists, KeyValue, TxnOp, TxnResult } from "./etcd-txn-codec.js";
+
 /** The largest answer accepted from etcd. */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -276,36 +278,6 @@ export interface EtcdClientOptions {
   writeTimeoutMs?: number;
 }
 
-/** A compare of a transaction: `create_revision(key) == createRevision` (0: the key does not exist). */
-export interface CreateRevisionIs {
-  key: string;
-  createRevision: number;
-}
-
-/** A compare of a transaction: the key exists (`create_revision(key) > 0`). */
-export interface KeyExists {
-  key: string;
-  exists: true;
-}
-
-export type Compare = CreateRevisionIs | KeyExists;
-
-export type TxnOp =
-  | { op: "put"; key: string; value: Uint8Array; lease?: string }
-  | { op: "get"; key: string }
-  | { op: "getPrefix"; prefix: string }
-  | { op: "deletePrefix"; prefix: string }
-  /** Every key in [key, end). */
-  | { op: "deleteRange"; key: string; end: string }
-  | { op: "delete"; key: string };
-
-export interface TxnResult {
-  succeeded: boolean;
-  /** The store's revision after the transaction. */
-  revision: number;
-  ranges: (KeyValue[] | undefined)[];
-}
-
 export interface RangeOptions {
   limit?: number;
   /** Only keys created at or before this revision. */
@@ -316,15 +288,6 @@ export interface RangeOptions {
   after?: string;
   /** Read as of this store revision (a consistent view across pages; fails once compacted past it). */
   atRevision?: number;
-}
-
-export interface KeyValue {
-  key: string;
-  value: Buffer;
-  createRevision: number;
-  modRevision: number;
-  /** The lease it is attached to, "0" for none. */
-  lease: string;
 }
 
 export type MemberStatus =

@@ -2,8 +2,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Compare, TxnOp } from "./etcd-client.js";
-import { TxnDecodeError, decodeTxnResponse, encodeTxnRequest, prefixEnd } from "./etcd-txn-codec.js";
+import { TxnDecodeError, decodeTxnResponse, encodeTxnRequest, prefixEnd, type Compare, type TxnOp } from "./etcd-txn-codec.js";
 
 /**
  * The hand-written codec against protobufjs as etcd3 uses it: etcd3's own .proto files loaded by its

@@ -1,5 +1,3 @@
-import type { Compare, KeyValue, TxnOp, TxnResult } from "./etcd-client.js";
-
 /**
  * etcd's `TxnRequest` encoded and its `TxnResponse` decoded by hand (protobuf, proto3), for the
  * transaction that EtcdClient sends over `node:http2` without `@grpc/grpc-js` and protobufjs: their
@@ -32,6 +30,57 @@ export function decodeTxnResponse(bytes: Uint8Array): TxnResult {
     else reader.skip(tag);
   }
   return result;
+}
+
+/** The end of the range of keys that start with `prefix` (etcd's `clientv3.GetPrefixRangeEnd`). */
+export function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix, "utf8");
+  for (let index = end.length - 1; index >= 0; index--) {
+    if ((end[index] as number) < 0xff) {
+      end[index] = (end[index] as number) + 1;
+      return end.subarray(0, index + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** A compare of a transaction: `create_revision(key) == createRevision` (0: the key does not exist). */
+export interface CreateRevisionIs {
+  key: string;
+  createRevision: number;
+}
+
+/** A compare of a transaction: the key exists (`create_revision(key) > 0`). */
+export interface KeyExists {
+  key: string;
+  exists: true;
+}
+
+export type Compare = CreateRevisionIs | KeyExists;
+
+export type TxnOp =
+  | { op: "put"; key: string; value: Uint8Array; lease?: string }
+  | { op: "get"; key: string }
+  | { op: "getPrefix"; prefix: string }
+  | { op: "deletePrefix"; prefix: string }
+  /** Every key in [key, end). */
+  | { op: "deleteRange"; key: string; end: string }
+  | { op: "delete"; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** The store's revision after the transaction. */
+  revision: number;
+  ranges: (KeyValue[] | undefined)[];
+}
+
+export interface KeyValue {
+  key: string;
+  value: Buffer;
+  createRevision: number;
+  modRevision: number;
+  /** The lease it is attached to, "0" for none. */
+  lease: string;
 }
 
 /** Bytes that are not a well-formed protobuf message of the expected type. */
@@ -158,18 +207,6 @@ const EMPTY = Buffer.alloc(0);
 
 function utf8(text: string): Buffer {
   return Buffer.from(text, "utf8");
-}
-
-/** The end of the range of keys that start with `prefix` (etcd's `clientv3.GetPrefixRangeEnd`). */
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix, "utf8");
-  for (let index = end.length - 1; index >= 0; index--) {
-    if ((end[index] as number) < 0xff) {
-      end[index] = (end[index] as number) + 1;
-      return end.subarray(0, index + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 /**
