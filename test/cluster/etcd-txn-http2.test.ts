@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { constants, createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from "node:http2";
-import type { AddressInfo } from "node:net";
+import { Socket, type AddressInfo } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { EtcdClient, EtcdRequestError, type Compare, type TxnOp } from "../../packages/server/src/cluster/etcd-client.js";
 import { encodeTxnRequest } from "../../packages/server/src/cluster/etcd-txn-codec.js";
@@ -104,6 +104,23 @@ describe("EtcdClient's transaction over node:http2", () => {
     expect(client.endpoint).toBe(answers.url);
     expect((await client.txn(...NEXT)).succeeded).toBe(true);
     expect(answers.requests).toEqual([encodeTxnRequest(...NEXT)]);
+  });
+
+  it("keeps the process alive while a call waits on its connection, and not once none does", async () => {
+    const held: ServerHttp2Stream[] = [];
+    const member = await fakeMember((stream) => held.push(stream));
+    const client = clientOf([member.url]);
+    const port = Number(new URL(member.url).port);
+    // Our sockets to the member that keep the process alive: Node lists only those among its active
+    // handles (undocumented, but the one way to see a socket's ref from outside; ref'd = listed).
+    const process_ = process as unknown as { _getActiveHandles(): unknown[] };
+    const keepingAlive = () => process_._getActiveHandles().filter((handle) => handle instanceof Socket && handle.remotePort === port).length;
+    const call = client.txn(...COMMIT);
+    await vi.waitFor(() => expect(held).toHaveLength(1));
+    expect(keepingAlive()).toBe(1);
+    answer(REVISION)(held[0]!);
+    expect((await call).revision).toBe(REVISION);
+    expect(keepingAlive()).toBe(0);
   });
 });
 

@@ -18,7 +18,8 @@ export class UnaryChannel {
   readonly #authority: string;
   readonly #maxAnswerBytes: number;
   #session: ClientHttp2Session | undefined;
-  #inFlight = 0;
+  /** Calls waiting on each session (one that was dropped may still finish its calls). */
+  readonly #inFlight = new WeakMap<ClientHttp2Session, number>();
   #closed = false;
 
   /** `endpoint`: `http://host:port` or `https://host:port` (a bare `host:port` is taken as http). */
@@ -106,11 +107,15 @@ export class UnaryChannel {
 
   /** The session keeps the process alive only while a call waits on it, as grpc-js's channels do. */
   #started(session: ClientHttp2Session): void {
-    if (this.#inFlight++ === 0) session.ref();
+    const calls = this.#inFlight.get(session) ?? 0;
+    this.#inFlight.set(session, calls + 1);
+    if (calls === 0) session.ref();
   }
 
   #ended(session: ClientHttp2Session): void {
-    if (--this.#inFlight === 0 && !session.destroyed) session.unref();
+    const calls = (this.#inFlight.get(session) ?? 1) - 1;
+    this.#inFlight.set(session, calls);
+    if (calls === 0 && !session.destroyed) session.unref();
   }
 }
 
