@@ -6,9 +6,10 @@ import type { Duplex } from "node:stream";
  * gRPC unary calls to one endpoint straight over `node:http2`: one long-lived HTTP/2 session, opened
  * on the first call and again on the first call after it closed or was told to go away, and per call
  * one stream (POST of one length-prefixed message, the answer's message and its `grpc-status` in the
- * trailers). It exists for the leader's etcd transaction, where `@grpc/grpc-js`'s per-call machinery
- * (call object, interceptors, resolver, load balancer, subchannel, metadata) cost more CPU than
- * etcd's answer is worth (BENCHMARKS.md, "Cluster throughput (round 7)").
+ * trailers). It exists for the leader's etcd transaction, one per group commit, where
+ * `@grpc/grpc-js`'s per-call machinery (call object, interceptors, resolver, load balancer,
+ * subchannel, metadata) and protobufjs cost the leader about 860 µs per transaction of the 1,190
+ * its etcd client spent, 40 % of that after this (BENCHMARKS.md, "Cluster throughput (round 7)").
  *
  * A call is sent once and never again: whatever goes wrong after it was handed to the session (reset,
  * connection lost, deadline) rejects with a `GrpcStatusError` whose code says so, as grpc-js would,
