@@ -1,5 +1,7 @@
 import { ConstantBackoff, noop } from "cockatiel";
-import { Etcd3, isRecoverableError, type IKeyValue, type IRequestOp, type IResponseOp } from "etcd3";
+import { Etcd3, isRecoverableError, type IKeyValue } from "etcd3";
+import { decodeTxnResponse, encodeTxnRequest, prefixEnd, type Compare, type KeyValue, type TxnOp, type TxnResult } from "./etcd-txn-codec.js";
+import { GrpcStatusError, Status, UnaryChannel } from "./grpc-unary.js";
 
 /**
  * The one place that talks to etcd, and only what the cluster needs: guarded transactions, reads,
@@ -17,9 +19,14 @@ import { Etcd3, isRecoverableError, type IKeyValue, type IRequestOp, type IRespo
  * One etcd3 client per endpoint, and calls go to one current endpoint: a read or a keepalive that
  * fails there is tried on the next endpoint (both are safe to repeat); any other write is not, it
  * throws `EtcdRequestError` with `outcomeUnknown` and the next call goes to the next endpoint.
+ *
+ * The transaction, the leader's one call per group commit, does not go through etcd3: it is a gRPC
+ * call written directly on `node:http2` (grpc-unary.ts, one session per endpoint) with a hand-encoded
+ * `TxnRequest` (etcd-txn-codec.ts), because grpc-js's per-call machinery cost the leader more CPU
+ * than everything else it does for the operations in a transaction. The same rules apply to it.
  */
 export class EtcdClient {
-  readonly #connections: { endpoint: string; etcd: Etcd3 }[];
+  readonly #connections: Connection[];
   readonly #requestTimeoutMs: number;
   readonly #writeTimeoutMs: number;
   #current = 0;
@@ -32,6 +39,7 @@ export class EtcdClient {
     const timeout = this.#requestTimeoutMs;
     this.#connections = endpoints.map((endpoint) => ({
       endpoint,
+      txnChannel: new UnaryChannel(endpoint, { maxAnswerBytes: MAX_ANSWER_BYTES }),
       etcd: new Etcd3({
         hosts: endpoint,
         dialTimeout: timeout,
@@ -55,18 +63,16 @@ export class EtcdClient {
    * the operations come back in `ranges`, in the order of the operations (undefined for the others).
    */
   async txn(compare: readonly Compare[], success: readonly TxnOp[], failure: readonly TxnOp[] = []): Promise<TxnResult> {
-    const response = await this.#write(({ etcd }, call) =>
-      etcd.kv.txn({
-        compare: compare.map((entry) =>
-          "exists" in entry
-            ? { key: bytes(entry.key), target: "Create", result: "Greater", create_revision: 0 }
-            : { key: bytes(entry.key), target: "Create", result: "Equal", create_revision: entry.createRevision },
-        ),
-        success: success.map(requestOp),
-        failure: failure.map(requestOp),
-      }, call),
-    );
-    return { succeeded: response.succeeded, revision: Number(response.header.revision), ranges: response.responses.map(rangeOf) };
+    const request = encodeTxnRequest(compare, success, failure);
+    return this.#write(async ({ txnChannel }, call) => {
+      const answer = await txnChannel.call(TXN_PATH, request, call.deadline - Date.now());
+      try {
+        return decodeTxnResponse(answer);
+      } catch (error) {
+        // etcd answered, so the transaction may well have been applied: an unknown outcome.
+        throw new GrpcStatusError(Status.INTERNAL, `the answer could not be decoded: ${describe(error)}`);
+      }
+    });
   }
 
   /** One key, or undefined; `revision` is the store's revision at the read. */
@@ -202,11 +208,14 @@ export class EtcdClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const { etcd } of this.#connections) etcd.close();
+    for (const { etcd, txnChannel } of this.#connections) {
+      etcd.close();
+      txnChannel.close();
+    }
   }
 
-  #connection(): { endpoint: string; etcd: Etcd3 } {
-    return this.#connections[this.#current % this.#connections.length] as { endpoint: string; etcd: Etcd3 };
+  #connection(): Connection {
+    return this.#connections[this.#current % this.#connections.length] as Connection;
   }
 
   #rotate(): void {
@@ -214,7 +223,7 @@ export class EtcdClient {
   }
 
   /** A call safe to repeat: tried on each endpoint in turn, starting at the current one. */
-  async #read<T>(call: (connection: { endpoint: string; etcd: Etcd3 }) => Promise<T>): Promise<T> {
+  async #read<T>(call: (connection: Connection) => Promise<T>): Promise<T> {
     let last: unknown;
     for (let attempt = 0; attempt < this.#connections.length; attempt++) {
       const connection = this.#connection();
@@ -229,17 +238,31 @@ export class EtcdClient {
   }
 
   /** A call not safe to repeat: one attempt, within the write timeout; a failure that may have been applied says so. */
-  async #write<T>(call: (connection: { endpoint: string; etcd: Etcd3 }, options: { deadline: number }) => Promise<T>): Promise<T> {
+  async #write<T>(call: (connection: Connection, options: { deadline: number }) => Promise<T>): Promise<T> {
     const connection = this.#connection();
     try {
       return await call(connection, { deadline: Date.now() + this.#writeTimeoutMs });
     } catch (error) {
-      const unreachable = isRecoverableError(error as Error) || /deadline|unavailable|connect/i.test(describe(error));
+      const unreachable = (error instanceof GrpcStatusError ? error.transient : isRecoverableError(error as Error)) || /deadline|unavailable|connect/i.test(describe(error));
       if (unreachable) this.#rotate();
       throw new EtcdRequestError(`etcd request to ${connection.endpoint} failed: ${describe(error)}`, unreachable, error);
     }
   }
 }
+
+/**
+ * An etcd member: etcd3's client for every call but the transaction, which goes over `txnChannel`
+ * (gRPC on `node:http2`, encoded by hand): the leader's hot path, one per group commit.
+ */
+interface Connection {
+  endpoint: string;
+  etcd: Etcd3;
+  txnChannel: UnaryChannel;
+}
+
+const TXN_PATH = "/etcdserverpb.KV/Txn";
+
+export type { Compare, CreateRevisionIs, KeyExists, KeyValue, TxnOp, TxnResult } from "./etcd-txn-codec.js";
 
 /** The largest answer accepted from etcd. */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -255,36 +278,6 @@ export interface EtcdClientOptions {
   writeTimeoutMs?: number;
 }
 
-/** A compare of a transaction: `create_revision(key) == createRevision` (0: the key does not exist). */
-export interface CreateRevisionIs {
-  key: string;
-  createRevision: number;
-}
-
-/** A compare of a transaction: the key exists (`create_revision(key) > 0`). */
-export interface KeyExists {
-  key: string;
-  exists: true;
-}
-
-export type Compare = CreateRevisionIs | KeyExists;
-
-export type TxnOp =
-  | { op: "put"; key: string; value: Uint8Array; lease?: string }
-  | { op: "get"; key: string }
-  | { op: "getPrefix"; prefix: string }
-  | { op: "deletePrefix"; prefix: string }
-  /** Every key in [key, end). */
-  | { op: "deleteRange"; key: string; end: string }
-  | { op: "delete"; key: string };
-
-export interface TxnResult {
-  succeeded: boolean;
-  /** The store's revision after the transaction. */
-  revision: number;
-  ranges: (KeyValue[] | undefined)[];
-}
-
 export interface RangeOptions {
   limit?: number;
   /** Only keys created at or before this revision. */
@@ -295,15 +288,6 @@ export interface RangeOptions {
   after?: string;
   /** Read as of this store revision (a consistent view across pages; fails once compacted past it). */
   atRevision?: number;
-}
-
-export interface KeyValue {
-  key: string;
-  value: Buffer;
-  createRevision: number;
-  modRevision: number;
-  /** The lease it is attached to, "0" for none. */
-  lease: string;
 }
 
 export type MemberStatus =
@@ -324,39 +308,6 @@ export class EtcdRequestError extends Error {
 
 function bytes(text: string): Buffer {
   return Buffer.from(text, "utf8");
-}
-
-/** The end of the range of keys that start with `prefix` (etcd's `clientv3.GetPrefixRangeEnd`). */
-function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix, "utf8");
-  for (let index = end.length - 1; index >= 0; index--) {
-    if ((end[index] as number) < 0xff) {
-      end[index] = (end[index] as number) + 1;
-      return end.subarray(0, index + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
-function requestOp(op: TxnOp): IRequestOp {
-  switch (op.op) {
-    case "put":
-      return { request_put: { key: bytes(op.key), value: Buffer.from(op.value), lease: op.lease ?? 0 } };
-    case "get":
-      return { request_range: { key: bytes(op.key) } };
-    case "getPrefix":
-      return { request_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
-    case "deletePrefix":
-      return { request_delete_range: { key: bytes(op.prefix), range_end: prefixEnd(op.prefix) } };
-    case "deleteRange":
-      return { request_delete_range: { key: bytes(op.key), range_end: bytes(op.end) } };
-    case "delete":
-      return { request_delete_range: { key: bytes(op.key) } };
-  }
-}
-
-function rangeOf(response: IResponseOp): KeyValue[] | undefined {
-  return response.response_range ? response.response_range.kvs.map(keyValue) : undefined;
 }
 
 function keyValue(kv: IKeyValue): KeyValue {
