@@ -46,7 +46,8 @@ async function main(): Promise<void> {
 
 async function startServer(name: string, root: string): Promise<{ child: Child; subject: Subject }> {
   const prof = args.prof !== undefined && name === (args.profile ?? "b") ? ["--cpu-prof", `--cpu-prof-dir=${resolve(args.prof)}`] : [];
-  const flags = ["--host", "127.0.0.1", "--port", "0", "--memory", "--min-ttl", "100", "--max-new-connections-per-second", "1000000", "--log-level", "info"];
+  // The bench's flags, and room for the keys every key-value run adds (16 clients x 100 fresh keys each time).
+  const flags = ["--host", "127.0.0.1", "--port", "0", "--memory", "--min-ttl", "100", "--max-new-connections-per-second", "1000000", "--max-keys-per-principal", "100000000", "--log-level", "info"];
   const child = spawnChild({ name: `leasehold-${name}`, command: process.execPath, args: [...prof, resolve(root, "packages/server/dist/cli.js"), "serve", ...flags], cwd: root });
   const url = await waitForLine(child, (line) => (line.startsWith("{") ? /"url":"(ws:[^"]+)"/.exec(line)?.[1] : undefined), 30_000);
   drainOutput(child);

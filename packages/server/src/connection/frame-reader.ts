@@ -134,7 +134,7 @@ function readOne(receiver: ReceiverInternals, chunk: Buffer): boolean {
     const start = commonPayloadStart(chunk, offset, receiver._maxPayload);
     if (start === 0) break;
     offset = start + payloadLength;
-    const payload = chunk.subarray(start, offset);
+    const payload = new FastBuffer(chunk.buffer, chunk.byteOffset + start, payloadLength);
     unmask(payload, chunk, start - 4);
     onFrame(payload, true);
   }
@@ -169,6 +169,12 @@ function commonPayloadStart(chunk: Buffer, offset: number, maxPayload: number): 
   return start + payloadLength > chunk.length ? 0 : start;
 }
 
+/**
+ * Node's Buffer class (`Buffer[Symbol.species]`), as ws makes its views: `new FastBuffer(arrayBuffer,
+ * offset, length)` costs less than `subarray`, which finds the class through the species lookup.
+ */
+const FastBuffer = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species] as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
 /** The Writable's `write`, which ws's Receiver inherits: what it is given, ws parses as before. */
 const WRITE = Writable.prototype.write as (this: ReceiverInternals, chunk: Buffer) => boolean;
 
@@ -184,7 +190,13 @@ function unmask(payload: Buffer, chunk: Buffer, keyOffset: number): void {
   const k3 = chunk[keyOffset + 3] as number;
   if ((k0 | k1 | k2 | k3) === 0) return;
   const length = payload.length;
-  if (length >= NATIVE_FROM && nativeUnmask !== undefined) return nativeUnmask(payload, chunk.subarray(keyOffset, keyOffset + 4));
+  if (length >= NATIVE_FROM && nativeUnmask !== undefined) {
+    KEY[0] = k0;
+    KEY[1] = k1;
+    KEY[2] = k2;
+    KEY[3] = k3;
+    return nativeUnmask(payload, KEY);
+  }
   let index = 0;
   for (; index + 4 <= length; index += 4) {
     payload[index] = (payload[index] as number) ^ k0;
@@ -199,6 +211,8 @@ function unmask(payload: Buffer, chunk: Buffer, keyOffset: number): void {
 }
 
 const NATIVE_FROM = 32;
+/** The mask key handed to bufferutil: one buffer, filled per frame, rather than a view of the chunk made for each. */
+const KEY = Buffer.alloc(4);
 const nativeUnmask = loadNativeUnmask();
 
 function loadNativeUnmask(): ((buffer: Buffer, mask: Buffer) => void) | undefined {
