@@ -1,6 +1,6 @@
 import { Duplex } from "node:stream";
 import fc from "fast-check";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { readFramesDirectly } from "./frame-reader.js";
 import { TurnBudget } from "./turn-budget.js";
@@ -187,8 +187,6 @@ function split(frames: Buffer[], cuts: number[], turnEnds: boolean[]): Read[] {
 
 /** Copies, since both runs unmask in place. */
 const copied = (reads: readonly Read[]): Read[] => reads.map((read) => ({ bytes: Buffer.from(read.bytes), nextTurn: read.nextTurn }));
-
-afterEach(() => vi.restoreAllMocks());
 
 describe("readFramesDirectly", () => {
   it("hands a read of common frames to the handler without ws's Receiver, in order, unmasked", async () => {
