@@ -25,7 +25,9 @@ import { batchWrites } from "./write-batch.js";
 import { directStream, sendBinary } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
 import { pingFrame } from "./ping-frame.js";
+import { readFramesDirectly } from "./frame-reader.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
+import type { RawData } from "ws";
 
 /** A connection is waiting for `hello` (handshake.ts), attached to a session, or finished. */
 type State = Handshake | Attached | { phase: "closed" };
@@ -106,7 +108,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     readonly host: ConnectionHost,
   ) {
     this.#state = new Handshake(this, raw);
-    socket.on("message", (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    const onFrame = (data: RawData, isBinary: boolean): void => this.#onFrame(data as Buffer, isBinary);
+    socket.on("message", onFrame);
+    // The common frames straight to #onFrame, the rest through ws's 'message' as before (frame-reader.ts).
+    readFramesDirectly(socket, onFrame);
     // The server's own bookkeeping runs from this listener too: each more 'close' listener would
     // cost every connection a closure, and ws's listener array grows from 2 to 19 slots at the third.
     socket.on("close", () => {

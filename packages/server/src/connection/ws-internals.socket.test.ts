@@ -2,12 +2,14 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
+import { readFramesDirectly } from "./frame-reader.js";
 
 /**
- * Canaries for the `ws` internals the server relies on. Neither is public API, and a `ws`
+ * Canaries for the `ws` internals the server relies on. None is public API, and a `ws`
  * upgrade that renames one breaks nothing loudly: turn-budget.ts would stop interleaving a flooding
- * socket with the others, and handshake-budget.ts would count no fragments before a hello. These
- * tests fail first, naming the field and the module to fix.
+ * socket with the others, handshake-budget.ts would count no fragments before a hello, and
+ * frame-reader.ts would leave every frame to ws's Receiver again. These tests fail first, naming the
+ * field and the module to fix.
  */
 const WS_VERSION = (createRequire(import.meta.url)("ws/package.json") as { version: string }).version;
 
@@ -81,6 +83,31 @@ describe(`ws ${WS_VERSION} internals`, () => {
     stream.uncork();
     const [data] = (await once(client, "message")) as [Buffer];
     expect(String(data)).toBe("x");
+  });
+
+  it("_receiver.write and the Receiver's state, which frame-reader.ts reads and stands in for: every chunk read reaches _receiver.write", async () => {
+    const { client, server } = await connected();
+    const fix = `fix frame-reader.ts (ws ${WS_VERSION})`;
+    const received: string[] = [];
+    const onFrame = (data: WebSocket.RawData): void => void received.push(String(data));
+    server.on("message", onFrame);
+    expect(readFramesDirectly(server, onFrame), `ws's Receiver is no longer as frame-reader.ts expects (hasExpectedShape): ${fix}`).toBe(true);
+    const receiver = receiverOf(server) as object;
+    const parsed = vi.spyOn(Object.getPrototypeOf(receiver) as { _write(...args: unknown[]): void }, "_write");
+    cleanup.push(() => parsed.mockRestore());
+    // The client's Receiver shares the prototype: only the server's calls count.
+    const parsedHere = (): number => parsed.mock.contexts.filter((context) => context === receiver).length;
+    client.send(Buffer.from("read directly"));
+    await vi.waitFor(() => expect(received, `a binary frame no longer reaches the reader: ws's socket listener does not call _receiver.write: ${fix}`).toEqual(["read directly"]));
+    expect(parsedHere(), `ws's Receiver parsed a frame the reader read: ${fix}`).toBe(0);
+    // A ping goes to ws, which answers it: the Receiver is used, and is idle again after it.
+    const pong = once(client, "pong");
+    client.ping(Buffer.from("p"));
+    await pong;
+    expect(parsedHere()).toBe(1);
+    client.send(Buffer.from("and again"));
+    await vi.waitFor(() => expect(received).toEqual(["read directly", "and again"]));
+    expect(parsedHere(), `the Receiver was not idle again after a ping (_state, _bufferedBytes, _writableState.length): ${fix}`).toBe(1);
   });
 
   it("_receiver._fragments, which handshake-budget.ts reads: the fragments held of a message not yet complete", async () => {

@@ -1,0 +1,242 @@
+import { Duplex } from "node:stream";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { readFramesDirectly } from "./frame-reader.js";
+import { TurnBudget } from "./turn-budget.js";
+
+/**
+ * The reader against ws itself: the same bytes, split into the same reads, given to a ws WebSocket alone
+ * and to one with the reader, must reach the handler as the same messages in the same turns, and make
+ * ws write and report the same (pongs, close frames and their codes, errors). The handler counts each
+ * frame against a turn budget as the connection does, so that the budget's pacing is compared too.
+ */
+const MAX_PAYLOAD = 200;
+const SERVER = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD });
+
+/** One read of the socket, and whether the next one waits for a later turn of the event loop. */
+interface Read {
+  bytes: Buffer;
+  nextTurn: boolean;
+}
+
+/** A frame as a client sends it (masked unless `unmasked`), RSV bits and all, with an honest or a forced length. */
+interface FrameSpec {
+  fin: boolean;
+  rsv: number;
+  opcode: number;
+  payload: Uint8Array;
+  key: Uint8Array;
+  unmasked?: boolean;
+  /** A 64-bit length field for a short payload, which ws reads as usual (lengths up to 2^53). */
+  long?: boolean;
+}
+
+function frameBytes({ fin, rsv, opcode, payload, key, unmasked, long }: FrameSpec): Buffer {
+  const length = payload.length;
+  const lengthBytes = long ? 8 : length < 126 ? 0 : 2;
+  const head = Buffer.alloc(2 + lengthBytes + (unmasked ? 0 : 4));
+  head[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  head[1] = (unmasked ? 0 : 0x80) | (long ? 127 : length < 126 ? length : 126);
+  if (long) head.writeBigUInt64BE(BigInt(length), 2);
+  else if (lengthBytes === 2) head.writeUInt16BE(length, 2);
+  const body = Buffer.from(payload);
+  if (!unmasked) {
+    head.set(key, 2 + lengthBytes);
+    for (let index = 0; index < body.length; index++) body[index] = (body[index] as number) ^ (key[index & 3] as number);
+  }
+  return Buffer.concat([head, body]);
+}
+
+/** What one WebSocket did with the reads: messages (with the turn they came in), errors, and the frames it wrote. */
+async function run(reads: readonly Read[], direct: boolean): Promise<{ events: string[]; fastFrames: number }> {
+  const events: string[] = [];
+  const written: Buffer[] = [];
+  const stream = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      written.push(chunk);
+      callback();
+    },
+  });
+  // As WebSocketServer makes a server's socket, with its defaults and a maxPayload (ws/lib/websocket-server.js).
+  const options = SERVER.options as WebSocket.ServerOptions & { allowSynchronousEvents: boolean; maxBufferedChunks: number; maxFragments: number };
+  const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket)(null, undefined, options);
+  (ws as unknown as { setSocket(socket: Duplex, head: Buffer, options: object): void }).setSocket(stream, Buffer.alloc(0), {
+    allowSynchronousEvents: options.allowSynchronousEvents,
+    maxBufferedChunks: options.maxBufferedChunks,
+    maxFragments: options.maxFragments,
+    maxPayload: options.maxPayload,
+    skipUTF8Validation: options.skipUTF8Validation,
+  });
+  const turns = new TurnBudget();
+  let turn = 0;
+  let running = true;
+  const tick = (): void => {
+    turn++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  // Messages ws's Receiver emitted: the rest were read by the reader.
+  let viaReceiver = 0;
+  (ws as unknown as { _receiver: WebSocket })._receiver.on("message", () => viaReceiver++);
+  let messages = 0;
+  const onFrame = (data: WebSocket.RawData, isBinary: boolean): void => {
+    messages++;
+    events.push(`message turn ${turn} ${isBinary ? "binary" : "text"} ${(data as Buffer).toString("hex")}`);
+    turns.frame(ws);
+  };
+  ws.on("message", onFrame);
+  ws.on("error", (error: Error & { code?: string }) => events.push(`error ${error.code}`));
+  if (direct) expect(readFramesDirectly(ws, onFrame)).toBe(true);
+  for (const read of reads) {
+    stream.emit("data", read.bytes);
+    if (read.nextTurn) await new Promise((resolve) => setImmediate(resolve));
+  }
+  // Long enough for every message ws deferred (a turn per 16 frames, at most 40 frames here).
+  for (let wait = 0; wait < 12; wait++) await new Promise((resolve) => setImmediate(resolve));
+  running = false;
+  events.push(...writtenFrames(Buffer.concat(written)));
+  ws.terminate();
+  return { events, fastFrames: messages - viaReceiver };
+}
+
+/** The server's frames (unmasked): opcode and payload, a close frame's code read out. */
+function writtenFrames(bytes: Buffer): string[] {
+  const frames: string[] = [];
+  let offset = 0;
+  while (offset + 2 <= bytes.length) {
+    const opcode = (bytes[offset] as number) & 0x0f;
+    let length = (bytes[offset + 1] as number) & 0x7f;
+    let start = offset + 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(start);
+      start += 2;
+    }
+    const payload = bytes.subarray(start, start + length);
+    frames.push(opcode === 0x08 ? `wrote close ${payload.length >= 2 ? payload.readUInt16BE(0) : "none"}` : `wrote opcode ${opcode} ${payload.toString("hex")}`);
+    offset = start + length;
+  }
+  return frames;
+}
+
+const key = fc.uint8Array({ minLength: 4, maxLength: 4 });
+const sometimesZeroKey = fc.oneof({ weight: 1, arbitrary: fc.constant(new Uint8Array(4)) }, { weight: 5, arbitrary: key });
+const common = fc.record({ payload: fc.uint8Array({ minLength: 1, maxLength: MAX_PAYLOAD }), key: sometimesZeroKey }).map(({ payload, key }) => [frameBytes({ fin: true, rsv: 0, opcode: 2, payload, key })]);
+const control = fc
+  .record({ opcode: fc.constantFrom(0x9, 0xa), payload: fc.uint8Array({ maxLength: 125 }), key })
+  .map(({ opcode, payload, key }) => [frameBytes({ fin: true, rsv: 0, opcode, payload, key })]);
+const text = fc.record({ payload: fc.oneof(fc.string().map((s) => new Uint8Array(Buffer.from(s))), fc.constant(new Uint8Array([0xc3, 0x28]))), key }).map(({ payload, key }) => [frameBytes({ fin: true, rsv: 0, opcode: 1, payload, key })]);
+const empty = key.map((key) => [frameBytes({ fin: true, rsv: 0, opcode: 2, payload: new Uint8Array(0), key })]);
+const fragmented = fc
+  .record({ parts: fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 2, maxLength: 4 }), key, ping: fc.boolean() })
+  .map(({ parts, key, ping }) => {
+    const frames = parts.map((payload, index) => frameBytes({ fin: index === parts.length - 1, rsv: 0, opcode: index === 0 ? 2 : 0, payload, key }));
+    // A control frame may come between a message's fragments.
+    if (ping) frames.splice(1, 0, frameBytes({ fin: true, rsv: 0, opcode: 0x9, payload: new Uint8Array([1, 2]), key }));
+    return frames;
+  });
+const close = fc.record({ code: fc.constantFrom(1000, 1001, 4000, 999, 1005), key }).map(({ code, key }) => {
+  const payload = Buffer.alloc(2);
+  payload.writeUInt16BE(code);
+  return [frameBytes({ fin: true, rsv: 0, opcode: 0x8, payload, key })];
+});
+/** Frames ws refuses, each with its close code: RSV bits, no mask, a reserved opcode, past maxPayload, a 64-bit length. */
+const bad = fc
+  .record({
+    kind: fc.constantFrom("rsv1", "rsv2", "unmasked", "opcode", "oversized", "long", "unfinished-control", "continuation"),
+    payload: fc.uint8Array({ minLength: 1, maxLength: 20 }),
+    key,
+  })
+  .map(({ kind, payload, key }) => {
+    const frame: FrameSpec = { fin: true, rsv: 0, opcode: 2, payload, key };
+    if (kind === "rsv1") frame.rsv = 4;
+    if (kind === "rsv2") frame.rsv = 2;
+    if (kind === "unmasked") frame.unmasked = true;
+    if (kind === "opcode") frame.opcode = 3;
+    if (kind === "oversized") frame.payload = new Uint8Array(MAX_PAYLOAD + 1);
+    if (kind === "long") frame.long = true;
+    if (kind === "unfinished-control") Object.assign(frame, { opcode: 0x9, fin: false });
+    if (kind === "continuation") frame.opcode = 0;
+    return [frameBytes(frame)];
+  });
+/** A message's first fragment, then a new message before its last: ws refuses the second (1002). */
+const interrupted = fc.record({ first: fc.uint8Array({ maxLength: 20 }), second: fc.uint8Array({ minLength: 1, maxLength: 20 }), key }).map(({ first, second, key }) => [
+  frameBytes({ fin: false, rsv: 0, opcode: 2, payload: first, key }),
+  frameBytes({ fin: true, rsv: 0, opcode: 2, payload: second, key }),
+]);
+
+const messages = fc.array(fc.oneof({ weight: 12, arbitrary: common }, control, text, empty, fragmented, { weight: 1, arbitrary: close }, { weight: 1, arbitrary: bad }, { weight: 1, arbitrary: interrupted }), {
+  minLength: 1,
+  maxLength: 40,
+});
+
+/**
+ * The bytes of `frames`, cut at `cuts`: a cut below 1 is a fraction of the bytes (anywhere, in a header
+ * or a payload), one from 1 up is the boundary after that many frames (a read that ends where a frame
+ * does, as most do). Each read is marked to end its turn or not.
+ */
+function split(frames: Buffer[], cuts: number[], turnEnds: boolean[]): Read[] {
+  const bytes = Buffer.concat(frames);
+  const boundaries = frames.map((_, index) => frames.slice(0, index + 1).reduce((sum, frame) => sum + frame.length, 0));
+  const at = (cut: number): number => (cut < 1 ? Math.floor(cut * bytes.length) : (boundaries[Math.floor(cut) % boundaries.length] as number));
+  const points = [...new Set(cuts.map(at))].filter((point) => point > 0 && point < bytes.length).sort((a, b) => a - b);
+  const bounds = [0, ...points, bytes.length];
+  return bounds.slice(1).map((end, index) => ({ bytes: bytes.subarray(bounds[index], end), nextTurn: turnEnds[index % Math.max(1, turnEnds.length)] ?? false }));
+}
+
+/** Copies, since both runs unmask in place. */
+const copied = (reads: readonly Read[]): Read[] => reads.map((read) => ({ bytes: Buffer.from(read.bytes), nextTurn: read.nextTurn }));
+
+describe("readFramesDirectly", () => {
+  it("hands a read of common frames to the handler without ws's Receiver, in order, unmasked", async () => {
+    const payloads = [Buffer.from("one"), Buffer.alloc(150, 7), Buffer.from([0x81, 0xa2, 0x6f, 0x70])];
+    const bytes = Buffer.concat(payloads.map((payload, index) => frameBytes({ fin: true, rsv: 0, opcode: 2, payload, key: Buffer.from([index + 1, 0x5a, 0xa5, 0xff]) })));
+    const { events, fastFrames } = await run([{ bytes, nextTurn: false }], true);
+    expect(events).toEqual(payloads.map((payload) => `message turn 0 binary ${payload.toString("hex")}`));
+    expect(fastFrames).toBe(3);
+  });
+
+  it("gives ws a ping and what follows it, after the frames before it", async () => {
+    const k = Buffer.from([9, 8, 7, 6]);
+    const bytes = Buffer.concat([
+      frameBytes({ fin: true, rsv: 0, opcode: 2, payload: Buffer.from("a"), key: k }),
+      frameBytes({ fin: true, rsv: 0, opcode: 9, payload: Buffer.from("p"), key: k }),
+      frameBytes({ fin: true, rsv: 0, opcode: 2, payload: Buffer.from("b"), key: k }),
+    ]);
+    const { events, fastFrames } = await run([{ bytes, nextTurn: false }], true);
+    expect(events).toEqual(["message turn 0 binary 61", "message turn 0 binary 62", `wrote opcode 10 ${Buffer.from("p").toString("hex")}`]);
+    expect(fastFrames).toBe(1);
+  });
+
+  it("keeps the turn budget: 16 frames of a read in its turn, the rest in later turns, as through ws alone", async () => {
+    const k = Buffer.from([1, 2, 3, 4]);
+    const bytes = Buffer.concat(Array.from({ length: 40 }, (_, index) => frameBytes({ fin: true, rsv: 0, opcode: 2, payload: Buffer.from([index]), key: k })));
+    const direct = await run([{ bytes: Buffer.from(bytes), nextTurn: false }], true);
+    const alone = await run([{ bytes, nextTurn: false }], false);
+    expect(direct.events).toEqual(alone.events);
+    expect(direct.events.filter((event) => event.startsWith("message turn 0 ")).length).toBe(16);
+    expect(direct.fastFrames).toBe(16);
+  });
+
+  it("leaves a socket whose Receiver is not as expected to ws", () => {
+    expect(readFramesDirectly({}, () => {})).toBe(false);
+    expect(readFramesDirectly({ _receiver: { write: () => true, _state: 0 } }, () => {})).toBe(false);
+  });
+
+  it("for any frames cut into any reads, the handler sees what it sees through ws alone, and ws writes and reports the same", async () => {
+    let fast = 0;
+    await fc.assert(
+      fc.asyncProperty(messages, fc.array(fc.oneof(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.integer({ min: 1, max: 60 })), { maxLength: 12 }), fc.array(fc.boolean(), { maxLength: 6 }), async (frames, cuts, turnEnds) => {
+        const reads = split(frames.flat(), cuts, turnEnds);
+        const alone = await run(copied(reads), false);
+        const direct = await run(copied(reads), true);
+        expect(direct.events).toEqual(alone.events);
+        fast += direct.fastFrames;
+      }),
+      { numRuns: 150 },
+    );
+    // The property is about the reader only if it read frames itself.
+    expect(fast).toBeGreaterThan(100);
+  });
+});
