@@ -193,7 +193,8 @@ export class SqliteStorage implements Storage {
       "INSERT INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision, lease = excluded.lease, owner = excluded.owner",
     );
     const deleteKey = db.prepare("DELETE FROM keys WHERE key = ?");
-    const putCounter = db.prepare("INSERT OR REPLACE INTO counters (name, value, owner) VALUES (?, ?, ?)");
+    // An upsert too, as putKey: a counter's update rewrites its own page only.
+    const putCounter = db.prepare("INSERT INTO counters (name, value, owner) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, owner = excluded.owner");
     const deleteCounter = db.prepare("DELETE FROM counters WHERE name = ?");
     const blob = (value: Value | undefined) => (value === undefined ? null : Buffer.from(encode(value)));
 
