@@ -142,7 +142,7 @@ describe("durability", () => {
     // An fsync held by the test: what a slow disk does, for as long as the test wants.
     const fsyncs: ((error: null) => void)[] = [];
     let holding = true;
-    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: (fd, done) => (holding ? fsyncs.push(done) : fsync(fd, done)) });
+    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: (fd, done) => (holding ? fsyncs.push(done) : fsync(fd, done)), fsyncIn: "pool" });
     const server = await startServer({ storage });
     // Closing the server commits (and fsyncs) what the session's end changed.
     defer(() => {
@@ -165,6 +165,24 @@ describe("durability", () => {
     fsyncs.shift()?.(null);
     await put;
     expect(answered).toBe(true);
+  });
+
+  it("on a fast disk, fsyncs each commit inline and answers right after it, without the thread pool", async () => {
+    const dir = dataDir();
+    const order: string[] = [];
+    // The pool's fsync never ends: an answer can only come from the inline one.
+    const pooled: ((error: null) => void)[] = [];
+    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: (_, done) => void pooled.push(done), fsyncInline: () => void order.push("fsync") });
+    const server = await startServer({ storage });
+    defer(() => {
+      for (const done of pooled.splice(0)) done(null);
+    });
+    const client = await startClient(server.url);
+    order.length = 0;
+    await client.put("fast", 1);
+    order.push("answered");
+    expect(order).toEqual(["fsync", "answered"]);
+    expect(pooled).toEqual([]);
   });
 
   it.each([

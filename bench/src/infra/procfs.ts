@@ -32,6 +32,13 @@ export function mainThreadWaits(pid: number): number {
   return Number(match[1]);
 }
 
+/** User plus system CPU time of a process's main thread (the event loop) so far, in milliseconds. */
+export function mainThreadCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
+}
+
 /** CPU ms so far of each of a process's threads, summed by thread name (`node` is the main thread; V8's workers run GC and compiling). */
 export function threadCpuMs(pid: number): Map<string, number> {
   const byName = new Map<string, number>();

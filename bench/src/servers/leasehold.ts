@@ -15,23 +15,24 @@ export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" }
  * measured, so those quotas are lifted. With `tenantFlags` (an auth file, say) the server keeps its
  * default quotas: the caller is measuring tenants against each other.
  */
-export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number, tenantFlags?: readonly string[]): Promise<RunningServer> {
+export async function startLeasehold(repoRoot: string, storage: Storage, fileLimit: number, tenantFlags?: readonly string[], nodeFlags: readonly string[] = []): Promise<RunningServer> {
   const oneTenant = ["--max-sessions-per-principal", "10000000", "--max-leases-per-principal", "100000000", "--max-keys-per-principal", "100000000"];
   const extraFlags = tenantFlags ?? oneTenant;
   if (storage.kind === "durable") {
     const dir = tempDir("leasehold-data");
     try {
       const flags = storage.sync === "process" ? ["--data", dir.path, "--sync", "process"] : ["--data", dir.path];
-      return await spawnServer(repoRoot, [...flags, ...extraFlags], fileLimit, () => dir.remove());
+      return await spawnServer(repoRoot, [...flags, ...extraFlags], fileLimit, () => dir.remove(), nodeFlags);
     } catch (error) {
       dir.remove();
       throw error;
     }
   }
-  return spawnServer(repoRoot, ["--memory", ...extraFlags], fileLimit, () => undefined);
+  return spawnServer(repoRoot, ["--memory", ...extraFlags], fileLimit, () => undefined, nodeFlags);
 }
 
-async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void): Promise<RunningServer> {
+/** `nodeFlags` go to node itself, before the script (`--cpu-prof`, say: not allowed in NODE_OPTIONS). */
+async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void, nodeFlags: readonly string[]): Promise<RunningServer> {
   // The built server, as users run it: TypeScript compiled by tsc, not transformed on the fly.
   const cli = resolve(repoRoot, "packages/server/dist/cli.js");
   // The sessions workload opens connections as fast as the server takes them, from 16 loopback
@@ -41,7 +42,7 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
   const child = spawnChild({
     name: "leasehold-server",
     command: process.execPath,
-    args: [cli, "serve", ...flags],
+    args: [...nodeFlags, cli, "serve", ...flags],
     cwd: repoRoot,
     fileLimit,
   });

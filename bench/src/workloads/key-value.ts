@@ -1,6 +1,6 @@
 import { Samples } from "../metrics/stats.js";
 import type { Subject } from "../systems.js";
-import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./common.js";
+import { closeMany, connectMany, freshName, loopFor, startCounters, Window, type Metrics } from "./common.js";
 
 export interface KeyValueParams {
   clients: number;
@@ -14,7 +14,8 @@ export interface KeyValueParams {
 export type KvOp = "put" | "get";
 
 /** Plain writes or reads of small values from `clients` clients, one request in flight per client. */
-export async function keyValue({ system, server }: Subject, op: KvOp, params: KeyValueParams): Promise<Metrics> {
+export async function keyValue(target: Subject, op: KvOp, params: KeyValueParams): Promise<Metrics> {
+  const { system, server } = target;
   const clients = await connectMany(system, params.clients);
   try {
     const prefix = freshName("kv");
@@ -41,11 +42,13 @@ export async function keyValue({ system, server }: Subject, op: KvOp, params: Ke
     };
     await loopFor(clients, params.warmupMs, step);
     recording = true;
+    const counted = await startCounters(target);
     const window = new Window(server.pid);
     await loopFor(clients, params.durationMs, step);
     const cpu = window.close(operations);
+    const ownCounters = await counted(operations);
     const summary = latency.summary();
-    return { opsPerS: operations / (cpu.elapsedS as number), p50Ms: summary.p50, p99Ms: summary.p99, ...cpu, missing };
+    return { opsPerS: operations / (cpu.elapsedS as number), p50Ms: summary.p50, p99Ms: summary.p99, ...cpu, ...ownCounters, missing };
   } finally {
     await closeMany(clients);
   }

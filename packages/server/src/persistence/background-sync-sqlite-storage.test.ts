@@ -2,7 +2,9 @@ import { fstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "@leasehold/protocol";
 import { BackgroundSyncSqliteStorage, type Fsync } from "./background-sync-sqlite-storage.js";
+import { SLOW_IN_A_ROW } from "./fsync-placement.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 import { StorageError, emptyBatch, type Batch } from "./storage.js";
 
@@ -89,7 +91,7 @@ describe("BackgroundSyncSqliteStorage", () => {
   it("settles a write only once the WAL file is fsync'd, and the event loop goes on meanwhile", async () => {
     const dir = tempDir();
     const held = heldFsync();
-    const storage = open(new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync }));
+    const storage = open(new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync, fsyncIn: "pool" }));
     let synced = false;
     const written = Promise.resolve(storage.write(everyRowBatch())).then(() => (synced = true));
     await turns(3);
@@ -104,7 +106,7 @@ describe("BackgroundSyncSqliteStorage", () => {
 
   it("rejects the write whose fsync failed, saying so", async () => {
     const held = heldFsync();
-    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync }));
+    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync, fsyncIn: "pool" }));
     const written = storage.write(everyRowBatch());
     held.end(Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" }));
     await expect(written).rejects.toBeInstanceOf(StorageError);
@@ -114,7 +116,7 @@ describe("BackgroundSyncSqliteStorage", () => {
   it("waits for the fsync in flight before it closes", async () => {
     const dir = tempDir();
     const held = heldFsync();
-    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync });
+    const storage = new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync, fsyncIn: "pool" });
     const written = storage.write(everyRowBatch());
     let closed = false;
     const closing = storage.close().then(() => (closed = true));
@@ -123,6 +125,43 @@ describe("BackgroundSyncSqliteStorage", () => {
     held.end();
     await Promise.all([written, closing]);
     expect(open(new SqliteStorage(dir)).load().revision).toBe(7);
+  });
+
+  it("on a fast disk, fsyncs the WAL inline: the write is durable when it returns, and the pool is not used", () => {
+    const dir = tempDir();
+    const held = heldFsync();
+    const inline: number[] = [];
+    const storage = open(new BackgroundSyncSqliteStorage(dir, { fsync: held.fsync, fsyncInline: (fd) => void inline.push(fd) }));
+    expect(storage.write(everyRowBatch())).toBeUndefined();
+    expect(storage.write(laterBatch())).toBeUndefined();
+    expect(held.calls).toEqual([]);
+    expect(inline).toHaveLength(2);
+    expect(fstatSync(inline[0] as number).ino).toBe(statSync(join(dir, "leasehold.db-wal")).ino);
+  });
+
+  it("moves the fsync to the pool once inline fsyncs were slow SLOW_IN_A_ROW times in a row", async () => {
+    const clock = new FakeClock();
+    const held = heldFsync();
+    // A slow disk: each inline fsync takes 5 ms of the clock.
+    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync, fsyncInline: () => clock.advance(5), clock }));
+    for (let slow = 0; slow < SLOW_IN_A_ROW; slow++) expect(storage.write(everyRowBatch())).toBeUndefined();
+    const written = storage.write(laterBatch());
+    expect(written).toBeInstanceOf(Promise);
+    expect(held.calls).toHaveLength(1);
+    held.end();
+    await written;
+  });
+
+  it("throws a StorageError saying so when an inline fsync fails", () => {
+    const storage = open(
+      new BackgroundSyncSqliteStorage(tempDir(), {
+        fsyncInline: () => {
+          throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+        },
+      }),
+    );
+    expect(() => storage.write(everyRowBatch())).toThrow(StorageError);
+    expect(() => storage.write(laterBatch())).toThrow(/fsync of .*leasehold.db-wal failed: EIO/);
   });
 
   it("with sync: \"process\", writes without an fsync and answers at once", () => {

@@ -1,23 +1,35 @@
 import { closeSync, fsync, fsyncSync, openSync } from "node:fs";
 import { dirname } from "node:path";
+import { systemClock, type Clock } from "@leasehold/protocol";
+import { FsyncPlacement } from "./fsync-placement.js";
 import { SqliteStorage, type SqliteOptions } from "./sqlite-storage.js";
 import { StorageError, type Batch, type Storage, type StoredState } from "./storage.js";
 
 /** Flushes a file to the disk and calls back, as `fs.fsync` does (in libuv's thread pool); tests hold it. */
 export type Fsync = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
 
+/** Flushes a file to the disk before it returns, as `fs.fsyncSync` does; tests time it. */
+export type FsyncInline = (fd: number) => void;
+
 export interface BackgroundSyncOptions extends SqliteOptions {
   /** Default `fs.fsync`. */
   fsync?: Fsync;
+  /** Default `fs.fsyncSync`. */
+  fsyncInline?: FsyncInline;
+  /** Times the inline fsyncs (FsyncPlacement). */
+  clock?: Clock;
+  /** Where each fsync runs: "measured" (the default: FsyncPlacement decides) or always in the "pool", as on a slow disk. */
+  fsyncIn?: "measured" | "pool";
 }
 
 /**
- * The server's SQLite store. With `sync: "full"` (the default) a commit's fsync runs off the event
- * loop: the transaction is written with SQLite's `synchronous = NORMAL` (its frames handed to the
- * operating system, no fsync), then the WAL file is fsync'd in libuv's thread pool, and the write's
- * promise resolves only then. The commit pipeline holds every reply behind that promise and keeps one
- * batch in flight, so a reply still goes out only after the fsync of its changes, while the event loop
- * reads and handles the next requests meanwhile (their changes go into the next batch).
+ * The server's SQLite store. With `sync: "full"` (the default) the transaction is written with
+ * SQLite's `synchronous = NORMAL` (its frames handed to the operating system, no fsync), then the WAL
+ * file is fsync'd by this class, where FsyncPlacement says: on a slow disk in libuv's thread pool,
+ * and the write's promise resolves only then (the commit pipeline holds every reply behind that
+ * promise and keeps one batch in flight, so a reply still goes out only after the fsync of its
+ * changes, while the event loop reads and handles the next requests meanwhile: their changes go into
+ * the next batch); on a fast disk inline, before `write` returns, as SQLite's FULL would.
  *
  * As durable as SQLite's own `synchronous = FULL`, which is NORMAL plus exactly this fsync of the WAL
  * after each commit (sqlite.org/pragma.html#pragma_synchronous): with NORMAL, SQLite still fsyncs the
@@ -27,7 +39,11 @@ export interface BackgroundSyncOptions extends SqliteOptions {
  * Why: on this VM's disk an fsync took 0.9 to 2.6 ms while other work shared it (27 µs when quiet),
  * against about 0.35 ms of CPU for a commit of 8 puts; SQLite's fsync blocked the event loop for it.
  * A writer thread doing the whole commit was measured too and cost more CPU than it saved on a fast
- * disk (BENCHMARKS.md, "Durable writes (round 6)"). With `sync: "process"` nothing changes: no fsync.
+ * disk (BENCHMARKS.md, "Durable writes (round 6)"). On a fast disk the pool's round trip costs more
+ * than the fsync: about 50 µs of CPU per commit of 8 puts on tmpfs (226 against 177 µs), and the
+ * replies' later turn splits 16 busy clients into two groups (7 puts per commit against 9.6), so the
+ * server's CPU per put was 100 µs against 80 inline (BENCHMARKS.md, "Durable writes (round 7)"). With
+ * `sync: "process"` nothing changes: no fsync.
  */
 export class BackgroundSyncSqliteStorage implements Storage {
   readonly durable = true;
@@ -35,6 +51,9 @@ export class BackgroundSyncSqliteStorage implements Storage {
   readonly path: string;
   readonly #storage: SqliteStorage;
   readonly #fsync: Fsync | undefined;
+  readonly #fsyncInline: FsyncInline;
+  /** Undefined: always in the pool. */
+  readonly #placement: FsyncPlacement | undefined;
   /** The WAL file's descriptor, for its fsync; undefined with `sync: "process"`. */
   readonly #wal: number | undefined;
   /** The fsync in flight, if any: close waits for it before it closes the descriptor. */
@@ -45,6 +64,8 @@ export class BackgroundSyncSqliteStorage implements Storage {
     // SQLite's NORMAL either way: the fsync that FULL would add is this class's own (write).
     this.#storage = new SqliteStorage(dataDir, { ...options, sync: "process" });
     this.path = this.#storage.path;
+    this.#fsyncInline = options.fsyncInline ?? fsyncSync;
+    this.#placement = options.fsyncIn === "pool" ? undefined : new FsyncPlacement(options.clock ?? systemClock);
     if (!full) return;
     this.#fsync = options.fsync ?? fsync;
     try {
@@ -67,11 +88,18 @@ export class BackgroundSyncSqliteStorage implements Storage {
   write(batch: Batch): void | Promise<void> {
     this.#storage.write(batch);
     if (this.#wal === undefined || this.#fsync === undefined) return;
-    const flush = this.#fsync;
     const wal = this.#wal;
-    const synced = new Promise<void>((resolve, reject) =>
-      flush(wal, (error) => (error ? reject(new StorageError(`fsync of ${this.path}-wal failed: ${error.message}; nothing after it is acknowledged`, { cause: error })) : resolve())),
-    );
+    const placement = this.#placement;
+    if (placement?.inline()) {
+      try {
+        placement.timeInline(() => this.#fsyncInline(wal));
+      } catch (error) {
+        throw this.#fsyncFailed(error);
+      }
+      return;
+    }
+    const flush = this.#fsync;
+    const synced = new Promise<void>((resolve, reject) => flush(wal, (error) => (error ? reject(this.#fsyncFailed(error)) : resolve())));
     const settled = synced.catch(() => undefined);
     this.#syncing = settled;
     void settled.then(() => {
@@ -82,6 +110,10 @@ export class BackgroundSyncSqliteStorage implements Storage {
 
   sizeBytes(): number {
     return this.#storage.sizeBytes();
+  }
+
+  #fsyncFailed(error: unknown): StorageError {
+    return new StorageError(`fsync of ${this.path}-wal failed: ${error instanceof Error ? error.message : String(error)}; nothing after it is acknowledged`, { cause: error });
   }
 
   async close(): Promise<void> {

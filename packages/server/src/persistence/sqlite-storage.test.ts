@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -83,6 +83,45 @@ describe("SqliteStorage", () => {
     const state = storage.load();
     expect(state.revision).toBe(1);
     expect(state.keys.map((row) => row.key)).toEqual(["small"]);
+  });
+
+  it("writes to the WAL only the pages a batch changes: an overwritten key's or counter's own page, the meta page only when a counter changed", () => {
+    const dir = tempDir();
+    const storage = new SqliteStorage(dir, { sync: "process" });
+    const session = { id: "s1", secret: "x", createdAt: 1_000, agent: undefined, lastRequest: 1, principal: undefined, account: undefined };
+    const key = (index: number, revision: number) => ({ key: `k:${String(index).padStart(4, "0")}`, value: "v".repeat(100), revision, lease: undefined, owner: "token:a" });
+    // Several pages of keys (about 30 a page), so that a key's page is not the last one.
+    storage.write(
+      batch({
+        revision: 300,
+        nextLeaseId: 2,
+        sessions: new Map([["s1", session]]),
+        keys: new Map(Array.from({ length: 300 }, (_, index) => [key(index, index + 1).key, key(index, index + 1)])),
+        counters: new Map(Array.from({ length: 300 }, (_, index) => [`c:${String(index).padStart(4, "0")}`, { name: `c:${String(index).padStart(4, "0")}`, value: 1, owner: "token:a" }])),
+      }),
+    );
+    const framesOf = (write: () => void): number => {
+      const wal = `${join(dir, DATABASE_FILE)}-wal`;
+      const before = statSync(wal).size;
+      write();
+      return (statSync(wal).size - before) / (4_096 + 24);
+    };
+    // A put: the key's leaf page and the meta page (the revision). INSERT OR REPLACE moved the row to
+    // a new rowid (the last page) and rewrote the key's index page too: 4 frames.
+    expect(framesOf(() => storage.write(batch({ revision: 301, nextLeaseId: 2, keys: new Map([["k:0100", key(100, 301)]]) })))).toBe(2);
+    // A counter's update: its own page (counters change no revision).
+    expect(framesOf(() => storage.write(batch({ revision: 301, nextLeaseId: 2, counters: new Map([["c:0100", { name: "c:0100", value: 2, owner: "token:a" }]]) })))).toBe(1);
+    // A request that changed no counter: the session's page alone.
+    expect(framesOf(() => storage.write(batch({ revision: 301, nextLeaseId: 2, sessions: new Map([["s1", { ...session, lastRequest: 2 }]]) })))).toBe(1);
+    storage.close();
+    const reopened = new SqliteStorage(dir);
+    const state = reopened.load();
+    reopened.close();
+    expect(state.revision).toBe(301);
+    expect(state.nextLeaseId).toBe(2);
+    expect(state.sessions).toEqual([{ ...session, lastRequest: 2 }]);
+    expect(state.keys.find((row) => row.key === "k:0100")).toEqual(key(100, 301));
+    expect(state.counters.find((row) => row.name === "c:0100")).toEqual({ name: "c:0100", value: 2, owner: "token:a" });
   });
 
   it("refuses a second opener while the first holds the directory", () => {

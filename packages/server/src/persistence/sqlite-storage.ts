@@ -176,6 +176,8 @@ export class SqliteStorage implements Storage {
     const putSession = db.prepare(
       "INSERT INTO sessions (id, secret, created_at, agent, last_request, principal, account) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_request = excluded.last_request",
     );
+    // A stored session's row changes only in last_request (the upsert above says so too): two values bound, not seven.
+    const setLastRequest = db.prepare("UPDATE sessions SET last_request = ? WHERE id = ?");
     const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
     const putLease = db.prepare("INSERT OR REPLACE INTO leases (id, session, ttl, keep_alive) VALUES (?, ?, ?, ?)");
     const deleteLease = db.prepare("DELETE FROM leases WHERE id = ?");
@@ -185,18 +187,27 @@ export class SqliteStorage implements Storage {
       "INSERT OR REPLACE INTO waits (session, request, tbl, name, lim, lease, mode, value, seq, expires_at, lock_delay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     const deleteWait = db.prepare("DELETE FROM waits WHERE session = ? AND request = ?");
-    const putKey = db.prepare("INSERT OR REPLACE INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?)");
+    // An upsert, not INSERT OR REPLACE: REPLACE deletes the row and inserts it under a new rowid, which
+    // rewrites a page of the key's index besides the table's, so each put wrote about two pages to the WAL.
+    const putKey = db.prepare(
+      "INSERT INTO keys (key, value, revision, lease, owner) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision, lease = excluded.lease, owner = excluded.owner",
+    );
     const deleteKey = db.prepare("DELETE FROM keys WHERE key = ?");
-    const putCounter = db.prepare("INSERT OR REPLACE INTO counters (name, value, owner) VALUES (?, ?, ?)");
+    // An upsert too, as putKey: a counter's update rewrites its own page only.
+    const putCounter = db.prepare("INSERT INTO counters (name, value, owner) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, owner = excluded.owner");
     const deleteCounter = db.prepare("DELETE FROM counters WHERE name = ?");
     const blob = (value: Value | undefined) => (value === undefined ? null : Buffer.from(encode(value)));
 
-    return db.transaction((batch: Batch) => {
-      setMeta.run("revision", batch.revision);
-      setMeta.run("next_lease_id", batch.nextLeaseId);
+    // The counters as last committed: a batch writes a meta row only when its value changed.
+    let committed: { revision: number; nextLeaseId: number } | undefined;
+    const transaction = db.transaction((batch: Batch) => {
+      if (batch.revision !== committed?.revision) setMeta.run("revision", batch.revision);
+      if (batch.nextLeaseId !== committed?.nextLeaseId) setMeta.run("next_lease_id", batch.nextLeaseId);
       for (const [id, row] of batch.sessions) {
-        if (row) putSession.run(row.id, row.secret, row.createdAt, row.agent ?? null, row.lastRequest, row.principal ?? null, row.account ?? null);
-        else deleteSession.run(id);
+        if (row === null) deleteSession.run(id);
+        else if (setLastRequest.run(row.lastRequest, row.id).changes === 0) {
+          putSession.run(row.id, row.secret, row.createdAt, row.agent ?? null, row.lastRequest, row.principal ?? null, row.account ?? null);
+        }
       }
       for (const [id, row] of batch.leases) {
         if (row) putLease.run(row.id, row.session, row.ttl, row.keepAlive ? 1 : 0);
@@ -226,6 +237,11 @@ export class SqliteStorage implements Storage {
         else putCounter.run(name, row.value, row.owner ?? null);
       }
     });
+    return (batch: Batch) => {
+      // Remembered only once committed: a transaction that failed was rolled back, meta rows too.
+      transaction(batch);
+      committed = { revision: batch.revision, nextLeaseId: batch.nextLeaseId };
+    };
   }
 }
 
