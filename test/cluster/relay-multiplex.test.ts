@@ -23,11 +23,15 @@ async function startMultiplexRelay(leaderUrl: () => Promise<string | undefined>,
 /** TCP connections established to `port` on this machine, counted at the listening end (IPv4 loopback: /proc/net/tcp). */
 function establishedTo(port: number): number {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  return readFileSync("/proc/net/tcp", "utf8")
+  // Counted by address pair: the kernel writes the file in pages while sockets come and go, so on a busy
+  // machine (11,000 sockets of other tests) one socket can be listed twice (a count of 3 for 2 was seen).
+  const pairs = readFileSync("/proc/net/tcp", "utf8")
     .split("\n")
     .slice(1)
     .map((line) => line.trim().split(/\s+/))
-    .filter(([, local, , state]) => local?.endsWith(`:${hexPort}`) && state === "01").length;
+    .filter(([, local, , state]) => local?.endsWith(`:${hexPort}`) && state === "01")
+    .map(([, local, remote]) => `${local} ${remote}`);
+  return new Set(pairs).size;
 }
 
 /** A link opened by hand with these headers; resolves with the socket, or the HTTP status it was refused with. */
