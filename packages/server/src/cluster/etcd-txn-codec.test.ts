@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TxnDecodeError, decodeTxnResponse, encodeTxnRequest, prefixEnd, type Compare, type TxnOp } from "./etcd-txn-codec.js";
+import { propertyRuns } from "../../../../test/support/property-runs.js";
 
 /**
  * The hand-written codec against protobufjs as etcd3 uses it: etcd3's own .proto files loaded by its
@@ -19,9 +20,8 @@ describe("encodeTxnRequest", () => {
         const etcd3s = txn.requestSerialize(etcd3Request(compare, success, failure));
         expect(txn.requestDeserialize(ours)).toEqual(txn.requestDeserialize(etcd3s));
       }),
-      // Sized for the unit tier (500 took 1.1 s at a load of 9); each run draws a new seed, printed with a
-      // failure for an exact replay, so coverage adds up over runs.
-      { numRuns: 150 },
+      // 50 here, 200 in CI (500 took 1.1 s at a load of 9).
+      { numRuns: propertyRuns(50) },
     );
   });
 
@@ -59,7 +59,7 @@ describe("decodeTxnResponse", () => {
           ),
         });
       }),
-      { numRuns: 150 },
+      { numRuns: propertyRuns(50) },
     );
   });
 
@@ -75,7 +75,7 @@ describe("decodeTxnResponse", () => {
           expect(error).toBeInstanceOf(TxnDecodeError);
         }
       }),
-      { numRuns: 400 },
+      { numRuns: propertyRuns(150) },
     );
   });
 

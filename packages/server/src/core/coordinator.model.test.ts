@@ -6,6 +6,7 @@ import type { Hold, Lease, Session } from "./model.js";
 import { resolveOptions } from "../options.js";
 import { ANONYMOUS } from "../auth/permissions.js";
 import { sessionOwner } from "../auth/session-owner.js";
+import { propertyRuns } from "../../../../test/support/property-runs.js";
 
 /**
  * A model test of the coordinator: random sequences of lease grants, acquires (tries and waits),
@@ -28,7 +29,7 @@ import { sessionOwner } from "../auth/session-owner.js";
 const SESSIONS = 4;
 const NAMES = ["A", "B"] as const;
 const TTLS = [100, 700, 2_000] as const;
-const RUNS = Number(process.env.MODEL_RUNS ?? 100);
+const RUNS = process.env.MODEL_RUNS === undefined ? propertyRuns(40) : Number(process.env.MODEL_RUNS);
 
 type Command =
   | { kind: "grant"; session: number; ttl: number; keepAlive: boolean }

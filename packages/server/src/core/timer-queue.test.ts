@@ -3,6 +3,7 @@ import { FakeClock, type Timer } from "@leasehold/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TimerQueue, type Scheduled } from "./timer-queue.js";
+import { propertyRuns } from "../../../../test/support/property-runs.js";
 
 type Item = Scheduled & { name: number };
 
@@ -77,7 +78,7 @@ describe("TimerQueue", () => {
         // Node's deep equality first; vitest's matcher (and its diff) for a mismatch only.
         if (!isDeepStrictEqual(queued, timed)) expect(queued).toEqual(timed);
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(100) },
     );
   });
 
