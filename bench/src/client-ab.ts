@@ -11,7 +11,8 @@ import { subject } from "./systems.js";
 import type { SystemName } from "./adapters/types.js";
 import { keyValue } from "./workloads/key-value.js";
 import { uncontended } from "./workloads/uncontended.js";
-import type { Metrics } from "./workloads/common.js";
+import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./workloads/common.js";
+import type { LockClient } from "./adapters/types.js";
 
 /**
  * The harness's (the clients') CPU per operation, old client build against new, alternating, beside
@@ -37,6 +38,7 @@ const LOCK_TTL_MS = 10_000;
 
 async function main(): Promise<void> {
   if (args.has("child")) return child();
+  if (args.has("interleave")) return interleaved();
   const repoRoot = resolve(".");
   const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
   const rows = (args.get("rows") ?? "u1,u16,put,get").split(",") as Row[];
@@ -91,6 +93,71 @@ async function child(): Promise<void> {
   writeFileSync(resolve(profileDir, `${args.get("label")}.cpuprofile`), JSON.stringify(profile));
   session.disconnect();
   process.stdout.write(`${JSON.stringify({ opsPerS: metrics.pairsPerS ?? metrics.opsPerS, clientCpuUsPerOp: metrics.clientCpuUsPerOp, serverCpuUsPerOp: metrics.serverCpuUsPerOp })}\n`);
+}
+
+/**
+ * `--interleave=K`: every root's clients in this one process at once (each root's adapter imported from
+ * that root, so each loads its own built client), connected to the one server, then K short windows per
+ * root in turn: on a shared machine the load swings more between runs seconds apart than the builds
+ * differ, and alternating windows of `--ms` (default 500) puts both under the same swings. One JSON line
+ * per row and root: the medians over the windows.
+ */
+async function interleaved(): Promise<void> {
+  const repoRoot = resolve(".");
+  const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
+  const rows = (args.get("rows") ?? "u16,put,get").split(",") as Row[];
+  const windows = Number(args.get("interleave"));
+  const windowMs = Number(args.get("ms") ?? 500);
+  const server = await startLeasehold(repoRoot, { kind: "memory" }, 20_000);
+  const variants = await Promise.all(
+    roots.map(async (root) => {
+      const adapter = (await import(resolve(root, "bench/src/adapters/leasehold.ts"))) as typeof import("./adapters/leasehold.js");
+      return { root, system: adapter.leaseholdSystem(server.url) };
+    }),
+  );
+  for (const row of rows) {
+    const { kind, clients: count } = ROWS[row];
+    const opened = await Promise.all(variants.map(async ({ root, system }) => ({ root, clients: await connectMany(system, count) })));
+    const names = Array.from({ length: count }, () => freshName(kind));
+    const value = "v".repeat(100);
+    const step = async (client: LockClient, index: number): Promise<void> => {
+      const name = names[index]!;
+      if (kind === "pairs") {
+        if ((await client.acquire(name, LOCK_TTL_MS, { wait: false })).acquired) await client.release(name);
+      } else if (kind === "put") await client.put(name, value);
+      else await client.get(name);
+    };
+    // Warm-up (and every key written before it is read), then the windows, the roots in turn.
+    for (const { clients } of opened) await loopFor(clients, 1_000, async (client, index) => {
+      await client.put(names[index]!, value);
+      await step(client, index);
+    });
+    const figures = new Map(opened.map(({ root }) => [root, { ops: [] as number[], client: [] as number[], server: [] as number[] }]));
+    for (let turn = 0; turn < windows; turn++) {
+      for (const { root, clients } of turn % 2 === 0 ? opened : [...opened].reverse()) {
+        let operations = 0;
+        const window = new Window(server.pid);
+        await loopFor(clients, windowMs, async (client, index) => {
+          await step(client, index);
+          operations++;
+        });
+        const cpu = window.close(operations);
+        const figure = figures.get(root)!;
+        figure.ops.push(operations / cpu.elapsedS!);
+        figure.client.push(cpu.clientCpuUsPerOp!);
+        figure.server.push(cpu.serverCpuUsPerOp!);
+      }
+    }
+    for (const [root, figure] of figures) {
+      process.stdout.write(`${JSON.stringify({ row, system: root, windows, opsPerS: Math.round(median(figure.ops)), clientCpuUsPerOp: Math.round(median(figure.client)), serverCpuUsPerOp: Math.round(median(figure.server)) })}\n`);
+    }
+    for (const { clients } of opened) await closeMany(clients);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function passOn(...names: string[]): string[] {
