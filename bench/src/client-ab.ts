@@ -2,17 +2,15 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { resolve } from "node:path";
-import { stopAllChildren } from "./infra/children.js";
 import { startLeasehold } from "./servers/leasehold.js";
 import { startRedis } from "./servers/redis.js";
-import { removeAllTempDirs } from "./servers/tempdir.js";
 import type { RunningServer, ServerKind } from "./servers/types.js";
 import { subject } from "./systems.js";
-import type { SystemName } from "./adapters/types.js";
 import { keyValue } from "./workloads/key-value.js";
 import { uncontended } from "./workloads/uncontended.js";
 import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./workloads/common.js";
-import type { LockClient } from "./adapters/types.js";
+import type { LockClient, SystemName } from "./adapters/types.js";
+import { runScript } from "./infra/script.js";
 
 /**
  * The harness's (the clients') CPU per operation, old client build against new, alternating, beside
@@ -168,16 +166,4 @@ function rounded(metrics: Metrics): Metrics {
   return Object.fromEntries(Object.entries(metrics).map(([name, value]) => [name, Math.round(value)]));
 }
 
-main().then(
-  async () => {
-    await stopAllChildren();
-    removeAllTempDirs();
-    process.exit(0);
-  },
-  async (error: unknown) => {
-    console.error(error);
-    await stopAllChildren();
-    removeAllTempDirs();
-    process.exit(1);
-  },
-);
+runScript(main);
