@@ -33,7 +33,8 @@ const bytes = (length: number): Uint8Array => Uint8Array.from({ length }, (_, i)
 describe("sendBinary", () => {
   it("writes each message as one masked frame on ws's stream, which a ws server reads as sent, in order with ws's own sends", async () => {
     const { client, received } = await connected();
-    const viaWs = vi.spyOn(client, "send");
+    // Spied on ws's sender: a spy on the socket's own `send` would replace it, which sends everything through it.
+    const viaWs = vi.spyOn((client as unknown as Required<WsInternals>)._sender as unknown as { send(): void }, "send");
     const written = vi.spyOn((client as unknown as Required<WsInternals>)._sender._socket, "write");
     const payloads = [bytes(0), bytes(1), bytes(125), bytes(126), bytes(1_024), bytes(1_025), bytes(70_000)];
     for (const payload of payloads) sendBinary(client as unknown as WebSocketLike, payload);
@@ -46,14 +47,14 @@ describe("sendBinary", () => {
 
   it("goes through ws.send when compression was negotiated, or while ws's sender is busy", async () => {
     const deflating = await connected({ perMessageDeflate: true });
-    const viaWs = vi.spyOn(deflating.client, "send");
+    const viaWs = vi.spyOn((deflating.client as unknown as Required<WsInternals>)._sender as unknown as { send(): void }, "send");
     sendBinary(deflating.client as unknown as WebSocketLike, bytes(10));
     expect(viaWs).toHaveBeenCalledTimes(1);
     await vi.waitFor(() => expect(deflating.received).toHaveLength(1));
 
     const plain = await connected();
     const sender = (plain.client as unknown as Required<WsInternals>)._sender;
-    const send = vi.spyOn(plain.client, "send").mockImplementation(() => {});
+    const send = vi.spyOn(sender as unknown as { send(): void }, "send").mockImplementation(() => {});
     sender._state = 1;
     sendBinary(plain.client as unknown as WebSocketLike, bytes(10));
     sender._state = 0;
@@ -61,6 +62,35 @@ describe("sendBinary", () => {
     sendBinary(plain.client as unknown as WebSocketLike, bytes(10));
     sender._queue.pop();
     expect(send).toHaveBeenCalledTimes(2);
+  });
+
+  it("goes through ws.send when a subclass or the instance replaced it (to watch or change what goes out)", async () => {
+    const { client, received } = await connected();
+    const seen: number[] = [];
+    const send = client.send.bind(client);
+    client.send = ((data: Uint8Array) => {
+      seen.push(data.length);
+      send(data);
+    }) as typeof client.send;
+    sendBinary(client as unknown as WebSocketLike, bytes(10));
+    class Watched extends WebSocket {}
+    Object.defineProperty(Watched.prototype, "send", {
+      value(this: WebSocket, data: Uint8Array) {
+        seen.push(-1);
+        (WebSocket.prototype.send as (data: Uint8Array) => void).call(this, data);
+      },
+    });
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await once(wss, "listening");
+    const watched = new Watched(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
+    cleanup.push(() => {
+      watched.terminate();
+      wss.close();
+    });
+    await once(watched, "open");
+    sendBinary(watched as unknown as WebSocketLike, bytes(10));
+    expect(seen).toEqual([10, -1]);
+    await vi.waitFor(() => expect(received).toHaveLength(1));
   });
 
   it("goes through send() on anything that is not ws (a browser's WebSocket)", () => {

@@ -4,9 +4,9 @@ import type { WebSocketLike } from "./transport.js";
  * Sends one binary message on an open socket. On Node's `ws`, while its sender is idle, the message
  * leaves as one masked frame written straight to the stream under the socket: `ws.send` builds an
  * options object twice, a Buffer view of the payload, then the frame, before the same one write.
- * Anything else (a browser's WebSocket, a fake, ws with compression negotiated or a message queued
- * in its sender, a payload large enough for bufferutil's native masking to pay) goes through
- * `socket.send`.
+ * Anything else (a browser's WebSocket, a fake, a ws whose `send` a subclass or the instance replaced
+ * to watch or change what goes out, ws with compression negotiated or a message queued in its sender,
+ * a payload large enough for bufferutil's native masking to pay) goes through `socket.send`.
  *
  * The frame is what ws writes (RFC 6455 §5.2): FIN and opcode 2, the mask bit with a 2, 4 or 10-byte
  * length, a masking key, the payload XORed with it. Masking is required of every client frame (a
@@ -91,8 +91,27 @@ function idleStream(socket: WebSocketLike): { write(chunk: Uint8Array): unknown 
   const { _sender: sender, _extensions: extensions } = socket as unknown as WsInternals;
   if (sender === undefined || sender._state !== IDLE || sender._queue.length !== 0 || socket.readyState !== OPEN || extensions === undefined) return undefined;
   for (const name in extensions) if (Object.hasOwn(extensions, name)) return undefined;
-  return sender._socket;
+  return sendIsWs(socket) ? sender._socket : undefined;
 }
+
+/** Whether `socket.send` is ws's own: neither the instance nor a subclass (the bench's, a test's, a user's) replaced it. */
+function sendIsWs(socket: WebSocketLike): boolean {
+  if (Object.hasOwn(socket, "send")) return false;
+  const prototype = Object.getPrototypeOf(socket) as object;
+  let plain = plainSendByPrototype.get(prototype);
+  if (plain === undefined) {
+    // ws's WebSocket is the deepest class in the chain that defines `send` (its base, EventEmitter, has none).
+    let deepest: unknown;
+    for (let level: object | null = prototype; level !== null; level = Object.getPrototypeOf(level) as object | null) {
+      if (Object.hasOwn(level, "send")) deepest = (level as { send: unknown }).send;
+    }
+    plain = socket.send === deepest;
+    plainSendByPrototype.set(prototype, plain);
+  }
+  return plain;
+}
+
+const plainSendByPrototype = new WeakMap<object, boolean>();
 
 /** A Node Buffer where there is one (what a stream's write takes without a copy), else a plain array. */
 const allocate: (size: number) => Uint8Array =
