@@ -1,15 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { stopAllChildren, spawnChild, waitForLine, type Child } from "./infra/children.js";
+import { spawnChild, waitForLine, type Child } from "./infra/children.js";
 import { cpuMs } from "./infra/procfs.js";
 import { freePort } from "./infra/ports.js";
 import { startEtcdCluster } from "./servers/etcd.js";
-import { tempDir, removeAllTempDirs } from "./servers/tempdir.js";
+import { tempDir } from "./servers/tempdir.js";
 import { subject } from "./systems.js";
 import { contended } from "./workloads/contended.js";
 import { uncontended } from "./workloads/uncontended.js";
 import type { Subject } from "./systems.js";
+import { runScript } from "./infra/script.js";
 
 /**
  * A/B of gateway builds on one 3-member etcd cluster, for the cluster row's levers (issue 12; BENCHMARKS.md,
@@ -94,16 +95,4 @@ async function main(): Promise<void> {
   secretDir.remove();
 }
 
-main().then(
-  async () => {
-    await stopAllChildren();
-    removeAllTempDirs();
-    process.exit(0);
-  },
-  async (error: unknown) => {
-    console.error(error);
-    await stopAllChildren();
-    removeAllTempDirs();
-    process.exit(1);
-  },
-);
+runScript(main);

@@ -175,15 +175,18 @@ export class Locks {
     const wait = options.wait === true ? true : typeof options.wait === "number" ? options.wait : 0;
     const call = this.calls.call("lock.acquire", { name, lease: leaseId, wait, mode: options.mode, limit, steal: options.steal || undefined, lockDelay: options.lockDelayMs });
     const signal = options.signal;
-    const giveUp = () => {
-      this.calls.abandon(call.id, signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)), (late) => {
-        // The grant crossed our cancel on the wire: give the lock straight back.
-        const result = late as { acquired: boolean; token?: number };
-        if (result.acquired && result.token !== undefined) void this.calls.call("lock.release", { name, token: result.token }).result.catch(() => {});
-      });
-      if (wait !== 0) void this.calls.call("cancel", { target: call.id }).result.catch(() => {});
-    };
-    const stopListening = signal === undefined ? undefined : onAbort(signal, giveUp);
+    // The closure only when there is a signal to listen to: a plain try-acquire in a loop makes none.
+    const stopListening =
+      signal === undefined
+        ? undefined
+        : onAbort(signal, () => {
+            this.calls.abandon(call.id, signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)), (late) => {
+              // The grant crossed our cancel on the wire: give the lock straight back.
+              const result = late as { acquired: boolean; token?: number };
+              if (result.acquired && result.token !== undefined) void this.calls.call("lock.release", { name, token: result.token }).result.catch(() => {});
+            });
+            if (wait !== 0) void this.calls.call("cancel", { target: call.id }).result.catch(() => {});
+          });
     try {
       const result = await call.result;
       return this.handle(name, leaseId, result.acquired ? result.token : undefined, options.mode);

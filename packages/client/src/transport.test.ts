@@ -1,5 +1,5 @@
-import { CloseCode, ErrorCode, FakeClock, LocalCloseCode, PROTOCOL_VERSION, RECONNECT_POLICY, type CloseCode as CloseCodeType } from "@leasehold/protocol";
-import { afterEach, describe, expect, it } from "vitest";
+import { CloseCode, ErrorCode, FakeClock, LocalCloseCode, PROTOCOL_VERSION, RECONNECT_POLICY, encode, type CloseCode as CloseCodeType, type ServerMessage } from "@leasehold/protocol";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeSocket } from "./fake-socket.test-support.js";
 import { Transport, type ConnectionState, type TransportEvents, type TransportTiming } from "./transport.js";
 
@@ -231,6 +231,27 @@ describe("Transport: several URLs", () => {
   });
 });
 
+describe("Transport: frames", () => {
+  it("reads a common reply that arrives in a Node Buffer from the Buffer itself, whose latin1 slice cuts its strings", async () => {
+    const { transport, messages } = await opened();
+    const frame = Buffer.from(encode({ type: "reply", id: 3, result: { entry: { value: "v".repeat(100), revision: 2 } } }));
+    const sliced = vi.spyOn(Buffer.prototype, "latin1Slice");
+    FakeSocket.last().onmessage?.({ data: frame });
+    expect(sliced.mock.contexts).toContain(frame);
+    sliced.mockRestore();
+    expect(messages).toEqual([{ type: "reply", id: 3, result: { entry: { value: "v".repeat(100), revision: 2 } } }]);
+    expect(transport.isOpen).toBe(true);
+  });
+
+  it("still delivers binary values as plain Uint8Arrays, as browsers do, when the frame came in a Node Buffer", async () => {
+    const { messages } = await opened();
+    FakeSocket.last().onmessage?.({ data: Buffer.from(encode({ type: "reply", id: 3, result: { entry: { value: Uint8Array.of(1, 2), revision: 2 } } })) });
+    const value = (messages[0] as unknown as { result: { entry: { value: Uint8Array } } }).result.entry.value;
+    expect(value.constructor).toBe(Uint8Array);
+    expect([...value]).toEqual([1, 2]);
+  });
+});
+
 interface HarnessOptions {
   urls?: string[];
   reconnect?: boolean;
@@ -243,10 +264,11 @@ function harness(options: HarnessOptions = {}) {
   const clock = new FakeClock(0);
   const states: ConnectionState[] = [];
   const downs: { code: number; final: boolean }[] = [];
+  const messages: ServerMessage[] = [];
   const events: TransportEvents = {
     hello: () => ({ op: "hello", version: PROTOCOL_VERSION }),
     welcomed: () => {},
-    message: () => {},
+    message: (message) => messages.push(message),
     down: (code, _reason, final) => downs.push({ code, final }),
     linkFailed: () => {},
     maxReconnectDelay: () => options.maxReconnectDelay ?? Number.POSITIVE_INFINITY,
@@ -256,7 +278,7 @@ function harness(options: HarnessOptions = {}) {
     { urls: options.urls ?? ["ws://a"], WebSocketImpl: FakeSocket, clock, reconnect: options.reconnect ?? true, timing: options.timing },
     events,
   );
-  return { transport, clock, states, downs };
+  return { transport, clock, states, downs, messages };
 }
 
 /** A harness whose transport is open on its first URL with the given heartbeat. */

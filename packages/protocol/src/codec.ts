@@ -7,6 +7,7 @@ import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
 import { encodePlain } from "./plain-encoder.js";
 import { acceptReply } from "./reply-fast-path.js";
+import { readCommonReply } from "./reply-reader.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
 import { readCommonRequest } from "./request-reader.js";
 import { ServerMessage } from "./server-messages.js";
@@ -79,6 +80,14 @@ export function decodeClientMessageFully(frame: Uint8Array): Decoded<ClientMessa
 
 /** The one place where a client checks what a server sent: the same scan, and anything amiss is fatal. */
 export function decodeServerMessage(frame: Uint8Array): Decoded<ServerMessage> {
+  // The common replies in their plainest form are read straight from the bytes (reply-reader.ts);
+  // every other frame, and every refusal, takes the full path.
+  const reply = readCommonReply(frame);
+  return reply !== undefined ? { ok: true, message: reply } : decodeServerMessageFully(frame);
+}
+
+/** `decodeServerMessage` without the reader of plain common replies: what the reader is held to (reply-reader.test.ts). */
+export function decodeServerMessageFully(frame: Uint8Array): Decoded<ServerMessage> {
   const read = readFrame(frame);
   if (!read.ok) return read;
   if (read.problem) return { ok: false, fatal: true, code: read.problem.code, error: `invalid server message: ${read.problem.error}` };

@@ -7,6 +7,7 @@ export * from "./client-messages.js";
 export * from "./server-messages.js";
 export { encode, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
 export { acceptCommonResult } from "./result-fast-path.js";
+export { readCommonReply } from "./reply-reader.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";
 export { readPong } from "./pong-reader.js";
