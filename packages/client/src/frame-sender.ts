@@ -12,8 +12,8 @@ import type { WebSocketLike } from "./transport.js";
  * length, a masking key, the payload XORed with it. Masking is required of every client frame (a
  * server closes a connection that sends one unmasked), and the key must be unpredictable: it comes
  * from the platform's CSPRNG (`crypto.getRandomValues`), drawn 8 KiB at a time, as ws draws it with
- * `randomFillSync`. `ws-internals.test.ts` checks the internals this reads; `frame-sender.test.ts`
- * holds the frame to what a ws server reads.
+ * `randomFillSync`. `frame-sender.socket.test.ts` checks the ws internals this reads, and holds the frame
+ * to what a ws server reads.
  */
 export function sendBinary(socket: WebSocketLike, payload: Uint8Array): void {
   const stream = payload.length <= MAX_DIRECT_BYTES ? idleStream(socket) : undefined;

@@ -26,7 +26,7 @@ export type FrameHandler = (data: Buffer, isBinary: boolean) => void;
  * Receiver's `write` (an own property of the socket's Receiver), which ws's socket listener calls for
  * every chunk, so ws's removal of that listener (after a close frame or an error) stops the reader too.
  *
- * It rests on ws internals (`_receiver` and the fields `isIdle` reads): ws-internals.test.ts fails
+ * It rests on ws internals (`_receiver` and the fields `isIdle` reads): ws-internals.socket.test.ts fails
  * loudly if an upgrade changes them, and the server then leaves ws's path as it is (`false` returned).
  */
 export function readFramesDirectly(socket: object, onFrame: FrameHandler): boolean {
