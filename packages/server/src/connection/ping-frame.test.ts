@@ -12,7 +12,12 @@ describe("pingFrame", () => {
   const EDGES = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff];
 
   it("writes the bytes of the general path at the edges of every integer form", () => {
-    for (const seq of EDGES) for (const ack of EDGES) expect(pingFrame(seq, ack), `seq ${seq}, ack ${ack}`).toEqual(general(seq, ack));
+    for (const seq of EDGES) {
+      for (const ack of EDGES) {
+        const frame = pingFrame(seq, ack);
+        if (frame === undefined || !general(seq, ack).equals(frame)) expect(frame, `seq ${seq}, ack ${ack}`).toEqual(general(seq, ack));
+      }
+    }
   });
 
   it("writes the bytes of the general path for any 32-bit seq and ack", () => {
