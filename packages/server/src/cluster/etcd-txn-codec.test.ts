@@ -1,15 +1,18 @@
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TxnDecodeError, decodeTxnResponse, encodeTxnRequest, prefixEnd, type Compare, type TxnOp } from "./etcd-txn-codec.js";
+import { etcd3Protobufjs } from "../../../../test/support/etcd3-protobufjs.js";
 import { propertyRuns } from "../../../../test/support/property-runs.js";
 
 /**
- * The hand-written codec against protobufjs as etcd3 uses it: etcd3's own .proto files loaded by its
- * own @grpc/proto-loader with its options (etcd3/lib/connection-pool.js), whose serializers are what
- * grpc-js put on the wire for the transaction before this codec.
+ * The hand-written codec against protobufjs as etcd3 uses it: the messages of etcd3's own .proto files
+ * (etcd-rpc.descriptor.json, parsed from them; test/cluster/etcd-rpc-descriptor.test.ts checks it is
+ * still what they say) in etcd3's own protobufjs, serialized as its @grpc/proto-loader does with its
+ * options (etcd3/lib/connection-pool.js): what grpc-js put on the wire for the transaction before this
+ * codec. The descriptor instead of the .proto text because parsing it (and loading proto-loader) took
+ * 0.3 to 0.5 s of a unit tier meant to take under 2 s.
  */
 const txn = etcd3TxnMethod();
 
@@ -165,13 +168,17 @@ interface MethodDefinition {
   responseSerialize(value: object): Buffer;
 }
 
-/** KV.Txn as etcd3 loads it: its .proto files, its @grpc/proto-loader, its options. */
+/** KV.Txn's messages in etcd3's protobufjs, serialized as @grpc/proto-loader serializes them. */
 function etcd3TxnMethod(): MethodDefinition {
-  const requireHere = createRequire(import.meta.url);
-  const etcd3Main = requireHere.resolve("etcd3");
-  const { loadSync } = createRequire(etcd3Main)("@grpc/proto-loader") as { loadSync(file: string, options: object): Record<string, Record<string, MethodDefinition>> };
-  const definition = loadSync(join(dirname(etcd3Main), "..", "proto", "rpc.proto"), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const method = definition["etcdserverpb.KV"]?.["Txn"];
-  if (!method) throw new Error("etcd3's rpc.proto has no etcdserverpb.KV/Txn");
-  return method;
+  const { Root } = etcd3Protobufjs();
+  const root = Root.fromJSON(JSON.parse(readFileSync(new URL("./etcd-rpc.descriptor.json", import.meta.url), "utf8")) as object);
+  const request = root.lookupType("etcdserverpb.TxnRequest");
+  const response = root.lookupType("etcdserverpb.TxnResponse");
+  // proto-loader's serialize and deserialize (@grpc/proto-loader/build/src/index.js), with etcd3's options.
+  const asObject = { longs: String, enums: String, defaults: true, oneofs: true };
+  return {
+    requestSerialize: (value) => Buffer.from(request.encode(request.fromObject(value)).finish()),
+    requestDeserialize: (bytes) => request.toObject(request.decode(bytes), asObject),
+    responseSerialize: (value) => Buffer.from(response.encode(response.fromObject(value)).finish()),
+  };
 }
