@@ -44,7 +44,7 @@ export interface Sender {
  * next one does not go at once with only what arrived meanwhile. It waits until as many answers
  * (replies and errors: requests done) are held as were held then plus those just released (each
  * client answered is expected to send its next request; a push such as a watch event is not an
- * answer and expects nothing), or at most half the write's round trip (10 ms at most). Without
+ * answer and expects nothing), or at most twice the write's round trip (10 ms at most). Without
  * it, 16 clients in a loop split into two groups that take turns (one in flight, the other
  * arriving just after the next went out), each request waiting for one round trip and most of
  * another; gathered, they share one. A lone client is never kept waiting: its own next request
@@ -271,10 +271,16 @@ interface InFlightBatch {
 
 /**
  * The longest wait for answered clients, as a share of the write that just committed and in ms. A
- * client that does not come back (it had nothing more to ask) costs the others this much once.
- * Half rather than a quarter: on the cluster row (16 clients, loaded 2-core machine, A/B alternating)
- * a quarter left 0.097 etcd transactions per operation and half 0.076 (16 clients in one: 0.0625),
- * lock pairs 803 to 1,128 ops/s against 619 to 947, contended grants 100 to 103/s against 90 to 102.
+ * client that does not come back (it had nothing more to ask) costs the others this much once; one
+ * that comes back after the wait costs a transaction of its own (about 3.3 ms of etcd's CPU and 0.5
+ * ms of the leader's, whatever it carries) and a whole extra round trip for itself. Clients answered
+ * together come back over a spread that depends on their own CPU, not on etcd's round trip: on the
+ * cluster row (16 clients in one process, 2-core machine under load, A/B alternating, 7 rounds)
+ * half the round trip ended by its timer in 42 to 60 % of the waits and left 10 to 13 answers a
+ * transaction (0.077 to 0.090 transactions per operation), twice the round trip in 1 to 10 % with
+ * 15.3 to 15.9 (0.063 to 0.065; 16 in one: 0.0625), lock pairs 1,442 to 1,784 ops/s against 885 to
+ * 1,488 (the round trip once: 14 to 15 answers, 0.066 to 0.070). Before that, half had beaten a
+ * quarter (0.076 transactions per operation against 0.097) when the round trip was twice as long.
  */
-const GATHER_SHARE_OF_WRITE = 0.5;
+const GATHER_SHARE_OF_WRITE = 2;
 const GATHER_MAX_MS = 10;
