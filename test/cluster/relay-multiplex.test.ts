@@ -22,14 +22,17 @@ async function startMultiplexRelay(leaderUrl: () => Promise<string | undefined>,
 
 /** TCP connections established to `port` on this machine, counted at the listening end (IPv4 loopback: /proc/net/tcp). */
 function establishedTo(port: number): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  // The server's own end: 127.0.0.1 (little-endian hex, as the file writes it) and its port. The address
+  // counts too: a client connecting from 127.0.0.3 (the benchmark's session holders use 127.0.0.2-17)
+  // can be given the same number as its own ephemeral port, and was counted here (4 and 6 for 2 and 4).
+  const ownEnd = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
   // Counted by address pair: the kernel writes the file in pages while sockets come and go, so on a busy
   // machine (11,000 sockets of other tests) one socket can be listed twice (a count of 3 for 2 was seen).
   const pairs = readFileSync("/proc/net/tcp", "utf8")
     .split("\n")
     .slice(1)
     .map((line) => line.trim().split(/\s+/))
-    .filter(([, local, , state]) => local?.endsWith(`:${hexPort}`) && state === "01")
+    .filter(([, local, , state]) => local === ownEnd && state === "01")
     .map(([, local, remote]) => `${local} ${remote}`);
   return new Set(pairs).size;
 }
