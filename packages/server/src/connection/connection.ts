@@ -24,7 +24,7 @@ import { batchWrites } from "./write-batch.js";
 import { directStream, sendBinary, sendMessage } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
 import { pingFrame } from "./ping-frame.js";
-import { readFramesDirectly } from "./frame-reader.js";
+import { isLastFrameOfRead, readFramesDirectly } from "./frame-reader.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 import type { RawData } from "ws";
 
@@ -157,9 +157,15 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.#checkBacklog();
   }
 
-  /** False once the socket is no longer open; otherwise its stream is corked for this turn's writes (write-batch.ts). */
+  /**
+   * False once the socket is no longer open; otherwise its stream is corked for this turn's writes
+   * (write-batch.ts), unless this is the answer to the last frame of a read with nothing batched
+   * before it, which is written at once (see isLastFrameOfRead): one client with one request in
+   * flight, the common case, pays no cork, `nextTick` and uncork per reply.
+   */
   #batched(): boolean {
     if (this.socket.readyState !== this.socket.OPEN) return false;
+    if (this.raw.writableCorked === 0 && isLastFrameOfRead(this.socket)) return true;
     batchWrites(this.raw);
     return true;
   }
