@@ -5,7 +5,7 @@ import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
-import { encodePlain } from "./plain-encoder.js";
+import { encodePlain, encodePlainTransient, encodedLengthPlain } from "./plain-encoder.js";
 import { acceptReply } from "./reply-fast-path.js";
 import { readCommonReply } from "./reply-reader.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
@@ -40,6 +40,20 @@ export function useEnglishErrorMessages(): void {
 /** The plainest messages (every common request and reply) are written by hand (plain-encoder.ts), the rest by msgpackr: the same bytes either way. */
 export function encode(message: unknown): Uint8Array {
   return encodePlain(message) ?? packr.pack(message);
+}
+
+/**
+ * The bytes of `encode(message)`, valid only until the next call: the plainest messages are a view of
+ * the hand-written encoder's scratch buffer, which that call overwrites. For a caller that copies them
+ * at once (the server's reply frame): one copy and one ArrayBuffer per reply fewer.
+ */
+export function encodeTransient(message: unknown): Uint8Array {
+  return encodePlainTransient(message) ?? packr.pack(message);
+}
+
+/** `encode(value).byteLength`, without keeping the bytes (the logical size of a stored value, kv.put's per write). */
+export function encodedLength(value: unknown): number {
+  return encodedLengthPlain(value) ?? packr.pack(value).byteLength;
 }
 
 /** `encode` through msgpackr alone: what the hand-written encoder is held to (plain-encoder.test.ts). */

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeFully } from "./codec.js";
+import { encode, encodeFully, encodeTransient, encodedLength } from "./codec.js";
 import { encodePlain } from "./plain-encoder.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
 
@@ -25,6 +25,21 @@ describe("the hand-written encoder of plain messages", () => {
       expect(plain, JSON.stringify(message)).toBeDefined();
       expect(Array.from(plain!), JSON.stringify(message)).toEqual(Array.from(encodeFully(message)));
     }
+  });
+
+  it("gives the same bytes as a transient view (valid until the next encode) and the same length without them, plain or not", () => {
+    const NOT_PLAIN = [{ x: 1.5 }, { x: "é" }, { x: Uint8Array.of(1, 2) }, [1, "two"], "v".repeat(5_000), 2 ** 40];
+    for (const message of [...PLAIN, ...NOT_PLAIN]) {
+      const bytes = encode(message);
+      expect(encodedLength(message), JSON.stringify(message)).toBe(bytes.byteLength);
+      const transient = encodeTransient(message);
+      expect(Buffer.from(transient).equals(bytes), JSON.stringify(message)).toBe(true);
+    }
+    // The view of a plain message is the encoder's scratch: the next encode writes over it.
+    const first = encodeTransient({ type: "reply", id: 1, result: { released: true } });
+    const before = Buffer.from(first);
+    encodeTransient({ type: "reply", id: 2, result: { released: false } });
+    expect(Buffer.from(first).equals(before)).toBe(false);
   });
 
   it("leaves to msgpackr what it does not write: floats, -0, large integers, non-ASCII text, binaries, arrays, class instances, deep or large maps", () => {
@@ -59,6 +74,7 @@ describe("the hand-written encoder of plain messages", () => {
         if (plain === undefined) return;
         written++;
         const full = encodeFully(message);
+        expect(encodedLength(message)).toBe(full.byteLength);
         // Compared as bytes first: a diff of two arrays of numbers for every value cost most of this test's time.
         if (!Buffer.from(plain).equals(full)) expect(Array.from(plain)).toEqual(Array.from(full));
       }),

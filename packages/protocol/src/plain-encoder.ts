@@ -9,8 +9,22 @@
  * (1.95-2.08 → 2.10-2.21: the native UTF-8 write dominates).
  */
 export function encodePlain(message: unknown): Uint8Array | undefined {
+  return encodedLengthPlain(message) === undefined ? undefined : scratch.slice(0, pos);
+}
+
+/**
+ * `encodePlain`'s bytes as a view of the encoder's own scratch buffer, which the next call overwrites:
+ * for a caller that copies them at once (into a WebSocket frame), so that a reply is not first copied
+ * into an ArrayBuffer of its own (see codec.ts, `encodeTransient`).
+ */
+export function encodePlainTransient(message: unknown): Uint8Array | undefined {
+  return encodedLengthPlain(message) === undefined ? undefined : scratch.subarray(0, pos);
+}
+
+/** The length of `encodePlain(message)` (undefined where it returns undefined), without a copy of the bytes. */
+export function encodedLengthPlain(message: unknown): number | undefined {
   pos = 0;
-  return writeValue(message, 0) ? scratch.slice(0, pos) : undefined;
+  return writeValue(message, 0) ? pos : undefined;
 }
 
 /** Deeper than this and the value goes to msgpackr (replies nest two maps deep). */

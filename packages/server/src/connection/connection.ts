@@ -2,7 +2,6 @@ import {
   CloseCode,
   ErrorCode,
   decodeClientMessage,
-  encode,
   readPong,
   type Request,
   type RequestOf,
@@ -22,10 +21,10 @@ import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
-import { directStream, sendBinary } from "./frame-writer.js";
+import { directStream, sendBinary, sendMessage } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
 import { pingFrame } from "./ping-frame.js";
-import { readFramesDirectly } from "./frame-reader.js";
+import { isLastFrameOfRead, readFramesDirectly } from "./frame-reader.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 import type { RawData } from "ws";
 
@@ -147,14 +146,28 @@ export class Connection implements Outlet, Sender, HandshakeHost {
   }
 
   sendNow(message: ServerMessage): void {
-    this.#write(encode(message));
+    if (!this.#batched()) return;
+    sendMessage(this.socket, this.raw, message);
+    this.#checkBacklog();
   }
 
   #write(payload: Uint8Array): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    batchWrites(this.raw);
+    if (!this.#batched()) return;
     sendBinary(this.socket, this.raw, payload);
     this.#checkBacklog();
+  }
+
+  /**
+   * False once the socket is no longer open; otherwise its stream is corked for this turn's writes
+   * (write-batch.ts), unless this is the answer to the last frame of a read with nothing batched
+   * before it, which is written at once (see isLastFrameOfRead): one client with one request in
+   * flight, the common case, pays no cork, `nextTick` and uncork per reply.
+   */
+  #batched(): boolean {
+    if (this.socket.readyState !== this.socket.OPEN) return false;
+    if (this.raw.writableCorked === 0 && isLastFrameOfRead(this.socket)) return true;
+    batchWrites(this.raw);
+    return true;
   }
 
   /**

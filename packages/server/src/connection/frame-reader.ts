@@ -38,6 +38,20 @@ export function readFramesDirectly(socket: object, onFrame: FrameHandler): boole
   return true;
 }
 
+/**
+ * True while the frame being handled is the last of the chunk the reader read from `socket`: what is
+ * sent to `socket` now is all its read will be answered with (nothing follows in the chunk, and a
+ * socket's next chunk comes in a callback of its own), so a reply need not wait in a batch for others
+ * (write-batch.ts): the batch of one it would make is the same single write, a cork, a `nextTick` and
+ * an uncork later. False for every frame ws's Receiver emits, and outside the handling of a frame.
+ */
+export function isLastFrameOfRead(socket: object): boolean {
+  return lastOfRead !== undefined && lastOfRead === (socket as { _receiver?: unknown })._receiver;
+}
+
+/** The Receiver whose chunk's last frame is being handled now (see isLastFrameOfRead). */
+let lastOfRead: ReceiverInternals | undefined;
+
 /** What the reader reads and writes of ws's Receiver (ws/lib/receiver.js, 8.x). */
 interface ReceiverInternals {
   /** The Writable's `write`, which the reader stands in for; ws's socket listener calls it per chunk. */
@@ -136,7 +150,12 @@ function readOne(receiver: ReceiverInternals, chunk: Buffer): boolean {
     offset = start + payloadLength;
     const payload = new FastBuffer(chunk.buffer, chunk.byteOffset + start, payloadLength);
     unmask(payload, chunk, start - 4);
-    onFrame(payload, true);
+    lastOfRead = offset === end ? receiver : undefined;
+    try {
+      onFrame(payload, true);
+    } finally {
+      lastOfRead = undefined;
+    }
   }
   if (offset === end) return true;
   return WRITE.call(receiver, offset === 0 ? chunk : chunk.subarray(offset));

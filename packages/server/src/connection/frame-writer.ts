@@ -1,3 +1,4 @@
+import { encode, encodeTransient, type ServerMessage } from "@leasehold/protocol";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /**
@@ -20,6 +21,18 @@ export function sendBinary(socket: PeerSocket, raw: Wire, payload: Uint8Array): 
   const stream = directStream(socket, raw);
   if (stream === undefined) socket.send(payload);
   else stream.write(frameOf(payload));
+}
+
+/**
+ * As `sendBinary`, for a message not encoded yet: encoded straight into its frame when the frame goes
+ * to the stream (the encoder's transient bytes, copied into the frame at once, rather than first into an
+ * ArrayBuffer of their own and then into the frame); through ws, encoded into bytes of its own, which
+ * ws may hold on to. Measured: see BENCHMARKS.md, "Where the time goes", "Server CPU per request (round 8)".
+ */
+export function sendMessage(socket: PeerSocket, raw: Wire, message: ServerMessage): void {
+  const stream = directStream(socket, raw);
+  if (stream === undefined) socket.send(encode(message));
+  else stream.write(frameOf(encodeTransient(message)));
 }
 
 /**

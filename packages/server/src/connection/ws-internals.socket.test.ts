@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { readFramesDirectly } from "./frame-reader.js";
+import { isLastFrameOfRead, readFramesDirectly } from "./frame-reader.js";
 
 /**
  * Canaries for the `ws` internals the server relies on. None is public API, and a `ws`
@@ -116,5 +116,42 @@ describe(`ws ${WS_VERSION} internals`, () => {
     client.send(Buffer.from("one"), { fin: false });
     client.send(Buffer.from("two"), { fin: false });
     await vi.waitFor(() => expect((receiverOf(server)?._fragments as unknown[]).length).toBe(2));
+  });
+});
+
+describe("isLastFrameOfRead (a reply to it is written at once, not batched: connection.ts)", () => {
+  it("is true only while the reader hands out the last frame of a chunk, and only for that chunk's socket", async () => {
+    const { client, server } = await connected();
+    const other = await connected();
+    const seen: [string, boolean, boolean][] = [];
+    // As a Connection does: the same handler on ws's 'message' (frames ws's Receiver emits) and on the reader.
+    const onFrame = (data: WebSocket.RawData): void => void seen.push([String(data), isLastFrameOfRead(server), isLastFrameOfRead(other.server)]);
+    server.on("message", onFrame);
+    expect(readFramesDirectly(server, onFrame)).toBe(true);
+    const raw = (client as unknown as { _socket: import("node:net").Socket })._socket;
+    const inOneWrite = (send: () => void): void => {
+      raw.cork();
+      send();
+      raw.uncork();
+    };
+    inOneWrite(() => ["a", "b", "c"].forEach((text) => client.send(Buffer.from(text))));
+    await vi.waitFor(() => expect(seen).toHaveLength(3));
+    client.send(Buffer.from("alone"));
+    await vi.waitFor(() => expect(seen).toHaveLength(4));
+    // A ping after the frame in the same chunk: ws answers it in the same read, so the frame is not the read's last.
+    const pong = once(client, "pong");
+    inOneWrite(() => {
+      client.send(Buffer.from("before a ping"));
+      client.ping();
+    });
+    await pong;
+    expect(seen).toEqual([
+      ["a", false, false],
+      ["b", false, false],
+      ["c", true, false],
+      ["alone", true, false],
+      ["before a ping", false, false],
+    ]);
+    expect(isLastFrameOfRead(server), "outside a frame's handling").toBe(false);
   });
 });

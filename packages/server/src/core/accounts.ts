@@ -1,4 +1,4 @@
-import { ErrorCode, encode, type Limits, type Value } from "@leasehold/protocol";
+import { ErrorCode, encodedLength, type Limits, type Value } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
 
 /**
@@ -40,7 +40,7 @@ export function keyBytes(entryBytes: number): number {
 
 /** Logical bytes of an election candidate's value, held or queued. */
 export function valueBytes(value: Value): number {
-  return encode(value).byteLength + STORED_ROW_BYTES;
+  return encodedLength(value) + STORED_ROW_BYTES;
 }
 
 /** Logical bytes of a counter: its name, a 64-bit number, and the row. */

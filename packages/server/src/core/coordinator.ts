@@ -385,7 +385,7 @@ export class Coordinator {
   }
 
   release(session: Session, table: LockTable, name: string, token: number): boolean {
-    return table.release(name, token, (hold) => hold.lease.session === session);
+    return table.release(name, token, session);
   }
 
   /** Admin: take a lock away from its holders; each is told with `lock.lost`. */

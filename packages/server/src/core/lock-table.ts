@@ -1,7 +1,7 @@
 import { ErrorCode, type LockMode, type Timer, type Value } from "@leasehold/protocol";
 import { ServerError } from "../errors.js";
 import type { Changes } from "./changes.js";
-import type { Hold, Lease, LockDelay, LockEntry, LockKind, Waiter } from "./model.js";
+import type { Hold, Lease, LockDelay, LockEntry, LockKind, Session, Waiter } from "./model.js";
 import { WaitQueue } from "./wait-queue.js";
 
 /** What a lock table needs from the rest of the server. */
@@ -154,11 +154,11 @@ export class LockTable {
     this.hooks.changed(waiter.entry);
   }
 
-  /** Releases a hold by its token. False if no such hold exists (already released or lost). */
-  release(name: string, token: number, owner: (hold: Hold) => boolean): boolean {
+  /** Releases a hold of `session`'s by its token. False if it has no such hold (already released or lost, or another's). */
+  release(name: string, token: number, session: Session): boolean {
     const entry = this.#entries.get(name);
     const hold = entry?.holders.get(token);
-    if (!entry || !hold || !owner(hold)) return false;
+    if (!entry || hold?.lease.session !== session) return false;
     this.#removeHold(hold);
     this.pump(entry);
     return true;
@@ -233,7 +233,8 @@ export class LockTable {
 
   /** The lock-delays of an entry still running now (ended ones are dropped here, whether or not their timer has fired). */
   delaysOf(entry: LockEntry): readonly LockDelay[] {
-    if (!entry.delays) return [];
+    // Asked at every grant: no array made for the common case of none.
+    if (!entry.delays) return NO_DELAYS;
     const now = this.hooks.now();
     const active: LockDelay[] = [];
     for (const delay of entry.delays) {
@@ -350,9 +351,9 @@ export class LockTable {
   #canGrant(entry: LockEntry, mode: LockMode): boolean {
     const delays = this.delaysOf(entry);
     if (entry.kind === "semaphore") return entry.holders.size + delays.length < entry.limit;
-    const first = entry.holders.values().next();
+    if (mode === "exclusive") return entry.holders.size === 0 && delays.length === 0;
     // An exclusive hold is always the only one, so the first holder tells the mode of all.
-    if (mode === "exclusive") return first.done === true && delays.length === 0;
+    const first = entry.holders.values().next();
     return (first.done === true || first.value.mode === "shared") && delays.every((delay) => delay.mode === "shared");
   }
 
@@ -364,3 +365,4 @@ export class LockTable {
   }
 }
 
+const NO_DELAYS: readonly LockDelay[] = Object.freeze([]);

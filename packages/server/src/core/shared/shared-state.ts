@@ -1,4 +1,4 @@
-import { ErrorCode, encode, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, encodedLength, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
 import type { Changes } from "../changes.js";
 import type { ServerEvents } from "../events.js";
@@ -64,7 +64,7 @@ export class SharedState {
     if (request.fence) checkFence(this.host, request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
-    const bytes = request.key.length + encode(request.value).byteLength;
+    const bytes = request.key.length + encodedLength(request.value);
     const owner = session.account;
     // The last writer owns the key: it must have room for it, decided before anything changes.
     const accounts = this.host.accounts;
@@ -124,7 +124,7 @@ export class SharedState {
   /** Puts back a key read from storage (no revision spent, no watch event), counted against its owner. */
   restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined, owner: Account): void {
     lease?.addKey(key);
-    const entry: KvEntry = { value, revision, lease, bytes: key.length + encode(value).byteLength, owner };
+    const entry: KvEntry = { value, revision, lease, bytes: key.length + encodedLength(value), owner };
     this.#count(entry);
     this.kv.set(key, entry);
   }
