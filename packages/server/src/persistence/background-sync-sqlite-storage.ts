@@ -48,15 +48,6 @@ export interface BackgroundSyncOptions extends SqliteOptions {
 export class BackgroundSyncSqliteStorage implements Storage {
   readonly durable = true;
   readonly writesInFlight = 1;
-  /**
-   * After a commit whose fsync ran in the pool (a slow disk: an inline write returns no promise and
-   * never gathers), the next batch waits for the clients just answered, at most half the commit
-   * (CommitPipeline, "Gathering"), so that 16 busy clients share one fsync instead of two groups
-   * taking turns. What it pays for: on this VM's disk an fsync also costs CPU in the thread that
-   * calls it, about 240 µs per commit against 37 on tmpfs (7 pages written then fsync'd, 500 times),
-   * so that fsyncs per operation are CPU per operation (BENCHMARKS.md, "Durable writes (round 8)").
-   */
-  readonly gatherAnsweredClients = true;
   readonly path: string;
   readonly #storage: SqliteStorage;
   readonly #fsync: Fsync | undefined;
