@@ -51,8 +51,8 @@ export type FsyncIn = "measured" | "pool" | "inline";
 
 /**
  * The placement that `LEASEHOLD_BENCH_FSYNC_IN` forces, for A/B series only (bench/src/durable-ab.ts
- * `--fsync-in`): "pool" or "inline"; unset, "measured". Not a user's setting: the measured placement
- * is never slower than either (BENCHMARKS.md, "Durable writes (round 8)").
+ * `--fsync-in`): "pool" or "inline"; unset, "measured". Not a user's setting: it exists so that one
+ * build can be measured with each placement side by side (BENCHMARKS.md, "Durable writes (round 8)").
  */
 export function fsyncInFromEnvironment(value: string | undefined = process.env.LEASEHOLD_BENCH_FSYNC_IN): FsyncIn {
   if (value === undefined || value === "" || value === "measured") return "measured";
