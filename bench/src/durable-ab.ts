@@ -14,7 +14,7 @@ import { uncontended } from "./workloads/uncontended.js";
  *
  *   TMPDIR=/dev/shm node --expose-gc --import tsx bench/src/durable-ab.ts --roots=/work/wt/old-copy,.
  *     [--passes=4] [--ms=2000] [--warmup-ms=500] [--clients=16] [--workload=put|pairs] [--memory=1]
- *     [--sync=full|process] [--prof=DIR]
+ *     [--sync=full|process] [--prof=DIR] [--fsync-in=measured,pool,inline]
  *
  * Each root is a checkout with a built server (`npm run build`); its durable server keeps its data in a
  * fresh directory under TMPDIR (so `TMPDIR=/dev/shm` measures tmpfs, where an fsync costs nothing, and
@@ -23,6 +23,9 @@ import { uncontended } from "./workloads/uncontended.js";
  * line per server and pass: ops/s, p50, server CPU per op (all threads, from /proc), commits per op and
  * the mean commit (`leasehold_storage_commit_duration_seconds`), and the main thread's share of the
  * CPU (the rest: V8's GC threads and libuv's pool, where the fsyncs run).
+ *
+ * `--fsync-in` runs the last root's durable server once per placement listed, the fsyncs forced into
+ * the pool or inline (or "measured": the server's own choice), instead of once per root.
  */
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
 const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
@@ -34,6 +37,7 @@ const workload = args.get("workload") ?? "put";
 const withMemory = args.get("memory") !== "0";
 const sync = args.get("sync") === "process" ? "process" : undefined;
 const profileDir = args.get("prof");
+const placements = args.get("fsync-in")?.split(",");
 const FILE_LIMIT = 20_000;
 
 async function main(): Promise<void> {
@@ -47,7 +51,8 @@ async function main(): Promise<void> {
     targets.push({ ...subject("leasehold", server, label), counters: () => commitCounters(server) });
   };
   try {
-    for (const root of roots) await start(root, { kind: "durable", sync }, root);
+    if (placements === undefined) for (const root of roots) await start(root, { kind: "durable", sync }, root);
+    else for (const placement of placements) await start(roots.at(-1) as string, { kind: "durable", sync, ...forcedPlacement(placement) }, placement);
     if (withMemory) await start(roots.at(-1) as string, { kind: "memory" }, "memory");
     for (let pass = 1; pass <= passes; pass++) {
       for (const target of inPassOrder(targets, pass)) {
@@ -77,6 +82,12 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }
+}
+
+function forcedPlacement(placement: string): { fsyncIn?: "pool" | "inline" } {
+  if (placement === "pool" || placement === "inline") return { fsyncIn: placement };
+  if (placement === "measured") return {};
+  throw new Error(`--fsync-in=${placement} is not understood: list measured, pool or inline, comma-separated`);
 }
 
 /** The server's commits so far and their summed duration, from its `/metrics` (auth is off: open). */

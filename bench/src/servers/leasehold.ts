@@ -3,8 +3,11 @@ import { drainOutput, spawnChild, waitForLine } from "../infra/children.js";
 import { tempDir } from "./tempdir.js";
 import type { RunningServer } from "./types.js";
 
-/** `sync: "process"` runs `--sync process` (no fsync per commit); absent: the default, `--sync full`. */
-export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process" };
+/**
+ * `sync: "process"` runs `--sync process` (no fsync per commit); absent: the default, `--sync full`.
+ * `fsyncIn` forces where its fsyncs run (the server's `LEASEHOLD_BENCH_FSYNC_IN`, for A/B series only).
+ */
+export type Storage = { kind: "memory" } | { kind: "durable"; sync?: "process"; fsyncIn?: "pool" | "inline" };
 
 /**
  * Starts the built leasehold server (`npm run build`) as its own process, so that its CPU and
@@ -22,7 +25,8 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
     const dir = tempDir("leasehold-data");
     try {
       const flags = storage.sync === "process" ? ["--data", dir.path, "--sync", "process"] : ["--data", dir.path];
-      return await spawnServer(repoRoot, [...flags, ...extraFlags], fileLimit, () => dir.remove(), nodeFlags);
+      const env = storage.fsyncIn === undefined ? undefined : { ...process.env, LEASEHOLD_BENCH_FSYNC_IN: storage.fsyncIn };
+      return await spawnServer(repoRoot, [...flags, ...extraFlags], fileLimit, () => dir.remove(), nodeFlags, env);
     } catch (error) {
       dir.remove();
       throw error;
@@ -32,7 +36,7 @@ export async function startLeasehold(repoRoot: string, storage: Storage, fileLim
 }
 
 /** `nodeFlags` go to node itself, before the script (`--cpu-prof`, say: not allowed in NODE_OPTIONS). */
-async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void, nodeFlags: readonly string[]): Promise<RunningServer> {
+async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: number, cleanup: () => void, nodeFlags: readonly string[], env?: NodeJS.ProcessEnv): Promise<RunningServer> {
   // The built server, as users run it: TypeScript compiled by tsc, not transformed on the fly.
   const cli = resolve(repoRoot, "packages/server/dist/cli.js");
   // The sessions workload opens connections as fast as the server takes them, from 16 loopback
@@ -45,6 +49,7 @@ async function spawnServer(repoRoot: string, storageFlags: string[], fileLimit: 
     args: [...nodeFlags, cli, "serve", ...flags],
     cwd: repoRoot,
     fileLimit,
+    env,
   });
   let url: string;
   try {

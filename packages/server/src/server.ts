@@ -19,6 +19,7 @@ import { Metrics } from "./metrics/metrics.js";
 import { watchForStalls } from "./metrics/stall-watch.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
 import { BackgroundSyncSqliteStorage } from "./persistence/background-sync-sqlite-storage.js";
+import { fsyncInFromEnvironment } from "./persistence/fsync-placement.js";
 import { physicalDataLimit } from "./persistence/sqlite-storage.js";
 import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
@@ -90,7 +91,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   });
   const slowCommitMs = options.slowCommitMs ?? 250;
   const storage = new TimedStorage(
-    options.storage ?? (options.dataDir ? new BackgroundSyncSqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync }) : new MemoryStorage()),
+    options.storage ?? (options.dataDir ? new BackgroundSyncSqliteStorage(options.dataDir, { maxBytes: options.maxDataBytes === undefined ? undefined : physicalDataLimit(options.maxDataBytes), sync: options.sync, fsyncIn: fsyncInFromEnvironment() }) : new MemoryStorage()),
     (seconds, ok) => {
       metrics.committed(seconds, ok);
       if (seconds * 1_000 > slowCommitMs) logger?.warn({ commitMs: Math.round(seconds * 1_000), ok }, `slow commit: over ${slowCommitMs} ms`);

@@ -152,6 +152,14 @@ describe("BackgroundSyncSqliteStorage", () => {
     await written;
   });
 
+  it("with fsyncIn: \"inline\" (a benchmark's switch), keeps slow fsyncs inline", () => {
+    const clock = new FakeClock();
+    const held = heldFsync();
+    const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync, fsyncInline: () => clock.advance(5), clock, fsyncIn: "inline" }));
+    for (let slow = 0; slow <= SLOW_IN_A_ROW; slow++) expect(storage.write(slow === 0 ? everyRowBatch() : laterBatch())).toBeUndefined();
+    expect(held.calls).toEqual([]);
+  });
+
   it("throws a StorageError saying so when an inline fsync fails", () => {
     const storage = open(
       new BackgroundSyncSqliteStorage(tempDir(), {

@@ -1,7 +1,7 @@
 import { closeSync, fsync, fsyncSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { systemClock, type Clock } from "@leasehold/protocol";
-import { FsyncPlacement } from "./fsync-placement.js";
+import { FsyncPlacement, type FsyncIn } from "./fsync-placement.js";
 import { SqliteStorage, type SqliteOptions } from "./sqlite-storage.js";
 import { StorageError, type Batch, type Storage, type StoredState } from "./storage.js";
 
@@ -18,8 +18,8 @@ export interface BackgroundSyncOptions extends SqliteOptions {
   fsyncInline?: FsyncInline;
   /** Times the inline fsyncs (FsyncPlacement). */
   clock?: Clock;
-  /** Where each fsync runs: "measured" (the default: FsyncPlacement decides) or always in the "pool", as on a slow disk. */
-  fsyncIn?: "measured" | "pool";
+  /** Where each fsync runs: "measured" (the default: FsyncPlacement decides), always in the "pool" as on a slow disk, or always "inline". */
+  fsyncIn?: FsyncIn;
 }
 
 /**
@@ -65,7 +65,9 @@ export class BackgroundSyncSqliteStorage implements Storage {
     this.#storage = new SqliteStorage(dataDir, { ...options, sync: "process" });
     this.path = this.#storage.path;
     this.#fsyncInline = options.fsyncInline ?? fsyncSync;
-    this.#placement = options.fsyncIn === "pool" ? undefined : new FsyncPlacement(options.clock ?? systemClock);
+    const clock = options.clock ?? systemClock;
+    // Always inline: no fsync is ever slow enough to leave the loop.
+    this.#placement = options.fsyncIn === "pool" ? undefined : options.fsyncIn === "inline" ? new FsyncPlacement(clock, Infinity) : new FsyncPlacement(clock);
     if (!full) return;
     this.#fsync = options.fsync ?? fsync;
     try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "@leasehold/protocol";
-import { FsyncPlacement, SLOW_IN_A_ROW } from "./fsync-placement.js";
+import { FsyncPlacement, SLOW_IN_A_ROW, fsyncInFromEnvironment } from "./fsync-placement.js";
 
 /** An fsync that takes `ms` of the fake clock's time. */
 function taking(clock: FakeClock, ms: number): () => void {
@@ -49,5 +49,19 @@ describe("FsyncPlacement", () => {
       }),
     ).toThrow("EIO");
     expect(placement.inline()).toBe(true);
+  });
+});
+
+describe("fsyncInFromEnvironment", () => {
+  it("reads LEASEHOLD_BENCH_FSYNC_IN: unset or measured is the server's own choice, pool and inline force it", () => {
+    expect(fsyncInFromEnvironment(undefined)).toBe("measured");
+    expect(fsyncInFromEnvironment("")).toBe("measured");
+    expect(fsyncInFromEnvironment("measured")).toBe("measured");
+    expect(fsyncInFromEnvironment("pool")).toBe("pool");
+    expect(fsyncInFromEnvironment("inline")).toBe("inline");
+  });
+
+  it("refuses anything else, saying what it takes", () => {
+    expect(() => fsyncInFromEnvironment("thread")).toThrow(/LEASEHOLD_BENCH_FSYNC_IN=thread is not understood: set it to pool, inline or measured/);
   });
 });

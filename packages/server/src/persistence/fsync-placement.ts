@@ -46,6 +46,20 @@ export class FsyncPlacement {
   }
 }
 
+/** Where each fsync runs: "measured" (FsyncPlacement decides), always in the "pool" or always "inline". */
+export type FsyncIn = "measured" | "pool" | "inline";
+
+/**
+ * The placement that `LEASEHOLD_BENCH_FSYNC_IN` forces, for A/B series only (bench/src/durable-ab.ts
+ * `--fsync-in`): "pool" or "inline"; unset, "measured". Not a user's setting: it exists so that one
+ * build can be measured with each placement side by side (BENCHMARKS.md, "Durable writes (round 8)").
+ */
+export function fsyncInFromEnvironment(value: string | undefined = process.env.LEASEHOLD_BENCH_FSYNC_IN): FsyncIn {
+  if (value === undefined || value === "" || value === "measured") return "measured";
+  if (value === "pool" || value === "inline") return value;
+  throw new Error(`LEASEHOLD_BENCH_FSYNC_IN=${value} is not understood: set it to pool, inline or measured (a benchmark's switch), or unset it`);
+}
+
 /**
  * The slowest fsync still run inline, ms. About where the two cost the same: an inline fsync blocks the
  * loop for its duration, the pool's round trip cost about 50 µs of CPU per commit on this machine (a
