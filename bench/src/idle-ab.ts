@@ -11,10 +11,11 @@ import { Holders } from "./sessions/holders.js";
  * apart from the full bench, which also runs Redis and etcd at every level):
  *
  *   node --import tsx bench/src/idle-ab.ts --roots=/tmp/old-checkout,. [--sessions=10000] [--passes=3]
- *     [--idle-ms=10000] [--ttl-ms=15000] [--profile-dir=DIR] [--windows=K]
+ *     [--idle-ms=10000] [--ttl-ms=15000] [--profile-dir=DIR] [--windows=K] [--clients=each]
  *
  * Each root is a checkout with a built server (`npm run build`); the session holders are this
- * checkout's. Per pass and root: a fresh `serve --memory` with the bench's flags, the sessions grown as
+ * checkout's, or with `--clients=each` each root's own (its built client), so that the client side is
+ * compared too (`clientCpuPct`, `clientUsPerExchange`: the holder processes' utime + stime). Per pass and root: a fresh `serve --memory` with the bench's flags, the sessions grown as
  * the sessions row grows them (one lock under a kept-alive lease each, the row's TTL of 15 s), a settle,
  * then the server's utime + stime from /proc over the idle window. With `--profile-dir`, a V8 CPU profile
  * of that window alone (through the inspector, so the growth is not in it) is written there per run,
@@ -31,6 +32,7 @@ const idleMs = Number(args.get("idle-ms") ?? 10_000);
 const ttlMs = Number(args.get("ttl-ms") ?? 15_000);
 const profileDir = args.get("profile-dir");
 const windows = Number(args.get("windows") ?? 0);
+const clientsOfEachRoot = args.get("clients") === "each";
 const FILE_LIMIT = 20_000;
 const HEARTBEAT_MS = 3_333; // the server's default heartbeat for a session without kept-alive leases
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, index) => `127.0.0.${index + 2}`);
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
 
 async function measure(repoRoot: string, root: string, pass: number): Promise<Record<string, unknown>> {
   const server = await startServer(root);
-  const holders = new Holders({ repoRoot, config: { system: "leasehold", ttlMs, concurrency: 100 }, perHolder: 15_000, localAddresses: LOCAL_ADDRESSES, fileLimit: FILE_LIMIT });
+  const holders = new Holders({ repoRoot: clientsOfEachRoot ? root : repoRoot, config: { system: "leasehold", ttlMs, concurrency: 100 }, perHolder: 15_000, localAddresses: LOCAL_ADDRESSES, fileLimit: FILE_LIMIT });
   try {
     await holders.start();
     await holders.grow(sessions, server.url, 300_000);
@@ -62,10 +64,11 @@ async function measure(repoRoot: string, root: string, pass: number): Promise<Re
     // Every allocation sampled, collected or not: where the garbage of an idle server comes from.
     await inspector?.call("HeapProfiler.startSampling", { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     const pid = server.child.pid;
-    const [cpuBefore, systemBefore, waitsBefore, threadsBefore, writesBefore] = [cpuMs(pid), systemCpuMs(pid), mainThreadWaits(pid), threadCpuMs(pid), writeSyscalls(pid)];
+    const [cpuBefore, systemBefore, waitsBefore, threadsBefore, writesBefore, clientBefore] = [cpuMs(pid), systemCpuMs(pid), mainThreadWaits(pid), threadCpuMs(pid), writeSyscalls(pid), holders.cpuMs()];
     const started = performance.now();
     await sleep(idleMs);
     const cpu = cpuMs(pid) - cpuBefore;
+    const clientCpu = holders.cpuMs() - clientBefore;
     const system = systemCpuMs(pid) - systemBefore;
     const waits = mainThreadWaits(pid) - waitsBefore;
     // Pings written: an idle server writes nothing else (one write each, the write batch aside), and on a
@@ -83,7 +86,7 @@ async function measure(repoRoot: string, root: string, pass: number): Promise<Re
     }
     const open = holders.sessions;
     const exchanges = (open * seconds * 1_000) / Math.min(HEARTBEAT_MS, ttlMs / 4);
-    return { pass, root, open, idleS: Number(seconds.toFixed(2)), cpuPct: Number(((cpu / 10) / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)), pingsPerS: Math.round(pings / seconds), usPerPing: Number(((cpu * 1_000) / pings).toFixed(2)), systemShare: Number((system / cpu).toFixed(2)), wakeupsPerS: Math.round(waits / seconds), threads, lost: await holders.stop() };
+    return { pass, root, open, idleS: Number(seconds.toFixed(2)), cpuPct: Number(((cpu / 10) / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)), clientCpuPct: Number((clientCpu / 10 / seconds).toFixed(2)), clientUsPerExchange: Number(((clientCpu * 1_000) / exchanges).toFixed(2)), pingsPerS: Math.round(pings / seconds), usPerPing: Number(((cpu * 1_000) / pings).toFixed(2)), systemShare: Number((system / cpu).toFixed(2)), wakeupsPerS: Math.round(waits / seconds), threads, lost: await holders.stop() };
   } finally {
     await holders.stop();
     await server.child.stop();
@@ -100,21 +103,22 @@ async function sideBySide(repoRoot: string): Promise<void> {
   try {
     for (const root of roots) {
       const server = await startServer(root);
-      const holders = new Holders({ repoRoot, config: { system: "leasehold", ttlMs, concurrency: 100 }, perHolder: 15_000, localAddresses: LOCAL_ADDRESSES, fileLimit: FILE_LIMIT });
+      const holders = new Holders({ repoRoot: clientsOfEachRoot ? root : repoRoot, config: { system: "leasehold", ttlMs, concurrency: 100 }, perHolder: 15_000, localAddresses: LOCAL_ADDRESSES, fileLimit: FILE_LIMIT });
       servers.push({ root, ...server, holders });
       await holders.start();
       await holders.grow(sessions, server.url, 300_000);
     }
     await sleep(2_000);
     for (let window = 1; window <= windows; window++) {
-      const before = servers.map(({ child }) => cpuMs(child.pid));
+      const before = servers.map(({ child, holders }) => [cpuMs(child.pid), holders.cpuMs()] as const);
       const started = performance.now();
       await sleep(idleMs);
       const seconds = (performance.now() - started) / 1_000;
       for (const [index, { root, child, holders }] of servers.entries()) {
-        const cpu = cpuMs(child.pid) - before[index]!;
+        const cpu = cpuMs(child.pid) - before[index]![0];
+        const clientCpu = holders.cpuMs() - before[index]![1];
         const exchanges = (holders.sessions * seconds * 1_000) / Math.min(HEARTBEAT_MS, ttlMs / 4);
-        process.stdout.write(`${JSON.stringify({ window, root, open: holders.sessions, cpuPct: Number((cpu / 10 / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)) })}\n`);
+        process.stdout.write(`${JSON.stringify({ window, root, open: holders.sessions, cpuPct: Number((cpu / 10 / seconds).toFixed(2)), usPerExchange: Number(((cpu * 1_000) / exchanges).toFixed(2)), clientCpuPct: Number((clientCpu / 10 / seconds).toFixed(2)), clientUsPerExchange: Number(((clientCpu * 1_000) / exchanges).toFixed(2)) })}\n`);
       }
     }
     for (const { root, holders } of servers) process.stdout.write(`${JSON.stringify({ root, lost: await holders.stop() })}\n`);

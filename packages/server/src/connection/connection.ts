@@ -18,7 +18,7 @@ import type { Principal } from "../auth/permissions.js";
 import { closeWithoutReading, cutOff } from "./cut-off.js";
 import { Handshake, type HandshakeHost } from "./handshake.js";
 import type { Guard } from "../auth/guard.js";
-import { pongHeard, type Beating, type Heartbeats } from "./heartbeat.js";
+import { pongHeard, type Beating, type Heartbeats, type PingLane } from "./heartbeat.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
 import { directStream, sendBinary, sendMessage } from "./frame-writer.js";
@@ -57,9 +57,10 @@ export class Attached implements RequestContext, Beating {
   readonly phase = "open";
   /** Set when the connection leaves the session: no heartbeat is scheduled after that. */
   detached = false;
-  dueAt = Number.POSITIVE_INFINITY;
-  dueIndex = -1;
-  dueSeq = 0;
+  pingAt = Number.POSITIVE_INFINITY;
+  pingLane: PingLane | undefined = undefined;
+  pingPrev: Beating | undefined = undefined;
+  pingNext: Beating | undefined = undefined;
 
   constructor(
     readonly connection: Connection,
