@@ -106,7 +106,10 @@ describe.skipIf(!existsSync(chromium))("in Chromium", () => {
     await vi.waitFor(async () => expect(await roles(others)).toEqual(["follower", "follower"]), { timeout: 2_000 });
 
     proxy.blackhole();
-    await vi.waitFor(async () => expect((await roles(others)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 5_000 });
+    // What this test holds is the order (below), not how soon another page takes over. That took up to 4.9 s
+    // after the cut (a step-down 0.45 to 3.4 s before it), on this build and the one before alike (4 runs each),
+    // and once over the 5 s this wait had, in CI: 10 s.
+    await vi.waitFor(async () => expect((await roles(others)).filter((role) => role === "leader")).toHaveLength(1), { timeout: 10_000 });
     type Change = { role: string; at: number };
     const stepDown = (await cutOff.evaluate(() => (window as unknown as { roleLog: Change[] }).roleLog)).find((change) => change.role === "follower");
     const takeOvers = await Promise.all(others.map((page) => page.evaluate(() => (window as unknown as { roleLog: Change[] }).roleLog)));
