@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const largeSessions = () => {
     const levels = aggregates.filter((entry) => entry.workload === "sessions" && entry.system === "leasehold" && entry.metrics.sessionsOpen !== undefined);
     const top = levels.sort((a, b) => (b.metrics.sessionsOpen ?? 0) - (a.metrics.sessionsOpen ?? 0))[0];
-    return top === undefined ? undefined : { label: top.variant, lost: top.metrics.lostLocks };
+    return top === undefined ? undefined : { label: top.variant, lost: top.metrics.lostLocks, asked: profile.sessions.leaseholdLevel };
   };
   const targets = evaluateTargets({
     aggregates,

@@ -59,6 +59,16 @@ describe("evaluateTargets: issue 16's goals", () => {
     expect(row(targets, "durable (`--data`) lock pairs, 16 clients vs etcd (uncontended, 16 clients)")).toMatchObject({ goal: "≥ 15×", measured: "15×", status: "met" });
   });
 
+  it("holds one server to the sessions its open-file limit allows, and to 50,000 where nothing capped it", () => {
+    const capped = sessionsLabel(19_744);
+    const run = (open: number, lost: number, asked: number) =>
+      row(evaluate([measurement("sessions", capped, "leasehold", { sessionsOpen: open })], { largeSessions: { label: capped, lost, asked } }), `one server, ${capped} held, no lease lost`);
+    expect(run(19_744, 0, 50_000)).toMatchObject({ goal: "all 19,744 the open-file limit allows of 50,000 asked (50,000: the gateways' row), 0 lost", status: "met" });
+    expect(run(19_743, 0, 50_000)).toMatchObject({ status: "missed" });
+    expect(run(19_744, 1, 50_000)).toMatchObject({ status: "missed" });
+    expect(run(19_744, 0, 19_744)).toMatchObject({ goal: "19,744 sessions, 0 lost", status: "met" });
+  });
+
   it("says 'not measured' for a goal whose figures the run lacks, never met", () => {
     const targets = evaluate([], { sessionsVariants: [] });
     for (const name of ["uncontended, 16 clients: server CPU per pair vs Redis", "memory per idle session vs Redis", "key-value put, 16 clients: ops/s vs Redis"]) {

@@ -21,7 +21,8 @@ export interface TargetInputs {
   /** The labels of leasehold's in-memory and default durable servers in the durable workload. */
   durableLabels: { memory: string; durable: string };
   /** leasehold's largest session level, and the locks its holders found lost when they let go. */
-  largeSessions: { label: string; lost: number | undefined } | undefined;
+  /** leasehold's largest sessions level as run, and the level the profile asked for (more than the open-file limit allows here). */
+  largeSessions: { label: string; lost: number | undefined; asked: number } | undefined;
   /** The cluster rows' labels for the cluster (via its leader) and for etcd's recipe on the same members. */
   clusterLabels: { leader: string; etcd: string };
   /** The failover row's election TTL, in s. */
@@ -148,13 +149,18 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
     });
   }
   if (inputs.largeSessions !== undefined) {
-    const { label, lost } = inputs.largeSessions;
+    // One server holds one descriptor per session, so its largest level is what the hard open-file limit allows
+    // (plan.ts caps it, and says so in the notes); 50,000 held sessions is the multiplexing gateways' row above,
+    // which is how issue 16 asks for it to be shown on a machine whose limit is 20,000.
+    const { label, lost, asked } = inputs.largeSessions;
     const open = get("sessions", label, "leasehold", "sessionsOpen");
+    const level = Number(label.replace(/\D/g, ""));
+    const capped = level < asked;
     results.push({
-      target: `${label} held, no lease lost`,
-      goal: "50,000 sessions, 0 lost",
+      target: `one server, ${label} held, no lease lost`,
+      goal: capped ? `all ${num(level)} the open-file limit allows of ${num(asked)} asked (50,000: the gateways' row), 0 lost` : `${num(asked)} sessions, 0 lost`,
       measured: open === undefined || lost === undefined ? "–" : `${num(open)} sessions, ${num(lost)} lost`,
-      status: open === undefined || lost === undefined ? "not measured" : open >= 50_000 && lost === 0 ? "met" : "missed",
+      status: open === undefined || lost === undefined ? "not measured" : open >= level && lost === 0 ? "met" : "missed",
     });
   }
   return results;
