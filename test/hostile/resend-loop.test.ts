@@ -43,7 +43,8 @@ describe("refused requests are not re-sent by a resume", () => {
   });
 
   it("every request id the server reads counts as received, refused or not, so a resume re-sends none of them", async () => {
-    const server = await startServer({ limits: { maxRequestsPerSecond: 1, requestBurst: 2 } });
+    // A burst of 11: each of the two refused frames takes ten tokens (PROTOCOL.md 17.3), the second the last one.
+    const server = await startServer({ limits: { maxRequestsPerSecond: 1, requestBurst: 11 } });
     const raw = await Raw.open(server.url);
     const welcome = await raw.hello();
     const answers = await Promise.all([

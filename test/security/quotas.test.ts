@@ -1,3 +1,4 @@
+import { encode as independentEncode } from "@msgpack/msgpack";
 import { describe, expect, it, vi } from "vitest";
 import type { LeaseholdClient } from "@leasehold/client";
 import { CloseCode, ErrorCode } from "@leasehold/protocol";
@@ -73,6 +74,37 @@ describe("quotas and back-pressure", () => {
     expect(await raw.request({ op: "cancel", target: 99 })).toMatchObject({ type: "reply" });
     expect(await raw.request({ op: "bye" })).toMatchObject({ type: "reply" });
     expect((await raw.closed()).code).toBe(CloseCode.NORMAL);
+  });
+
+  it("a frame refused anyway (a stale id, an unknown op) takes ten frames of the budget; bye and cancel still get through, and 4008 still comes past the overdraft", async () => {
+    // Frames from an independent encoder, as an attacker would write them. With a budget of 100 (and a
+    // refill of 10 a second), one request leaves 99: nine stale frames leave 9, the tenth is still
+    // answered (it leaves the bucket in debt), the eleventh finds it empty; the socket is then not read
+    // for 200 ms, or until the debt is paid off, which may let one more through now and then. At one
+    // token each, all 20 would be answered BAD_REQUEST.
+    const server = await startServer({ limits: { maxRequestsPerSecond: 10, requestBurst: 100 } });
+    const raw = await Raw.open(server.url);
+    await raw.hello();
+    expect(await raw.request({ op: "counter.get", name: "c" })).toMatchObject({ type: "reply" });
+    for (let i = 0; i < 19; i++) raw.sendRaw(independentEncode({ op: "counter.get", id: 1, name: "c" }));
+    raw.sendRaw(independentEncode({ op: "no.such.op", id: 2 }));
+    await vi.waitFor(() => expect(raw.errorsBeforeClose().length).toBeGreaterThanOrEqual(20), { timeout: 10_000 });
+    const codes = raw.errorsBeforeClose().map((error) => error.code);
+    const refused = codes.filter((code) => code === ErrorCode.BAD_REQUEST || code === ErrorCode.UNKNOWN_OP).length;
+    // (The eleventh is RATE_LIMITED unless the server stalled 200 ms first; each further refusal needs a second's refill.)
+    expect(codes.slice(0, 10), JSON.stringify(codes)).toEqual(Array<string>(10).fill(ErrorCode.BAD_REQUEST));
+    expect(refused, JSON.stringify(codes)).toBeLessThanOrEqual(13);
+    expect(codes.filter((code) => code === ErrorCode.RATE_LIMITED).length, JSON.stringify(codes)).toBe(20 - refused);
+    // Giving up still works past the budget: a cancel within the overdraft (100, 10 or so spent), a bye always.
+    raw.lastId = 2;
+    expect(await raw.request({ op: "cancel", target: 99 })).toMatchObject({ type: "reply" });
+    expect(await raw.request({ op: "bye" })).toMatchObject({ type: "reply" });
+    expect((await raw.closed()).code).toBe(CloseCode.NORMAL);
+    // Past the overdraft as well, the flood is cut off with 4008, as any other.
+    const flooder = await Raw.open(server.url);
+    await flooder.hello();
+    for (let i = 0; i < 300; i++) flooder.sendRaw(independentEncode({ op: "counter.get", id: 0, name: "c" }));
+    expect((await flooder.closed()).code).toBe(CloseCode.RATE_LIMITED);
   });
 
   it("a client that stops reading is cut off with 4006 without the server's memory growing; its lease then expires as usual", async () => {

@@ -41,6 +41,22 @@ const started = performance.now();
 const deadline = started + config.durationMs;
 const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
 
+/**
+ * Decodes a reply, remembering the last few refusals by their bytes: a flood's refusals repeat byte
+ * for byte (the server encodes each once), and decoding each through the protocol's checks took the
+ * attacker's core, so that under load it stopped reading, and the server cut it off as a slow consumer
+ * (4006) within a second: the flood ended before the bystander was timed.
+ */
+const seenRefusals = new Map<string, ReturnType<typeof decodeServerMessage>>();
+function decodeTallied(data: Buffer): ReturnType<typeof decodeServerMessage> {
+  const key = data.length <= 256 ? data.toString("latin1") : undefined;
+  const seen = key === undefined ? undefined : seenRefusals.get(key);
+  if (seen !== undefined) return seen;
+  const decoded = decodeServerMessage(new Uint8Array(data));
+  if (key !== undefined && decoded.ok && decoded.message.type === "error" && seenRefusals.size < 64) seenRefusals.set(key, decoded);
+  return decoded;
+}
+
 /** Opens a socket and says hello; resolves once welcomed, rejects when refused or closed first. */
 function session(onMessage: (message: ReturnType<typeof decodeServerMessage>, socket: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -52,7 +68,7 @@ function session(onMessage: (message: ReturnType<typeof decodeServerMessage>, so
       reject(new Error(`closed with ${code}`));
     });
     socket.on("message", (data: Buffer) => {
-      const decoded = decodeServerMessage(new Uint8Array(data));
+      const decoded = decodeTallied(data);
       if (decoded.ok && decoded.message.type === "welcome") resolve(socket);
       else if (decoded.ok && decoded.message.type === "error") bump(tally.refused, decoded.message.code);
       onMessage(decoded, socket);
@@ -66,8 +82,16 @@ async function refusedFrames(): Promise<void> {
   const stale = encode({ op: "counter.get", id: 1, name: "attack" });
   await new Promise<void>((resolve) => {
     const flood = () => {
-      if (performance.now() >= deadline || socket.readyState !== WebSocket.OPEN) return resolve();
-      while (socket.bufferedAmount < 1024 * 1024) {
+      if (performance.now() >= deadline) return resolve();
+      if (socket.readyState !== WebSocket.OPEN) {
+        // Closed by the server (its close event comes only once the socket ends, after the tally).
+        bump(tally.closes, `closed after ${Math.round(performance.now() - started)} ms`);
+        return resolve();
+      }
+      // At most 10,000 frames a turn: a socket that drains as fast as it is written (the server reading
+      // on the other core) never reaches 1 MiB unsent, and the loop never yielded to read the replies,
+      // so that the server cut the attacker off as a slow consumer (4006) and the flood ended.
+      for (let batch = 0; batch < 100 && socket.bufferedAmount < 1024 * 1024; batch++) {
         for (let i = 0; i < 100; i++) socket.send(stale);
         tally.sent += 100;
       }

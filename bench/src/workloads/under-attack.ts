@@ -34,16 +34,7 @@ const RIGHTS = ["lock", "election", "read", "write", "counter", "watch"];
  */
 export async function underAttack(repoRoot: string, fileLimit: number, params: UnderAttackParams): Promise<Map<AttackVariant, Metrics>> {
   const dir = tempDir("leasehold-attack");
-  const authFile = resolve(dir.path, "tokens.json");
-  writeFileSync(
-    authFile,
-    JSON.stringify({
-      tokens: [
-        { name: "bystander", token: TOKENS.bystander, permissions: [{ prefix: "", allow: RIGHTS }] },
-        { name: "attacker", token: TOKENS.attacker, permissions: [{ prefix: "attacker/", allow: RIGHTS }] },
-      ],
-    }),
-  );
+  const authFile = writeTenants(dir.path);
   const server = await startLeasehold(repoRoot, { kind: "memory" }, fileLimit, ["--auth-file", authFile]);
   let bystander: LeaseholdClient | undefined;
   try {
@@ -80,6 +71,21 @@ export async function underAttack(repoRoot: string, fileLimit: number, params: U
   }
 }
 
+/** Writes the token file of the two tenants (`--auth-file`) into `dir`; returns its path. */
+export function writeTenants(dir: string): string {
+  const authFile = resolve(dir, "tokens.json");
+  writeFileSync(
+    authFile,
+    JSON.stringify({
+      tokens: [
+        { name: "bystander", token: TOKENS.bystander, permissions: [{ prefix: "", allow: RIGHTS }] },
+        { name: "attacker", token: TOKENS.attacker, permissions: [{ prefix: "attacker/", allow: RIGHTS }] },
+      ],
+    }),
+  );
+  return authFile;
+}
+
 /** Round trips of one counter read at a time for `durationMs`, sorted. */
 async function timeBystander(client: LeaseholdClient, durationMs: number): Promise<Float64Array> {
   const samples: number[] = [];
@@ -92,7 +98,7 @@ async function timeBystander(client: LeaseholdClient, durationMs: number): Promi
   return Float64Array.from(samples).sort();
 }
 
-async function startAttacker(
+export async function startAttacker(
   repoRoot: string,
   url: string,
   variant: Exclude<AttackVariant, "quiet">,

@@ -5,7 +5,7 @@ import { Account } from "../core/accounts.js";
 import { Session } from "../core/model.js";
 import { AddressQuota, AddressRate, TokenBucket } from "./quota.js";
 import { Authenticator } from "./authenticator.js";
-import { Guard } from "./guard.js";
+import { Guard, REFUSED_FLOOD_PAUSE_MS } from "./guard.js";
 import { OriginPolicy } from "./origin.js";
 import { ANONYMOUS, allows, parseGrants, type Principal } from "./permissions.js";
 import { StaticTokens } from "./static-tokens.js";
@@ -128,6 +128,33 @@ describe("quotas", () => {
     guard.attach(session, ANONYMOUS, socket);
     clock.advance(1_000);
     expect(guard.frame(session, "counter.get")).toBe("allowed");
+  });
+
+  it("a frame refused anyway takes ten tokens, and a budget spent on such frames leaves the socket unread for 200 ms rather than 5", () => {
+    const clock = new FakeClock();
+    const guard = new Guard(new Authenticator(undefined), { ...DEFAULT_LIMITS, maxRequestsPerSecond: 1_000, requestBurst: 20 }, clock);
+    const session = new Session("s", "secret", clock.now(), "127.0.0.1:1", undefined, new Account("test", DEFAULT_LIMITS), undefined, clock.wallNow());
+    const socket = { readyState: 1, paused: 0, resumed: 0, pause() { this.paused++; }, resume() { this.resumed++; } };
+    guard.attach(session, ANONYMOUS, socket);
+    const refusedFrame = () => {
+      const verdict = guard.frame(session, "counter.get");
+      if (verdict === "allowed") guard.refusedAnyway(session); // a stale id, say
+      return verdict;
+    };
+    expect([1, 2, 3].map(refusedFrame)).toEqual(["allowed", "allowed", "refused"]);
+    expect(socket.paused).toBe(1);
+    clock.advance(REFUSED_FLOOD_PAUSE_MS - 1);
+    expect(socket.resumed).toBe(0);
+    clock.advance(1);
+    expect(socket.resumed).toBe(1);
+    // Ordinary frames past the budget (refilled by now): paused until a token is back (1 ms here), 5 ms at least.
+    const verdicts = Array.from({ length: 21 }, () => guard.frame(session, "counter.get"));
+    expect(verdicts.filter((verdict) => verdict === "allowed").length).toBe(20);
+    expect(socket.paused).toBe(2);
+    clock.advance(4);
+    expect(socket.resumed).toBe(1);
+    clock.advance(1);
+    expect(socket.resumed).toBe(2);
   });
 
   it("counts connections per address and gives places back", () => {

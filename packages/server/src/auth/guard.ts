@@ -37,6 +37,21 @@ const OPEN = 1;
 const CLOSED = 3;
 /** Shortest pause of a flooding socket, so that a flood costs a timer every few ms at most. */
 const MIN_THROTTLE_MS = 5;
+/**
+ * Tokens a frame takes that the server refuses before any request runs (a stale request id, an
+ * unknown op, an invalid message, a second hello): a well-behaved client never sends one, and a
+ * session that sends nothing else is held to a tenth of its rate (5,000 a second by default) instead
+ * of the whole of it. A stale-id flood at the default rate was answered 65,000 times a second, 73 %
+ * of a core for the server beside the attacker's own (BENCHMARKS.md, row 7 and "Under attack (round 9)").
+ */
+export const REFUSED_FRAME_COST = 10;
+/**
+ * How long the socket of a session whose budget a frame refused anyway spent stays unread. Frames
+ * already read from the socket are answered all the same (RATE_LIMITED, from the overdraft): with the
+ * 5 ms pause of any other session past its rate, a stale-id flood got 13,000-31,000 of those answers a
+ * second besides its refusals, and drained the overdraft; with 200 ms, 2,000-3,000.
+ */
+export const REFUSED_FLOOD_PAUSE_MS = 200;
 
 /**
  * The one place where a session's frames and requests are checked. Every frame counts against the
@@ -137,13 +152,27 @@ export class Guard {
     const now = this.clock.now();
     if (gate.bucket.take(now)) return "allowed";
     if (op === "bye") return "allowed"; // it ends the session: nothing left to hold back
-    this.#throttle(gate);
+    this.#throttle(gate, MIN_THROTTLE_MS);
     if (gate.overdraft.take(now)) return op === "cancel" ? "allowed" : "refused";
     // Cut off: its socket is not read again (the throttle would resume it).
     gate.throttle?.cancel();
     gate.throttle = null;
     gate.socket = undefined;
     return "cut";
+  }
+
+  /**
+   * A frame `frame` allowed is refused all the same (a stale id, an invalid message, a second hello):
+   * it takes REFUSED_FRAME_COST tokens in all, and if that spends the budget the socket is not read
+   * for REFUSED_FLOOD_PAUSE_MS. Charged here, on the refusal's path, so that an accepted frame pays
+   * nothing for it.
+   */
+  refusedAnyway(session: Session): void {
+    const gate = this.#gates.get(session);
+    if (!gate) return;
+    const now = this.clock.now();
+    gate.bucket.charge(now, REFUSED_FRAME_COST - 1);
+    if (gate.bucket.tokens < 1) this.#throttle(gate, REFUSED_FLOOD_PAUSE_MS);
   }
 
   /** True if the session's principal has `right` over `name`: for answers that list only what it may see. */
@@ -169,15 +198,15 @@ export class Guard {
   }
 
   /**
-   * Stops reading the flooding socket until the bucket has a token again. Frames it had already
+   * Stops reading the flooding socket until the bucket has a token again, and for `minMs` at least. Frames it had already
    * read (a single read holds thousands of small ones) are still answered, a few per turn of the
    * event loop (see TurnBudget), so that other sessions' requests are read in between.
    */
-  #throttle(gate: Gate): void {
+  #throttle(gate: Gate, minMs: number): void {
     const socket = gate.socket;
     if (gate.throttle || !socket || socket.readyState !== OPEN) return;
     socket.pause();
-    gate.throttle = this.clock.setTimer(Math.max(MIN_THROTTLE_MS, gate.bucket.msUntilToken(this.clock.now())), () => {
+    gate.throttle = this.clock.setTimer(Math.max(minMs, gate.bucket.msUntilToken(this.clock.now())), () => {
       gate.throttle = null;
       // Also while closing: the peer's answer to the close must be read for the socket to end.
       if (gate.socket === socket && socket.readyState !== CLOSED) socket.resume();

@@ -32,6 +32,15 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes `tokens` more after a `take` (a frame that turned out to cost more): the bucket may go into
+   * debt, which the refill pays off before the next `take` succeeds.
+   */
+  charge(now: number, tokens: number): void {
+    this.#refill(now);
+    this.#tokens -= tokens;
+  }
+
   /** Tokens left as of the last `take` or `msUntilToken`. */
   get tokens(): number {
     return this.#tokens;

@@ -235,10 +235,15 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       this.#refuseRepeated(id, ErrorCode.RATE_LIMITED, this.host.guard.rateLimitedMessage);
       return;
     }
-    if (!decoded.ok) return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
+    // A frame refused whatever the rate takes ten of it in all (guard.ts): a well-behaved client never sends one.
+    if (!decoded.ok) {
+      this.host.guard.refusedAnyway(session);
+      return this.send({ type: "error", id, code: decoded.code, message: decoded.error });
+    }
     const message = decoded.message;
     switch (message.op) {
       case "hello":
+        this.host.guard.refusedAnyway(session);
         this.send({ type: "error", code: ErrorCode.HANDSHAKE_REQUIRED, message: "hello was already received on this connection" });
         return;
       case "pong":
@@ -261,6 +266,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     // Ids name waits and subscriptions and tell a resume what arrived: one used again would shadow
     // the first (which could then never be cancelled or closed) and slip past the per-session quotas.
     if (!fresh) {
+      this.host.guard.refusedAnyway(session);
       this.#refuseRepeated(request.id, ErrorCode.BAD_REQUEST, refusals.staleText(request.id, session.lastRequest));
       return;
     }
