@@ -1,4 +1,4 @@
-import { ErrorCode, encodedLength, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, encodedLength, type ParamsOf, type ResultOf, type Value } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
 import type { Changes } from "../changes.js";
 import type { ServerEvents } from "../events.js";
@@ -34,8 +34,6 @@ export interface SharedStateHost {
   /** Each principal's keys, counters and bytes, against its quotas. */
   readonly accounts: Accounts;
 }
-
-type Change = { event: WatchEvent; bytes: number };
 
 /**
  * Keys, counters, watches and election observers. Every write checks everything it depends on
@@ -81,7 +79,7 @@ export class SharedState {
     this.#count(entry);
     this.kv.set(request.key, entry);
     this.host.changes.key(request.key, entry);
-    this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
+    this.watches.publish(request.key, request.value, revision, bytes);
     return { revision };
   }
 
@@ -96,9 +94,9 @@ export class SharedState {
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
     if (!current) return { deleted: false, revision: this.host.revision };
-    const change = this.#remove(request.key, current);
-    this.watches.publish([change]);
-    return { deleted: true, revision: change.event.revision };
+    const revision = this.#remove(request.key, current);
+    this.watches.notify();
+    return { deleted: true, revision };
   }
 
   list(request: ParamsOf<"kv.list">): ResultOf<"kv.list"> {
@@ -112,13 +110,16 @@ export class SharedState {
 
   /** Deletes every key bound to an ending lease, as one batch of watch events. */
   dropLease(lease: Lease): void {
-    const changes: Change[] = [];
+    let removed = 0;
     for (const key of lease.keys) {
       const entry = this.kv.get(key);
-      if (entry?.lease === lease) changes.push(this.#remove(key, entry));
+      if (entry?.lease === lease) {
+        this.#remove(key, entry);
+        removed++;
+      }
     }
     lease.clearKeys();
-    this.watches.publish(changes);
+    if (removed > 0) this.watches.notify();
   }
 
   /** Puts back a key read from storage (no revision spent, no watch event), counted against its owner. */
@@ -210,12 +211,14 @@ export class SharedState {
     this.host.accounts.give(entry.owner, "bytes", keyBytes(entry.bytes));
   }
 
-  #remove(key: string, entry: KvEntry): Change {
+  /** Deletes the key and records the change in the watches' history (the caller notifies them); its revision. */
+  #remove(key: string, entry: KvEntry): number {
     this.kv.delete(key);
     this.#uncount(entry);
     this.host.changes.key(key, undefined);
     entry.lease?.deleteKey(key);
     const revision = this.host.nextRevision();
-    return { event: { type: "delete", key, revision }, bytes: key.length + 16 };
+    this.watches.record(key, undefined, revision, key.length + 16);
+    return revision;
   }
 }
