@@ -28,6 +28,9 @@ export const Value: z.ZodMiniType<Value> = z.custom<Value>().check(
  * to check, against 180 µs through the recursive zod union it replaced (loaded 2-core machine).
  */
 export function storedValueProblem(value: unknown): string | undefined {
+  // A string (the common value), a boolean or null needs no walk: its stack and first visit were two
+  // objects of garbage per put, on the client and again on the server.
+  if (typeof value === "string" || typeof value === "boolean" || value === null) return undefined;
   const stack: Visit[] = [{ item: value, depth: 0, parent: undefined, key: "value" }];
   for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
     const { item, depth } = visit;

@@ -4,7 +4,8 @@ import { Account } from "../accounts.js";
 import { KvStore, type KvEntry } from "./kv-store.js";
 
 const owner = new Account("test", DEFAULT_LIMITS);
-const entry = (revision: number, bytes = 1): KvEntry => ({ value: revision, revision, lease: undefined, bytes, owner });
+// The store files entries under the key it is given; an entry's own `key` is for shared state and its history.
+const entry = (revision: number, bytes = 1): KvEntry => ({ key: "", value: revision, revision, lease: undefined, bytes, owner });
 
 describe("KvStore", () => {
   it("pages a prefix in key order and resumes after the last key of a page", () => {

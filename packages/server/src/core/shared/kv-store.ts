@@ -3,6 +3,8 @@ import type { Account } from "../accounts.js";
 import type { Lease } from "../model.js";
 
 export interface KvEntry {
+  /** The key as first stored: a later put of the same key keeps this string (see SharedState.put). */
+  readonly key: string;
   readonly value: Value;
   readonly revision: number;
   /** The lease the key is bound to: it is deleted when the lease ends. */
@@ -36,8 +38,9 @@ export class KvStore {
     return this.#entries.get(key);
   }
 
-  set(key: string, entry: KvEntry): void {
-    if (!this.#entries.has(key)) this.#sorted.splice(this.#lowerBound(key), 0, key);
+  /** `exists`: the caller just read the key's entry, so the map need not be asked again. */
+  set(key: string, entry: KvEntry, exists = this.#entries.has(key)): void {
+    if (!exists) this.#sorted.splice(this.#lowerBound(key), 0, key);
     this.#entries.set(key, entry);
   }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, encodedLength, type ParamsOf, type ResultOf, type Value, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, encodedLength, type ParamsOf, type ResultOf, type Value } from "@leasehold/protocol";
 import { Counters } from "./counters.js";
 import type { Changes } from "../changes.js";
 import type { ServerEvents } from "../events.js";
@@ -34,8 +34,6 @@ export interface SharedStateHost {
   /** Each principal's keys, counters and bytes, against its quotas. */
   readonly accounts: Accounts;
 }
-
-type Change = { event: WatchEvent; bytes: number };
 
 /**
  * Keys, counters, watches and election observers. Every write checks everything it depends on
@@ -74,14 +72,21 @@ export class SharedState {
       accounts.check(owner, "bytes", keyBytes(bytes), current ? bytes - current.bytes : keyBytes(bytes));
     }
     const revision = this.host.nextRevision();
-    if (current?.lease && current.lease !== lease) current.lease.deleteKey(request.key);
-    lease?.addKey(request.key);
-    const entry: KvEntry = { value: request.value, revision, lease, bytes, owner };
-    if (current) this.#uncount(current);
-    this.#count(entry);
-    this.kv.set(request.key, entry);
-    this.host.changes.key(request.key, entry);
-    this.watches.publish([{ event: { type: "put", key: request.key, value: request.value, revision }, bytes }]);
+    // The key's string as first stored rather than this request's copy: the history holds it through
+    // thousands of later changes, and the copy can then die young (BENCHMARKS.md, "Key-value put (round 9)").
+    const key = current?.key ?? request.key;
+    if (current?.lease && current.lease !== lease) current.lease.deleteKey(key);
+    lease?.addKey(key);
+    const entry: KvEntry = { key, value: request.value, revision, lease, bytes, owner };
+    // An overwrite by the key's owner changes only its bytes: one count, not four.
+    if (current?.owner === owner) accounts.add(owner, "bytes", bytes - current.bytes);
+    else {
+      if (current) this.#uncount(current);
+      this.#count(entry);
+    }
+    this.kv.set(key, entry, current !== undefined);
+    this.host.changes.key(key, entry);
+    this.watches.publish(key, request.value, revision, bytes);
     return { revision };
   }
 
@@ -96,9 +101,9 @@ export class SharedState {
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
     if (!current) return { deleted: false, revision: this.host.revision };
-    const change = this.#remove(request.key, current);
-    this.watches.publish([change]);
-    return { deleted: true, revision: change.event.revision };
+    const revision = this.#remove(request.key, current);
+    this.watches.notify();
+    return { deleted: true, revision };
   }
 
   list(request: ParamsOf<"kv.list">): ResultOf<"kv.list"> {
@@ -112,19 +117,22 @@ export class SharedState {
 
   /** Deletes every key bound to an ending lease, as one batch of watch events. */
   dropLease(lease: Lease): void {
-    const changes: Change[] = [];
+    let removed = 0;
     for (const key of lease.keys) {
       const entry = this.kv.get(key);
-      if (entry?.lease === lease) changes.push(this.#remove(key, entry));
+      if (entry?.lease === lease) {
+        this.#remove(key, entry);
+        removed++;
+      }
     }
     lease.clearKeys();
-    this.watches.publish(changes);
+    if (removed > 0) this.watches.notify();
   }
 
   /** Puts back a key read from storage (no revision spent, no watch event), counted against its owner. */
   restoreKey(key: string, value: Value, revision: number, lease: Lease | undefined, owner: Account): void {
     lease?.addKey(key);
-    const entry: KvEntry = { value, revision, lease, bytes: key.length + encodedLength(value), owner };
+    const entry: KvEntry = { key, value, revision, lease, bytes: key.length + encodedLength(value), owner };
     this.#count(entry);
     this.kv.set(key, entry);
   }
@@ -210,12 +218,14 @@ export class SharedState {
     this.host.accounts.give(entry.owner, "bytes", keyBytes(entry.bytes));
   }
 
-  #remove(key: string, entry: KvEntry): Change {
+  /** Deletes the key and records the change in the watches' history (the caller notifies them); its revision. */
+  #remove(key: string, entry: KvEntry): number {
     this.kv.delete(key);
     this.#uncount(entry);
     this.host.changes.key(key, undefined);
     entry.lease?.deleteKey(key);
     const revision = this.host.nextRevision();
-    return { event: { type: "delete", key, revision }, bytes: key.length + 16 };
+    this.watches.record(key, undefined, revision, key.length + 16);
+    return revision;
   }
 }

@@ -14,7 +14,7 @@ function setup(historyEvents = 100) {
   let revision = 0;
   const publish = (key: string) => {
     revision++;
-    watches.publish([{ event: { type: "put", key, value: revision, revision }, bytes: 10 }]);
+    watches.publish(key, revision, revision, 10);
     return revision;
   };
   const revisions = () => sent.flatMap((message) => (message.type === "watch.events" ? message.events.map((event) => event.revision) : []));

@@ -1,4 +1,4 @@
-import { ErrorCode, type Clock, type WatchEvent } from "@leasehold/protocol";
+import { ErrorCode, type Clock, type Value } from "@leasehold/protocol";
 import { ServerError } from "../../errors.js";
 import { DEFAULT_HISTORY, History, type HistoryLimits } from "./history.js";
 import type { Session } from "../model.js";
@@ -95,10 +95,19 @@ export class Watches {
     return true;
   }
 
-  /** Records the changes of one operation and sends them to every watcher that is keeping up. */
-  publish(changes: readonly { event: WatchEvent; bytes: number }[]): void {
-    if (changes.length === 0) return;
-    for (const change of changes) this.history.append(change.event, change.bytes);
+  /** Records one change (a put of `value`, or a delete when it is undefined) and sends it to every watcher that is keeping up. */
+  publish(key: string, value: Value | undefined, revision: number, bytes: number): void {
+    this.record(key, value, revision, bytes);
+    this.notify();
+  }
+
+  /** Records one change of an operation that makes several; `notify` then sends them, in one batch per watcher. */
+  record(key: string, value: Value | undefined, revision: number, bytes: number): void {
+    this.history.append(key, value, revision, bytes);
+  }
+
+  /** Sends every watcher that is keeping up what it has not seen yet. */
+  notify(): void {
     for (const watch of this.#watches) if (!watch.pace.paused) this.#pump(watch);
   }
 
