@@ -17,11 +17,21 @@ export const FRAMES_PER_TURN = 16;
 export type PacedSocket = object;
 
 /**
- * Per-turn frame budgets of all of a server's connections: one map, cleared by one immediate per
- * turn in which frames arrived, rather than state and timers on every (mostly idle) connection.
+ * Per-turn frame budgets of all of a server's connections: one map, cleared by an immediate, rather
+ * than state and timers on every (mostly idle) connection.
+ *
+ * The immediate is scheduled only once some socket's count reaches half its budget, not in every turn
+ * in which a frame arrived: a client with one request in flight sends one frame a turn, and an
+ * immediate per request (the check phase's entry into JS, its callback scope and tick queue) was
+ * 4.4 % of the server's CPU per uncontended lock pair with one client (perf: 2.1 % with this rule;
+ * server CPU per pair 4 % lower, interleaved A/B; BENCHMARKS.md "Lock pairs and the one-client row
+ * (round 9)"). Counts not cleared carry over into later turns, so a count is never below the frames
+ * a socket sent this turn: no socket ever has more than its budget handled in one turn. Since only a
+ * count below half can carry over, a socket is deferred only in a turn in which it sent more than half
+ * its budget (at least 9 frames of 16).
  */
 export class TurnBudget {
-  /** Frames handled this turn, per socket that sent any. */
+  /** Frames counted since the last reset, per socket: this turn's, and fewer than half a budget from the turns before. */
   #frames = new Map<PacedSocket, number>();
   /** Sockets past their budget this turn: their frames are deferred until the reset. */
   #spent: PacedSocket[] = [];
@@ -36,7 +46,7 @@ export class TurnBudget {
   frame(socket: PacedSocket, budget: number = this.framesPerTurn): void {
     const frames = (this.#frames.get(socket) ?? 0) + 1;
     this.#frames.set(socket, frames);
-    if (!this.#resetScheduled) {
+    if (!this.#resetScheduled && frames >= resetFrom(budget)) {
       this.#resetScheduled = true;
       // After the poll phase, in which the frames were read. A reset queued while ws's own deferred
       // message is being emitted (check phase) runs a turn later, so each turn has its own budget.
@@ -55,6 +65,11 @@ export class TurnBudget {
     this.#spent = [];
     for (const socket of spent) setSynchronous(socket, true);
   };
+}
+
+/** The count at which a socket's frames call for the reset: half its budget (at least 1), see TurnBudget. */
+function resetFrom(budget: number): number {
+  return Math.max(1, budget >> 1);
 }
 
 /**
