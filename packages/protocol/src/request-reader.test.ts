@@ -6,7 +6,8 @@ import { decodeClientMessage, decodeClientMessageFully, encode } from "./codec.j
 import { ErrorCode } from "./codes.js";
 import { BOUNDS } from "./limits.js";
 import { FAST_OPS, type FieldKind } from "./request-fast-path.js";
-import { readCommonRequest } from "./request-reader.js";
+import { startReading, stopReading } from "./plain-reader.js";
+import { readCommonRequest, readLockPairRequest } from "./request-reader.js";
 import { concat, mutation, rarely } from "./frame-mutations.test-support.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
 
@@ -65,6 +66,51 @@ describe("the reader of plain common requests", () => {
     for (const [label, frame, code] of refused) {
       expect(readCommonRequest(frame), label).toBeUndefined();
       if (code !== undefined) expect(decodeClientMessage(frame), label).toMatchObject({ ok: false, code });
+      expectSameAsFullPath(frame, label);
+    }
+  });
+
+  it("reads a lock pair's two requests, as the client library sends them, through a reader of their own, keys in the wire order", () => {
+    const pair = [
+      { op: "lock.acquire", id: 7, name: "orders/42", lease: 2, wait: 0 },
+      { op: "lock.acquire", id: 2 ** 40, name: "n", lease: 2 ** 33, wait: true },
+      { op: "lock.acquire", id: 7, name: "n", lease: 2, wait: BOUNDS.maxDelayMs },
+      { op: "lock.release", id: 8, name: "orders/42", token: 4 },
+    ];
+    for (const message of pair) {
+      for (const frame of [encode(message), independentEncode(message)]) {
+        startReading(frame);
+        const read = readLockPairRequest();
+        stopReading();
+        expect(read, JSON.stringify(message)).toStrictEqual(message);
+        expect(Object.keys(read ?? {})).toEqual(Object.keys(message));
+        expectSameAsFullPath(frame, JSON.stringify(message));
+      }
+    }
+  });
+
+  it("leaves every other lock request to the general reader, which reads it as before", () => {
+    const others: [string, Uint8Array][] = [
+      ["another key order", encode({ op: "lock.release", id: 8, token: 4, name: "n" })],
+      ["op not first", encode({ id: 8, op: "lock.release", name: "n", token: 4 })],
+      ["a further field", encode({ op: "lock.acquire", id: 7, name: "n", lease: 2, wait: 0, mode: "shared" })],
+      ["no wait", encode({ op: "lock.acquire", id: 7, name: "n", lease: 2 })],
+      ["a release's fields under acquire", encode({ op: "lock.acquire", id: 7, name: "n", token: 4 })],
+      ["an acquire's fields under release", encode({ op: "lock.release", id: 7, name: "n", lease: 2, wait: 0 })],
+      ["a float id", encode({ op: "lock.release", id: 7.5, name: "n", token: 4 })],
+      ["id 0", encode({ op: "lock.release", id: 0, name: "n", token: 4 })],
+      ["an empty name", encode({ op: "lock.release", id: 8, name: "", token: 4 })],
+      ["a name too long", encode({ op: "lock.release", id: 8, name: "k".repeat(BOUNDS.maxNameLength + 1), token: 4 })],
+      ["a negative token", encode({ op: "lock.release", id: 8, name: "n", token: -4 })],
+      ["wait false", encode({ op: "lock.acquire", id: 7, name: "n", lease: 2, wait: false })],
+      ["wait past its bound", encode({ op: "lock.acquire", id: 7, name: "n", lease: 2, wait: BOUNDS.maxDelayMs + 1 })],
+      ["a byte after the map", concat(encode({ op: "lock.release", id: 8, name: "n", token: 4 }), Uint8Array.of(0xc0))],
+      ["a truncated frame", encode({ op: "lock.release", id: 8, name: "n", token: 4 }).subarray(0, 20)],
+    ];
+    for (const [label, frame] of others) {
+      startReading(frame);
+      expect(readLockPairRequest(), label).toBeUndefined();
+      stopReading();
       expectSameAsFullPath(frame, label);
     }
   });

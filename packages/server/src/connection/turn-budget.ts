@@ -17,17 +17,35 @@ export const FRAMES_PER_TURN = 16;
 export type PacedSocket = object;
 
 /**
- * Per-turn frame budgets of all of a server's connections: one map, cleared by one immediate per
- * turn in which frames arrived, rather than state and timers on every (mostly idle) connection.
+ * Per-turn frame budgets of all of a server's connections: one map, cleared by an immediate, rather
+ * than state and timers on every (mostly idle) connection.
+ *
+ * The immediate is scheduled once half a budget of frames (8) has been counted since the last reset,
+ * from any sockets, not in every turn in which a frame arrived: a client with one request in flight
+ * sends one frame a turn, and an immediate per request (the check phase's entry into JS, its callback
+ * scope and tick queue) was 4.4 % of the server's CPU per uncontended lock pair with one client (perf:
+ * 2.1 % with this rule; server CPU per pair 4 % lower, interleaved A/B; BENCHMARKS.md "Lock pairs and
+ * the one-client row (round 9)"). Counts not cleared carry over into later turns, so a count is never
+ * below the frames a socket sent this turn: no socket ever has more than its budget handled in one
+ * turn. Fewer than 8 frames in all can carry over, so a socket is deferred only in a turn in which it
+ * sent at least 9 of its 16, and past a turn the map holds at most 7 sockets (a closed one is let go
+ * once a few more frames arrive). With many clients 8 frames come in most turns, and the reset runs
+ * every turn as before.
  */
 export class TurnBudget {
-  /** Frames handled this turn, per socket that sent any. */
+  /** Frames counted since the last reset, per socket: this turn's, and fewer than 8 in all from the turns before. */
   #frames = new Map<PacedSocket, number>();
   /** Sockets past their budget this turn: their frames are deferred until the reset. */
   #spent: PacedSocket[] = [];
+  /** Frames counted since the last reset, from all sockets. */
+  #counted = 0;
+  /** Half a budget: frames counted, from all sockets, after which the counts are reset at the end of the turn. */
+  readonly #resetAfter: number;
   #resetScheduled = false;
 
-  constructor(readonly framesPerTurn: number = FRAMES_PER_TURN) {}
+  constructor(readonly framesPerTurn: number = FRAMES_PER_TURN) {
+    this.#resetAfter = Math.max(1, framesPerTurn >> 1);
+  }
 
   /**
    * Counts one frame read from `socket`; at the budget, its next frames wait for later turns. A socket
@@ -36,7 +54,8 @@ export class TurnBudget {
   frame(socket: PacedSocket, budget: number = this.framesPerTurn): void {
     const frames = (this.#frames.get(socket) ?? 0) + 1;
     this.#frames.set(socket, frames);
-    if (!this.#resetScheduled) {
+    this.#counted++;
+    if (!this.#resetScheduled && this.#counted >= this.#resetAfter) {
       this.#resetScheduled = true;
       // After the poll phase, in which the frames were read. A reset queued while ws's own deferred
       // message is being emitted (check phase) runs a turn later, so each turn has its own budget.
@@ -50,12 +69,14 @@ export class TurnBudget {
 
   readonly #reset = (): void => {
     this.#resetScheduled = false;
+    this.#counted = 0;
     this.#frames.clear();
     const spent = this.#spent;
     this.#spent = [];
     for (const socket of spent) setSynchronous(socket, true);
   };
 }
+
 
 /**
  * ws emits every message of a read synchronously unless its receiver's `allowSynchronousEvents` is
