@@ -5,6 +5,7 @@ import type { TlsOptions } from "./reload.js";
 import type { SyncMode } from "./persistence/sqlite-storage.js";
 import type { Storage } from "./persistence/storage.js";
 import type { ServingAuthority } from "./persistence/commit.js";
+import { REFUSAL_HOLD_MS } from "./connection/refusal-hold.js";
 import { DEFAULT_WATCH_OPTIONS, type WatchOptions } from "./core/shared/watches.js";
 
 /** Defaults of the bounds on what reaches a server before anyone is known (see ServerOptions). */
@@ -39,6 +40,13 @@ export interface ServerOptions {
    * second's worth); the excess is refused at once with HTTP 429 (plain TCP close under TLS). Default 200.
    */
   maxNewConnectionsPerSecond?: number;
+  /**
+   * How long a refusal the client can do nothing about for now (HTTP 429 past the new-connection rate,
+   * 4005 at a session cap) is held before it is answered, in ms; the socket is not read meanwhile and
+   * counts against its address's open connections (connection/refusal-hold.ts). Default 1000
+   * (`Retry-After: 1`); 0 answers at once.
+   */
+  refusalHoldMs?: number;
   /** Time source; tests pass a FakeClock. */
   clock?: Clock;
   /** A pino logger; default: no logging. */
@@ -112,6 +120,7 @@ export interface ResolvedOptions {
   maxHandshakeBytes: number;
   maxHandshakeFrames: number;
   maxNewConnectionsPerSecond: number;
+  refusalHoldMs: number;
   clock: Clock;
   logger: Logger | undefined;
   watch: WatchOptions;
@@ -135,6 +144,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     maxHandshakeBytes: positive("maxHandshakeBytes", options.maxHandshakeBytes ?? ADMISSION_DEFAULTS.maxHandshakeBytes),
     maxHandshakeFrames: positive("maxHandshakeFrames", options.maxHandshakeFrames ?? ADMISSION_DEFAULTS.maxHandshakeFrames),
     maxNewConnectionsPerSecond: positive("maxNewConnectionsPerSecond", options.maxNewConnectionsPerSecond ?? ADMISSION_DEFAULTS.maxNewConnectionsPerSecond),
+    refusalHoldMs: nonNegative("refusalHoldMs", options.refusalHoldMs ?? REFUSAL_HOLD_MS),
     clock: options.clock ?? systemClock,
     logger: options.logger,
     maxDataBytes: options.maxDataBytes,

@@ -21,6 +21,7 @@ import { resolveOptions, type ServerOptions } from "./options.js";
 import { BackgroundSyncSqliteStorage } from "./persistence/background-sync-sqlite-storage.js";
 import { fsyncInFromEnvironment } from "./persistence/fsync-placement.js";
 import { physicalDataLimit } from "./persistence/sqlite-storage.js";
+import { RefusalHolds } from "./connection/refusal-hold.js";
 import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseAfterUpgrade, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "./connection/upgrade.js";
 import { Authenticator } from "./auth/authenticator.js";
 import { Guard } from "./auth/guard.js";
@@ -132,10 +133,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   const routes = createHttpHandler(options.browserBundlePath ?? defaultBundlePath(), options.pageScriptsPath ?? defaultPageScriptsPath(), createOperationsHandler(operations, guard.authenticator));
   const addresses = new AddressQuota(resolved.limits);
   const rates = new AddressRate(resolved.maxNewConnectionsPerSecond);
+  const holds = new RefusalHolds(resolved.clock, resolved.refusalHoldMs);
   /** Connections past their address's quota: not counted, and answered 503 or 4005 at their first request. */
   const overQuota = new WeakSet<Socket>();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
-    if (request.socket.writableEnded) return; // refused past the connection rate: answered already
+    if (request.socket.writableEnded || holds.holds(request.socket)) return; // refused past the connection rate: answered already, or held
     if (overQuota.has(request.socket)) refuseRequest(response, tooManyConnections(request.socket.remoteAddress));
     else routes(request, response);
   };
@@ -157,6 +159,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     commits,
     heartbeats,
     turns: new TurnBudget(),
+    holds,
     closed(connection) {
       connections.delete(connection);
     },
@@ -190,7 +193,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
   http.on("connection", (socket: Socket) => {
     if (rates.take(socket.remoteAddress ?? "unknown", resolved.clock.now())) return;
     metrics.connectionRefused("rate");
-    refuseConnection(socket, options.tls !== undefined, resolved.maxNewConnectionsPerSecond);
+    refuseConnection(socket, options.tls !== undefined, resolved.maxNewConnectionsPerSecond, holds);
   });
   // Open connections per address, counted from the TCP connection (after TLS under TLS) whether or not
   // it ever upgrades. A connection that never completes an HTTP request or upgrade (half-open, or just
@@ -213,7 +216,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
     openSockets -= 1;
   }
   http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    if (socket.writableEnded) return; // refused past the connection rate: answered already
+    if (socket.writableEnded || holds.holds(socket)) return; // refused past the connection rate: answered already, or held
     if (!commits.serving()) {
       socket.destroy();
       return;
@@ -317,6 +320,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Leaseho
         });
         // Whatever is pending goes to disk (and its replies out) before the goodbye.
         commits.flush();
+        holds.releaseAll();
         for (const connection of connections) connection.close(CloseCode.SERVICE_RESTART, "server restarting: reconnect and resume");
         coordinator.stopDeadlines();
         heartbeats.clear();

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { CloseCode } from "@leasehold/protocol";
+import { CloseCode, systemClock } from "@leasehold/protocol";
 import type { Logger } from "pino";
 import WebSocket, { WebSocketServer, type RawData } from "ws";
 import { FORWARDED_ADDRESS_HEADER, FORWARDED_FOR_HEADER, GATEWAY_SECRET_HEADER } from "../auth/cluster-secret.js";
@@ -9,6 +9,7 @@ import type { OriginPolicy } from "../auth/origin.js";
 import { AddressRate } from "../auth/quota.js";
 import { LINK_HEADER } from "./link-envelope.js";
 import { admitUpgrade, destroyOnTimeout, dropIfIdle, handshakeDeadlines, refuseBadRequest, refuseConnection, refuseMalformedUpgrade, refuseRequest, refuseUpgrade, remoteIp } from "../connection/upgrade.js";
+import { REFUSAL_HOLD_MS, RefusalHolds } from "../connection/refusal-hold.js";
 
 /**
  * Sent by a follower on every upgrade it relays, with or without the cluster secret: another follower
@@ -161,6 +162,8 @@ export interface RelayOptions {
   handshakeTimeoutMs: number;
   /** New TCP connections per second from one client address (the server's `maxNewConnectionsPerSecond`), counted before TLS. */
   maxNewConnectionsPerSecond: number;
+  /** How long a 429 past that rate is held before it is answered (connection/refusal-hold.ts); default 1000 ms. */
+  refusalHoldMs?: number;
   /** The certificate and key of the client-facing listener (wss://), as the leader's; none: plain ws://. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Answers plain HTTP requests (a gateway's: follower-http.ts); none: every one is refused 503. */
@@ -178,7 +181,7 @@ export interface RelayOptions {
  */
 export function followerListener(options: RelayOptions, onUpgrade: (request: IncomingMessage, socket: Socket, head: Buffer) => void): FollowerListener {
   const refuse = (request: IncomingMessage, response: ServerResponse) => {
-    if (request.socket.writableEnded) return; // refused past the connection rate: answered already
+    if (request.socket.writableEnded || holds.holds(request.socket)) return; // refused past the connection rate: answered already, or held
     if (options.serveHttp) options.serveHttp(request, response);
     else refuseRequest(response, "this gateway is a follower; it relays WebSocket connections to the leader only");
   };
@@ -188,8 +191,10 @@ export function followerListener(options: RelayOptions, onUpgrade: (request: Inc
   http.on("clientError", refuseBadRequest);
   // Before anything is read or a TLS handshake made ("connection" is the TCP connection, under TLS too).
   const rates = new AddressRate(options.maxNewConnectionsPerSecond);
+  // A held socket is destroyed by the relay's closeAllConnections() when it closes; its timer does not keep the process alive.
+  const holds = new RefusalHolds(systemClock, options.refusalHoldMs ?? REFUSAL_HOLD_MS);
   http.on("connection", (socket: Socket) => {
-    if (!rates.take(socket.remoteAddress ?? "unknown", performance.now())) refuseConnection(socket, options.tls !== undefined, options.maxNewConnectionsPerSecond);
+    if (!rates.take(socket.remoteAddress ?? "unknown", performance.now())) refuseConnection(socket, options.tls !== undefined, options.maxNewConnectionsPerSecond, holds);
   });
   http.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (!socket.destroyed && !socket.writableEnded) dropIfIdle(socket, options.handshakeTimeoutMs);
@@ -197,7 +202,7 @@ export function followerListener(options: RelayOptions, onUpgrade: (request: Inc
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
   wss.on("wsClientError", refuseMalformedUpgrade);
   http.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    if (socket.writableEnded) return; // refused past the connection rate: answered already
+    if (socket.writableEnded || holds.holds(socket)) return; // refused past the connection rate: answered already, or held
     // A follower relays clients, never another gateway: an upgrade relayed here came from a gateway that
     // took this one for the leader (its own reading of etcd is stale, or this gateway heads the election
     // but has not taken over yet). Relayed again it would come back round, each hop a new connection

@@ -19,6 +19,7 @@ import { closeWithoutReading, cutOff } from "./cut-off.js";
 import { Handshake, type HandshakeHost } from "./handshake.js";
 import type { Guard } from "../auth/guard.js";
 import { pongHeard, type Beating, type Heartbeats, type PingLane } from "./heartbeat.js";
+import type { RefusalHolds } from "./refusal-hold.js";
 import type { TurnBudget } from "./turn-budget.js";
 import { batchWrites } from "./write-batch.js";
 import { directStream, sendBinary, sendMessage } from "./frame-writer.js";
@@ -44,6 +45,8 @@ export interface ConnectionHost {
   readonly heartbeats: Heartbeats;
   /** The frames each connection may have handled in one turn of the event loop, so that none holds up the others. */
   readonly turns: TurnBudget;
+  /** Refusals answered after a hold (refusal-hold.ts). */
+  readonly holds: RefusalHolds;
   /** The connection's socket has closed. */
   closed(connection: Connection): void;
 }
@@ -317,6 +320,10 @@ export class Connection implements Outlet, Sender, HandshakeHost {
 
   replay(data: Buffer, isBinary: boolean): void {
     this.#onFrame(data, isBinary);
+  }
+
+  holdRefusal(answer: () => void): void {
+    this.host.holds.hold(this.socket, answer, () => this.socket.terminate());
   }
 
   cutOff(code: CloseCode, reason: string): void {

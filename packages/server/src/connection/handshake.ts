@@ -20,6 +20,8 @@ export interface HandshakeHost {
   close(code: number, reason: string): void;
   /** Answers a frame that cannot be trusted with an error, then closes. */
   refuse(code: ErrorCode, message: string): void;
+  /** Runs `answer` (a refusal at a cap) after the refusal hold, the socket unread meanwhile (refusal-hold.ts). */
+  holdRefusal(answer: () => void): void;
   /** Leaves the handshake and cuts the peer off without reading more. */
   cutOff(code: CloseCode, reason: string): void;
   /** The session is admitted: the connection serves it from now on. */
@@ -54,6 +56,9 @@ export class Handshake {
   }
 
   frame(data: Buffer, isBinary: boolean): void {
+    // Refused and held (or over): frames read before the socket paused are ignored, so that one
+    // pipelined behind the hello cannot end the hold early with an answer of its own.
+    if (this.#ended) return;
     const connection = this.connection;
     const options = connection.coordinator.options;
     if (tooManyHandshakeFrames(++this.#frames, options)) {
@@ -129,9 +134,14 @@ export class Handshake {
       try {
         session = coordinator.openSession(connection.address, hello.agent, owner);
       } catch (error) {
+        // A session cap (the principal's, the server's): retrying at once cannot help, so the answer
+        // waits out the refusal hold, the handshake's deadline no longer running.
         const message = error instanceof Error ? error.message : String(error);
-        connection.send({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message });
-        connection.close(CloseCode.TOO_MANY_SESSIONS, "too many sessions");
+        this.end();
+        connection.holdRefusal(() => {
+          connection.send({ type: "error", code: ErrorCode.LIMIT_EXCEEDED, message });
+          connection.close(CloseCode.TOO_MANY_SESSIONS, "too many sessions");
+        });
         return;
       }
     }

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 import type { OriginPolicy } from "../auth/origin.js";
 import { closeWithoutReading } from "./cut-off.js";
+import type { RefusalHolds } from "./refusal-hold.js";
 import { RAW_SECURITY_HEADERS, SECURITY_HEADERS } from "../http/security-headers.js";
 
 /**
@@ -44,16 +45,21 @@ export function refuseAfterUpgrade(ws: PeerSocket, raw: Wire, message: string): 
 
 /**
  * Refuses a new TCP connection past its address's rate, before anything is read from it: HTTP 429
- * on plain TCP (a client reads it as the answer to its upgrade request), a bare close under TLS,
- * where answering would first cost the TLS handshake that the rate is there to bound.
+ * on plain TCP (a client reads it as the answer to its upgrade request), after the refusal hold
+ * (refusal-hold.ts: unread meanwhile, so a client retrying at once waits too), and a bare close under
+ * TLS, where answering would first cost the TLS handshake that the rate is there to bound.
  */
-export function refuseConnection(socket: Socket, tls: boolean, perSecond: number): void {
+export function refuseConnection(socket: Socket, tls: boolean, perSecond: number, holds: RefusalHolds): void {
   socket.on("error", () => {});
   if (tls) {
     socket.destroy();
     return;
   }
-  refuseUpgrade(socket, 429, `more than ${perSecond} new connections per second from this address; retry later`, "Retry-After: 1\r\n");
+  holds.hold(
+    socket,
+    () => socket.destroyed || refuseUpgrade(socket, 429, `more than ${perSecond} new connections per second from this address; retry later`, "Retry-After: 1\r\n"),
+    () => socket.destroy(),
+  );
 }
 
 /**
