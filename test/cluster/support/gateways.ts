@@ -25,7 +25,7 @@ export async function startGateways(cluster: EtcdCluster, { count = 3, args = []
         BUILT_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100",
         "--etcd", endpoints.join(","), "--cluster-secret-file", secretFile, "--election-ttl", String(electionTtlSeconds), ...args,
       ], { manualStop, env });
-      return new GatewayProcess(index, child, `${scheme}://127.0.0.1:${port}`);
+      return new GatewayProcess(index, child, `${scheme}://127.0.0.1:${port}`, endpoints);
     }),
   );
   // A failed run shows what each gateway said (roles, step-downs, etcd errors): a flake under load is otherwise blind.
@@ -68,7 +68,15 @@ export class GatewayProcess {
     readonly index: number,
     readonly child: ChildScript,
     readonly url: string,
+    /** etcd's client URLs as it was given them. */
+    readonly etcdEndpoints: readonly string[],
   ) {}
+
+  /** The etcd member its calls go to now: the first it was given, or the last it logged moving to (gateway.ts). */
+  get etcdEndpoint(): string {
+    const moved = [...this.child.lines].reverse().find((line) => typeof line.etcdEndpoint === "string");
+    return (moved?.etcdEndpoint as string | undefined) ?? (this.etcdEndpoints[0] as string);
+  }
 
   /** The role it last announced: "leader", "follower" (also before its first announcement), or "dead". */
   get role(): "leader" | "follower" | "dead" {

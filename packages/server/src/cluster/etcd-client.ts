@@ -29,6 +29,7 @@ export class EtcdClient {
   readonly #connections: Connection[];
   readonly #requestTimeoutMs: number;
   readonly #writeTimeoutMs: number;
+  readonly #onEndpointChange: EtcdClientOptions["onEndpointChange"];
   #current = 0;
   #closed = false;
 
@@ -36,6 +37,7 @@ export class EtcdClient {
     if (endpoints.length === 0) throw new Error("no etcd endpoints given: pass at least one URL such as http://127.0.0.1:2379");
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? this.#requestTimeoutMs;
+    this.#onEndpointChange = options.onEndpointChange;
     const timeout = this.#requestTimeoutMs;
     this.#connections = endpoints.map((endpoint) => ({
       endpoint,
@@ -184,7 +186,7 @@ export class EtcdClient {
       new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), maxWaitMs))),
     ]).catch(() => undefined);
     if (!watcher) {
-      this.#rotate();
+      this.#rotate(`a watch was not set up within ${maxWaitMs} ms`);
       return;
     }
     try {
@@ -218,8 +220,11 @@ export class EtcdClient {
     return this.#connections[this.#current % this.#connections.length] as Connection;
   }
 
-  #rotate(): void {
+  #rotate(reason: string): void {
+    const from = this.#connection().endpoint;
     this.#current = (this.#current + 1) % this.#connections.length;
+    const to = this.#connection().endpoint;
+    if (to !== from) this.#onEndpointChange?.({ from, to, reason });
   }
 
   /** A call safe to repeat: tried on each endpoint in turn, starting at the current one. */
@@ -231,7 +236,7 @@ export class EtcdClient {
         return await call(connection);
       } catch (error) {
         last = error;
-        this.#rotate();
+        this.#rotate(describe(error));
       }
     }
     throw new EtcdRequestError(`etcd did not answer on any of ${this.#connections.map((entry) => entry.endpoint).join(", ")}: ${describe(last)}`, false, last);
@@ -244,7 +249,7 @@ export class EtcdClient {
       return await call(connection, { deadline: Date.now() + this.#writeTimeoutMs });
     } catch (error) {
       const unreachable = (error instanceof GrpcStatusError ? error.transient : isRecoverableError(error as Error)) || /deadline|unavailable|connect/i.test(describe(error));
-      if (unreachable) this.#rotate();
+      if (unreachable) this.#rotate(describe(error));
       throw new EtcdRequestError(`etcd request to ${connection.endpoint} failed: ${describe(error)}`, unreachable, error);
     }
   }
@@ -276,6 +281,12 @@ export interface EtcdClientOptions {
    * write goes to the next member: a gateway derives it from its election TTL (gateway.ts).
    */
   writeTimeoutMs?: number;
+  /**
+   * Told each time calls move to the next endpoint because the current one failed: the gateway logs
+   * it, so that an operator (and a test that pauses the member in use) can tell which member a
+   * gateway talks to.
+   */
+  onEndpointChange?: (change: { from: string; to: string; reason: string }) => void;
 }
 
 export interface RangeOptions {

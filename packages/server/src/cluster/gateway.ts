@@ -29,7 +29,11 @@ import { Relay, type RelayOptions } from "./relay.js";
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.server.logger;
-  const client = new EtcdClient(options.endpoints, { requestTimeoutMs: options.requestTimeoutMs, writeTimeoutMs: options.writeTimeoutMs ?? writeTimeoutFor(options.electionTtlSeconds) });
+  const client = new EtcdClient(options.endpoints, {
+    requestTimeoutMs: options.requestTimeoutMs,
+    writeTimeoutMs: options.writeTimeoutMs ?? writeTimeoutFor(options.electionTtlSeconds),
+    onEndpointChange: ({ from, to, reason }) => logger?.warn({ etcdEndpoint: to, previousEtcdEndpoint: from }, `etcd calls now go to ${to}: ${from} failed (${reason})`),
+  });
   const host = options.server.host ?? "127.0.0.1";
   const electionPrefix = electionPrefixOf(options.prefix);
   // The leader's address, read from etcd at most every LEADER_CACHE_MS: a leader paused (SIGSTOP)

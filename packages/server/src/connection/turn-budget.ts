@@ -77,7 +77,6 @@ export class TurnBudget {
   };
 }
 
-
 /**
  * ws emits every message of a read synchronously unless its receiver's `allowSynchronousEvents` is
  * off, in which case the next message waits for an immediate (the next check phase), after which,
