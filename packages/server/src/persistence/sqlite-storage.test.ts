@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeClock, encode } from "@leasehold/protocol";
+import { FakeClock, encode, type Value } from "@leasehold/protocol";
 import { LEGACY_ACCOUNT } from "../core/accounts.js";
 import { Coordinator } from "../core/coordinator.js";
 import { resolveOptions } from "../options.js";
@@ -70,6 +70,24 @@ describe("SqliteStorage", () => {
     expect(state.keys[0]?.value).toEqual({ a: [1, "b", null, Buffer.from([1, 2])] });
     expect(state.keys[0]?.owner).toBe("token:worker");
     expect(state.counters).toEqual([{ name: "hits", value: 7, owner: "address:127.0.0.1" }]);
+  });
+
+  it("keeps each row's own value when one batch writes many (values are bound from the encoder's reused bytes)", () => {
+    const dir = tempDir();
+    const storage = new SqliteStorage(dir);
+    // Plain values (the hand-written encoder's scratch) and one past it (msgpackr's own buffer), each a different length.
+    const values: Value[] = ["a", { n: 1 }, [1, 2, 3], "x".repeat(5_000), { deep: { deeper: { deepest: { bottom: [1] } } } }, "b".repeat(40)];
+    storage.write(
+      batch({
+        revision: 10,
+        keys: new Map(values.map((value, index) => [`k${index}`, { key: `k${index}`, value, revision: index + 1, lease: undefined, owner: undefined }])),
+        holds: new Map(values.map((value, index) => [`lock:${index + 1}`, { table: "lock", name: `l${index}`, limit: undefined, token: index + 1, lease: 1, mode: "exclusive", request: index, value, lockDelay: 0, delayUntil: undefined }])),
+      }),
+    );
+    const state = storage.load();
+    storage.close();
+    expect(state.keys.map((row) => row.value)).toEqual(values);
+    expect(state.holds.map((row) => row.value)).toEqual(values);
   });
 
   it("applies a batch whole or not at all", () => {
