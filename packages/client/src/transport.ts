@@ -16,6 +16,7 @@ import {
   type Welcome,
 } from "@leasehold/protocol";
 import { DEFAULT_BACKOFF, backoffDelay, type Backoff } from "./backoff.js";
+import { readFramesDirectly, stopReadingFramesDirectly } from "./frame-reader.js";
 import { sendBinary } from "./frame-sender.js";
 import { ConnectionError, LimitExceededError, TimeoutError, errorFromCode, type LeaseholdError } from "./errors.js";
 
@@ -237,11 +238,14 @@ export class Transport {
       if (current()) this.#failed(attempt, lost, LocalCloseCode.ABNORMAL, error);
     };
     socket.onopen = () => {
+      // On Node's ws, the common frames from here on reach `onData` without ws's Receiver (frame-reader.ts).
+      readFramesDirectly(socket, onData);
       sendBinary(socket, encode(this.events.hello()));
     };
-    socket.onmessage = (event) => {
+    socket.onmessage = (event) => onData(event.data);
+    const onData = (data: unknown): void => {
       this.#lastFrameAt = this.#clock.now();
-      const message = readServerMessage(event.data);
+      const message = readServerMessage(data);
       if (typeof message === "string") {
         const reason = `unreadable frame from the server: ${message}`;
         if (welcomed) this.drop(reason);
@@ -391,6 +395,7 @@ function socketOf(phase: Phase): WebSocketLike | undefined {
 function discard(socket: WebSocketLike, close: { code: number; reason: string }): void {
   socket.onopen = null;
   socket.onmessage = null;
+  stopReadingFramesDirectly(socket);
   socket.onclose = null;
   // Not null: Node's ws emits "error" when a socket still connecting is closed, and an "error"
   // event nobody listens to would crash the process.
