@@ -6,6 +6,7 @@ import {
   LocalCloseCode,
   decodeServerMessage,
   encode,
+  encodeTransient,
   readCommonReply,
   reconnectPolicy,
   type ClientMessage,
@@ -17,7 +18,7 @@ import {
 } from "@leasehold/protocol";
 import { DEFAULT_BACKOFF, backoffDelay, type Backoff } from "./backoff.js";
 import { readFramesDirectly, stopReadingFramesDirectly } from "./frame-reader.js";
-import { sendBinary } from "./frame-sender.js";
+import { sendBinary, sendTransient } from "./frame-sender.js";
 import { ConnectionError, LimitExceededError, TimeoutError, errorFromCode, type LeaseholdError } from "./errors.js";
 
 /** The part of the WebSocket API the client uses, the same in browsers and in Node's `ws`. */
@@ -166,7 +167,8 @@ export class Transport {
    * LimitExceededError for a message larger than the server accepts: it could never be sent.
    */
   send(message: ClientMessage): boolean {
-    const frame = encode(message);
+    // Valid until the next encode: sent (copied into its frame) before anything else is encoded.
+    const frame = encodeTransient(message);
     if (frame.byteLength > this.#maxFrameBytes) {
       throw new LimitExceededError(
         ErrorCode.LIMIT_EXCEEDED,
@@ -174,7 +176,7 @@ export class Transport {
       );
     }
     if (this.#phase.kind !== "open" || this.#phase.socket.readyState !== OPEN) return false;
-    sendBinary(this.#phase.socket, frame);
+    sendTransient(this.#phase.socket, frame);
     return true;
   }
 
