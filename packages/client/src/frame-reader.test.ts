@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { readFramesDirectly, stopReadingFramesDirectly } from "./frame-reader.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
-import { emitReads, recordingStream, split, turnCounter, writtenFrames, type Read } from "../../protocol/src/ws-frames.test-support.js";
+import { playReads, recordingStream, split, turnCounter, type Read } from "../../protocol/src/ws-frames.test-support.js";
 
 /**
  * The client's reader against ws itself: the same server bytes, cut into the same reads, given to a ws
@@ -68,10 +68,7 @@ async function feed(reads: readonly Read[], direct: boolean, stopAfter?: number)
   ws.onmessage = (event) => onData(event.data);
   ws.on("error", (error: Error & { code?: string }) => events.push(`error ${error.code}`));
   if (direct) expect(readFramesDirectly(ws, onData)).toBe(true);
-  await emitReads(stream, reads, 4);
-  counter.stop();
-  events.push(...writtenFrames(Buffer.concat(written)));
-  ws.terminate();
+  events.push(...(await playReads(ws, { stream, written }, reads, 4, counter)));
   return { events, read: messages - viaReceiver };
 }
 

@@ -44,6 +44,18 @@ export async function emitReads(stream: Duplex, reads: readonly Read[], settleTu
   for (let wait = 0; wait < settleTurns; wait++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Plays `reads` to the socket's stream (see emitReads), stops the turn counter and closes the socket:
+ * the frames the socket wrote meanwhile (see writtenFrames).
+ */
+export async function playReads(socket: { terminate(): void }, recording: { stream: Duplex; written: Buffer[] }, reads: readonly Read[], settleTurns: number, counter: { stop(): void }): Promise<string[]> {
+  await emitReads(recording.stream, reads, settleTurns);
+  counter.stop();
+  const frames = writtenFrames(Buffer.concat(recording.written));
+  socket.terminate();
+  return frames;
+}
+
 /** The frames ws wrote (a server's unmasked, a client's masked): opcode and payload, a close frame's code read out. */
 export function writtenFrames(bytes: Buffer): string[] {
   const frames: string[] = [];

@@ -5,7 +5,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { readFramesDirectly } from "./frame-reader.js";
 import { TurnBudget } from "./turn-budget.js";
 import { propertyRuns } from "../../../../test/support/property-runs.js";
-import { emitReads, recordingStream, split, turnCounter, writtenFrames, type Read } from "../../../protocol/src/ws-frames.test-support.js";
+import { playReads, recordingStream, split, turnCounter, type Read } from "../../../protocol/src/ws-frames.test-support.js";
 
 /**
  * The reader against ws itself: the same bytes, split into the same reads, given to a ws WebSocket alone
@@ -73,10 +73,7 @@ async function run(reads: readonly Read[], direct: boolean): Promise<{ events: s
   ws.on("error", (error: Error & { code?: string }) => events.push(`error ${error.code}`));
   if (direct) expect(readFramesDirectly(ws, onFrame)).toBe(true);
   // Long enough for every message ws deferred (a turn per 16 frames, at most 40 frames here).
-  await emitReads(stream, reads, 12);
-  counter.stop();
-  events.push(...writtenFrames(Buffer.concat(written)));
-  ws.terminate();
+  events.push(...(await playReads(ws, { stream, written }, reads, 12, counter)));
   return { events, fastFrames: messages - viaReceiver };
 }
 
