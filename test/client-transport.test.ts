@@ -1,10 +1,11 @@
 import { createServer as createTcpServer } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "@leasehold/protocol";
-import { LeaseholdClient, connect } from "@leasehold/client";
+import { LeaseholdClient, connect, type WebSocketConstructor } from "@leasehold/client";
 import { defer, startClient, startServer } from "./support/fixtures.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
 import { inspectOver } from "./support/inspect.js";
+import { WebSocket } from "./support/raw.js";
 
 describe("client transport on real sockets", () => {
   it("answers a second open() during the first dial with that dial: one session on the server, both settled", async () => {
@@ -94,6 +95,31 @@ describe("client transport on real sockets", () => {
       expect((await inspectOver(server.url)).sessions.length).toBe(2);
     }
     await vi.waitFor(async () => expect((await inspectOver(server.url)).sessions.length).toBe(1));
+  });
+
+  it("reads the server's replies and pushes without ws's Receiver on Node, and hands the socket back to ws when it lets go of it", async () => {
+    const server = await startServer();
+    const sockets: InstanceType<typeof WebSocket>[] = [];
+    class Watched extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        sockets.push(this);
+      }
+    }
+    const client = await startClient(server.url, { WebSocket: Watched as unknown as WebSocketConstructor, pageLifecycle: false });
+    const receiver = (sockets[0] as unknown as { _receiver: { _write(): void } })._receiver;
+    const throughWs = vi.spyOn(receiver, "_write");
+    const watch = client.watch("read/");
+    await watch.ready;
+    const pushed = watch[Symbol.asyncIterator]().next();
+    await client.put("read/a", "a");
+    await expect(client.get("read/a")).resolves.toMatchObject({ value: "a" });
+    await expect(pushed).resolves.toMatchObject({ value: { type: "put", key: "read/a" } });
+    // Replies and the watch's push came in common frames, read by frame-reader.ts.
+    expect(throughWs).not.toHaveBeenCalled();
+    expect(Object.hasOwn(receiver, "write")).toBe(true);
+    await client.close();
+    expect(Object.hasOwn(receiver, "write")).toBe(false);
   });
 });
 

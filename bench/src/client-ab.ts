@@ -147,7 +147,14 @@ async function interleaved(): Promise<void> {
       }
     }
     for (const [root, figure] of figures) {
-      process.stdout.write(`${JSON.stringify({ row, system: root, windows, opsPerS: Math.round(median(figure.ops)), clientCpuUsPerOp: Math.round(median(figure.client)), serverCpuUsPerOp: Math.round(median(figure.server)) })}\n`);
+      process.stdout.write(`${JSON.stringify({ row, system: root, windows, opsPerS: Math.round(median(figure.ops)), clientCpuUsPerOp: tenths(median(figure.client)), serverCpuUsPerOp: tenths(median(figure.server)) })}\n`);
+    }
+    // Two roots: each turn's windows side by side (the same swing of load), the second root's CPU over the first's.
+    const [first, second] = [...figures.values()];
+    if (first !== undefined && second !== undefined && figures.size === 2) {
+      const ratios = first.client.map((old, turn) => (second.client[turn] as number) / old);
+      const serverRatios = first.server.map((old, turn) => (second.server[turn] as number) / old);
+      process.stdout.write(`${JSON.stringify({ row, paired: `${roots[1]} / ${roots[0]}`, clientCpuRatio: median(ratios).toFixed(3), lowerIn: `${ratios.filter((ratio) => ratio < 1).length} of ${ratios.length}`, serverCpuRatio: median(serverRatios).toFixed(3) })}\n`);
     }
     for (const { clients } of opened) await closeMany(clients);
   }
@@ -156,6 +163,11 @@ async function interleaved(): Promise<void> {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/** CPU per op to 0.1 µs: a build's lever can be a few per cent of a 15 µs op. */
+function tenths(value: number): number {
+  return Math.round(value * 10) / 10;
 }
 
 function passOn(...names: string[]): string[] {

@@ -1,4 +1,4 @@
-import { CloseCode, ErrorCode, FakeClock, LocalCloseCode, PROTOCOL_VERSION, RECONNECT_POLICY, encode, type CloseCode as CloseCodeType, type ServerMessage } from "@leasehold/protocol";
+import { CloseCode, ErrorCode, FakeClock, LocalCloseCode, PROTOCOL_VERSION, RECONNECT_POLICY, decode, encode, type CloseCode as CloseCodeType, type ServerMessage } from "@leasehold/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FakeSocket } from "./fake-socket.test-support.js";
 import { Transport, type ConnectionState, type TransportEvents, type TransportTiming } from "./transport.js";
@@ -241,6 +241,20 @@ describe("Transport: frames", () => {
     sliced.mockRestore();
     expect(messages).toEqual([{ type: "reply", id: 3, result: { entry: { value: "v".repeat(100), revision: 2 } } }]);
     expect(transport.isOpen).toBe(true);
+  });
+
+  it("gives a socket without the direct path (a browser's, ws compressing) a copy of each request of its own, which the next encode leaves as it was", async () => {
+    const { transport } = await opened();
+    const socket = FakeSocket.last();
+    // As ws's send when it compresses (later) or a WebSocket that queues: it keeps what it was given.
+    const kept: Uint8Array[] = [];
+    socket.send = (data) => void kept.push(data);
+    transport.send({ op: "kv.get", id: 1, key: "first" });
+    transport.send({ op: "kv.put", id: 2, key: "second", value: "v" });
+    expect(kept.map((data) => decode(data))).toEqual([
+      { op: "kv.get", id: 1, key: "first" },
+      { op: "kv.put", id: 2, key: "second", value: "v" },
+    ]);
   });
 
   it("still delivers binary values as plain Uint8Arrays, as browsers do, when the frame came in a Node Buffer", async () => {

@@ -6,6 +6,7 @@ import {
   LocalCloseCode,
   decodeServerMessage,
   encode,
+  encodeTransient,
   readCommonReply,
   reconnectPolicy,
   type ClientMessage,
@@ -16,7 +17,8 @@ import {
   type Welcome,
 } from "@leasehold/protocol";
 import { DEFAULT_BACKOFF, backoffDelay, type Backoff } from "./backoff.js";
-import { sendBinary } from "./frame-sender.js";
+import { readFramesDirectly, stopReadingFramesDirectly } from "./frame-reader.js";
+import { sendBinary, sendTransient } from "./frame-sender.js";
 import { ConnectionError, LimitExceededError, TimeoutError, errorFromCode, type LeaseholdError } from "./errors.js";
 
 /** The part of the WebSocket API the client uses, the same in browsers and in Node's `ws`. */
@@ -165,7 +167,8 @@ export class Transport {
    * LimitExceededError for a message larger than the server accepts: it could never be sent.
    */
   send(message: ClientMessage): boolean {
-    const frame = encode(message);
+    // Valid until the next encode: sent (copied into its frame) before anything else is encoded.
+    const frame = encodeTransient(message);
     if (frame.byteLength > this.#maxFrameBytes) {
       throw new LimitExceededError(
         ErrorCode.LIMIT_EXCEEDED,
@@ -173,7 +176,7 @@ export class Transport {
       );
     }
     if (this.#phase.kind !== "open" || this.#phase.socket.readyState !== OPEN) return false;
-    sendBinary(this.#phase.socket, frame);
+    sendTransient(this.#phase.socket, frame);
     return true;
   }
 
@@ -237,11 +240,14 @@ export class Transport {
       if (current()) this.#failed(attempt, lost, LocalCloseCode.ABNORMAL, error);
     };
     socket.onopen = () => {
+      // On Node's ws, the common frames from here on reach `onData` without ws's Receiver (frame-reader.ts).
+      readFramesDirectly(socket, onData);
       sendBinary(socket, encode(this.events.hello()));
     };
-    socket.onmessage = (event) => {
+    socket.onmessage = (event) => onData(event.data);
+    const onData = (data: unknown): void => {
       this.#lastFrameAt = this.#clock.now();
-      const message = readServerMessage(event.data);
+      const message = readServerMessage(data);
       if (typeof message === "string") {
         const reason = `unreadable frame from the server: ${message}`;
         if (welcomed) this.drop(reason);
@@ -391,6 +397,7 @@ function socketOf(phase: Phase): WebSocketLike | undefined {
 function discard(socket: WebSocketLike, close: { code: number; reason: string }): void {
   socket.onopen = null;
   socket.onmessage = null;
+  stopReadingFramesDirectly(socket);
   socket.onclose = null;
   // Not null: Node's ws emits "error" when a socket still connecting is closed, and an "error"
   // event nobody listens to would crash the process.

@@ -11,3 +11,4 @@ export { readCommonReply } from "./reply-reader.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";
 export { readPong } from "./pong-reader.js";
+export { frameReader, readDirectly, stopReadingDirectly, wsReceiverOf, type FrameReader, type FrameReaderSide, type WsReceiver } from "./ws-frame-reader.js";

@@ -5,6 +5,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { readFramesDirectly } from "./frame-reader.js";
 import { TurnBudget } from "./turn-budget.js";
 import { propertyRuns } from "../../../../test/support/property-runs.js";
+import { playReads, recordingStream, split, turnCounter, type Read } from "../../../protocol/src/ws-frames.test-support.js";
 
 /**
  * The reader against ws itself: the same bytes, split into the same reads, given to a ws WebSocket alone
@@ -14,12 +15,6 @@ import { propertyRuns } from "../../../../test/support/property-runs.js";
  */
 const MAX_PAYLOAD = 200;
 const SERVER = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD });
-
-/** One read of the socket, and whether the next one waits for a later turn of the event loop. */
-interface Read {
-  bytes: Buffer;
-  nextTurn: boolean;
-}
 
 /** A frame as a client sends it (masked unless `unmasked`), RSV bits and all, with an honest or a forced length. */
 interface FrameSpec {
@@ -52,14 +47,7 @@ function frameBytes({ fin, rsv, opcode, payload, key, unmasked, long }: FrameSpe
 /** What one WebSocket did with the reads: messages (with the turn they came in), errors, and the frames it wrote. */
 async function run(reads: readonly Read[], direct: boolean): Promise<{ events: string[]; fastFrames: number }> {
   const events: string[] = [];
-  const written: Buffer[] = [];
-  const stream = new Duplex({
-    read() {},
-    write(chunk: Buffer, _encoding, callback) {
-      written.push(chunk);
-      callback();
-    },
-  });
+  const { stream, written } = recordingStream();
   // As WebSocketServer makes a server's socket, with its defaults and a maxPayload (ws/lib/websocket-server.js).
   const options = SERVER.options as WebSocket.ServerOptions & { allowSynchronousEvents: boolean; maxBufferedChunks: number; maxFragments: number };
   const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket)(null, undefined, options);
@@ -71,54 +59,22 @@ async function run(reads: readonly Read[], direct: boolean): Promise<{ events: s
     skipUTF8Validation: options.skipUTF8Validation,
   });
   const turns = new TurnBudget();
-  let turn = 0;
-  let running = true;
-  const tick = (): void => {
-    turn++;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const counter = turnCounter();
   // Messages ws's Receiver emitted: the rest were read by the reader.
   let viaReceiver = 0;
   (ws as unknown as { _receiver: WebSocket })._receiver.on("message", () => viaReceiver++);
   let messages = 0;
   const onFrame = (data: WebSocket.RawData, isBinary: boolean): void => {
     messages++;
-    events.push(`message turn ${turn} ${isBinary ? "binary" : "text"} ${(data as Buffer).toString("hex")}`);
+    events.push(`message turn ${counter.turn} ${isBinary ? "binary" : "text"} ${(data as Buffer).toString("hex")}`);
     turns.frame(ws);
   };
   ws.on("message", onFrame);
   ws.on("error", (error: Error & { code?: string }) => events.push(`error ${error.code}`));
   if (direct) expect(readFramesDirectly(ws, onFrame)).toBe(true);
-  for (const read of reads) {
-    stream.emit("data", read.bytes);
-    if (read.nextTurn) await new Promise((resolve) => setImmediate(resolve));
-  }
   // Long enough for every message ws deferred (a turn per 16 frames, at most 40 frames here).
-  for (let wait = 0; wait < 12; wait++) await new Promise((resolve) => setImmediate(resolve));
-  running = false;
-  events.push(...writtenFrames(Buffer.concat(written)));
-  ws.terminate();
+  events.push(...(await playReads(ws, { stream, written }, reads, 12, counter)));
   return { events, fastFrames: messages - viaReceiver };
-}
-
-/** The server's frames (unmasked): opcode and payload, a close frame's code read out. */
-function writtenFrames(bytes: Buffer): string[] {
-  const frames: string[] = [];
-  let offset = 0;
-  while (offset + 2 <= bytes.length) {
-    const opcode = (bytes[offset] as number) & 0x0f;
-    let length = (bytes[offset + 1] as number) & 0x7f;
-    let start = offset + 2;
-    if (length === 126) {
-      length = bytes.readUInt16BE(start);
-      start += 2;
-    }
-    const payload = bytes.subarray(start, start + length);
-    frames.push(opcode === 0x08 ? `wrote close ${payload.length >= 2 ? payload.readUInt16BE(0) : "none"}` : `wrote opcode ${opcode} ${payload.toString("hex")}`);
-    offset = start + length;
-  }
-  return frames;
 }
 
 const key = fc.uint8Array({ minLength: 4, maxLength: 4 });
@@ -171,20 +127,6 @@ const messages = fc.array(fc.oneof({ weight: 12, arbitrary: common }, control, t
   minLength: 1,
   maxLength: 40,
 });
-
-/**
- * The bytes of `frames`, cut at `cuts`: a cut below 1 is a fraction of the bytes (anywhere, in a header
- * or a payload), one from 1 up is the boundary after that many frames (a read that ends where a frame
- * does, as most do). Each read is marked to end its turn or not.
- */
-function split(frames: Buffer[], cuts: number[], turnEnds: boolean[]): Read[] {
-  const bytes = Buffer.concat(frames);
-  const boundaries = frames.map((_, index) => frames.slice(0, index + 1).reduce((sum, frame) => sum + frame.length, 0));
-  const at = (cut: number): number => (cut < 1 ? Math.floor(cut * bytes.length) : (boundaries[Math.floor(cut) % boundaries.length] as number));
-  const points = [...new Set(cuts.map(at))].filter((point) => point > 0 && point < bytes.length).sort((a, b) => a - b);
-  const bounds = [0, ...points, bytes.length];
-  return bounds.slice(1).map((end, index) => ({ bytes: bytes.subarray(bounds[index], end), nextTurn: turnEnds[index % Math.max(1, turnEnds.length)] ?? false }));
-}
 
 /** Copies, since both runs unmask in place. */
 const copied = (reads: readonly Read[]): Read[] => reads.map((read) => ({ bytes: Buffer.from(read.bytes), nextTurn: read.nextTurn }));
