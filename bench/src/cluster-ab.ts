@@ -22,10 +22,12 @@ import { runScript } from "./infra/script.js";
  *   node --expose-gc --import tsx bench/src/cluster-ab.ts --a=<old dist>/cli.js --b=packages/server/dist/cli.js
  *     [--rounds=4] [--ms=4000] [--clients=16] [--workload=pairs|contended] [--x=0 (no etcd recipe)]
  *     [--at-a=leader|follower (the etcd member a gateway writes to first)] [--prof=<dir> --profile=b (CPU profile)]
+ *     [--args-b="--etcd-writes-in-flight 2" (more `serve` flags for build b, split at spaces)]
  *
- * To keep an old build: `cp -r packages/server/dist packages/server/dist-old` before rebuilding.
+ * To keep an old build: `cp -r packages/server/dist packages/server/dist-old` before rebuilding. One build
+ * can also run under several letters with different flags: `--a=<cli> --b=<cli> --args-b="..."`.
  */
-const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=")) as [string, string][]);
+const args = Object.fromEntries(process.argv.slice(2).map(nameAndValue));
 const rounds = Number(args.rounds ?? 4);
 const durationMs = Number(args.ms ?? 4000);
 const clients = Number(args.clients ?? 16);
@@ -55,10 +57,11 @@ async function main(): Promise<void> {
   for (const [name, cli] of builds) {
     const port = await freePort();
     const profArgs = args.prof && name === (args.profile ?? "b") ? ["--cpu-prof", `--cpu-prof-dir=${args.prof}`] : [];
+    const extraArgs = (args[`args-${name}`] ?? "").split(" ").filter((arg) => arg !== "");
     const child = spawnChild({
       name: `gateway-${name}`,
       command: process.execPath,
-      args: [...profArgs, resolve(cli), "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100", "--etcd", endpointsFor(name).join(","), "--etcd-prefix", `/ab-${name}/`, "--cluster-secret-file", secretFile, "--election-ttl", "2", "--log-level", "info", "--max-new-connections-per-second", "1000000"],
+      args: [...profArgs, resolve(cli), "serve", "--host", "127.0.0.1", "--port", String(port), "--min-ttl", "100", "--etcd", endpointsFor(name).join(","), "--etcd-prefix", `/ab-${name}/`, "--cluster-secret-file", secretFile, "--election-ttl", "2", "--log-level", "info", "--max-new-connections-per-second", "1000000", ...extraArgs],
     });
     child.process.stderr?.on("data", (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk.toString()}`));
     await waitForLine(child, (line) => (line.includes('"role":"leader"') ? line : undefined), 60_000);
@@ -93,6 +96,13 @@ async function main(): Promise<void> {
   for (const g of gateways) await g.child.stop(10_000);
   await etcd.stop();
   secretDir.remove();
+}
+
+/** `--name=value` split at its first "=" only, so that `--args-b="--flag=value"` keeps its own. */
+function nameAndValue(arg: string): [string, string] {
+  const match = /^--([^=]+)=?(.*)$/s.exec(arg);
+  if (!match) throw new Error(`not a --name=value argument: ${arg}`);
+  return [match[1]!, match[2]!];
 }
 
 runScript(main);
