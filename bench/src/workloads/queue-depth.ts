@@ -62,8 +62,8 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     measuring = true;
     const window = new Window(server.pid);
     const windowCap = setTimeout(() => stop.abort(), params.maxMs);
-    monitor.releasing(performance.now());
-    monitor.released(await holder.release(name), performance.now());
+    const release = monitor.releasing(performance.now());
+    monitor.released(release, await holder.release(name), performance.now());
     await done;
     clearTimeout(windowCap);
     const cpu = window.close(timed);
@@ -142,7 +142,7 @@ async function waiterLoop(client: LockClient, waiter: Waiter): Promise<void> {
     queued = undefined;
     if (!result.acquired) return;
     onGrant(result.token, performance.now());
-    monitor.releasing(performance.now());
-    monitor.released(await client.release(name), performance.now());
+    const release = monitor.releasing(performance.now());
+    monitor.released(release, await client.release(name), performance.now());
   }
 }
