@@ -19,9 +19,6 @@ export interface QueueDepthParams {
   settleMaxMs: number;
 }
 
-/** Waiters started per batch while the queue is filled; bounds the requests in flight. */
-const FILL_BATCH = 1_000;
-
 /**
  * Grant latency with `depth` waiters queued on one lock: a holder releases, the head of the queue is
  * granted, releases at once and queues again at the tail, so the queue stays `depth` deep. Each
@@ -46,7 +43,7 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     let timed = 0;
     let measuring = false;
     const done = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
-    await fill(pool, params.depth, (client, index, onQueued) => {
+    await fill(pool, params.depth, params.connections, (client, index, onQueued) => {
       const onGrant = (token: number | undefined, now: number) => {
         monitor.granted(index, token, now);
         if (measuring && ++timed >= params.grants) stop.abort();
@@ -88,15 +85,27 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
   }
 }
 
-/** Starts every waiter, a batch at a time, and returns once all of them are known to be queued. */
+/**
+ * Starts every waiter, a round at a time, and returns once all of them are known to be queued. A round
+ * is one waiter on each connection (the adapters put waiter i on connection i % connections), queued
+ * before the next round starts, so that consecutive places in the queue are on different connections
+ * at every depth, as they are at 10 waiters: a handoff then crosses connections at every depth. Started
+ * a thousand at a time, the waiters of one connection sat side by side in the queue (a server reads a
+ * connection's frames together): at 1,000 and 10,000 waiters 19 handoffs in 20 went to the releaser's own
+ * connection, the grant in the same read as the release's reply, and the row compared that with
+ * handoffs across connections at 10.
+ */
 async function fill(
   pool: WaiterPool,
   depth: number,
+  connections: number,
   start: (client: LockClient, index: number, onQueued: () => void) => Promise<void>,
 ): Promise<void> {
-  for (let from = 0; from < depth; from += FILL_BATCH) {
+  const round = Math.max(1, Math.min(depth, connections));
+  for (let from = 0; from < depth; from += round) {
+    const to = Math.min(depth, from + round);
     const queued: Promise<void>[] = [];
-    for (let index = from; index < Math.min(depth, from + FILL_BATCH); index++) {
+    for (let index = from; index < to; index++) {
       const client = pool.clients[index] as LockClient;
       let markQueued = () => {};
       queued.push(new Promise<void>((resolve) => (markQueued = resolve)));
@@ -104,8 +113,8 @@ async function fill(
       start(client, index, markQueued).then(markQueued, markQueued);
     }
     if (pool.reportsQueued) await withTimeout(Promise.all(queued), 60_000, "waiters to queue");
+    if (pool.barrier !== undefined) await withTimeout(pool.barrier(from, to), 60_000, "queue barrier");
   }
-  if (pool.barrier !== undefined) await withTimeout(pool.barrier(), 60_000, "queue barrier");
 }
 
 /** Share of one core below which a server counts as quiet. */
