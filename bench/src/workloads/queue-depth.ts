@@ -17,6 +17,8 @@ export interface QueueDepthParams {
   connections: number;
   /** Longest wait for the server to go quiet after the queue is filled. */
   settleMaxMs: number;
+  /** Called just before the timed window starts and just after it ends (a profiler's start and stop: bench/src/depth-ab.ts). */
+  window?: { started(): Promise<void>; ended(closedAt: bigint): Promise<void> };
 }
 
 /**
@@ -42,11 +44,24 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     monitor.granted(-1, first.token, performance.now());
     let timed = 0;
     let measuring = false;
+    let window: Window | undefined;
+    let cpu: Metrics | undefined;
+    /** process.hrtime of the window's end (CLOCK_MONOTONIC, as a V8 profile's timestamps): a profile is cut there. */
+    let closedAt = 0n;
+    // The window's CPU is read at its last grant, before the abort: the abort makes every waiter cancel
+    // its wait, and the server's work on those cancels (10,000 at the deepest level) is not a grant's.
+    const endWindow = () => {
+      if (window !== undefined && cpu === undefined) {
+        cpu = window.close(timed);
+        closedAt = process.hrtime.bigint();
+      }
+      stop.abort();
+    };
     const done = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
     await fill(pool, params.depth, params.connections, (client, index, onQueued) => {
       const onGrant = (token: number | undefined, now: number) => {
         monitor.granted(index, token, now);
-        if (measuring && ++timed >= params.grants) stop.abort();
+        if (measuring && ++timed >= params.grants) endWindow();
       };
       const loop = waiterLoop(client, { name, ttlMs: params.ttlMs, signal: stop.signal, onQueued, onGrant, monitor });
       loops.push(loop);
@@ -56,15 +71,16 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     // etcd goes on catching up the watches created during the fill (those that start at an older
     // revision are synced by a background loop) for a while; grants timed then would measure the fill.
     const settleS = await quiet(server.pid, params.settleMaxMs);
+    await params.window?.started();
     measuring = true;
-    const window = new Window(server.pid);
-    const windowCap = setTimeout(() => stop.abort(), params.maxMs);
+    window = new Window(server.pid);
+    const windowCap = setTimeout(endWindow, params.maxMs);
     const release = monitor.releasing(performance.now());
     monitor.released(release, await holder.release(name), performance.now());
     await done;
     clearTimeout(windowCap);
-    const cpu = window.close(timed);
-    if (timed === 0) throw new Error(`no grant within ${params.maxMs} ms`);
+    await params.window?.ended(closedAt);
+    if (timed === 0 || cpu === undefined) throw new Error(`no grant within ${params.maxMs} ms`);
     const latency = monitor.handoff.summary();
     return {
       depth: params.depth,
@@ -72,6 +88,9 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
       grantP99Ms: latency.p99,
       grantsPerS: timed / (cpu.elapsedS as number),
       grantsTimed: timed,
+      // From the release call rather than its reply, and the grants seen before the releaser's reply (timed 0).
+      fromCallP50Ms: monitor.handoffFromCall.summary().p50,
+      grantsBeforeReply: monitor.handoff.sorted().filter((ms) => ms === 0).length,
       fillS: filledS,
       settleS,
       ...cpu,
