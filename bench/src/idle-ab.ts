@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import WebSocket from "ws";
 import { drainOutput, spawnChild, stopAllChildren, waitForLine, type Child } from "./infra/children.js";
+import { Inspector } from "./infra/inspector.js";
 import { cpuMs, mainThreadWaits, systemCpuMs, threadCpuMs, writeSyscalls } from "./infra/procfs.js";
 import { Holders } from "./sessions/holders.js";
 
@@ -153,36 +153,6 @@ function firstMatch(child: Child, pattern: RegExp): Promise<string> {
     };
     child.process.stderr?.on("data", onData);
   });
-}
-
-/** The smallest DevTools-protocol client: one request at a time. */
-class Inspector {
-  #id = 0;
-  private constructor(private readonly socket: WebSocket) {}
-
-  static async open(url: string): Promise<Inspector> {
-    const socket = new WebSocket(url);
-    await new Promise((ok, fail) => socket.once("open", ok).once("error", fail));
-    return new Inspector(socket);
-  }
-
-  call(method: string, params: object = {}): Promise<unknown> {
-    const id = ++this.#id;
-    return new Promise((ok) => {
-      const onMessage = (data: Buffer): void => {
-        const reply = JSON.parse(data.toString()) as { id?: number; result?: unknown };
-        if (reply.id !== id) return;
-        this.socket.off("message", onMessage);
-        ok(reply.result);
-      };
-      this.socket.on("message", onMessage);
-      this.socket.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  close(): void {
-    this.socket.close();
-  }
 }
 
 main()

@@ -30,11 +30,13 @@ async function leaseholdWaiters(url: string, count: number, connections: number)
     // A server reads each connection in order: a reply to a request sent now proves that every
     // acquire sent before it on that connection has been queued. An acquire is sent once its
     // lease is granted, so wait for the grants, then one turn of the event loop for the sends.
-    async barrier() {
-      await Promise.all(clients.map((client) => client.leaseGranted()));
+    async barrier(from, to) {
+      await Promise.all(clients.slice(from, to).map((client) => client.leaseGranted()));
       await new Promise((resolve) => setImmediate(resolve));
+      // Client i is on session i % sessions.length (above).
+      const used = new Set(Array.from({ length: Math.min(to - from, sessions.length) }, (_, offset) => sessions[(from + offset) % sessions.length] as LeaseholdClient));
       await Promise.all(
-        sessions.map(async (session) => {
+        [...used].map(async (session) => {
           const lease = session.leases.list()[0];
           if (lease !== undefined) await session.leases.timeToLive(lease.id);
         }),

@@ -69,7 +69,8 @@ export interface WaiterPool {
   readonly clients: readonly LockClient[];
   /** Whether acquires call `onQueued`; otherwise `barrier` proves that what was sent is queued. */
   readonly reportsQueued: boolean;
-  barrier?(): Promise<void>;
+  /** Resolves once the acquires of `clients[from]` to `clients[to - 1]` (started) are queued. */
+  barrier?(from: number, to: number): Promise<void>;
   close(): Promise<void>;
 }
 

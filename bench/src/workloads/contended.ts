@@ -80,8 +80,8 @@ async function runRound(
             waits.add(now - asked);
             perClient[index] = (perClient[index] ?? 0) + 1;
           }
-          monitor.releasing(performance.now());
-          monitor.released(await client.release(name), performance.now());
+          const release = monitor.releasing(performance.now());
+          monitor.released(release, await client.release(name), performance.now());
         }
       }),
     );

@@ -97,10 +97,10 @@ async function runRound(
             // A fenced system's grant without a token is a token violation already (the monitor counts it).
             else if (result.token !== undefined && !(await client.fencedPut(key, value, { lock: name, token: result.token }))) tally.refused++;
           }
-          monitor.releasing(performance.now());
+          const release = monitor.releasing(performance.now());
           const stillOurs = await client.release(name);
           const done = performance.now();
-          monitor.released(stillOurs, done);
+          monitor.released(release, stillOurs, done);
           if (!stop.signal.aborted) tally.completed(index, done - asked, granted - asked);
         }
       }),

@@ -17,10 +17,9 @@ export interface QueueDepthParams {
   connections: number;
   /** Longest wait for the server to go quiet after the queue is filled. */
   settleMaxMs: number;
+  /** Called just before the timed window starts and just after it ends (a profiler's start and stop: bench/src/depth-ab.ts). */
+  window?: { started(): Promise<void>; ended(closedAt: bigint): Promise<void> };
 }
-
-/** Waiters started per batch while the queue is filled; bounds the requests in flight. */
-const FILL_BATCH = 1_000;
 
 /**
  * Grant latency with `depth` waiters queued on one lock: a holder releases, the head of the queue is
@@ -45,11 +44,24 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     monitor.granted(-1, first.token, performance.now());
     let timed = 0;
     let measuring = false;
+    let window: Window | undefined;
+    let cpu: Metrics | undefined;
+    /** process.hrtime of the window's end (CLOCK_MONOTONIC, as a V8 profile's timestamps): a profile is cut there. */
+    let closedAt = 0n;
+    // The window's CPU is read at its last grant, before the abort: the abort makes every waiter cancel
+    // its wait, and the server's work on those cancels (10,000 at the deepest level) is not a grant's.
+    const endWindow = () => {
+      if (window !== undefined && cpu === undefined) {
+        cpu = window.close(timed);
+        closedAt = process.hrtime.bigint();
+      }
+      stop.abort();
+    };
     const done = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
-    await fill(pool, params.depth, (client, index, onQueued) => {
+    await fill(pool, params.depth, params.connections, (client, index, onQueued) => {
       const onGrant = (token: number | undefined, now: number) => {
         monitor.granted(index, token, now);
-        if (measuring && ++timed >= params.grants) stop.abort();
+        if (measuring && ++timed >= params.grants) endWindow();
       };
       const loop = waiterLoop(client, { name, ttlMs: params.ttlMs, signal: stop.signal, onQueued, onGrant, monitor });
       loops.push(loop);
@@ -59,15 +71,16 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
     // etcd goes on catching up the watches created during the fill (those that start at an older
     // revision are synced by a background loop) for a while; grants timed then would measure the fill.
     const settleS = await quiet(server.pid, params.settleMaxMs);
+    await params.window?.started();
     measuring = true;
-    const window = new Window(server.pid);
-    const windowCap = setTimeout(() => stop.abort(), params.maxMs);
-    monitor.releasing(performance.now());
-    monitor.released(await holder.release(name), performance.now());
+    window = new Window(server.pid);
+    const windowCap = setTimeout(endWindow, params.maxMs);
+    const release = monitor.releasing(performance.now());
+    monitor.released(release, await holder.release(name), performance.now());
     await done;
     clearTimeout(windowCap);
-    const cpu = window.close(timed);
-    if (timed === 0) throw new Error(`no grant within ${params.maxMs} ms`);
+    await params.window?.ended(closedAt);
+    if (timed === 0 || cpu === undefined) throw new Error(`no grant within ${params.maxMs} ms`);
     const latency = monitor.handoff.summary();
     return {
       depth: params.depth,
@@ -75,6 +88,9 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
       grantP99Ms: latency.p99,
       grantsPerS: timed / (cpu.elapsedS as number),
       grantsTimed: timed,
+      // From the release call rather than its reply, and the grants seen before the releaser's reply (timed 0).
+      fromCallP50Ms: monitor.handoffFromCall.summary().p50,
+      grantsBeforeReply: monitor.handoff.sorted().filter((ms) => ms === 0).length,
       fillS: filledS,
       settleS,
       ...cpu,
@@ -88,15 +104,27 @@ export async function queueDepth({ system, server }: Subject, params: QueueDepth
   }
 }
 
-/** Starts every waiter, a batch at a time, and returns once all of them are known to be queued. */
+/**
+ * Starts every waiter, a round at a time, and returns once all of them are known to be queued. A round
+ * is one waiter on each connection (the adapters put waiter i on connection i % connections), queued
+ * before the next round starts, so that consecutive places in the queue are on different connections
+ * at every depth, as they are at 10 waiters: a handoff then crosses connections at every depth. Started
+ * a thousand at a time, the waiters of one connection sat side by side in the queue (a server reads a
+ * connection's frames together): at 1,000 and 10,000 waiters 19 handoffs in 20 went to the releaser's own
+ * connection, the grant in the same read as the release's reply, and the row compared that with
+ * handoffs across connections at 10.
+ */
 async function fill(
   pool: WaiterPool,
   depth: number,
+  connections: number,
   start: (client: LockClient, index: number, onQueued: () => void) => Promise<void>,
 ): Promise<void> {
-  for (let from = 0; from < depth; from += FILL_BATCH) {
+  const round = Math.max(1, Math.min(depth, connections));
+  for (let from = 0; from < depth; from += round) {
+    const to = Math.min(depth, from + round);
     const queued: Promise<void>[] = [];
-    for (let index = from; index < Math.min(depth, from + FILL_BATCH); index++) {
+    for (let index = from; index < to; index++) {
       const client = pool.clients[index] as LockClient;
       let markQueued = () => {};
       queued.push(new Promise<void>((resolve) => (markQueued = resolve)));
@@ -104,8 +132,8 @@ async function fill(
       start(client, index, markQueued).then(markQueued, markQueued);
     }
     if (pool.reportsQueued) await withTimeout(Promise.all(queued), 60_000, "waiters to queue");
+    if (pool.barrier !== undefined) await withTimeout(pool.barrier(from, to), 60_000, "queue barrier");
   }
-  if (pool.barrier !== undefined) await withTimeout(pool.barrier(), 60_000, "queue barrier");
 }
 
 /** Share of one core below which a server counts as quiet. */
@@ -142,7 +170,7 @@ async function waiterLoop(client: LockClient, waiter: Waiter): Promise<void> {
     queued = undefined;
     if (!result.acquired) return;
     onGrant(result.token, performance.now());
-    monitor.releasing(performance.now());
-    monitor.released(await client.release(name), performance.now());
+    const release = monitor.releasing(performance.now());
+    monitor.released(release, await client.release(name), performance.now());
   }
 }

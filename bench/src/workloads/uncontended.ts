@@ -35,8 +35,8 @@ export async function uncontended(target: Subject, params: UncontendedParams): P
         return;
       }
       monitor.granted(index, result.token, performance.now());
-      monitor.releasing(performance.now());
-      monitor.released(await client.release(name), performance.now());
+      const release = monitor.releasing(performance.now());
+      monitor.released(release, await client.release(name), performance.now());
       if (!recording) return;
       latency.add(performance.now() - started);
       pairs++;

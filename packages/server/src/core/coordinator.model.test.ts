@@ -273,6 +273,11 @@ class Run {
       const waiters = entry?.queue.size ?? 0;
       check(waiters === this.queues.get(name)!.length, () => `${waiters} waiters for ${name} at ${this.clock.now()} ms, the model says ${this.queues.get(name)!.length}`);
     }
+    for (const [index, session] of this.sessions.entries()) {
+      // What maxLocksPerSession counts: the session's holds over all of its leases, kept as they come and go.
+      const held = NAMES.filter((name) => this.holders.get(name)?.lease.session === index).length;
+      check(session.holdCount === held, () => `session ${index} holds ${session.holdCount} locks at ${this.clock.now()} ms by its count, the model says ${held}`);
+    }
     for (const lease of this.leases) {
       check(this.coordinator.leases.has(lease.real.id) === !lease.ended, () => `lease ${lease.real.id} is ${lease.ended ? "ended" : "live"} at ${this.clock.now()} ms in the model, not in the coordinator`);
     }

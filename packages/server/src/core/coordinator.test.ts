@@ -374,6 +374,28 @@ describe("sessions", () => {
     coordinator.endLease(first, "released");
     expect(grant(a, 5_000).ended).toBe(false);
   });
+
+  it("counts a session's locks over all of its leases, holds and waits, until each is released or its lease ends", () => {
+    const { coordinator, open, grant, acquire } = setup({ limits: { maxLocksPerSession: 3 } });
+    const a = open("a");
+    const b = open("b");
+    const [first, second, third] = [grant(a, 5_000), grant(a, 5_000), grant(a, 5_000)];
+    const held = acquire(a, first, "x").outcome;
+    acquire(a, second, "y");
+    const other = grant(b, 5_000);
+    acquire(b, other, "z");
+    acquire(a, third, "z", true);
+    expect(() => acquire(a, third, "w")).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }));
+    if (typeof held !== "object") throw new Error("x was not granted");
+    expect(coordinator.release(a, coordinator.locks, "x", held.token)).toBe(true);
+    expect(typeof acquire(a, third, "w").outcome).toBe("object");
+    coordinator.endLease(second, "revoked");
+    // "z" goes to a once b's hold ends: a wait that became a hold still counts once.
+    coordinator.endLease(other, "released");
+    expect(a.holdCount).toBe(2);
+    expect(typeof acquire(a, first, "v").outcome).toBe("object");
+    expect(() => acquire(a, first, "u")).toThrow(expect.objectContaining({ code: ErrorCode.LIMIT_EXCEEDED }));
+  });
 });
 
 /** A clock whose timers never run: time jumps as a paused process sees it on waking, before its timers fire. */

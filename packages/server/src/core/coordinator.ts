@@ -318,8 +318,7 @@ export class Coordinator {
     }
     const lockDelay = table === this.locks ? (request.lockDelay ?? this.options.lockDelayMs) : 0;
     if (lockDelay > maxWaitMs) throw new ServerError(ErrorCode.OUT_OF_RANGE, `lockDelay must be at most ${maxWaitMs} ms (the longest finite wait), got ${lockDelay}`);
-    let held = session.waits.size;
-    for (const own of session.leases.values()) held += own.holds.size;
+    const held = session.waits.size + session.holdCount;
     if (held >= maxLocksPerSession) {
       throw new ServerError(ErrorCode.LIMIT_EXCEEDED, `this session holds or awaits ${held} locks, the most allowed`);
     }

@@ -122,7 +122,7 @@ export class LockTable {
     const entry = this.#entryFor(name, limit, mode);
     const hold: Hold = { entry, lease, token, mode, request, value, since: this.hooks.now(), lockDelay };
     entry.holders.set(token, hold);
-    lease.holds.add(hold);
+    lease.addHold(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
   }
 
@@ -253,7 +253,7 @@ export class LockTable {
   #grant(entry: LockEntry, lease: Lease, mode: LockMode, request: number, value: Value | undefined, lockDelay: number): Hold {
     const hold: Hold = { entry, lease, token: this.hooks.nextToken(), mode, request, value, since: this.hooks.now(), lockDelay };
     entry.holders.set(hold.token, hold);
-    lease.holds.add(hold);
+    lease.addHold(hold);
     if (value !== undefined) this.hooks.valueAdded(lease, value);
     this.hooks.changes.hold(hold);
     this.hooks.changed(entry);
@@ -262,7 +262,7 @@ export class LockTable {
 
   #removeHold(hold: Hold, dropIfIdle = true): void {
     if (!hold.entry.holders.delete(hold.token)) return;
-    hold.lease.holds.delete(hold);
+    hold.lease.deleteHold(hold);
     if (hold.value !== undefined) this.hooks.valueRemoved(hold.lease, hold.value);
     this.hooks.changes.holdGone(hold);
     this.hooks.changed(hold.entry);
