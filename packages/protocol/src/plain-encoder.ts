@@ -52,15 +52,21 @@ function writeValue(value: unknown, depth: number): boolean {
   }
 }
 
+/**
+ * One pass over the map's properties: its header (a fixmap, the only form written) is written after its
+ * entries, in the byte kept for it. Counting the entries first took a second walk of every map; a
+ * reply is two maps, and the walks were the encoder's largest part (perf, 16 clients of lock pairs).
+ */
 function writeMap(map: Record<string, unknown>, depth: number): boolean {
+  const header = pos;
+  if (!put1(0x80)) return false;
   let entries = 0;
-  for (const key in map) if (map[key] !== undefined) entries++;
-  if (entries > 15 || !put1(0x80 | entries)) return false;
   for (const key in map) {
     const value = map[key];
     if (value === undefined) continue;
-    if (!writeString(key) || !writeValue(value, depth + 1)) return false;
+    if (++entries > 15 || !writeString(key) || !writeValue(value, depth + 1)) return false;
   }
+  scratch[header] = 0x80 | entries;
   return true;
 }
 

@@ -7,7 +7,7 @@ import { ErrorCode } from "./codes.js";
 import { BOUNDS } from "./limits.js";
 import { FAST_OPS, type FieldKind } from "./request-fast-path.js";
 import { startReading, stopReading } from "./plain-reader.js";
-import { readCommonRequest, readLockPairRequest } from "./request-reader.js";
+import { readCommonRequest, readShapedRequest } from "./request-reader.js";
 import { concat, mutation, rarely } from "./frame-mutations.test-support.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
 
@@ -70,17 +70,23 @@ describe("the reader of plain common requests", () => {
     }
   });
 
-  it("reads a lock pair's two requests, as the client library sends them, through a reader of their own, keys in the wire order", () => {
-    const pair = [
+  it("reads a lock pair's two requests and a plain put or get, as the client library sends them, through a reader of their own, keys in the wire order", () => {
+    const shaped = [
       { op: "lock.acquire", id: 7, name: "orders/42", lease: 2, wait: 0 },
       { op: "lock.acquire", id: 2 ** 40, name: "n", lease: 2 ** 33, wait: true },
       { op: "lock.acquire", id: 7, name: "n", lease: 2, wait: BOUNDS.maxDelayMs },
       { op: "lock.release", id: 8, name: "orders/42", token: 4 },
+      { op: "kv.put", id: 9, key: "config/x", value: "v".repeat(100) },
+      { op: "kv.put", id: 9, key: "k", value: -3.5 },
+      { op: "kv.put", id: 9, key: "k", value: null },
+      { op: "kv.put", id: 9, key: "k", value: false },
+      { op: "kv.put", id: 9, key: "clé", value: "valeur ✓ 😀" },
+      { op: "kv.get", id: 2 ** 40, key: "config/x" },
     ];
-    for (const message of pair) {
+    for (const message of shaped) {
       for (const frame of [encode(message), independentEncode(message)]) {
         startReading(frame);
-        const read = readLockPairRequest();
+        const read = readShapedRequest();
         stopReading();
         expect(read, JSON.stringify(message)).toStrictEqual(message);
         expect(Object.keys(read ?? {})).toEqual(Object.keys(message));
@@ -89,8 +95,20 @@ describe("the reader of plain common requests", () => {
     }
   });
 
-  it("leaves every other lock request to the general reader, which reads it as before", () => {
+  it("leaves every other lock, put or get request to the general reader, which reads it as before", () => {
     const others: [string, Uint8Array][] = [
+      ["a put's value as a map", encode({ op: "kv.put", id: 9, key: "k", value: { a: 1 } })],
+      ["a put's value as an array", encode({ op: "kv.put", id: 9, key: "k", value: [1, 2] })],
+      ["a put with a lease", encode({ op: "kv.put", id: 9, key: "k", value: 1, lease: 2 })],
+      ["a put without its value", encode({ op: "kv.put", id: 9, key: "k" })],
+      ["a put's value before its key", encode({ op: "kv.put", id: 9, value: 1, key: "k" })],
+      ["a get with a further field", encode({ op: "kv.get", id: 9, key: "k", value: 1 })],
+      ["a get with an empty key", encode({ op: "kv.get", id: 9, key: "" })],
+      ["a get with a name instead of a key", encode({ op: "kv.get", id: 9, name: "k" })],
+      ["a get with id 0", encode({ op: "kv.get", id: 0, key: "k" })],
+      ["a byte after a get", concat(encode({ op: "kv.get", id: 9, key: "k" }), Uint8Array.of(0xc0))],
+      ["a byte after a put", concat(encode({ op: "kv.put", id: 9, key: "k", value: 1 }), Uint8Array.of(0xc0))],
+      ["a truncated put", encode({ op: "kv.put", id: 9, key: "k", value: "v".repeat(40) }).subarray(0, 30)],
       ["another key order", encode({ op: "lock.release", id: 8, token: 4, name: "n" })],
       ["op not first", encode({ id: 8, op: "lock.release", name: "n", token: 4 })],
       ["a further field", encode({ op: "lock.acquire", id: 7, name: "n", lease: 2, wait: 0, mode: "shared" })],
@@ -109,7 +127,7 @@ describe("the reader of plain common requests", () => {
     ];
     for (const [label, frame] of others) {
       startReading(frame);
-      expect(readLockPairRequest(), label).toBeUndefined();
+      expect(readShapedRequest(), label).toBeUndefined();
       stopReading();
       expectSameAsFullPath(frame, label);
     }

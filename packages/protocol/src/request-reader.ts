@@ -22,8 +22,8 @@ import { FAST_OPS, FIELD_CHECKS, acceptCommonRequest } from "./request-fast-path
 export function readCommonRequest(frame: Uint8Array): ClientMessage | undefined {
   startReading(frame);
   try {
-    const pair = readLockPairRequest();
-    if (pair !== undefined) return pair;
+    const shaped = readShapedRequest();
+    if (shaped !== undefined) return shaped;
     startReading(frame);
     const record = readTopMap();
     return record === undefined || !atEnd() ? undefined : acceptCommonRequest(record);
@@ -33,22 +33,25 @@ export function readCommonRequest(frame: Uint8Array): ClientMessage | undefined 
 }
 
 /**
- * The two requests of a lock pair exactly as the client library sends them, `{ op, id, name, lease,
- * wait }` and `{ op, id, name, token }` in that order, read into an object literal of that shape, each
- * field held to the fast path's rule as it is read; undefined for anything else (another order, another
- * field, a value outside its rule), which `readTopMap` then reads as before. The general reader adds
- * each key to an empty object and looks fields up by key, stores and loads that V8 can only do through
- * its megamorphic handlers: 2.3 % of the server's CPU per uncontended lock pair (perf, 16 clients,
- * BENCHMARKS.md "Lock pairs and the one-client row (round 9)"). The object is the one msgpackr builds
- * from the same bytes, keys in the same order.
+ * The requests of a lock pair and of a plain put or get exactly as the client library sends them,
+ * `{ op, id, name, lease, wait }`, `{ op, id, name, token }`, `{ op, id, key, value }` and `{ op, id, key }`
+ * in that order, read into an object literal of that shape, each field held to the fast path's rule as it
+ * is read; undefined for anything else (another order, another field, a value outside its rule, a map
+ * as the value), which `readTopMap` then reads as before. The general reader adds each key to an empty
+ * object and looks fields up by key, stores and loads that V8 can only do through its megamorphic
+ * handlers: 2.3 % of the server's CPU per uncontended lock pair (perf, 16 clients, BENCHMARKS.md "Lock
+ * pairs and the one-client row (round 9)"); decoding was still 8 % of a put's ("The server's path per
+ * request (round 10)"). The object is the one msgpackr builds from the same bytes, keys in the same order.
  */
-export function readLockPairRequest(): ClientMessage | undefined {
+export function readShapedRequest(): ClientMessage | undefined {
   const entries = readMapHead();
-  if ((entries !== 4 && entries !== 5) || readKnown(OP_KEY) === undefined) return undefined;
-  const op = readKnown(LOCK_PAIR_OPS);
+  if (entries < 3 || entries > 5 || readKnown(OP_KEY) === undefined) return undefined;
+  const op = readKnown(SHAPED_OPS);
   if (op === undefined || readKnown(ID_KEY) === undefined) return undefined;
   const id = readValue();
-  if (!FIELD_CHECKS.positive(id) || readKnown(NAME_KEY) === undefined) return undefined;
+  if (!FIELD_CHECKS.positive(id)) return undefined;
+  if (op === "kv.get" || op === "kv.put") return readKeyValueRest(op, entries, id as number);
+  if (readKnown(NAME_KEY) === undefined) return undefined;
   const name = readValue();
   if (!FIELD_CHECKS.name(name)) return undefined;
   if (op === "lock.release") {
@@ -61,6 +64,19 @@ export function readLockPairRequest(): ClientMessage | undefined {
   if (!FIELD_CHECKS.positive(lease) || readKnown(WAIT_KEY) === undefined) return undefined;
   const wait = readValue();
   return FIELD_CHECKS.wait(wait) && atEnd() ? { op: "lock.acquire", id: id as number, name: name as string, lease: lease as number, wait: wait as number | true } : undefined;
+}
+
+/** The rest of `{ op, id, key }` (kv.get) or `{ op, id, key, value }` (kv.put), after the id. */
+function readKeyValueRest(op: "kv.get" | "kv.put", entries: number, id: number): ClientMessage | undefined {
+  if (entries !== (op === "kv.get" ? 3 : 4) || readKnown(KEY_KEY) === undefined) return undefined;
+  const key = readValue();
+  if (!FIELD_CHECKS.name(key)) return undefined;
+  if (op === "kv.get") return atEnd() ? { op, id, key: key as string } : undefined;
+  if (readKnown(VALUE_KEY) === undefined) return undefined;
+  const value = readValue();
+  // A map (MAP) is read by the general reader's path; SKIP is a value it cannot read.
+  if (value === MAP || value === SKIP || !FIELD_CHECKS.value(value) || !atEnd()) return undefined;
+  return { op, id, key: key as string, value: value as string | number | boolean | null };
 }
 
 function readTopMap(): Record<string, unknown> | undefined {
@@ -96,9 +112,11 @@ const FIELD_NAMES = knownNames(["op", ...[...FAST_OPS.values()].flatMap((fields)
 const OP_NAMES = knownNames(FAST_OPS.keys());
 const FENCE_NAMES = knownNames(["lock", "token"]);
 const OP_KEY = knownNames(["op"]);
-const LOCK_PAIR_OPS = knownNames(["lock.acquire", "lock.release"]);
+const SHAPED_OPS = knownNames(["lock.acquire", "lock.release", "kv.put", "kv.get"]);
 const ID_KEY = knownNames(["id"]);
 const NAME_KEY = knownNames(["name"]);
 const TOKEN_KEY = knownNames(["token"]);
 const LEASE_KEY = knownNames(["lease"]);
 const WAIT_KEY = knownNames(["wait"]);
+const KEY_KEY = knownNames(["key"]);
+const VALUE_KEY = knownNames(["value"]);

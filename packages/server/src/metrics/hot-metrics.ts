@@ -26,12 +26,12 @@ interface Exported {
   values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
 }
 
-interface CounterCell {
+export interface CounterCell {
   readonly labels: Record<string, string>;
   value: number;
 }
 
-interface HistogramCell {
+export interface HistogramCell {
   readonly labels: Record<string, string>;
   /** Observations per bucket (not cumulative); the last one is +Inf. */
   readonly counts: Float64Array;
@@ -53,6 +53,11 @@ export class HotCounter extends Counter {
 
   add(first = "", second = "", by = 1): void {
     this.#cells.get(first, second).value += by;
+  }
+
+  /** The series of one label set, for a caller that counts into it on every request: found once, then `value` added to. */
+  cell(first = "", second = ""): CounterCell {
+    return this.#cells.get(first, second);
   }
 
   override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
@@ -80,7 +85,16 @@ export class HotHistogram extends Histogram {
   }
 
   record(value: number, first = "", second = ""): void {
-    const cell = this.#cells.get(first, second);
+    this.recordIn(this.#cells.get(first, second), value);
+  }
+
+  /** The series of one label set, for a caller that records into it on every request (with `recordIn`): found once. */
+  cell(first = "", second = ""): HistogramCell {
+    return this.#cells.get(first, second);
+  }
+
+  /** Records `value` in a series of this histogram's (`cell`). */
+  recordIn(cell: HistogramCell, value: number): void {
     const bounds = this.#bounds;
     let slot = 0;
     while (slot < bounds.length && value > bounds[slot]!) slot += 1;

@@ -3,7 +3,7 @@ import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Coordinator } from "../core/coordinator.js";
 import type { AcquireOutcome, LeaseEndReason, LossReason, RefusalReason, ServerEvents, WaitOutcome } from "../core/events.js";
 import type { LockKind } from "../core/model.js";
-import { HotCounter, HotHistogram } from "./hot-metrics.js";
+import { HotCounter, HotHistogram, type CounterCell, type HistogramCell } from "./hot-metrics.js";
 
 /** What the metrics read at scrape time, beyond the rules' state. */
 export interface MetricsSources {
@@ -32,6 +32,8 @@ export class Metrics implements ServerEvents {
   readonly registry = new Registry();
   readonly #requests: HotCounter;
   readonly #requestSeconds: HotHistogram;
+  /** Per op, the series of its requests answered OK: the count and the duration. */
+  readonly #answered = new Map<RequestOp, { count: CounterCell; seconds: HistogramCell }>();
   readonly #leaseEnds: HotCounter;
   readonly #acquires: HotCounter;
   readonly #waitSeconds: HotHistogram;
@@ -188,8 +190,17 @@ export class Metrics implements ServerEvents {
   }
 
   requestHandled(op: RequestOp, code: ErrorCode | "OK", seconds: number): void {
-    this.#requests.add(op, code);
-    this.#requestSeconds.record(seconds, op);
+    if (code !== "OK") {
+      this.#requests.add(op, code);
+      this.#requestSeconds.record(seconds, op);
+      return;
+    }
+    // Every request answered lands here: its op's two series found with one lookup rather than four
+    // (the counter's and the histogram's maps, by op and by code).
+    let series = this.#answered.get(op);
+    if (series === undefined) this.#answered.set(op, (series = { count: this.#requests.cell(op, "OK"), seconds: this.#requestSeconds.cell(op) }));
+    series.count.value += 1;
+    this.#requestSeconds.recordIn(series.seconds, seconds);
   }
 
   committed(seconds: number, ok: boolean): void {
