@@ -2,8 +2,10 @@ import { fstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeClock } from "@leasehold/protocol";
+import { DEFAULT_LIMITS, FakeClock } from "@leasehold/protocol";
+import { Account } from "../core/accounts.js";
 import { BackgroundSyncSqliteStorage, type Fsync } from "./background-sync-sqlite-storage.js";
+import { CommitPipeline } from "./commit.js";
 import { SLOW_IN_A_ROW } from "./fsync-placement.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 import { StorageError, emptyBatch, type Batch } from "./storage.js";
@@ -177,5 +179,43 @@ describe("BackgroundSyncSqliteStorage", () => {
     const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { sync: "process", fsync: held.fsync }));
     expect(storage.write(everyRowBatch())).toBeUndefined();
     expect(held.calls).toEqual([]);
+  });
+
+  it("with its fsync in the pool, the batch after a commit waits for the clients just answered: two groups of clients share one fsync", async () => {
+    const clock = new FakeClock(0);
+    const held = heldFsync();
+    try {
+      const storage = open(new BackgroundSyncSqliteStorage(tempDir(), { fsync: held.fsync, fsyncIn: "pool", clock }));
+      const sent: number[] = [];
+      const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), () => {}, undefined, undefined, clock);
+      const owner = new Account("test", DEFAULT_LIMITS);
+      // Client `id` changes its counter and is answered once that change is on disk.
+      const request = (id: number) => {
+        commits.journal.counter(`c${id}`, id, owner);
+        commits.send({ sendNow: (message) => void sent.push(message.type === "reply" ? message.id : -1) }, { type: "reply", id, result: {} });
+      };
+      request(1);
+      await turns(2);
+      // Client 2's request arrives while client 1's fsync (4 ms) runs.
+      request(2);
+      await turns(2);
+      clock.advance(4);
+      held.end();
+      await turns(2);
+      expect(sent).toEqual([1]);
+      // Client 1 was just answered: its next request is worth a wait of up to 8 ms (twice the commit), so nothing is written yet.
+      expect(held.calls).toHaveLength(1);
+      request(3);
+      await turns(2);
+      // One fsync for both waiting clients (without gathering: client 2 alone, then client 3 after it).
+      expect(held.calls).toHaveLength(2);
+      held.end();
+      await turns(2);
+      expect(sent).toEqual([1, 2, 3]);
+      await commits.settled();
+    } finally {
+      // A failed expectation leaves an fsync held, and close (afterEach) would wait for it.
+      held.end();
+    }
   });
 });
