@@ -11,7 +11,7 @@ export type FrameHandler = (data: Uint8Array) => void;
  * as a view of the read (as ws's payload is); the first frame that is anything else (a ping, a close, a
  * fragment, a compressed or a larger frame, one cut by the read's end) and everything after it in the read
  * go to ws as before, in order. A reply read this way cost 100-130 ns of CPU against 240-400 ns through
- * ws (bench/src/client-read-loop.ts, BENCHMARKS.md "The client's CPU per request (round 10)").
+ * ws (bench/src/frame-read-loop.ts --side=client, BENCHMARKS.md "The client's CPU per request (round 10)").
  *
  * Call it once the socket is open (ws makes its Receiver then), with `onmessage` set to hand `event.data`
  * to the same `onFrame`, the socket's only 'message' listener. Node only: a browser's WebSocket (or a
