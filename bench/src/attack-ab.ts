@@ -4,6 +4,7 @@ import { drainOutput, spawnChild, stopAllChildren, waitForLine } from "./infra/c
 import { cpuMs } from "./infra/procfs.js";
 import { tempDir } from "./servers/tempdir.js";
 import { startAttacker, writeTenants } from "./workloads/under-attack.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * The server's CPU per attacker frame or connection attempt, old build against new, alternating
@@ -18,7 +19,7 @@ import { startAttacker, writeTenants } from "./workloads/under-attack.js";
  * core), the attacker's tally, and µs of server CPU per frame answered or per connection attempt.
  */
 
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split(/=(.*)/s, 2) as [string, string]));
+const args = toolArgs();
 const clis = (args.get("clis") ?? "packages/server/dist/cli.js").split(",").map((cli) => resolve(cli));
 const mode = args.get("mode") === "park-sessions" ? "session parking" : "refused-frame flood";
 const passes = Number(args.get("passes") ?? 3);

@@ -11,6 +11,7 @@ import { uncontended } from "./workloads/uncontended.js";
 import { closeMany, connectMany, freshName, loopFor, Window, type Metrics } from "./workloads/common.js";
 import type { LockClient, SystemName } from "./adapters/types.js";
 import { runScript } from "./infra/script.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * The harness's (the clients') CPU per operation, old client build against new, alternating, beside
@@ -29,7 +30,7 @@ import { runScript } from "./infra/script.js";
  * harness's and the server's CPU per op from /proc (utime + stime over the window).
  */
 
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const args = toolArgs();
 const ROWS = { u1: { kind: "pairs", clients: 1 }, u16: { kind: "pairs", clients: 16 }, put: { kind: "put", clients: 16 }, get: { kind: "get", clients: 16 } } as const;
 type Row = keyof typeof ROWS;
 const LOCK_TTL_MS = 10_000;

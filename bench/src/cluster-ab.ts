@@ -11,6 +11,7 @@ import { contended } from "./workloads/contended.js";
 import { uncontended } from "./workloads/uncontended.js";
 import type { Subject } from "./systems.js";
 import { runScript } from "./infra/script.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * A/B of gateway builds on one 3-member etcd cluster, for the cluster row's levers (issue 12; BENCHMARKS.md,
@@ -27,7 +28,7 @@ import { runScript } from "./infra/script.js";
  * To keep an old build: `cp -r packages/server/dist packages/server/dist-old` before rebuilding. One build
  * can also run under several letters with different flags: `--a=<cli> --b=<cli> --args-b="..."`.
  */
-const args = Object.fromEntries(process.argv.slice(2).map(nameAndValue));
+const args = Object.fromEntries(toolArgs());
 const rounds = Number(args.rounds ?? 4);
 const durationMs = Number(args.ms ?? 4000);
 const clients = Number(args.clients ?? 16);
@@ -98,11 +99,5 @@ async function main(): Promise<void> {
   secretDir.remove();
 }
 
-/** `--name=value` split at its first "=" only, so that `--args-b="--flag=value"` keeps its own. */
-function nameAndValue(arg: string): [string, string] {
-  const match = /^--([^=]+)=?(.*)$/s.exec(arg);
-  if (!match) throw new Error(`not a --name=value argument: ${arg}`);
-  return [match[1]!, match[2]!];
-}
 
 runScript(main);

@@ -6,6 +6,7 @@ import { Inspector } from "./infra/inspector.js";
 import { startLeasehold } from "./servers/leasehold.js";
 import { subject } from "./systems.js";
 import { queueDepth } from "./workloads/queue-depth.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * The queue-depth row (issue 16: grant p50 at 10,000 against 10 waiters), leasehold alone (the full
@@ -25,7 +26,7 @@ import { queueDepth } from "./workloads/queue-depth.js";
  * per grant (utime + stime from /proc over the timed grants), grants/s and the fill's seconds.
  */
 
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split(/=(.*)/s, 2) as [string, string]));
+const args = toolArgs();
 const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
 const depths = (args.get("depths") ?? "10,10000").split(",").map(Number);
 const passes = Number(args.get("passes") ?? 3);

@@ -7,6 +7,7 @@ import type { RunningServer } from "./servers/types.js";
 import { inPassOrder, subject, type Subject } from "./systems.js";
 import { keyValue } from "./workloads/key-value.js";
 import { uncontended } from "./workloads/uncontended.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * A/B of durable server builds on the durable row's workloads (issue 16; BENCHMARKS.md, "Durable writes
@@ -27,7 +28,7 @@ import { uncontended } from "./workloads/uncontended.js";
  * `--fsync-in` runs the last root's durable server once per placement listed, the fsyncs forced into
  * the pool or inline (or "measured": the server's own choice), instead of once per root.
  */
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const args = toolArgs();
 const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
 const passes = Number(args.get("passes") ?? 4);
 const durationMs = Number(args.get("ms") ?? 2_000);

@@ -2,6 +2,7 @@ import { EtcdClient } from "../../packages/server/src/cluster/etcd-client.js";
 import { runScript } from "./infra/script.js";
 import { quantile } from "./metrics/stats.js";
 import { startEtcdCluster } from "./servers/etcd.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * The floor under the cluster's contended grants (issue 12; BENCHMARKS.md, "What bounds the goal of 5×"):
@@ -14,7 +15,7 @@ import { startEtcdCluster } from "./servers/etcd.js";
  *
  *   node --import tsx bench/src/etcd-commit-floor.ts [--ms=5000]
  */
-const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=")) as [string, string][]);
+const args = Object.fromEntries(toolArgs());
 const durationMs = Number(args.ms ?? 5000);
 
 async function main(): Promise<void> {

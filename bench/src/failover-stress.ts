@@ -7,6 +7,7 @@ import { subject } from "./systems.js";
 import { contended } from "./workloads/contended.js";
 import { failover } from "./workloads/failover.js";
 import { uncontended } from "./workloads/uncontended.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * `node --expose-gc --import tsx bench/src/failover-stress.ts [--rounds=5] [--traffic-ms=10000] [--kills=3] [--max-ms=30000]`
@@ -19,7 +20,7 @@ import { uncontended } from "./workloads/uncontended.js";
  * gateway relaying to itself) in its third round; `--max-ms=1` shows what a failure prints.
  */
 const repoRoot = resolve(fileURLToPath(import.meta.url), "../../..");
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const args = toolArgs();
 const rounds = Number(args.get("rounds") ?? 5);
 const trafficMs = Number(args.get("traffic-ms") ?? 10_000);
 const kills = Number(args.get("kills") ?? 3);

@@ -2,6 +2,7 @@ import { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
 import { readFramesDirectly as readClientFramesDirectly } from "../../packages/server/src/connection/frame-reader.js";
 import { readFramesDirectly as readServerFramesDirectly } from "../../packages/client/src/frame-reader.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * The cost of reading one frame, from the socket's 'data' event to the handler that gets its payload:
@@ -20,7 +21,7 @@ import { readFramesDirectly as readServerFramesDirectly } from "../../packages/c
  * Prints one JSON line per pass, size and path: CPU ns per read (this process's user + system time, so
  * that other processes' load counts less than in wall time).
  */
-const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=")) as [string, string][]);
+const args = Object.fromEntries(toolArgs());
 const reads = Number(args.reads ?? 200_000);
 const passes = Number(args.passes ?? 5);
 const side = args.side ?? "server";

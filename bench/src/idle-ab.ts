@@ -5,6 +5,7 @@ import { drainOutput, spawnChild, stopAllChildren, waitForLine, type Child } fro
 import { Inspector } from "./infra/inspector.js";
 import { cpuMs, mainThreadWaits, systemCpuMs, threadCpuMs, writeSyscalls } from "./infra/procfs.js";
 import { Holders } from "./sessions/holders.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * Idle server CPU at many sessions, old build against new, alternating (issue 16's idle row, measured
@@ -24,7 +25,7 @@ import { Holders } from "./sessions/holders.js";
  * protocol's interval, a quarter of the TTL capped by the server's heartbeat).
  */
 
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const args = toolArgs();
 const roots = (args.get("roots") ?? ".").split(",").map((root) => resolve(root));
 const sessions = Number(args.get("sessions") ?? 10_000);
 const passes = Number(args.get("passes") ?? 3);

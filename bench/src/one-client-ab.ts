@@ -6,6 +6,7 @@ import { makeSystem } from "./systems.js";
 import type { LockClient } from "./adapters/types.js";
 import { freshName } from "./workloads/common.js";
 import { runScript } from "./infra/script.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * Issue 16's one-client row (uncontended lock pairs, one request in flight: a chain of round trips
@@ -23,7 +24,7 @@ import { runScript } from "./infra/script.js";
  * pairs/s over all windows, the median window's, server and harness CPU per pair (utime + stime from
  * /proc over the windows), then each build's median per-window ratio to the last system (Redis).
  */
-const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=")) as [string, string][]);
+const args = Object.fromEntries(toolArgs());
 const windows = Number(args.windows ?? 40);
 const windowMs = Number(args.ms ?? 250);
 /** Windows run first and left out: the servers' code is optimised meanwhile. */

@@ -3,6 +3,7 @@ import { drainOutput, spawnChild, stopAllChildren, waitForLine, type Child } fro
 import { subject, type Subject } from "./systems.js";
 import { keyValue } from "./workloads/key-value.js";
 import { uncontended } from "./workloads/uncontended.js";
+import { toolArgs } from "./infra/args.js";
 
 /**
  * A/B of server builds on the plain rows (issue 16: uncontended lock pairs and key-value put/get), one
@@ -19,7 +20,7 @@ import { uncontended } from "./workloads/uncontended.js";
  * frames (round 7)" in BENCHMARKS.md; with `--prof` the profiled server's whole life is in its profile,
  * so profile one workload at a time.
  */
-const args = Object.fromEntries(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=")) as [string, string][]);
+const args = Object.fromEntries(toolArgs());
 const rounds = Number(args.rounds ?? 4);
 const durationMs = Number(args.ms ?? 3000);
 const clients = Number(args.clients ?? 16);

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Page } from "playwright-core";
 import { connect, type LeaseholdClient, type Lock } from "@leasehold/client";
 import { createServer, type LeaseholdServer } from "@leasehold/server";
+import { toolArgs } from "../infra/args.js";
 
 interface Scale {
   locks: number;
@@ -44,7 +45,7 @@ const SCALES: Scale[] = [
 const HOLDER_CLIENTS = 10;
 const WAITER_CLIENTS = 20;
 
-const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, "").split("=") as [string, string]));
+const args = toolArgs();
 const windowSeconds = Number(args.get("seconds") ?? 10);
 /** Locks released and taken again per second during the window (each is two or more changes). */
 const churnPerSecond = Number(args.get("churn") ?? 40);
