@@ -41,12 +41,18 @@ async function main(): Promise<void> {
   const secretFile = join(secretDir.path, "secret");
   writeFileSync(secretFile, randomBytes(24).toString("hex"));
   const members = etcd.members;
-  const counters = async () => {
-    const c = await members[0]!.counters();
-    return { ...c, etcdCpuMs: members.reduce((sum, m) => sum + cpuMs(m.pid), 0) };
-  };
   const isLeader = await Promise.all(members.map(async (m) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${m.clientUrl}/metrics`)).text())));
   const leaderIndex = isLeader.indexOf(true);
+  // etcd's CPU split by raft role, and what the three members served (summed): per op in each JSON line.
+  const counters = async () => {
+    const c = await members[0]!.counters();
+    const served = await Promise.all(members.map((m) => m.served()));
+    const total: Record<string, number> = {};
+    for (const member of served) for (const [name, value] of Object.entries(member)) total[name] = (total[name] ?? 0) + value;
+    const cpu = members.map((m) => cpuMs(m.pid));
+    const leaderCpu = cpu[leaderIndex] ?? Number.NaN;
+    return { ...c, ...total, etcdCpuMs: cpu.reduce((sum, ms) => sum + ms, 0), etcdLeaderCpuMs: leaderCpu, etcdFollowersCpuMs: cpu.reduce((sum, ms) => sum + ms, 0) - leaderCpu };
+  };
   console.log(`etcd raft leader: member ${leaderIndex + 1}`);
   const endpointsFor = (name: string) => {
     const want = args[`at-${name}`];
@@ -89,6 +95,13 @@ async function main(): Promise<void> {
           etcdCpuUsPerOp: Math.round(((m.etcdCpuMsPerOp ?? 0) * 1000) / perOp),
           proposalsPerOp: (m.proposalsPerOp! / perOp).toFixed(3),
           revisionsPerOp: (m.revisionPerOp! / perOp).toFixed(3),
+          etcdLeaderCpuUsPerOp: Math.round(((m.etcdLeaderCpuMsPerOp ?? 0) * 1000) / perOp),
+          etcdFollowersCpuUsPerOp: Math.round(((m.etcdFollowersCpuMsPerOp ?? 0) * 1000) / perOp),
+          served: Object.fromEntries(
+            Object.entries(m)
+              .filter(([name, value]) => name.startsWith("etcd:") && typeof value === "number" && value !== 0)
+              .map(([name, value]) => [name.slice(5, -"PerOp".length), Number(((value as number) / perOp).toFixed(4))]),
+          ),
           violations: (m.exclusionViolations ?? 0) + (m.tokenViolations ?? 0),
         }),
       );

@@ -131,6 +131,26 @@ export class EtcdMember extends RestartableChild {
   }
 
   /**
+   * What the member served and sent, from its Prometheus text, each as `etcd:<what>`: gRPC calls
+   * handled by method, watch events sent, keys put and deleted, bytes received from clients and sent
+   * to peers, and WAL bytes written (cluster-ab.ts prints them per operation).
+   */
+  async served(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.clientUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const served: Record<string, number> = {};
+    const add = (name: string, value: number) => (served[`etcd:${name}`] = (served[`etcd:${name}`] ?? 0) + value);
+    for (const line of text.split("\n")) {
+      const handled = /^grpc_server_handled_total\{.*grpc_method="(\w+)".*\} (\S+)$/.exec(line);
+      if (handled) add(`grpc ${handled[1]}`, Number(handled[2]));
+      const streamed = /^grpc_server_msg_sent_total\{.*grpc_method="(Watch|LeaseKeepAlive)".*\} (\S+)$/.exec(line);
+      if (streamed) add(`grpc ${streamed[1]} msgs sent`, Number(streamed[2]));
+      const plain = /^(etcd_debugging_mvcc_(?:put|delete|range|txn)_total|etcd_debugging_mvcc_events_total|etcd_network_peer_sent_bytes_total|etcd_network_client_grpc_received_bytes_total|etcd_network_client_grpc_sent_bytes_total|etcd_disk_wal_write_bytes_total|etcd_debugging_mvcc_watcher_total)(?:\{.*\})? (\S+)$/.exec(line);
+      if (plain) add(plain[1]!, Number(plain[2]));
+    }
+    return served;
+  }
+
+  /**
    * etcd opens its client port before it can serve: /health answers {"health":"true"} only once the
    * member sees a leader and can answer requests.
    */
