@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdClient, EtcdRequestError } from "../../packages/server/src/cluster/etcd-client.js";
-import { startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
+import { raftFollower, raftLeader, startEtcdCluster, type EtcdCluster } from "../support/etcd-cluster.js";
 import { defer } from "../support/fixtures.js";
 
 let cluster: EtcdCluster;
@@ -36,6 +36,22 @@ describe("EtcdClient on a real 3-member etcd", () => {
     const fresh = await client.txn([{ key: `${prefix}new`, createRevision: 0 }], [{ op: "put", key: `${prefix}new`, value: text("x") }]);
     expect(fresh.succeeded).toBe(true);
     expect((await client.txn([{ key: `${prefix}new`, createRevision: 0 }], [{ op: "put", key: `${prefix}new`, value: text("y") }])).succeeded).toBe(false);
+  });
+
+  it("moves its calls to etcd's raft leader when told to follow it, and says so", async () => {
+    const changes: unknown[] = [];
+    const { endpointsFromIt } = await raftFollower(cluster);
+    const client = new EtcdClient(endpointsFromIt, { onEndpointChange: (change) => changes.push(change) });
+    defer(() => client.close());
+    const leader = await raftLeader(cluster);
+    expect(client.endpoint).not.toBe(leader.clientUrl);
+    await client.followRaftLeader();
+    expect(client.endpoint).toBe(leader.clientUrl);
+    expect(changes).toEqual([{ from: endpointsFromIt[0], to: leader.clientUrl, reason: "it is etcd's raft leader", why: "raft-leader" }]);
+    // Already there: nothing moves, nothing is told.
+    await client.followRaftLeader();
+    expect(changes).toHaveLength(1);
+    expect((await client.txn([], [{ op: "put", key: "/raft-leader/k", value: text("v") }])).succeeded).toBe(true);
   });
 
   it("reads, sorts and deletes by prefix, and not past it", async () => {

@@ -92,12 +92,22 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
  * sends to): for tests that pause or kill a member without an etcd election on top of it.
  */
 export async function raftFollower(cluster: EtcdCluster): Promise<{ member: EtcdMember; endpointsFromIt: string[] }> {
+  const member = await memberLeading(cluster, false);
+  return { member, endpointsFromIt: [member.clientUrl, ...cluster.endpoints.filter((endpoint) => endpoint !== member.clientUrl)] };
+}
+
+/** The member that is etcd's raft leader now (where a leading gateway sends its calls: EtcdClient.followRaftLeader). */
+export async function raftLeader(cluster: EtcdCluster): Promise<EtcdMember> {
+  return memberLeading(cluster, true);
+}
+
+async function memberLeading(cluster: EtcdCluster, leading: boolean): Promise<EtcdMember> {
   const probe = new EtcdClient(cluster.endpoints);
   try {
     const statuses = await probe.status();
-    const member = cluster.members.find((each) => statuses.some((status) => status.endpoint === each.clientUrl && status.ok && !status.isLeader));
-    if (!member) throw new Error(`no etcd member reports itself a raft follower: ${JSON.stringify(statuses)}`);
-    return { member, endpointsFromIt: [member.clientUrl, ...cluster.endpoints.filter((endpoint) => endpoint !== member.clientUrl)] };
+    const member = cluster.members.find((each) => statuses.some((status) => status.endpoint === each.clientUrl && status.ok && status.isLeader === leading));
+    if (!member) throw new Error(`no etcd member reports itself a raft ${leading ? "leader" : "follower"}: ${JSON.stringify(statuses)}`);
+    return member;
   } finally {
     probe.close();
   }

@@ -32,7 +32,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const client = new EtcdClient(options.endpoints, {
     requestTimeoutMs: options.requestTimeoutMs,
     writeTimeoutMs: options.writeTimeoutMs ?? writeTimeoutFor(options.electionTtlSeconds),
-    onEndpointChange: ({ from, to, reason }) => logger?.warn({ etcdEndpoint: to, previousEtcdEndpoint: from }, `etcd calls now go to ${to}: ${from} failed (${reason})`),
+    onEndpointChange: ({ from, to, reason, why }) =>
+      why === "failed"
+        ? logger?.warn({ etcdEndpoint: to, previousEtcdEndpoint: from }, `etcd calls now go to ${to}: ${from} failed (${reason})`)
+        : logger?.info({ etcdEndpoint: to, previousEtcdEndpoint: from }, `etcd calls now go to ${to}: ${reason}`),
   });
   const host = options.server.host ?? "127.0.0.1";
   const electionPrefix = electionPrefixOf(options.prefix);
@@ -87,6 +90,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (leader !== undefined && relay === following) following.leaderIs(leader, readAt);
     });
   }, LEADER_CACHE_MS);
+  // While it leads, its commits go to etcd's raft leader (EtcdClient.followRaftLeader); checked again
+  // every RAFT_LEADER_CHECK_MS, since etcd may elect another.
+  const raftLeaderCheck = setInterval(() => {
+    if (role === "leader") void client.followRaftLeader().catch(() => undefined);
+  }, RAFT_LEADER_CHECK_MS);
   const url = `${tls ? "wss" : "ws"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const advertise = options.advertise ?? url;
   let role: GatewayRole = "follower";
@@ -113,6 +121,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       try {
         const term = await leadership.campaign(stopping.signal);
         const wonAt = performance.now();
+        // Not awaited: a member that hangs would hold the failover for a read timeout.
+        void client.followRaftLeader().catch(() => undefined);
         await relay?.close();
         relay = undefined;
         leaderUrl = undefined;
@@ -176,6 +186,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       stopped = true;
       clearInterval(leaderCheck);
+      clearInterval(raftLeaderCheck);
       stopping.abort();
       await loop;
       await relay?.close();
@@ -204,6 +215,9 @@ export function writeTimeoutFor(electionTtlSeconds: number): number {
  * only its share of the clients.
  */
 export const DEFAULT_RELAY_LINKS = 4;
+
+/** How often a leading gateway checks that its etcd calls go to etcd's raft leader: a few status reads, not per request. */
+const RAFT_LEADER_CHECK_MS = 5_000;
 
 /** How long a follower relays to the leader it read from etcd before reading again, and how often it checks that its relayed connections go to that leader. */
 const LEADER_CACHE_MS = 500;
