@@ -19,6 +19,7 @@ import { toolArgs } from "./infra/args.js";
  *
  *   node --expose-gc --import tsx bench/src/one-client-ab.ts --a=<old checkout> --b=. [--windows=60]
  *     [--ms=250] [--redis=0] [--nodeflags=--perf-basic-prof (to the servers' node, for perf record)]
+ *     [--flags-b=--single-threaded-gc,... (to build b's server only: one checkout with and without a flag)]
  *
  * Each checkout must be built (`npm run build`); the clients are this checkout's. Prints per system
  * pairs/s over all windows, the median window's, server and harness CPU per pair (utime + stime from
@@ -46,7 +47,8 @@ interface Target {
 async function main(): Promise<void> {
   const targets: Target[] = [];
   for (const [name, root] of Object.entries(args).filter(([n]) => /^[a-z]$/.test(n))) {
-    const server = await startLeasehold(resolve(root), { kind: "memory" }, 20_000, undefined, args.nodeflags === undefined ? [] : args.nodeflags.split(","));
+    const nodeFlags = [args.nodeflags, args[`flags-${name}`]].flatMap((flags) => (flags === undefined ? [] : flags.split(",")));
+    const server = await startLeasehold(resolve(root), { kind: "memory" }, 20_000, undefined, nodeFlags);
     targets.push({ name, pid: server.pid, client: await makeSystem("leasehold", server.url).connect(), lock: freshName("one-client"), pairs: 0, ms: 0, serverCpu: 0, clientCpu: 0, perWindow: [] });
   }
   if (args.redis !== "0") {

@@ -31,11 +31,16 @@ describe("the client's frame reader on a real ws client", () => {
     await once(client, "open");
     expect(readFramesDirectly(client, onData)).toBe(true);
     const receiverWrite = vi.spyOn((client as unknown as { _receiver: { _write(): void } })._receiver, "_write");
+    // The TCP socket under ws hands its reads to ws's listener without a 'data' emit (protocol/src/read-shortcut.ts).
+    const tcp = (client as unknown as { _socket: { emit(event: string): boolean } })._socket;
+    expect(Object.hasOwn(tcp, "push")).toBe(true);
+    const emit = vi.spyOn(tcp, "emit");
     const server = await accepted;
     server.on("pong", (data: Buffer) => pongs.push(data.toString()));
     for (const text of ["one", "two", "x".repeat(300)]) server.send(Buffer.from(text));
     await vi.waitFor(() => expect(received).toHaveLength(3));
     expect(receiverWrite).not.toHaveBeenCalled();
+    expect(emit.mock.calls.filter(([event]) => event === "data")).toEqual([]);
     server.ping(Buffer.from("are you there"));
     server.send(Buffer.from("after the ping"));
     await vi.waitFor(() => expect(pongs).toEqual(["are you there"]));

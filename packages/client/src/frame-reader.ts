@@ -1,4 +1,4 @@
-import { frameReader, readDirectly, stopReadingDirectly, wsReceiverOf } from "@leasehold/protocol";
+import { deliverReadsDirectly, frameReader, readDirectly, stopReadingDirectly, wsReceiverOf } from "@leasehold/protocol";
 
 /** What a socket's frames are handed to: the function the socket's `onmessage` passes `event.data` to. */
 export type FrameHandler = (data: Uint8Array) => void;
@@ -17,11 +17,18 @@ export type FrameHandler = (data: Uint8Array) => void;
  * to the same `onFrame`, the socket's only 'message' listener. Node only: a browser's WebSocket (or a
  * fake) has no `_receiver`, and this returns false, changing nothing. It rests on ws internals;
  * frame-reader.socket.test.ts fails loudly if an upgrade of ws changes them, and nothing is installed then.
+ *
+ * The TCP or TLS socket under ws then hands each read to ws's listener without the `Readable`'s push and
+ * its tick, when that is all push would do (protocol/src/read-shortcut.ts, as the server does): with one
+ * request in flight every reply is a read, a wake-up and a tick of its own. Measured: BENCHMARKS.md, "The
+ * one-client row: per wake-up costs (round 11)".
  */
 export function readFramesDirectly(socket: object, onFrame: FrameHandler): boolean {
   const receiver = wsReceiverOf(socket, false);
   if (receiver === undefined || (socket as { listenerCount?(event: string): number }).listenerCount?.("message") !== 1) return false;
   readDirectly(receiver, SERVER_FRAMES, onFrame);
+  const stream = (socket as { _socket?: unknown })._socket;
+  if (typeof stream === "object" && stream !== null) deliverReadsDirectly(stream);
   return true;
 }
 

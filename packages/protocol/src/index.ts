@@ -12,3 +12,4 @@ export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";
 export { reconnectPolicy, RECONNECT_POLICY, LocalCloseCode, type ReconnectPolicy } from "./reconnect.js";
 export { readPong } from "./pong-reader.js";
 export { frameReader, readDirectly, stopReadingDirectly, wsReceiverOf, type FrameReader, type FrameReaderSide, type WsReceiver } from "./ws-frame-reader.js";
+export { deliverReadsDirectly } from "./read-shortcut.js";

@@ -2,6 +2,7 @@ import {
   CloseCode,
   ErrorCode,
   decodeClientMessage,
+  deliverReadsDirectly,
   readPong,
   type Request,
   type RequestOf,
@@ -26,7 +27,6 @@ import { directStream, sendBinary, sendMessage } from "./frame-writer.js";
 import { EncodedRefusals } from "./encoded-refusals.js";
 import { pingFrame } from "./ping-frame.js";
 import { isLastFrameOfRead, readFramesDirectly } from "./frame-reader.js";
-import { deliverReadsDirectly } from "./read-shortcut.js";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 import type { RawData } from "ws";
 
@@ -116,7 +116,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     socket.on("message", onFrame);
     // The common frames straight to #onFrame, the rest through ws's 'message' as before (frame-reader.ts).
     readFramesDirectly(socket, onFrame);
-    // And each read to ws's socket listener without the Readable's push when that is all it would do (read-shortcut.ts).
+    // And each read to ws's socket listener without the Readable's push when that is all it would do (protocol/src/read-shortcut.ts).
     deliverReadsDirectly(raw);
     // The server's own bookkeeping runs from this listener too: each more 'close' listener would
     // cost every connection a closure, and ws's listener array grows from 2 to 19 slots at the third.

@@ -1,11 +1,11 @@
 import { once } from "node:events";
-import { createServer, connect, type Socket } from "node:net";
+import { Socket, createServer, connect } from "node:net";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { deliverReadsDirectly } from "./read-shortcut.js";
 
 /**
- * read-shortcut.ts on real TCP sockets: the common read goes to the one 'data' listener without the
+ * read-shortcut.ts on real TCP sockets (the server's accepted sockets; the client's are ws's, frame-reader.socket.test.ts): the common read goes to the one 'data' listener without the
  * Readable's push, and everything else (a paused stream, its buffer and back-pressure, the end, a
  * second listener) is Node's as before. Also the canary for the Node internals it reads.
  */
@@ -50,6 +50,17 @@ describe("deliverReadsDirectly", () => {
     const stream = new PassThrough();
     expect(deliverReadsDirectly(stream)).toBe(false);
     expect(Object.hasOwn(stream, "push")).toBe(false);
+  });
+
+  it("is not installed on a socket whose _read is not net's own, nor twice", async () => {
+    class OwnRead extends Socket {
+      override _read(size: number): void {
+        super._read(size);
+      }
+    }
+    expect(deliverReadsDirectly(new OwnRead())).toBe(false);
+    const { accepted } = await pair();
+    expect(deliverReadsDirectly(accepted)).toBe(false);
   });
 
   it("hands a flowing socket's reads to its one 'data' listener without emitting 'data'", async () => {

@@ -1,16 +1,16 @@
-import { Socket } from "node:net";
-import { Readable } from "node:stream";
-
 /**
- * Hands each chunk a socket reads straight to its one 'data' listener (ws's, or the handshake's gate
- * in front of it) when Node's `Readable` would do exactly that with it. Node's read callback
+ * Hands each chunk a socket reads straight to its one 'data' listener (on the server ws's, or the
+ * handshake's gate in front of it; on the client ws's, in front of the client's frame reader) when Node's
+ * `Readable` would do exactly that with it. Node's read callback
  * (`onStreamRead`) gives every chunk to the stream's `push`, which, for a stream that flows with
  * nothing buffered, clears its reading flag, emits 'data' and queues a `nextTick` (`maybeReadMore`)
  * that calls `read(0)`, which for a TCP socket already reading does nothing. With one request in flight
  * per client that is every read. Measured (perf, 16 clients, two profiles per build, alternating): Node's
  * read path in JS (`onStreamRead` to ws's listener) and the tick queue, 7.5 / 6.8 % -> 5.1 / 3.9 % of the
  * server's CPU per uncontended lock pair, 9.3 / 6.6 % -> 5.1 / 3.9 % per put (BENCHMARKS.md, "The server's
- * path per request (round 10)").
+ * path per request (round 10)"). On the client's socket, the same per reply: Node's read path in JS and
+ * the tick, 3.0 % of the harness's CPU per lock pair at one client (BENCHMARKS.md, "The one-client row:
+ * per wake-up costs (round 11)").
  *
  * Only that case is shortened: a chunk of bytes, the stream flowing, nothing buffered, not ended,
  * destroyed or errored, not in the middle of its own `_read` (`sync`), no decoder, no pipes, and
@@ -27,11 +27,13 @@ import { Readable } from "node:stream";
  * Installed as an own `push` of the stream, only on a TCP or TLS socket (whose `_read`, which `read(0)`
  * would call, starts the handle's reads if stopped and does nothing while it reads) whose `push` is
  * Readable's and whose state has the fields read below (`read-shortcut.socket.test.ts` fails if a Node
- * upgrade changes them). A gateway's link stream keeps Node's path.
+ * upgrade changes them). A gateway's link stream keeps Node's path. Without an import of Node's modules
+ * (this package is also the browser client's), a socket is known by where its methods come from: `_read`
+ * inherited from Node's `Socket` (net's, which TLS sockets inherit), `push` from Node's `Readable`.
  */
 export function deliverReadsDirectly(stream: object): boolean {
-  const candidate = stream as Partial<StreamInternals> & { _read?: unknown };
-  if (!(stream instanceof Socket) || candidate._read !== Socket.prototype._read || candidate.push !== PUSH || !hasExpectedState(candidate._readableState)) return false;
+  const candidate = stream as Partial<StreamInternals>;
+  if (!isNodeSocket(stream) || !hasExpectedState(candidate._readableState)) return false;
   (candidate as StreamInternals).push = pushToListener;
   return true;
 }
@@ -62,7 +64,29 @@ interface ReadableStateInternals {
   awaitDrainWriters: unknown;
 }
 
-const PUSH = Readable.prototype.push as StreamInternals["push"];
+/** Readable's own `push`, from the first socket the shortcut was installed on: what anything but the shortcut's case goes through. */
+let PUSH: StreamInternals["push"] | undefined;
+
+/**
+ * A socket of Node's net or tls: its `_read` is net's `Socket.prototype._read` and its `push` is
+ * `Readable.prototype.push`, both inherited (no own or subclass override), and every socket's the same.
+ */
+function isNodeSocket(stream: object): boolean {
+  const readFrom = ownerOf(stream, "_read");
+  const pushFrom = ownerOf(stream, "push");
+  if (readFrom?.constructor?.name !== "Socket" || readFrom === stream || pushFrom?.constructor?.name !== "Readable") return false;
+  const push = (pushFrom as { push?: unknown }).push as StreamInternals["push"];
+  PUSH ??= push;
+  return push === PUSH;
+}
+
+/** The object on `value`'s prototype chain that holds `key` as an own property (the value itself included). */
+function ownerOf(value: object, key: string): { constructor?: { name?: unknown } } | undefined {
+  for (let at: object | null = value; at !== null; at = Object.getPrototypeOf(at) as object | null) {
+    if (Object.hasOwn(at, key)) return at as { constructor?: { name?: unknown } };
+  }
+  return undefined;
+}
 
 function hasExpectedState(state: unknown): state is ReadableStateInternals {
   if (typeof state !== "object" || state === null) return false;
@@ -104,7 +128,7 @@ function pushToListener(this: StreamInternals, chunk: Buffer | null, encoding?: 
     state.pipes.length !== 0 ||
     state.multiAwaitDrain
   ) {
-    return PUSH.call(this, chunk, encoding);
+    return (PUSH as StreamInternals["push"]).call(this, chunk, encoding);
   }
   // What push and addChunk do before emitting 'data' in this case.
   if (state.reading) state.reading = false;
