@@ -130,6 +130,17 @@ describe("quotas", () => {
     expect(guard.frame(session, "counter.get")).toBe("allowed");
   });
 
+  it("counts a frame at the instant it is given (the one its connection read for the frame's liveness), not at a clock read of its own", () => {
+    const clock = new FakeClock();
+    const guard = new Guard(new Authenticator(undefined), { ...DEFAULT_LIMITS, maxRequestsPerSecond: 1, requestBurst: 1 }, clock);
+    const session = new Session("s", "secret", clock.now(), "127.0.0.1:1", undefined, new Account("test", DEFAULT_LIMITS), undefined, clock.wallNow());
+    guard.attach(session, ANONYMOUS, { readyState: 1, pause() {}, resume() {} });
+    expect(guard.frame(session, "counter.get", clock.now())).toBe("allowed");
+    // A second later by the instant given, though the clock has not moved: the bucket has its token back.
+    expect(guard.frame(session, "counter.get", clock.now() + 1_000)).toBe("allowed");
+    expect(guard.frame(session, "counter.get", clock.now() + 1_000)).toBe("refused");
+  });
+
   it("a frame refused anyway takes ten tokens, and a budget spent on such frames leaves the socket unread for 200 ms rather than 5", () => {
     const clock = new FakeClock();
     const guard = new Guard(new Authenticator(undefined), { ...DEFAULT_LIMITS, maxRequestsPerSecond: 1_000, requestBurst: 20 }, clock);

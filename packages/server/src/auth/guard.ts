@@ -144,12 +144,12 @@ export class Guard {
    * Counts one frame the session sent (any frame: a request, a pong, a refused one). `op` is the
    * frame's op when it decoded. Giving things up (`bye`, `cancel`) goes on past the budget, so that a
    * throttled client can still leave: a `cancel` spends the overdraft like a refusal would, a `bye`
-   * ends the session anyway.
+   * ends the session anyway. `now`: the instant the frame is counted at; a connection passes the one
+   * it read for the frame's liveness (Coordinator.heard), so that a frame reads the clock once.
    */
-  frame(session: Session, op: string | undefined): FrameVerdict {
+  frame(session: Session, op: string | undefined, now: number = this.clock.now()): FrameVerdict {
     const gate = this.#gates.get(session);
     if (!gate) return "cut";
-    const now = this.clock.now();
     if (gate.bucket.take(now)) return "allowed";
     if (op === "bye") return "allowed"; // it ends the session: nothing left to hold back
     this.#throttle(gate, MIN_THROTTLE_MS);

@@ -218,13 +218,17 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     if (state.phase === "handshake") return state.frame(data, isBinary);
     const session = state.session;
     if (session.ended) return; // frames read after a bye, before its close: the session is gone, ignore them
+    // The one clock read of the frame (its liveness), taken as well by the rate guard and the request
+    // metric: a read costs 55-80 ns here, and a lock pair made ten (BENCHMARKS.md, "The server's
+    // JavaScript per request (round 11)").
     this.coordinator.heard(session);
+    const now = session.lastHeard;
     // Text frames are fatal: a flood of them ends at the first.
     if (!isBinary) return this.refuse(ErrorCode.BAD_REQUEST, "text frames are not part of the protocol; send one msgpack value per binary frame");
     // An idle session's one frame, read without decoding; what follows for it is the general path's for a pong.
     const pongSeq = readPong(data);
     if (pongSeq !== undefined) {
-      if (this.host.guard.frame(session, "pong") === "cut") return this.#cutForRate(undefined);
+      if (this.host.guard.frame(session, "pong", now) === "cut") return this.#cutForRate(undefined);
       pongHeard(session, pongSeq);
       return;
     }
@@ -234,7 +238,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     const fresh = id !== undefined && this.#received(session, id);
     if (!decoded.ok && decoded.fatal) return this.refuse(decoded.code, decoded.error, id);
     // Every frame counts against the rate, refusals included: answering them costs as much as a request.
-    const verdict = this.host.guard.frame(session, decoded.ok ? decoded.message.op : undefined);
+    const verdict = this.host.guard.frame(session, decoded.ok ? decoded.message.op : undefined, now);
     if (verdict === "cut") return this.#cutForRate(id);
     // A pong is never answered: past the rate it still counts, and is taken (it is cheap, and keeps the session's liveness true).
     if (verdict === "refused" && !(decoded.ok && decoded.message.op === "pong")) {
@@ -256,7 +260,7 @@ export class Connection implements Outlet, Sender, HandshakeHost {
         pongHeard(session, message.seq);
         return;
       default:
-        this.#onRequest(state, message, fresh);
+        this.#onRequest(state, message, fresh, now);
     }
   }
 
@@ -267,7 +271,8 @@ export class Connection implements Outlet, Sender, HandshakeHost {
     this.commits.after(() => closeWithoutReading(this.socket, this.raw, CloseCode.RATE_LIMITED, "far past the rate limit"));
   }
 
-  #onRequest(attached: Attached, request: Request, fresh: boolean): void {
+  /** `read`: when its frame was read, on the server's clock (the request metric's start). */
+  #onRequest(attached: Attached, request: Request, fresh: boolean, read: number): void {
     const session = attached.session;
     // Ids name waits and subscriptions and tell a resume what arrived: one used again would shadow
     // the first (which could then never be cancelled or closed) and slip past the per-session quotas.
@@ -276,12 +281,11 @@ export class Connection implements Outlet, Sender, HandshakeHost {
       this.#refuseRepeated(request.id, ErrorCode.BAD_REQUEST, refusals.staleText(request.id, session.lastRequest));
       return;
     }
-    const started = performance.now();
     try {
       run(attached, request);
-      this.coordinator.events.requestHandled(request.op, "OK", (performance.now() - started) / 1_000);
+      this.coordinator.events.requestHandled(request.op, "OK", (this.coordinator.now - read) / 1_000);
     } catch (error) {
-      this.coordinator.events.requestHandled(request.op, error instanceof ServerError ? error.code : ErrorCode.INTERNAL, (performance.now() - started) / 1_000);
+      this.coordinator.events.requestHandled(request.op, error instanceof ServerError ? error.code : ErrorCode.INTERNAL, (this.coordinator.now - read) / 1_000);
       if (error instanceof ServerError) {
         session.fail(request.id, error.code, error.message);
       } else {

@@ -50,7 +50,10 @@ export type AcquireOutcome = { kind: "granted"; hold: Hold } | { kind: "busy" } 
  * behind a stream of readers; a try never jumps the queue.
  */
 export class LockTable {
+  /** Every entry in use, and the free ones kept for reuse (`free`; see `#keepFree`). */
   readonly #entries = new Map<string, LockEntry>();
+  /** How many of `#entries` are free. */
+  #freeCount = 0;
   /** Next waiter's place, growing across restarts so that a restored queue keeps its order. */
   #nextSeq = 1;
 
@@ -59,17 +62,25 @@ export class LockTable {
     readonly hooks: LockTableHooks,
   ) {}
 
+  /** The entry of a name with holders, waiters or a lock-delay running; undefined for any other. */
   get(name: string): LockEntry | undefined {
-    return this.#entries.get(name);
+    const entry = this.#entries.get(name);
+    return entry?.free === true ? undefined : entry;
   }
 
-  entries(): IterableIterator<LockEntry> {
-    return this.#entries.values();
+  /** The entries of the names with holders, waiters or a lock-delay running. */
+  *entries(): IterableIterator<LockEntry> {
+    for (const entry of this.#entries.values()) if (!entry.free) yield entry;
   }
 
-  /** Names with holders or waiters. */
+  /** Names with holders, waiters or a lock-delay running. */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size - this.#freeCount;
+  }
+
+  /** Free entries kept for reuse (see `#keepFree`): at most `FREE_KEPT_MIN` or as many as in use. */
+  get freeKept(): number {
+    return this.#freeCount;
   }
 
   /** Grants at once if nothing is ahead; otherwise queues (`wait`) or reports busy. */
@@ -289,7 +300,13 @@ export class LockTable {
       throw new ServerError(ErrorCode.MODE_MISMATCH, `semaphore "${name}" has no shared mode; omit mode`);
     }
     const existing = this.#entries.get(name);
-    if (existing) {
+    if (existing?.free === true) {
+      this.#freeCount--;
+      existing.free = false;
+      // A free name may be taken up as anything, as a forgotten one could: one of another kind or limit starts afresh.
+      if (existing.kind === kind && existing.limit === (limit ?? 1)) return existing;
+      this.#entries.delete(name);
+    } else if (existing) {
       if (existing.kind !== kind) {
         throw new ServerError(ErrorCode.MODE_MISMATCH, `"${name}" is a ${existing.kind}, not a ${kind}; use it the way it was created`);
       }
@@ -298,7 +315,7 @@ export class LockTable {
       }
       return existing;
     }
-    const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue(), delays: undefined, delayTimer: undefined };
+    const entry: LockEntry = { name, kind, limit: limit ?? 1, holders: new Map(), queue: new WaitQueue(), delays: undefined, delayTimer: undefined, free: false };
     this.#entries.set(name, entry);
     return entry;
   }
@@ -357,12 +374,32 @@ export class LockTable {
     return (first.done === true || first.value.mode === "shared") && delays.every((delay) => delay.mode === "shared");
   }
 
-  /** Entries with no holder, no waiter and no lock-delay running are forgotten, so names cost nothing once unused. */
+  /** An entry with no holder, no waiter and no lock-delay running is free: kept for reuse, within a bound (`#keepFree`). */
   #dropIfIdle(entry: LockEntry): void {
-    if (entry.holders.size === 0 && entry.queue.size === 0 && entry.delays === undefined && this.#entries.get(entry.name) === entry) {
-      this.#entries.delete(entry.name);
+    if (!entry.free && entry.holders.size === 0 && entry.queue.size === 0 && entry.delays === undefined && this.#entries.get(entry.name) === entry) {
+      this.#keepFree(entry);
     }
   }
+
+  /**
+   * Keeps a free entry in the table, unseen by its readers (`get`, `entries`, `size`), for the next
+   * acquire of its name: a lock pair on a free name made an entry, its holders' Map and its queue and
+   * added them to the table, only for the release to take them out again. Free entries are bounded by
+   * `FREE_KEPT_MIN` or the number in use, whichever is more; past that, all of them are forgotten at
+   * once (a walk of the table, paid for by the releases that made them free), so that unused names
+   * cost at most about as much memory as the ones in use. Measured: BENCHMARKS.md, "The server's
+   * JavaScript per request (round 11)".
+   */
+  #keepFree(entry: LockEntry): void {
+    entry.free = true;
+    this.#freeCount++;
+    if (this.#freeCount <= Math.max(FREE_KEPT_MIN, this.#entries.size - this.#freeCount)) return;
+    for (const [name, kept] of this.#entries) if (kept.free) this.#entries.delete(name);
+    this.#freeCount = 0;
+  }
 }
+
+/** Free entries kept for reuse whatever the number in use (see `#keepFree`). */
+export const FREE_KEPT_MIN = 1_024;
 
 const NO_DELAYS: readonly LockDelay[] = Object.freeze([]);

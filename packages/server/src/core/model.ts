@@ -242,4 +242,9 @@ export interface LockEntry {
   /** Lock-delays running now (made on first use: most entries never have one), and the timer for the earliest end. */
   delays: LockDelay[] | undefined;
   delayTimer: Timer | undefined;
+  /**
+   * No holder, no waiter and no lock-delay, and kept in its table for the next acquire of the name
+   * rather than forgotten (LockTable, `#keepFree`): the table's readers see no such entry.
+   */
+  free: boolean;
 }

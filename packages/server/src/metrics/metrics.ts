@@ -133,7 +133,7 @@ export class Metrics implements ServerEvents {
     this.#requests = new HotCounter({ name: "leasehold_requests_total", help: "Requests handled, by op and by immediate answer (OK or an error code).", labelNames: ["op", "code"], registers });
     this.#requestSeconds = new HotHistogram({
       name: "leasehold_request_duration_seconds",
-      help: "Time the server spent handling a request, from its frame decoded to its answer (or its queueing); commit and queue time excluded.",
+      help: "Time the server spent handling a request, from its frame read (its decoding included) to its answer (or its queueing); commit and queue time excluded.",
       labelNames: ["op"],
       buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers,

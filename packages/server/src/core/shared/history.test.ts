@@ -6,6 +6,29 @@ const put = (key: string, revision: number) => ({ type: "put" as const, key, val
 const append = (history: History, event: ReturnType<typeof put>, bytes: number) => history.append(event.key, event.value, event.revision, bytes);
 
 describe("History", () => {
+  it("records a staged value once appended, and a staged value never appended not at all", () => {
+    const history = new History({ events: 100, bytes: 1_000_000 });
+    expect(history.stage("v".repeat(100))).toBe(102);
+    history.appendStaged("a", 1, 103);
+    // A put refused after its value was staged: the next stage takes its place.
+    history.stage({ refused: true });
+    expect(history.stage(7)).toBe(1);
+    history.appendStaged("b", 2, 2);
+    history.append("c", "appended", 3, 10);
+    expect(history.read(1, "", 10, 1_000_000).events).toEqual([
+      { type: "put", key: "a", value: "v".repeat(100), revision: 1 },
+      { type: "put", key: "b", value: 7, revision: 2 },
+      { type: "put", key: "c", value: "appended", revision: 3 },
+    ]);
+  });
+
+  it("refuses to record a staged put when no value was staged", () => {
+    const history = new History({ events: 100, bytes: 1_000_000 });
+    expect(() => history.appendStaged("a", 1, 10)).toThrow(/staged/);
+    history.append("a", 1, 1, 10);
+    expect(() => history.appendStaged("b", 2, 10)).toThrow(/staged/);
+  });
+
   it("reads matching events from a revision on, moving past the ones that do not match", () => {
     const history = new History({ events: 100, bytes: 1_000_000 });
     append(history, put("a:1", 1), 10);

@@ -1,3 +1,4 @@
+import { ErrorCode } from "@leasehold/protocol";
 import { describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../auth/permissions.js";
 import { sessionOwner } from "../../auth/session-owner.js";
@@ -32,5 +33,21 @@ describe("SharedState: key accounting", () => {
 
     coordinator.shared.delete({ key: "k" });
     expect({ bob: bob.account.keys, bobBytes: bob.account.bytes, total: accounts.totalBytes }).toEqual({ bob: 0, bobBytes: 0, total: 0 });
+  });
+});
+
+describe("SharedState: a put's value in the watch history", () => {
+  it("a put refused for its size leaves no change in the history, and the next put's value is read back as it was put", () => {
+    const coordinator = new Coordinator(resolveOptions({ limits: { maxBytesPerPrincipal: 1_000 } }));
+    const alice = coordinator.openSession("test:alice", "alice", sessionOwner(ANONYMOUS, "test:alice"));
+    const { history } = coordinator.shared.watches;
+    coordinator.shared.put(alice, { key: "a", value: "first" });
+    // Sized (and staged) before the quota refuses it: nothing of it may be recorded.
+    expect(() => coordinator.shared.put(alice, { key: "b", value: "x".repeat(2_000) })).toThrow(expect.objectContaining({ code: ErrorCode.QUOTA_EXCEEDED }) as Error);
+    coordinator.shared.put(alice, { key: "c", value: "third" });
+    expect(history.read(1, "", 10, 1_000_000).events.map(({ key, value }) => ({ key, value }))).toEqual([
+      { key: "a", value: "first" },
+      { key: "c", value: "third" },
+    ]);
   });
 });

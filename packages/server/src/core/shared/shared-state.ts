@@ -62,7 +62,8 @@ export class SharedState {
     if (request.fence) checkFence(this.host, request.fence);
     const current = this.#live(request.key);
     if (request.ifRevision !== undefined) this.#checkRevision(request.key, current, request.ifRevision);
-    const bytes = request.key.length + encodedLength(request.value);
+    // Sized by staging the value's bytes in the watch history, which keeps them if the put is done (History.stage).
+    const bytes = request.key.length + this.watches.history.stage(request.value);
     const owner = session.account;
     // The last writer owns the key: it must have room for it, decided before anything changes.
     const accounts = this.host.accounts;
@@ -86,7 +87,7 @@ export class SharedState {
     }
     this.kv.set(key, entry, current !== undefined);
     this.host.changes.key(key, entry);
-    this.watches.publish(key, request.value, revision, bytes);
+    this.watches.publishStaged(key, revision, bytes);
     return { revision };
   }
 

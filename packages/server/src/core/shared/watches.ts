@@ -106,8 +106,16 @@ export class Watches {
     this.history.append(key, value, revision, bytes);
   }
 
+  /** As `publish`, for a put whose value the history has staged (History.stage). */
+  publishStaged(key: string, revision: number, bytes: number): void {
+    this.history.appendStaged(key, revision, bytes);
+    this.notify();
+  }
+
   /** Sends every watcher that is keeping up what it has not seen yet. */
   notify(): void {
+    // Every put asks: with nobody watching, no iterator of the empty set.
+    if (this.#watches.size === 0) return;
     for (const watch of this.#watches) if (!watch.pace.paused) this.#pump(watch);
   }
 
