@@ -237,7 +237,7 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
     await settle();
     expect(sent).toEqual([1, 2]);
     // Both clients come back late (their process was descheduled): past the wait of 8 ms, nothing held.
-    clock.advance(20);
+    clock.advance(12);
     await settle();
     turn(3);
     // Not a batch of c3 alone with c4 behind its commit: the two still share one.
@@ -251,7 +251,7 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
     writes[1]!.settle();
     await settle();
     // The bound, counted from the first request held: c6 never comes back, c5 goes 8 ms after it came.
-    clock.advance(20);
+    clock.advance(12);
     await settle();
     turn(5);
     clock.advance(7);
@@ -263,6 +263,23 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
     writes[2]!.settle();
     await settle();
     expect(sent).toEqual([1, 2, 3, 4, 5]);
+    await commits.settled();
+  });
+
+  it("a wait goes on for one more bound only: a request after a longer silence goes at once", async () => {
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
+    turn(1, 2);
+    clock.advance(4);
+    writes[0]!.settle();
+    await settle();
+    // Neither client comes back within two bounds of 8 ms (they stopped, or went idle): the wait ends.
+    clock.advance(16);
+    await settle();
+    turn(3);
+    expect(writes.map((write) => write.names)).toEqual([["c1", "c2"], ["c3"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3]);
     await commits.settled();
   });
 

@@ -235,13 +235,14 @@ export class CommitPipeline {
   /** After a commit that sent `answered` answers: the next batch waits for their clients (see "Gathering"). */
   #startGathering(answered: number, writeMs: number): void {
     if (!this.#gathers || answered === 0 || this.#failure) return;
-    const gathering: Gathering = { answers: this.#heldAnswers + answered, waitMs: Math.min(writeMs * GATHER_SHARE_OF_WRITE, GATHER_MAX_MS), until: undefined, timer: undefined };
+    const gathering: Gathering = { answers: this.#heldAnswers + answered, waitMs: Math.min(writeMs * GATHER_SHARE_OF_WRITE, GATHER_MAX_MS), until: undefined, timer: undefined, wentOn: false };
     this.#boundGathering(gathering);
     this.#gathering = gathering;
   }
 
   /** Starts the wait's bound, `waitMs` from now; returns when it runs out. */
   #boundGathering(gathering: Gathering): number {
+    gathering.timer?.cancel();
     gathering.until = this.clock.now() + gathering.waitMs;
     gathering.timer = this.clock.setTimer(gathering.waitMs, () => this.#gatheringRanOut(gathering));
     return gathering.until;
@@ -257,15 +258,22 @@ export class CommitPipeline {
    * fifth of the waits ran out, 14-16 % of batches with nothing held, and 13-15 % of batches held 1
    * to 3 answers; with the wait going on 3-4 %, answers per commit 13.0 -> 14.6 (puts) and 13.4 ->
    * 15.1 (lock pairs) (BENCHMARKS.md, "Durable writes (round 11)").
+   *
+   * It goes on for one more bound only: a group that has not come back by then is not coming (its
+   * clients stopped, or went idle), and the next request, whenever it comes, goes at once, as it
+   * would with no gathering, rather than waiting out a bound for answers that will not come.
    */
   #gatheringRanOut(gathering: Gathering): void {
-    if (this.#held.length === 0 && !this.journal.dirty) {
+    if (this.#held.length === 0 && !this.journal.dirty && !gathering.wentOn) {
+      gathering.wentOn = true;
       gathering.until = undefined;
-      gathering.timer = undefined;
+      gathering.timer = this.clock.setTimer(gathering.waitMs, () => {
+        if (this.#gathering === gathering) this.#gathering = undefined;
+      });
       return;
     }
     this.#gathering = undefined;
-    this.flush();
+    if (this.#held.length > 0 || this.journal.dirty) this.flush();
   }
 
   #stopGathering(): void {
@@ -304,7 +312,10 @@ interface Gathering {
   waitMs: number;
   /** When the bound runs out (`clock.now()`); undefined once it ran out with nothing held, until something is. */
   until: number | undefined;
+  /** The bound's timer; after it ran out with nothing held, the one that ends the wait if nothing comes within one more bound. */
   timer: Timer | undefined;
+  /** The bound ran out once with nothing held, and the wait went on (`#gatheringRanOut`). */
+  wentOn: boolean;
 }
 
 /**
