@@ -229,6 +229,60 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
     await commits.settled();
   });
 
+  it("a wait that runs out with nothing held goes on, bounded again from the first request held", async () => {
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
+    turn(1, 2);
+    clock.advance(4);
+    writes[0]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2]);
+    // Both clients come back late (their process was descheduled): past the wait of 8 ms, nothing held.
+    clock.advance(12);
+    await settle();
+    turn(3);
+    // Not a batch of c3 alone with c4 behind its commit: the two still share one.
+    expect(writes).toHaveLength(1);
+    clock.advance(7);
+    await settle();
+    expect(writes).toHaveLength(1);
+    turn(4);
+    expect(writes.map((write) => write.names)).toEqual([["c1", "c2"], ["c3", "c4"]]);
+    clock.advance(4);
+    writes[1]!.settle();
+    await settle();
+    // The bound, counted from the first request held: c6 never comes back, c5 goes 8 ms after it came.
+    clock.advance(12);
+    await settle();
+    turn(5);
+    clock.advance(7);
+    await settle();
+    expect(writes).toHaveLength(2);
+    clock.advance(1);
+    await settle();
+    expect(writes.map((write) => write.names)).toEqual([["c1", "c2"], ["c3", "c4"], ["c5"]]);
+    writes[2]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3, 4, 5]);
+    await commits.settled();
+  });
+
+  it("a wait goes on for one more bound only: a request after a longer silence goes at once", async () => {
+    const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
+    turn(1, 2);
+    clock.advance(4);
+    writes[0]!.settle();
+    await settle();
+    // Neither client comes back within two bounds of 8 ms (they stopped, or went idle): the wait ends.
+    clock.advance(16);
+    await settle();
+    turn(3);
+    expect(writes.map((write) => write.names)).toEqual([["c1", "c2"], ["c3"]]);
+    writes[1]!.settle();
+    await settle();
+    expect(sent).toEqual([1, 2, 3]);
+    await commits.settled();
+  });
+
   it("settled() does not wait out a gathering: what waits goes at once, and settles", async () => {
     const { commits, writes, sent, turn, settle, clock } = windowedPipeline(1, true);
     turn(1);
@@ -247,7 +301,7 @@ describe("CommitPipeline gathering (a store with gatherAnsweredClients, one writ
   });
 });
 
-/** A pipeline over a store that keeps each write's promise for the test to settle, in any order; `turn(id)` is one turn: a change to counter `c<id>` and reply `id`. */
+/** A pipeline over a store that keeps each write's promise for the test to settle, in any order; `turn(...ids)` is one turn: for each id a change to counter `c<id>` and reply `id`. */
 function windowedPipeline(writesInFlight: number, gatherAnsweredClients = false) {
   const writes: { names: string[]; settle: () => void; fail: (error: Error) => void }[] = [];
   const sent: number[] = [];
@@ -264,9 +318,11 @@ function windowedPipeline(writesInFlight: number, gatherAnsweredClients = false)
   const clock = new FakeClock(0);
   const commits = new CommitPipeline(storage, () => ({ revision: 1, nextLeaseId: 1 }), (error) => void failures.push(error.message), (callback) => void turnEnds.push(callback), undefined, clock);
   const owner = new Account("test", DEFAULT_LIMITS);
-  const turn = (id: number) => {
-    commits.journal.counter(`c${id}`, id, owner);
-    commits.send(sender(sent), { type: "reply", id, result: {} });
+  const turn = (...ids: number[]) => {
+    for (const id of ids) {
+      commits.journal.counter(`c${id}`, id, owner);
+      commits.send(sender(sent), { type: "reply", id, result: {} });
+    }
     for (let end = turnEnds.shift(); end; end = turnEnds.shift()) end();
   };
   const settle = async () => {
