@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { encode, encodeFully, encodeTransient, encodedLength } from "./codec.js";
 import { encodePlain } from "./plain-encoder.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
@@ -83,5 +83,17 @@ describe("the hand-written encoder of plain messages", () => {
     );
     // About 42 % of the generated values are plain enough to be written by hand (417 of 1,000 measured).
     expect(written).toBeGreaterThan(runs / 10);
+  });
+
+  it("looks no method up on String.prototype per character (V8's generic LoadIC for each once a library has put that prototype in dictionary mode)", () => {
+    const expected = PLAIN.map((message) => Array.from(encodeFully(message)));
+    const lookedUp = vi.spyOn(String.prototype, "charCodeAt").mockImplementation(() => {
+      throw new Error("String.prototype.charCodeAt looked up at the call");
+    });
+    try {
+      for (const [index, message] of PLAIN.entries()) expect(Array.from(encodePlain(message)!), JSON.stringify(message)).toEqual(expected[index]);
+    } finally {
+      lookedUp.mockRestore();
+    }
   });
 });

@@ -91,7 +91,7 @@ function writeString(text: string): boolean {
   if (length < 0x20) {
     if (!put1(0xa0 | length) || pos + length > SCRATCH_BYTES) return false;
     for (let i = 0; i < length; i++) {
-      const code = text.charCodeAt(i);
+      const code = charCodeAtMethod.call(text, i);
       if (code >= 0x80) return false;
       scratch[pos++] = code;
     }
@@ -121,3 +121,18 @@ function put2(value: number): boolean {
 function put4(value: number): boolean {
   return put1(value >>> 24) && put1((value >>> 16) & 0xff) && put1((value >>> 8) & 0xff) && put1(value & 0xff);
 }
+
+/**
+ * `String.prototype.charCodeAt`, taken once, called as `charCodeAtMethod.call(text, i)`: `text.charCodeAt(i)`
+ * looks the method up on `String.prototype` at every call, which optimised code folds to a constant
+ * only while that object has fast properties. Once a library in the same process has put it in
+ * dictionary mode (ioredis 6 does on loading; the bench's harness loads it for the Redis rows) V8
+ * calls its generic `LoadIC` for every character of every key, name and short value: the harness's
+ * largest user-space item, 4.3 % of its perf samples, with the `LoadIC` calls in `writeMap`'s
+ * optimised code at `charCodeAt` (`--print-opt-code`). The call on a known function is reduced to the
+ * character read whatever the prototype's mode. In-process loop encoding 4 common requests and reading
+ * 4 replies, 6 alternating passes (load 3-5): 5.50 -> 3.20 µs with ioredis loaded, 3.10 -> 3.17 µs
+ * without; the harness's CPU per op, 16 clients: pairs, put and get 0.96, 0.98 and 0.95 of before
+ * (BENCHMARKS.md, "The client's property loads (round 11)").
+ */
+const charCodeAtMethod = String.prototype.charCodeAt;

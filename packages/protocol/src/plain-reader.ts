@@ -106,7 +106,7 @@ export function readKnown(names: KnownNames): string | undefined {
   const candidates = names[length];
   if (candidates === undefined) return undefined;
   next: for (const name of candidates) {
-    for (let i = 0; i < length; i++) if (bytes[from + i] !== name.charCodeAt(i)) continue next;
+    for (let i = 0; i < length; i++) if (bytes[from + i] !== charCodeAtMethod.call(name, i)) continue next;
     pos = from + length;
     return name;
   }
@@ -195,3 +195,6 @@ function float64(at: number): number {
   for (let i = 0; i < 8; i++) floatBytes[LITTLE_ENDIAN ? 7 - i : i] = bytes[at + i]!;
   return floatScratch[0]!;
 }
+
+/** Taken once, not looked up on `String.prototype` per character: see plain-encoder.ts (V8's generic `LoadIC` per call once a library has put that prototype in dictionary mode). */
+const charCodeAtMethod = String.prototype.charCodeAt;

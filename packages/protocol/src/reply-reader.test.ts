@@ -1,7 +1,7 @@
 import { encode as independentEncode } from "@msgpack/msgpack";
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { decodeServerMessage, decodeServerMessageFully, encode } from "./codec.js";
 import { concat, mutation, rarely } from "./frame-mutations.test-support.js";
 import { readCommonReply } from "./reply-reader.js";
@@ -36,6 +36,18 @@ describe("the reader of plain common replies", () => {
         expect(readCommonReply(frame), JSON.stringify(message)).toStrictEqual(message);
         expectSameAsFullPath(frame, JSON.stringify(message));
       }
+    }
+  });
+
+  it("looks no method up on String.prototype per character of a key (see plain-encoder.test.ts)", () => {
+    const frames = PLAIN.map((message) => encode(message));
+    const lookedUp = vi.spyOn(String.prototype, "charCodeAt").mockImplementation(() => {
+      throw new Error("String.prototype.charCodeAt looked up at the call");
+    });
+    try {
+      for (const [index, frame] of frames.entries()) expect(readCommonReply(frame), JSON.stringify(PLAIN[index])).toStrictEqual(PLAIN[index]);
+    } finally {
+      lookedUp.mockRestore();
     }
   });
 
