@@ -133,6 +133,6 @@ function put4(value: number): boolean {
  * character read whatever the prototype's mode. In-process loop encoding 4 common requests and reading
  * 4 replies, 6 alternating passes (load 3-5): 5.50 -> 3.20 µs with ioredis loaded, 3.10 -> 3.17 µs
  * without; the harness's CPU per op, 16 clients: pairs, put and get 0.96, 0.98 and 0.95 of before
- * (BENCHMARKS.md, "The client's property loads (round 11)").
+ * (BENCHMARKS.md, "The client's property loads (round 11)"). The reader's loops (plain-reader.ts) call it too.
  */
-const charCodeAtMethod = String.prototype.charCodeAt;
+export const charCodeAtMethod = String.prototype.charCodeAt;

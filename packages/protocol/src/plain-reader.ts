@@ -1,3 +1,5 @@
+import { charCodeAtMethod } from "./plain-encoder.js";
+
 /**
  * The byte-level reading shared by the readers of plain common messages (request-reader.ts on the
  * server, reply-reader.ts on the client): one frame at a time, read synchronously from its start to
@@ -195,6 +197,3 @@ function float64(at: number): number {
   for (let i = 0; i < 8; i++) floatBytes[LITTLE_ENDIAN ? 7 - i : i] = bytes[at + i]!;
   return floatScratch[0]!;
 }
-
-/** Taken once, not looked up on `String.prototype` per character: see plain-encoder.ts (V8's generic `LoadIC` per call once a library has put that prototype in dictionary mode). */
-const charCodeAtMethod = String.prototype.charCodeAt;
