@@ -1,5 +1,3 @@
-import { charCodeAtMethod } from "./plain-encoder.js";
-
 /**
  * The byte-level reading shared by the readers of plain common messages (request-reader.ts on the
  * server, reply-reader.ts on the client): one frame at a time, read synchronously from its start to
@@ -107,20 +105,32 @@ export function readKnown(names: KnownNames): string | undefined {
   if (from + length > bytes.length) return undefined;
   const candidates = names[length];
   if (candidates === undefined) return undefined;
-  next: for (const name of candidates) {
-    for (let i = 0; i < length; i++) if (bytes[from + i] !== charCodeAtMethod.call(name, i)) continue next;
+  next: for (const candidate of candidates) {
+    const expected = candidate.bytes;
+    for (let i = 0; i < length; i++) if (bytes[from + i] !== expected[i]) continue next;
     pos = from + length;
-    return name;
+    return candidate.name;
   }
   return undefined;
 }
 
-/** Names by their length in bytes (all ASCII). */
-export type KnownNames = readonly (readonly string[] | undefined)[];
+/**
+ * Names by their length in bytes (all ASCII), each with its bytes: comparing byte with byte calls
+ * nothing, where `charCodeAtMethod.call(name, i)` was a call of V8's charCodeAt builtin per character
+ * (not inlined: the method is a module variable, not a constant to TurboFan), 0.7 % of the bench
+ * harness's samples under 16 clients of lock pairs (perf, BENCHMARKS.md "The client's CPU per request
+ * (round 12)").
+ */
+export type KnownNames = readonly (readonly KnownName[] | undefined)[];
+
+interface KnownName {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
 
 export function knownNames(names: Iterable<string>): KnownNames {
-  const byLength: string[][] = [];
-  for (const name of new Set(names)) (byLength[name.length] ??= []).push(name);
+  const byLength: KnownName[][] = [];
+  for (const name of new Set(names)) (byLength[name.length] ??= []).push({ name, bytes: Uint8Array.from(name, (character) => character.charCodeAt(0)) });
   return byLength;
 }
 

@@ -39,6 +39,20 @@ describe("the reader of plain common replies", () => {
     }
   });
 
+  it("reads every field of every common result, in the frame's order (a field the reader does not store would send the result to the full path)", () => {
+    const plainValue = (name: string): unknown => (name === "entry" ? { value: "v", revision: 1, lease: 2 } : name === "acquired" || name === "elected" ? true : 3);
+    for (const shape of [...RESULT_SHAPES.values()].flat()) {
+      const names = Object.keys(shape);
+      // Each shape's fields in the server's order and reversed: the object keeps the frame's order, as msgpackr's does.
+      for (const order of [names, [...names].reverse()]) {
+        const message = { type: "reply", id: 7, result: Object.fromEntries(order.map((name) => [name, plainValue(name)])) };
+        const read = readCommonReply(encode(message));
+        expect(read, JSON.stringify(message)).toStrictEqual(message);
+        expect(Object.keys(read?.type === "reply" ? read.result : {}), JSON.stringify(message)).toEqual(order);
+      }
+    }
+  });
+
   it("looks no method up on String.prototype per character of a key (see plain-encoder.test.ts)", () => {
     const frames = PLAIN.map((message) => encode(message));
     const lookedUp = vi.spyOn(String.prototype, "charCodeAt").mockImplementation(() => {
