@@ -1,5 +1,6 @@
 import { ErrorCode, Results, acceptCommonResult, type ParamsOf, type Request, type RequestOp, type ResultOf } from "@leasehold/protocol";
 import { errorFromCode, type LeaseholdError } from "./errors.js";
+import { PendingTable } from "./pending-table.js";
 import type { InFlight, Settlement } from "./resume-settlement.js";
 
 /**
@@ -49,7 +50,7 @@ export interface CallsHost {
  * a resume the server's `lastRequest` tells exactly which requests never arrived.
  */
 export class Calls {
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingTable<Pending>();
   #nextId = 1;
   /** Set once the client is closed: every later call fails at once with this error. */
   #closedWith: (() => Error) | undefined;
@@ -61,7 +62,7 @@ export class Calls {
     const id = this.#nextId++;
     if (this.#closedWith) return { id, result: Promise.reject(this.#closedWith()) };
     const pending = new Pending(id, op, requestMessage(op, id, params));
-    this.#pending.set(id, pending);
+    this.#pending.add(pending);
     this.#transmit(pending);
     return pending as { id: number; result: Promise<ResultOf<Op>> };
   }
@@ -104,7 +105,7 @@ export class Calls {
    * whether it goes out again, waits for its answer, or is settled or failed now.
    */
   resume(decide: (inFlight: readonly InFlight[]) => readonly Settlement[]): void {
-    const all = [...this.#pending.values()];
+    const all = this.#pending.values();
     const settlements = decide(all.map((pending) => ({ message: pending.message, sent: pending.sentAt !== undefined })));
     // Every re-send goes out before any settlement: settling may make a new request (the release of a
     // grant its caller gave up on), and a new id sent ahead of a re-sent lower one is refused.
@@ -136,10 +137,9 @@ export class Calls {
 
   /** Rejects every request (the session is gone or the client closed). */
   failAll(make: () => Error): void {
-    for (const pending of [...this.#pending.values()]) {
-      this.#pending.delete(pending.id);
-      if (!pending.orphaned) pending.reject(make());
-    }
+    const all = this.#pending.values();
+    this.#pending.clear();
+    for (const pending of all) if (!pending.orphaned) pending.reject(make());
   }
 
   #transmit(pending: Pending): void {
@@ -157,9 +157,7 @@ export class Calls {
   }
 
   #take(id: number): Pending | undefined {
-    const pending = this.#pending.get(id);
-    if (pending) this.#pending.delete(id);
-    return pending;
+    return this.#pending.take(id);
   }
 }
 
