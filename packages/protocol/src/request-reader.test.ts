@@ -143,6 +143,21 @@ describe("the reader of plain common requests", () => {
     for (const frame of frames) expectSameAsFullPath(frame, "bom / float64");
   });
 
+  it("reads a value with a byte past ASCII anywhere in it as UTF-8, and a stray one as the full path does, at every length the ASCII check reads by turns of four", () => {
+    for (const length of [1, 2, 3, 4, 5, 6, 7, 8, 9, 100]) {
+      for (let at = 0; at < length; at++) {
+        const value = `${"a".repeat(at)}é${"a".repeat(length - at - 1)}`;
+        const frame = encode({ op: "kv.put", id: 7, key: "k", value });
+        expect(readCommonRequest(frame), `é at ${at} of ${length}`).toStrictEqual({ op: "kv.put", id: 7, key: "k", value });
+        // An ASCII value (the frame's last bytes) with one of its bytes made a lone continuation byte: not UTF-8.
+        const stray = encode({ op: "kv.put", id: 7, key: "k", value: "a".repeat(length) });
+        stray[stray.length - length + at] = 0x80;
+        expect(readCommonRequest(stray), `stray byte at ${at} of ${length}`).toBeUndefined();
+        expectSameAsFullPath(stray, `stray byte at ${at} of ${length}`);
+      }
+    }
+  });
+
   it("answers as the full path does on generated requests, valid and not, in either encoder's forms, and on their broken bytes", () => {
     let read = 0;
     const runs = propertyRuns(150);
