@@ -42,6 +42,16 @@ describe("the hand-written encoder of plain messages", () => {
     expect(Buffer.from(first).equals(before)).toBe(false);
   });
 
+  it("hands out the same view for transient bytes of the same length, allocating none per message", () => {
+    const first = encodeTransient({ type: "reply", id: 1, result: { released: true } });
+    const second = encodeReplyTransient(2, { released: false });
+    expect(second).toBe(first);
+    expect(Array.from(second)).toEqual(Array.from(encodeFully({ type: "reply", id: 2, result: { released: false } })));
+    // A long one is a view of its own, so that the views kept stay few.
+    const long = { type: "reply", id: 3, result: { entry: { value: "v".repeat(300), revision: 1 } } };
+    expect(encodeTransient(long)).not.toBe(encodeTransient(long));
+  });
+
   it("leaves to msgpackr what it does not write: floats, -0, large integers, non-ASCII text, binaries, arrays, class instances, deep or large maps", () => {
     const deep = { a: { b: { c: { d: { e: 1 } } } } };
     for (const value of [{ x: 1.5 }, { x: -0 }, { x: 2 ** 32 }, { x: -(2 ** 31) - 1 }, { x: "é" }, { x: Uint8Array.of(1) }, { x: [1] }, { x: new Date(0) }, deep, { x: "v".repeat(5_000) }, { x: `${"v".repeat(40)}é` }, Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i])), undefined]) {

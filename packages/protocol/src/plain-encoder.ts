@@ -18,7 +18,7 @@ export function encodePlain(message: unknown): Uint8Array | undefined {
  * into an ArrayBuffer of its own (see codec.ts, `encodeTransient`).
  */
 export function encodePlainTransient(message: unknown): Uint8Array | undefined {
-  return encodedLengthPlain(message) === undefined ? undefined : scratch.subarray(0, pos);
+  return encodedLengthPlain(message) === undefined ? undefined : scratchView(pos);
 }
 
 /**
@@ -35,7 +35,7 @@ export function encodeReplyPlainTransient(id: number, result: object): Uint8Arra
   putBytes(REPLY_HEAD);
   if (!writeInteger(id)) return undefined;
   putBytes(RESULT_KEY);
-  return writeValue(result, 1) ? scratch.subarray(0, pos) : undefined;
+  return writeValue(result, 1) ? scratchView(pos) : undefined;
 }
 
 /** A few bytes by a loop: `scratch.set` of a short array costs more than its copy (a call into the runtime). */
@@ -56,6 +56,25 @@ const SCRATCH_BYTES = 4_096;
 
 const scratch = new Uint8Array(SCRATCH_BYTES);
 let pos = 0;
+
+/**
+ * The scratch's first `length` bytes, as one view per length made once and handed out again: a view
+ * made per call (`subarray`) was 7 % of the bytes a server allocated per lock pair (sampling heap
+ * profile, 16 clients), more than any other single allocation of ours; the young generation is
+ * collected as often as it fills. A transient view is only valid until the next encode either way.
+ * Longer messages (stored values) get a view of their own, so that the views kept stay few. In a loop
+ * (10^6 calls, medians of 7 runs, load 10): a lock.acquire and a lock.release reply in turn 176-178 →
+ * 151-155 ns (`encodeReplyTransient`); the two requests by `encodeTransient` 373-376 → 340-350 ns.
+ */
+function scratchView(length: number): Uint8Array {
+  if (length >= VIEWS_KEPT) return scratch.subarray(0, length);
+  let view = views[length];
+  if (view === undefined) views[length] = view = scratch.subarray(0, length);
+  return view;
+}
+
+const VIEWS_KEPT = 256;
+const views: (Uint8Array | undefined)[] = [];
 
 /** A reply's fixmap of three entries, `type: "reply"` and the key `id`, and then the key `result`, as msgpack. */
 const REPLY_HEAD = asciiBytes([0x83, 0xa4, "type", 0xa5, "reply", 0xa2, "id"]);
