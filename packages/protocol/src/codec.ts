@@ -5,7 +5,7 @@ import { CLIENT_OPS, ClientMessage } from "./client-messages.js";
 import { ErrorCode } from "./codes.js";
 import { scanFrame, type FrameProblem } from "./frame-scan.js";
 import { describeIssues, MAX_QUOTED } from "./issue-text.js";
-import { encodePlain, encodePlainTransient, encodedLengthPlain } from "./plain-encoder.js";
+import { encodePlain, encodePlainTransient, encodeReplyPlainTransient, encodedLengthPlain } from "./plain-encoder.js";
 import { acceptReply } from "./reply-fast-path.js";
 import { readCommonReply } from "./reply-reader.js";
 import { acceptCommonRequest } from "./request-fast-path.js";
@@ -49,6 +49,14 @@ export function encode(message: unknown): Uint8Array {
  */
 export function encodeTransient(message: unknown): Uint8Array {
   return encodePlainTransient(message) ?? packr.pack(message);
+}
+
+/**
+ * `encodeTransient({ type: "reply", id, result })`, with the envelope's constant bytes copied in rather
+ * than written by walking its keys (plain-encoder.ts, `encodeReplyPlainTransient`).
+ */
+export function encodeReplyTransient(id: number, result: Record<string, unknown>): Uint8Array {
+  return encodeReplyPlainTransient(id, result) ?? packr.pack({ type: "reply", id, result });
 }
 
 /** `encode(value).byteLength`, without keeping the bytes (the logical size of a stored value, kv.put's per write). */

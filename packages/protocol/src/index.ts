@@ -5,7 +5,7 @@ export { HEARTBEAT_DEFAULTS, heartbeatInterval, heartbeatIntervalOfShortest } fr
 export * from "./values.js";
 export * from "./client-messages.js";
 export * from "./server-messages.js";
-export { encode, encodeTransient, encodedLength, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
+export { encode, encodeTransient, encodeReplyTransient, encodedLength, decode, decodeClientMessage, decodeServerMessage, useEnglishErrorMessages, type Decoded } from "./codec.js";
 export { acceptCommonResult } from "./result-fast-path.js";
 export { readCommonReply } from "./reply-reader.js";
 export { systemClock, FakeClock, type Clock, type Timer } from "./clock.js";

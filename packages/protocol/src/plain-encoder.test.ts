@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
-import { encode, encodeFully, encodeTransient, encodedLength } from "./codec.js";
+import { encode, encodeFully, encodeReplyTransient, encodeTransient, encodedLength } from "./codec.js";
 import { encodePlain } from "./plain-encoder.js";
 import { propertyRuns } from "../../../test/support/property-runs.js";
 
@@ -40,6 +40,16 @@ describe("the hand-written encoder of plain messages", () => {
     const before = Buffer.from(first);
     encodeTransient({ type: "reply", id: 2, result: { released: false } });
     expect(Buffer.from(first).equals(before)).toBe(false);
+  });
+
+  it("hands out the same view for transient bytes of the same length, allocating none per message", () => {
+    const first = encodeTransient({ type: "reply", id: 1, result: { released: true } });
+    const second = encodeReplyTransient(2, { released: false });
+    expect(second).toBe(first);
+    expect(Array.from(second)).toEqual(Array.from(encodeFully({ type: "reply", id: 2, result: { released: false } })));
+    // A long one is a view of its own, so that the views kept stay few.
+    const long = { type: "reply", id: 3, result: { entry: { value: "v".repeat(300), revision: 1 } } };
+    expect(encodeTransient(long)).not.toBe(encodeTransient(long));
   });
 
   it("leaves to msgpackr what it does not write: floats, -0, large integers, non-ASCII text, binaries, arrays, class instances, deep or large maps", () => {
@@ -83,6 +93,28 @@ describe("the hand-written encoder of plain messages", () => {
     );
     // About 42 % of the generated values are plain enough to be written by hand (417 of 1,000 measured).
     expect(written).toBeGreaterThan(runs / 10);
+  });
+
+  it("writes a reply from its id and result as msgpackr writes the envelope { type, id, result }, plain or not (generated ids and results)", () => {
+    const results = [...PLAIN.flatMap((message) => ("result" in (message as object) ? [(message as { result: Record<string, unknown> }).result] : [])), { x: 1.5 }, { x: "é" }, { x: Uint8Array.of(1) }, { a: { b: { c: { d: 1 } } } }, {}];
+    const ids = [1, 127, 128, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
+    for (const id of ids) {
+      for (const result of results) {
+        const expected = encodeFully({ type: "reply", id, result });
+        expect(Buffer.from(encodeReplyTransient(id, result)).equals(expected), `${id} ${JSON.stringify(result)}`).toBe(true);
+      }
+    }
+    const value = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: "small", withCrossShrink: true }, fc.integer({ min: -(2 ** 31) - 2, max: 2 ** 32 + 1 }), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.string({ maxLength: 40 }), fc.double(), tie("map")),
+      map: fc.dictionary(fc.string({ maxLength: 12 }), tie("value"), { maxKeys: 17 }),
+    })).map;
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 1, max: 2 ** 33 }), fc.constantFrom(...ids)), value, (id, result) => {
+        const expected = encodeFully({ type: "reply", id, result });
+        if (!Buffer.from(encodeReplyTransient(id, result)).equals(expected)) expect(Array.from(encodeReplyTransient(id, result))).toEqual(Array.from(expected));
+      }),
+      { numRuns: propertyRuns(50) },
+    );
   });
 
   it("looks no method up on String.prototype per character (V8's generic LoadIC for each once a library has put that prototype in dictionary mode)", () => {

@@ -18,7 +18,29 @@ export function encodePlain(message: unknown): Uint8Array | undefined {
  * into an ArrayBuffer of its own (see codec.ts, `encodeTransient`).
  */
 export function encodePlainTransient(message: unknown): Uint8Array | undefined {
-  return encodedLengthPlain(message) === undefined ? undefined : scratch.subarray(0, pos);
+  return encodedLengthPlain(message) === undefined ? undefined : scratchView(pos);
+}
+
+/**
+ * `encodePlainTransient({ type: "reply", id, result })` for a reply built with its keys in that order
+ * (the server's `Session.reply`, the one place that makes them): the envelope's bytes are the same for
+ * every reply but the id, so they are copied in, not found by walking the envelope's keys and writing
+ * "type", "reply", "id" and "result" character by character. Only the result is walked. Undefined
+ * where `encodePlainTransient` of that envelope would be (the result not plain, the id not an integer).
+ * Measured (a lock.acquire and a lock.release reply in turn, 10^6 calls, medians of 7 runs, three
+ * passes a build, load 5): 294-302 ns a reply by `encodeTransient`, 176-178 ns by this.
+ */
+export function encodeReplyPlainTransient(id: number, result: object): Uint8Array | undefined {
+  pos = 0;
+  putBytes(REPLY_HEAD);
+  if (!writeInteger(id)) return undefined;
+  putBytes(RESULT_KEY);
+  return writeValue(result, 1) ? scratchView(pos) : undefined;
+}
+
+/** A few bytes by a loop: `scratch.set` of a short array costs more than its copy (a call into the runtime). */
+function putBytes(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) scratch[pos++] = bytes[i]!;
 }
 
 /** The length of `encodePlain(message)` (undefined where it returns undefined), without a copy of the bytes. */
@@ -34,6 +56,38 @@ const SCRATCH_BYTES = 4_096;
 
 const scratch = new Uint8Array(SCRATCH_BYTES);
 let pos = 0;
+
+/**
+ * The scratch's first `length` bytes, as one view per length made once and handed out again: a view
+ * made per call (`subarray`) was 7 % of the bytes a server allocated per lock pair (sampling heap
+ * profile, 16 clients), more than any other single allocation of ours; the young generation is
+ * collected as often as it fills. A transient view is only valid until the next encode either way.
+ * Longer messages (stored values) get a view of their own, so that the views kept stay few. In a loop
+ * (10^6 calls, medians of 7 runs, load 10): a lock.acquire and a lock.release reply in turn 176-178 →
+ * 151-155 ns (`encodeReplyTransient`); the two requests by `encodeTransient` 373-376 → 340-350 ns.
+ */
+function scratchView(length: number): Uint8Array {
+  if (length >= VIEWS_KEPT) return scratch.subarray(0, length);
+  let view = views[length];
+  if (view === undefined) views[length] = view = scratch.subarray(0, length);
+  return view;
+}
+
+const VIEWS_KEPT = 256;
+const views: (Uint8Array | undefined)[] = [];
+
+/** A reply's fixmap of three entries, `type: "reply"` and the key `id`, and then the key `result`, as msgpack. */
+const REPLY_HEAD = asciiBytes([0x83, 0xa4, "type", 0xa5, "reply", 0xa2, "id"]);
+const RESULT_KEY = asciiBytes([0xa6, "result"]);
+
+function asciiBytes(parts: readonly (number | string)[]): Uint8Array {
+  const bytes: number[] = [];
+  for (const part of parts) {
+    if (typeof part === "number") bytes.push(part);
+    else for (let i = 0; i < part.length; i++) bytes.push(part.charCodeAt(i));
+  }
+  return Uint8Array.from(bytes);
+}
 
 function writeValue(value: unknown, depth: number): boolean {
   switch (typeof value) {

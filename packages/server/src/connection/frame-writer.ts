@@ -1,4 +1,4 @@
-import { encode, encodeTransient, type ServerMessage } from "@leasehold/protocol";
+import { encode, encodeReplyTransient, encodeTransient, type ServerMessage } from "@leasehold/protocol";
 import type { PeerSocket, Wire } from "./peer-socket.js";
 
 /**
@@ -28,11 +28,13 @@ export function sendBinary(socket: PeerSocket, raw: Wire, payload: Uint8Array): 
  * to the stream (the encoder's transient bytes, copied into the frame at once, rather than first into an
  * ArrayBuffer of their own and then into the frame); through ws, encoded into bytes of its own, which
  * ws may hold on to. Measured: see BENCHMARKS.md, "Where the time goes", "Server CPU per request (round 8)".
+ * A reply's envelope (`Session.reply` makes every one, keys in the schema's order) is copied in as bytes
+ * rather than walked: see BENCHMARKS.md, "The server's path per lock pair (round 12)".
  */
 export function sendMessage(socket: PeerSocket, raw: Wire, message: ServerMessage): void {
   const stream = directStream(socket, raw);
   if (stream === undefined) socket.send(encode(message));
-  else stream.write(frameOf(encodeTransient(message)));
+  else stream.write(frameOf(message.type === "reply" ? encodeReplyTransient(message.id, message.result) : encodeTransient(message)));
 }
 
 /**

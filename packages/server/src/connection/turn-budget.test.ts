@@ -43,7 +43,7 @@ describe("TurnBudget (counting)", () => {
     }
   });
 
-  it("counts the frames of all sockets towards the reset, so that past a turn it holds at most half a budget's sockets", async () => {
+  it("counts the frames of all sockets towards the reset, and gives each its whole budget again after it", async () => {
     const budget = new TurnBudget();
     const sockets = Array.from({ length: FRAMES_PER_TURN / 2 }, pacedSocket);
     const immediates = vi.spyOn(globalThis, "setImmediate");
@@ -60,6 +60,26 @@ describe("TurnBudget (counting)", () => {
       budget.frame(socket);
       expect(socket._receiver._allowSynchronousEvents).toBe(false);
     }
+  });
+
+  it("takes no count left on a socket by another budget for one of its own, and clears its counts at its reset", async () => {
+    const first = new TurnBudget();
+    const second = new TurnBudget();
+    const socket = pacedSocket();
+    // The count kept on the socket is tagged with the period it was counted in, unique across budgets.
+    for (let frame = 1; frame < FRAMES_PER_TURN; frame++) first.frame(socket);
+    for (let frame = 1; frame < FRAMES_PER_TURN; frame++) second.frame(socket);
+    expect(socket._receiver._allowSynchronousEvents).toBe(true);
+    second.frame(socket);
+    expect(socket._receiver._allowSynchronousEvents).toBe(false);
+    await nextTurn();
+    expect(socket._receiver._allowSynchronousEvents).toBe(true);
+    // After the reset the whole budget again, though nothing cleared the count on the socket.
+    for (let frame = 1; frame < FRAMES_PER_TURN; frame++) second.frame(socket);
+    expect(socket._receiver._allowSynchronousEvents).toBe(true);
+    second.frame(socket);
+    expect(socket._receiver._allowSynchronousEvents).toBe(false);
+    await nextTurn();
   });
 
   it("gives a link carrying many streams its own budget within a turn", () => {

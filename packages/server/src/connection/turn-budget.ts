@@ -17,8 +17,16 @@ export const FRAMES_PER_TURN = 16;
 export type PacedSocket = object;
 
 /**
- * Per-turn frame budgets of all of a server's connections: one map, cleared by an immediate, rather
- * than state and timers on every (mostly idle) connection.
+ * Per-turn frame budgets of all of a server's connections: a count kept on each socket, tagged with
+ * the number of the budget's current period (from one counter for all budgets, so that a count left
+ * by another budget is never taken for one of this), and one immediate that ends the period for all
+ * of them, rather than state and timers on every (mostly idle) connection. A count of an earlier
+ * period is a count of 0: ending a period clears every count at once. A socket is counted by one
+ * budget, its server's.
+ *
+ * The counts were in a Map by socket, cleared at each reset: a lookup and a store in its table per
+ * frame. 16 ws sockets counted in turn, a reset every 16 frames, medians of 5 runs: 113-119 → 90 ns a
+ * frame (BENCHMARKS.md, "The server's path per lock pair (round 12)").
  *
  * The immediate is scheduled once half a budget of frames (8) has been counted since the last reset,
  * from any sockets, not in every turn in which a frame arrived: a client with one request in flight
@@ -28,13 +36,12 @@ export type PacedSocket = object;
  * the one-client row (round 9)"). Counts not cleared carry over into later turns, so a count is never
  * below the frames a socket sent this turn: no socket ever has more than its budget handled in one
  * turn. Fewer than 8 frames in all can carry over, so a socket is deferred only in a turn in which it
- * sent at least 9 of its 16, and past a turn the map holds at most 7 sockets (a closed one is let go
- * once a few more frames arrive). With many clients 8 frames come in most turns, and the reset runs
- * every turn as before.
+ * sent at least 9 of its 16. With many clients 8 frames come in most turns, and the reset runs every
+ * turn as before.
  */
 export class TurnBudget {
-  /** Frames counted since the last reset, per socket: this turn's, and fewer than 8 in all from the turns before. */
-  #frames = new Map<PacedSocket, number>();
+  /** The current period's number, from `nextEpoch`: unique across budgets, so that no socket's count under another budget is taken for one of this. */
+  #epoch = nextEpoch++;
   /** Sockets past their budget this turn: their frames are deferred until the reset. */
   #spent: PacedSocket[] = [];
   /** Frames counted since the last reset, from all sockets. */
@@ -52,8 +59,10 @@ export class TurnBudget {
    * that carries many clients (a follower's link) passes its own budget, `framesPerTurn` per client.
    */
   frame(socket: PacedSocket, budget: number = this.framesPerTurn): void {
-    const frames = (this.#frames.get(socket) ?? 0) + 1;
-    this.#frames.set(socket, frames);
+    const counted = socket as Counted;
+    const frames = counted[EPOCH] === this.#epoch ? (counted[FRAMES] as number) + 1 : 1;
+    counted[FRAMES] = frames;
+    counted[EPOCH] = this.#epoch;
     this.#counted++;
     if (!this.#resetScheduled && this.#counted >= this.#resetAfter) {
       this.#resetScheduled = true;
@@ -70,12 +79,18 @@ export class TurnBudget {
   readonly #reset = (): void => {
     this.#resetScheduled = false;
     this.#counted = 0;
-    this.#frames.clear();
+    this.#epoch = nextEpoch++;
     const spent = this.#spent;
     this.#spent = [];
     for (const socket of spent) setSynchronous(socket, true);
   };
 }
+
+/** Where a socket's count and its epoch are kept: properties of the socket object under these keys. */
+const FRAMES = Symbol("leasehold.turnFrames");
+const EPOCH = Symbol("leasehold.turnEpoch");
+type Counted = { [FRAMES]?: number; [EPOCH]?: number };
+let nextEpoch = 1;
 
 /**
  * ws emits every message of a read synchronously unless its receiver's `allowSynchronousEvents` is

@@ -36,7 +36,14 @@ export function dispatch<Op extends RequestOp>(context: RequestContext, request:
   return handler.run(context, request);
 }
 
-function handlerOf<Op extends RequestOp>(op: Op): Handler<Op> | undefined {
-  const table: HandlerTable = HANDLERS;
-  return Object.hasOwn(table, op) ? table[op] : undefined;
+/**
+ * The table's handler of `op`, from a Map made once: `Object.hasOwn` and a keyed load of a
+ * per-request op name on the table's 50-odd keys (V8's megamorphic keyed load) were 10 % of a lock
+ * pair's handling in a loop (CPU profile; 16 sessions' pairs through `dispatch`): see BENCHMARKS.md,
+ * "The server's path per lock pair (round 12)".
+ */
+export function handlerOf<Op extends RequestOp>(op: Op): Handler<Op> | undefined {
+  return HANDLERS_BY_OP.get(op) as Handler<Op> | undefined;
 }
+
+const HANDLERS_BY_OP: ReadonlyMap<string, HandlerTable[RequestOp]> = new Map(Object.entries(HANDLERS as HandlerTable));
