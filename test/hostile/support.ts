@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { expect } from "vitest";
 import type { ConnectOptions, LeaseholdClient } from "@leasehold/client";
+import { builtScriptPath } from "../support/built-cli.js";
 import type { ChildScript } from "../support/fixtures.js";
 import { defer, startClient } from "../support/fixtures.js";
 import { startServerProcess } from "../support/server-process.js";
@@ -19,6 +20,19 @@ export interface Target {
   rssBytes(): number;
   /** Whether the server process is still running. */
   alive(): boolean;
+  /**
+   * The server's turns since the previous call (or since it started): the most CPU its main thread spent
+   * without coming back to the event loop, measured inside the process (turn-watch.ts). Call it once
+   * before an attack to start the period, once after to read it.
+   */
+  turns(): Promise<TurnReport>;
+}
+
+/** What turn-watch.ts reports of a period: its longest stretch of CPU, and its longest stall in wall time with the CPU spent in it. */
+export interface TurnReport {
+  readonly longestCpuMs: number;
+  readonly stalledWallMs: number;
+  readonly stalledCpuMs: number;
 }
 
 /**
@@ -26,14 +40,51 @@ export interface Target {
  * unless `args` say otherwise. Stopped after the test.
  */
 export async function startTarget(args: string[] = ["--memory"], { heapMb = 160 }: { heapMb?: number } = {}): Promise<Target> {
-  const { child, url } = await startServerProcess(["--port", "0", ...args], [`--max-old-space-size=${heapMb}`]);
+  const { child, url } = await startServerProcess(["--port", "0", ...args], [`--max-old-space-size=${heapMb}`, "--import", builtScriptPath(TURN_WATCH)]);
   const pid = child.process.pid!;
+  let periods = 0;
   return {
     url,
     child,
     rssBytes: () => rssOf(pid),
     alive: () => child.process.exitCode === null && child.process.signalCode === null,
+    async turns() {
+      const period = ++periods;
+      child.process.kill("SIGUSR2");
+      const line = await child.next((entry) => entry.turnWatch === period);
+      return { longestCpuMs: Number(line.longestCpuMs), stalledWallMs: Number(line.stalledWallMs), stalledCpuMs: Number(line.stalledCpuMs) };
+    },
   };
+}
+
+/** Loaded into every target (built for child processes, test/support/built-cli.ts). */
+const TURN_WATCH = "test/hostile/turn-watch.ts";
+
+/**
+ * The most CPU a target's main thread may spend in one stretch, without coming back to its event loop
+ * (so without reading any other socket), while an attack runs. Measured in a counters flood of 4,000
+ * pipelined frames at a load of 7-11: with the turn budget 4.3-5.7 ms, with it disabled (the whole read
+ * handled in one go) 50-76 ms. CPU time, not wall time: the machine's stalls (270-480 ms waiting for a
+ * CPU, at these loads) do not count, the server's own work does. It does not separate every flood as
+ * well: the refused-frames flood at the default limits (its frames reach the server in smaller reads)
+ * took 7-9 ms with the budget and 17-21 ms without, the data quota's puts 10-11 and 18-25 (load 10-14),
+ * so those tests keep their bystander's count against a control.
+ */
+export const MAX_TURN_CPU_MS = 20;
+
+/**
+ * Checks the target's turns since its previous `turns()` (which the test calls before the attack):
+ * none took MAX_TURN_CPU_MS of CPU or more. What a bystander's wall-clock answers cannot tell apart on a
+ * loaded machine: a server that held everyone up by handling a flood in one go, from one that was not
+ * given a CPU.
+ */
+export async function expectShortTurns(target: Target): Promise<TurnReport> {
+  const report = await target.turns();
+  expect(
+    report.longestCpuMs,
+    `the server's longest stretch of CPU between two visits to its event loop's timers, in ms (its longest stall: ${report.stalledWallMs} ms of wall time, ${report.stalledCpuMs} ms of CPU)`,
+  ).toBeLessThan(MAX_TURN_CPU_MS);
+  return report;
 }
 
 /** A process's resident set size in bytes, read from /proc/PID/status. */

@@ -27,9 +27,10 @@ const STAMP = join(REPO_ROOT, "packages/server/dist/.built-for-tests");
  * which resolve to dist/ outside vitest): each is stripped of its types into BUILT_SCRIPTS and started
  * with plain node (test/support/built-script.ts). A lock holder started so printed its first line after
  * 0.45 to 0.6 s of CPU against 1.3 s through tsx (1 to 3 s of wall time against 4 to 11 s at a load of
- * 14 to 18); the killed-leader election test took 3.2 s instead of 10.8 s.
+ * 14 to 18); the killed-leader election test took 3.2 s instead of 10.8 s. The hostile tests' turn watch
+ * is loaded into their servers with `--import` (test/hostile/turn-watch.ts).
  */
-export const CHILD_SCRIPTS = ["test/support/holder.ts", "test/shared-state/fixtures/campaigner.ts"];
+export const CHILD_SCRIPTS = ["test/support/holder.ts", "test/shared-state/fixtures/campaigner.ts", "test/hostile/turn-watch.ts"];
 /** Where the JavaScript of CHILD_SCRIPTS goes, under the same relative paths. */
 export const BUILT_SCRIPTS = join(REPO_ROOT, "node_modules/.cache/leasehold-child-scripts");
 
