@@ -181,7 +181,10 @@ describe("readFramesDirectly", () => {
       }),
       { numRuns: runs },
     );
-    // The property is about the reader only if it read frames itself.
-    expect(fast).toBeGreaterThan(runs);
+    // The property is about the reader only if it read frames itself. The frames it reads depend on the
+    // cases drawn: over 40 runs of 25 cases the sum went from 17 to 62 (median 38), so "more than one a
+    // case" failed about one run in ten; a quarter of one a case still fails a reader that leaves the
+    // frames to ws (0), and was met by every run measured (100 cases, as CI runs it: 143 to 204).
+    expect(fast).toBeGreaterThan(runs / 4);
   });
 });
