@@ -183,10 +183,11 @@ function put4(value: number): boolean {
  * dictionary mode (ioredis 6 does on loading; the bench's harness loads it for the Redis rows) V8
  * calls its generic `LoadIC` for every character of every key, name and short value: the harness's
  * largest user-space item, 4.3 % of its perf samples, with the `LoadIC` calls in `writeMap`'s
- * optimised code at `charCodeAt` (`--print-opt-code`). The call on a known function is reduced to the
- * character read whatever the prototype's mode. In-process loop encoding 4 common requests and reading
+ * optimised code at `charCodeAt` (`--print-opt-code`). Called through this variable, the method is not
+ * looked up: what is left is a call of V8's charCodeAt builtin per character, whatever the prototype's
+ * mode (not inlined: see plain-reader.ts, `KnownNames`). In-process loop encoding 4 common requests and reading
  * 4 replies, 6 alternating passes (load 3-5): 5.50 -> 3.20 µs with ioredis loaded, 3.10 -> 3.17 µs
  * without; the harness's CPU per op, 16 clients: pairs, put and get 0.96, 0.98 and 0.95 of before
- * (BENCHMARKS.md, "The client's property loads (round 11)"). The reader's loops (plain-reader.ts) call it too.
+ * (BENCHMARKS.md, "The client's property loads (round 11)").
  */
-export const charCodeAtMethod = String.prototype.charCodeAt;
+const charCodeAtMethod = String.prototype.charCodeAt;
